@@ -1,0 +1,95 @@
+/*
+ * x86_64 syscall numbers and the three pieces of assembly the helper needs:
+ * raw syscalls (no libc errno, no TLS: the helper shares the caller's TLS),
+ * the clone trampoline (the child must leave the parent's stack frame before
+ * touching any local) and the park-then-exit tail (no stack after the stop).
+ * Written for both gcc and TinyCC: r10/r8 are loaded from memory operands
+ * because TinyCC has no local register variables.
+ */
+#define SYS_write 1
+#define SYS_close 3
+#define SYS_rt_sigprocmask 14
+#define SYS_ioctl 16
+#define SYS_getpid 39
+#define SYS_clone 56
+#define SYS_kill 62
+#define SYS_ptrace 101
+#define SYS_geteuid 107
+#define SYS_getppid 110
+#define SYS_setresuid 117
+#define SYS_setfsuid 122
+#define SYS_capget 125
+#define SYS_capset 126
+#define SYS_prctl 157
+#define SYS_mount 165
+#define SYS_futex 202
+#define SYS_exit_group 231
+#define SYS_waitid 247
+#define SYS_openat 257
+#define SYS_unshare 272
+#define SYS_pidfd_send_signal 424
+#define SYS_pidfd_open 434
+#define SYS_close_range 436
+
+static inline s64 sys5(s64 n, s64 a, s64 b, s64 c, s64 d, s64 e)
+{
+	s64 ret;
+	__asm__ volatile("movq %5, %%r10\n\tmovq %6, %%r8\n\tsyscall"
+			 : "=a"(ret)
+			 : "a"(n), "D"(a), "S"(b), "d"(c), "m"(d), "m"(e)
+			 : "rcx", "r11", "r10", "r8", "memory");
+	return ret;
+}
+static inline s64 sys4(s64 n, s64 a, s64 b, s64 c, s64 d) { return sys5(n, a, b, c, d, 0); }
+static inline s64 sys3(s64 n, s64 a, s64 b, s64 c)
+{
+	s64 ret;
+	__asm__ volatile("syscall"
+			 : "=a"(ret)
+			 : "a"(n), "D"(a), "S"(b), "d"(c)
+			 : "rcx", "r11", "memory");
+	return ret;
+}
+static inline s64 sys2(s64 n, s64 a, s64 b) { return sys3(n, a, b, 0); }
+static inline s64 sys1(s64 n, s64 a) { return sys3(n, a, 0, 0); }
+static inline s64 sys0(s64 n) { return sys3(n, 0, 0, 0); }
+
+/*
+ * clone(flags, stack_top - 16, pidfd_out, 0, 0) with fn and arg placed on the
+ * new stack. The parent returns the pid (or -errno); the child pops fn and
+ * arg, calls fn(arg) on an ABI-aligned stack and exits if fn ever returns.
+ */
+s64 bun_userns_clone_trampoline(u64 flags, char *stack_top, s32 *pidfd, void *arg, void *fn);
+__asm__(".text\n"
+	".globl bun_userns_clone_trampoline\n"
+	".type bun_userns_clone_trampoline, @function\n"
+	"bun_userns_clone_trampoline:\n"
+	"	movq %r8, -16(%rsi)\n"
+	"	movq %rcx, -8(%rsi)\n"
+	"	subq $16, %rsi\n"
+	"	xorl %r10d, %r10d\n"
+	"	xorl %r8d, %r8d\n"
+	"	movl $56, %eax\n"
+	"	syscall\n"
+	"	testq %rax, %rax\n"
+	"	jz 1f\n"
+	"	ret\n"
+	"1:	xorl %ebp, %ebp\n"
+	"	popq %rax\n"
+	"	popq %rdi\n"
+	"	call *%rax\n"
+	"	movl $231, %eax\n"
+	"	movl $253, %edi\n"
+	"	syscall\n"
+	"	hlt\n");
+
+/* kill(getpid(), SIGSTOP), then exit_group(0), registers only. */
+static inline void park_then_exit(void)
+{
+	__asm__ volatile("movl $39, %%eax\n\tsyscall\n\t"
+			 "movq %%rax, %%rdi\n\tmovl $19, %%esi\n\tmovl $62, %%eax\n\tsyscall\n\t"
+			 "xorl %%edi, %%edi\n\tmovl $231, %%eax\n\tsyscall\n\thlt"
+			 :
+			 :
+			 : "rax", "rdi", "rsi", "rcx", "r11", "memory");
+}

@@ -1,0 +1,120 @@
+/** Errors with Go-compatible messages and machine-readable fields. */
+
+/** Where in the sequence an error arose. */
+export type Step =
+  | "flags"
+  | "options"
+  | "pidfd"
+  | "parse"
+  | "sigmask"
+  | "capget"
+  | "setresuid"
+  | "clone"
+  | "uid_map"
+  | "setgroups"
+  | "gid_map"
+  | "close_range"
+  | "unshare"
+  | "mount"
+  | "pdeathsig"
+  | "parent_gone"
+  | "ptrace"
+  | "park"
+  | "restore"
+  | "native"
+  | "liveness"
+  | "kill"
+  | "reap"
+  | "open";
+
+export interface UsernsErrorFields {
+  code: string;
+  errno?: number;
+  syscall?: string;
+  step: Step;
+  /** Which mapping a parse error is about. */
+  map?: "uid" | "gid";
+  /** A longer explanation, where the Go-compatible message is terse. */
+  hint?: string;
+  cause?: unknown;
+}
+
+export class UsernsError extends Error {
+  override name = "UsernsError";
+  /** Errno name such as `"EINVAL"`, or `"ERR_SYNTAX"`/`"ERR_RANGE"` for number syntax. */
+  readonly code: string;
+  /** Positive errno, when the kernel (or its rules) said no. */
+  readonly errno: number | undefined;
+  readonly syscall: string | undefined;
+  readonly step: Step;
+  readonly map: "uid" | "gid" | undefined;
+  readonly hint: string | undefined;
+
+  constructor(message: string, fields: UsernsErrorFields) {
+    super(message, fields.cause === undefined ? undefined : { cause: fields.cause });
+    this.code = fields.code;
+    this.errno = fields.errno;
+    this.syscall = fields.syscall;
+    this.step = fields.step;
+    this.map = fields.map;
+    this.hint = fields.hint;
+  }
+}
+
+/** Errno names and Go's lowercase texts (`syscall.Errno.Error()` on Linux). */
+const ERRNO: Record<number, [string, string]> = {
+  1: ["EPERM", "operation not permitted"],
+  2: ["ENOENT", "no such file or directory"],
+  3: ["ESRCH", "no such process"],
+  4: ["EINTR", "interrupted system call"],
+  5: ["EIO", "input/output error"],
+  6: ["ENXIO", "no such device or address"],
+  7: ["E2BIG", "argument list too long"],
+  8: ["ENOEXEC", "exec format error"],
+  9: ["EBADF", "bad file descriptor"],
+  10: ["ECHILD", "no child processes"],
+  11: ["EAGAIN", "resource temporarily unavailable"],
+  12: ["ENOMEM", "cannot allocate memory"],
+  13: ["EACCES", "permission denied"],
+  14: ["EFAULT", "bad address"],
+  16: ["EBUSY", "device or resource busy"],
+  17: ["EEXIST", "file exists"],
+  19: ["ENODEV", "no such device"],
+  20: ["ENOTDIR", "not a directory"],
+  21: ["EISDIR", "is a directory"],
+  22: ["EINVAL", "invalid argument"],
+  23: ["ENFILE", "too many open files in system"],
+  24: ["EMFILE", "too many open files"],
+  25: ["ENOTTY", "inappropriate ioctl for device"],
+  28: ["ENOSPC", "no space left on device"],
+  30: ["EROFS", "read-only file system"],
+  34: ["ERANGE", "numerical result out of range"],
+  36: ["ENAMETOOLONG", "file name too long"],
+  38: ["ENOSYS", "function not implemented"],
+  40: ["ELOOP", "too many levels of symbolic links"],
+  87: ["EUSERS", "too many users"],
+  95: ["EOPNOTSUPP", "operation not supported"],
+};
+
+export const ESRCH = 3;
+export const EINVAL = 22;
+export const EPERM = 1;
+
+export function errnoName(errno: number): string {
+  return ERRNO[errno]?.[0] ?? `E${errno}`;
+}
+
+/** Go's text for an errno: `syscall.Errno(n).Error()`. */
+export function errnoText(errno: number): string {
+  return ERRNO[errno]?.[1] ?? `errno ${errno}`;
+}
+
+/** What the kernel said, as Go would print it: `<syscall>: <errno text>` parts. */
+export function syscallError(step: Step, syscall: string, errno: number, message: string, hint?: string): UsernsError {
+  return new UsernsError(message, { code: errnoName(errno), errno, syscall, step, hint });
+}
+
+/** A rule broken before anything was created (maps, flags, options). */
+export function invalid(step: Step, message: string, extra: Partial<UsernsErrorFields> = {}): UsernsError {
+  return new UsernsError(message, { code: "EINVAL", errno: EINVAL, step, ...extra });
+}
