@@ -30,6 +30,8 @@
 #define SYS_pidfd_send_signal 424
 #define SYS_pidfd_open 434
 #define SYS_close_range 436
+#define SYS_open_tree 428
+#define SYS_mount_setattr 442
 
 static inline s64 sys5(s64 n, s64 a, s64 b, s64 c, s64 d, s64 e)
 {

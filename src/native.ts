@@ -21,6 +21,7 @@ const SYMBOLS = {
   bun_userns_cap_effective: { args: [], returns: "i64" },
   bun_userns_geteuid: { args: [], returns: "i32" },
   bun_userns_probe_pidfd: { args: [], returns: "i32" },
+  bun_userns_idmap_probe: { args: ["ptr", "i32"], returns: "i32" },
 } as const satisfies Record<string, FFIFunction>;
 
 export const SOURCE_PATH = fileURLToPath(new URL("../native/userns.c", import.meta.url));
@@ -217,4 +218,9 @@ export function geteuid(): number {
 /** 0, or -(step * 1000 + errno): 1 pidfd_open, 2 pidfd_send_signal, 3 waitid. */
 export function probePidfd(): number {
   return sym().bun_userns_probe_pidfd();
+}
+
+/** 0, or -(step * 1000 + errno): 1 open_tree, 2 mount_setattr(MOUNT_ATTR_IDMAP). */
+export function idmapProbe(path: string, usernsFd: number): number {
+  return sym().bun_userns_idmap_probe(cstr(path), usernsFd);
 }

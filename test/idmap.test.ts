@@ -242,37 +242,41 @@ describe("goQuote matches strconv.Quote", () => {
 });
 
 /** A small, independent model: Go's Atoi + the seed's rules + the kernel's. */
-function model(s: string): { ok: true; v: [bigint, bigint, bigint][] } | { ok: false; kind: string } {
-  const out: [bigint, bigint, bigint][] = [];
+function modelAtoi(x: string): bigint | "syntax" | "range" {
+  const sign = x.startsWith("+") || x.startsWith("-") ? 1 : 0;
+  const digits = [...x.slice(sign)];
+  if (digits.length === 0 || digits.some((d) => d < "0" || d > "9")) return "syntax";
+  let v = 0n;
+  for (const d of digits) v = v * 10n + BigInt(d.charCodeAt(0) - 48);
+  if (x.startsWith("-")) v = -v;
+  return v > 2n ** 63n - 1n || v < -(2n ** 63n) ? "range" : v;
+}
+
+function model(s: string): { ok: true; v: bigint[][] } | { ok: false; kind: string } {
+  const out: bigint[][] = [];
   for (const part of s.split(",")) {
-    const f = part.split(":");
-    if (f.length !== 3) return { ok: false, kind: "format" };
+    const fields = part.split(":");
+    if (fields.length !== 3) return { ok: false, kind: "format" };
     const vals: bigint[] = [];
-    for (const x of f) {
-      let i = 0;
-      if (x[0] === "+" || x[0] === "-") i = 1;
-      if (i >= x.length) return { ok: false, kind: "syntax" };
-      for (let k = i; k < x.length; k++)
-        if (x[k] === undefined || x[k]! < "0" || x[k]! > "9") return { ok: false, kind: "syntax" };
-      let v = 0n;
-      for (let k = i; k < x.length; k++) v = v * 10n + BigInt(x.charCodeAt(k) - 48);
-      if (x[0] === "-") v = -v;
-      if (v > 2n ** 63n - 1n || v < -(2n ** 63n)) return { ok: false, kind: "range" };
+    for (const x of fields) {
+      const v = modelAtoi(x);
+      if (typeof v === "string") return { ok: false, kind: v };
       vals.push(v);
     }
     if (vals.some((v) => v < 0n)) return { ok: false, kind: "negative" };
-    out.push(vals as [bigint, bigint, bigint]);
+    out.push(vals);
   }
-  for (const [c, h, n] of out) {
+  for (const [c = 0n, h = 0n, n = 0n] of out) {
     if (c > 4294967294n || h > 4294967294n || n === 0n || c + n > 4294967295n || h + n > 4294967295n) {
       return { ok: false, kind: "kernel" };
     }
   }
-  for (let i = 0; i < out.length; i++) {
-    for (let j = i + 1; j < out.length; j++) {
-      const [a, b] = [out[i]!, out[j]!];
-      for (const k of [0, 1]) if (a[k]! < b[k]! + b[2] && b[k]! < a[k]! + a[2]) return { ok: false, kind: "kernel" };
-    }
+  const overlaps = (a: bigint[], b: bigint[], k: number) => {
+    const [a0 = 0n, an = 0n, b0 = 0n, bn = 0n] = [a[k], a[2], b[k], b[2]];
+    return a0 < b0 + bn && b0 < a0 + an;
+  };
+  for (const [i, a] of out.entries()) {
+    for (const b of out.slice(i + 1)) if (overlaps(a, b, 0) || overlaps(a, b, 1)) return { ok: false, kind: "kernel" };
   }
   if (out.length > 340) return { ok: false, kind: "kernel" };
   return { ok: true, v: out };

@@ -1,0 +1,248 @@
+/**
+ * `bun-userns doctor`: probe what the library needs on this machine and
+ * explain each answer. Probes syscalls, not kernel versions, where it can.
+ */
+import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
+import { release, userInfo } from "node:os";
+import { errnoName, errnoText, UsernsError } from "./errors.ts";
+import * as native from "./native.ts";
+import { probePidfdDetail } from "./pidfd.ts";
+import { getUsernsFdSync } from "./unshare.ts";
+
+export type Status = "ok" | "warn" | "fail";
+export interface Check {
+  name: string;
+  status: Status;
+  detail: string;
+  hint?: string;
+  /** Failing this means the library cannot work here. */
+  required: boolean;
+}
+
+function read(path: string): string | undefined {
+  try {
+    return readFileSync(path, "utf8").trim();
+  } catch {
+    return undefined;
+  }
+}
+
+function check(name: string, required: boolean, fn: () => Omit<Check, "name" | "required">): Check {
+  try {
+    return { name, required, ...fn() };
+  } catch (e) {
+    return { name, required, status: "fail", detail: e instanceof Error ? e.message : String(e) };
+  }
+}
+
+function kernel(): Omit<Check, "name" | "required"> {
+  const r = release();
+  const [major = 0, minor = 0] = r.split(".").map((n) => Number.parseInt(n, 10));
+  const ok = major > 5 || (major === 5 && minor >= 12);
+  return ok
+    ? { status: "ok", detail: `${r} (>= 5.12: pidfd, close_range, time namespaces, idmapped mounts)` }
+    : {
+        status: "warn",
+        detail: `${r} (< 5.12)`,
+        hint: "pidfd needs 5.4, close_range 5.9, idmapped mounts 5.12; the probes below say what works",
+      };
+}
+
+function nativeLayer(): Omit<Check, "name" | "required"> {
+  const n = native.nativeInfo();
+  return { status: "ok", detail: `${n.mode} ${n.path} (${n.loadMs.toFixed(1)} ms)` };
+}
+
+function pidfd(): Omit<Check, "name" | "required"> {
+  const r = probePidfdDetail();
+  if (r.ok) return { status: "ok", detail: "pidfd_open, pidfd_send_signal, waitid(P_PIDFD) all work" };
+  return {
+    status: "fail",
+    detail: `${r.call}: ${errnoText(r.errno)}`,
+    hint:
+      r.errno === 38
+        ? "the kernel is older than 5.4 or a seccomp filter (container runtime, gVisor) hides the pidfd syscalls"
+        : "a seccomp filter or LSM blocks pidfd syscalls",
+  };
+}
+
+function createUserns(): Omit<Check, "name" | "required"> {
+  const uid = process.geteuid?.() ?? 0;
+  const gid = process.getegid?.() ?? 0;
+  try {
+    using ns = getUsernsFdSync(`0:${uid}:1`, `0:${gid}:1`);
+    return {
+      status: "ok",
+      detail: `CLONE_NEWUSER|CLONE_PIDFD helper parked and reaped (maps 0:${uid}:1), namespace owner ${ns.ownerUid()}`,
+    };
+  } catch (e) {
+    if (e instanceof UsernsError) return { status: "fail", detail: e.message, hint: e.hint };
+    throw e;
+  }
+}
+
+function maxUserNamespaces(): Omit<Check, "name" | "required"> {
+  const max = Number(read("/proc/sys/user/max_user_namespaces"));
+  const seen = new Set<string>();
+  let unreadable = 0;
+  for (const pid of readdirSync("/proc")) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      seen.add(readlinkSync(`/proc/${pid}/ns/user`));
+    } catch {
+      unreadable++;
+    }
+  }
+  const inUse = `${seen.size} user namespaces in use${unreadable ? ` (${unreadable} processes not readable)` : ""}`;
+  if (!(max > 0)) {
+    return {
+      status: "fail",
+      detail: `user.max_user_namespaces = ${Number.isNaN(max) ? "unreadable" : max}`,
+      hint: "user namespaces are disabled: sysctl -w user.max_user_namespaces=15000",
+    };
+  }
+  if (seen.size > max * 0.9) {
+    return {
+      status: "warn",
+      detail: `user.max_user_namespaces = ${max}; ${inUse}`,
+      hint: "close to the limit: look for leaked helpers or zombies, or raise the sysctl",
+    };
+  }
+  return { status: "ok", detail: `user.max_user_namespaces = ${max}; ${inUse}` };
+}
+
+function debianUsernsClone(): Omit<Check, "name" | "required"> {
+  const v = read("/proc/sys/kernel/unprivileged_userns_clone");
+  if (v === undefined) return { status: "ok", detail: "not present (not a Debian-patched kernel)" };
+  if (v === "1") return { status: "ok", detail: "kernel.unprivileged_userns_clone = 1" };
+  const root = process.geteuid?.() === 0;
+  return {
+    status: root ? "ok" : "warn",
+    detail: `kernel.unprivileged_userns_clone = ${v}${root ? " (does not apply to root)" : ""}`,
+    hint: root
+      ? undefined
+      : "unprivileged callers cannot create user namespaces: sysctl -w kernel.unprivileged_userns_clone=1",
+  };
+}
+
+function apparmor(): Omit<Check, "name" | "required"> {
+  const v = read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns");
+  if (v === undefined) return { status: "ok", detail: "not present (no AppArmor user-namespace restriction)" };
+  if (v === "0") return { status: "ok", detail: "kernel.apparmor_restrict_unprivileged_userns = 0" };
+  const bun = process.execPath;
+  return {
+    status: process.geteuid?.() === 0 ? "ok" : "warn",
+    detail: `kernel.apparmor_restrict_unprivileged_userns = ${v}`,
+    hint: `unprivileged user namespaces of ${bun} are restricted; allow them with /etc/apparmor.d/bun:\n  abi <abi/4.0>,\n  include <tunables/global>\n  profile bun ${bun} flags=(unconfined) {\n    userns,\n  }\nthen: apparmor_parser -r /etc/apparmor.d/bun`,
+  };
+}
+
+function yama(): Omit<Check, "name" | "required"> {
+  const v = read("/proc/sys/kernel/yama/ptrace_scope");
+  if (v === undefined) return { status: "ok", detail: "Yama not present" };
+  const CAP_SYS_PTRACE = 19;
+  const hasPtrace = native.capEffective() & (1 << CAP_SYS_PTRACE);
+  if (v === "0" || v === "1") return { status: "ok", detail: `kernel.yama.ptrace_scope = ${v}` };
+  if (v === "2" && hasPtrace)
+    return { status: "ok", detail: "kernel.yama.ptrace_scope = 2 (this caller has CAP_SYS_PTRACE)" };
+  return {
+    status: "fail",
+    detail: `kernel.yama.ptrace_scope = ${v}`,
+    hint: "PTRACE_TRACEME parking is refused at 2 without CAP_SYS_PTRACE and always at 3: sysctl -w kernel.yama.ptrace_scope=1",
+  };
+}
+
+function seccomp(): Omit<Check, "name" | "required"> {
+  const m = /^Seccomp:\s*(\d)/m.exec(read("/proc/self/status") ?? "");
+  const mode = m?.[1] ?? "?";
+  if (mode === "0") return { status: "ok", detail: "Seccomp: 0 (no filter)" };
+  return {
+    status: "warn",
+    detail: `Seccomp: ${mode} (${mode === "2" ? "filter" : mode === "1" ? "strict" : "unknown"})`,
+    hint: "a filter (Docker's default profile without CAP_SYS_ADMIN, for one) may refuse clone(CLONE_NEWUSER), unshare or ptrace; the user-namespace check above is the real test",
+  };
+}
+
+function idmapHelpers(): Omit<Check, "name" | "required"> {
+  const found: string[] = [];
+  const missing: string[] = [];
+  for (const tool of ["newuidmap", "newgidmap"]) {
+    const path = Bun.which(tool);
+    if (!path) {
+      missing.push(tool);
+      continue;
+    }
+    const setuid = (statSync(path).mode & 0o4000) !== 0;
+    found.push(`${path}${setuid ? " (setuid)" : " (not setuid: needs file capabilities)"}`);
+  }
+  if (missing.length === 0) return { status: "ok", detail: found.join(", ") };
+  return {
+    status: "warn",
+    detail: `${missing.join(", ")} not found${found.length ? `; ${found.join(", ")}` : ""}`,
+    hint: "not used by bun-userns; rootless tools that map id ranges need them (apt-get install uidmap)",
+  };
+}
+
+/** Bun's os.userInfo() can say "unknown" where /etc/passwd has the name. */
+function currentUser(): { username: string; uid: number } {
+  const uid = process.geteuid?.() ?? 0;
+  const line = (read("/etc/passwd") ?? "").split("\n").find((l) => l.split(":")[2] === String(uid));
+  return { uid, username: line?.split(":")[0] ?? userInfo().username };
+}
+
+function subids(): Omit<Check, "name" | "required"> {
+  const user = currentUser();
+  const ranges = (file: string) =>
+    (read(file) ?? "")
+      .split("\n")
+      .map((l) => l.split(":"))
+      .filter(([who]) => who === user.username || who === String(user.uid))
+      .map(([, start, count]) => `${start}:${count}`);
+  const u = ranges("/etc/subuid");
+  const g = ranges("/etc/subgid");
+  const detail = `${user.username}: subuid ${u.join(",") || "none"}; subgid ${g.join(",") || "none"}`;
+  if ((u.length && g.length) || user.uid === 0) return { status: "ok", detail };
+  return {
+    status: "warn",
+    detail,
+    hint: `an unprivileged caller can map only its own id; ranges need entries like ${user.username}:100000:65536 in /etc/subuid and /etc/subgid (and newuidmap)`,
+  };
+}
+
+function idmappedMount(path: string): Omit<Check, "name" | "required"> {
+  if (!existsSync(path)) return { status: "fail", detail: `${path}: no such file or directory` };
+  const uid = process.geteuid?.() ?? 0;
+  const gid = process.getegid?.() ?? 0;
+  using ns = uid === 0 ? getUsernsFdSync("0:1000:65536", "0:1000:65536") : getUsernsFdSync(`0:${uid}:1`, `0:${gid}:1`);
+  const rc = native.idmapProbe(path, ns.fd);
+  if (rc === 0)
+    return { status: "ok", detail: `${path}: open_tree clone + mount_setattr(MOUNT_ATTR_IDMAP) work (never attached)` };
+  const step = Math.floor(-rc / 1000);
+  const errno = -rc % 1000;
+  const call = step === 1 ? "open_tree" : "mount_setattr";
+  const hints: Record<number, string> = {
+    22: "the filesystem (or this mount, e.g. an overlay's merged dir) does not support idmapped mounts",
+    1: "idmapping a mount needs CAP_SYS_ADMIN in the mount's user namespace",
+    38: "the kernel is older than 5.12",
+  };
+  return { status: "fail", detail: `${path}: ${call}: ${errnoText(errno)} (${errnoName(errno)})`, hint: hints[errno] };
+}
+
+/** Every check, in order. `path`: also probe idmapped mounts there. */
+export function runDoctor(path?: string): { ok: boolean; checks: Check[] } {
+  const checks: Check[] = [
+    check("kernel", false, kernel),
+    check("native", true, nativeLayer),
+    check("pidfd", true, pidfd),
+    check("userns", true, createUserns),
+    check("max_user_namespaces", true, maxUserNamespaces),
+    check("unprivileged_userns_clone", false, debianUsernsClone),
+    check("apparmor", false, apparmor),
+    check("ptrace_scope", true, yama),
+    check("seccomp", false, seccomp),
+    check("newuidmap", false, idmapHelpers),
+    check("subid", false, subids),
+  ];
+  if (path !== undefined) checks.push(check("idmapped_mount", true, () => idmappedMount(path)));
+  return { ok: checks.every((c) => c.status !== "fail" || !c.required), checks };
+}
