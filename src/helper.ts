@@ -96,8 +96,7 @@ export class Helper implements Disposable {
     if (slot === undefined) return undefined;
     this.#slot = undefined;
     live.delete(this);
-    const rc = native.killReap(this.#pidfd);
-    native.close(this.#pidfd);
+    const rc = native.release(this.#pidfd);
     this.#pidfd = -1;
     native.releaseSlot(slot);
     if (rc < 0 && -rc !== ESRCH) {

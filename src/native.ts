@@ -7,24 +7,30 @@
  * gcc build of the same file instead.
  */
 import { cc, dlopen, type FFIFunction, ptr } from "bun:ffi";
-import { fileURLToPath } from "node:url";
 import { UsernsError } from "./errors.ts";
 
+/**
+ * One bound symbol, `bun_userns(op, ptr, x, y)`: Bun compiles a trampoline for
+ * every symbol it binds (~0.35 ms each), which a one-shot `bunx` pays at start.
+ */
 const SYMBOLS = {
-  bun_userns_spawn: { args: ["ptr"], returns: "i32" },
-  bun_userns_alive: { args: ["i32", "i32"], returns: "i32" },
-  bun_userns_kill_reap: { args: ["i32"], returns: "i32" },
-  bun_userns_close: { args: ["i32"], returns: "i32" },
-  bun_userns_open: { args: ["ptr"], returns: "i32" },
-  bun_userns_open_ns: { args: ["i32", "ptr"], returns: "i32" },
-  bun_userns_owner_uid: { args: ["i32"], returns: "i64" },
-  bun_userns_cap_effective: { args: [], returns: "i64" },
-  bun_userns_geteuid: { args: [], returns: "i32" },
-  bun_userns_probe_pidfd: { args: [], returns: "i32" },
-  bun_userns_idmap_probe: { args: ["ptr", "i32"], returns: "i32" },
+  bun_userns: { args: ["i32", "ptr", "i32", "i32"], returns: "i32" },
 } as const satisfies Record<string, FFIFunction>;
 
-export const SOURCE_PATH = fileURLToPath(new URL("../native/userns.c", import.meta.url));
+/** enum op of native/userns.c. */
+const OP = {
+  spawn: 0,
+  alive: 1,
+  release: 2,
+  close: 3,
+  openNs: 4,
+  probePidfd: 5,
+  capEffective: 6,
+  ownerUid: 7,
+  idmapProbe: 8,
+} as const;
+
+export const SOURCE_PATH = `${import.meta.dir}/../native/userns.c`.replace(/\/src\/\.\.\//, "/");
 
 export interface NativeInfo {
   mode: "cc" | "dlopen";
@@ -32,10 +38,11 @@ export interface NativeInfo {
   loadMs: number;
 }
 
-let lib: ReturnType<typeof load> | undefined;
+type Entry = (op: number, p: number | Uint8Array | null, x: number, y: number) => number;
+let entry: Entry | undefined;
 let info: NativeInfo | undefined;
 
-function load() {
+function load(): Entry {
   const t0 = performance.now();
   const so = process.env.BUN_USERNS_LIB;
   if (process.arch !== "x64") {
@@ -48,7 +55,7 @@ function load() {
   try {
     const l = so ? dlopen(so, SYMBOLS) : cc({ source: SOURCE_PATH, flags: ["-nostdlib"], symbols: SYMBOLS });
     info = { mode: so ? "dlopen" : "cc", path: so || SOURCE_PATH, loadMs: performance.now() - t0 };
-    return l.symbols;
+    return l.symbols.bun_userns as Entry;
   } catch (cause) {
     throw new UsernsError(
       `bun-userns: cannot load the native helper (${so ? `dlopen ${so}` : "cc"}): ${String(cause)}`,
@@ -62,14 +69,14 @@ function load() {
   }
 }
 
-function sym() {
-  if (lib === undefined) lib = load();
-  return lib;
+function call(op: number, p: number | Uint8Array | null, x: number, y: number): number {
+  if (entry === undefined) entry = load();
+  return entry(op, p, x, y);
 }
 
 /** How the native layer was loaded (loads it if needed). */
 export function nativeInfo(): NativeInfo {
-  sym();
+  if (entry === undefined) entry = load();
   return info as NativeInfo;
 }
 
@@ -146,7 +153,6 @@ function putAscii(bytes: Uint8Array, at: number, s: string): void {
 
 /** Start a parked helper; on failure nothing is left behind. */
 export function spawn(spec: SpawnSpec): SpawnResult {
-  const S = sym();
   const slot = pool.pop() ?? new Slot();
   const v = slot.view;
   v.setBigUint64(OFF_FLAGS, BigInt(spec.flags), true);
@@ -157,7 +163,7 @@ export function spawn(spec: SpawnSpec): SpawnResult {
   v.setInt32(OFF_STACK_LEN, STACK_LEN, true);
   putAscii(slot.bytes, OFF_UID_TEXT, spec.uidText);
   putAscii(slot.bytes, OFF_GID_TEXT, spec.gidText);
-  const pid = S.bun_userns_spawn(slot.address);
+  const pid = call(OP.spawn, slot.address, 0, 0);
   if (pid > 0) return { ok: true, pid, pidfd: v.getInt32(OFF_PIDFD, true), slot };
   const step = STEPS[v.getInt32(OFF_STEP, true)] ?? "none";
   const errno = v.getInt32(OFF_ERR, true) || -pid;
@@ -167,26 +173,21 @@ export function spawn(spec: SpawnSpec): SpawnResult {
 
 /** 0 while parked; -ESRCH once dead, reaped elsewhere or being killed. */
 export function alive(pidfd: number, pid: number): number {
-  return sym().bun_userns_alive(pidfd, pid);
+  return call(OP.alive, null, pidfd, pid);
 }
 
-/** SIGKILL and reap; -errno of the kill (-ESRCH: already reaped elsewhere). */
-export function killReap(pidfd: number): number {
-  return sym().bun_userns_kill_reap(pidfd);
+/** SIGKILL, reap, close the pidfd; -errno of the kill (-ESRCH: already reaped elsewhere). */
+export function release(pidfd: number): number {
+  return call(OP.release, null, pidfd, 0);
 }
 
 export function close(fd: number): number {
-  return sym().bun_userns_close(fd);
+  return call(OP.close, null, fd, 0);
 }
 
 const encoder = new TextEncoder();
 function cstr(s: string): Uint8Array {
   return encoder.encode(`${s}\0`);
-}
-
-/** Open a path O_RDONLY|O_CLOEXEC: fd or -errno. */
-export function openReadOnly(path: string): number {
-  return sym().bun_userns_open(cstr(path));
 }
 
 const NS_NAMES = new Map<string, Uint8Array>();
@@ -197,30 +198,27 @@ export function openNs(pid: number, name: string): number {
     bytes = cstr(name);
     NS_NAMES.set(name, bytes);
   }
-  return sym().bun_userns_open_ns(pid, bytes);
+  return call(OP.openNs, bytes, pid, 0);
 }
 
 /** NS_GET_OWNER_UID of a user-namespace fd: uid or -errno. */
 export function ownerUid(fd: number): number {
-  return Number(sym().bun_userns_owner_uid(fd));
+  const out = new Uint32Array(1);
+  const rc = call(OP.ownerUid, new Uint8Array(out.buffer), fd, 0);
+  return rc < 0 ? rc : (out[0] as number);
 }
 
-/** Low 32 bits of this thread's effective capabilities (0 on error). */
+/** Capabilities 0-30 of this thread's effective set (0 on error). */
 export function capEffective(): number {
-  const v = Number(sym().bun_userns_cap_effective());
-  return Math.max(v, 0);
-}
-
-export function geteuid(): number {
-  return sym().bun_userns_geteuid();
+  return Math.max(call(OP.capEffective, null, 0, 0), 0);
 }
 
 /** 0, or -(step * 1000 + errno): 1 pidfd_open, 2 pidfd_send_signal, 3 waitid. */
 export function probePidfd(): number {
-  return sym().bun_userns_probe_pidfd();
+  return call(OP.probePidfd, null, 0, 0);
 }
 
 /** 0, or -(step * 1000 + errno): 1 open_tree, 2 mount_setattr(MOUNT_ATTR_IDMAP). */
 export function idmapProbe(path: string, usernsFd: number): number {
-  return sym().bun_userns_idmap_probe(cstr(path), usernsFd);
+  return call(OP.idmapProbe, cstr(path), usernsFd, 0);
 }

@@ -6,16 +6,15 @@
  * them and closes those pidfds. Only the main thread sweeps, so no two
  * sweeps can close the same descriptor.
  */
-import { readdirSync, readFileSync, readlinkSync } from "node:fs";
-import { isMainThread } from "node:worker_threads";
 import * as native from "./native.ts";
 
 const INTERVAL_MS = 1000;
-let last = 0;
+/** A one-shot process never sweeps: nothing can be orphaned in its first second. */
+let last = performance.now();
 
 /** Run a sweep from the main thread at most once a second (cheap otherwise). */
 export function sweepIfDue(): void {
-  if (!isMainThread) return;
+  if (!Bun.isMainThread) return;
   const now = performance.now();
   if (now - last < INTERVAL_MS) return;
   last = now;
@@ -32,8 +31,10 @@ function field(status: string, name: string): string | undefined {
  * many were collected; does nothing (0) outside the main thread.
  */
 export function reapOrphans(): number {
-  if (!isMainThread) return 0;
+  if (!Bun.isMainThread) return 0;
   last = performance.now();
+  // Loaded here, not at import: node:fs costs ~2 ms of a one-shot's start.
+  const { readdirSync, readFileSync, readlinkSync } = require("node:fs") as typeof import("node:fs");
   let n = 0;
   let fds: string[];
   try {
@@ -50,8 +51,7 @@ export function reapOrphans(): number {
       if (field(status, "Name") !== "bun-userns") continue;
       if (Number(field(status, "PPid")) !== process.pid || Number(field(status, "TracerPid")) !== 0) continue;
       const fd = Number(name);
-      native.killReap(fd);
-      native.close(fd);
+      native.release(fd);
       n++;
     } catch {
       // The fd or the process went away while we looked: not ours to touch.

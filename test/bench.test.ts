@@ -1,0 +1,41 @@
+// The benchmark must keep running: a quick pass, checked for shape only.
+// Timing targets live in `bun run bench`, never here.
+import { expect, test } from "bun:test";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { isRoot } from "./support/proc.ts";
+
+test.skipIf(!isRoot)(
+  "bun run bench --quick produces every row and target (needs root)",
+  () => {
+    const out = join(mkdtempSync(join(tmpdir(), "bun-userns-bench-")), "bench.json");
+    const r = Bun.spawnSync([process.execPath, join(import.meta.dir, "bench", "run.ts"), "--quick", "--out", out], {
+      env: { ...process.env, PATH: process.env.PATH ?? "" },
+    });
+    expect(r.exitCode).toBe(0);
+    const doc = JSON.parse(readFileSync(out, "utf8"));
+    const names: string[] = doc.rows.map((row: { name: string }) => row.name);
+    for (const part of [
+      "bun-userns unshareAfterEnterUserns [ipc]",
+      "bun-userns unshareAfterEnterUserns [ns,ipc,net]",
+      "of touched caller memory",
+      "10 in flight",
+      "100 in flight",
+      "4 Workers",
+      "cold: bun -e 0",
+      "cold: bun -e <import bun-userns + one cycle>",
+    ]) {
+      expect(names.some((n) => n.includes(part))).toBe(true);
+    }
+    for (const row of doc.rows) expect(row.opsPerSec).toBeGreaterThan(0);
+    const what: string[] = doc.targets.map((t: { what: string }) => t.what);
+    expect(what.some((w) => w.includes("in flight"))).toBe(true);
+    expect(what.some((w) => w.includes("cold one-shot"))).toBe(true);
+    // The floor is compared where a C compiler exists, or its absence is said.
+    const hasFloor = names.some((n) => n.startsWith("C floor"));
+    expect(hasFloor || doc.notes.some((n: string) => n.startsWith("C floor skipped"))).toBe(true);
+    expect(r.stdout.toString()).toContain("× floor");
+  },
+  120000,
+);

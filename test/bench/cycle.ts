@@ -1,0 +1,38 @@
+/** One helper cycle from Bun, and the same cycle from the C floor. */
+import { closeSync, existsSync, mkdtempSync, openSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { unshareAfterEnterUserns } from "../../src/index.ts";
+
+export const MAPS = "0:1000:10";
+
+/** Per-cycle microseconds of the public call; the callback opens the userns fd. */
+export async function bunCycles(flags: number, n: number): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    await unshareAfterEnterUserns(MAPS, MAPS, flags, (pid) => {
+      closeSync(openSync(`/proc/${pid}/ns/user`, "r"));
+    });
+    out.push((performance.now() - t0) * 1000);
+  }
+  return out;
+}
+
+/** Build the floor driver from native/userns.c with the system compiler, if any. */
+export function buildFloor(): { path: string } | { skipped: string } {
+  const compiler = Bun.which("cc") ?? Bun.which("gcc") ?? Bun.which("clang");
+  if (!compiler) return { skipped: "no system C compiler (cc/gcc/clang) to build the floor" };
+  const out = join(mkdtempSync(join(tmpdir(), "bun-userns-floor-")), "floor");
+  const r = Bun.spawnSync([compiler, "-O2", "-o", out, join(import.meta.dir, "floor.c")]);
+  if (r.exitCode !== 0 || !existsSync(out)) return { skipped: `floor build failed: ${r.stderr.toString().trim()}` };
+  return { path: out };
+}
+
+/** Per-cycle microseconds measured inside the C driver (process start excluded). */
+export function floorCycles(path: string, flags: number, n: number): number[] {
+  const r = Bun.spawnSync([path, `0x${flags.toString(16)}`, String(n)]);
+  const text = r.stdout.toString().trim();
+  if (r.exitCode !== 0) throw new Error(`floor failed: ${text} ${r.stderr.toString()}`);
+  return text.split(" ").map((ns) => Number(ns) / 1000);
+}
