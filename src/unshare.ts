@@ -46,7 +46,7 @@ function timeoutError(): DOMException {
 }
 
 /** Settle with p, or reject with the abort reason as soon as signal fires. */
-function raceAbort(p: PromiseLike<unknown>, signal: AbortSignal): Promise<unknown> {
+function raceAbort(p: unknown, signal: AbortSignal): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const onAbort = () => reject(signal.reason);
     signal.addEventListener("abort", onAbort, { once: true });
@@ -92,12 +92,10 @@ export async function unshareAfterEnterUserns(
 ): Promise<void> {
   const { spec, opts } = prepare(uidMap, gidMap, flags, f, options);
   opts.signal?.throwIfAborted();
-  let controller: AbortController | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let signal = opts.signal;
   if (opts.timeout !== undefined) {
-    controller = new AbortController();
-    const c = controller;
+    const c = new AbortController();
     timer = setTimeout(() => c.abort(timeoutError()), opts.timeout);
     signal = signal ? AbortSignal.any([signal, c.signal]) : c.signal;
   }
@@ -107,7 +105,8 @@ export async function unshareAfterEnterUserns(
   try {
     if (f) {
       const result = f(helper.pid);
-      if (isThenable(result) || signal) await (signal ? raceAbort(result as PromiseLike<unknown>, signal) : result);
+      if (signal) await raceAbort(result, signal);
+      else if (isThenable(result)) await result;
     }
     helper.checkAlive();
   } catch (e) {
@@ -170,45 +169,46 @@ function openUserns(pid: number): number {
 
 type FdOptions = Omit<UnshareOptions, "timeout"> & { timeout?: number };
 
+/** The callback both getUsernsFd variants pass: it opens the helper's userns. */
+function fdCollector() {
+  let fd = -1;
+  return {
+    open(pid: number): void {
+      fd = openUserns(pid);
+    },
+    /** After a failed call: the fd (if opened) is ours to close. */
+    drop(): void {
+      if (fd >= 0) native.close(fd);
+    },
+    take(): UsernsFd {
+      return new UsernsFd(fd);
+    },
+  };
+}
+
 /**
  * containerd's `GetUsernsFD`: a close-on-exec fd on a new user namespace with
  * these maps, valid after its helper is gone. The returned handle owns it.
  */
 export async function getUsernsFd(uidMap: IDMapInput, gidMap: IDMapInput, options?: FdOptions): Promise<UsernsFd> {
-  let fd = -1;
+  const c = fdCollector();
   try {
-    await unshareAfterEnterUserns(
-      uidMap,
-      gidMap,
-      0,
-      (pid) => {
-        fd = openUserns(pid);
-      },
-      options,
-    );
+    await unshareAfterEnterUserns(uidMap, gidMap, 0, c.open, options);
   } catch (e) {
-    if (fd >= 0) native.close(fd);
+    c.drop();
     throw e;
   }
-  return new UsernsFd(fd);
+  return c.take();
 }
 
 /** `getUsernsFd` without a promise. */
 export function getUsernsFdSync(uidMap: IDMapInput, gidMap: IDMapInput, options?: FdOptions): UsernsFd {
-  let fd = -1;
+  const c = fdCollector();
   try {
-    unshareAfterEnterUsernsSync(
-      uidMap,
-      gidMap,
-      0,
-      (pid) => {
-        fd = openUserns(pid);
-      },
-      options,
-    );
+    unshareAfterEnterUsernsSync(uidMap, gidMap, 0, c.open, options);
   } catch (e) {
-    if (fd >= 0) native.close(fd);
+    c.drop();
     throw e;
   }
-  return new UsernsFd(fd);
+  return c.take();
 }
