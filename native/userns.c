@@ -71,7 +71,7 @@ typedef unsigned char u8;
 struct req {
 	u64 flags;       /*  0 in: namespaces the helper unshares */
 	s32 owner_uid;   /*  8 in: create the userns as this euid; -1 = as caller */
-	s32 setgroups;   /* 12 in: 1 = "allow", 2 = "deny" */
+	s32 setgroups;   /* 12 in: 1 = "allow", 2 = "deny", 0 = "allow", or "deny" where the parent forbids it */
 	s32 uid_len;     /* 16 in: bytes of uid_text */
 	s32 gid_len;     /* 20 in: bytes of gid_text */
 	s32 ppid;        /* 24 helper: the caller's tgid, for the PDEATHSIG race */
@@ -245,8 +245,9 @@ static s64 become_owner(struct req *r, struct saved_creds *s)
 	s->dumpable = (s32)sys1(SYS_prctl, PR_GET_DUMPABLE);
 	rc = sys2(SYS_prctl, PR_GET_PDEATHSIG, (s64)&s->pdeathsig);
 	if (rc < 0) { r->step = STEP_CAPGET; return rc; }
-	rc = sys3(SYS_setresuid, -1, r->owner_uid, -1);
-	if (rc < 0) { r->step = STEP_SETRESUID; return rc; }
+	/* Refused when that uid is not mapped in our own user namespace: then the
+	 * uid_map write is refused too, with the error that says why. */
+	if (sys3(SYS_setresuid, -1, r->owner_uid, -1) < 0) return 0;
 	s->active = 1;
 	return 0;
 }
@@ -339,6 +340,12 @@ s32 bun_userns_spawn(struct req *r)
 	if (rc < 0) { r->step = STEP_UID_MAP; goto abort; }
 	rc = write_proc_file((s32)pid, "setgroups", r->setgroups == 2 ? "deny" : "allow",
 			     r->setgroups == 2 ? 4 : 5);
+	/* "allow" is refused under a parent whose setgroups is "deny"; by default
+	 * fall back to "deny" there, which is all that is possible. */
+	if (rc == -1 /* EPERM */ && r->setgroups == 0) {
+		r->setgroups = 2;
+		rc = write_proc_file((s32)pid, "setgroups", "deny", 4);
+	}
 	if (rc < 0 && rc != -2 /* ENOENT: kernel before 3.19 */) { r->step = STEP_SETGROUPS; goto abort; }
 	rc = write_proc_file((s32)pid, "gid_map", r->gid_text, r->gid_len);
 	if (rc < 0) { r->step = STEP_GID_MAP; goto abort; }

@@ -59,7 +59,7 @@ export class Helper implements Disposable {
   static spawn(spec: HelperSpec): Helper {
     sweepIfDue();
     const caps = native.capEffective();
-    const setgroups = spec.setgroups ?? ((caps & CAP_SETGID) !== 0 ? "allow" : "deny");
+    const setgroups = spec.setgroups ?? ((caps & CAP_SETGID) !== 0 ? "auto" : "deny");
     const first = spec.uid[0] as IDMap;
     const owner = spec.owner ?? "mapping";
     const ownerUid = owner === "mapping" && (caps & CAP_SETUID) !== 0 ? first.hostID : -1;
@@ -134,19 +134,40 @@ function startError(step: native.NativeStep, errno: number, setgroups: string, s
   return err;
 }
 
+function readSysctl(name: string): string | undefined {
+  try {
+    // Only on an error path: node:fs costs a one-shot ~2 ms at import.
+    const { readFileSync } = require("node:fs") as typeof import("node:fs");
+    return readFileSync(`/proc/sys/${name.replaceAll(".", "/")}`, "utf8").trim();
+  } catch {
+    return undefined;
+  }
+}
+
 function startHint(step: native.NativeStep, errno: number, setgroups: string, spec: HelperSpec): string | undefined {
   const EPERM = 1;
   const EACCES = 13;
   const ENOSPC = 28;
   if (step === "clone" && errno === ENOSPC) {
-    return "user.max_user_namespaces is exhausted (or the nesting depth of 32 is reached); check for leaked helpers or raise the sysctl";
+    return readSysctl("user.max_user_namespaces") === "0"
+      ? "user namespaces are disabled here: user.max_user_namespaces = 0 (sysctl -w user.max_user_namespaces=15000)"
+      : "user.max_user_namespaces is exhausted (or the nesting depth of 32 is reached); check for leaked helpers or raise the sysctl";
   }
   if (step === "clone" && (errno === EPERM || errno === EACCES)) {
-    return "this caller may not create user namespaces: unprivileged user namespaces are disabled (kernel.unprivileged_userns_clone=0, user.max_user_namespaces=0) or restricted by AppArmor/seccomp; run `bun-userns doctor`";
+    if (readSysctl("kernel.unprivileged_userns_clone") === "0") {
+      return "unprivileged user namespaces are disabled here: kernel.unprivileged_userns_clone = 0 (sysctl -w kernel.unprivileged_userns_clone=1, or run as root)";
+    }
+    if (readSysctl("kernel.apparmor_restrict_unprivileged_userns") === "1") {
+      return "AppArmor restricts unprivileged user namespaces (kernel.apparmor_restrict_unprivileged_userns = 1); `bun-userns doctor` prints a profile that allows bun";
+    }
+    return "this caller may not create user namespaces (a seccomp filter or LSM refuses it); run `bun-userns doctor`";
+  }
+  if (step === "unshare" && errno === ENOSPC) {
+    return "a namespace limit is exhausted (user.max_*_namespaces); check for leaked namespaces or raise the sysctl";
   }
   if ((step === "uid_map" || step === "gid_map") && errno === EPERM) {
     const which = step === "uid_map" ? spec.uid : spec.gid;
-    return `the caller may not map ${mapText(which).trim().replace(/\n/g, ", ")}: an unprivileged caller can map only its own id, once, with setgroups "deny"; mapping host id 0 needs CAP_SETFCAP${step === "gid_map" && setgroups === "allow" ? '; setgroups is "allow", which an unprivileged caller cannot use' : ""}`;
+    return `the caller may not map ${mapText(which).trim().replace(/\n/g, ", ")}: every host id must be mapped in the caller's own user namespace; an unprivileged caller can map only its own id, once, with setgroups "deny"; mapping host id 0 needs CAP_SETFCAP${step === "gid_map" && setgroups === "allow" ? '; setgroups is "allow", which an unprivileged caller cannot use' : ""}`;
   }
   if (step === "setgroups" && errno === EPERM) {
     return 'setgroups "allow" is refused when the parent user namespace has setgroups "deny"; pass { setgroups: "deny" }';

@@ -138,7 +138,8 @@ export interface SpawnSpec {
   flags: number;
   /** Euid to create the user namespace as, or -1. */
   ownerUid: number;
-  setgroups: "allow" | "deny";
+  /** "auto": "allow", or "deny" where the parent user namespace forbids "allow". */
+  setgroups: "allow" | "deny" | "auto";
   uidText: string;
   gidText: string;
 }
@@ -151,13 +152,20 @@ function putAscii(bytes: Uint8Array, at: number, s: string): void {
   for (let i = 0; i < s.length; i++) bytes[at + i] = s.charCodeAt(i);
 }
 
+let spawns = 0;
+/** How many helpers this thread has tried to start (tests prove "nothing was created"). */
+export function spawnAttempts(): number {
+  return spawns;
+}
+
 /** Start a parked helper; on failure nothing is left behind. */
 export function spawn(spec: SpawnSpec): SpawnResult {
+  spawns++;
   const slot = pool.pop() ?? new Slot();
   const v = slot.view;
   v.setBigUint64(OFF_FLAGS, BigInt(spec.flags), true);
   v.setInt32(OFF_OWNER, spec.ownerUid, true);
-  v.setInt32(OFF_SETGROUPS, spec.setgroups === "deny" ? 2 : 1, true);
+  v.setInt32(OFF_SETGROUPS, { auto: 0, allow: 1, deny: 2 }[spec.setgroups], true);
   v.setInt32(OFF_UID_LEN, spec.uidText.length, true);
   v.setInt32(OFF_GID_LEN, spec.gidText.length, true);
   v.setInt32(OFF_STACK_LEN, STACK_LEN, true);

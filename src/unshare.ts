@@ -48,6 +48,12 @@ function timeoutError(): DOMException {
 /** Settle with p, or reject with the abort reason as soon as signal fires. */
 function raceAbort(p: unknown, signal: AbortSignal): Promise<unknown> {
   return new Promise((resolve, reject) => {
+    if (signal.aborted) {
+      // Aborted during the callback's synchronous part: the event has fired.
+      Promise.resolve(p).catch(() => {});
+      reject(signal.reason);
+      return;
+    }
     const onAbort = () => reject(signal.reason);
     signal.addEventListener("abort", onAbort, { once: true });
     Promise.resolve(p).then(

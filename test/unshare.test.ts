@@ -370,3 +370,28 @@ root("getUsernsFd", () => {
     expect(leakableFds()).toEqual(before);
   });
 });
+
+root("abort edge", () => {
+  test("a signal aborted during the callback's synchronous part still wins", async () => {
+    const ac = new AbortController();
+    const reason = new Error("aborted inside");
+    let pid = 0;
+    const started = performance.now();
+    const e = await rejection(
+      unshareAfterEnterUserns(
+        "0:1000:1",
+        "0:1000:1",
+        0,
+        async (p) => {
+          pid = p;
+          ac.abort(reason);
+          await Bun.sleep(2000);
+        },
+        { signal: ac.signal },
+      ),
+    );
+    expect(e).toBe(reason);
+    expect(performance.now() - started).toBeLessThan(1500);
+    expect(exists(pid)).toBe(false);
+  });
+});
