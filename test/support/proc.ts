@@ -74,3 +74,29 @@ export function exists(pid: number): boolean {
     return false;
   }
 }
+
+/** RSS of this process in KiB. */
+export function rssKiB(): number {
+  return Number(procStatus("self").VmRSS?.split(/\s+/)[0] ?? 0);
+}
+
+type Waitid = (idtype: number, id: number, info: Uint8Array, options: number) => number;
+let waitid: Waitid | undefined;
+
+/**
+ * What waitid(P_ALL, WEXITED|WNOHANG|WNOWAIT|__WALL) says, without reaping:
+ * "none" (no child at all), "running" (children, none exited) or the pid of a
+ * zombie child.
+ */
+export function waitProbe(): "none" | "running" | number {
+  if (waitid === undefined) {
+    const { dlopen } = require("bun:ffi") as typeof import("bun:ffi");
+    const libc = dlopen("libc.so.6", { waitid: { args: ["i32", "i32", "ptr", "i32"], returns: "i32" } });
+    waitid = libc.symbols.waitid as unknown as Waitid;
+  }
+  const info = new Uint8Array(128);
+  const rc = waitid(0, 0, info, 4 | 1 | 0x01000000 | 0x40000000);
+  if (rc < 0) return "none";
+  const pid = new DataView(info.buffer).getInt32(16, true);
+  return pid === 0 ? "running" : pid;
+}
