@@ -37,7 +37,9 @@ typedef unsigned char u8;
 #define SIGKILL 9
 #define SIGSTOP 19
 #define CLONE_VM 0x00000100
+#define CLONE_FILES 0x00000400
 #define CLONE_PIDFD 0x00001000
+#define CLOSE_RANGE_UNSHARE 2
 #define CLONE_NEWNS 0x00020000
 #define CLONE_NEWUSER 0x10000000
 #define MS_REC 0x4000
@@ -169,9 +171,11 @@ void bun_userns_helper_main(struct req *r)
 		sys3(SYS_sched_setaffinity, 0, sizeof cpus, (s64)cpus);
 	}
 
-	/* The fd table was copied from Bun: O_CLOEXEC acts only at exec and the
-	 * helper never execs, so close everything or Bun's pipes never see EOF. */
-	rc = sys3(SYS_close_range, 0, ~0U, 0);
+	/* The fd table is Bun's (CLONE_FILES): take a fresh, empty one. O_CLOEXEC
+	 * acts only at exec and the helper never execs, so holding Bun's fds would
+	 * keep its pipes from EOF; CLOSE_RANGE_UNSHARE copies none of them, so no
+	 * cost per open fd and no refcount traffic on Bun's files. */
+	rc = sys3(SYS_close_range, 0, ~0U, CLOSE_RANGE_UNSHARE);
 	if (rc < 0) helper_fail(r, STEP_CLOSE_RANGE, rc);
 
 	/* Wait until the caller has written uid_map/setgroups/gid_map. */
@@ -320,8 +324,9 @@ s32 bun_userns_spawn(struct req *r)
 	if (rc >= 0) {
 		/* No CLONE_VFORK: the child waits for us to write its maps. No exit
 		 * signal: SIGCHLD=SIG_IGN cannot auto-reap it and wildcard waits
-		 * without __WALL do not see it. */
-		pid = bun_userns_clone_trampoline(CLONE_VM | CLONE_NEWUSER | CLONE_PIDFD, stack_top,
+		 * without __WALL do not see it. CLONE_FILES: the helper drops the
+		 * shared table first thing, instead of the kernel copying it. */
+		pid = bun_userns_clone_trampoline(CLONE_VM | CLONE_FILES | CLONE_NEWUSER | CLONE_PIDFD, stack_top,
 						   &pidfd, r, (void *)bun_userns_helper_main);
 		if (pid < 0) { r->step = STEP_CLONE; rc = pid; }
 		s64 rr = restore_caller(&saved);

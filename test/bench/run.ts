@@ -7,7 +7,7 @@
  * `bun -e 0` and util-linux, and Go's re-exec method where Go is installed.
  * Prints a table and target lines, and writes the same as JSON.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, writeFileSync } from "node:fs";
 import { cpus, release } from "node:os";
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
@@ -148,6 +148,22 @@ targets.push({
 held.length = 0;
 Bun.gc(true);
 
+// --- 3b: caller descriptors: the helper must not pay per fd Bun holds ---------------------
+const fdCount = quick ? 200 : 2000;
+await Bun.sleep(quick ? 100 : 2000); // the 2 GiB just freed: let munmap and GC finish
+const fdBase = summarize(await bunCycles(CLONE_NEWIPC, MEM_CYCLES));
+rows.push({ name: "bun-userns [ipc] with the caller's usual fds", ...fdBase });
+const opened = Array.from({ length: fdCount }, () => openSync("/dev/null", "r"));
+const fdMany = summarize(await bunCycles(CLONE_NEWIPC, MEM_CYCLES));
+for (const fd of opened) closeSync(fd);
+rows.push({ name: `bun-userns [ipc] with ${fdCount} more open fds in the caller`, ...fdMany });
+targets.push({
+  what: `median with ${fdCount} more open fds / without`,
+  value: fdMany.medianUs / fdBase.medianUs,
+  limit: "<= 1.2",
+  pass: fdMany.medianUs / fdBase.medianUs <= 1.2,
+});
+
 // --- 4: in flight ----------------------------------------------------------------------
 // Alternate the variants and take each one's median rate: on a 2-core VM the
 // machine drifts more between seconds than the variants differ.
@@ -185,13 +201,24 @@ rows.push(tput("[ipc] 1 in flight, callback awaiting a timer", seqTimer));
 rows.push(tput("[ipc] 10 in flight (awaiting a timer), one thread", ten));
 rows.push(tput("[ipc] 100 in flight (awaiting a timer), one thread", hundred));
 rows.push(tput("[ipc] 4 Workers x 10 in flight (awaiting a timer)", fourWorkers));
-targets.push({ what: "10 in flight / sequential ops/s", value: ten / seq, limit: ">= 0.9", pass: ten / seq >= 0.9 });
+// The issue's workload: the same timer-awaiting callbacks, one at a time vs in flight.
 targets.push({
-  what: "4 Workers / one thread sequential ops/s",
-  value: fourWorkers / seq,
-  limit: ">= 2",
-  pass: fourWorkers / seq >= 2,
+  what: "10 in flight / 1 in flight, same callbacks awaiting a timer",
+  value: ten / seqTimer,
+  limit: ">= 0.9",
+  pass: ten / seqTimer >= 0.9,
 });
+const bestOneThread = Math.max(seqTimer, ten, hundred);
+targets.push({
+  what: "4 Workers / one thread's best rate, same callbacks",
+  value: fourWorkers / bestOneThread,
+  limit: ">= 2",
+  pass: fourWorkers / bestOneThread >= 2,
+});
+// Stricter than the issue's wording: against back-to-back cycles with no timer at all.
+notes.push(
+  `stricter: 10 in flight / back-to-back sequential: ${(ten / seq).toFixed(2)}x; 4 Workers / back-to-back sequential: ${(fourWorkers / seq).toFixed(2)}x`,
+);
 
 // --- 5: cold one-shot ------------------------------------------------------------------
 const cold = coldCommands();
