@@ -162,6 +162,14 @@ void bun_userns_helper_main(struct req *r)
 	s64 rc;
 	int i;
 
+	/* The fd table is Bun's (CLONE_FILES): take a fresh, empty one, first
+	 * thing. O_CLOEXEC acts only at exec and the helper never execs, so
+	 * holding Bun's fds would keep its pipes from EOF; CLOSE_RANGE_UNSHARE
+	 * copies none of them, so no cost per open fd and no refcount traffic
+	 * on Bun's files. */
+	rc = sys3(SYS_close_range, 0, ~0U, CLOSE_RANGE_UNSHARE);
+	if (rc < 0) helper_fail(r, STEP_CLOSE_RANGE, rc);
+
 	/* Run where the caller runs: every hand-off (futex wake, park, kill,
 	 * exit) then stays on one CPU, and on a virtualised host a cross-CPU
 	 * wake-up costs more than the work (~12% of a cycle here). Best effort. */
@@ -170,13 +178,6 @@ void bun_userns_helper_main(struct req *r)
 		cpus[r->cpu / 64] = 1UL << (r->cpu % 64);
 		sys3(SYS_sched_setaffinity, 0, sizeof cpus, (s64)cpus);
 	}
-
-	/* The fd table is Bun's (CLONE_FILES): take a fresh, empty one. O_CLOEXEC
-	 * acts only at exec and the helper never execs, so holding Bun's fds would
-	 * keep its pipes from EOF; CLOSE_RANGE_UNSHARE copies none of them, so no
-	 * cost per open fd and no refcount traffic on Bun's files. */
-	rc = sys3(SYS_close_range, 0, ~0U, CLOSE_RANGE_UNSHARE);
-	if (rc < 0) helper_fail(r, STEP_CLOSE_RANGE, rc);
 
 	/* Wait until the caller has written uid_map/setgroups/gid_map. */
 	while (*(volatile s32 *)&r->go == 0)
