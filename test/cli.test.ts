@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, symlinkSync } from "node:fs";
+import { mkdtempSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { exists, isRoot, nsLink } from "./support/proc.ts";
@@ -307,5 +307,27 @@ describe.skipIf(!isRoot)("packaged (needs root)", () => {
     expect(doc.ok).toBe(true);
     // It ran the packed copy, compiled from the unpacked native/ source.
     expect(doc.checks.find((c: { name: string }) => c.name === "native").detail).not.toContain(ROOT_DIR);
+
+    // As a dependency of a project: bun add the tarball, then bun run and npx.
+    const project = mkdtempSync(join(tmpdir(), "bun-userns-project-"));
+    writeFileSync(join(project, "package.json"), '{ "name": "consumer", "private": true }\n');
+    const env = {
+      ...process.env,
+      NPM_CONFIG_REGISTRY: offline,
+      BUN_CONFIG_REGISTRY: offline,
+      PATH: `${bin}:${process.env.PATH}`,
+    };
+    const add = Bun.spawnSync([process.execPath, "add", join(out, tgz)], { cwd: project, env });
+    expect(add.exitCode).toBe(0);
+    const viaBunRun = Bun.spawnSync([process.execPath, "run", "bun-userns", "parse", "0:1000:1"], {
+      cwd: project,
+      env,
+    });
+    expect(viaBunRun.stdout.toString()).toBe("0 1000 1\n");
+    const npx = Bun.which("npx");
+    if (npx) {
+      const viaNpx = Bun.spawnSync([npx, "--offline", "bun-userns", "--version"], { cwd: project, env });
+      expect(viaNpx.stdout.toString().trim()).toBe((await Bun.file(join(ROOT_DIR, "package.json")).json()).version);
+    }
   }, 60000);
 });
