@@ -234,11 +234,16 @@ describe.skipIf(!isRoot)("run (needs root)", () => {
   });
 
   test("SIGTERM sent to bun-userns alone is passed on to CMD", async () => {
-    const child = spawn(process.execPath, [CLI, "run", "--", "sleep", "30"], { stdio: "ignore" });
+    // CMD exits 42 on SIGTERM: only forwarding can produce 42 (bun-userns dying of it would be 143).
+    const child = spawn(
+      process.execPath,
+      [CLI, "run", "--", "sh", "-c", "trap 'exit 42' TERM; echo ready; while :; do sleep 0.05; done"],
+      { stdio: ["ignore", "pipe", "ignore"] },
+    );
     const done = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-    await Bun.sleep(300);
+    await new Promise<void>((resolve) => child.stdout?.on("data", (d) => String(d).includes("ready") && resolve()));
     child.kill("SIGTERM");
-    expect(await done).toBe(143);
+    expect(await done).toBe(42);
   });
 });
 
