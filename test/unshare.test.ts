@@ -17,28 +17,11 @@ import {
   unshareAfterEnterUserns,
   unshareAfterEnterUsernsSync,
 } from "../src/index.ts";
+import { rejection, thrown } from "./support/errors.ts";
 import { exists, helperChildren, isRoot, leakableFds, nsLink, procState, procStatus } from "./support/proc.ts";
 
 const root = describe.skipIf(!isRoot);
 if (!isRoot) console.warn(`unshare.test.ts: helper tests skipped: needs root (uid ${process.getuid?.()})`);
-
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (e) {
-    return e;
-  }
-  throw new Error("expected a rejection");
-}
-
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (e) {
-    return e;
-  }
-  throw new Error("expected an error");
-}
 
 afterEach(() => {
   // Every test leaves nothing behind.

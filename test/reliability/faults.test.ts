@@ -2,20 +2,12 @@
 import { afterEach, expect, test } from "bun:test";
 import { join } from "node:path";
 import { CLONE_NEWIPC, liveHelpers, reapOrphans, UsernsError, unshareAfterEnterUserns } from "../../src/index.ts";
+import { rejection } from "../support/errors.ts";
 import { exists, helperChildren, isRoot, leakableFds, procState, waitProbe } from "../support/proc.ts";
 
 const rootTest = test.skipIf(!isRoot);
 const fixture = (name: string) => join(import.meta.dir, "..", "fixtures", name);
 let fdsBefore: string[] = [];
-
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (e) {
-    return e;
-  }
-  throw new Error("expected a rejection");
-}
 
 afterEach(() => {
   expect(liveHelpers()).toEqual([]);
