@@ -96,9 +96,11 @@ const ERRNO: Record<number, [string, string]> = {
   95: ["EOPNOTSUPP", "operation not supported"],
 };
 
-export const ESRCH = 3;
-export const EINVAL = 22;
 export const EPERM = 1;
+export const ESRCH = 3;
+export const EACCES = 13;
+export const EINVAL = 22;
+export const ENOSPC = 28;
 
 export function errnoName(errno: number): string {
   return ERRNO[errno]?.[0] ?? `E${errno}`;

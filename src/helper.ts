@@ -2,7 +2,7 @@
  * The parked helper as a disposable handle: spawn, liveness, kill, reap.
  * Disposing always kills, reaps and closes the pidfd, on every path.
  */
-import { ESRCH, errnoText, type Step, syscallError, type UsernsError } from "./errors.ts";
+import { EACCES, ENOSPC, EPERM, ESRCH, errnoText, syscallError, type UsernsError } from "./errors.ts";
 import { type IDMap, mapText } from "./idmap.ts";
 import * as native from "./native.ts";
 import { sweepIfDue } from "./orphans.ts";
@@ -99,10 +99,7 @@ export class Helper implements Disposable {
     const rc = native.release(this.#pidfd);
     this.#pidfd = -1;
     native.releaseSlot(slot);
-    if (rc < 0 && -rc !== ESRCH) {
-      const step: Step = "kill";
-      return syscallError(step, "pidfd_send_signal", -rc, errnoText(-rc));
-    }
+    if (rc < 0 && -rc !== ESRCH) return syscallError("kill", "pidfd_send_signal", -rc, errnoText(-rc));
     return undefined;
   }
 
@@ -124,14 +121,13 @@ function livenessError(errno: number): UsernsError {
 
 function startError(step: native.NativeStep, errno: number, setgroups: string, spec: HelperSpec): UsernsError {
   const syscall = SYSCALL_OF[step];
-  const err = syscallError(
+  return syscallError(
     step === "none" ? "clone" : step,
     syscall,
     errno,
     `failed to start noop process for unshare: ${syscall}: ${errnoText(errno)}`,
     startHint(step, errno, setgroups, spec),
   );
-  return err;
 }
 
 function readSysctl(name: string): string | undefined {
@@ -145,9 +141,6 @@ function readSysctl(name: string): string | undefined {
 }
 
 function startHint(step: native.NativeStep, errno: number, setgroups: string, spec: HelperSpec): string | undefined {
-  const EPERM = 1;
-  const EACCES = 13;
-  const ENOSPC = 28;
   if (step === "clone" && errno === ENOSPC) {
     return readSysctl("user.max_user_namespaces") === "0"
       ? "user namespaces are disabled here: user.max_user_namespaces = 0 (sysctl -w user.max_user_namespaces=15000)"
