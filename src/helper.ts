@@ -37,11 +37,28 @@ const SYSCALL_OF: Record<native.NativeStep, string> = {
   restore: "setresuid",
 };
 
-const live = new Set<Helper>();
+/** This thread's helpers, held weakly so a dropped handle can be collected. */
+const live = new Map<number, WeakRef<Helper>>();
+
+/**
+ * Safety net for a helper nothing can reach any more: a startHelper handle
+ * dropped without release()/using, or a callback suspended on a promise that
+ * nothing can settle. When the handle is garbage-collected, kill and reap the
+ * helper, close the pidfd, and say so. Finalizers run on this thread, the tracer.
+ */
+const leaked = new FinalizationRegistry<{ pid: number; pidfd: number; slot: native.Slot }>((h) => {
+  live.delete(h.pid);
+  native.release(h.pidfd);
+  native.releaseSlot(h.slot);
+  process.emitWarning(
+    `bun-userns: helper ${h.pid} was garbage-collected without release() (a dropped startHelper handle, or a callback awaiting a promise nothing can settle); killed and reaped it`,
+    { code: "BUN_USERNS_LEAKED_HELPER" },
+  );
+});
 
 /** Pids of the helpers this thread holds right now. */
 export function liveHelpers(): number[] {
-  return [...live].map((h) => h.pid);
+  return [...live.keys()];
 }
 
 export class Helper implements Disposable {
@@ -72,7 +89,8 @@ export class Helper implements Disposable {
     });
     if (!r.ok) throw startError(r.step, r.errno, setgroups, spec);
     const h = new Helper(r.pid, r.pidfd, r.slot);
-    live.add(h);
+    live.set(h.pid, new WeakRef(h));
+    leaked.register(h, { pid: r.pid, pidfd: r.pidfd, slot: r.slot }, h);
     return h;
   }
 
@@ -95,7 +113,8 @@ export class Helper implements Disposable {
     const slot = this.#slot;
     if (slot === undefined) return undefined;
     this.#slot = undefined;
-    live.delete(this);
+    live.delete(this.pid);
+    leaked.unregister(this);
     const rc = native.release(this.#pidfd);
     this.#pidfd = -1;
     native.releaseSlot(slot);

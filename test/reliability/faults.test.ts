@@ -1,7 +1,14 @@
 // Every fault path surfaces the right error and leaves nothing behind.
 import { afterEach, expect, test } from "bun:test";
 import { join } from "node:path";
-import { CLONE_NEWIPC, liveHelpers, reapOrphans, UsernsError, unshareAfterEnterUserns } from "../../src/index.ts";
+import {
+  CLONE_NEWIPC,
+  liveHelpers,
+  reapOrphans,
+  startHelper,
+  UsernsError,
+  unshareAfterEnterUserns,
+} from "../../src/index.ts";
 import { rejection } from "../support/errors.ts";
 import { exists, helperChildren, isRoot, leakableFds, procState, waitProbe } from "../support/proc.ts";
 
@@ -167,4 +174,47 @@ rootTest("SIGTERM to the whole process group: Bun dies as usual, its helpers die
   while (pids.some((p: number) => exists(p) && procState(p) !== "Z") && performance.now() - t0 < 2000)
     await Bun.sleep(5);
   for (const p of pids) expect(exists(p) ? procState(p) : "gone").toMatch(/^(Z|gone)$/);
+});
+
+rootTest("a startHelper handle dropped without release is killed and reaped when collected (needs root)", async () => {
+  baseline();
+  const warnings: string[] = [];
+  const onWarning = (w: Error & { code?: string }) => {
+    if (w.code === "BUN_USERNS_LEAKED_HELPER") warnings.push(w.message);
+  };
+  process.on("warning", onWarning);
+  const start = () => startHelper("0:1000:1", "0:1000:1", CLONE_NEWIPC).pid;
+  const pid = start(); // the handle is unreachable once start() returns
+  expect(procState(pid)).toBe("t");
+  for (let i = 0; i < 200 && exists(pid); i++) {
+    Bun.gc(true);
+    await Bun.sleep(5);
+  }
+  process.off("warning", onWarning);
+  expect(exists(pid)).toBe(false);
+  expect(warnings).toHaveLength(1);
+  expect(warnings[0]).toStartWith(`bun-userns: helper ${pid} was garbage-collected without release()`);
+});
+
+rootTest("a callback suspended on a promise nothing can settle: its helper is reaped at GC (needs root)", async () => {
+  baseline();
+  const warnings: string[] = [];
+  const onWarning = (w: Error & { code?: string }) => {
+    if (w.code === "BUN_USERNS_LEAKED_HELPER") warnings.push(w.message);
+  };
+  process.on("warning", onWarning);
+  let pid = 0;
+  // Deliberately not awaited: it can never settle.
+  void unshareAfterEnterUserns("0:1000:1", "0:1000:1", CLONE_NEWIPC, async (p) => {
+    pid = p;
+    await new Promise(() => {});
+  });
+  expect(procState(pid)).toBe("t");
+  for (let i = 0; i < 200 && exists(pid); i++) {
+    Bun.gc(true);
+    await Bun.sleep(5);
+  }
+  process.off("warning", onWarning);
+  expect(exists(pid)).toBe(false);
+  expect(warnings.some((w) => w.includes(`helper ${pid} was garbage-collected`))).toBe(true);
 });
