@@ -41,7 +41,10 @@ export interface UsernsErrorFields {
 
 export class UsernsError extends Error {
   override name = "UsernsError";
-  /** Errno name such as `"EINVAL"`, or `"ERR_SYNTAX"`/`"ERR_RANGE"` for number syntax. */
+  /**
+   * Errno name such as `"EINVAL"` (every bad input), `"EPERM"`, `"ESRCH"`. A map
+   * number's own error, the `cause`, says `"ERR_SYNTAX"` or `"ERR_RANGE"`.
+   */
   readonly code: string;
   /** Positive errno, when the kernel (or its rules) said no. */
   readonly errno: number | undefined;

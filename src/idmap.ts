@@ -122,13 +122,8 @@ function parseOne(part: string, map?: "uid" | "gid"): { text: string; values: [b
   for (let i = 0; i < 3; i++) {
     const v = atoi(fields[i] as string);
     if (v instanceof UsernsError) {
-      throw new UsernsError(`invalid ${FIELDS[i]} for user namespace remapping, ${v.message}`, {
-        code: v.code,
-        errno: v.errno,
-        step: "parse",
-        map,
-        cause: v,
-      });
+      // Go wraps the strconv error (%w); its ErrSyntax/ErrRange stays on the cause.
+      throw invalid("parse", `invalid ${FIELDS[i]} for user namespace remapping, ${v.message}`, { map, cause: v });
     }
     values.push(v);
   }

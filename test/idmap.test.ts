@@ -74,8 +74,10 @@ describe("Go strconv.Atoi semantics (seed-semantics.md §3.2)", () => {
       const e = errorOf(() => parseIDMapping(input)) as UsernsError;
       expect(e).toBeInstanceOf(UsernsError);
       expect(e.message).toBe(message);
-      expect(e.code).toBe("ERR_SYNTAX");
+      expect(e.code).toBe("EINVAL");
+      expect(e.errno).toBe(22);
       expect(e.step).toBe("parse");
+      expect((e.cause as UsernsError).code).toBe("ERR_SYNTAX");
       expect((e.cause as Error).message).toStartWith("strconv.Atoi: parsing ");
     });
   }
@@ -87,7 +89,9 @@ describe("Go strconv.Atoi semantics (seed-semantics.md §3.2)", () => {
     expect(e.message).toBe(
       'invalid host id for user namespace remapping, strconv.Atoi: parsing "9223372036854775808": value out of range',
     );
-    expect(e.code).toBe("ERR_RANGE");
+    expect(e.code).toBe("EINVAL");
+    expect((e.cause as UsernsError).code).toBe("ERR_RANGE");
+    expect((e.cause as UsernsError).errno).toBe(34);
     expect((errorOf(() => parseIDMapping("0:99999999999999999999:1")) as Error).message).toContain(
       "value out of range",
     );
@@ -284,8 +288,9 @@ function model(s: string): { ok: true; v: bigint[][] } | { ok: false; kind: stri
 
 function kindOf(e: UsernsError): string {
   if (e.message === FORMAT) return "format";
-  if (e.code === "ERR_SYNTAX") return "syntax";
-  if (e.code === "ERR_RANGE") return "range";
+  const cause = e.cause instanceof UsernsError ? e.cause.code : undefined;
+  if (cause === "ERR_SYNTAX") return "syntax";
+  if (cause === "ERR_RANGE") return "range";
   if (e.message.includes("must be positive integers")) return "negative";
   return "kernel";
 }
