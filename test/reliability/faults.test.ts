@@ -176,21 +176,27 @@ rootTest("SIGTERM to the whole process group: Bun dies as usual, its helpers die
   for (const p of pids) expect(exists(p) ? procState(p) : "gone").toMatch(/^(Z|gone)$/);
 });
 
-rootTest("a startHelper handle dropped without release is killed and reaped when collected (needs root)", async () => {
-  baseline();
+/** Collect the GC until `pid` is gone; returns the leak warnings seen meanwhile. */
+async function collectUntilGone(pid: number): Promise<string[]> {
   const warnings: string[] = [];
   const onWarning = (w: Error & { code?: string }) => {
     if (w.code === "BUN_USERNS_LEAKED_HELPER") warnings.push(w.message);
   };
   process.on("warning", onWarning);
-  const start = () => startHelper("0:1000:1", "0:1000:1", CLONE_NEWIPC).pid;
-  const pid = start(); // the handle is unreachable once start() returns
-  expect(procState(pid)).toBe("t");
   for (let i = 0; i < 200 && exists(pid); i++) {
     Bun.gc(true);
     await Bun.sleep(5);
   }
   process.off("warning", onWarning);
+  return warnings;
+}
+
+rootTest("a startHelper handle dropped without release is killed and reaped when collected (needs root)", async () => {
+  baseline();
+  const start = () => startHelper("0:1000:1", "0:1000:1", CLONE_NEWIPC).pid;
+  const pid = start(); // the handle is unreachable once start() returns
+  expect(procState(pid)).toBe("t");
+  const warnings = await collectUntilGone(pid);
   expect(exists(pid)).toBe(false);
   expect(warnings).toHaveLength(1);
   expect(warnings[0]).toStartWith(`bun-userns: helper ${pid} was garbage-collected without release()`);
@@ -198,11 +204,6 @@ rootTest("a startHelper handle dropped without release is killed and reaped when
 
 rootTest("a callback suspended on a promise nothing can settle: its helper is reaped at GC (needs root)", async () => {
   baseline();
-  const warnings: string[] = [];
-  const onWarning = (w: Error & { code?: string }) => {
-    if (w.code === "BUN_USERNS_LEAKED_HELPER") warnings.push(w.message);
-  };
-  process.on("warning", onWarning);
   let pid = 0;
   // Deliberately not awaited: it can never settle.
   void unshareAfterEnterUserns("0:1000:1", "0:1000:1", CLONE_NEWIPC, async (p) => {
@@ -210,11 +211,7 @@ rootTest("a callback suspended on a promise nothing can settle: its helper is re
     await new Promise(() => {});
   });
   expect(procState(pid)).toBe("t");
-  for (let i = 0; i < 200 && exists(pid); i++) {
-    Bun.gc(true);
-    await Bun.sleep(5);
-  }
-  process.off("warning", onWarning);
+  const warnings = await collectUntilGone(pid);
   expect(exists(pid)).toBe(false);
   expect(warnings.some((w) => w.includes(`helper ${pid} was garbage-collected`))).toBe(true);
 });
