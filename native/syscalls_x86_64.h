@@ -35,6 +35,9 @@
 #define SYS_open_tree 428
 #define SYS_mount_setattr 442
 
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
 static inline s64 sys5(s64 n, s64 a, s64 b, s64 c, s64 d, s64 e)
 {
 	s64 ret;
@@ -73,7 +76,7 @@ __asm__(".text\n"
 	"	subq $16, %rsi\n"
 	"	xorl %r10d, %r10d\n"
 	"	xorl %r8d, %r8d\n"
-	"	movl $56, %eax\n"
+	"	movl $" STR(SYS_clone) ", %eax\n"
 	"	syscall\n"
 	"	testq %rax, %rax\n"
 	"	jz 1f\n"
@@ -82,7 +85,7 @@ __asm__(".text\n"
 	"	popq %rax\n"
 	"	popq %rdi\n"
 	"	call *%rax\n"
-	"	movl $231, %eax\n"
+	"	movl $" STR(SYS_exit_group) ", %eax\n"
 	"	movl $253, %edi\n"
 	"	syscall\n"
 	"	hlt\n");
@@ -90,9 +93,9 @@ __asm__(".text\n"
 /* kill(getpid(), SIGSTOP), then exit_group(0), registers only. */
 static inline void park_then_exit(void)
 {
-	__asm__ volatile("movl $39, %%eax\n\tsyscall\n\t"
-			 "movq %%rax, %%rdi\n\tmovl $19, %%esi\n\tmovl $62, %%eax\n\tsyscall\n\t"
-			 "xorl %%edi, %%edi\n\tmovl $231, %%eax\n\tsyscall\n\thlt"
+	__asm__ volatile("movl $" STR(SYS_getpid) ", %%eax\n\tsyscall\n\t"
+			 "movq %%rax, %%rdi\n\tmovl $" STR(SIGSTOP) ", %%esi\n\tmovl $" STR(SYS_kill) ", %%eax\n\tsyscall\n\t"
+			 "xorl %%edi, %%edi\n\tmovl $" STR(SYS_exit_group) ", %%eax\n\tsyscall\n\thlt"
 			 :
 			 :
 			 : "rax", "rdi", "rsi", "rcx", "r11", "memory");

@@ -18,6 +18,8 @@ typedef unsigned int u32;
 typedef int s32;
 typedef unsigned char u8;
 
+#define SIGSTOP 19
+
 #if defined(__x86_64__)
 #include "syscalls_x86_64.h"
 #else
@@ -35,7 +37,6 @@ typedef unsigned char u8;
 #define AT_FDCWD (-100)
 #define SIG_SETMASK 2
 #define SIGKILL 9
-#define SIGSTOP 19
 #define CLONE_VM 0x00000100
 #define CLONE_FILES 0x00000400
 #define CLONE_PIDFD 0x00001000
@@ -55,7 +56,6 @@ typedef unsigned char u8;
 #define WSTOPPED 2
 #define WEXITED 4
 #define WNOHANG 1
-#define WNOWAIT 0x01000000
 #define WALL 0x40000000
 #define CLD_EXITED 1
 #define CLD_KILLED 2
@@ -480,7 +480,6 @@ s32 bun_userns_probe_pidfd(void)
  * 2 mount_setattr.
  */
 #define OPEN_TREE_CLONE 1
-#define AT_RECURSIVE 0x8000
 #define AT_EMPTY_PATH 0x1000
 #define MOUNT_ATTR_IDMAP 0x00100000
 struct mount_attr { u64 attr_set, attr_clr, propagation, userns_fd; };

@@ -24,7 +24,6 @@ export type Step =
   | "native"
   | "liveness"
   | "kill"
-  | "reap"
   | "open";
 
 export interface UsernsErrorFields {

@@ -42,16 +42,15 @@ const KNOWN_BITS: Record<number, string> = {
 /** Names of the set bits, e.g. `CLONE_NEWNS|CLONE_NEWNET`. */
 export function flagNames(flags: number): string {
   const names: string[] = [];
-  for (let bit = 1; bit !== 0 && bit <= 0x80000000; bit = bit * 2) {
-    if ((flags & bit) !== 0) {
-      const known = Object.entries(NAMESPACE_FLAGS).find(([, v]) => v === bit);
-      names.push(
-        known
-          ? `CLONE_NEW${known[0] === "mnt" ? "NS" : known[0].toUpperCase()}`
-          : (KNOWN_BITS[bit] ?? `0x${bit.toString(16)}`),
-      );
-    }
-    if (bit === 0x80000000) break;
+  for (let i = 0; i < 32; i++) {
+    const bit = 2 ** i;
+    if ((flags & bit) === 0) continue;
+    const known = Object.entries(NAMESPACE_FLAGS).find(([, v]) => v === bit);
+    names.push(
+      known
+        ? `CLONE_NEW${known[0] === "mnt" ? "NS" : known[0].toUpperCase()}`
+        : (KNOWN_BITS[bit] ?? `0x${bit.toString(16)}`),
+    );
   }
   return names.join("|") || "0";
 }

@@ -94,10 +94,6 @@ export class Helper implements Disposable {
     return h;
   }
 
-  get disposed(): boolean {
-    return this.#slot === undefined;
-  }
-
   /** The seed's liveness check, plus "has not died or been killed since". */
   checkAlive(): void {
     if (this.#slot === undefined) throw livenessError(ESRCH);
