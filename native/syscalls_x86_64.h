@@ -11,6 +11,8 @@
 #define SYS_rt_sigprocmask 14
 #define SYS_ioctl 16
 #define SYS_getpid 39
+#define SYS_gettid 186
+#define SYS_tgkill 234
 #define SYS_clone 56
 #define SYS_kill 62
 #define SYS_ptrace 101
@@ -35,8 +37,6 @@
 #define SYS_open_tree 428
 #define SYS_mount_setattr 442
 
-#define STR_(x) #x
-#define STR(x) STR_(x)
 
 static inline s64 sys5(s64 n, s64 a, s64 b, s64 c, s64 d, s64 e)
 {

@@ -6,7 +6,7 @@ import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from "n
 import { release, userInfo } from "node:os";
 import { errnoName, errnoText, UsernsError } from "./errors.ts";
 import * as native from "./native.ts";
-import { probePidfdDetail } from "./pidfd.ts";
+import { probeKernelDetail } from "./pidfd.ts";
 import { getUsernsFdSync } from "./unshare.ts";
 
 export type Status = "ok" | "warn" | "fail";
@@ -54,15 +54,16 @@ function nativeLayer(): Omit<Check, "name" | "required"> {
 }
 
 function pidfd(): Omit<Check, "name" | "required"> {
-  const r = probePidfdDetail();
-  if (r.ok) return { status: "ok", detail: "pidfd_open, pidfd_send_signal, waitid(P_PIDFD) all work" };
+  const r = probeKernelDetail();
+  if (r.ok) return { status: "ok", detail: "pidfd_open, pidfd_send_signal, waitid(P_PIDFD), close_range all work" };
+  const version = r.call === "close_range" ? "5.9" : "5.4";
   return {
     status: "fail",
     detail: `${r.call}: ${errnoText(r.errno)}`,
     hint:
       r.errno === 38
-        ? "the kernel is older than 5.4 or a seccomp filter (container runtime, gVisor) hides the pidfd syscalls"
-        : "a seccomp filter or LSM blocks pidfd syscalls",
+        ? `the kernel is older than ${version} or a seccomp filter (container runtime, gVisor) hides ${r.call}`
+        : `a seccomp filter or LSM blocks ${r.call}`,
   };
 }
 

@@ -1,30 +1,35 @@
 /** Errors with Go-compatible messages and machine-readable fields. */
 
+/**
+ * The native steps, in the order of the STEPS table of native/abi.h, which
+ * src/native.ts checks against this list at load.
+ */
+export const NATIVE_STEPS = [
+  "none",
+  "sigmask",
+  "capget",
+  "capset",
+  "prctl",
+  "dumpable",
+  "setresuid",
+  "clone",
+  "restore",
+  "uid_map",
+  "setgroups",
+  "gid_map",
+  "close_range",
+  "pdeathsig",
+  "parent_gone",
+  "map_wait",
+  "unshare",
+  "mount",
+  "ptrace",
+  "park",
+] as const;
+export type NativeStep = (typeof NATIVE_STEPS)[number];
+
 /** Where in the sequence an error arose. */
-export type Step =
-  | "flags"
-  | "options"
-  | "pidfd"
-  | "parse"
-  | "sigmask"
-  | "capget"
-  | "setresuid"
-  | "clone"
-  | "uid_map"
-  | "setgroups"
-  | "gid_map"
-  | "close_range"
-  | "unshare"
-  | "mount"
-  | "pdeathsig"
-  | "parent_gone"
-  | "ptrace"
-  | "park"
-  | "restore"
-  | "native"
-  | "liveness"
-  | "kill"
-  | "open";
+export type Step = NativeStep | "flags" | "options" | "pidfd" | "parse" | "native" | "liveness" | "kill" | "open";
 
 export interface UsernsErrorFields {
   code: string;
@@ -96,13 +101,17 @@ const ERRNO: Record<number, [string, string]> = {
   40: ["ELOOP", "too many levels of symbolic links"],
   87: ["EUSERS", "too many users"],
   95: ["EOPNOTSUPP", "operation not supported"],
+  110: ["ETIMEDOUT", "connection timed out"],
 };
 
 export const EPERM = 1;
 export const ESRCH = 3;
 export const EACCES = 13;
 export const EINVAL = 22;
+export const EAGAIN = 11;
 export const ENOSPC = 28;
+export const ENOSYS = 38;
+export const ETIMEDOUT = 110;
 
 export function errnoName(errno: number): string {
   return ERRNO[errno]?.[0] ?? `E${errno}`;

@@ -12,13 +12,14 @@ export {
   type NamespaceName,
   parseNamespaceList,
 } from "./flags.ts";
-export { Helper, liveHelpers } from "./helper.ts";
+export { type Helper, liveHelpers } from "./helper.ts";
 export { type IDMap, type IDMapInput, mapText, parseIDMapping } from "./idmap.ts";
 export { type NativeInfo, nativeInfo } from "./native.ts";
 export type { UnshareOptions } from "./options.ts";
 export { reapOrphans } from "./orphans.ts";
 export { supportsPidFD } from "./pidfd.ts";
 export {
+  type CallbackContext,
   getUsernsFd,
   getUsernsFdSync,
   startHelper,

@@ -7,7 +7,9 @@
  * gcc build of the same file instead.
  */
 import { cc, dlopen, type FFIFunction, ptr } from "bun:ffi";
-import { UsernsError } from "./errors.ts";
+import { NATIVE_STEPS, type NativeStep, UsernsError } from "./errors.ts";
+
+export type { NativeStep };
 
 /**
  * One bound symbol, `bun_userns(op, ptr, x, y)`: Bun compiles a trampoline for
@@ -17,18 +19,25 @@ const SYMBOLS = {
   bun_userns: { args: ["i32", "ptr", "i32", "i32"], returns: "i32" },
 } as const satisfies Record<string, FFIFunction>;
 
-/** enum op of native/userns.c. */
+/** enum op of native/abi.h. */
 const OP = {
-  spawn: 0,
-  alive: 1,
-  release: 2,
-  close: 3,
-  openNs: 4,
-  probePidfd: 5,
-  capEffective: 6,
-  ownerUid: 7,
-  idmapProbe: 8,
+  abi: 0,
+  clone: 1,
+  writeMaps: 2,
+  start: 3,
+  abort: 4,
+  alive: 5,
+  release: 6,
+  close: 7,
+  openNs: 8,
+  probeKernel: 9,
+  capEffective: 10,
+  ownerUid: 11,
+  idmapProbe: 12,
 } as const;
+
+/** BUN_USERNS_ABI of native/abi.h: a build of another version is refused at load. */
+const ABI_VERSION = 2;
 
 export const SOURCE_PATH = `${import.meta.dir}/../native/userns.c`.replace(/\/src\/\.\.\//, "/");
 
@@ -52,22 +61,46 @@ function load(): Entry {
       step: "native",
     });
   }
+  let fn: Entry;
   try {
     const l = so ? dlopen(so, SYMBOLS) : cc({ source: SOURCE_PATH, flags: ["-nostdlib"], symbols: SYMBOLS });
-    info = { mode: so ? "dlopen" : "cc", path: so || SOURCE_PATH, loadMs: performance.now() - t0 };
-    return l.symbols.bun_userns as Entry;
+    fn = l.symbols.bun_userns as Entry;
   } catch (cause) {
     throw new UsernsError(
       `bun-userns: cannot load the native helper (${so ? `dlopen ${so}` : "cc"}): ${String(cause)}`,
-      {
-        code: "ENOEXEC",
-        errno: 8,
-        step: "native",
-        cause,
-      },
+      { code: "ENOEXEC", errno: 8, step: "native", cause },
     );
   }
+  syscallOf = checkAbi(fn, so || SOURCE_PATH);
+  info = { mode: so ? "dlopen" : "cc", path: so || SOURCE_PATH, loadMs: performance.now() - t0 };
+  return fn;
 }
+
+/**
+ * The C's own description of its ABI: version, request-block size and step
+ * table must be what this file was written for. Returns each step's syscall.
+ */
+function checkAbi(fn: Entry, path: string): Record<NativeStep, string> {
+  const buf = new Uint8Array(2048);
+  const n = fn(OP.abi, buf, buf.length, 0);
+  const text = n > 0 ? new TextDecoder().decode(buf.subarray(0, n)) : "";
+  const m = /^abi=(\d+) req=(\d+) steps=(.*)$/.exec(text);
+  const steps = (m?.[3] ?? "").split(",").filter(Boolean);
+  const names = steps.map((s) => s.slice(0, s.indexOf(":")));
+  if (
+    Number(m?.[1]) !== ABI_VERSION ||
+    Number(m?.[2]) !== OFF_GID_TEXT + MAP_TEXT_MAX ||
+    names.join() !== NATIVE_STEPS.join()
+  ) {
+    throw new UsernsError(
+      `bun-userns: ${path} does not match this version of the package (wanted abi=${ABI_VERSION} req=${OFF_GID_TEXT + MAP_TEXT_MAX} and its step table, got ${JSON.stringify(text.slice(0, 80) || n)}); rebuild it from native/userns.c`,
+      { code: "ENOEXEC", errno: 8, step: "native" },
+    );
+  }
+  return Object.fromEntries(steps.map((s) => s.split(":"))) as Record<NativeStep, string>;
+}
+
+let syscallOf: Record<NativeStep, string> | undefined;
 
 function call(op: number, p: number | Uint8Array | null, x: number, y: number): number {
   if (entry === undefined) entry = load();
@@ -80,7 +113,13 @@ export function nativeInfo(): NativeInfo {
   return info as NativeInfo;
 }
 
-/* The request block of native/userns.c (struct req). */
+/** The syscall that failed at a step, as the C's step table names it. */
+export function stepSyscall(step: NativeStep): string {
+  if (entry === undefined) entry = load();
+  return (syscallOf as Record<NativeStep, string>)[step];
+}
+
+/* The request block of native/abi.h (struct req). */
 const OFF_FLAGS = 0;
 const OFF_OWNER = 8;
 const OFF_SETGROUPS = 12;
@@ -95,27 +134,6 @@ const MAP_TEXT_MAX = 4096;
 const OFF_GID_TEXT = OFF_UID_TEXT + MAP_TEXT_MAX;
 const STACK_LEN = 16384;
 const SLOT_BYTES = OFF_GID_TEXT + MAP_TEXT_MAX + STACK_LEN;
-
-/** Step numbers of native/userns.c (enum step). */
-const STEPS = [
-  "none",
-  "sigmask",
-  "capget",
-  "setresuid",
-  "clone",
-  "uid_map",
-  "setgroups",
-  "gid_map",
-  "close_range",
-  "unshare",
-  "mount",
-  "pdeathsig",
-  "parent_gone",
-  "ptrace",
-  "park",
-  "restore",
-] as const;
-export type NativeStep = (typeof STEPS)[number];
 
 /**
  * Memory a helper runs on (its stack and request block). Kept by the helper's
@@ -148,8 +166,15 @@ export type SpawnResult =
   | { ok: true; pid: number; pidfd: number; slot: Slot }
   | { ok: false; errno: number; step: NativeStep };
 
-function putAscii(bytes: Uint8Array, at: number, s: string): void {
-  for (let i = 0; i < s.length; i++) bytes[at + i] = s.charCodeAt(i);
+/** The map texts are ASCII digits, spaces and newlines, shorter than the C's buffers. */
+function putText(bytes: Uint8Array, at: number, s: string): boolean {
+  if (s.length === 0 || s.length >= MAP_TEXT_MAX) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c !== 10 && c !== 32 && (c < 48 || c > 57)) return false;
+    bytes[at + i] = c;
+  }
+  return true;
 }
 
 let spawns = 0;
@@ -158,7 +183,18 @@ export function spawnAttempts(): number {
   return spawns;
 }
 
-/** Start a parked helper; on failure nothing is left behind. */
+function failure(slot: Slot, rc: number): SpawnResult {
+  const v = slot.view;
+  const step = NATIVE_STEPS[v.getInt32(OFF_STEP, true)] ?? "none";
+  const errno = v.getInt32(OFF_ERR, true) || -rc;
+  releaseSlot(slot);
+  return { ok: false, errno, step };
+}
+
+/**
+ * Start a parked helper: clone (it waits), write its maps, let it unshare
+ * and park. On failure nothing is left behind.
+ */
 export function spawn(spec: SpawnSpec): SpawnResult {
   spawns++;
   const slot = pool.pop() ?? new Slot();
@@ -169,14 +205,18 @@ export function spawn(spec: SpawnSpec): SpawnResult {
   v.setInt32(OFF_UID_LEN, spec.uidText.length, true);
   v.setInt32(OFF_GID_LEN, spec.gidText.length, true);
   v.setInt32(OFF_STACK_LEN, STACK_LEN, true);
-  putAscii(slot.bytes, OFF_UID_TEXT, spec.uidText);
-  putAscii(slot.bytes, OFF_GID_TEXT, spec.gidText);
-  const pid = call(OP.spawn, slot.address, 0, 0);
-  if (pid > 0) return { ok: true, pid, pidfd: v.getInt32(OFF_PIDFD, true), slot };
-  const step = STEPS[v.getInt32(OFF_STEP, true)] ?? "none";
-  const errno = v.getInt32(OFF_ERR, true) || -pid;
-  releaseSlot(slot);
-  return { ok: false, errno, step };
+  if (!putText(slot.bytes, OFF_UID_TEXT, spec.uidText) || !putText(slot.bytes, OFF_GID_TEXT, spec.gidText)) {
+    v.setInt32(OFF_STEP, 0, true);
+    v.setInt32(OFF_ERR, 22, true);
+    return failure(slot, -22);
+  }
+  const pid = call(OP.clone, slot.address, 0, 0);
+  if (pid <= 0) return failure(slot, pid);
+  const mapped = call(OP.writeMaps, slot.address, 0, 0);
+  if (mapped < 0) return failure(slot, call(OP.abort, slot.address, mapped, 0));
+  const parked = call(OP.start, slot.address, 0, 0);
+  if (parked <= 0) return failure(slot, parked);
+  return { ok: true, pid, pidfd: v.getInt32(OFF_PIDFD, true), slot };
 }
 
 /** 0 while parked; -ESRCH once dead, reaped elsewhere or being killed. */
@@ -221,9 +261,9 @@ export function capEffective(): number {
   return Math.max(call(OP.capEffective, null, 0, 0), 0);
 }
 
-/** 0, or -(step * 1000 + errno): 1 pidfd_open, 2 pidfd_send_signal, 3 waitid. */
-export function probePidfd(): number {
-  return call(OP.probePidfd, null, 0, 0);
+/** 0, or -(step * 1000 + errno): 1 pidfd_open, 2 pidfd_send_signal, 3 waitid, 4 close_range. */
+export function probeKernel(): number {
+  return call(OP.probeKernel, null, 0, 0);
 }
 
 /** 0, or -(step * 1000 + errno): 1 open_tree, 2 mount_setattr(MOUNT_ATTR_IDMAP). */

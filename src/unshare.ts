@@ -1,17 +1,31 @@
 /**
- * The public calls: validate everything, start the parked helper, run the
- * callback with its pid, check it is still alive, then always kill and reap.
+ * The public calls. One lifecycle under all of them: validate everything
+ * into plain data, start the parked helper, run the callback with its pid,
+ * check it is still alive, then always kill and reap it.
  */
 import { errnoText, syscallError, UsernsError } from "./errors.ts";
 import { checkFlags, unsupportedFlags } from "./flags.ts";
-import { Helper } from "./helper.ts";
+import { type Helper, type HelperSpec, spawnHelper } from "./helper.ts";
 import { describe, type IDMapInput, parseIDMapping } from "./idmap.ts";
 import * as native from "./native.ts";
 import { checkOptions, type UnshareOptions } from "./options.ts";
-import { supportsPidFD } from "./pidfd.ts";
+import { supportsPidFD, unsupportedKernel } from "./pidfd.ts";
 import { UsernsFd } from "./usernsfd.ts";
 
-export type UnshareCallback = (pid: number) => unknown;
+/** What a callback gets beside the pid: how to notice that the call gave up on it. */
+export interface CallbackContext {
+  /**
+   * Aborted (with the call's abort reason or TimeoutError) when the call
+   * stops waiting for the callback; the helper is killed right after, and
+   * its pid may then be reused. A callback that outlives an abort must stop
+   * touching the pid when this fires.
+   */
+  readonly signal: AbortSignal;
+  /** The helper's pidfd (pid-reuse safe), valid until the call ends or `signal` fires. Never close it. */
+  readonly pidfd: number;
+}
+
+export type UnshareCallback = (pid: number, context: CallbackContext) => unknown;
 
 function prepare(uidMap: IDMapInput, gidMap: IDMapInput, flags: unknown, f: unknown, options: unknown) {
   const unshareFlags = checkFlags(flags);
@@ -22,11 +36,20 @@ function prepare(uidMap: IDMapInput, gidMap: IDMapInput, flags: unknown, f: unkn
   if (!supportsPidFD()) {
     throw new UsernsError("kernel doesn't support pidfd", { code: "ENOSYS", errno: 38, step: "pidfd" });
   }
+  const kernel = unsupportedKernel();
+  if (kernel) throw kernel;
   const uid = parseIDMapping(uidMap, "uid");
   const gid = parseIDMapping(gidMap, "gid");
   const bad = unsupportedFlags(unshareFlags);
   if (bad) throw bad;
-  return { spec: { uid, gid, flags: unshareFlags, setgroups: opts.setgroups, owner: opts.owner }, opts };
+  const spec: HelperSpec = Object.freeze({
+    uid,
+    gid,
+    flags: unshareFlags,
+    setgroups: opts.setgroups,
+    owner: opts.owner,
+  });
+  return { spec, opts };
 }
 
 /** Start a helper and hand it over: the caller disposes it (`using`). */
@@ -38,23 +61,84 @@ export function startHelper(
 ): Helper {
   const { spec, opts } = prepare(uidMap, gidMap, flags, undefined, options);
   if (opts.signal || opts.timeout !== undefined) throw new TypeError("startHelper takes no signal or timeout");
-  return Helper.spawn(spec);
+  return spawnHelper(spec);
 }
 
 function timeoutError(): DOMException {
   return new DOMException("The operation timed out.", "TimeoutError");
 }
 
-/** Settle with p, or reject with the abort reason as soon as signal fires. */
-function raceAbort(p: unknown, signal: AbortSignal): Promise<unknown> {
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return (
+    (typeof v === "object" || typeof v === "function") &&
+    v !== null &&
+    typeof (v as PromiseLike<unknown>).then === "function"
+  );
+}
+
+/**
+ * One helper's life from spawn to reap. The context's signal is made only
+ * if the callback asks for it; the timeout timer is armed only once the
+ * helper exists, and always disarmed.
+ */
+class Cycle implements CallbackContext {
+  readonly helper: Helper;
+  #controller: AbortController | undefined;
+  #stopped: { reason: unknown } | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(spec: HelperSpec) {
+    this.helper = spawnHelper(spec);
+  }
+
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      if (this.#stopped) this.#controller.abort(this.#stopped.reason);
+    }
+    return this.#controller.signal;
+  }
+
+  get pidfd(): number {
+    return this.helper.pidfd;
+  }
+
+  /** The caller's signal and the timeout, as one signal (undefined: neither). */
+  watch(opts: UnshareOptions): AbortSignal | undefined {
+    if (opts.timeout === undefined) return opts.signal;
+    const c = new AbortController();
+    this.#timer = setTimeout(() => c.abort(timeoutError()), opts.timeout);
+    return opts.signal ? AbortSignal.any([opts.signal, c.signal]) : c.signal;
+  }
+
+  /** Tell a callback that may still run that the call gave up on it. */
+  stop(reason: unknown): void {
+    this.#stopped = { reason };
+    this.#controller?.abort(reason);
+  }
+
+  /** Disarm, kill, reap; a kill error replaces the outcome, as the seed does. */
+  finish(failed: boolean, error: unknown): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    const killError = this.helper.release();
+    if (killError) throw killError;
+    if (failed) throw error;
+  }
+}
+
+/** Settle with p, or reject with the abort reason (and stop the cycle) as soon as signal fires. */
+function raceAbort(p: unknown, signal: AbortSignal, cycle: Cycle): Promise<unknown> {
   return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      cycle.stop(signal.reason);
+      reject(signal.reason);
+    };
     if (signal.aborted) {
       // Aborted during the callback's synchronous part: the event has fired.
       Promise.resolve(p).catch(() => {});
-      reject(signal.reason);
+      onAbort();
       return;
     }
-    const onAbort = () => reject(signal.reason);
     signal.addEventListener("abort", onAbort, { once: true });
     Promise.resolve(p).then(
       (v) => {
@@ -69,25 +153,10 @@ function raceAbort(p: unknown, signal: AbortSignal): Promise<unknown> {
   });
 }
 
-function isThenable(v: unknown): v is PromiseLike<unknown> {
-  return (
-    (typeof v === "object" || typeof v === "function") &&
-    v !== null &&
-    typeof (v as PromiseLike<unknown>).then === "function"
-  );
-}
-
-/** Release, letting a kill error replace the outcome as the seed does. */
-function finish(helper: Helper, failed: boolean, error: unknown): void {
-  const killError = helper.release();
-  if (killError) throw killError;
-  if (failed) throw error;
-}
-
 /**
  * containerd's `UnshareAfterEnterUserns` for Bun. The callback (sync or
- * async) gets the helper's pid; its error is rethrown unchanged after the
- * helper is killed and reaped.
+ * async) gets the helper's pid and a context; its error is rethrown
+ * unchanged after the helper is killed and reaped.
  */
 export async function unshareAfterEnterUserns(
   uidMap: IDMapInput,
@@ -98,30 +167,22 @@ export async function unshareAfterEnterUserns(
 ): Promise<void> {
   const { spec, opts } = prepare(uidMap, gidMap, flags, f, options);
   opts.signal?.throwIfAborted();
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let signal = opts.signal;
-  if (opts.timeout !== undefined) {
-    const c = new AbortController();
-    timer = setTimeout(() => c.abort(timeoutError()), opts.timeout);
-    signal = signal ? AbortSignal.any([signal, c.signal]) : c.signal;
-  }
-  const helper = Helper.spawn(spec);
+  const cycle = new Cycle(spec);
   let failed = false;
   let error: unknown;
   try {
+    const signal = cycle.watch(opts);
     if (f) {
-      const result = f(helper.pid);
-      if (signal) await raceAbort(result, signal);
+      const result = f(cycle.helper.pid, cycle);
+      if (signal) await raceAbort(result, signal, cycle);
       else if (isThenable(result)) await result;
     }
-    helper.checkAlive();
+    cycle.helper.checkAlive();
   } catch (e) {
     failed = true;
     error = e;
-  } finally {
-    if (timer !== undefined) clearTimeout(timer);
   }
-  finish(helper, failed, error);
+  cycle.finish(failed, error);
 }
 
 /**
@@ -139,12 +200,12 @@ export function unshareAfterEnterUsernsSync(
   const { spec, opts } = prepare(uidMap, gidMap, flags, f, options);
   opts.signal?.throwIfAborted();
   const t0 = performance.now();
-  const helper = Helper.spawn(spec);
+  const cycle = new Cycle(spec);
   let failed = false;
   let error: unknown;
   try {
     if (f) {
-      const result = f(helper.pid);
+      const result = f(cycle.helper.pid, cycle);
       if (isThenable(result)) {
         Promise.resolve(result).catch(() => {});
         throw new TypeError("the callback returned a promise; use unshareAfterEnterUserns for async callbacks");
@@ -152,12 +213,13 @@ export function unshareAfterEnterUsernsSync(
     }
     opts.signal?.throwIfAborted();
     if (opts.timeout !== undefined && performance.now() - t0 > opts.timeout) throw timeoutError();
-    helper.checkAlive();
+    cycle.helper.checkAlive();
   } catch (e) {
     failed = true;
     error = e;
+    cycle.stop(e);
   }
-  finish(helper, failed, error);
+  cycle.finish(failed, error);
 }
 
 function openUserns(pid: number): number {

@@ -55,7 +55,7 @@ export function procStatus(pid: number | "self"): Record<string, string> {
 export function helperChildren(): number[] {
   return childPids().filter((pid) => {
     try {
-      return readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "bun-userns";
+      return readFileSync(`/proc/${pid}/comm`, "utf8").startsWith("bun-userns:");
     } catch {
       return false;
     }

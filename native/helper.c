@@ -1,0 +1,108 @@
+/*
+ * The helper: a CLONE_VM child on its own stack in the caller's memory. It
+ * runs raw syscalls only, touches nothing but that stack and the request
+ * block, and never returns into Bun code. Signals stay blocked (the caller
+ * blocked them all before clone): Bun's handlers live in the shared memory
+ * and must never run here; SIGKILL and SIGSTOP cannot be blocked.
+ */
+
+static void helper_fail(struct req *r, s32 step, s64 err)
+{
+	r->step = step;
+	r->err = (s32)-err;
+	sys1(SYS_exit_group, 253);
+}
+
+/* "bun-userns:" and the creating thread's tid in four base-64 digits (tids
+ * stay below 2^22): the comm survives as a zombie, so the main thread's orphan
+ * sweep can tell whose helper it was once that thread is gone. 15 bytes, the
+ * kernel's TASK_COMM_LEN - 1. */
+static void helper_name(char *out, s32 tid)
+{
+	const char *digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-_";
+	const char *pre = "bun-userns:";
+	int i;
+	while (*pre) *out++ = *pre++;
+	for (i = 3; i >= 0; i--) *out++ = digits[(tid >> (6 * i)) & 63];
+	*out = 0;
+}
+
+/* The creating thread and its process are both still there. PDEATHSIG fires
+ * when the creating *thread* exits, and getppid() only names the process. */
+static int parent_alive(struct req *r)
+{
+	if (sys0(SYS_getppid) != r->ppid) return 0;
+	return sys3(SYS_tgkill, r->ppid, r->tid, 0) != -E_SRCH;
+}
+
+/* Called by the clone trampoline; never returns. */
+void bun_userns_helper_main(struct req *r)
+{
+	struct { s64 sec, nsec; } bound = { 10, 0 };
+	char name[16];
+	u64 cpus[16];
+	s64 rc;
+	int i;
+
+	/* The fd table is Bun's (CLONE_FILES): take a fresh, empty one, first
+	 * thing. O_CLOEXEC acts only at exec and the helper never execs, so
+	 * holding Bun's fds would keep its pipes from EOF; CLOSE_RANGE_UNSHARE
+	 * copies none of them. */
+	rc = sys3(SYS_close_range, 0, ~0U, CLOSE_RANGE_UNSHARE);
+	if (rc < 0) helper_fail(r, STEP_CLOSE_RANGE, rc);
+
+	/* Named before anything can orphan it (see helper_name). */
+	helper_name(name, r->tid);
+	sys2(SYS_prctl, PR_SET_NAME, (s64)name);
+
+	/* PDEATHSIG before any wait, as bubblewrap does first thing: a caller
+	 * that dies from here on takes the helper with it. One that died before
+	 * the prctl is caught by the check after it. The helper changes no
+	 * credentials later, so nothing clears it. */
+	rc = sys2(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL);
+	if (rc < 0) helper_fail(r, STEP_PDEATHSIG, rc);
+	if (!parent_alive(r)) helper_fail(r, STEP_PARENT_GONE, -E_SRCH);
+
+	/* Run where the caller runs: every hand-off (futex wake, park, kill,
+	 * exit) then stays on one CPU, and on a virtualised host a cross-CPU
+	 * wake-up costs more than the work (~12% of a cycle here). Best effort. */
+	for (i = 0; i < 16; i++) cpus[i] = 0;
+	if (r->cpu >= 0 && r->cpu < 1024) {
+		cpus[r->cpu / 64] = 1UL << (r->cpu % 64);
+		sys3(SYS_sched_setaffinity, 0, sizeof cpus, (s64)cpus);
+	}
+
+	/* Wait, bounded, until the caller has written uid_map/setgroups/gid_map. */
+	*(volatile s32 *)&r->state = STATE_WAITING;
+	while (*(volatile s32 *)&r->go == 0) {
+		rc = sys4(SYS_futex, (s64)&r->go, FUTEX_WAIT, 0, (s64)&bound);
+		if (rc == -E_TIMEDOUT) helper_fail(r, STEP_MAP_WAIT, rc);
+	}
+	if (r->go < 0) sys1(SYS_exit_group, 253);
+
+	/* The new namespaces are owned by the user namespace we are now in. */
+	if (r->flags) {
+		rc = sys1(SYS_unshare, (s64)r->flags);
+		if (rc < 0) helper_fail(r, STEP_UNSHARE, rc);
+	}
+
+	/* A new mount namespace inherits shared propagation (systemd makes / shared);
+	 * make it private like Go does, so nothing mounted here leaks out. */
+	if (r->flags & CLONE_NEWNS) {
+		rc = sys5(SYS_mount, (s64)"none", (s64)"/", 0, MS_REC | MS_PRIVATE, 0);
+		if (rc < 0) helper_fail(r, STEP_MOUNT, rc);
+	}
+
+	/* Parked as a tracee, SIGKILL is the only way out; the tracer is the
+	 * creating thread. */
+	rc = sys1(SYS_ptrace, PTRACE_TRACEME);
+	if (rc < 0) helper_fail(r, STEP_PTRACE, rc);
+
+	/* The handshake: only a ptrace stop seen after this store is the park.
+	 * A job-control SIGSTOP before it is not (the caller resumes those). */
+	*(volatile s32 *)&r->state = STATE_PARKING;
+
+	/* Stop, then exit without touching the stack: if the tracer thread dies,
+	 * the stop is cancelled and this stack may already be reused. */
+	park_then_exit();
+}

@@ -1,0 +1,84 @@
+/* Read-only questions to the kernel: no helper, nothing left open. */
+
+/* /proc/<pid>/ns/<name>, close-on-exec. */
+s32 bun_userns_open_ns(s32 pid, const char *name)
+{
+	char path[64];
+	char full[48];
+	const char *ns = "ns/";
+	int i = 0;
+	while (*ns) full[i++] = *ns++;
+	while (*name && i < 40) full[i++] = *name++;
+	full[i] = 0;
+	proc_path(path, pid, full);
+	return (s32)sys4(SYS_openat, AT_FDCWD, (s64)path, O_RDONLY | O_CLOEXEC, 0);
+}
+
+/* Owner uid of a user-namespace fd (ioctl NS_GET_OWNER_UID) into *uid. */
+s32 bun_userns_owner_uid(s32 fd, u32 *uid)
+{
+	return (s32)sys3(SYS_ioctl, fd, NS_GET_OWNER_UID, (s64)uid);
+}
+
+/* Capabilities 0-30 of this thread's effective set (bit 31 dropped so the
+ * result stays a non-negative s32), or -errno. */
+s32 bun_userns_cap_effective(void)
+{
+	struct cap_header hdr;
+	struct cap_data caps[2];
+	s64 rc;
+	hdr.version = CAP_V3;
+	hdr.pid = 0;
+	rc = sys2(SYS_capget, (s64)&hdr, (s64)caps);
+	return rc < 0 ? (s32)rc : (s32)(caps[0].effective & 0x7fffffff);
+}
+
+/*
+ * What every helper needs from the kernel, probed on ourselves: 0, or
+ * -(step * 1000 + errno) for the first failure, step 1 pidfd_open,
+ * 2 pidfd_send_signal, 3 waitid(P_PIDFD), 4 close_range (5.9; the helper's
+ * first syscall, so without it every start would fail late).
+ */
+s32 bun_userns_probe_kernel(void)
+{
+	u8 info[128];
+	s64 fd = sys2(SYS_pidfd_open, sys0(SYS_getpid), 0);
+	s64 rc;
+	if (fd < 0) return (s32)(-1000 + fd);
+	rc = sys4(SYS_pidfd_send_signal, fd, 0, 0, 0);
+	if (rc < 0) { sys1(SYS_close, fd); return (s32)(-2000 + rc); }
+	mem_zero(info, sizeof info);
+	rc = sys5(SYS_waitid, P_PIDFD, fd, (s64)info, WEXITED | WNOHANG | WALL, 0);
+	sys1(SYS_close, fd);
+	/* Waiting on ourselves must say "not a child", not "unknown idtype". */
+	if (rc != -E_CHILD) return (s32)(-3000 + (rc < 0 ? rc : -E_INVAL));
+	/* An empty range far above any open fd: closes nothing. */
+	rc = sys3(SYS_close_range, ~0U - 1, ~0U, 0);
+	if (rc < 0) return (s32)(-4000 + rc);
+	return 0;
+}
+
+/*
+ * Can PATH be idmapped with USERNS_FD? Clone its mount tree detached
+ * (open_tree), set MOUNT_ATTR_IDMAP on the clone (mount_setattr), close it:
+ * never attached anywhere. 0, or -(step * 1000 + errno) with step 1 open_tree,
+ * 2 mount_setattr.
+ */
+#define OPEN_TREE_CLONE 1
+#define AT_EMPTY_PATH 0x1000
+#define MOUNT_ATTR_IDMAP 0x00100000
+struct mount_attr { u64 attr_set, attr_clr, propagation, userns_fd; };
+
+s32 bun_userns_idmap_probe(const char *path, s32 userns_fd)
+{
+	struct mount_attr attr;
+	s64 fd, rc;
+	fd = sys3(SYS_open_tree, AT_FDCWD, (s64)path, OPEN_TREE_CLONE | O_CLOEXEC);
+	if (fd < 0) return (s32)(-1000 + fd);
+	mem_zero(&attr, sizeof attr);
+	attr.attr_set = MOUNT_ATTR_IDMAP;
+	attr.userns_fd = (u64)userns_fd;
+	rc = sys5(SYS_mount_setattr, fd, (s64)"", AT_EMPTY_PATH, (s64)&attr, sizeof attr);
+	sys1(SYS_close, fd);
+	return rc < 0 ? (s32)(-2000 + rc) : 0;
+}

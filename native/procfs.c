@@ -1,0 +1,51 @@
+/* Small pieces shared by the helper and the caller: no libc, no allocation. */
+
+static void mem_zero(void *p, long n)
+{
+	u8 *b = p;
+	while (n-- > 0) *b++ = 0;
+}
+
+/* "/proc/<pid>/<name>" into out (at least 64 bytes). */
+static void proc_path(char *out, s32 pid, const char *name)
+{
+	const char *pre = "/proc/";
+	char digits[12];
+	int n = 0;
+	while (*pre) *out++ = *pre++;
+	do { digits[n++] = (char)('0' + pid % 10); pid /= 10; } while (pid);
+	while (n) *out++ = digits[--n];
+	*out++ = '/';
+	while (*name && n++ < 40) *out++ = *name++;
+	*out = 0;
+}
+
+/* One open, one write(): the kernel takes each map file in a single write at
+ * offset 0 and refuses a second one. */
+static s64 write_proc_file(s32 pid, const char *name, const char *text, s64 len)
+{
+	char path[64];
+	s64 fd, n;
+	proc_path(path, pid, name);
+	fd = sys4(SYS_openat, AT_FDCWD, (s64)path, O_WRONLY | O_CLOEXEC, 0);
+	if (fd < 0) return fd;
+	n = sys3(SYS_write, fd, (s64)text, len);
+	sys1(SYS_close, fd);
+	if (n >= 0 && n != len) return -E_INVAL;
+	return n < 0 ? n : 0;
+}
+
+/* Reap: loop past ptrace stops (reported "regardless of options") until a
+ * real exit; __WALL because the helper has no exit signal. */
+static s64 reap(s32 pidfd)
+{
+	u8 info[128];
+	s64 rc;
+	for (;;) {
+		mem_zero(info, sizeof info);
+		rc = sys5(SYS_waitid, P_PIDFD, pidfd, (s64)info, WEXITED | WALL, 0);
+		if (rc == -E_INTR) continue;
+		if (rc < 0) return rc == -E_CHILD ? 0 : rc;
+		if (SI_CODE(info) == CLD_EXITED || SI_CODE(info) == CLD_KILLED || SI_CODE(info) == CLD_DUMPED) return 0;
+	}
+}
