@@ -33,6 +33,15 @@ s32 bun_userns_cap_effective(void)
 	return rc < 0 ? (s32)rc : (s32)(caps[0].effective & 0x7fffffff);
 }
 
+/* This process's soft RLIMIT_NPROC, capped to fit an s32 (RLIM_INFINITY too). */
+s32 bun_userns_nproc_limit(void)
+{
+	u64 lim[2] = { 0, 0 };
+	s64 rc = sys4(SYS_prlimit64, 0, 6 /* RLIMIT_NPROC */, 0, (s64)lim);
+	if (rc < 0) return (s32)rc;
+	return lim[0] > 0x7fffffff ? 0x7fffffff : (s32)lim[0];
+}
+
 /*
  * What every helper needs from the kernel, probed on ourselves: 0, or
  * -(step * 1000 + errno) for the first failure, step 1 pidfd_open,

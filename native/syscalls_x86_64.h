@@ -25,6 +25,7 @@
 #define SYS_prctl 157
 #define SYS_sched_setaffinity 203
 #define SYS_getcpu 309
+#define SYS_prlimit64 302
 #define SYS_mount 165
 #define SYS_futex 202
 #define SYS_exit_group 231

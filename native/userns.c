@@ -74,6 +74,7 @@ s32 bun_userns(s32 op, void *p, s32 x, s32 y)
 	case OP_CAP_EFFECTIVE: return bun_userns_cap_effective();
 	case OP_OWNER_UID: return bun_userns_owner_uid(x, (u32 *)p);
 	case OP_IDMAP_PROBE: return bun_userns_idmap_probe((const char *)p, x);
+	case OP_NPROC_LIMIT: return bun_userns_nproc_limit();
 	}
 	return -E_INVAL;
 }

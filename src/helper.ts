@@ -6,6 +6,7 @@
 import { ESRCH, errnoText, syscallError, type UsernsError } from "./errors.ts";
 import { type IDMap, mapText } from "./idmap.ts";
 import * as native from "./native.ts";
+import { nprocShortfall } from "./nproc.ts";
 import { sweepIfDue } from "./orphans.ts";
 import { startHint } from "./start-hints.ts";
 
@@ -99,6 +100,8 @@ export class Helper implements Disposable {
 export function spawnHelper(spec: HelperSpec): Helper {
   sweepIfDue();
   const caps = native.capEffective();
+  const crowded = nprocShortfall(caps, live.size);
+  if (crowded) throw crowded;
   const setgroups = spec.setgroups ?? ((caps & CAP_SETGID) !== 0 ? "auto" : "deny");
   const first = spec.uid[0] as IDMap;
   const owner = spec.owner ?? "mapping";

@@ -49,11 +49,23 @@ export function goQuote(s: string): string {
   return `${out}"`;
 }
 
+/** Longest input quoted whole in a message; longer ones are cut (Go quotes all of it). */
+const QUOTE_MAX = 64;
+
+/** `s` for a message: as is, or its first QUOTE_MAX characters and the length. */
+export function cap(s: string): string {
+  return s.length <= QUOTE_MAX ? s : `${s.slice(0, QUOTE_MAX)}… (${s.length} characters)`;
+}
+
+function quoteCapped(s: string): string {
+  return s.length <= QUOTE_MAX ? goQuote(s) : `${goQuote(s.slice(0, QUOTE_MAX))}… (${s.length} characters)`;
+}
+
 /** Go's `strconv.Atoi` on 64-bit: `[+-]?[0-9]+`, base 10, exact, int64 range. */
 export function atoi(s: string): bigint | UsernsError {
   const m = /^([+-]?)([0-9]+)$/.exec(s);
   if (m === null) {
-    return new UsernsError(`strconv.Atoi: parsing ${goQuote(s)}: invalid syntax`, {
+    return new UsernsError(`strconv.Atoi: parsing ${quoteCapped(s)}: invalid syntax`, {
       code: "ERR_SYNTAX",
       errno: 22,
       step: "parse",
@@ -63,7 +75,7 @@ export function atoi(s: string): bigint | UsernsError {
   // Past 19 digits it is out of range; skip the quadratic BigInt parse of huge input.
   const v = digits.length > 19 ? null : m[1] === "-" ? -BigInt(digits) : BigInt(digits);
   if (v === null || v > INT64_MAX || v < INT64_MIN) {
-    return new UsernsError(`strconv.Atoi: parsing ${goQuote(s)}: value out of range`, {
+    return new UsernsError(`strconv.Atoi: parsing ${quoteCapped(s)}: value out of range`, {
       code: "ERR_RANGE",
       errno: 34,
       step: "parse",
@@ -78,8 +90,10 @@ export function atoi(s: string): bigint | UsernsError {
  */
 export function parseIDMapping(mapping: IDMapInput, map?: "uid" | "gid"): IDMap[] {
   let triples: { text: string; values: [bigint, bigint, bigint] }[];
-  if (typeof mapping === "string") triples = mapping.split(",").map((part) => parseOne(part, map));
-  else if (Array.isArray(mapping)) triples = mapping.map((entry, i) => fromEntry(entry, i, map));
+  if (typeof mapping === "string") {
+    checkTextSize(mapping, map);
+    triples = mapping.split(",").map((part) => parseOne(part, map));
+  } else if (Array.isArray(mapping)) triples = copyEntries(mapping, map).map((entry, i) => fromEntry(entry, i, map));
   else
     throw new TypeError(
       `${label(map)} must be a string or an array of { containerID, hostID, size }, got ${describe(mapping)}`,
@@ -87,14 +101,13 @@ export function parseIDMapping(mapping: IDMapInput, map?: "uid" | "gid"): IDMap[
 
   if (triples.length === 0) throw invalid("parse", "invalid mapping [], at least one mapping is required", { map });
   for (const t of triples) checkKernelRange(t.text, t.values, map);
-  const extents = triples.map((t) => ({
-    containerID: Number(t.values[0]),
-    hostID: Number(t.values[1]),
-    size: Number(t.values[2]),
-  }));
-  if (extents.length > MAX_EXTENTS) {
-    throw invalid("parse", `too many mappings: ${extents.length}, the kernel accepts at most ${MAX_EXTENTS}`, { map });
-  }
+  const extents = triples.map((t) =>
+    Object.freeze({
+      containerID: Number(t.values[0]),
+      hostID: Number(t.values[1]),
+      size: Number(t.values[2]),
+    }),
+  );
   checkOverlap(extents, triples, "containerID", "container", map);
   checkOverlap(extents, triples, "hostID", "host", map);
   const bytes = mapText(extents).length;
@@ -106,6 +119,71 @@ export function parseIDMapping(mapping: IDMapInput, map?: "uid" | "gid"): IDMap[
     );
   }
   return extents;
+}
+
+/**
+ * Read an array input exactly once, element by element, without calling any
+ * of its methods (a subclass or an own `.map` could return anything), and
+ * each element's three fields once (a getter or Proxy could answer
+ * differently the second time). What is validated is this copy.
+ */
+function copyEntries(mapping: readonly unknown[], map?: "uid" | "gid"): Record<string, unknown>[] {
+  const n = mapping.length;
+  if (n > MAX_EXTENTS) {
+    throw invalid("parse", `too many mappings: ${n}, the kernel accepts at most ${MAX_EXTENTS}`, { map });
+  }
+  const out: Record<string, unknown>[] = [];
+  for (let i = 0; i < n; i++) {
+    if (!Object.hasOwn(mapping, i)) throw new TypeError(`${label(map)}[${i}] is missing (a hole in the array)`);
+    const entry = mapping[i];
+    if (typeof entry !== "object" || entry === null || Array.isArray(entry)) {
+      throw new TypeError(
+        `${label(map)}[${i}] must be an object { containerID, hostID, size }, got ${describe(entry)}`,
+      );
+    }
+    const copy: Record<string, unknown> = {};
+    for (const key of KEYS) {
+      if (!Object.hasOwn(entry, key)) throw new TypeError(`${label(map)}[${i}].${key} is missing`);
+      copy[key] = (entry as Record<string, unknown>)[key];
+    }
+    out.push(copy);
+  }
+  return out;
+}
+
+/**
+ * Refuse, before any per-field work, text that cannot be a valid map: more
+ * than 340 extents, or more than 4095 bytes once normalised (the kernel's
+ * one-write limit). One pass, no allocation: Go's Atoi allows any number of
+ * leading zeros and a '+', which normalising drops, so they are not counted.
+ */
+function checkTextSize(text: string, map?: "uid" | "gid"): void {
+  let extents = 1;
+  for (let i = text.indexOf(","); i >= 0; i = text.indexOf(",", i + 1)) extents++;
+  if (extents > MAX_EXTENTS) {
+    throw invalid("parse", `too many mappings: ${extents}, the kernel accepts at most ${MAX_EXTENTS}`, { map });
+  }
+  let bytes = 1; // the last newline
+  let leading = true; // at the start of a field: zeros and signs do not count yet
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 44 /* , */ || c === 58 /* : */) {
+      bytes += leading ? 2 : 1; // a field of zeros is "0", then the separator
+      leading = true;
+    } else if (!(leading && (c === 48 || c === 43 || c === 45))) {
+      // Leading '0', '+' and '-' are dropped by normalising.
+      leading = false;
+      bytes++;
+    }
+  }
+  if (leading) bytes++;
+  if (bytes > MAX_MAP_TEXT) {
+    throw invalid(
+      "parse",
+      `mapping text is ${bytes} bytes once normalised (input of ${text.length} characters), the kernel accepts at most ${MAX_MAP_TEXT} bytes in one write`,
+      { map },
+    );
+  }
 }
 
 /** The text written to /proc/PID/uid_map or gid_map. */
@@ -128,18 +206,18 @@ function parseOne(part: string, map?: "uid" | "gid"): { text: string; values: [b
     values.push(v);
   }
   if (values.some((v) => v < 0n)) {
-    throw invalid("parse", `invalid mapping ${part}, all IDs and size must be positive integers`, { map });
+    throw invalid("parse", `invalid mapping ${cap(part)}, all IDs and size must be positive integers`, { map });
   }
-  return { text: part, values: values as [bigint, bigint, bigint] };
+  return { text: cap(part), values: values as [bigint, bigint, bigint] };
 }
 
-function fromEntry(entry: unknown, i: number, map?: "uid" | "gid"): { text: string; values: [bigint, bigint, bigint] } {
-  if (typeof entry !== "object" || entry === null || Array.isArray(entry)) {
-    throw new TypeError(`${label(map)}[${i}] must be an object { containerID, hostID, size }, got ${describe(entry)}`);
-  }
+function fromEntry(
+  entry: Record<string, unknown>,
+  i: number,
+  map?: "uid" | "gid",
+): { text: string; values: [bigint, bigint, bigint] } {
   const raw = KEYS.map((key) => {
-    if (!Object.hasOwn(entry, key)) throw new TypeError(`${label(map)}[${i}].${key} is missing`);
-    const v = (entry as Record<string, unknown>)[key];
+    const v = entry[key];
     if (typeof v !== "number" && typeof v !== "bigint") {
       throw new TypeError(`${label(map)}[${i}].${key} must be a number, got ${describe(v)}`);
     }

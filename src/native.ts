@@ -34,6 +34,7 @@ const OP = {
   capEffective: 10,
   ownerUid: 11,
   idmapProbe: 12,
+  nprocLimit: 13,
 } as const;
 
 /** BUN_USERNS_ABI of native/abi.h: a build of another version is refused at load. */
@@ -269,4 +270,9 @@ export function probeKernel(): number {
 /** 0, or -(step * 1000 + errno): 1 open_tree, 2 mount_setattr(MOUNT_ATTR_IDMAP). */
 export function idmapProbe(path: string, usernsFd: number): number {
   return call(OP.idmapProbe, cstr(path), usernsFd, 0);
+}
+
+/** Soft RLIMIT_NPROC (2147483647 for unlimited), or -errno. */
+export function nprocLimit(): number {
+  return call(OP.nprocLimit, null, 0, 0);
 }

@@ -95,9 +95,17 @@ describe("Go strconv.Atoi semantics (seed-semantics.md §3.2)", () => {
     expect((errorOf(() => parseIDMapping("0:99999999999999999999:1")) as Error).message).toContain(
       "value out of range",
     );
-    expect((errorOf(() => parseIDMapping(`0:1:${"9".repeat(100000)}`)) as Error).message).toContain(
-      "value out of range",
+    // Cannot fit the kernel's one write: refused by size before any digit is parsed.
+    expect((errorOf(() => parseIDMapping(`0:1:${"9".repeat(100000)}`)) as Error).message).toStartWith(
+      "mapping text is 100005 bytes once normalised",
     );
+    // Leading zeros are dropped by normalising, so they do not count; the value is still exact.
+    expect(parseIDMapping(`0:1:${"0".repeat(100000)}7`)).toEqual([{ containerID: 0, hostID: 1, size: 7 }]);
+    // A long bad field is quoted, but not whole.
+    const long = (errorOf(() => parseIDMapping(`0:1:${"+".repeat(3000)}`)) as Error).message;
+    expect(long).toContain('parsing "++++');
+    expect(long).toContain("… (3000 characters)");
+    expect(long.length).toBeLessThan(200);
     expect(atoi(`${"0".repeat(50)}12`)).toBe(12n);
   });
 
@@ -177,7 +185,9 @@ describe("kernel rules, applied before anything is created", () => {
   test("map text of 4096 bytes or more is refused (one write below PAGE_SIZE)", () => {
     const big = Array.from({ length: 300 }, (_, i) => `${1000000000 + i}:${2000000000 + i}:1`).join(",");
     const e = errorOf(() => parseIDMapping(big)) as UsernsError;
-    expect(e.message).toMatch(/^mapping text is \d+ bytes, the kernel accepts at most 4095 bytes in one write$/);
+    expect(e.message).toMatch(
+      /^mapping text is \d+ bytes once normalised \(input of 7199 characters\), the kernel accepts at most 4095 bytes in one write$/,
+    );
     const fits = Array.from({ length: 100 }, (_, i) => `${1000000000 + i}:${2000000000 + i}:1`).join(",");
     expect(mapText(parseIDMapping(fits)).length).toBeLessThan(4096);
   });

@@ -1,0 +1,41 @@
+/**
+ * RLIMIT_NPROC headroom. Helpers are processes of the caller's uid, and so
+ * are Bun's own threads, which Bun starts lazily and aborts the whole
+ * process (panic: abort()) when it cannot. So a helper is refused, with a
+ * clear EAGAIN, when it would leave Bun too few slots under a small limit.
+ * Exempt callers (root, CAP_SYS_ADMIN, CAP_SYS_RESOURCE) are never counted.
+ */
+import { EAGAIN, syscallError, type UsernsError } from "./errors.ts";
+import * as native from "./native.ts";
+
+const CAP_SYS_ADMIN = 1 << 21;
+const CAP_SYS_RESOURCE = 1 << 24;
+/** Above this the limit is not a practical concern, and nothing is read per call. */
+const LARGE = 1 << 20;
+/** Slots kept for threads Bun may still start (GC markers, JIT, pools grow with the CPU count). */
+const RESERVE = 8 + 2 * (navigator.hardwareConcurrency || 2);
+
+let limit: number | undefined;
+
+function threadsOfThisProcess(): number {
+  const { readFileSync } = require("node:fs") as typeof import("node:fs");
+  const stat = readFileSync("/proc/self/stat", "utf8");
+  // num_threads is field 20 of proc(5); fields after the comm start at 3.
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[17]);
+}
+
+/** An EAGAIN UsernsError if one more helper would crowd out Bun's threads, else undefined. */
+export function nprocShortfall(caps: number, liveHelpers: number): UsernsError | undefined {
+  if (process.getuid?.() === 0 || (caps & (CAP_SYS_ADMIN | CAP_SYS_RESOURCE)) !== 0) return undefined;
+  limit ??= native.nprocLimit();
+  if (limit < 0 || limit >= LARGE) return undefined;
+  const threads = threadsOfThisProcess();
+  if (threads + liveHelpers + 1 + RESERVE <= limit) return undefined;
+  return syscallError(
+    "clone",
+    "clone",
+    EAGAIN,
+    "failed to start noop process for unshare: clone: resource temporarily unavailable",
+    `RLIMIT_NPROC (ulimit -u) is ${limit}: this process has ${threads} threads and ${liveHelpers} helpers, and Bun aborts when it cannot start a thread it needs, so ${RESERVE} slots are kept free; raise the limit (ulimit -u) or keep fewer helpers in flight`,
+  );
+}
