@@ -102,7 +102,7 @@ void bun_userns_helper_main(struct req *r)
 	 * A job-control SIGSTOP before it is not (the caller resumes those). */
 	*(volatile s32 *)&r->state = STATE_PARKING;
 
-	/* Stop, then exit without touching the stack: if the tracer thread dies,
-	 * the stop is cancelled and this stack may already be reused. */
-	park_then_exit();
+	/* Stop, and never touch the stack again: once the tracer thread is gone
+	 * this stack may already be reused. */
+	park_forever();
 }

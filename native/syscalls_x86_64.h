@@ -2,7 +2,7 @@
  * x86_64 syscall numbers and the three pieces of assembly the helper needs:
  * raw syscalls (no libc errno, no TLS: the helper shares the caller's TLS),
  * the clone trampoline (the child must leave the parent's stack frame before
- * touching any local) and the park-then-exit tail (no stack after the stop).
+ * touching any local) and the park loop (no stack after the first stop).
  * Written for both gcc and TinyCC: r10/r8 are loaded from memory operands
  * because TinyCC has no local register variables.
  */
@@ -91,12 +91,16 @@ __asm__(".text\n"
 	"	syscall\n"
 	"	hlt\n");
 
-/* kill(getpid(), SIGSTOP), then exit_group(0), registers only. */
-static inline void park_then_exit(void)
+/* kill(getpid(), SIGSTOP), again and again, registers only. A SIGCONT that
+ * arrives between the kill and its delivery discards the pending SIGSTOP
+ * (job control), so one kill is not always a stop: stop again. If the
+ * tracer thread dies the stop ends too, but PDEATHSIG, which that thread's
+ * exit also sends, kills the helper wherever it is in this loop. */
+static inline void park_forever(void)
 {
-	__asm__ volatile("movl $" STR(SYS_getpid) ", %%eax\n\tsyscall\n\t"
+	__asm__ volatile("1:\n\tmovl $" STR(SYS_getpid) ", %%eax\n\tsyscall\n\t"
 			 "movq %%rax, %%rdi\n\tmovl $" STR(SIGSTOP) ", %%esi\n\tmovl $" STR(SYS_kill) ", %%eax\n\tsyscall\n\t"
-			 "xorl %%edi, %%edi\n\tmovl $" STR(SYS_exit_group) ", %%eax\n\tsyscall\n\thlt"
+			 "jmp 1b"
 			 :
 			 :
 			 : "rax", "rdi", "rsi", "rcx", "r11", "memory");
