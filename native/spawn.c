@@ -60,6 +60,17 @@ static s64 restore_caller(struct req *r, struct saved_creds *s)
 	return rc < 0 ? fail(r, STEP_PRCTL, rc) : 0;
 }
 
+/* fs.suid_dumpable: 0, 1 or 2; -1 if unreadable (then taken as unsafe). */
+static s32 suid_dumpable(void)
+{
+	char c = 0;
+	s64 fd = sys4(SYS_openat, AT_FDCWD, (s64)"/proc/sys/fs/suid_dumpable", O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0) return -1;
+	if (sys3(SYS_read, fd, (s64)&c, 1) != 1) c = 0;
+	sys1(SYS_close, fd);
+	return c >= '0' && c <= '2' ? c - '0' : -1;
+}
+
 /*
  * Become owner_uid for the clone only, on this thread only (raw syscall, not
  * glibc's all-threads setresuid), so the user namespace and its ucounts
@@ -86,19 +97,21 @@ static s64 become_owner(struct req *r, struct saved_creds *s)
 	if (rc < 0) return fail(r, STEP_PRCTL, rc);
 	rc = seal_mm(r);
 	if (rc < 0) return rc;
+	/* An euid change sets the mm's dumpable flag to fs.suid_dumpable. At 1
+	 * ("debug") it would unseal the mm for an instant, while this or another
+	 * thread's helper owned by another uid may be alive: create this one as
+	 * the caller instead. */
+	rc = suid_dumpable();
+	if (rc != 0 && rc != 2) {
+		r->owner_uid = -1;
+		return 0;
+	}
 	s->fsuid = (s32)sys1(SYS_setfsuid, -1);
 	/* Refused when that uid is not mapped in our own user namespace: then the
 	 * uid_map write is refused too, with the error that says why. */
 	if (sys3(SYS_setresuid, -1, r->owner_uid, -1) < 0) return 0;
 	s->active = 1;
-	/* An euid change sets the mm's dumpable flag to fs.suid_dumpable. At 1
-	 * ("debug") the restore below would make the helper reachable for an
-	 * instant: create it as the caller instead. */
-	if (sys1(SYS_prctl, PR_GET_DUMPABLE) == 1) {
-		r->owner_uid = -1;
-		return restore_caller(r, s);
-	}
-	return 0;
+	return seal_mm(r);
 }
 
 /* Kill a helper that has not parked, reap it, close its pidfd. */

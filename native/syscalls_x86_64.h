@@ -6,6 +6,7 @@
  * Written for both gcc and TinyCC: r10/r8 are loaded from memory operands
  * because TinyCC has no local register variables.
  */
+#define SYS_read 0
 #define SYS_write 1
 #define SYS_close 3
 #define SYS_rt_sigprocmask 14
