@@ -180,6 +180,14 @@ s32 bun_userns_clone(struct req *r)
 	return rc < 0 ? (s32)rc : (s32)pid;
 }
 
+/* setgroups alone, for map writers that are other programs (newgidmap):
+ * only "deny" needs saying, and it must be said before gid_map. */
+s32 bun_userns_write_setgroups(struct req *r)
+{
+	s64 rc = r->setgroups == 2 ? write_proc_file(r->pid, "setgroups", "deny", 4) : 0;
+	return rc < 0 && rc != -2 ? (s32)fail(r, STEP_SETGROUPS, rc) : 0;
+}
+
 /* uid_map, then setgroups, then gid_map (Go's order): an unprivileged
  * writer must say "deny" before gid_map is accepted. */
 s32 bun_userns_write_maps(struct req *r)

@@ -75,6 +75,7 @@ s32 bun_userns(s32 op, void *p, s32 x, s32 y)
 	case OP_OWNER_UID: return bun_userns_owner_uid(x, (u32 *)p);
 	case OP_IDMAP_PROBE: return bun_userns_idmap_probe((const char *)p, x);
 	case OP_NPROC_LIMIT: return bun_userns_nproc_limit();
+	case OP_WRITE_SETGROUPS: return bun_userns_write_setgroups((struct req *)p);
 	}
 	return -E_INVAL;
 }

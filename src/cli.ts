@@ -5,6 +5,7 @@
  * unshare(1) where the meaning is the same.
  */
 import { type ParseArgsConfig, parseArgs } from "node:util";
+import { cliMaps, MAP_OPTIONS, MAP_VALUE_OPTIONS } from "./cli-maps.ts";
 import { runDoctor } from "./doctor.ts";
 import { UsernsError } from "./errors.ts";
 import { NAMESPACE_FLAGS, parseNamespaceList } from "./flags.ts";
@@ -41,6 +42,12 @@ Options:
       --map-users M     uid map: container-id:host-id:size[,...] (default 0:<euid>:1)
       --map-groups M    gid map (default 0:<egid>:1, or the --map-users map)
       --map M           the same map for users and groups
+  -r, --map-root-user   own uid and gid as 0 (the default)
+      --map-current-user  own uid and gid as themselves
+      --map-auto        own ids as 0, then your /etc/subuid and /etc/subgid ranges
+                        from 1 (podman's rootless default; needs newuidmap/newgidmap)
+      --mapper auto|direct|newuidmap   who writes the maps (default auto: this
+                        process when it may, shadow's newuidmap/newgidmap otherwise)
       --unshare LIST    namespaces to unshare in the helper: ${Object.keys(NAMESPACE_FLAGS).join(",")}
   -m, --mount  -u, --uts  -i, --ipc  -n, --net  -p, --pid  -C, --cgroup  -T, --time
                         the same, one namespace each (as in unshare(1))
@@ -117,7 +124,7 @@ function parse<const T extends ParseArgsConfig>(config: T) {
 
 /** Split `run`'s argv at "--" or at the first word that is not an option. */
 function splitCommand(args: string[]): [string[], string[]] {
-  const takesValue = new Set(["--map-users", "--map-groups", "--map", "--unshare", "--setgroups", "--owner"]);
+  const takesValue = new Set([...MAP_VALUE_OPTIONS, "--unshare", "--setgroups", "--owner"]);
   for (let i = 0; i < args.length; i++) {
     const a = args[i] as string;
     if (a === "--") return [args.slice(0, i), args.slice(i + 1)];
@@ -134,9 +141,7 @@ async function cmdRun(args: string[]): Promise<number> {
     strict: true,
     allowPositionals: false,
     options: {
-      "map-users": { type: "string" },
-      "map-groups": { type: "string" },
-      map: { type: "string" },
+      ...MAP_OPTIONS,
       unshare: { type: "string" },
       mount: { type: "boolean", short: "m" },
       uts: { type: "boolean", short: "u" },
@@ -158,9 +163,8 @@ async function cmdRun(args: string[]): Promise<number> {
   const json = values.json === true;
   try {
     if (command.length === 0) throw new UsageError("run: missing command (bun-userns run [options] -- CMD [ARGS...])");
-    if (values.map !== undefined && (values["map-users"] !== undefined || values["map-groups"] !== undefined)) {
-      throw new UsageError("run: --map cannot be combined with --map-users or --map-groups");
-    }
+    const maps = cliMaps("run", values);
+    if (typeof maps === "string") throw new UsageError(maps);
     if (values.setgroups !== undefined && values.setgroups !== "allow" && values.setgroups !== "deny") {
       throw new UsageError(`run: --setgroups takes allow or deny, not ${JSON.stringify(values.setgroups)}`);
     }
@@ -179,11 +183,10 @@ async function cmdRun(args: string[]): Promise<number> {
     } as const;
     for (const [opt, ns] of Object.entries(single))
       if (values[opt as keyof typeof single]) flags |= NAMESPACE_FLAGS[ns];
-    const uidMap = values.map ?? values["map-users"] ?? `0:${process.geteuid?.() ?? 0}:1`;
-    const gidMap = values.map ?? values["map-groups"] ?? values["map-users"] ?? `0:${process.getegid?.() ?? 0}:1`;
     return await runCommand({
-      uidMap,
-      gidMap,
+      uidMap: maps.uidMap,
+      gidMap: maps.gidMap,
+      mapper: maps.mapper,
       flags: flags >>> 0,
       command,
       json,

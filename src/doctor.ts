@@ -3,10 +3,12 @@
  * explain each answer. Probes syscalls, not kernel versions, where it can.
  */
 import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
-import { release, userInfo } from "node:os";
+import { release } from "node:os";
 import { errnoName, errnoText, UsernsError } from "./errors.ts";
 import * as native from "./native.ts";
 import { probeKernelDetail } from "./pidfd.ts";
+import { appArmorProfileHint } from "./start-hints.ts";
+import { subordinateIds } from "./subid.ts";
 import { getUsernsFdSync } from "./unshare.ts";
 
 export type Status = "ok" | "warn" | "fail";
@@ -130,11 +132,10 @@ function apparmor(): Omit<Check, "name" | "required"> {
   const v = read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns");
   if (v === undefined) return { status: "ok", detail: "not present (no AppArmor user-namespace restriction)" };
   if (v === "0") return { status: "ok", detail: "kernel.apparmor_restrict_unprivileged_userns = 0" };
-  const bun = process.execPath;
   return {
     status: process.geteuid?.() === 0 ? "ok" : "warn",
     detail: `kernel.apparmor_restrict_unprivileged_userns = ${v}`,
-    hint: `unprivileged user namespaces of ${bun} are restricted; allow them with /etc/apparmor.d/bun:\n  abi <abi/4.0>,\n  include <tunables/global>\n  profile bun ${bun} flags=(unconfined) {\n    userns,\n  }\nthen: apparmor_parser -r /etc/apparmor.d/bun`,
+    hint: appArmorProfileHint(),
   };
 }
 
@@ -164,50 +165,80 @@ function seccomp(): Omit<Check, "name" | "required"> {
   };
 }
 
-function idmapHelpers(): Omit<Check, "name" | "required"> {
+/** Whether newuidmap/newgidmap can write maps for this caller: present, setuid root (or file caps), no no_new_privs. */
+function shadowToolState(): { usable: boolean; detail: string; hint?: string } {
   const found: string[] = [];
-  const missing: string[] = [];
+  const problems: string[] = [];
   for (const tool of ["newuidmap", "newgidmap"]) {
     const path = Bun.which(tool);
     if (!path) {
-      missing.push(tool);
+      problems.push(`${tool} not found`);
       continue;
     }
-    const setuid = (statSync(path).mode & 0o4000) !== 0;
-    found.push(`${path}${setuid ? " (setuid)" : " (not setuid: needs file capabilities)"}`);
+    const st = statSync(path);
+    const setuid = (st.mode & 0o4000) !== 0 && st.uid === 0;
+    const caps = !setuid && hasFileCaps(path);
+    found.push(`${path} (${setuid ? "setuid" : caps ? "file capabilities" : "neither setuid nor file capabilities"})`);
+    if (!setuid && !caps) problems.push(`${path} has no privilege`);
   }
-  if (missing.length === 0) return { status: "ok", detail: found.join(", ") };
+  if (/^NoNewPrivs:\s*1$/m.test(read("/proc/self/status") ?? "")) problems.push("no_new_privs is set");
+  const detail = [...found, ...problems.filter((p) => p.includes("not found") || p.includes("no_new"))].join(", ");
+  if (problems.length === 0) return { usable: true, detail };
   return {
-    status: "warn",
-    detail: `${missing.join(", ")} not found${found.length ? `; ${found.join(", ")}` : ""}`,
-    hint: "not used by bun-userns; rootless tools that map id ranges need them (apt-get install uidmap)",
+    usable: false,
+    detail,
+    hint: problems.some((p) => p.includes("not found"))
+      ? "apt-get install uidmap (Debian, Ubuntu) / dnf install shadow-utils (Fedora)"
+      : problems.includes("no_new_privs is set")
+        ? "setuid helpers cannot gain privilege under no_new_privs"
+        : "chmod u+s the tool, or setcap cap_setuid+ep newuidmap / cap_setgid+ep newgidmap",
   };
 }
 
-/** Bun's os.userInfo() can say "unknown" where /etc/passwd has the name. */
-function currentUser(): { username: string; uid: number } {
-  const uid = process.geteuid?.() ?? 0;
-  const line = (read("/etc/passwd") ?? "").split("\n").find((l) => l.split(":")[2] === String(uid));
-  return { uid, username: line?.split(":")[0] ?? userInfo().username };
+/** File capabilities, as getcap (libcap2-bin) reports them; Bun has no getxattr. Unknown counts as none. */
+function hasFileCaps(path: string): boolean {
+  const getcap = Bun.which("getcap");
+  if (!getcap) return false;
+  const r = Bun.spawnSync([getcap, path], { stdout: "pipe", stderr: "ignore" });
+  return r.stdout.toString().includes("cap_set");
+}
+
+function idmapHelpers(): Omit<Check, "name" | "required"> {
+  const s = shadowToolState();
+  if (s.usable) return { status: "ok", detail: s.detail };
+  return {
+    status: "warn",
+    detail: s.detail,
+    hint: `needed to map id ranges without root (--map-auto, mapper "newuidmap"): ${s.hint}`,
+  };
 }
 
 function subids(): Omit<Check, "name" | "required"> {
-  const user = currentUser();
-  const ranges = (file: string) =>
-    (read(file) ?? "")
-      .split("\n")
-      .map((l) => l.split(":"))
-      .filter(([who]) => who === user.username || who === String(user.uid))
-      .map(([, start, count]) => `${start}:${count}`);
-  const u = ranges("/etc/subuid");
-  const g = ranges("/etc/subgid");
-  const detail = `${user.username}: subuid ${u.join(",") || "none"}; subgid ${g.join(",") || "none"}`;
-  if ((u.length && g.length) || user.uid === 0) return { status: "ok", detail };
-  return {
-    status: "warn",
-    detail,
-    hint: `an unprivileged caller can map only its own id; ranges need entries like ${user.username}:100000:65536 in /etc/subuid and /etc/subgid (and newuidmap)`,
-  };
+  const uid = process.geteuid?.() ?? 0;
+  try {
+    const ids = subordinateIds();
+    const list = (m: readonly { hostID: number; size: number }[]) => m.map((e) => `${e.hostID}:${e.size}`).join(",");
+    return { status: "ok", detail: `${ids.user.name ?? uid}: subuid ${list(ids.uid)}; subgid ${list(ids.gid)}` };
+  } catch (e) {
+    if (!(e instanceof UsernsError)) throw e;
+    return { status: uid === 0 ? "ok" : "warn", detail: e.message, hint: e.hint };
+  }
+}
+
+function mapAuto(): Omit<Check, "name" | "required"> {
+  const uid = process.geteuid?.() ?? 0;
+  let ranges: string;
+  try {
+    const ids = subordinateIds();
+    ranges = `${ids.uid.length + 1} uid and ${ids.gid.length + 1} gid extents`;
+  } catch (e) {
+    if (!(e instanceof UsernsError)) throw e;
+    return { status: "warn", detail: `no: ${e.message}`, hint: e.hint };
+  }
+  if (uid === 0) return { status: "ok", detail: `yes: ${ranges}, written directly (root)` };
+  const tools = shadowToolState();
+  if (tools.usable) return { status: "ok", detail: `yes: ${ranges}, written by newuidmap/newgidmap` };
+  return { status: "warn", detail: `no: newuidmap/newgidmap are not usable (${tools.detail})`, hint: tools.hint };
 }
 
 function idmappedMount(path: string): Omit<Check, "name" | "required"> {
@@ -243,6 +274,7 @@ export function runDoctor(path?: string): { ok: boolean; checks: Check[] } {
     check("seccomp", false, seccomp),
     check("newuidmap", false, idmapHelpers),
     check("subid", false, subids),
+    check("map_auto", false, mapAuto),
   ];
   if (path !== undefined) checks.push(check("idmapped_mount", true, () => idmappedMount(path)));
   return { ok: checks.every((c) => c.status !== "fail" || !c.required), checks };

@@ -29,7 +29,19 @@ export const NATIVE_STEPS = [
 export type NativeStep = (typeof NATIVE_STEPS)[number];
 
 /** Where in the sequence an error arose. */
-export type Step = NativeStep | "flags" | "options" | "pidfd" | "parse" | "native" | "liveness" | "kill" | "open";
+export type Step =
+  | NativeStep
+  | "flags"
+  | "options"
+  | "pidfd"
+  | "parse"
+  | "native"
+  | "liveness"
+  | "kill"
+  | "open"
+  | "subid"
+  | "newuidmap"
+  | "newgidmap";
 
 export interface UsernsErrorFields {
   code: string;

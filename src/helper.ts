@@ -6,6 +6,7 @@
 import { ESRCH, errnoText, syscallError, type UsernsError } from "./errors.ts";
 import { type IDMap, mapText } from "./idmap.ts";
 import * as native from "./native.ts";
+import { findShadowTools, shadowWriter } from "./newuidmap.ts";
 import { nprocShortfall } from "./nproc.ts";
 import { sweepIfDue } from "./orphans.ts";
 import { startHint } from "./start-hints.ts";
@@ -20,6 +21,7 @@ export interface HelperSpec {
   readonly flags: number;
   readonly setgroups?: "allow" | "deny";
   readonly owner?: "mapping" | "caller";
+  readonly mapper?: "auto" | "direct" | "newuidmap";
 }
 
 /** This thread's helpers, held weakly so a dropped handle can be collected. */
@@ -96,24 +98,37 @@ export class Helper implements Disposable {
   }
 }
 
+/**
+ * "auto": direct where the kernel lets this caller write the maps itself
+ * (CAP_SETUID and CAP_SETGID, or only its own uid and gid), shadow's helpers
+ * otherwise.
+ */
+function useShadowTools(spec: HelperSpec, caps: number): boolean {
+  const mapper = spec.mapper ?? "auto";
+  if (mapper !== "auto") return mapper === "newuidmap";
+  if ((caps & CAP_SETUID) !== 0 && (caps & CAP_SETGID) !== 0) return false;
+  const own = (m: readonly IDMap[], id: number | undefined) => m.length === 1 && m[0]?.size === 1 && m[0].hostID === id;
+  return !(own(spec.uid, process.geteuid?.()) && own(spec.gid, process.getegid?.()));
+}
+
 /** Start a helper parked in a new user namespace, or throw a start failure. */
 export function spawnHelper(spec: HelperSpec): Helper {
   sweepIfDue();
   const caps = native.capEffective();
   const crowded = nprocShortfall(caps, live.size);
   if (crowded) throw crowded;
-  const setgroups = spec.setgroups ?? ((caps & CAP_SETGID) !== 0 ? "auto" : "deny");
+  // Checked (tools present, no no_new_privs) before anything is created.
+  const writer = useShadowTools(spec, caps) ? shadowWriter(findShadowTools(), spec.uid, spec.gid) : undefined;
+  const setgroups = spec.setgroups ?? (writer ? "auto" : (caps & CAP_SETGID) !== 0 ? "auto" : "deny");
   const first = spec.uid[0] as IDMap;
   const owner = spec.owner ?? "mapping";
-  const ownerUid = owner === "mapping" && (caps & CAP_SETUID) !== 0 ? first.hostID : -1;
-  const r = native.spawn({
-    flags: spec.flags,
-    ownerUid,
-    setgroups,
-    uidText: mapText(spec.uid),
-    gidText: mapText(spec.gid),
-  });
-  if (!r.ok) throw startError(r.step, r.errno, setgroups, spec);
+  // newuidmap writes as the caller's uid, which must own the namespace.
+  const ownerUid = owner === "mapping" && !writer && (caps & CAP_SETUID) !== 0 ? first.hostID : -1;
+  const r = native.spawn(
+    { flags: spec.flags, ownerUid, setgroups, uidText: mapText(spec.uid), gidText: mapText(spec.gid) },
+    writer,
+  );
+  if (!r.ok) throw "mapper" in r ? r.mapper.error : startError(r.step, r.errno, setgroups, spec);
   const h = new Helper(TOKEN, r.pid, r.pidfd, r.slot);
   live.set(h.pid, new WeakRef(h));
   leaked.register(h, { pid: r.pid, pidfd: r.pidfd, slot: r.slot }, h);

@@ -18,6 +18,7 @@ export { type NativeInfo, nativeInfo } from "./native.ts";
 export type { UnshareOptions } from "./options.ts";
 export { reapOrphans } from "./orphans.ts";
 export { supportsPidFD } from "./pidfd.ts";
+export { type SubordinateIds, subordinateIds } from "./subid.ts";
 export {
   type CallbackContext,
   getUsernsFd,

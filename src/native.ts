@@ -35,6 +35,7 @@ const OP = {
   ownerUid: 11,
   idmapProbe: 12,
   nprocLimit: 13,
+  writeSetgroups: 14,
 } as const;
 
 /** BUN_USERNS_ABI of native/abi.h: a build of another version is refused at load. */
@@ -165,7 +166,18 @@ export interface SpawnSpec {
 
 export type SpawnResult =
   | { ok: true; pid: number; pidfd: number; slot: Slot }
-  | { ok: false; errno: number; step: NativeStep };
+  | { ok: false; errno: number; step: NativeStep }
+  | { ok: false; mapper: MapperFailure };
+
+/**
+ * Writes uid_map and gid_map of the waiting helper PID from outside
+ * (newuidmap/newgidmap), or says why it could not. The helper cannot be
+ * reaped meanwhile, so PID cannot be reused.
+ */
+export type MapWriter = (pid: number) => MapperFailure | undefined;
+export interface MapperFailure {
+  readonly error: Error;
+}
 
 /** The map texts are ASCII digits, spaces and newlines, shorter than the C's buffers. */
 function putText(bytes: Uint8Array, at: number, s: string): boolean {
@@ -196,7 +208,7 @@ function failure(slot: Slot, rc: number): SpawnResult {
  * Start a parked helper: clone (it waits), write its maps, let it unshare
  * and park. On failure nothing is left behind.
  */
-export function spawn(spec: SpawnSpec): SpawnResult {
+export function spawn(spec: SpawnSpec, writer?: MapWriter): SpawnResult {
   spawns++;
   const slot = pool.pop() ?? new Slot();
   const v = slot.view;
@@ -213,8 +225,24 @@ export function spawn(spec: SpawnSpec): SpawnResult {
   }
   const pid = call(OP.clone, slot.address, 0, 0);
   if (pid <= 0) return failure(slot, pid);
-  const mapped = call(OP.writeMaps, slot.address, 0, 0);
-  if (mapped < 0) return failure(slot, call(OP.abort, slot.address, mapped, 0));
+  if (writer) {
+    const setgroups = call(OP.writeSetgroups, slot.address, 0, 0);
+    if (setgroups < 0) return failure(slot, call(OP.abort, slot.address, setgroups, 0));
+    let failed: MapperFailure | undefined;
+    try {
+      failed = writer(pid);
+    } catch (error) {
+      failed = { error: error as Error };
+    }
+    if (failed) {
+      call(OP.abort, slot.address, -1, 0);
+      releaseSlot(slot);
+      return { ok: false, mapper: failed };
+    }
+  } else {
+    const mapped = call(OP.writeMaps, slot.address, 0, 0);
+    if (mapped < 0) return failure(slot, call(OP.abort, slot.address, mapped, 0));
+  }
   const parked = call(OP.start, slot.address, 0, 0);
   if (parked <= 0) return failure(slot, parked);
   return { ok: true, pid, pidfd: v.getInt32(OFF_PIDFD, true), slot };

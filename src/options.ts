@@ -16,13 +16,21 @@ export interface UnshareOptions {
    * caller's euid.
    */
   owner?: "mapping" | "caller";
+  /**
+   * Who writes uid_map/gid_map. `"direct"`: this process. `"newuidmap"`:
+   * shadow's setuid newuidmap/newgidmap (ranges from /etc/subuid and
+   * /etc/subgid, without root). `"auto"` (default): direct when the caller
+   * holds CAP_SETUID and CAP_SETGID or maps only its own uid and gid, the
+   * helpers otherwise.
+   */
+  mapper?: "auto" | "direct" | "newuidmap";
   /** Aborting kills and reaps the helper and rejects with the reason. */
   signal?: AbortSignal;
   /** Milliseconds the callback may take; then it is aborted with a TimeoutError. */
   timeout?: number;
 }
 
-const KEYS = new Set(["setgroups", "owner", "signal", "timeout"]);
+const KEYS = new Set(["setgroups", "owner", "mapper", "signal", "timeout"]);
 
 export function checkOptions(options: unknown): UnshareOptions {
   if (options === undefined || options === null) return {};
@@ -48,6 +56,13 @@ export function checkOptions(options: unknown): UnshareOptions {
       throw invalid("options", `invalid owner ${JSON.stringify(o.owner)}: must be "mapping" or "caller"`);
     }
     out.owner = o.owner;
+  }
+  if (o.mapper !== undefined) {
+    if (typeof o.mapper !== "string") throw new TypeError(`options.mapper must be a string, got ${describe(o.mapper)}`);
+    if (o.mapper !== "auto" && o.mapper !== "direct" && o.mapper !== "newuidmap") {
+      throw invalid("options", `invalid mapper ${JSON.stringify(o.mapper)}: must be "auto", "direct" or "newuidmap"`);
+    }
+    out.mapper = o.mapper;
   }
   if (o.signal !== undefined) {
     if (!(o.signal instanceof AbortSignal))

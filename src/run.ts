@@ -17,6 +17,7 @@ export interface RunSpec {
   json: boolean;
   setgroups?: "allow" | "deny";
   owner?: "mapping" | "caller";
+  mapper?: "auto" | "direct" | "newuidmap";
 }
 
 class CommandStartError extends Error {
@@ -78,7 +79,7 @@ export async function runCommand(spec: RunSpec): Promise<number> {
         exitCode = child.exitCode;
         signal = signalName(child.signalCode);
       },
-      { setgroups: spec.setgroups, owner: spec.owner },
+      { setgroups: spec.setgroups, owner: spec.owner, mapper: spec.mapper },
     );
   } catch (e) {
     error = e;

@@ -89,3 +89,9 @@ export function startHint(step: NativeStep, errno: number, setgroups: string, ma
   }
   return undefined;
 }
+
+/** The per-binary AppArmor profile that lets this `bun` create user namespaces. */
+export function appArmorProfileHint(): string {
+  const bun = process.execPath;
+  return `unprivileged user namespaces of ${bun} are restricted; allow them with /etc/apparmor.d/bun:\n  abi <abi/4.0>,\n  include <tunables/global>\n  profile bun ${bun} flags=(unconfined) {\n    userns,\n  }\nthen: apparmor_parser -r /etc/apparmor.d/bun`;
+}

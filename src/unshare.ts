@@ -10,6 +10,7 @@ import { describe, type IDMapInput, parseIDMapping } from "./idmap.ts";
 import * as native from "./native.ts";
 import { checkOptions, type UnshareOptions } from "./options.ts";
 import { supportsPidFD, unsupportedKernel } from "./pidfd.ts";
+import { autoMap } from "./subid.ts";
 import { UsernsFd } from "./usernsfd.ts";
 
 /** What a callback gets beside the pid: how to notice that the call gave up on it. */
@@ -38,8 +39,8 @@ function prepare(uidMap: IDMapInput, gidMap: IDMapInput, flags: unknown, f: unkn
   }
   const kernel = unsupportedKernel();
   if (kernel) throw kernel;
-  const uid = parseIDMapping(uidMap, "uid");
-  const gid = parseIDMapping(gidMap, "gid");
+  const uid = parseIDMapping(uidMap === "auto" ? autoMap("uid") : uidMap, "uid");
+  const gid = parseIDMapping(gidMap === "auto" ? autoMap("gid") : gidMap, "gid");
   const bad = unsupportedFlags(unshareFlags);
   if (bad) throw bad;
   const spec: HelperSpec = Object.freeze({
@@ -48,6 +49,7 @@ function prepare(uidMap: IDMapInput, gidMap: IDMapInput, flags: unknown, f: unkn
     flags: unshareFlags,
     setgroups: opts.setgroups,
     owner: opts.owner,
+    mapper: opts.mapper,
   });
   return { spec, opts };
 }
@@ -57,7 +59,7 @@ export function startHelper(
   uidMap: IDMapInput,
   gidMap: IDMapInput,
   flags: number,
-  options?: Pick<UnshareOptions, "setgroups" | "owner">,
+  options?: Pick<UnshareOptions, "setgroups" | "owner" | "mapper">,
 ): Helper {
   const { spec, opts } = prepare(uidMap, gidMap, flags, undefined, options);
   if (opts.signal || opts.timeout !== undefined) throw new TypeError("startHelper takes no signal or timeout");
