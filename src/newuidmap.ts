@@ -36,7 +36,7 @@ function startFailure(step: "newuidmap" | "newgidmap", code: string, errno: numb
 export function findShadowTools(): ShadowTools {
   const tools: Record<string, string> = {};
   for (const step of ["newuidmap", "newgidmap"] as const) {
-    const path = Bun.which(step);
+    const path = Bun.which(step, { PATH: process.env.PATH ?? "" });
     if (!path)
       throw startFailure(
         step,

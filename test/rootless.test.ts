@@ -1,0 +1,125 @@
+// Issue 10: the rootless path, as a throwaway user with /etc/subuid and
+// /etc/subgid ranges. Every /etc file touched is restored byte for byte.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { isRoot } from "./support/proc.ts";
+
+const tools = ["setpriv", "useradd", "newuidmap", "newgidmap"].every((t) => Bun.which(t));
+const FILES = ["/etc/passwd", "/etc/group", "/etc/shadow", "/etc/gshadow", "/etc/subuid", "/etc/subgid"];
+const USER = "bunuserns-rootless";
+const UID = 2987;
+const saved = new Map<string, Buffer | undefined>();
+let dir = "";
+
+function restore(): void {
+  for (const [file, bytes] of saved) {
+    if (bytes === undefined) rmSync(file, { force: true });
+    else writeFileSync(file, bytes);
+  }
+}
+
+async function asUser(cmd: string[]) {
+  const p = Bun.spawn(["setpriv", `--reuid=${UID}`, `--regid=${UID}`, "--clear-groups", ...cmd], {
+    env: { ...process.env, HOME: "/tmp", TMPDIR: "/tmp" },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  return { out, err, code };
+}
+
+describe.skipIf(!isRoot || !tools)(
+  "rootless (needs root to make the user, util-linux setpriv, shadow's useradd and uidmap)",
+  () => {
+    beforeAll(() => {
+      for (const f of FILES) {
+        try {
+          saved.set(f, readFileSync(f));
+        } catch {
+          saved.set(f, undefined);
+        }
+      }
+      const r = Bun.spawnSync(["useradd", "-M", "-u", String(UID), "-s", "/bin/sh", USER], { stderr: "pipe" });
+      if (r.exitCode !== 0) throw new Error(`useradd: ${r.stderr}`);
+      // Exactly these ranges, whatever useradd added on its own.
+      writeFileSync("/etc/subuid", `${saved.get("/etc/subuid") ?? ""}# a comment\n${USER}:300000:65536\n`);
+      writeFileSync("/etc/subgid", `${saved.get("/etc/subgid") ?? ""}${UID}:300000:65536\n`);
+      // Copies of the tools without the setuid bit.
+      dir = mkdtempSync(join(tmpdir(), "bun-userns-nosuid-"));
+      for (const t of ["newuidmap", "newgidmap"]) copyFileSync(Bun.which(t) as string, join(dir, t));
+      for (const t of ["newuidmap", "newgidmap"]) chmodSync(join(dir, t), 0o755);
+      chmodSync(dir, 0o755);
+    });
+    afterAll(() => {
+      restore();
+      if (dir) rmSync(dir, { recursive: true, force: true });
+      for (const [f, bytes] of saved) {
+        const now = (() => {
+          try {
+            return readFileSync(f);
+          } catch {
+            return undefined;
+          }
+        })();
+        if (bytes !== undefined && (now === undefined || !now.equals(bytes))) throw new Error(`${f} not restored`);
+      }
+    });
+
+    test("as the user: auto maps own id + 65536, out-of-range, missing or non-setuid tools, no leaks", async () => {
+      const r = await asUser([
+        process.execPath,
+        join(import.meta.dir, "fixtures", "rootless-check.ts"),
+        `${dir}:/usr/bin:/bin`,
+      ]);
+      expect(r.err).toBe("");
+      const out = JSON.parse(r.out.trim());
+      expect(out.uid).toBe(UID);
+      expect(out.ids.uid).toEqual([{ containerID: 1, hostID: 300000, size: 65536 }]);
+      expect(out.ids.gid).toEqual([{ containerID: 1, hostID: 300000, size: 65536 }]);
+      expect(out.auto).toEqual({ ok: true });
+      // 65537 ids: both lines, in /proc/PID/uid_map and gid_map.
+      expect(out.maps.uid).toEqual([`0 ${UID} 1`, "1 300000 65536"]);
+      expect(out.maps.gid).toEqual([`0 ${UID} 1`, "1 300000 65536"]);
+      // A subgid range is mapped, so newgidmap leaves setgroups "allow".
+      expect(out.maps.setgroups).toEqual(["allow"]);
+      expect(out.outside).toMatchObject({ ok: false, isUsernsError: true, step: "newuidmap", code: "EPERM" });
+      expect(out.outside.message).toContain("uid range [1-11) -> [900000-900010) not allowed");
+      expect(out.outside.hint).toContain("yours: 300000:65536");
+      expect(out.unsetuid).toMatchObject({ ok: false, step: "newuidmap", code: "EPERM" });
+      expect(out.unsetuid.message).toContain("write to uid_map failed: Operation not permitted");
+      expect(out.unsetuid.hint).toContain("neither setuid root nor given file capabilities");
+      expect(out.missing).toMatchObject({ ok: false, step: "newuidmap", code: "ENOENT" });
+      expect(out.missing.hint).toContain("apt-get install uidmap");
+      expect(out.ownOnly).toEqual({ ok: true });
+      // Bun opens a few descriptors of its own at its first spawn; after that, none grow.
+      expect(out).toMatchObject({ loopErrors: 0, pidOrNsFds: 0, fdsLeakedByLoop: 0, children: "", live: 0 });
+    }, 60000);
+
+    test("CLI: run --map-auto as the user shows both map lines; doctor says --map-auto works", async () => {
+      const cli = join(import.meta.dir, "..", "src", "cli.ts");
+      const r = await asUser([
+        process.execPath,
+        cli,
+        "run",
+        "--map-auto",
+        "--",
+        "sh",
+        "-c",
+        "cat /proc/$USERNS_PID/uid_map",
+      ]);
+      expect(r.code).toBe(0);
+      expect(
+        r.out
+          .trim()
+          .split("\n")
+          .map((l) => l.trim().split(/\s+/).join(" ")),
+      ).toEqual([`0 ${UID} 1`, "1 300000 65536"]);
+      const d = await asUser([process.execPath, cli, "doctor", "--json"]);
+      const checks = JSON.parse(d.out).checks as { name: string; status: string; detail: string }[];
+      expect(checks.find((c) => c.name === "map_auto")).toMatchObject({ status: "ok" });
+      expect(checks.find((c) => c.name === "subid")?.detail).toBe(`${USER}: subuid 300000:65536; subgid 300000:65536`);
+    }, 60000);
+  },
+);
