@@ -41,7 +41,9 @@ int main(int argc, char **argv)
 	put(r->gid_text, "0 1000 10\n", &r->gid_len);
 	for (long i = 0; i < n; i++) {
 		long t0 = now_ns();
-		s32 pid = bun_userns_spawn(r);
+		s32 pid = bun_userns_clone(r);
+		if (pid > 0 && bun_userns_write_maps(r) < 0) pid = bun_userns_abort(r, -r->err);
+		if (pid > 0) pid = bun_userns_start(r);
 		if (pid < 0) { printf("error step %d errno %d\n", r->step, r->err); return 1; }
 		s32 fd = bun_userns_open_ns(pid, "user");
 		sys1(SYS_close, fd);

@@ -16,6 +16,7 @@ import { nativeInfo } from "../../src/native.ts";
 import { coldCommands, timeOnce } from "./cold.ts";
 import { buildFloor, bunCycles, floorCycles } from "./cycle.ts";
 import { buildGo, goCycles } from "./goreexec.ts";
+import { rootlessRows } from "./rootless.ts";
 import { type Summary, summarize } from "./stats.ts";
 import { oneThread, workers } from "./throughput.ts";
 
@@ -248,6 +249,22 @@ if (base && one) {
     limit: "<= 15",
     pass: overMs <= 15,
   });
+}
+
+// --- 7: rootless: maps written by newuidmap/newgidmap (two helper processes per call) ---
+const rootless = await rootlessRows(quick ? 5 : 100);
+if ("skipped" in rootless) notes.push(`rootless rows skipped: ${rootless.skipped}`);
+else {
+  rows.push({ name: `rootless cycle, bun-userns mapper "newuidmap" [${rootless.maps}]`, ...rootless.bun });
+  rows.push({ name: `rootless, whole command: ${rootless.unshareName}`, ...rootless.unshare });
+  targets.push({
+    what: "rootless: util-linux whole command / bun-userns cycle (both run newuidmap+newgidmap)",
+    value: rootless.unshare.medianUs / rootless.bun.medianUs,
+    limit: "> 1",
+    pass: rootless.unshare.medianUs > rootless.bun.medianUs,
+  });
+  if (rootless.podman) rows.push({ name: "rootless, whole command: podman unshare true", ...rootless.podman });
+  else notes.push("podman not installed: no podman unshare row");
 }
 
 // --- report ----------------------------------------------------------------------------
