@@ -168,9 +168,10 @@ s32 bun_userns_clone(struct req *r)
 		pid = bun_userns_clone_trampoline(CLONE_VM | CLONE_FILES | CLONE_NEWUSER | CLONE_PIDFD, stack_top,
 						   &pidfd, r, (void *)bun_userns_helper_main);
 		if (pid < 0) rc = fail(r, STEP_CLONE, pid);
-		s64 rr = restore_caller(r, &saved);
-		if (rr < 0 && rc >= 0) rc = rr;
 	}
+	/* Whatever failed, the caller's credentials go back first. */
+	s64 rr = restore_caller(r, &saved);
+	if (rr < 0 && rc >= 0) rc = rr;
 	sys4(SYS_rt_sigprocmask, SIG_SETMASK, (s64)&old, 0, 8);
 	if (pid > 0) {
 		r->pid = (s32)pid;
