@@ -133,7 +133,9 @@ enum step { STEPS(STEP_ENUM) STEP_COUNT };
 
 /* Op numbers of the one bound symbol; mirrored in src/native.ts. */
 enum op {
-	OP_ABI = 0,
+	/* A number no earlier build defined: an old .so answers -EINVAL to it
+	 * and is refused, where op 0 would have run its spawn. */
+	OP_ABI = 100,
 	OP_CLONE = 1,
 	OP_WRITE_MAPS = 2,
 	OP_START = 3,

@@ -108,7 +108,7 @@ function maxUserNamespaces(): Omit<Check, "name" | "required"> {
     return {
       status: "warn",
       detail: `user.max_user_namespaces = ${max}; ${inUse}`,
-      hint: "close to the limit: look for leaked helpers or zombies, or raise the sysctl",
+      hint: "close to the limit: the kernel frees a user namespace asynchronously, a moment after its last process is reaped, so a burst of calls can hold many; look for zombies that pin them, or raise the sysctl",
     };
   }
   return { status: "ok", detail: `user.max_user_namespaces = ${max}; ${inUse}` };

@@ -21,7 +21,7 @@ const SYMBOLS = {
 
 /** enum op of native/abi.h. */
 const OP = {
-  abi: 0,
+  abi: 100,
   clone: 1,
   writeMaps: 2,
   start: 3,

@@ -219,7 +219,8 @@ export function unshareAfterEnterUsernsSync(
   } catch (e) {
     failed = true;
     error = e;
-    cycle.stop(e);
+    // As in the async call: the signal says abort or timeout, nothing else.
+    if (e === opts.signal?.reason || (e instanceof DOMException && e.name === "TimeoutError")) cycle.stop(e);
   }
   cycle.finish(failed, error);
 }

@@ -3,7 +3,7 @@
 // here with gcc into a temporary directory; without gcc those cases skip.
 
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as api from "../../src/index.ts";
@@ -370,6 +370,31 @@ describe.skipIf(!isRoot || !gcc)("item 13: close_range is probed up front (needs
 });
 
 describe.skipIf(!gcc)("item 13: BUN_USERNS_LIB is checked against this package's ABI at load (needs gcc)", () => {
+  // The first native layer (commit 3cf81ca) bound op 0 to spawn: the ABI question must not run it.
+  const OLD = "3cf81cabc53839986bea66673f43fe36fe080776";
+  const oldSource =
+    Bun.spawnSync(["git", "-C", ROOT, "cat-file", "-e", `${OLD}:native/userns.c`]).exitCode === 0 ? OLD : undefined;
+
+  test.skipIf(!oldSource || !strace)(
+    "item 13: a .so of the first release is refused at load without running anything (needs git history and strace)",
+    async () => {
+      const dir = join(tmp, "first-release");
+      mkdirSync(dir, { recursive: true });
+      for (const f of ["userns.c", "syscalls_x86_64.h"]) {
+        writeFileSync(join(dir, f), Bun.spawnSync(["git", "-C", ROOT, "show", `${oldSource}:native/${f}`]).stdout);
+      }
+      const so = build("first-release.so", join(dir, "userns.c"), SO_FLAGS);
+      const r = await run([strace as string, "-f", "-e", "trace=clone,clone3", ...bun(PROBE, "load")], {
+        BUN_USERNS_LIB: so,
+      });
+      const e = result(r);
+      expect(e).toMatchObject({ name: "UsernsError", step: "native" });
+      expect(e.message).toContain(`${so} does not match`);
+      expect(r.err).not.toContain("CLONE_NEWUSER");
+    },
+    60000,
+  );
+
   const SO_FLAGS = ["-nostdlib", "-ffreestanding", "-fno-stack-protector", "-fPIC", "-shared"];
 
   /** A copy of native/ with abi.h edited, built as a .so; the edit must change something. */
