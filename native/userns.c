@@ -33,7 +33,7 @@
 #include "probe.c"
 
 /* "abi=N req=BYTES steps=name:syscall,…" into out (cap bytes): what
- * src/native.ts checks at load. Returns the length, or -EINVAL if short. */
+ * src/core/native.ts checks at load. Returns the length, or -EINVAL if short. */
 #define STEP_TEXT(id, name, syscall) name ":" syscall ","
 static s32 bun_userns_abi(char *out, s32 cap)
 {

@@ -5,12 +5,12 @@
  * unshare(1) where the meaning is the same.
  */
 import { type ParseArgsConfig, parseArgs } from "node:util";
-import { cliMaps, MAP_OPTIONS, MAP_VALUE_OPTIONS } from "./cli-maps.ts";
-import { runDoctor } from "./doctor.ts";
-import { UsernsError } from "./errors.ts";
-import { NAMESPACE_FLAGS, parseNamespaceList } from "./flags.ts";
-import { mapText, parseIDMapping } from "./idmap.ts";
-import { runCommand } from "./run.ts";
+import { runDoctor } from "./cli/doctor.ts";
+import { cliMaps, MAP_OPTIONS, MAP_VALUE_OPTIONS } from "./cli/maps.ts";
+import { runCommand } from "./cli/run.ts";
+import { UsernsError } from "./core/errors.ts";
+import { NAMESPACE_FLAGS, parseNamespaceList } from "./core/flags.ts";
+import { mapText, parseIDMapping } from "./core/idmap.ts";
 
 const VERSION: string = (await import("../package.json", { with: { type: "json" } })).default.version;
 

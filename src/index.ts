@@ -1,4 +1,4 @@
-export { type Step, UsernsError, type UsernsErrorFields } from "./errors.ts";
+export { type Step, UsernsError, type UsernsErrorFields } from "./core/errors.ts";
 export {
   CLONE_NEWCGROUP,
   CLONE_NEWIPC,
@@ -11,14 +11,13 @@ export {
   NAMESPACE_FLAGS,
   type NamespaceName,
   parseNamespaceList,
-} from "./flags.ts";
-export { type Helper, liveHelpers } from "./helper.ts";
-export { type IDMap, type IDMapInput, mapText, parseIDMapping } from "./idmap.ts";
-export { type NativeInfo, nativeInfo } from "./native.ts";
-export type { UnshareOptions } from "./options.ts";
-export { reapOrphans } from "./orphans.ts";
-export { supportsPidFD } from "./pidfd.ts";
-export { type SubordinateIds, subordinateIds } from "./subid.ts";
+} from "./core/flags.ts";
+export { type Helper, liveHelpers } from "./core/helper.ts";
+export { type IDMap, type IDMapInput, mapText, parseIDMapping } from "./core/idmap.ts";
+export { type NativeInfo, nativeInfo } from "./core/native.ts";
+export type { UnshareOptions } from "./core/options.ts";
+export { reapOrphans } from "./core/orphans.ts";
+export { supportsPidFD } from "./core/pidfd.ts";
 export {
   type CallbackContext,
   getUsernsFd,
@@ -27,5 +26,6 @@ export {
   type UnshareCallback,
   unshareAfterEnterUserns,
   unshareAfterEnterUsernsSync,
-} from "./unshare.ts";
-export { UsernsFd } from "./usernsfd.ts";
+} from "./core/unshare.ts";
+export { UsernsFd } from "./core/usernsfd.ts";
+export { type SubordinateIds, subordinateIds } from "./rootless/subid.ts";

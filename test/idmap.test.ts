@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { UsernsError } from "../src/errors.ts";
-import { atoi, goQuote, MAX_EXTENTS, mapText, parseIDMapping } from "../src/idmap.ts";
+import { UsernsError } from "../src/core/errors.ts";
+import { atoi, goQuote, MAX_EXTENTS, mapText, parseIDMapping } from "../src/core/idmap.ts";
 
 const FORMAT = "user namespace mappings require the format `container-id:host-id:size`";
 

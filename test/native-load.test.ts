@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { SOURCE_PATH } from "../src/native.ts";
+import { SOURCE_PATH } from "../src/core/native.ts";
 import { isRoot } from "./support/proc.ts";
 
 const fixture = (name: string) => join(import.meta.dir, "fixtures", name);

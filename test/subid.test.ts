@@ -1,7 +1,7 @@
 // /etc/subuid and /etc/subgid parsing: what shadow accepts, and hostile lines skipped.
 import { describe, expect, test } from "bun:test";
-import { UsernsError } from "../src/errors.ts";
-import { parseSubid, subordinateIds } from "../src/subid.ts";
+import { UsernsError } from "../src/core/errors.ts";
+import { parseSubid, subordinateIds } from "../src/rootless/subid.ts";
 import { thrown } from "./support/errors.ts";
 
 const OWNERS = ["alice", "1000"];

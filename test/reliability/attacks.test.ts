@@ -5,6 +5,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import * as native from "../../src/core/native.ts";
 import {
   CLONE_NEWIPC,
   CLONE_NEWNET,
@@ -16,7 +17,6 @@ import {
   type UsernsError,
   unshareAfterEnterUserns,
 } from "../../src/index.ts";
-import * as native from "../../src/native.ts";
 import { thrown } from "../support/errors.ts";
 import { isRoot } from "../support/proc.ts";
 

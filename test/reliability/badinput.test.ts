@@ -1,6 +1,7 @@
 // Hostile and malformed input: a clear error naming the problem, and no
 // helper started (the native spawn is never even attempted).
 import { describe, expect, test } from "bun:test";
+import { spawnAttempts } from "../../src/core/native.ts";
 import {
   CLONE_NEWIPC,
   CLONE_NEWUSER,
@@ -10,7 +11,6 @@ import {
   unshareAfterEnterUserns,
   unshareAfterEnterUsernsSync,
 } from "../../src/index.ts";
-import { spawnAttempts } from "../../src/native.ts";
 import { helperChildren, isRoot } from "../support/proc.ts";
 
 const OK = "0:1000:1";

@@ -6,6 +6,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import * as native from "../../src/core/native.ts";
 import * as api from "../../src/index.ts";
 import {
   type CallbackContext,
@@ -13,7 +14,6 @@ import {
   unshareAfterEnterUserns,
   unshareAfterEnterUsernsSync,
 } from "../../src/index.ts";
-import * as native from "../../src/native.ts";
 import { rejection } from "../support/errors.ts";
 import { childPids, helperChildren, isRoot } from "../support/proc.ts";
 

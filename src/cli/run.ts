@@ -7,7 +7,7 @@
  */
 import { constants } from "node:os";
 import type { Subprocess } from "bun";
-import { unshareAfterEnterUserns } from "./unshare.ts";
+import { unshareAfterEnterUserns } from "../core/unshare.ts";
 
 export interface RunSpec {
   uidMap: string;

@@ -3,8 +3,8 @@
  * reads them) and the "auto" map built from them: podman's default rootless
  * mapping, `0:<own id>:1` then the user's ranges from container id 1.
  */
-import { UsernsError } from "./errors.ts";
-import { type IDMap, MAX_EXTENTS, MAX_ID } from "./idmap.ts";
+import { UsernsError } from "../core/errors.ts";
+import { type IDMap, MAX_EXTENTS, MAX_ID } from "../core/idmap.ts";
 
 export interface SubordinateIds {
   /** Ranges as extents: hostID/size from the file, containerID where "auto" puts them (from 1, in file order). */

@@ -4,10 +4,10 @@
  * (ranges from /etc/subuid and /etc/subgid). Their failures are read back
  * into a UsernsError that names the cause and the fix.
  */
-import { UsernsError } from "./errors.ts";
-import { type IDMap, mapText } from "./idmap.ts";
-import type { MapperFailure, MapWriter } from "./native.ts";
-import { appArmorProfileHint, readSysctl } from "./start-hints.ts";
+import { UsernsError } from "../core/errors.ts";
+import { type IDMap, mapText } from "../core/idmap.ts";
+import type { MapperFailure, MapWriter } from "../core/native.ts";
+import { appArmorProfileHint, readSysctl } from "../core/start-hints.ts";
 import { SUBGID, SUBUID, subordinateIds } from "./subid.ts";
 
 export interface ShadowTools {

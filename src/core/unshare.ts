@@ -3,6 +3,8 @@
  * into plain data, start the parked helper, run the callback with its pid,
  * check it is still alive, then always kill and reap it.
  */
+
+import { autoMap } from "../rootless/subid.ts";
 import { errnoText, syscallError, UsernsError } from "./errors.ts";
 import { checkFlags, unsupportedFlags } from "./flags.ts";
 import { type Helper, type HelperSpec, spawnHelper } from "./helper.ts";
@@ -10,7 +12,6 @@ import { describe, type IDMapInput, parseIDMapping } from "./idmap.ts";
 import * as native from "./native.ts";
 import { checkOptions, type UnshareOptions } from "./options.ts";
 import { supportsPidFD, unsupportedKernel } from "./pidfd.ts";
-import { autoMap } from "./subid.ts";
 import { UsernsFd } from "./usernsfd.ts";
 
 /** What a callback gets beside the pid: how to notice that the call gave up on it. */

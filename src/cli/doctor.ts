@@ -4,12 +4,12 @@
  */
 import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import { release } from "node:os";
-import { errnoName, errnoText, UsernsError } from "./errors.ts";
-import * as native from "./native.ts";
-import { probeKernelDetail } from "./pidfd.ts";
-import { appArmorProfileHint } from "./start-hints.ts";
-import { subordinateIds } from "./subid.ts";
-import { getUsernsFdSync } from "./unshare.ts";
+import { errnoName, errnoText, UsernsError } from "../core/errors.ts";
+import * as native from "../core/native.ts";
+import { probeKernelDetail } from "../core/pidfd.ts";
+import { appArmorProfileHint } from "../core/start-hints.ts";
+import { getUsernsFdSync } from "../core/unshare.ts";
+import { subordinateIds } from "../rootless/subid.ts";
 
 export type Status = "ok" | "warn" | "fail";
 export interface Check {

@@ -2,7 +2,7 @@
 
 /**
  * The native steps, in the order of the STEPS table of native/abi.h, which
- * src/native.ts checks against this list at load.
+ * src/core/native.ts checks against this list at load.
  */
 export const NATIVE_STEPS = [
   "none",

@@ -3,10 +3,11 @@
  * Disposing always kills, reaps and closes the pidfd, on every path. Only
  * `spawnHelper` (given validated plain data) creates one.
  */
+
+import { findShadowTools, shadowWriter } from "../rootless/newuidmap.ts";
 import { ESRCH, errnoText, syscallError, type UsernsError } from "./errors.ts";
 import { type IDMap, mapText } from "./idmap.ts";
 import * as native from "./native.ts";
-import { findShadowTools, shadowWriter } from "./newuidmap.ts";
 import { nprocShortfall } from "./nproc.ts";
 import { sweepIfDue } from "./orphans.ts";
 import { startHint } from "./start-hints.ts";

@@ -41,7 +41,7 @@ const OP = {
 /** BUN_USERNS_ABI of native/abi.h: a build of another version is refused at load. */
 const ABI_VERSION = 2;
 
-export const SOURCE_PATH = `${import.meta.dir}/../native/userns.c`.replace(/\/src\/\.\.\//, "/");
+export const SOURCE_PATH = `${import.meta.dir}/../../native/userns.c`.replace(/\/src\/core\/\.\.\/\.\.\//, "/");
 
 export interface NativeInfo {
   mode: "cc" | "dlopen";
