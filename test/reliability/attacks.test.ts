@@ -39,18 +39,15 @@ async function run(cmd: string[], env: Record<string, string> = {}) {
 const secret = crypto.getRandomValues(new Uint8Array(32));
 const secretArgs = ["--addr", String(ptr(secret)), Buffer.from(secret).toString("hex")];
 
+/** argv running foreign-probe.ts as uid 1000 against the secret. */
+function probeArgv(args: string[]): string[] {
+  const as1000 = [setpriv as string, "--reuid=1000", "--regid=1000", "--clear-groups"];
+  return [...as1000, process.execPath, fixture("foreign-probe.ts"), ...secretArgs, ...args];
+}
+
 /** Run foreign-probe.ts as uid 1000: what it could read or attach. */
 async function probeAs1000(args: string[]) {
-  const r = await run([
-    setpriv as string,
-    "--reuid=1000",
-    "--regid=1000",
-    "--clear-groups",
-    process.execPath,
-    fixture("foreign-probe.ts"),
-    ...secretArgs,
-    ...args,
-  ]);
+  const r = await run(probeArgv(args));
   expect(r.err).toBe("");
   return JSON.parse(r.out.trim());
 }
@@ -98,20 +95,10 @@ describe("item 1: another uid cannot reach a helper's (Bun's) memory", () => {
   });
 
   rootTest("racing short getUsernsFdSync calls for 1.5 s: uid 1000 reaches none of the helpers", async () => {
-    const attacker = Bun.spawn(
-      [
-        setpriv as string,
-        "--reuid=1000",
-        "--regid=1000",
-        "--clear-groups",
-        process.execPath,
-        fixture("foreign-probe.ts"),
-        ...secretArgs,
-        "--race",
-        "1500",
-      ],
-      { stdout: "pipe", env: { ...process.env, HOME: "/tmp", TMPDIR: "/tmp" } },
-    );
+    const attacker = Bun.spawn(probeArgv(["--race", "1500"]), {
+      stdout: "pipe",
+      env: { ...process.env, HOME: "/tmp", TMPDIR: "/tmp" },
+    });
     const until = performance.now() + 1600;
     let calls = 0;
     while (performance.now() < until) {
