@@ -29,3 +29,17 @@ export {
   unshareAfterEnterUsernsSync,
 } from "./unshare.ts";
 export { UsernsFd } from "./usernsfd.ts";
+/* issue 9: mounts */
+export {
+  type IdmapMountOptions,
+  IdmappedTree,
+  idmapMount,
+  idmapMountSync,
+  type MountIdmap,
+  type MountMaps,
+  openIdmappedTree,
+  openIdmappedTreeSync,
+  type Propagation,
+  type UnmountOptions,
+  unmount,
+} from "./mount.ts";
