@@ -14,6 +14,20 @@ export {
 } from "./flags.ts";
 export { type Helper, liveHelpers } from "./helper.ts";
 export { type IDMap, type IDMapInput, mapText, parseIDMapping } from "./idmap.ts";
+/* issue 9: mounts */
+export {
+  type IdmapMountOptions,
+  IdmappedTree,
+  idmapMount,
+  idmapMountSync,
+  type MountIdmap,
+  type MountMaps,
+  openIdmappedTree,
+  openIdmappedTreeSync,
+  type Propagation,
+  type UnmountOptions,
+  unmount,
+} from "./mount.ts";
 export { type NativeInfo, nativeInfo } from "./native.ts";
 export type { UnshareOptions } from "./options.ts";
 export { reapOrphans } from "./orphans.ts";
@@ -29,17 +43,3 @@ export {
   unshareAfterEnterUsernsSync,
 } from "./unshare.ts";
 export { UsernsFd } from "./usernsfd.ts";
-/* issue 9: mounts */
-export {
-  type IdmapMountOptions,
-  IdmappedTree,
-  idmapMount,
-  idmapMountSync,
-  type MountIdmap,
-  type MountMaps,
-  openIdmappedTree,
-  openIdmappedTreeSync,
-  type Propagation,
-  type UnmountOptions,
-  unmount,
-} from "./mount.ts";

@@ -5,8 +5,8 @@
  */
 import { invalid, UsernsError } from "./errors.ts";
 import { describe, type IDMapInput, parseIDMapping } from "./idmap.ts";
-import { checkMountOptions, type IdmapMountOptions, type MountAttrs } from "./mount-options.ts";
 import { type MountContext, mountError } from "./mount-errors.ts";
+import { checkMountOptions, type IdmapMountOptions, type MountAttrs } from "./mount-options.ts";
 import * as native from "./native.ts";
 import { getUsernsFd, getUsernsFdSync } from "./unshare.ts";
 import { UsernsFd } from "./usernsfd.ts";
@@ -212,7 +212,8 @@ export function unmount(target: string, options?: UnmountOptions): void {
   const t = checkPath("target", target);
   let detach = false;
   if (options !== undefined && options !== null) {
-    if (typeof options !== "object") throw invalid("options", `unmount options must be an object, got ${describe(options)}`);
+    if (typeof options !== "object")
+      throw invalid("options", `unmount options must be an object, got ${describe(options)}`);
     for (const key of Object.keys(options))
       if (key !== "detach") throw invalid("options", `unknown unmount option ${JSON.stringify(key)}; known: detach`);
     const d = (options as Record<string, unknown>).detach;
