@@ -292,7 +292,7 @@ describe.skipIf(!isRoot)(
       expect(() => idmapMountSync("/nope", target, maps, { propagation: "sideways" as never })).toThrow(
         expect.objectContaining({ code: "EINVAL", step: "options" }),
       );
-      expect(() => idmapMountSync("/nope", target, maps, hostile)).toThrow(
+      expect(() => idmapMountSync("/nope", target, maps, hostile as never)).toThrow(
         expect.objectContaining({ step: "open_tree" }),
       );
       expect(reads).toBe(1);
