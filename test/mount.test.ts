@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { chownSync, closeSync, fstatSync, lstatSync, mkdirSync, openSync, writeFileSync } from "node:fs";
+import { chownSync, closeSync, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   getUsernsFdSync,
@@ -304,3 +304,25 @@ describe.skipIf(!isRoot)(
     });
   },
 );
+
+describe.skipIf(!isRoot)(`the README's idmapped-mount example${isRoot ? "" : " — skipped: needs root"}`, () => {
+  test("runs as printed and leaves no mount", () => {
+    const readme = readFileSync(join(import.meta.dir, "..", "README.md"), "utf8") as string;
+    const section = readme.slice(readme.indexOf("## Idmapped mounts"));
+    const code = /```typescript\n([\s\S]*?)```/.exec(section)?.[1] as string;
+    expect(code).toContain("openIdmappedTree");
+    const dir = scratch("bun-userns-mount-readme-");
+    const file = join(dir, "example.ts");
+    writeFileSync(
+      file,
+      code.replaceAll('from "bun-userns"', `from ${JSON.stringify(join(import.meta.dir, "..", "src", "index.ts"))}`),
+    );
+    const before = mountinfo();
+    const r = Bun.spawnSync([process.execPath, file], { stdout: "pipe", stderr: "pipe" });
+    expect(r.stderr.toString()).toBe("");
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout.toString()).toBe("100000\n");
+    expect(mountinfo()).toBe(before);
+    cleanupBase(dir);
+  });
+});
