@@ -36,11 +36,12 @@ export function mountRows(n: number): MountRows | { skipped: string } {
     }
     // bun-userns, maps given: one userns per call, closed after.
     const bun: number[] = [];
-    for (let i = 0; i < n + 5; i++) {
+    const WARM = 50; // load the native layer and let the JIT settle outside the measurement
+    for (let i = 0; i < n + WARM; i++) {
       const t0 = performance.now();
       idmapMountSync(src, dst, { uidMap: MAP, gidMap: MAP });
       unmount(dst);
-      if (i >= 5) bun.push((performance.now() - t0) * 1000);
+      if (i >= WARM) bun.push((performance.now() - t0) * 1000);
     }
     const b = summarize(bun);
     out.rows.push({ name: "idmapped bind mount + umount: bun-userns idmapMountSync (fresh userns)", s: b });
@@ -81,7 +82,7 @@ export function mountRows(n: number): MountRows | { skipped: string } {
         honoured = lstatSync(join(dst, "f")).uid === 100000;
         Bun.spawnSync([umount, dst]);
       }
-      const version = Bun.spawnSync([mount, "--version"]).stdout.toString().trim().split("\n")[0] ?? "";
+      const version = `util-linux ${/util-linux ([\d.]+)/.exec(Bun.spawnSync([mount, "--version"]).stdout.toString())?.[1] ?? "?"}`;
       if (typeof t === "string") out.notes.push(`util-linux mount failed: ${t}`);
       else {
         const xs: number[] = [];
@@ -114,14 +115,14 @@ export function mountRows(n: number): MountRows | { skipped: string } {
     const one: number[] = [];
     const ten: number[] = [];
     const layerRuns = Math.max(10, n / 2);
-    for (let i = 0; i < layerRuns + 3; i++) {
+    for (let i = 0; i < layerRuns + 20; i++) {
       let t0 = performance.now();
       const tree = openIdmappedTreeSync(src, ns);
       tree.attach(layers[0] as string);
       tree.close(); // an open tree fd keeps the mount busy
       const t1 = performance.now();
       unmount(layers[0] as string);
-      if (i >= 3) one.push((t1 - t0) * 1000);
+      if (i >= 20) one.push((t1 - t0) * 1000);
       t0 = performance.now();
       for (const l of layers) {
         using tree = openIdmappedTreeSync(src, ns);
@@ -129,7 +130,7 @@ export function mountRows(n: number): MountRows | { skipped: string } {
       }
       const t2 = performance.now();
       for (const l of layers) unmount(l);
-      if (i >= 3) ten.push((t2 - t0) * 1000);
+      if (i >= 20) ten.push((t2 - t0) * 1000);
     }
     const s1 = summarize(one);
     const s10 = summarize(ten);
