@@ -1,5 +1,15 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { chownSync, closeSync, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  chownSync,
+  closeSync,
+  fstatSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import {
   getUsernsFdSync,
@@ -10,7 +20,18 @@ import {
   UsernsError,
   unmount,
 } from "../src/index.ts";
-import { cleanupBase, type Fs, isRoot, MAP_DOWN, MAP_UP, makeFs, mountinfo, scratch, sh } from "./support/mounts.ts";
+import {
+  cleanupBase,
+  type Fs,
+  idmapWorks,
+  isRoot,
+  MAP_DOWN,
+  MAP_UP,
+  makeFs,
+  mountinfo,
+  scratch,
+  sh,
+} from "./support/mounts.ts";
 
 const setpriv = Bun.which("setpriv");
 const base = isRoot ? scratch("bun-userns-mount-") : "/nonexistent";
@@ -128,7 +149,8 @@ describe.skipIf(noGood !== undefined)(
       }
     });
 
-    const overlayOk = isRoot && sh(["grep", "-qw", "overlay", "/proc/filesystems"]).ok;
+    const overlayOk =
+      isRoot && /\toverlay\n/.test(readFileSync("/proc/filesystems", "utf8")) && Bun.which("mount") !== null;
     test.skipIf(!overlayOk)(
       `overlayfs on idmapped lower layers sharing one UsernsFd${overlayOk ? "" : " — skipped: no overlay in /proc/filesystems"}`,
       async () => {
@@ -204,7 +226,7 @@ describe.skipIf(noGood !== undefined)(
     test("a symlink at TARGET is not followed (move_mount without T_SYMLINKS)", () => {
       const { src, dst } = dirs(fs);
       const link = `${dst}-link`;
-      sh(["ln", "-s", dst, link]);
+      symlinkSync(dst, link);
       const before = mountinfo();
       try {
         expect(() => idmapMountSync(src, link, { uidMap: MAP_UP, gidMap: MAP_UP })).toThrow(UsernsError);
@@ -245,15 +267,19 @@ describe.skipIf(!isRoot)(
       expect(e).toMatchObject({ code: "EINVAL", step: "mount_setattr" });
       expect(e.hint).toContain("proc filesystem at /proc does not support idmapped mounts");
     });
-    test("missing target: move_mount ENOENT, the detached tree freed", () => {
-      const src = scratch("bun-userns-mount-src-");
-      try {
-        const e = failing(() => idmapMountSync(src, join(base, "no-target"), maps));
-        expect(e).toMatchObject({ code: "ENOENT", step: "move_mount" });
-      } finally {
-        cleanupBase(src);
-      }
-    });
+    const tmpIdmaps = isRoot && idmapWorks("/tmp") === undefined;
+    test.skipIf(!tmpIdmaps)(
+      `missing target: move_mount ENOENT, the detached tree freed${tmpIdmaps ? "" : " — skipped: /tmp cannot be idmapped here"}`,
+      () => {
+        const src = scratch("bun-userns-mount-src-");
+        try {
+          const e = failing(() => idmapMountSync(src, join(base, "no-target"), maps));
+          expect(e).toMatchObject({ code: "ENOENT", step: "move_mount" });
+        } finally {
+          cleanupBase(src);
+        }
+      },
+    );
     test("unmapped / invalid maps: EINVAL before anything is created", () => {
       const e = failing(() => idmapMountSync("/tmp", target, { uidMap: "0:100000:0", gidMap: MAP_UP }));
       expect(e).toMatchObject({ code: "EINVAL", step: "parse" });

@@ -1,5 +1,5 @@
 /** Scratch filesystems for the mount tests: made here, unmounted in cleanup, never rm'd while mounted. */
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { openIdmappedTreeSync, unmount } from "../../src/index.ts";
 
@@ -12,8 +12,12 @@ export function mountinfo(): string {
 }
 
 export function sh(argv: string[]): { ok: boolean; out: string } {
-  const r = Bun.spawnSync(argv, { stdout: "pipe", stderr: "pipe" });
-  return { ok: r.exitCode === 0, out: `${r.stdout.toString()}${r.stderr.toString()}`.trim() };
+  try {
+    const r = Bun.spawnSync(argv, { stdout: "pipe", stderr: "pipe" });
+    return { ok: r.exitCode === 0, out: `${r.stdout.toString()}${r.stderr.toString()}`.trim() };
+  } catch (e) {
+    return { ok: false, out: `${argv[0]}: ${(e as Error).message}` }; // the tool is missing
+  }
 }
 
 /** Unmount (lazily if busy) every mount under base, deepest first; remove base only if none is left. */
@@ -61,6 +65,7 @@ export function makeFs(base: string, kind: "tmpfs" | "ext4" | "xfs" | "btrfs"): 
   const dir = join(base, kind);
   mkdirSync(dir);
   if (!isRoot) return { name: kind, dir, skip: "needs root" };
+  if (!Bun.which("mount")) return { name: kind, dir, skip: "no mount(8) to make the scratch filesystem" };
   if (kind === "tmpfs") {
     const r = sh(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", dir]);
     if (!r.ok) return { name: kind, dir, skip: `mount -t tmpfs failed: ${r.out}` };
@@ -69,7 +74,8 @@ export function makeFs(base: string, kind: "tmpfs" | "ext4" | "xfs" | "btrfs"): 
     if (!mkfs) return { name: kind, dir, skip: `mkfs.${kind} not installed` };
     const img = join(base, `${kind}.img`);
     const size = kind === "ext4" ? "16M" : "320M";
-    if (!sh(["truncate", "-s", size, img]).ok) return { name: kind, dir, skip: "truncate failed" };
+    writeFileSync(img, "");
+    truncateSync(img, Number.parseInt(size, 10) * 1024 * 1024);
     const made = sh(kind === "ext4" ? [mkfs, "-q", "-F", img] : [mkfs, "-q", "-f", img]);
     if (!made.ok) return { name: kind, dir, skip: `${mkfs} failed: ${made.out}` };
     const r = sh(["mount", "-o", "loop", img, dir]);
