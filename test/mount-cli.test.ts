@@ -32,11 +32,11 @@ describe("usage errors exit 2 and create nothing", () => {
   });
 });
 
+const base = isRoot ? scratch("bun-userns-mountcli-") : "/nonexistent";
+afterAll(() => {
+  if (isRoot) cleanupBase(base);
+});
 describe.skipIf(!isRoot)(`as root${isRoot ? "" : " — skipped: needs root"}`, () => {
-  const base = isRoot ? scratch("bun-userns-mountcli-") : "/nonexistent";
-  afterAll(() => {
-    if (isRoot) cleanupBase(base);
-  });
   const fs = isRoot ? makeFs(base, "tmpfs") : undefined;
   const fsSkip = fs?.skip;
   test.skipIf(fsSkip !== undefined)(`mount --map, then umount --json${fsSkip ? ` — skipped: ${fsSkip}` : ""}`, () => {
