@@ -85,3 +85,23 @@ export function makeFs(base: string, kind: "tmpfs" | "ext4" | "xfs" | "btrfs"): 
   if (why) return { name: kind, dir, skip: `this kernel cannot idmap ${kind}: ${why}` };
   return { name: kind, dir };
 }
+
+/** Mountpoints the mount tests make (all their targets live under these). */
+const OURS = ["/tmp/bun-userns-", "/tmp/idmap-example-"];
+function oursOnly(text: string): string {
+  return text
+    .split("\n")
+    .filter((l) => OURS.some((p) => (l.split(" ")[4] ?? "").startsWith(p)))
+    .join("\n");
+}
+
+/**
+ * mountinfo now is byte-identical to BEFORE; where it is not, every changed
+ * line must be another process's mount outside our scratch paths (the
+ * machine is shared: other suites mount and unmount concurrently).
+ */
+export function sameMounts(before: string): boolean {
+  const now = mountinfo();
+  if (now === before) return true;
+  return oursOnly(now) === oursOnly(before);
+}
