@@ -150,4 +150,9 @@ enum op {
 	OP_IDMAP_PROBE = 12,
 	OP_NPROC_LIMIT = 13,
 	OP_WRITE_SETGROUPS = 14,
+	/* issue 9: mounts (native/mount.c) */
+	OP_OPEN_TREE_IDMAP = 20,
+	OP_ATTACH_TREE = 21,
+	OP_UMOUNT = 22,
+	OP_FS_TYPE = 23,
 };

@@ -66,28 +66,3 @@ s32 bun_userns_probe_kernel(void)
 	if (rc < 0) return (s32)(-4000 + rc);
 	return 0;
 }
-
-/*
- * Can PATH be idmapped with USERNS_FD? Clone its mount tree detached
- * (open_tree), set MOUNT_ATTR_IDMAP on the clone (mount_setattr), close it:
- * never attached anywhere. 0, or -(step * 1000 + errno) with step 1 open_tree,
- * 2 mount_setattr.
- */
-#define OPEN_TREE_CLONE 1
-#define AT_EMPTY_PATH 0x1000
-#define MOUNT_ATTR_IDMAP 0x00100000
-struct mount_attr { u64 attr_set, attr_clr, propagation, userns_fd; };
-
-s32 bun_userns_idmap_probe(const char *path, s32 userns_fd)
-{
-	struct mount_attr attr;
-	s64 fd, rc;
-	fd = sys3(SYS_open_tree, AT_FDCWD, (s64)path, OPEN_TREE_CLONE | O_CLOEXEC);
-	if (fd < 0) return (s32)(-1000 + fd);
-	mem_zero(&attr, sizeof attr);
-	attr.attr_set = MOUNT_ATTR_IDMAP;
-	attr.userns_fd = (u64)userns_fd;
-	rc = sys5(SYS_mount_setattr, fd, (s64)"", AT_EMPTY_PATH, (s64)&attr, sizeof attr);
-	sys1(SYS_close, fd);
-	return rc < 0 ? (s32)(-2000 + rc) : 0;
-}

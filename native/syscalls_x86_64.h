@@ -38,6 +38,10 @@
 #define SYS_close_range 436
 #define SYS_open_tree 428
 #define SYS_mount_setattr 442
+/* issue 9: mounts */
+#define SYS_move_mount 429
+#define SYS_umount2 166
+#define SYS_statfs 137
 
 
 static inline s64 sys5(s64 n, s64 a, s64 b, s64 c, s64 d, s64 e)

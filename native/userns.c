@@ -18,6 +18,7 @@
  *   helper.c     the helper's own sequence, clone to park
  *   spawn.c      the caller's side: clone, maps, start, abort, liveness, release
  *   probe.c      read-only probes (kernel support, caps, namespace fds)
+ *   mount.c      idmapped mounts: open_tree, mount_setattr, move_mount (issue 9)
  */
 #include "abi.h"
 
@@ -31,6 +32,7 @@
 #include "helper.c"
 #include "spawn.c"
 #include "probe.c"
+#include "mount.c" /* issue 9: mounts */
 
 /* "abi=N req=BYTES steps=name:syscall,…" into out (cap bytes): what
  * src/core/native.ts checks at load. Returns the length, or -EINVAL if short. */
@@ -73,9 +75,14 @@ s32 bun_userns(s32 op, void *p, s32 x, s32 y)
 	case OP_PROBE_KERNEL: return bun_userns_probe_kernel();
 	case OP_CAP_EFFECTIVE: return bun_userns_cap_effective();
 	case OP_OWNER_UID: return bun_userns_owner_uid(x, (u32 *)p);
-	case OP_IDMAP_PROBE: return bun_userns_idmap_probe((const char *)p, x);
+	case OP_IDMAP_PROBE: return bun_userns_mount_probe((const char *)p, x); /* issue 9: the mounts' code */
 	case OP_NPROC_LIMIT: return bun_userns_nproc_limit();
 	case OP_WRITE_SETGROUPS: return bun_userns_write_setgroups((struct req *)p);
+	/* issue 9: mounts */
+	case OP_OPEN_TREE_IDMAP: return bun_userns_open_tree_idmap((struct mount_req *)p);
+	case OP_ATTACH_TREE: return bun_userns_attach_tree(x, (const char *)p);
+	case OP_UMOUNT: return bun_userns_umount((const char *)p, x);
+	case OP_FS_TYPE: return bun_userns_fs_type((const char *)p + 8, (u64 *)p);
 	}
 	return -E_INVAL;
 }

@@ -21,6 +21,8 @@ Commands:
   run      run a command beside a parked helper in a new user namespace
   doctor   check what bun-userns needs on this machine
   parse    validate a uid/gid mapping with the library's rules
+  mount    idmapped bind mount: bun-userns mount --map M SOURCE TARGET
+  umount   unmount: bun-userns umount [--lazy] TARGET
 
 Options:
   -h, --help      show help (also: bun-userns <command> --help)
@@ -258,6 +260,10 @@ export async function main(argv: string[]): Promise<number> {
         return cmdDoctor(rest);
       case "parse":
         return cmdParse(rest);
+      /* issue 9: mounts */
+      case "mount":
+      case "umount":
+        return await (await import("./cli/mount.ts")).runMountCommand(command, rest);
       case "-V":
       case "--version":
         out(VERSION);

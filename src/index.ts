@@ -28,4 +28,18 @@ export {
   unshareAfterEnterUsernsSync,
 } from "./core/unshare.ts";
 export { UsernsFd } from "./core/usernsfd.ts";
+/* issue 9: mounts */
+export {
+  type IdmapMountOptions,
+  IdmappedTree,
+  idmapMount,
+  idmapMountSync,
+  type MountIdmap,
+  type MountMaps,
+  openIdmappedTree,
+  openIdmappedTreeSync,
+  type Propagation,
+  type UnmountOptions,
+  unmount,
+} from "./mount/mount.ts";
 export { type SubordinateIds, subordinateIds } from "./rootless/subid.ts";

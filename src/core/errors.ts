@@ -41,7 +41,12 @@ export type Step =
   | "open"
   | "subid"
   | "newuidmap"
-  | "newgidmap";
+  | "newgidmap"
+  /* issue 9: mounts */
+  | "open_tree"
+  | "mount_setattr"
+  | "move_mount"
+  | "umount";
 
 export interface UsernsErrorFields {
   code: string;

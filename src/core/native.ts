@@ -304,3 +304,68 @@ export function idmapProbe(path: string, usernsFd: number): number {
 export function nprocLimit(): number {
   return call(OP.nprocLimit, null, 0, 0);
 }
+
+/* issue 9: mounts (native/mount.c, ops 20-23) ------------------------------------- */
+const OP_MOUNT = { openTreeIdmap: 20, attachTree: 21, umount: 22, fsType: 23 } as const;
+/** struct mount_req of native/mount.c. */
+const MREQ_PATH = 32;
+const MREQ_BYTES = MREQ_PATH + 4096;
+
+export interface OpenTreeSpec {
+  path: string;
+  usernsFd: number;
+  attrSet: number;
+  attrClr: number;
+  propagation: number;
+  recursive: boolean;
+}
+
+/** Path bytes plus NUL, or undefined when they do not fit (or hold a NUL). */
+function pathBytes(s: string, max: number): Uint8Array | undefined {
+  const b = encoder.encode(s);
+  if (b.length >= max || b.includes(0)) return undefined;
+  return b;
+}
+
+/**
+ * Detached idmapped clone of spec.path (open_tree + mount_setattr): its fd,
+ * or -(step * 1000 + errno), step 1 open_tree, 2 mount_setattr.
+ */
+export function openTreeIdmap(spec: OpenTreeSpec): number {
+  const path = pathBytes(spec.path, 4096);
+  if (path === undefined) return -(1000 + 36);
+  const buf = new Uint8Array(MREQ_BYTES);
+  const v = new DataView(buf.buffer);
+  v.setBigUint64(0, BigInt(spec.attrSet), true);
+  v.setBigUint64(8, BigInt(spec.attrClr), true);
+  v.setBigUint64(16, BigInt(spec.propagation), true);
+  v.setInt32(24, spec.usernsFd, true);
+  v.setInt32(28, spec.recursive ? 1 : 0, true);
+  buf.set(path, MREQ_PATH);
+  return call(OP_MOUNT.openTreeIdmap, buf, 0, 0);
+}
+
+/** move_mount(fd, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH): 0 or -(3000 + errno). */
+export function attachTree(fd: number, target: string): number {
+  const t = pathBytes(target, 4096);
+  if (t === undefined) return -(3000 + 36);
+  return call(OP_MOUNT.attachTree, cstr(target), fd, 0);
+}
+
+/** umount2(target, flags | UMOUNT_NOFOLLOW): 0 or -(4000 + errno). */
+export function umount(target: string, flags: number): number {
+  const t = pathBytes(target, 4096);
+  if (t === undefined) return -(4000 + 36);
+  return call(OP_MOUNT.umount, cstr(target), flags, 0);
+}
+
+/** statfs(path).f_type (the filesystem magic), or undefined. */
+export function fsType(path: string): number | undefined {
+  const p = pathBytes(path, 4096);
+  if (p === undefined) return undefined;
+  const buf = new Uint8Array(8 + p.length + 1);
+  buf.set(p, 8);
+  const rc = call(OP_MOUNT.fsType, buf, 0, 0);
+  if (rc < 0) return undefined;
+  return Number(new DataView(buf.buffer).getBigUint64(0, true));
+}

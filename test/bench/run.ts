@@ -267,6 +267,17 @@ else {
   else notes.push("podman not installed: no podman unshare row");
 }
 
+// --- issue 9: idmapped mounts (test/bench/mount.ts) ----------------------------------
+{
+  const m = (await import("./mount.ts")).mountRows(quick ? 10 : 200);
+  if ("skipped" in m) notes.push(`idmapped-mount rows skipped: ${m.skipped}`);
+  else {
+    for (const r of m.rows) rows.push({ name: r.name, ...r.s });
+    targets.push(...m.targets);
+    notes.push(...m.notes);
+  }
+}
+
 // --- report ----------------------------------------------------------------------------
 const fmt = (v: number | undefined, d = 0) => (v === undefined || Number.isNaN(v) ? "-" : v.toFixed(d));
 const width = Math.max(...rows.map((r) => r.name.length));

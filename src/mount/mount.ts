@@ -1,0 +1,226 @@
+/**
+ * Idmapped mounts (containerd's IDMapMount / IDMapMountWithAttrs): a
+ * detached clone of SOURCE (open_tree), idmapped with a user namespace's maps
+ * (mount_setattr MOUNT_ATTR_IDMAP), attached on TARGET (move_mount).
+ */
+import { invalid, UsernsError } from "../core/errors.ts";
+import { describe, type IDMapInput, parseIDMapping } from "../core/idmap.ts";
+import * as native from "../core/native.ts";
+import { getUsernsFd, getUsernsFdSync } from "../core/unshare.ts";
+import { UsernsFd } from "../core/usernsfd.ts";
+import { type MountContext, mountError } from "./errors.ts";
+import { checkMountOptions, type IdmapMountOptions, type MountAttrs } from "./options.ts";
+
+export type { IdmapMountOptions, Propagation } from "./options.ts";
+
+/** Maps for a user namespace made for this one call (closed after it). */
+export interface MountMaps {
+  uidMap: IDMapInput;
+  gidMap: IDMapInput;
+}
+
+/** Maps, or an existing user namespace (reused across mounts, never closed here). */
+export type MountIdmap = MountMaps | UsernsFd | number;
+
+type Resolved = { kind: "maps"; uidMap: IDMapInput; gidMap: IDMapInput } | { kind: "fd"; fd: number };
+
+function checkPath(what: string, p: unknown): string {
+  if (typeof p !== "string") throw invalid("options", `${what} must be a path string, got ${describe(p)}`);
+  if (p.length === 0) throw invalid("options", `${what} must not be empty`);
+  if (p.includes("\0")) throw invalid("options", `${what} ${JSON.stringify(p)} contains a NUL byte`);
+  if (new TextEncoder().encode(p).length >= 4096)
+    throw invalid("options", `${what} is ${p.length} characters long: paths must be shorter than 4096 bytes`);
+  return p;
+}
+
+/** Read the caller's idmap argument once into plain data. */
+function checkIdmap(idmap: unknown): Resolved {
+  if (idmap instanceof UsernsFd) {
+    const fd = idmap.fd;
+    if (fd < 0) throw invalid("options", "the UsernsFd given is closed");
+    return { kind: "fd", fd };
+  }
+  if (typeof idmap === "number") {
+    if (!Number.isInteger(idmap) || idmap < 0 || idmap > 0x7fffffff)
+      throw invalid("options", `invalid user-namespace fd ${idmap}: must be an integer from 0 to 2147483647`);
+    return { kind: "fd", fd: idmap };
+  }
+  if (idmap === null || typeof idmap !== "object" || Array.isArray(idmap)) {
+    throw invalid(
+      "options",
+      `the idmap must be { uidMap, gidMap }, a UsernsFd or an fd number, got ${describe(idmap)}`,
+    );
+  }
+  const o = idmap as Record<string, unknown>;
+  const uid = o.uidMap;
+  const gid = o.gidMap;
+  if (uid === undefined || gid === undefined)
+    throw invalid("options", "the idmap needs both uidMap and gidMap (or pass a UsernsFd)");
+  // Parsed copies: what is validated is what the helper is given.
+  return {
+    kind: "maps",
+    uidMap: parseIDMapping(uid as IDMapInput, "uid"),
+    gidMap: parseIDMapping(gid as IDMapInput, "gid"),
+  };
+}
+
+/** open_tree + mount_setattr on a resolved fd: the tree's fd, or a thrown UsernsError. */
+function openTree(source: string, fd: number, attrs: MountAttrs): number {
+  const rc = native.openTreeIdmap({
+    path: source,
+    usernsFd: fd,
+    attrSet: attrs.attrSet,
+    attrClr: attrs.attrClr,
+    propagation: attrs.propagation,
+    recursive: attrs.recursive,
+  });
+  if (rc < 0) throw mountError(rc, { source, usernsFd: fd });
+  return rc;
+}
+
+function attachOrThrow(treeFd: number, ctx: MountContext & { target: string }): void {
+  const rc = native.attachTree(treeFd, ctx.target);
+  if (rc < 0) throw mountError(rc, ctx);
+}
+
+/**
+ * A detached, idmapped mount (O_CLOEXEC fd), visible nowhere until
+ * `attach(target)`. Closing it unattached frees the mount: nothing is left.
+ */
+export class IdmappedTree implements Disposable {
+  #fd: number;
+  #attached: string | undefined;
+  readonly source: string;
+
+  constructor(fd: number, source: string) {
+    this.#fd = fd;
+    this.source = source;
+  }
+
+  /** The mount fd (O_CLOEXEC); -1 once closed. */
+  get fd(): number {
+    return this.#fd;
+  }
+
+  /** Where it was attached, if it was. */
+  get attachedAt(): string | undefined {
+    return this.#attached;
+  }
+
+  /** move_mount onto TARGET. Once only: a second attach is an error. */
+  attach(target: string): void {
+    const t = checkPath("target", target);
+    if (this.#fd < 0) throw invalid("move_mount", "the idmapped tree is closed");
+    if (this.#attached !== undefined) {
+      throw new UsernsError(`the idmapped tree of ${this.source} is already attached at ${this.#attached}`, {
+        code: "EBUSY",
+        errno: 16,
+        syscall: "move_mount",
+        step: "move_mount",
+        hint: "open another tree (openIdmappedTree) for a second mountpoint",
+      });
+    }
+    attachOrThrow(this.#fd, { source: this.source, target: t });
+    this.#attached = t;
+  }
+
+  /** Close the fd. Unattached: the kernel frees the mount with it. */
+  close(): void {
+    const fd = this.#fd;
+    if (fd < 0) return;
+    this.#fd = -1;
+    native.close(fd);
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+function prepare(source: unknown, target: unknown | undefined, idmap: unknown, options: unknown) {
+  const s = checkPath("source", source);
+  const t = target === undefined ? undefined : checkPath("target", target);
+  const attrs = checkMountOptions(options);
+  const resolved = checkIdmap(idmap);
+  return { s, t, attrs, resolved };
+}
+
+/** Run fn with a userns fd: the given one, or one made for this call and closed after. */
+async function withUserns<T>(r: Resolved, fn: (fd: number) => T): Promise<T> {
+  if (r.kind === "fd") return fn(r.fd);
+  using ns = await getUsernsFd(r.uidMap, r.gidMap);
+  return fn(ns.fd);
+}
+function withUsernsSync<T>(r: Resolved, fn: (fd: number) => T): T {
+  if (r.kind === "fd") return fn(r.fd);
+  using ns = getUsernsFdSync(r.uidMap, r.gidMap);
+  return fn(ns.fd);
+}
+
+function mountWith(s: string, t: string, attrs: MountAttrs, fd: number): void {
+  const tree = openTree(s, fd, attrs);
+  try {
+    attachOrThrow(tree, { source: s, target: t, usernsFd: fd });
+  } finally {
+    native.close(tree); // attached or not: an attached mount stays, a detached one is freed
+  }
+}
+
+/** Mount SOURCE on TARGET, idmapped. Nothing is left mounted if it fails. */
+export async function idmapMount(
+  source: string,
+  target: string,
+  idmap: MountIdmap,
+  options?: IdmapMountOptions,
+): Promise<void> {
+  const { s, t, attrs, resolved } = prepare(source, target, idmap, options);
+  await withUserns(resolved, (fd) => mountWith(s, t as string, attrs, fd));
+}
+
+/** `idmapMount` without a promise. */
+export function idmapMountSync(source: string, target: string, idmap: MountIdmap, options?: IdmapMountOptions): void {
+  const { s, t, attrs, resolved } = prepare(source, target, idmap, options);
+  withUsernsSync(resolved, (fd) => mountWith(s, t as string, attrs, fd));
+}
+
+/** A detached idmapped clone of SOURCE, attached nowhere until `tree.attach(target)`. */
+export async function openIdmappedTree(
+  source: string,
+  idmap: MountIdmap,
+  options?: IdmapMountOptions,
+): Promise<IdmappedTree> {
+  const { s, attrs, resolved } = prepare(source, undefined, idmap, options);
+  return new IdmappedTree(await withUserns(resolved, (fd) => openTree(s, fd, attrs)), s);
+}
+
+/** `openIdmappedTree` without a promise. */
+export function openIdmappedTreeSync(source: string, idmap: MountIdmap, options?: IdmapMountOptions): IdmappedTree {
+  const { s, attrs, resolved } = prepare(source, undefined, idmap, options);
+  return new IdmappedTree(
+    withUsernsSync(resolved, (fd) => openTree(s, fd, attrs)),
+    s,
+  );
+}
+
+export interface UnmountOptions {
+  /** MNT_DETACH: detach now, free when no longer busy (umount --lazy). */
+  detach?: boolean;
+}
+
+/** umount2(TARGET) without following a symlink there. Never deletes anything. */
+export function unmount(target: string, options?: UnmountOptions): void {
+  const t = checkPath("target", target);
+  let detach = false;
+  if (options !== undefined && options !== null) {
+    if (typeof options !== "object")
+      throw invalid("options", `unmount options must be an object, got ${describe(options)}`);
+    for (const key of Object.keys(options))
+      if (key !== "detach") throw invalid("options", `unknown unmount option ${JSON.stringify(key)}; known: detach`);
+    const d = (options as Record<string, unknown>).detach;
+    if (d !== undefined && typeof d !== "boolean")
+      throw invalid("options", `unmount option detach must be a boolean, got ${describe(d)}`);
+    detach = d === true;
+  }
+  const rc = native.umount(t, detach ? 2 /* MNT_DETACH */ : 0);
+  if (rc < 0) throw mountError(rc, { target: t });
+}
