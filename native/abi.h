@@ -150,4 +150,9 @@ enum op {
 	OP_IDMAP_PROBE = 12,
 	OP_NPROC_LIMIT = 13,
 	OP_WRITE_SETGROUPS = 14,
+	/* issue 11: exec */
+	OP_EXEC = 30,
+	OP_EXEC_POLL = 31,
+	OP_PIPE = 32,
+	OP_EXEC_KILL = 33,
 };

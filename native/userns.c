@@ -31,6 +31,7 @@
 #include "helper.c"
 #include "spawn.c"
 #include "probe.c"
+#include "exec.c" /* issue 11: exec */
 
 /* "abi=N req=BYTES steps=name:syscall,…" into out (cap bytes): what
  * src/core/native.ts checks at load. Returns the length, or -EINVAL if short. */
@@ -76,6 +77,11 @@ s32 bun_userns(s32 op, void *p, s32 x, s32 y)
 	case OP_IDMAP_PROBE: return bun_userns_idmap_probe((const char *)p, x);
 	case OP_NPROC_LIMIT: return bun_userns_nproc_limit();
 	case OP_WRITE_SETGROUPS: return bun_userns_write_setgroups((struct req *)p);
+	/* issue 11: exec */
+	case OP_EXEC: return bun_userns_exec((struct xreq *)p);
+	case OP_EXEC_POLL: return bun_userns_exec_poll(x);
+	case OP_PIPE: return bun_userns_pipe((s32 *)p);
+	case OP_EXEC_KILL: return (s32)sys4(SYS_pidfd_send_signal, x, y, 0, 0);
 	}
 	return -E_INVAL;
 }
