@@ -155,4 +155,5 @@ enum op {
 	OP_EXEC_POLL = 31,
 	OP_PIPE = 32,
 	OP_EXEC_KILL = 33,
+	OP_PIDFD_OPEN = 34,
 };

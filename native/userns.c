@@ -82,6 +82,7 @@ s32 bun_userns(s32 op, void *p, s32 x, s32 y)
 	case OP_EXEC_POLL: return bun_userns_exec_poll(x);
 	case OP_PIPE: return bun_userns_pipe((s32 *)p);
 	case OP_EXEC_KILL: return (s32)sys4(SYS_pidfd_send_signal, x, y, 0, 0);
+	case OP_PIDFD_OPEN: return (s32)sys2(SYS_pidfd_open, x, 0);
 	}
 	return -E_INVAL;
 }

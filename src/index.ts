@@ -28,4 +28,12 @@ export {
   unshareAfterEnterUsernsSync,
 } from "./core/unshare.ts";
 export { UsernsFd } from "./core/usernsfd.ts";
+/* issue 11: exec */
+export {
+  type ExecNamespace,
+  type InsideProcess,
+  type SpawnInsideOptions,
+  type StdioSpec,
+  spawnInside,
+} from "./exec/spawn-inside.ts";
 export { type SubordinateIds, subordinateIds } from "./rootless/subid.ts";

@@ -310,6 +310,7 @@ const OP_EXEC = 30;
 const OP_EXEC_POLL = 31;
 const OP_PIPE = 32;
 const OP_EXEC_KILL = 33;
+const OP_PIDFD_OPEN = 34;
 const X_HEADER = 152;
 const X_STACK = 65536;
 const X_FD_MAX = 8;
@@ -422,4 +423,9 @@ export function pipe(): [number, number] | number {
   const out = new Int32Array(2);
   const rc = call(OP_PIPE, new Uint8Array(out.buffer), 0, 0);
   return rc < 0 ? rc : [out[0] as number, out[1] as number];
+}
+
+/** pidfd_open(pid, 0) (always close-on-exec): fd or -errno. */
+export function openPidfd(pid: number): number {
+  return call(OP_PIDFD_OPEN, null, pid, 0);
 }
