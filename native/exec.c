@@ -22,12 +22,16 @@
 /* Its own steps (not the helper's STEPS table): mirrored in src/exec/steps.ts. */
 enum xstep {
 	X_NONE, X_SIGMASK, X_CLONE, X_PDEATHSIG, X_PARENT_GONE, X_STDIO, X_SETNS_FD,
-	X_SETNS, X_CLOSE_RANGE, X_CHDIR, X_FORK, X_MOUNT_PROC, X_EXEC, X_PIDFD_OPEN, X_UNSHARE
+	X_SETNS, X_CLOSE_RANGE, X_CHDIR, X_FORK, X_MOUNT_PROC, X_EXEC, X_PIDFD_OPEN, X_UNSHARE, X_PROPAGATION, X_SETID
 };
 
 #define XOPT_FORK 1      /* clone the command once more inside (pid namespace) */
 #define XOPT_MOUNT_PROC 2 /* the inner mounts a fresh /proc first */
 #define XOPT_NEW_PID 4    /* unshare(CLONE_NEWPID) before the fork */
+#define XOPT_SLAVE 8      /* --propagation slave: mount --make-rslave / */
+#define XOPT_SHARED 16    /* --propagation shared: mount --make-rshared / */
+#define MS_SLAVE 0x80000
+#define MS_SHARED 0x100000
 #define CLONE_NEWPID 0x20000000
 #define XFD_MAX 8
 #define F_DUPFD_CLOEXEC 1030
@@ -61,9 +65,11 @@ struct xreq {
 	u64 envp;             /* 128 in: char *[] */
 	u64 path;             /* 136 in: PATH for the lookup, or 0 */
 	u64 cwd;              /* 144 in: chdir here once inside, or 0 */
-	/* 152: pointer tables, strings, then the stack */
+	s32 uid;              /* 152 in: setresuid to this once inside, or -1 */
+	s32 gid;              /* 156 in: setgroups(0) + setresgid to this, or -1 */
+	/* 160: the stack, then pointer tables and strings */
 };
-_Static_assert(sizeof(struct xreq) == 152, "xreq layout");
+_Static_assert(sizeof(struct xreq) == 160, "xreq layout");
 
 struct ksigaction { u64 handler, flags, restorer, mask; };
 
@@ -126,6 +132,12 @@ static void exec_prepare(struct xreq *r)
 	/* The inner of a new pid namespace sees its parent (outside) as 0. */
 	rc = sys0(SYS_getppid);
 	if (rc != r->ppid && !(rc == 0 && (r->opts & XOPT_NEW_PID))) xfail(r, X_PARENT_GONE, -E_SRCH, 126);
+	/* The helper made its mount namespace private; asked otherwise, set it
+	 * here, before anything is mounted (util-linux --propagation). */
+	if (r->opts & (XOPT_SLAVE | XOPT_SHARED)) {
+		rc = sys5(SYS_mount, (s64)"none", (s64)"/", 0, MS_REC | (r->opts & XOPT_SLAVE ? MS_SLAVE : MS_SHARED), 0);
+		if (rc < 0) xfail(r, X_PROPAGATION, rc, 126);
+	}
 	if (r->opts & XOPT_MOUNT_PROC) {
 		/* Our /proc must not propagate back to the namespace we copied. */
 		rc = sys5(SYS_mount, (s64)"none", (s64)"/proc", 0, MS_REC | MS_PRIVATE, 0);
@@ -188,6 +200,21 @@ static void exec_child_main(struct xreq *r)
 		if (r->types[i] == CLONE_NEWUSER) continue;
 		rc = sys2(SYS_setns, r->fds[i], r->types[i]);
 		if (rc < 0) xfail(r, X_SETNS_FD, rc, 126);
+	}
+
+	/* setns keeps our credentials: our uid may not even be mapped in the
+	 * entered user namespace (it then shows as the overflow uid). Become
+	 * the asked id there, as nsenter does: groups first, while we still
+	 * have CAP_SETGID; setgroups is refused where it was set to "deny". */
+	if (r->gid >= 0) {
+		rc = sys2(SYS_setgroups, 0, 0);
+		if (rc < 0 && rc != -E_PERM) xfail(r, X_SETID, rc, 126);
+		rc = sys3(SYS_setresgid, r->gid, r->gid, r->gid);
+		if (rc < 0) xfail(r, X_SETID, rc, 126);
+	}
+	if (r->uid >= 0) {
+		rc = sys3(SYS_setresuid, r->uid, r->uid, r->uid);
+		if (rc < 0) xfail(r, X_SETID, rc, 126);
 	}
 
 	/* Nothing of ours crosses execve but 0, 1, 2: the table is our own copy

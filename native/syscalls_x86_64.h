@@ -46,6 +46,8 @@
 #define SYS_chdir 80 /* 49 */
 #define SYS_rt_sigaction 13 /* 134 */
 #define SYS_fcntl 72 /* 25 */
+#define SYS_setgroups 116 /* 159 */
+#define SYS_setresgid 119 /* 149 */
 
 
 static inline s64 sys5(s64 n, s64 a, s64 b, s64 c, s64 d, s64 e)

@@ -311,7 +311,7 @@ const OP_EXEC_POLL = 31;
 const OP_PIPE = 32;
 const OP_EXEC_KILL = 33;
 const OP_PIDFD_OPEN = 34;
-const X_HEADER = 152;
+const X_HEADER = 160;
 const X_STACK = 65536;
 const X_FD_MAX = 8;
 /** enum xstep of native/exec.c. */
@@ -331,6 +331,8 @@ export const EXEC_STEPS = [
   "exec",
   "pidfd_open",
   "unshare",
+  "propagation",
+  "setid",
 ] as const;
 export type ExecStep = (typeof EXEC_STEPS)[number];
 
@@ -345,6 +347,11 @@ export interface ExecSpec {
   /** unshare(CLONE_NEWPID) before the fork (the command is pid 1 of a new pid namespace). */
   newPid: boolean;
   mountProc: boolean;
+  /** Mount propagation of / to set before exec (the helper left it private). */
+  propagation?: "slave" | "shared";
+  /** Become this uid and gid once inside (-1: keep ours, as setns leaves them). */
+  uid: number;
+  gid: number;
   /** fd for 0, 1, 2: -1 keep ours, -2 /dev/null. */
   stdio: readonly [number, number, number];
   argv: readonly string[];
@@ -390,7 +397,15 @@ export function execInside(spec: ExecSpec): ExecResult {
   v.setInt32(0, spec.pidfd, true);
   v.setUint32(4, spec.nsFlags >>> 0, true);
   v.setInt32(8, spec.fds.length, true);
-  v.setInt32(12, (spec.fork ? 1 : 0) | (spec.mountProc ? 2 : 0) | (spec.newPid ? 4 : 0), true);
+  v.setInt32(
+    12,
+    (spec.fork ? 1 : 0) |
+      (spec.mountProc ? 2 : 0) |
+      (spec.newPid ? 4 : 0) |
+      (spec.propagation === "slave" ? 8 : 0) |
+      (spec.propagation === "shared" ? 16 : 0),
+    true,
+  );
   for (let i = 0; i < 3; i++) v.setInt32(16 + 4 * i, spec.stdio[i] as number, true);
   spec.fds.forEach(([fd, type], i) => {
     v.setInt32(48 + 4 * i, fd, true);
@@ -401,6 +416,8 @@ export function execInside(spec: ExecSpec): ExecResult {
   v.setBigUint64(128, BigInt(base + envAt), true);
   v.setBigUint64(136, spec.path === null ? 0n : BigInt(addr[n] as number), true);
   v.setBigUint64(144, spec.cwd === null ? 0n : BigInt(addr[n + 1] as number), true);
+  v.setInt32(152, spec.uid, true);
+  v.setInt32(156, spec.gid, true);
   const rc = call(OP_EXEC, base, 0, 0);
   const step = EXEC_STEPS[v.getInt32(40, true)] ?? "none";
   const err = v.getInt32(44, true);

@@ -34,8 +34,18 @@ export interface SpawnInsideOptions {
   readonly signal?: AbortSignal;
   /** Make a new pid namespace (owned by the entered user namespace): the command is its pid 1. */
   readonly newPidNamespace?: boolean;
-  /** With a new pid namespace: mount a fresh /proc first (needs "mnt" entered). */
+  /** Mount a fresh /proc first (needs "mnt" entered; shows the new pid namespace with newPidNamespace). */
   readonly mountProc?: boolean;
+  /**
+   * Entering a user namespace: become this uid and gid there (default 0, its
+   * root, as nsenter does; "keep": our own ids, which may be unmapped there).
+   */
+  readonly uid?: number | "keep";
+  readonly gid?: number | "keep";
+  /** Clone once more inside (implied by entering or making a pid namespace). */
+  readonly fork?: boolean;
+  /** Mount propagation of / inside a new mount namespace: "private" (the helper's, default), "slave", "shared". */
+  readonly propagation?: "private" | "slave" | "shared";
 }
 
 export interface InsideProcess {
@@ -216,8 +226,17 @@ export function spawnInside(
     throw invalid("options", `spawnInside takes a Helper or a pid, got ${JSON.stringify(helperOrPid)}`);
   }
   const ns = resolveNamespaces(pid, options.namespaces, options.namespaceFiles);
-  if (mountProc && !newPid)
-    throw invalid("options", "mountProc needs newPidNamespace (a fresh /proc shows the new pid namespace)");
+  const prop = options.propagation ?? "private";
+  if (prop !== "private" && prop !== "slave" && prop !== "shared") {
+    throw invalid("options", `propagation must be "private", "slave" or "shared", got ${JSON.stringify(prop)}`);
+  }
+  const fork = options.fork === true;
+  const ids = [options.uid, options.gid].map((id, i) => {
+    if (id === "keep") return -1;
+    if (id === undefined) return 0;
+    if (typeof id === "number" && Number.isInteger(id) && id >= 0 && id < 2 ** 31 - 1) return id;
+    throw invalid("options", `${i ? "gid" : "uid"} must be an id or "keep", got ${JSON.stringify(id)}`);
+  }) as [number, number];
   if (mountProc && !ns.entered.has("mnt"))
     throw invalid(
       "options",
@@ -286,7 +305,10 @@ export function spawnInside(
     pidfd,
     nsFlags: ns.fromPid,
     fds,
-    fork: ns.entered.has("pid") || newPid,
+    fork: fork || ns.entered.has("pid") || newPid,
+    propagation: prop === "private" ? undefined : prop,
+    uid: ns.entered.has("user") ? ids[0] : -1,
+    gid: ns.entered.has("user") ? ids[1] : -1,
     newPid,
     mountProc,
     stdio: childStdio,
