@@ -2,7 +2,7 @@
 import { describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { isRoot, nsLink, ROOT_ONLY } from "./support/proc.ts";
+import { isRoot, nsLink } from "./support/proc.ts";
 
 const CLI = join(import.meta.dir, "..", "src", "cli.ts");
 
@@ -23,7 +23,7 @@ async function cli(args: string[]) {
 const hasMount = Bun.which("mount") !== null;
 
 describe("bun-userns exec", () => {
-  test.skipIf(!isRoot)(`-r -n: CMD is uid 0 in a net namespace other than ours (${ROOT_ONLY})`, async () => {
+  test.skipIf(!isRoot)(`-r -n: CMD is uid 0 in a net namespace other than ours (needs root)`, async () => {
     const r = await cli(["exec", "-r", "-n", "--", "sh", "-c", "id -u; readlink /proc/self/ns/net"]);
     expect(r.code).toBe(0);
     const [uid, net] = r.stdout.trim().split("\n");
@@ -33,7 +33,7 @@ describe("bun-userns exec", () => {
   });
 
   test.skipIf(!isRoot || !hasMount)(
-    `--map 0:1000:65536 -m: a tmpfs mounted inside leaves nothing in our mount namespace (${isRoot ? "" : ROOT_ONLY}${hasMount ? "" : "; skipped: no mount binary"})`,
+    `--map 0:1000:65536 -m: a tmpfs mounted inside leaves nothing in our mount namespace (needs root and a mount binary)`,
     async () => {
       const before = readFileSync("/proc/self/mountinfo", "utf8");
       expect(existsSync("/mnt/f")).toBe(false);
@@ -55,7 +55,7 @@ describe("bun-userns exec", () => {
     },
   );
 
-  test.skipIf(!isRoot)(`-p --fork --mount-proc: CMD is pid 1 (${ROOT_ONLY})`, async () => {
+  test.skipIf(!isRoot)(`-p --fork --mount-proc: CMD is pid 1 (needs root)`, async () => {
     const r = await cli([
       "exec",
       "-r",
@@ -74,7 +74,7 @@ describe("bun-userns exec", () => {
   });
 
   test.skipIf(!isRoot)(
-    `exit status as a shell: 7 passes through, 127 not found, 126 not executable, 128+N (${ROOT_ONLY})`,
+    `exit status as a shell: 7 passes through, 127 not found, 126 not executable, 128+N (needs root)`,
     async () => {
       expect((await cli(["exec", "-r", "--", "sh", "-c", "exit 7"])).code).toBe(7);
       const nf = await cli(["exec", "-r", "-n", "--", "no-such-command-xyz"]);
@@ -85,7 +85,7 @@ describe("bun-userns exec", () => {
     },
   );
 
-  test.skipIf(!isRoot)(`SIGTERM to bun-userns reaches CMD (${ROOT_ONLY})`, async () => {
+  test.skipIf(!isRoot)(`SIGTERM to bun-userns reaches CMD (needs root)`, async () => {
     const p = start([
       "exec",
       "-r",
@@ -127,7 +127,7 @@ describe("bun-userns exec", () => {
 });
 
 describe("bun-userns enter", () => {
-  test.skipIf(!isRoot)(`--target PID enters its namespaces; --net=FILE enters a file (${ROOT_ONLY})`, async () => {
+  test.skipIf(!isRoot)(`--target PID enters its namespaces; --net=FILE enters a file (needs root)`, async () => {
     const target = start(["exec", "-r", "-n", "-u", "--", "sh", "-c", "hostname inside-x; echo ready; sleep 30"]);
     const reader = (target.stdout as ReadableStream<Uint8Array>).getReader();
     await reader.read();

@@ -4,7 +4,7 @@ import { readdirSync, readlinkSync } from "node:fs";
 import { runningCommands } from "../src/exec/spawn-inside.ts";
 import { CLONE_NEWNET, CLONE_NEWUTS, spawnInside, startHelper, UsernsError } from "../src/index.ts";
 import { thrown } from "./support/errors.ts";
-import { childPids, isRoot, leakableFds, nsLink, openFds, ROOT_ONLY } from "./support/proc.ts";
+import { childPids, isRoot, leakableFds, nsLink, openFds } from "./support/proc.ts";
 
 const ROOT = "0:0:1";
 
@@ -13,25 +13,22 @@ async function settled(): Promise<void> {
 }
 
 describe("spawnInside", () => {
-  test.skipIf(!isRoot)(
-    `runs inside the helper's user and net namespaces, stdout as a pipe (${ROOT_ONLY})`,
-    async () => {
-      using h = startHelper(ROOT, ROOT, CLONE_NEWNET);
-      const p = spawnInside(h, ["sh", "-c", "id -u; readlink /proc/self/ns/net; readlink /proc/self/ns/user"], {
-        namespaces: ["user", "net"],
-        stdio: ["ignore", "pipe", "inherit"],
-      });
-      const [out, code] = await Promise.all([new Response(p.stdout).text(), p.exited]);
-      expect(code).toBe(0);
-      const [uid, net, user] = out.trim().split("\n");
-      expect(uid).toBe("0");
-      expect(net).not.toBe(nsLink("self", "net"));
-      expect(user).not.toBe(nsLink("self", "user"));
-      expect(net).toBe(nsLink(h.pid, "net"));
-    },
-  );
+  test.skipIf(!isRoot)(`runs inside the helper's user and net namespaces, stdout as a pipe (needs root)`, async () => {
+    using h = startHelper(ROOT, ROOT, CLONE_NEWNET);
+    const p = spawnInside(h, ["sh", "-c", "id -u; readlink /proc/self/ns/net; readlink /proc/self/ns/user"], {
+      namespaces: ["user", "net"],
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    const [out, code] = await Promise.all([new Response(p.stdout).text(), p.exited]);
+    expect(code).toBe(0);
+    const [uid, net, user] = out.trim().split("\n");
+    expect(uid).toBe("0");
+    expect(net).not.toBe(nsLink("self", "net"));
+    expect(user).not.toBe(nsLink("self", "user"));
+    expect(net).toBe(nsLink(h.pid, "net"));
+  });
 
-  test.skipIf(!isRoot)(`no fd of ours beyond stdio is visible in /proc/<cmd>/fd (${ROOT_ONLY})`, async () => {
+  test.skipIf(!isRoot)(`no fd of ours beyond stdio is visible in /proc/<cmd>/fd (needs root)`, async () => {
     using h = startHelper(ROOT, ROOT, CLONE_NEWUTS);
     const p = spawnInside(h, ["sh", "-c", "ls /proc/$$/fd"], { stdio: ["ignore", "pipe", "ignore"] });
     const out = (await new Response(p.stdout).text()).trim().split("\n");
@@ -128,7 +125,7 @@ describe("spawnInside", () => {
     expect(reads).toBe(1);
   });
 
-  test.skipIf(!isRoot)(`enters namespaces given as files (${ROOT_ONLY})`, async () => {
+  test.skipIf(!isRoot)(`enters namespaces given as files (needs root)`, async () => {
     using h = startHelper(ROOT, ROOT, CLONE_NEWNET);
     const p = spawnInside(process.pid, ["readlink", "/proc/self/ns/net"], {
       namespaceFiles: { user: `/proc/${h.pid}/ns/user`, net: `/proc/${h.pid}/ns/net` },
@@ -138,7 +135,7 @@ describe("spawnInside", () => {
     expect(await p.exited).toBe(0);
   });
 
-  test.skipIf(!isRoot)(`a new pid namespace with a fresh /proc: the command is pid 1 (${ROOT_ONLY})`, async () => {
+  test.skipIf(!isRoot)(`a new pid namespace with a fresh /proc: the command is pid 1 (needs root)`, async () => {
     using h = startHelper(ROOT, ROOT, 0x00020000 /* CLONE_NEWNS */);
     const p = spawnInside(h, ["sh", "-c", "echo $$; ls /proc | grep -c '^[0-9]'"], {
       namespaces: ["user", "mnt"],
@@ -153,7 +150,7 @@ describe("spawnInside", () => {
     expect(await p.exited).toBe(0);
   });
 
-  test.skipIf(!isRoot)(`no zombie or fd left after 1,000 runs, aborts and kills (${ROOT_ONLY})`, async () => {
+  test.skipIf(!isRoot)(`no zombie or fd left after 1,000 runs, aborts and kills (needs root)`, async () => {
     await settled();
     const fds = leakableFds();
     const all = openFds().length;
