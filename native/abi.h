@@ -155,4 +155,10 @@ enum op {
 	OP_ATTACH_TREE = 21,
 	OP_UMOUNT = 22,
 	OP_FS_TYPE = 23,
+	/* issue 11: exec */
+	OP_EXEC = 30,
+	OP_EXEC_POLL = 31,
+	OP_PIPE = 32,
+	OP_EXEC_KILL = 33,
+	OP_PIDFD_OPEN = 34,
 };

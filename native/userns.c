@@ -33,6 +33,7 @@
 #include "spawn.c"
 #include "probe.c"
 #include "mount.c" /* issue 9: mounts */
+#include "exec.c" /* issue 11: exec */
 
 /* "abi=N req=BYTES steps=name:syscall,…" into out (cap bytes): what
  * src/core/native.ts checks at load. Returns the length, or -EINVAL if short. */
@@ -83,6 +84,12 @@ s32 bun_userns(s32 op, void *p, s32 x, s32 y)
 	case OP_ATTACH_TREE: return bun_userns_attach_tree(x, (const char *)p);
 	case OP_UMOUNT: return bun_userns_umount((const char *)p, x);
 	case OP_FS_TYPE: return bun_userns_fs_type((const char *)p + 8, (u64 *)p);
+	/* issue 11: exec */
+	case OP_EXEC: return bun_userns_exec((struct xreq *)p);
+	case OP_EXEC_POLL: return bun_userns_exec_poll(x);
+	case OP_PIPE: return bun_userns_pipe((s32 *)p);
+	case OP_EXEC_KILL: return (s32)sys4(SYS_pidfd_send_signal, x, y, 0, 0);
+	case OP_PIDFD_OPEN: return (s32)sys2(SYS_pidfd_open, x, 0);
 	}
 	return -E_INVAL;
 }

@@ -6,6 +6,7 @@
  */
 import { type ParseArgsConfig, parseArgs } from "node:util";
 import { runDoctor } from "./cli/doctor.ts";
+import { cmdEnter, cmdExec } from "./cli/exec.ts"; /* issue 11: exec */
 import { cliMaps, MAP_OPTIONS, MAP_VALUE_OPTIONS } from "./cli/maps.ts";
 import { runCommand } from "./cli/run.ts";
 import { UsernsError } from "./core/errors.ts";
@@ -19,6 +20,8 @@ const HELP = {
 
 Commands:
   run      run a command beside a parked helper in a new user namespace
+  exec     run a command inside new namespaces (like unshare(1))
+  enter    run a command inside a process's namespaces (like nsenter(1))
   doctor   check what bun-userns needs on this machine
   parse    validate a uid/gid mapping with the library's rules
   mount    idmapped bind mount: bun-userns mount --map M SOURCE TARGET
@@ -258,6 +261,11 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdRun(rest);
       case "doctor":
         return cmdDoctor(rest);
+      /* issue 11: exec */
+      case "exec":
+        return await cmdExec(rest);
+      case "enter":
+        return await cmdEnter(rest);
       case "parse":
         return cmdParse(rest);
       /* issue 9: mounts */

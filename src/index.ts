@@ -28,6 +28,14 @@ export {
   unshareAfterEnterUsernsSync,
 } from "./core/unshare.ts";
 export { UsernsFd } from "./core/usernsfd.ts";
+/* issue 11: exec */
+export {
+  type ExecNamespace,
+  type InsideProcess,
+  type SpawnInsideOptions,
+  type StdioSpec,
+  spawnInside,
+} from "./exec/spawn-inside.ts";
 /* issue 9: mounts */
 export {
   type IdmapMountOptions,

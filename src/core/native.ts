@@ -369,3 +369,145 @@ export function fsType(path: string): number | undefined {
   if (rc < 0) return undefined;
   return Number(new DataView(buf.buffer).getBigUint64(0, true));
 }
+
+/* issue 11: exec — struct xreq of native/exec.c, the entering child's request. */
+const OP_EXEC = 30;
+const OP_EXEC_POLL = 31;
+const OP_PIPE = 32;
+const OP_EXEC_KILL = 33;
+const OP_PIDFD_OPEN = 34;
+const X_HEADER = 160;
+const X_STACK = 65536;
+const X_FD_MAX = 8;
+/** enum xstep of native/exec.c. */
+export const EXEC_STEPS = [
+  "none",
+  "sigmask",
+  "clone",
+  "pdeathsig",
+  "parent_gone",
+  "stdio",
+  "setns_fd",
+  "setns",
+  "close_range",
+  "chdir",
+  "fork",
+  "mount_proc",
+  "exec",
+  "pidfd_open",
+  "unshare",
+  "propagation",
+  "setid",
+] as const;
+export type ExecStep = (typeof EXEC_STEPS)[number];
+
+/** Validated plain data for one entering child. */
+export interface ExecSpec {
+  /** setns(pidfd, nsFlags), or -1. */
+  pidfd: number;
+  nsFlags: number;
+  /** Namespace fds and their CLONE_NEW* type (user first, then the pidfd, then the rest). */
+  fds: readonly (readonly [number, number])[];
+  fork: boolean;
+  /** unshare(CLONE_NEWPID) before the fork (the command is pid 1 of a new pid namespace). */
+  newPid: boolean;
+  mountProc: boolean;
+  /** Mount propagation of / to set before exec (the helper left it private). */
+  propagation?: "slave" | "shared";
+  /** Become this uid and gid once inside (-1: keep ours, as setns leaves them). */
+  uid: number;
+  gid: number;
+  /** fd for 0, 1, 2: -1 keep ours, -2 /dev/null. */
+  stdio: readonly [number, number, number];
+  argv: readonly string[];
+  env: readonly string[];
+  path: string | null;
+  cwd: string | null;
+}
+
+export type ExecResult =
+  | { ok: true; pid: number; pidfd: number; execErrno: number }
+  | { ok: false; errno: number; step: ExecStep };
+
+/** Start the command (returns once it has exec'd or failed to). */
+export function execInside(spec: ExecSpec): ExecResult {
+  if (spec.fds.length > X_FD_MAX) return { ok: false, errno: 22, step: "none" };
+  const strings = [...spec.argv, ...spec.env, spec.path ?? "", spec.cwd ?? ""].map((s) => encoder.encode(`${s}\0`));
+  const tableAt = X_HEADER + X_STACK;
+  const ptrCount = spec.argv.length + 1 + spec.env.length + 1;
+  let size = tableAt + ptrCount * 8;
+  for (const s of strings) size += s.length;
+  const bytes = new Uint8Array(size + 8);
+  const v = new DataView(bytes.buffer);
+  const base = ptr(bytes);
+  let at = tableAt + ptrCount * 8;
+  const addr: number[] = [];
+  for (const s of strings) {
+    bytes.set(s, at);
+    addr.push(base + at);
+    at += s.length;
+  }
+  let slot = tableAt;
+  const put = (p: number) => {
+    v.setBigUint64(slot, BigInt(p), true);
+    slot += 8;
+  };
+  const argvAt = tableAt;
+  for (let i = 0; i < spec.argv.length; i++) put(addr[i] as number);
+  put(0);
+  const envAt = slot;
+  for (let i = 0; i < spec.env.length; i++) put(addr[spec.argv.length + i] as number);
+  put(0);
+  const n = spec.argv.length + spec.env.length;
+  v.setInt32(0, spec.pidfd, true);
+  v.setUint32(4, spec.nsFlags >>> 0, true);
+  v.setInt32(8, spec.fds.length, true);
+  v.setInt32(
+    12,
+    (spec.fork ? 1 : 0) |
+      (spec.mountProc ? 2 : 0) |
+      (spec.newPid ? 4 : 0) |
+      (spec.propagation === "slave" ? 8 : 0) |
+      (spec.propagation === "shared" ? 16 : 0),
+    true,
+  );
+  for (let i = 0; i < 3; i++) v.setInt32(16 + 4 * i, spec.stdio[i] as number, true);
+  spec.fds.forEach(([fd, type], i) => {
+    v.setInt32(48 + 4 * i, fd, true);
+    v.setUint32(80 + 4 * i, type >>> 0, true);
+  });
+  v.setInt32(112, X_STACK, true);
+  v.setBigUint64(120, BigInt(base + argvAt), true);
+  v.setBigUint64(128, BigInt(base + envAt), true);
+  v.setBigUint64(136, spec.path === null ? 0n : BigInt(addr[n] as number), true);
+  v.setBigUint64(144, spec.cwd === null ? 0n : BigInt(addr[n + 1] as number), true);
+  v.setInt32(152, spec.uid, true);
+  v.setInt32(156, spec.gid, true);
+  const rc = call(OP_EXEC, base, 0, 0);
+  const step = EXEC_STEPS[v.getInt32(40, true)] ?? "none";
+  const err = v.getInt32(44, true);
+  if (rc <= 0) return { ok: false, errno: err || -rc || 22, step };
+  return { ok: true, pid: rc, pidfd: v.getInt32(36, true), execErrno: step === "exec" ? err : 0 };
+}
+
+/** -EAGAIN while running; else the shell status (code, 128+N), reaped; or -errno. */
+export function execPoll(pidfd: number): number {
+  return call(OP_EXEC_POLL, null, pidfd, 0);
+}
+
+/** pidfd_send_signal: 0 or -errno. */
+export function execKill(pidfd: number, sig: number): number {
+  return call(OP_EXEC_KILL, null, pidfd, sig);
+}
+
+/** pipe2(O_CLOEXEC): [read, write] or -errno. */
+export function pipe(): [number, number] | number {
+  const out = new Int32Array(2);
+  const rc = call(OP_PIPE, new Uint8Array(out.buffer), 0, 0);
+  return rc < 0 ? rc : [out[0] as number, out[1] as number];
+}
+
+/** pidfd_open(pid, 0) (always close-on-exec): fd or -errno. */
+export function openPidfd(pid: number): number {
+  return call(OP_PIDFD_OPEN, null, pid, 0);
+}

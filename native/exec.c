@@ -1,0 +1,346 @@
+/*
+ * issue 11: run a command INSIDE namespaces (spawnInside, CLI exec/enter).
+ *
+ * The caller (bun_userns_exec) clones an entering child with CLONE_VM |
+ * CLONE_VFORK on a private stack inside the request block: no copy of Bun's
+ * page tables, and the calling thread sleeps only until the child has
+ * exec'd (or died), i.e. for the setns+execve, never while the command runs.
+ * The child shares Bun's memory until execve, so it follows the helper's
+ * discipline: signals blocked from before clone, raw syscalls only, nothing
+ * touched but its stack and the request block.
+ *
+ * A pid namespace needs a fork inside: setns(CLONE_NEWPID) only changes
+ * pid_for_children. Then the entering child ("outer") clones the command
+ * ("inner", CLONE_VM|CLONE_VFORK|CLONE_PARENT on the second half of the
+ * stack): the inner is pid 1 there and a child of Bun's process, so Bun's
+ * side waits on it, signals it and reaps it directly; the outer exits as
+ * soon as the inner has exec'd. (util-linux unshare --fork keeps a waiting
+ * parent instead; here that parent is Bun's poller, not a guest process
+ * living in Bun's address space.)
+ */
+
+/* Its own steps (not the helper's STEPS table): mirrored in src/exec/steps.ts. */
+enum xstep {
+	X_NONE, X_SIGMASK, X_CLONE, X_PDEATHSIG, X_PARENT_GONE, X_STDIO, X_SETNS_FD,
+	X_SETNS, X_CLOSE_RANGE, X_CHDIR, X_FORK, X_MOUNT_PROC, X_EXEC, X_PIDFD_OPEN, X_UNSHARE, X_PROPAGATION, X_SETID
+};
+
+#define XOPT_FORK 1      /* clone the command once more inside (pid namespace) */
+#define XOPT_MOUNT_PROC 2 /* the inner mounts a fresh /proc first */
+#define XOPT_NEW_PID 4    /* unshare(CLONE_NEWPID) before the fork */
+#define XOPT_SLAVE 8      /* --propagation slave: mount --make-rslave / */
+#define XOPT_SHARED 16    /* --propagation shared: mount --make-rshared / */
+#define MS_SLAVE 0x80000
+#define MS_SHARED 0x100000
+#define CLONE_NEWPID 0x20000000
+#define XFD_MAX 8
+#define F_DUPFD_CLOEXEC 1030
+#define MS_NOSUID 2
+#define MS_NODEV 4
+#define MS_NOEXEC 8
+#define CLONE_VFORK 0x00004000
+#define CLONE_PARENT 0x00008000
+#define E_NOENT 2
+#define E_NOTDIR 20
+#define E_ACCES 13
+#define E_NOEXEC 8
+
+/* Layout mirrored in src/core/native.ts (issue 11 block). */
+struct xreq {
+	s32 pidfd;            /*   0 in: target pidfd for setns(pidfd, ns_flags), or -1 */
+	u32 ns_flags;         /*   4 in */
+	s32 nfds;             /*   8 in: entries of fds/types */
+	s32 opts;             /*  12 in: XOPT_* */
+	s32 stdio[3];         /*  16 in: fd for 0, 1, 2; -1 keep ours; -2 /dev/null */
+	s32 ppid;             /*  28 caller's tgid */
+	s32 pid;              /*  32 out: the command's pid (our namespace) */
+	s32 cmd_pidfd;        /*  36 out */
+	s32 step;             /*  40 out: enum xstep that failed */
+	s32 err;              /*  44 out: its errno */
+	s32 fds[XFD_MAX];     /*  48 in: namespace fds, setns'd in this order */
+	u32 types[XFD_MAX];   /*  80 in: their CLONE_NEW* type */
+	s32 stack_len;        /* 112 in: bytes of stack after the block */
+	s32 pad;              /* 116 */
+	u64 argv;             /* 120 in: char *[] */
+	u64 envp;             /* 128 in: char *[] */
+	u64 path;             /* 136 in: PATH for the lookup, or 0 */
+	u64 cwd;              /* 144 in: chdir here once inside, or 0 */
+	s32 uid;              /* 152 in: setresuid to this once inside, or -1 */
+	s32 gid;              /* 156 in: setgroups(0) + setresgid to this, or -1 */
+	/* 160: the stack, then pointer tables and strings */
+};
+_Static_assert(sizeof(struct xreq) == 160, "xreq layout");
+
+struct ksigaction { u64 handler, flags, restorer, mask; };
+
+static void xfail(struct xreq *r, s32 step, s64 err, s32 status)
+{
+	r->step = step;
+	r->err = (s32)-err;
+	sys1(SYS_exit_group, status);
+}
+
+/* execve(file) or, for a bare name, each PATH entry like a shell: the last
+ * EACCES wins over ENOENT (126 "not executable" vs 127 "not found"). */
+static void exec_lookup(struct xreq *r)
+{
+	char **argv = (char **)r->argv;
+	char **envp = (char **)r->envp;
+	const char *file = argv[0];
+	const char *p = (const char *)r->path;
+	const char *f;
+	char buf[4096];
+	s64 rc, seen = -E_NOENT;
+	int slash = 0, n, i;
+	for (f = file; *f; f++) if (*f == '/') slash = 1;
+	if (slash || !p) {
+		rc = sys3(SYS_execve, (s64)file, (s64)argv, (s64)envp);
+		xfail(r, X_EXEC, rc, rc == -E_NOENT || rc == -E_NOTDIR ? 127 : 126);
+	}
+	for (;;) {
+		n = 0;
+		while (*p && *p != ':' && n < 4000) buf[n++] = *p++;
+		if (n == 0) buf[n++] = '.'; /* an empty entry is the cwd, as in sh */
+		buf[n++] = '/';
+		for (i = 0; file[i] && n < 4094; i++) buf[n++] = file[i];
+		buf[n] = 0;
+		rc = sys3(SYS_execve, (s64)buf, (s64)argv, (s64)envp);
+		if (rc != -E_NOENT && rc != -E_NOTDIR) seen = rc;
+		if (*p == 0) break;
+		p++;
+	}
+	xfail(r, X_EXEC, seen, seen == -E_NOENT ? 127 : 126);
+}
+
+/* The last steps before execve, in the process that becomes the command. */
+static void exec_prepare(struct xreq *r)
+{
+	struct ksigaction dfl;
+	u64 none = 0;
+	s64 rc;
+	int sig;
+	/* Default dispositions: Bun ignores some signals (SIG_IGN survives
+	 * execve) and its handlers live in memory we still share. */
+	mem_zero(&dfl, sizeof dfl);
+	for (sig = 1; sig <= 64; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP) sys4(SYS_rt_sigaction, sig, (s64)&dfl, 0, 8);
+	/* The command dies with the thread that started it. PDEATHSIG is ours
+	 * to set now (a CLONE_PARENT inner sets its own); a parent that died
+	 * before the prctl is caught by the check after it. */
+	rc = sys2(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL);
+	if (rc < 0) xfail(r, X_PDEATHSIG, rc, 126);
+	/* The inner of a new pid namespace sees its parent (outside) as 0. */
+	rc = sys0(SYS_getppid);
+	if (rc != r->ppid && !(rc == 0 && (r->opts & XOPT_NEW_PID))) xfail(r, X_PARENT_GONE, -E_SRCH, 126);
+	/* The helper made its mount namespace private; asked otherwise, set it
+	 * here, before anything is mounted (util-linux --propagation). */
+	if (r->opts & (XOPT_SLAVE | XOPT_SHARED)) {
+		rc = sys5(SYS_mount, (s64)"none", (s64)"/", 0, MS_REC | (r->opts & XOPT_SLAVE ? MS_SLAVE : MS_SHARED), 0);
+		if (rc < 0) xfail(r, X_PROPAGATION, rc, 126);
+	}
+	if (r->opts & XOPT_MOUNT_PROC) {
+		/* Our /proc must not propagate back to the namespace we copied. */
+		rc = sys5(SYS_mount, (s64)"none", (s64)"/proc", 0, MS_REC | MS_PRIVATE, 0);
+		if (rc >= 0)
+			rc = sys5(SYS_mount, (s64)"proc", (s64)"/proc", (s64)"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, 0);
+		if (rc < 0) xfail(r, X_MOUNT_PROC, rc, 126);
+	}
+	/* Only now unblock: every handler is SIG_DFL, nothing of Bun can run. */
+	sys4(SYS_rt_sigprocmask, SIG_SETMASK, (s64)&none, 0, 8);
+	exec_lookup(r);
+}
+
+static void exec_inner_main(struct xreq *r)
+{
+	exec_prepare(r);
+}
+
+/* The entering child, called by the clone trampoline; never returns. */
+static void exec_child_main(struct xreq *r)
+{
+	s32 moved[3];
+	s64 rc, fd;
+	int i;
+
+	if (sys2(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL) < 0 || sys0(SYS_getppid) != r->ppid)
+		xfail(r, X_PARENT_GONE, -E_SRCH, 126);
+
+	/* stdio: move every source above 2 first (a source may itself be 0-2,
+	 * as in 2>&1), then dup3 onto 0, 1, 2, which clears close-on-exec. */
+	for (i = 0; i < 3; i++) {
+		moved[i] = -1;
+		if (r->stdio[i] == -1) continue;
+		if (r->stdio[i] == -2)
+			fd = sys4(SYS_openat, AT_FDCWD, (s64)"/dev/null", (i == 0 ? O_RDONLY : O_WRONLY) | O_CLOEXEC, 0);
+		else
+			fd = sys3(SYS_fcntl, r->stdio[i], F_DUPFD_CLOEXEC, 3);
+		if (fd < 0) xfail(r, X_STDIO, fd, 126);
+		moved[i] = (s32)fd;
+	}
+	for (i = 0; i < 3; i++) {
+		if (moved[i] < 0) continue;
+		rc = sys3(SYS_dup3, moved[i], i, 0);
+		if (rc < 0) xfail(r, X_STDIO, rc, 126);
+	}
+
+	/* A user namespace given as a file goes first: the others are owned by
+	 * it and setns into them needs CAP_SYS_ADMIN there. */
+	for (i = 0; i < r->nfds && i < XFD_MAX; i++) {
+		if (r->types[i] != CLONE_NEWUSER) continue;
+		rc = sys2(SYS_setns, r->fds[i], r->types[i]);
+		if (rc < 0) xfail(r, X_SETNS_FD, rc, 126);
+	}
+	/* setns(pidfd, flags), Linux 5.8: all of them at once, the kernel
+	 * enters the user namespace first and fails as a whole. */
+	if (r->pidfd >= 0 && r->ns_flags) {
+		rc = sys2(SYS_setns, r->pidfd, r->ns_flags);
+		if (rc < 0) xfail(r, X_SETNS, rc, 126);
+	}
+	for (i = 0; i < r->nfds && i < XFD_MAX; i++) {
+		if (r->types[i] == CLONE_NEWUSER) continue;
+		rc = sys2(SYS_setns, r->fds[i], r->types[i]);
+		if (rc < 0) xfail(r, X_SETNS_FD, rc, 126);
+	}
+
+	/* setns keeps our credentials: our uid may not even be mapped in the
+	 * entered user namespace (it then shows as the overflow uid). Become
+	 * the asked id there, as nsenter does: groups first, while we still
+	 * have CAP_SETGID; setgroups is refused where it was set to "deny". */
+	if (r->gid >= 0) {
+		rc = sys2(SYS_setgroups, 0, 0);
+		if (rc < 0 && rc != -E_PERM) xfail(r, X_SETID, rc, 126);
+		rc = sys3(SYS_setresgid, r->gid, r->gid, r->gid);
+		if (rc < 0) xfail(r, X_SETID, rc, 126);
+	}
+	if (r->uid >= 0) {
+		rc = sys3(SYS_setresuid, r->uid, r->uid, r->uid);
+		if (rc < 0) xfail(r, X_SETID, rc, 126);
+	}
+
+	/* Nothing of ours crosses execve but 0, 1, 2: the table is our own copy
+	 * (no CLONE_FILES), so this closes nothing of Bun's. */
+	rc = sys3(SYS_close_range, 3, ~0U, 0);
+	if (rc < 0) xfail(r, X_CLOSE_RANGE, rc, 126);
+
+	/* Entering a mount namespace moved us to its root. */
+	if (r->cwd) {
+		rc = sys1(SYS_chdir, (s64)r->cwd);
+		if (rc < 0) xfail(r, X_CHDIR, rc, 126);
+	}
+
+	/* A new pid namespace is made here, not by the helper: a pid namespace
+	 * with no process in it yet cannot be entered (its pid_for_children
+	 * link answers ENOENT until its init exists). Owned by the user
+	 * namespace we have just entered. */
+	if (r->opts & XOPT_NEW_PID) {
+		rc = sys1(SYS_unshare, CLONE_NEWPID);
+		if (rc < 0) xfail(r, X_UNSHARE, rc, 126);
+	}
+
+	if (r->opts & XOPT_FORK) {
+		/* The inner is created in pid_for_children: pid 1 there. Its exit
+		 * signal is ours (0: no SIGCHLD, wildcard waits skip it). */
+		char *half = (char *)(r + 1) + (r->stack_len / 2 & ~15);
+		rc = bun_userns_clone_trampoline(CLONE_VM | CLONE_VFORK | CLONE_PARENT, half, 0, r,
+						 (void *)exec_inner_main);
+		if (rc < 0) xfail(r, X_FORK, rc, 126);
+		r->pid = (s32)rc;
+		sys1(SYS_exit_group, 0);
+	}
+	exec_prepare(r);
+}
+
+/*
+ * Start the command. Returns its pid (pidfd in r->cmd_pidfd) once it has
+ * exec'd or failed: r->step == X_EXEC says the exec failed (the command
+ * then exits 127/126; the caller still owns and reaps it). Any other
+ * failure: nothing is left, -errno with r->step set.
+ */
+s32 bun_userns_exec(struct xreq *r)
+{
+	u64 all = ~0UL, old = 0;
+	u8 info[128];
+	s32 pidfd = -1;
+	s64 pid, rc;
+	char *top;
+
+	r->step = X_NONE;
+	r->err = 0;
+	r->pid = 0;
+	r->cmd_pidfd = -1;
+	if (r->stack_len < 16384 || r->nfds < 0 || r->nfds > XFD_MAX || !r->argv || !r->envp)
+		return -E_INVAL;
+	r->ppid = (s32)sys0(SYS_getpid);
+	top = (char *)((u64)((char *)(r + 1) + r->stack_len) & ~15UL);
+
+	/* Until execve the child is Bun's memory with credentials of the target
+	 * user namespace, whose owner may ptrace it if the mm is dumpable. */
+	sys2(SYS_prctl, PR_SET_DUMPABLE, 0);
+	rc = sys4(SYS_rt_sigprocmask, SIG_SETMASK, (s64)&all, (s64)&old, 8);
+	if (rc < 0) { r->step = X_SIGMASK; r->err = (s32)-rc; return (s32)rc; }
+	pid = bun_userns_clone_trampoline(CLONE_VM | CLONE_VFORK | CLONE_PIDFD, top, &pidfd, r,
+					  (void *)exec_child_main);
+	sys4(SYS_rt_sigprocmask, SIG_SETMASK, (s64)&old, 0, 8);
+	if (pid < 0) { r->step = X_CLONE; r->err = (s32)-pid; return (s32)pid; }
+
+	if (r->opts & XOPT_FORK) {
+		/* The outer has exited (or is exiting): reap it. */
+		for (;;) {
+			mem_zero(info, sizeof info);
+			rc = sys5(SYS_waitid, P_PIDFD, pidfd, (s64)info, WEXITED | WALL, 0);
+			if (rc != -E_INTR) break;
+		}
+		sys1(SYS_close, pidfd);
+		pidfd = -1;
+		if (r->pid > 0) {
+			/* Our child (CLONE_PARENT), unreaped: the pid cannot be reused. */
+			rc = sys2(SYS_pidfd_open, r->pid, 0);
+			if (rc < 0) {
+				sys2(SYS_kill, r->pid, SIGKILL);
+				for (;;) {
+					mem_zero(info, sizeof info);
+					if (sys5(SYS_waitid, 1 /* P_PID */, r->pid, (s64)info, WEXITED | WALL, 0) != -E_INTR) break;
+				}
+				r->step = X_PIDFD_OPEN;
+				r->err = (s32)-rc;
+				return (s32)rc;
+			}
+			pidfd = (s32)rc;
+		}
+	} else {
+		r->pid = (s32)pid;
+	}
+	if (r->step != X_NONE && r->step != X_EXEC) {
+		if (pidfd >= 0) {
+			reap(pidfd);
+			sys1(SYS_close, pidfd);
+		}
+		return -r->err;
+	}
+	if (pidfd < 0) { r->step = X_FORK; r->err = E_SRCH; return -E_SRCH; }
+	r->cmd_pidfd = pidfd;
+	return r->pid;
+}
+
+/* Without blocking: -EAGAIN while it runs, else its status as a shell
+ * gives it (code, or 128+N for signal N), reaped. */
+s32 bun_userns_exec_poll(s32 pidfd)
+{
+	u8 info[128];
+	s64 rc;
+	for (;;) {
+		mem_zero(info, sizeof info);
+		rc = sys5(SYS_waitid, P_PIDFD, pidfd, (s64)info, WEXITED | WNOHANG | WALL, 0);
+		if (rc != -E_INTR) break;
+	}
+	if (rc < 0) return (s32)rc;
+	if (SI_CODE(info) == CLD_EXITED) return SI_STATUS(info) & 255;
+	if (SI_CODE(info) == CLD_KILLED || SI_CODE(info) == CLD_DUMPED) return 128 + SI_STATUS(info);
+	return -E_AGAIN; /* no child changed state (si_pid 0) */
+}
+
+/* pipe2(O_CLOEXEC) into out[0] (read end), out[1] (write end). */
+s32 bun_userns_pipe(s32 *out)
+{
+	return (s32)sys2(SYS_pipe2, (s64)out, O_CLOEXEC);
+}

@@ -1,0 +1,80 @@
+/** issue 11: which namespaces spawnInside enters, from the pid or from files. */
+import { readlinkSync } from "node:fs";
+import { invalid } from "../core/errors.ts";
+import { CLONE_NEWUSER, NAMESPACE_FLAGS, type NamespaceName } from "../core/flags.ts";
+
+export type ExecNamespace = NamespaceName | "user";
+
+const ORDER: readonly ExecNamespace[] = ["user", "mnt", "net", "ipc", "uts", "pid", "cgroup", "time"];
+/** What `namespaces` defaults to, and `enter --all` means: pid and time need a fork or a single thread. */
+export const DEFAULT_NAMESPACES: readonly ExecNamespace[] = ["user", "mnt", "net", "ipc", "uts", "cgroup"];
+
+export function namespaceFlag(name: ExecNamespace): number {
+  return name === "user" ? CLONE_NEWUSER : NAMESPACE_FLAGS[name];
+}
+
+/** "mount" and "network" are accepted as util-linux spells them. */
+export function checkNamespaceName(raw: unknown, where: string): ExecNamespace {
+  const name = raw === "mount" ? "mnt" : raw === "network" ? "net" : raw;
+  if (typeof name !== "string" || !(ORDER as readonly string[]).includes(name)) {
+    throw invalid("flags", `unknown namespace ${JSON.stringify(raw)} in ${where}: expected one of ${ORDER.join(", ")}`);
+  }
+  return name as ExecNamespace;
+}
+
+function link(pid: number | "self", name: ExecNamespace): string | undefined {
+  try {
+    return readlinkSync(`/proc/${pid}/ns/${name}`);
+  } catch {
+    return undefined;
+  }
+}
+
+export interface ResolvedNamespaces {
+  /** setns(pidfd, fromPid). */
+  fromPid: number;
+  files: [ExecNamespace, string][];
+  entered: Set<ExecNamespace>;
+}
+
+/**
+ * Explicit names are entered as given; the default enters those that differ
+ * from ours. Our own user namespace is never entered again (setns refuses it).
+ */
+export function resolveNamespaces(pid: number, names: unknown, files: unknown): ResolvedNamespaces {
+  const wanted = new Set<ExecNamespace>();
+  const explicit = names !== undefined;
+  if (explicit) {
+    if (!Array.isArray(names)) throw invalid("flags", "namespaces must be an array of namespace names");
+    for (const n of [...names]) wanted.add(checkNamespaceName(n, "namespaces"));
+  }
+  const fileList: [ExecNamespace, string][] = [];
+  if (files !== undefined) {
+    if (typeof files !== "object" || files === null) throw invalid("flags", "namespaceFiles must be an object");
+    for (const [k, v] of Object.entries({ ...(files as Record<string, unknown>) })) {
+      const name = checkNamespaceName(k, "namespaceFiles");
+      if (typeof v !== "string" || v === "" || v.includes("\0")) {
+        throw invalid("flags", `namespaceFiles.${k} must be a non-empty path, got ${JSON.stringify(v)}`);
+      }
+      fileList.push([name, v]);
+    }
+  }
+  const fromFile = new Set(fileList.map(([n]) => n));
+  let fromPid = 0;
+  const entered = new Set<ExecNamespace>(fromFile);
+  for (const name of explicit ? ORDER.filter((n) => wanted.has(n)) : fromFile.size > 0 ? [] : DEFAULT_NAMESPACES) {
+    if (fromFile.has(name)) continue;
+    const theirs = link(pid, name);
+    if (theirs === undefined)
+      throw invalid("flags", `cannot read /proc/${pid}/ns/${name}: no such process or namespace`, {
+        code: "ESRCH",
+        errno: 3,
+      });
+    if (theirs === link("self", name) && (name === "user" || !explicit)) continue;
+    fromPid |= namespaceFlag(name);
+    entered.add(name);
+  }
+  // A user namespace file goes first (native/exec.c); the rest in ORDER.
+  fileList.sort((a, b) => ORDER.indexOf(a[0]) - ORDER.indexOf(b[0]));
+  return { fromPid: fromPid >>> 0, files: fileList, entered };
+}

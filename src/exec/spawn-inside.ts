@@ -1,0 +1,399 @@
+/**
+ * issue 11: spawnInside — enter a helper's (or any pid's) namespaces and exec
+ * argv there (native/exec.c). The JS thread sleeps only for the setns+execve
+ * (CLONE_VFORK); while the command runs, one shared poller reaps it without
+ * blocking (waitid WNOHANG on an adaptive 1 ms → 20 ms timer), so timers and
+ * other calls proceed. Every command is reaped on every path: the poller, not
+ * the handle, owns its pidfd, so a dropped handle cannot leave a zombie.
+ */
+import { openSync } from "node:fs";
+import { constants } from "node:os";
+import { errnoName, errnoText, invalid, UsernsError } from "../core/errors.ts";
+import type { NamespaceName } from "../core/flags.ts";
+import type { Helper } from "../core/helper.ts";
+import * as native from "../core/native.ts";
+import { checkArgv, checkCwd, checkEnv } from "./argv.ts";
+import { type ExecNamespace, namespaceFlag, resolveNamespaces } from "./namespaces.ts";
+
+export type { ExecNamespace };
+
+/** One stdio slot: keep ours, a pipe Bun reads/writes, /dev/null, or an fd of ours. */
+export type StdioSpec = "inherit" | "pipe" | "ignore" | number;
+
+export interface SpawnInsideOptions {
+  /** Namespaces to enter; default: user, mnt, net, ipc, uts, cgroup where they differ from ours. */
+  readonly namespaces?: readonly ExecNamespace[];
+  /** Namespaces to enter from files (e.g. a bind-mounted /run/netns/x) instead of from the pid. */
+  readonly namespaceFiles?: Partial<Record<ExecNamespace, string>>;
+  readonly stdio?: readonly [StdioSpec?, StdioSpec?, StdioSpec?];
+  /** Default: process.env. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** chdir once inside (default: none, so entering a mount namespace starts at its root). */
+  readonly cwd?: string;
+  /** Aborting kills the command (SIGKILL); `exited` then resolves with 137. */
+  readonly signal?: AbortSignal;
+  /** Make a new pid namespace (owned by the entered user namespace): the command is its pid 1. */
+  readonly newPidNamespace?: boolean;
+  /** Mount a fresh /proc first (needs "mnt" entered; shows the new pid namespace with newPidNamespace). */
+  readonly mountProc?: boolean;
+  /**
+   * Entering a user namespace: become this uid and gid there (default 0, its
+   * root, as nsenter does; "keep": our own ids, which may be unmapped there).
+   */
+  readonly uid?: number | "keep";
+  readonly gid?: number | "keep";
+  /** Clone once more inside (implied by entering or making a pid namespace). */
+  readonly fork?: boolean;
+  /** Mount propagation of / inside a new mount namespace: "private" (the helper's, default), "slave", "shared". */
+  readonly propagation?: "private" | "slave" | "shared";
+}
+
+export interface InsideProcess {
+  /** The command's pid, in our pid namespace. */
+  readonly pid: number;
+  /** Exit code, or 128+N when signal N killed it (as a shell reports it). */
+  readonly exited: Promise<number>;
+  readonly stdin: WritableStream<Uint8Array> | undefined;
+  readonly stdout: ReadableStream<Uint8Array> | undefined;
+  readonly stderr: ReadableStream<Uint8Array> | undefined;
+  /** Send a signal (default SIGTERM) until it has been reaped; false after that. */
+  kill(signal?: NodeJS.Signals | number): boolean;
+}
+
+interface Running {
+  pidfd: number;
+  resolve: (status: number) => void;
+  reject: (e: unknown) => void;
+  onDone?: () => void;
+}
+
+/* ---- the poller: one timer for every running command of this thread ---- */
+const running = new Set<Running>();
+let timer: ReturnType<typeof setTimeout> | undefined;
+let delay = 1;
+
+function arm(): void {
+  if (timer !== undefined) clearTimeout(timer);
+  timer = setTimeout(tick, delay);
+}
+
+function settle(r: Running, rc: number): void {
+  running.delete(r);
+  native.close(r.pidfd);
+  r.pidfd = -1;
+  r.onDone?.();
+  if (rc >= 0) r.resolve(rc);
+  else
+    r.reject(
+      new UsernsError(`waitid: ${errnoText(-rc)}`, {
+        code: errnoName(-rc),
+        errno: -rc,
+        syscall: "waitid",
+        step: "park",
+      }),
+    );
+}
+
+function tick(): void {
+  timer = undefined;
+  let done = 0;
+  for (const r of running) {
+    const rc = native.execPoll(r.pidfd);
+    if (rc === -11) continue;
+    settle(r, rc);
+    done++;
+  }
+  if (running.size === 0) {
+    delay = 1;
+    return;
+  }
+  delay = done > 0 ? 1 : Math.min(delay * 2, 20);
+  arm();
+}
+
+function watch(r: Running): void {
+  running.add(r);
+  delay = 1;
+  arm();
+}
+
+/** Commands this thread is still waiting for (tests prove nothing is left). */
+export function runningCommands(): number {
+  return running.size;
+}
+
+/* ---- stdio plumbing ---- */
+function readable(fd: number): ReadableStream<Uint8Array> {
+  const reader = Bun.file(fd).stream().getReader();
+  let open = true;
+  const done = () => {
+    if (open) native.close(fd);
+    open = false;
+  };
+  return new ReadableStream<Uint8Array>({
+    async pull(c) {
+      const { value, done: end } = await reader.read();
+      if (end) {
+        done();
+        c.close();
+      } else c.enqueue(value);
+    },
+    async cancel() {
+      await reader.cancel().catch(() => {});
+      done();
+    },
+  });
+}
+
+function writable(fd: number): WritableStream<Uint8Array> {
+  const sink = Bun.file(fd).writer();
+  let open = true;
+  const done = () => {
+    if (open) native.close(fd);
+    open = false;
+  };
+  return new WritableStream<Uint8Array>({
+    async write(chunk) {
+      sink.write(chunk);
+      await sink.flush();
+    },
+    async close() {
+      await sink.flush();
+      done();
+    },
+    abort() {
+      done();
+    },
+  });
+}
+
+const SIGNALS = constants.signals as Record<string, number>;
+
+function signalNumber(sig: unknown): number {
+  if (typeof sig === "number" && Number.isInteger(sig) && sig >= 0 && sig <= 64) return sig;
+  if (typeof sig === "string" && SIGNALS[sig] !== undefined) return SIGNALS[sig] as number;
+  throw invalid("options", `unknown signal ${JSON.stringify(sig)}: expected a name like "SIGTERM" or a number 0-64`);
+}
+
+function checkStdio(stdio: unknown): [StdioSpec, StdioSpec, StdioSpec] {
+  if (stdio === undefined) return ["inherit", "inherit", "inherit"];
+  if (!Array.isArray(stdio) || stdio.length > 3) throw invalid("options", "stdio must be an array of up to 3 entries");
+  const out: StdioSpec[] = [];
+  for (let i = 0; i < 3; i++) {
+    const s: unknown = stdio[i] ?? "inherit";
+    if (s === "inherit" || s === "pipe" || s === "ignore") out.push(s);
+    else if (typeof s === "number" && Number.isInteger(s) && s >= 0 && s < 2 ** 31) out.push(s);
+    else throw invalid("options", `stdio[${i}] must be "inherit", "pipe", "ignore" or an fd, got ${JSON.stringify(s)}`);
+  }
+  return out as [StdioSpec, StdioSpec, StdioSpec];
+}
+
+function isHelper(v: unknown): v is Helper {
+  return typeof v === "object" && v !== null && typeof (v as Helper).checkAlive === "function" && "pidfd" in v;
+}
+
+/**
+ * Enter the namespaces of a helper (or of any pid) and exec argv there.
+ * Throws UsernsError (nothing left behind) when the namespaces cannot be
+ * entered or the command cannot be executed (code ENOENT: not found;
+ * EACCES: not executable).
+ */
+export function spawnInside(
+  helperOrPid: Helper | number,
+  argv: readonly string[],
+  options: SpawnInsideOptions = {},
+): InsideProcess {
+  // Copy hostile input once: what is validated is what is used.
+  if (typeof options !== "object" || options === null) throw invalid("options", "options must be an object");
+  const args = checkArgv(argv);
+  const env = checkEnv(options.env === undefined ? process.env : options.env);
+  const cwd = options.cwd === undefined ? null : checkCwd(options.cwd);
+  const stdio = checkStdio(options.stdio);
+  const signal = options.signal;
+  if (signal !== undefined && !(signal instanceof AbortSignal))
+    throw invalid("options", "signal must be an AbortSignal");
+  const newPid = options.newPidNamespace === true;
+  const mountProc = options.mountProc === true;
+  let pid: number;
+  let helperPidfd = -1;
+  if (isHelper(helperOrPid)) {
+    helperOrPid.checkAlive();
+    pid = helperOrPid.pid;
+    helperPidfd = helperOrPid.pidfd;
+  } else if (typeof helperOrPid === "number" && Number.isInteger(helperOrPid) && helperOrPid > 0) {
+    pid = helperOrPid;
+  } else {
+    throw invalid("options", `spawnInside takes a Helper or a pid, got ${JSON.stringify(helperOrPid)}`);
+  }
+  const ns = resolveNamespaces(pid, options.namespaces, options.namespaceFiles);
+  const prop = options.propagation ?? "private";
+  if (prop !== "private" && prop !== "slave" && prop !== "shared") {
+    throw invalid("options", `propagation must be "private", "slave" or "shared", got ${JSON.stringify(prop)}`);
+  }
+  const fork = options.fork === true;
+  const ids = [options.uid, options.gid].map((id, i) => {
+    if (id === "keep") return -1;
+    if (id === undefined) return 0;
+    if (typeof id === "number" && Number.isInteger(id) && id >= 0 && id < 2 ** 31 - 1) return id;
+    throw invalid("options", `${i ? "gid" : "uid"} must be an id or "keep", got ${JSON.stringify(id)}`);
+  }) as [number, number];
+  if (mountProc && !ns.entered.has("mnt"))
+    throw invalid(
+      "options",
+      'mountProc needs "mnt" among the namespaces: /proc would be mounted in our own mount namespace',
+    );
+  signal?.throwIfAborted();
+
+  // Everything below is undone on failure.
+  const opened: number[] = [];
+  const ours: number[] = [];
+  const theirs: number[] = [];
+  const fail = (e: unknown): never => {
+    for (const fd of [...opened, ...ours, ...theirs]) native.close(fd);
+    throw e;
+  };
+  let pidfd = helperPidfd;
+  const fds: [number, number][] = [];
+  try {
+    if (pidfd < 0 && ns.fromPid !== 0) {
+      const fd = openPidfd(pid);
+      opened.push(fd);
+      pidfd = fd;
+    }
+    for (const [name, path] of ns.files) {
+      let fd: number;
+      try {
+        fd = openSync(path, "r"); // Bun opens O_CLOEXEC
+      } catch (e) {
+        throw invalid(
+          "options",
+          `cannot open the ${name} namespace file ${JSON.stringify(path)}: ${(e as Error).message}`,
+        );
+      }
+      opened.push(fd);
+      fds.push([fd, namespaceFlag(name)]);
+    }
+  } catch (e) {
+    fail(e);
+  }
+  const childStdio: [number, number, number] = [-1, -1, -1];
+  const parentEnds: (number | undefined)[] = [undefined, undefined, undefined];
+  for (let i = 0; i < 3; i++) {
+    const s = stdio[i];
+    if (s === "ignore") childStdio[i] = -2;
+    else if (typeof s === "number") childStdio[i] = s;
+    else if (s === "pipe") {
+      const p = native.pipe();
+      if (typeof p === "number")
+        fail(
+          new UsernsError(`pipe2: ${errnoText(-p)}`, {
+            code: errnoName(-p),
+            errno: -p,
+            syscall: "pipe2",
+            step: "open",
+          }),
+        );
+      const [r, w] = p as [number, number];
+      const [parent, child] = i === 0 ? [w, r] : [r, w];
+      ours.push(parent);
+      theirs.push(child);
+      parentEnds[i] = parent;
+      childStdio[i] = child;
+    }
+  }
+  const r = native.execInside({
+    pidfd,
+    nsFlags: ns.fromPid,
+    fds,
+    fork: fork || ns.entered.has("pid") || newPid,
+    propagation: prop === "private" ? undefined : prop,
+    uid: ns.entered.has("user") ? ids[0] : -1,
+    gid: ns.entered.has("user") ? ids[1] : -1,
+    newPid,
+    mountProc,
+    stdio: childStdio,
+    argv: args,
+    env,
+    path: envPath(env),
+    cwd,
+  });
+  for (const fd of opened) native.close(fd);
+  for (const fd of theirs) native.close(fd);
+  if (!r.ok) {
+    for (const fd of ours) native.close(fd);
+    const syscall = r.step === "setns" || r.step === "setns_fd" ? "setns" : r.step;
+    throw new UsernsError(`spawnInside: ${r.step}: ${errnoText(r.errno)}`, {
+      code: errnoName(r.errno),
+      errno: r.errno,
+      syscall,
+      step: "open",
+      hint: enterHint(r.step, r.errno, ns.entered),
+    });
+  }
+  let resolve!: (n: number) => void;
+  let reject!: (e: unknown) => void;
+  const exited = new Promise<number>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  const rec: Running = { pidfd: r.pidfd, resolve, reject };
+  const onAbort = () => native.execKill(rec.pidfd, 9);
+  if (signal) {
+    signal.addEventListener("abort", onAbort, { once: true });
+    rec.onDone = () => signal.removeEventListener("abort", onAbort);
+  }
+  watch(rec);
+  if (r.execErrno !== 0) {
+    // It exits 127/126 by itself; reap it, then say why.
+    for (const fd of ours) native.close(fd);
+    exited.catch(() => {});
+    const name = args[0] as string;
+    throw new UsernsError(r.execErrno === 2 ? `${name}: command not found` : `${name}: ${errnoText(r.execErrno)}`, {
+      code: errnoName(r.execErrno),
+      errno: r.execErrno,
+      syscall: "execve",
+      step: "open",
+    });
+  }
+  return {
+    pid: r.pid,
+    exited,
+    stdin: parentEnds[0] === undefined ? undefined : writable(parentEnds[0]),
+    stdout: parentEnds[1] === undefined ? undefined : readable(parentEnds[1]),
+    stderr: parentEnds[2] === undefined ? undefined : readable(parentEnds[2]),
+    kill(sig: NodeJS.Signals | number = "SIGTERM"): boolean {
+      const n = signalNumber(sig);
+      if (rec.pidfd < 0) return false;
+      return native.execKill(rec.pidfd, n) === 0;
+    },
+  };
+}
+
+function envPath(env: readonly string[]): string {
+  const p = env.find((e) => e.startsWith("PATH="));
+  return p === undefined ? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" : p.slice(5);
+}
+
+function openPidfd(pid: number): number {
+  const fd = native.openPidfd(pid);
+  if (fd < 0) {
+    throw new UsernsError(`pidfd_open ${pid}: ${errnoText(-fd)}`, {
+      code: errnoName(-fd),
+      errno: -fd,
+      syscall: "pidfd_open",
+      step: "open",
+    });
+  }
+  return fd;
+}
+
+function enterHint(step: string, errno: number, entered: ReadonlySet<NamespaceName | "user">): string | undefined {
+  if ((step === "setns" || step === "setns_fd") && errno === 87 && entered.has("time")) {
+    return "a time namespace can only be entered by a single-threaded process; spawnInside's child shares Bun's memory until execve";
+  }
+  if ((step === "setns" || step === "setns_fd") && errno === 22) {
+    return "setns refused: entering our own user namespace again, a file that is not a namespace of that type, or a kernel before 5.8 (setns with a pidfd)";
+  }
+  if (step === "setns" && errno === 1) return "setns needs CAP_SYS_ADMIN over the target's user namespace";
+  return undefined;
+}

@@ -1,0 +1,184 @@
+/** issue 11: spawnInside — commands run inside the namespaces, reaped on every path. */
+import { describe, expect, test } from "bun:test";
+import { readdirSync, readlinkSync } from "node:fs";
+import { runningCommands } from "../src/exec/spawn-inside.ts";
+import { CLONE_NEWNET, CLONE_NEWUTS, spawnInside, startHelper, UsernsError } from "../src/index.ts";
+import { thrown } from "./support/errors.ts";
+import { childPids, isRoot, leakableFds, nsLink, openFds } from "./support/proc.ts";
+
+const ROOT = "0:0:1";
+
+async function settled(): Promise<void> {
+  for (let i = 0; i < 200 && runningCommands() > 0; i++) await Bun.sleep(5);
+}
+
+describe("spawnInside", () => {
+  test.skipIf(!isRoot)(`runs inside the helper's user and net namespaces, stdout as a pipe (needs root)`, async () => {
+    using h = startHelper(ROOT, ROOT, CLONE_NEWNET);
+    const p = spawnInside(h, ["sh", "-c", "id -u; readlink /proc/self/ns/net; readlink /proc/self/ns/user"], {
+      namespaces: ["user", "net"],
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    const [out, code] = await Promise.all([new Response(p.stdout).text(), p.exited]);
+    expect(code).toBe(0);
+    const [uid, net, user] = out.trim().split("\n");
+    expect(uid).toBe("0");
+    expect(net).not.toBe(nsLink("self", "net"));
+    expect(user).not.toBe(nsLink("self", "user"));
+    expect(net).toBe(nsLink(h.pid, "net"));
+  });
+
+  test.skipIf(!isRoot)(`no fd of ours beyond stdio is visible in /proc/<cmd>/fd (needs root)`, async () => {
+    using h = startHelper(ROOT, ROOT, CLONE_NEWUTS);
+    const p = spawnInside(h, ["sh", "-c", "ls /proc/$$/fd"], { stdio: ["ignore", "pipe", "ignore"] });
+    const out = (await new Response(p.stdout).text()).trim().split("\n");
+    expect(await p.exited).toBe(0);
+    // 0 1 2, and the fd ls itself opened for the directory listing (not sh's).
+    expect(out.slice(0, 3)).toEqual(["0", "1", "2"]);
+    expect(out.length).toBeLessThanOrEqual(4);
+    const direct = spawnInside(process.pid, ["sleep", "5"], { namespaces: [], stdio: ["ignore", "ignore", "ignore"] });
+    await Bun.sleep(150); // past the dynamic loader's own open files
+    const seen = readdirSync(`/proc/${direct.pid}/fd`).sort();
+    direct.kill("SIGKILL");
+    expect(seen).toEqual(["0", "1", "2"]);
+    expect(await direct.exited).toBe(137);
+  });
+
+  test("exit codes pass through; a signal is 128+N; not found and not executable are errors", async () => {
+    expect(await spawnInside(process.pid, ["sh", "-c", "exit 7"], { namespaces: [] }).exited).toBe(7);
+    const p = spawnInside(process.pid, ["sleep", "30"], { namespaces: [] });
+    expect(p.kill("SIGTERM")).toBe(true);
+    expect(await p.exited).toBe(143);
+    expect(p.kill()).toBe(false);
+    const e = thrown(() => spawnInside(process.pid, ["no-such-command-xyz"], { namespaces: [] })) as UsernsError;
+    expect(e).toBeInstanceOf(UsernsError);
+    expect(e.code).toBe("ENOENT");
+    expect(e.message).toContain("command not found");
+    const x = thrown(() => spawnInside(process.pid, ["/etc/passwd"], { namespaces: [] })) as UsernsError;
+    expect(x.code).toBe("EACCES");
+    await settled();
+    expect(runningCommands()).toBe(0);
+  });
+
+  test("100 concurrent commands complete while a timer keeps ticking in this thread", async () => {
+    let ticks = 0;
+    const t = setInterval(() => ticks++, 2);
+    const ps = Array.from(
+      { length: 100 },
+      (_, i) => spawnInside(process.pid, ["sh", "-c", `sleep 0.2; exit ${i % 50}`], { namespaces: [] }).exited,
+    );
+    const codes = await Promise.all(ps);
+    clearInterval(t);
+    expect(codes).toEqual(Array.from({ length: 100 }, (_, i) => i % 50));
+    // 0.2 s of sleeping: a blocked thread would not have ticked at all.
+    expect(ticks).toBeGreaterThan(5);
+  });
+
+  test("abort kills the command; an aborted signal creates nothing", async () => {
+    const ac = new AbortController();
+    const p = spawnInside(process.pid, ["sleep", "30"], { namespaces: [], signal: ac.signal });
+    ac.abort();
+    expect(await p.exited).toBe(137);
+    const before = childPids().length;
+    expect(() => spawnInside(process.pid, ["true"], { namespaces: [], signal: AbortSignal.abort() })).toThrow();
+    expect(childPids().length).toBe(before);
+  });
+
+  test("stdin pipe and a given fd", async () => {
+    const p = spawnInside(process.pid, ["sh", "-c", "read x; echo got:$x; echo err >&2"], {
+      namespaces: [],
+      stdio: ["pipe", "pipe", 1],
+    });
+    const w = (p.stdin as WritableStream<Uint8Array>).getWriter();
+    await w.write(new TextEncoder().encode("hello\n"));
+    await w.close();
+    // stderr went to our fd 1 (the test runner's stdout): the pipe only has stdout.
+    expect(await new Response(p.stdout).text()).toBe("got:hello\n");
+    expect(await p.exited).toBe(0);
+  });
+
+  test("bad input: unknown namespace, hostile argv, bad stdio; nothing created", async () => {
+    const before = childPids().length;
+    const fds = openFds().length;
+    const e = thrown(() => spawnInside(process.pid, ["true"], { namespaces: ["netz" as "net"] })) as UsernsError;
+    expect(e.code).toBe("EINVAL");
+    expect(e.message).toContain('unknown namespace "netz"');
+    expect((thrown(() => spawnInside(process.pid, [], {})) as UsernsError).code).toBe("EINVAL");
+    expect((thrown(() => spawnInside(process.pid, ["a\0b"], {})) as UsernsError).code).toBe("EINVAL");
+    expect((thrown(() => spawnInside(process.pid, ["true"], { stdio: ["bogus" as "pipe"] })) as UsernsError).code).toBe(
+      "EINVAL",
+    );
+    expect((thrown(() => spawnInside(-4, ["true"])) as UsernsError).code).toBe("EINVAL");
+    expect(
+      (thrown(() => spawnInside(process.pid, ["true"], { namespaceFiles: { bogus: "/x" } as never })) as UsernsError)
+        .message,
+    ).toContain('unknown namespace "bogus"');
+    // argv read once: a getter that changes its answer cannot smuggle a different value.
+    let reads = 0;
+    const argv = ["sh", "-c", "exit 0"];
+    Object.defineProperty(argv, 2, {
+      get: () => (reads++ === 0 ? "exit 0" : "exit 9"),
+    });
+    expect(childPids().length).toBe(before);
+    expect(openFds().length).toBe(fds);
+    expect(await spawnInside(process.pid, argv, { namespaces: [] }).exited).toBe(0);
+    expect(reads).toBe(1);
+  });
+
+  test.skipIf(!isRoot)(`enters namespaces given as files (needs root)`, async () => {
+    using h = startHelper(ROOT, ROOT, CLONE_NEWNET);
+    const p = spawnInside(process.pid, ["readlink", "/proc/self/ns/net"], {
+      namespaceFiles: { user: `/proc/${h.pid}/ns/user`, net: `/proc/${h.pid}/ns/net` },
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    expect((await new Response(p.stdout).text()).trim()).toBe(readlinkSync(`/proc/${h.pid}/ns/net`));
+    expect(await p.exited).toBe(0);
+  });
+
+  test.skipIf(!isRoot)(`a new pid namespace with a fresh /proc: the command is pid 1 (needs root)`, async () => {
+    using h = startHelper(ROOT, ROOT, 0x00020000 /* CLONE_NEWNS */);
+    const p = spawnInside(h, ["sh", "-c", "echo $$; ls /proc | grep -c '^[0-9]'"], {
+      namespaces: ["user", "mnt"],
+      newPidNamespace: true,
+      mountProc: true,
+      cwd: "/",
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    const out = (await new Response(p.stdout).text()).trim().split("\n");
+    expect(out[0]).toBe("1");
+    expect(Number(out[1])).toBeLessThanOrEqual(3);
+    expect(await p.exited).toBe(0);
+  });
+
+  test.skipIf(!isRoot)(`no zombie or fd left after 1,000 runs, aborts and kills (needs root)`, async () => {
+    await settled();
+    const fds = leakableFds();
+    const all = openFds().length;
+    using h = startHelper(ROOT, ROOT, CLONE_NEWNET);
+    for (let round = 0; round < 10; round++) {
+      const batch: Promise<number>[] = [];
+      for (let i = 0; i < 100; i++) {
+        const mode = i % 10;
+        const ac = new AbortController();
+        const p = spawnInside(h, ["sh", "-c", mode < 8 ? "exit 0" : "exec sleep 5"], {
+          signal: ac.signal,
+          stdio: ["ignore", i % 2 ? "pipe" : "ignore", "ignore"],
+        });
+        if (p.stdout) void new Response(p.stdout).arrayBuffer();
+        if (mode === 8) ac.abort();
+        if (mode === 9) p.kill("SIGKILL");
+        batch.push(p.exited);
+      }
+      const codes = await Promise.all(batch);
+      expect(codes.filter((c) => c === 137).length).toBe(20);
+    }
+    h.release();
+    await settled();
+    await Bun.sleep(50);
+    expect(runningCommands()).toBe(0);
+    expect(childPids()).toEqual([]);
+    expect(leakableFds()).toEqual(fds);
+    await Bun.sleep(100); // the stdout readers see EOF and close their ends
+    expect(openFds().length).toBeLessThanOrEqual(all);
+  });
+});
