@@ -1,18 +1,23 @@
 /*
  * issue 11: run a command INSIDE namespaces (spawnInside, CLI exec/enter).
  *
- * The caller (bun_userns_exec) clones an entering child with CLONE_VM |
- * CLONE_VFORK on a private stack inside the request block: no copy of Bun's
- * page tables, and the calling thread sleeps only until the child has
- * exec'd (or died), i.e. for the setns+execve, never while the command runs.
+ * The caller (bun_userns_exec) clones an entering child with CLONE_VM on a
+ * private stack inside the request block: no copy of Bun's page tables, and
+ * the calling thread sleeps only until the child has exec'd (or died), i.e.
+ * for the setns+execve, never while the command runs. It waits on a
+ * close-on-exec "gate" pipe, not with CLONE_VFORK: from setns on, the entered
+ * user namespace's owner (another uid, with owner "mapping") may signal the
+ * child, and a SIGSTOP'd vfork child would hold Bun's thread for as long as
+ * that uid likes. The gate wait sees a stop and kills the child instead.
  * The child shares Bun's memory until execve, so it follows the helper's
  * discipline: signals blocked from before clone, raw syscalls only, nothing
  * touched but its stack and the request block.
  *
  * A pid namespace needs a fork inside: setns(CLONE_NEWPID) only changes
  * pid_for_children. Then the entering child ("outer") clones the command
- * ("inner", CLONE_VM|CLONE_VFORK|CLONE_PARENT on the second half of the
- * stack): the inner is pid 1 there and a child of Bun's process, so Bun's
+ * ("inner", CLONE_VM|CLONE_VFORK|CLONE_PARENT|CLONE_PARENT_SETTID on the
+ * second half of the stack, its pid written to r->pid before it runs, so
+ * the gate wait can see it stopped too): the inner is pid 1 there and a child of Bun's process, so Bun's
  * side waits on it, signals it and reaps it directly; the outer exits as
  * soon as the inner has exec'd. (util-linux unshare --fork keeps a waiting
  * parent instead; here that parent is Bun's poller, not a guest process
@@ -22,7 +27,8 @@
 /* Its own steps (not the helper's STEPS table): mirrored in src/exec/steps.ts. */
 enum xstep {
 	X_NONE, X_SIGMASK, X_CLONE, X_PDEATHSIG, X_PARENT_GONE, X_STDIO, X_SETNS_FD,
-	X_SETNS, X_CLOSE_RANGE, X_CHDIR, X_FORK, X_MOUNT_PROC, X_EXEC, X_PIDFD_OPEN, X_UNSHARE, X_PROPAGATION, X_SETID
+	X_SETNS, X_CLOSE_RANGE, X_CHDIR, X_FORK, X_MOUNT_PROC, X_EXEC, X_PIDFD_OPEN, X_UNSHARE, X_PROPAGATION, X_SETID,
+	X_GATE, X_STOPPED
 };
 
 #define XOPT_FORK 1      /* clone the command once more inside (pid namespace) */
@@ -40,6 +46,13 @@ enum xstep {
 #define MS_NOEXEC 8
 #define CLONE_VFORK 0x00004000
 #define CLONE_PARENT 0x00008000
+#define CLONE_PARENT_SETTID 0x00100000
+#define WNOWAIT 0x01000000
+#define P_PID 1
+#define POLLIN 1
+#define GATE_CHECK_NS 10000000 /* how long a stop may hold Bun's thread: 10 ms */
+struct kpollfd { s32 fd; short events, revents; };
+struct ktimespec { s64 sec, nsec; };
 #define E_NOENT 2
 #define E_NOTDIR 20
 #define E_ACCES 13
@@ -60,7 +73,7 @@ struct xreq {
 	s32 fds[XFD_MAX];     /*  48 in: namespace fds, setns'd in this order */
 	u32 types[XFD_MAX];   /*  80 in: their CLONE_NEW* type */
 	s32 stack_len;        /* 112 in: bytes of stack after the block */
-	s32 pad;              /* 116 */
+	s32 gate;             /* 116 the gate pipe's write end (close-on-exec) */
 	u64 argv;             /* 120 in: char *[] */
 	u64 envp;             /* 128 in: char *[] */
 	u64 path;             /* 136 in: PATH for the lookup, or 0 */
@@ -218,8 +231,10 @@ static void exec_child_main(struct xreq *r)
 	}
 
 	/* Nothing of ours crosses execve but 0, 1, 2: the table is our own copy
-	 * (no CLONE_FILES), so this closes nothing of Bun's. */
-	rc = sys3(SYS_close_range, 3, ~0U, 0);
+	 * (no CLONE_FILES), so this closes nothing of Bun's. The gate (>= 3,
+	 * close-on-exec) stays open until execve itself closes it. */
+	rc = r->gate > 3 ? sys3(SYS_close_range, 3, r->gate - 1, 0) : 0;
+	if (rc >= 0) rc = sys3(SYS_close_range, r->gate + 1, ~0U, 0);
 	if (rc < 0) xfail(r, X_CLOSE_RANGE, rc, 126);
 
 	/* Entering a mount namespace moved us to its root. */
@@ -241,13 +256,80 @@ static void exec_child_main(struct xreq *r)
 		/* The inner is created in pid_for_children: pid 1 there. Its exit
 		 * signal is ours (0: no SIGCHLD, wildcard waits skip it). */
 		char *half = (char *)(r + 1) + (r->stack_len / 2 & ~15);
-		rc = bun_userns_clone_trampoline(CLONE_VM | CLONE_VFORK | CLONE_PARENT, half, 0, r,
-						 (void *)exec_inner_main);
+		rc = bun_userns_clone_trampoline(CLONE_VM | CLONE_VFORK | CLONE_PARENT | CLONE_PARENT_SETTID, half,
+						 &r->pid, r, (void *)exec_inner_main);
 		if (rc < 0) xfail(r, X_FORK, rc, 126);
 		r->pid = (s32)rc;
 		sys1(SYS_exit_group, 0);
 	}
 	exec_prepare(r);
+}
+
+/* Block until this child of ours has exited, leaving it for the reap. */
+static void exec_reap_nowait(s32 idtype, s64 id)
+{
+	u8 info[128];
+	for (;;) {
+		mem_zero(info, sizeof info);
+		if (sys5(SYS_waitid, idtype, id, (s64)info, WEXITED | WNOWAIT | WALL, 0) != -E_INTR) return;
+	}
+}
+
+/* Is this child of ours in a stop? WNOWAIT: its state stays for the reap. */
+static int exec_stopped(s32 idtype, s64 id)
+{
+	u8 info[128];
+	mem_zero(info, sizeof info);
+	if (sys5(SYS_waitid, idtype, id, (s64)info, WSTOPPED | WNOHANG | WNOWAIT | WALL, 0) < 0) return 0;
+	return SI_CODE(info) == CLD_STOPPED;
+}
+
+/*
+ * Wait until the child has exec'd or died: its copies of the gate are then
+ * closed and the read end sees EOF (execve closes close-on-exec fds only
+ * after it has switched to the new mm; exit drops the mm before the files),
+ * so from here on nothing runs in Bun's memory. Nothing is ever written to
+ * the gate. Every GATE_CHECK_NS without EOF, look for a stop: a stopped
+ * child (the entering one, or the inner of a pid namespace) still holds
+ * the gate, so it stopped before exec; kill it rather than wait for a
+ * SIGCONT that may never come. 0, or -E_INTR when a stop was killed.
+ */
+static s32 exec_gate_wait(struct xreq *r, s32 gate, s32 pidfd)
+{
+	struct kpollfd p;
+	struct ktimespec t;
+	s32 inner, stopped = 0;
+	s64 rc;
+	for (;;) {
+		p.fd = gate;
+		p.events = POLLIN;
+		p.revents = 0;
+		t.sec = 0;
+		t.nsec = GATE_CHECK_NS;
+		rc = sys5(SYS_ppoll, (s64)&p, 1, (s64)&t, 0, 8);
+		if (rc > 0) return stopped ? -E_INTR : 0;
+		if (rc == -E_INTR) continue;
+		if (rc < 0) {
+			/* Cannot wait on the gate: end the children, then wait for
+			 * them without it (exit is reported after the mm is gone). */
+			inner = *(volatile s32 *)&r->pid;
+			sys4(SYS_pidfd_send_signal, pidfd, SIGKILL, 0, 0);
+			if (inner > 0) sys2(SYS_kill, inner, SIGKILL);
+			exec_reap_nowait(P_PIDFD, pidfd);
+			if (inner > 0) exec_reap_nowait(P_PID, inner);
+			return (s32)rc;
+		}
+		inner = *(volatile s32 *)&r->pid;
+		if (exec_stopped(P_PIDFD, pidfd)) {
+			sys4(SYS_pidfd_send_signal, pidfd, SIGKILL, 0, 0);
+			stopped = 1;
+		}
+		if ((r->opts & XOPT_FORK) && inner > 0 && exec_stopped(P_PID, inner)) {
+			/* Our child (CLONE_PARENT), unreaped: the pid cannot be reused. */
+			sys2(SYS_kill, inner, SIGKILL);
+			stopped = 1;
+		}
+	}
 }
 
 /*
@@ -260,7 +342,7 @@ s32 bun_userns_exec(struct xreq *r)
 {
 	u64 all = ~0UL, old = 0;
 	u8 info[128];
-	s32 pidfd = -1;
+	s32 pidfd = -1, gate[2];
 	s64 pid, rc;
 	char *top;
 
@@ -273,15 +355,36 @@ s32 bun_userns_exec(struct xreq *r)
 	r->ppid = (s32)sys0(SYS_getpid);
 	top = (char *)((u64)((char *)(r + 1) + r->stack_len) & ~15UL);
 
+	/* The gate: the child's copy of the write end closes at its execve or
+	 * exit. Above 0-2, which the child dup3's its stdio onto. */
+	rc = sys2(SYS_pipe2, (s64)gate, O_CLOEXEC);
+	if (rc >= 0 && gate[1] < 3) {
+		rc = sys3(SYS_fcntl, gate[1], F_DUPFD_CLOEXEC, 3);
+		sys1(SYS_close, gate[1]);
+		if (rc < 0) sys1(SYS_close, gate[0]);
+		gate[1] = (s32)rc;
+	}
+	if (rc < 0) { r->step = X_GATE; r->err = (s32)-rc; return (s32)rc; }
+	r->gate = gate[1];
+
 	/* Until execve the child is Bun's memory with credentials of the target
 	 * user namespace, whose owner may ptrace it if the mm is dumpable. */
 	sys2(SYS_prctl, PR_SET_DUMPABLE, 0);
 	rc = sys4(SYS_rt_sigprocmask, SIG_SETMASK, (s64)&all, (s64)&old, 8);
-	if (rc < 0) { r->step = X_SIGMASK; r->err = (s32)-rc; return (s32)rc; }
-	pid = bun_userns_clone_trampoline(CLONE_VM | CLONE_VFORK | CLONE_PIDFD, top, &pidfd, r,
-					  (void *)exec_child_main);
+	if (rc < 0) {
+		sys1(SYS_close, gate[0]);
+		sys1(SYS_close, gate[1]);
+		r->step = X_SIGMASK; r->err = (s32)-rc; return (s32)rc;
+	}
+	pid = bun_userns_clone_trampoline(CLONE_VM | CLONE_PIDFD, top, &pidfd, r, (void *)exec_child_main);
 	sys4(SYS_rt_sigprocmask, SIG_SETMASK, (s64)&old, 0, 8);
-	if (pid < 0) { r->step = X_CLONE; r->err = (s32)-pid; return (s32)pid; }
+	/* Only the child's copy may hold the gate open. */
+	sys1(SYS_close, gate[1]);
+	if (pid < 0) { sys1(SYS_close, gate[0]); r->step = X_CLONE; r->err = (s32)-pid; return (s32)pid; }
+	rc = exec_gate_wait(r, gate[0], pidfd);
+	sys1(SYS_close, gate[0]);
+	if (rc == -E_INTR) { r->step = X_STOPPED; r->err = E_INTR; }
+	else if (rc < 0) { r->step = X_GATE; r->err = (s32)-rc; }
 
 	if (r->opts & XOPT_FORK) {
 		/* The outer has exited (or is exiting): reap it. */

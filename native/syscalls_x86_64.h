@@ -52,6 +52,7 @@
 #define SYS_fcntl 72 /* 25 */
 #define SYS_setgroups 116 /* 159 */
 #define SYS_setresgid 119 /* 149 */
+#define SYS_ppoll 271 /* 73 */
 
 
 static inline s64 sys5(s64 n, s64 a, s64 b, s64 c, s64 d, s64 e)

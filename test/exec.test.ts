@@ -182,3 +182,66 @@ describe("spawnInside", () => {
     expect(openFds().length).toBeLessThanOrEqual(all);
   });
 });
+
+// From setns on, the entered user namespace's owner (another uid, with the default owner "mapping") may signal
+// the entering child, which still runs in Bun's memory. A SIGSTOP there must never hold this thread.
+const setpriv = Bun.which("setpriv");
+const STORM_UID = 61234; // an id no real user has: its kill(-1) storm reaches only what this test makes
+describe.skipIf(!isRoot || !setpriv)(
+  `a SIGSTOP storm from the namespace owner's uid${!isRoot ? " — skipped: needs root" : !setpriv ? " — skipped: needs util-linux setpriv" : ""}`,
+  () => {
+    test("every spawnInside returns (started, or UsernsError 'stopped'); timers tick; nothing is left", async () => {
+      await settled();
+      const MAP = `0:${STORM_UID}:1`;
+      using h = startHelper(MAP, MAP, CLONE_NEWNET);
+      const storm = Bun.spawn(
+        [
+          setpriv as string,
+          `--reuid=${STORM_UID}`,
+          `--regid=${STORM_UID}`,
+          "--clear-groups",
+          process.execPath,
+          "-e",
+          "for (const t = Date.now(); Date.now() - t < 2500; ) try { process.kill(-1, 'SIGSTOP') } catch {}",
+        ],
+        { stdio: ["ignore", "ignore", "inherit"] },
+      );
+      let ticks = 0;
+      const timer = setInterval(() => ticks++, 5);
+      let started = 0;
+      const stopped: UsernsError[] = [];
+      const t0 = Date.now();
+      while (Date.now() - t0 < 2000) {
+        try {
+          const p = spawnInside(h, ["/bin/true"], {
+            namespaces: ["user", "net"],
+            stdio: ["ignore", "ignore", "ignore"],
+          });
+          started++;
+          // Stopped after its exec, the command is the storm's to keep: end it.
+          const end = setTimeout(() => p.kill("SIGKILL"), 100);
+          const code = await p.exited;
+          clearTimeout(end);
+          expect([0, 137]).toContain(code);
+        } catch (e) {
+          stopped.push(e as UsernsError);
+        }
+      }
+      clearInterval(timer);
+      await storm.exited;
+      for (const e of stopped) {
+        expect(e).toBeInstanceOf(UsernsError);
+        expect(e.syscall).toBe("stopped");
+        expect(e.hint).toContain("stopped by a signal before it could exec");
+      }
+      expect(started).toBeGreaterThan(0);
+      // With a vfork-style wait a stop held this thread until a SIGCONT that never came: the loop never ended
+      // (the test timed out). Here it ends, and the thread ran its timers meanwhile.
+      expect(ticks).toBeGreaterThan(0);
+      h.release();
+      await settled();
+      expect(runningCommands()).toBe(0);
+      expect(childPids()).toEqual([]);
+    }, 30_000);
+  },
+);

@@ -398,6 +398,8 @@ export const EXEC_STEPS = [
   "unshare",
   "propagation",
   "setid",
+  "gate",
+  "stopped",
 ] as const;
 export type ExecStep = (typeof EXEC_STEPS)[number];
 
