@@ -278,6 +278,17 @@ else {
   }
 }
 
+// --- issue 11: commands inside the namespaces (test/bench/exec.ts) -----------------------
+{
+  const x = await (await import("./exec.ts")).execRows(quick ? 10 : 200);
+  if ("skipped" in x) notes.push(`exec rows skipped: ${x.skipped}`);
+  else {
+    for (const r of x.rows) rows.push({ name: r.name, ...r.s });
+    targets.push(...x.targets);
+    notes.push(...x.notes);
+  }
+}
+
 // --- report ----------------------------------------------------------------------------
 const fmt = (v: number | undefined, d = 0) => (v === undefined || Number.isNaN(v) ? "-" : v.toFixed(d));
 const width = Math.max(...rows.map((r) => r.name.length));

@@ -1,0 +1,144 @@
+/**
+ * Issue 11's rows: spawnInside per call against a C floor doing the same
+ * vfork+setns(pidfd)+execve+wait (exec-floor.c); a whole in-process cycle
+ * (helper + command inside + reap) against Bun.spawn of util-linux unshare;
+ * and the CLI end to end against `unshare -r -n true` and bubblewrap.
+ */
+import { mkdtempSync } from "node:fs";
+import { join } from "node:path";
+import { CLONE_NEWNET, spawnInside, startHelper } from "../../src/index.ts";
+import { timeOnce } from "./cold.ts";
+import { type Summary, summarize } from "./stats.ts";
+
+const ROOT = `0:${process.geteuid?.() ?? 0}:1`;
+const CLI = join(import.meta.dir, "..", "..", "src", "cli.ts");
+const QUIET = { stdio: ["ignore", "ignore", "ignore"] as const, env: {} };
+
+export interface ExecRows {
+  rows: { name: string; s: Summary }[];
+  targets: { what: string; value: number; limit: string; pass: boolean }[];
+  notes: string[];
+}
+
+async function inside(pid: number): Promise<void> {
+  const code = await spawnInside(pid, ["/bin/true"], { namespaces: ["user", "net"], ...QUIET }).exited;
+  if (code !== 0) throw new Error(`/bin/true inside exited ${code}`);
+}
+
+export async function execRows(n: number): Promise<ExecRows | { skipped: string }> {
+  if (process.geteuid?.() !== 0) return { skipped: "entering a user namespace this way needs root here" };
+  const out: ExecRows = { rows: [], targets: [], notes: [] };
+  const WARM = 30;
+
+  // spawnInside per call, one parked helper.
+  using h = startHelper(ROOT, ROOT, CLONE_NEWNET);
+  const per: number[] = [];
+  for (let i = 0; i < n + WARM; i++) {
+    const t0 = performance.now();
+    await inside(h.pid);
+    if (i >= WARM) per.push((performance.now() - t0) * 1000);
+  }
+  const s = summarize(per);
+  out.rows.push({ name: "spawnInside(helper, /bin/true, user+net) + exited", s });
+
+  const cc = Bun.which("gcc") ?? Bun.which("cc");
+  if (!cc) out.notes.push("exec floor skipped: no gcc/cc");
+  else {
+    const exe = join(mkdtempSync("/tmp/bun-userns-bench-exec-"), "exec-floor");
+    const b = Bun.spawnSync([cc, "-O2", "-o", exe, join(import.meta.dir, "exec-floor.c")]);
+    if (b.exitCode !== 0) out.notes.push(`exec floor build failed: ${b.stderr.toString().trim()}`);
+    else {
+      const flags = 0x10000000 | 0x40000000; // CLONE_NEWUSER | CLONE_NEWNET
+      const f = Bun.spawnSync([exe, String(h.pid), String(flags), String(n + WARM)]);
+      const text = f.stdout.toString().trim();
+      if (f.exitCode !== 0) out.notes.push(`exec floor failed: ${f.stderr.toString().trim()}`);
+      else {
+        const floor = summarize(
+          text
+            .split(" ")
+            .slice(WARM)
+            .map((ns) => Number(ns) / 1000),
+        );
+        out.rows.push({ name: "C floor: vfork+setns(pidfd)+execve /bin/true+waitpid (exec-floor.c)", s: floor });
+        out.targets.push({
+          what: "spawnInside / C floor median",
+          value: s.medianUs / floor.medianUs,
+          limit: "<= 1.5",
+          pass: s.medianUs / floor.medianUs <= 1.5,
+        });
+      }
+    }
+  }
+
+  // A whole in-process cycle against Bun.spawn of util-linux.
+  const cycle: number[] = [];
+  for (let i = 0; i < n + WARM; i++) {
+    const t0 = performance.now();
+    {
+      using g = startHelper(ROOT, ROOT, CLONE_NEWNET);
+      await inside(g.pid);
+    }
+    if (i >= WARM) cycle.push((performance.now() - t0) * 1000);
+  }
+  const c = summarize(cycle);
+  out.rows.push({ name: "startHelper(-r, net) + spawnInside(/bin/true) + exited + reap", s: c });
+  const unshare = Bun.which("unshare");
+  if (!unshare) out.notes.push("util-linux unshare not installed: no Bun.spawn(unshare) row");
+  else {
+    const xs: number[] = [];
+    for (let i = 0; i < Math.max(10, n / 2) + 5; i++) {
+      const t0 = performance.now();
+      const code = await Bun.spawn([unshare, "-r", "-n", "true"], { stdio: ["ignore", "ignore", "ignore"] }).exited;
+      if (code !== 0) throw new Error(`unshare -r -n true exited ${code}`);
+      if (i >= 5) xs.push((performance.now() - t0) * 1000);
+    }
+    const u = summarize(xs);
+    out.rows.push({ name: 'await Bun.spawn(["unshare", "-r", "-n", "true"]).exited', s: u });
+    out.targets.push({
+      what: "Bun.spawn(unshare -r -n true) / in-process helper + spawnInside median",
+      value: u.medianUs / c.medianUs,
+      limit: ">= 2",
+      pass: u.medianUs / c.medianUs >= 2,
+    });
+  }
+
+  // The CLI end to end, one process each, against util-linux and bubblewrap.
+  const whole: [string, string[]][] = [
+    ["bun-userns exec -r -n -- true", [process.execPath, CLI, "exec", "-r", "-n", "--", "true"]],
+  ];
+  if (unshare) whole.push(["unshare -r -n true", [unshare, "-r", "-n", "true"]]);
+  const bwrap = Bun.which("bwrap");
+  if (bwrap)
+    whole.push([
+      "bwrap --unshare-user --unshare-net --bind / / true",
+      [bwrap, "--unshare-user", "--unshare-net", "--bind", "/", "/", "true"],
+    ]);
+  else out.notes.push("bubblewrap not installed (apt-get install bubblewrap): no bwrap row");
+  const runs = Math.max(5, Math.floor(n / 10));
+  for (const [name, argv] of whole) {
+    const first = timeOnce(argv);
+    if (typeof first === "string") {
+      out.notes.push(`${name} failed: ${first}`);
+      continue;
+    }
+    const xs: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      const t = timeOnce(argv);
+      if (typeof t === "number") xs.push(t);
+    }
+    out.rows.push({ name: `whole command: ${name}`, s: summarize(xs) });
+  }
+  return out;
+}
+
+if (import.meta.main) {
+  const r = await execRows(Number(process.argv[2] ?? 200));
+  if ("skipped" in r) console.log(`skipped: ${r.skipped}`);
+  else {
+    for (const row of r.rows)
+      console.log(`${row.name.padEnd(80)} ${row.s.medianUs.toFixed(0).padStart(8)} µs  p99 ${row.s.p99Us.toFixed(0)}`);
+    for (const t of r.targets)
+      console.log(`${t.pass ? "PASS" : "MISS"}  ${t.what}: ${t.value.toFixed(2)} (target ${t.limit})`);
+    for (const note of r.notes) console.log(`note: ${note}`);
+  }
+}
