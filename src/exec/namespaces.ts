@@ -1,6 +1,6 @@
 /** issue 11: which namespaces spawnInside enters, from the pid or from files. */
 import { readlinkSync } from "node:fs";
-import { invalid } from "../core/errors.ts";
+import { errnoName, invalid } from "../core/errors.ts";
 import { CLONE_NEWUSER, NAMESPACE_FLAGS, type NamespaceName } from "../core/flags.ts";
 
 export type ExecNamespace = NamespaceName | "user";
@@ -22,11 +22,12 @@ export function checkNamespaceName(raw: unknown, where: string): ExecNamespace {
   return name as ExecNamespace;
 }
 
-function link(pid: number | "self", name: ExecNamespace): string | undefined {
+/** The namespace link's text, or the errno that refused it. */
+function link(pid: number | "self", name: ExecNamespace): string | number {
   try {
     return readlinkSync(`/proc/${pid}/ns/${name}`);
-  } catch {
-    return undefined;
+  } catch (e) {
+    return -(Number((e as { errno?: number }).errno) || -2); // Node's errno is negative
   }
 }
 
@@ -65,11 +66,16 @@ export function resolveNamespaces(pid: number, names: unknown, files: unknown): 
   for (const name of explicit ? ORDER.filter((n) => wanted.has(n)) : fromFile.size > 0 ? [] : DEFAULT_NAMESPACES) {
     if (fromFile.has(name)) continue;
     const theirs = link(pid, name);
-    if (theirs === undefined)
-      throw invalid("flags", `cannot read /proc/${pid}/ns/${name}: no such process or namespace`, {
-        code: "ESRCH",
-        errno: 3,
+    if (typeof theirs === "number") {
+      const why =
+        theirs === 13 || theirs === 1
+          ? "permission denied (ptrace access mode: the process belongs to another uid, is not dumpable, or a security module refuses)"
+          : "no such process or namespace";
+      throw invalid("flags", `cannot read /proc/${pid}/ns/${name}: ${why}`, {
+        code: theirs === 13 || theirs === 1 ? errnoName(theirs) : "ESRCH",
+        errno: theirs === 13 || theirs === 1 ? theirs : 3,
       });
+    }
     if (theirs === link("self", name) && (name === "user" || !explicit)) continue;
     fromPid |= namespaceFlag(name);
     entered.add(name);
