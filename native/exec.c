@@ -28,7 +28,7 @@
 enum xstep {
 	X_NONE, X_SIGMASK, X_CLONE, X_PDEATHSIG, X_PARENT_GONE, X_STDIO, X_SETNS_FD,
 	X_SETNS, X_CLOSE_RANGE, X_CHDIR, X_FORK, X_MOUNT_PROC, X_EXEC, X_PIDFD_OPEN, X_UNSHARE, X_PROPAGATION, X_SETID,
-	X_GATE, X_STOPPED
+	X_GATE, X_STOPPED, X_DUMPABLE
 };
 
 #define XOPT_FORK 1      /* clone the command once more inside (pid namespace) */
@@ -265,6 +265,16 @@ static void exec_child_main(struct xreq *r)
 	exec_prepare(r);
 }
 
+/* Will the child's credentials change (a user namespace entered, ids set)? */
+static int exec_changes_creds(struct xreq *r)
+{
+	int i;
+	if ((r->ns_flags & CLONE_NEWUSER) || r->uid >= 0 || r->gid >= 0) return 1;
+	for (i = 0; i < r->nfds && i < XFD_MAX; i++)
+		if (r->types[i] == CLONE_NEWUSER) return 1;
+	return 0;
+}
+
 /* Block until this child of ours has exited, leaving it for the reap. */
 static void exec_reap_nowait(s32 idtype, s64 id)
 {
@@ -355,6 +365,16 @@ s32 bun_userns_exec(struct xreq *r)
 	r->ppid = (s32)sys0(SYS_getpid);
 	top = (char *)((u64)((char *)(r + 1) + r->stack_len) & ~15UL);
 
+	/* Entering a user namespace (or taking ids there) is a credential change
+	 * in a child that shares Bun's mm, and commit_creds then resets the mm's
+	 * dumpable flag to fs.suid_dumpable. At 1 ("debug") that unseals Bun's
+	 * memory to the namespace's owner, for this child and every live helper:
+	 * refuse rather than race it. */
+	if (exec_changes_creds(r)) {
+		rc = suid_dumpable();
+		if (rc != 0 && rc != 2) { r->step = X_DUMPABLE; r->err = E_PERM; return -E_PERM; }
+	}
+
 	/* The gate: the child's copy of the write end closes at its execve or
 	 * exit. Above 0-2, which the child dup3's its stdio onto. */
 	rc = sys2(SYS_pipe2, (s64)gate, O_CLOEXEC);
@@ -383,6 +403,8 @@ s32 bun_userns_exec(struct xreq *r)
 	if (pid < 0) { sys1(SYS_close, gate[0]); r->step = X_CLONE; r->err = (s32)-pid; return (s32)pid; }
 	rc = exec_gate_wait(r, gate[0], pidfd);
 	sys1(SYS_close, gate[0]);
+	/* Re-seal, should fs.suid_dumpable have changed under the child. */
+	sys2(SYS_prctl, PR_SET_DUMPABLE, 0);
 	if (rc == -E_INTR) { r->step = X_STOPPED; r->err = E_INTR; }
 	else if (rc < 0) { r->step = X_GATE; r->err = (s32)-rc; }
 

@@ -1,6 +1,6 @@
 /** issue 11: spawnInside — commands run inside the namespaces, reaped on every path. */
 import { describe, expect, test } from "bun:test";
-import { readdirSync, readlinkSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { runningCommands } from "../src/exec/spawn-inside.ts";
 import { CLONE_NEWNET, CLONE_NEWUTS, spawnInside, startHelper, UsernsError } from "../src/index.ts";
 import { thrown } from "./support/errors.ts";
@@ -245,3 +245,26 @@ describe.skipIf(!isRoot || !setpriv)(
     }, 30_000);
   },
 );
+
+// A credential change in a child sharing Bun's mm resets the mm's dumpable flag to fs.suid_dumpable.
+describe.skipIf(!isRoot)(`fs.suid_dumpable=1${isRoot ? "" : " — skipped: needs root to set it"}`, () => {
+  test("entering a user namespace is refused (EPERM, syscall 'dumpable', nothing started); others work; back at 0 it works", async () => {
+    await settled();
+    const saved = readFileSync("/proc/sys/fs/suid_dumpable", "utf8");
+    using h = startHelper(`0:${STORM_UID}:1`, `0:${STORM_UID}:1`, CLONE_NEWNET);
+    const before = childPids();
+    try {
+      writeFileSync("/proc/sys/fs/suid_dumpable", "1");
+      const e = thrown(() => spawnInside(h, ["/bin/true"], { namespaces: ["user", "net"] }));
+      expect(e).toBeInstanceOf(UsernsError);
+      expect(e).toMatchObject({ code: "EPERM", errno: 1, syscall: "dumpable" });
+      expect((e as UsernsError).hint).toContain("suid_dumpable is 1");
+      expect(childPids()).toEqual(before);
+      // No user namespace, no credential change: allowed.
+      expect(await spawnInside(h, ["/bin/true"], { namespaces: ["net"] }).exited).toBe(0);
+    } finally {
+      writeFileSync("/proc/sys/fs/suid_dumpable", saved);
+    }
+    expect(await spawnInside(h, ["/bin/true"], { namespaces: ["user", "net"] }).exited).toBe(0);
+  });
+});

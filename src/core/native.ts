@@ -400,6 +400,7 @@ export const EXEC_STEPS = [
   "setid",
   "gate",
   "stopped",
+  "dumpable",
 ] as const;
 export type ExecStep = (typeof EXEC_STEPS)[number];
 

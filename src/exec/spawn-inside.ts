@@ -400,6 +400,9 @@ function openPidfd(pid: number): number {
 }
 
 function enterHint(step: string, errno: number, entered: ReadonlySet<NamespaceName | "user">): string | undefined {
+  if (step === "dumpable") {
+    return "fs.suid_dumpable is 1: entering a user namespace would make Bun's memory dumpable, and so readable by the namespace's owner, while the child shares it; set it to 0 or 2";
+  }
   if (step === "stopped") {
     return "the entering child was stopped by a signal before it could exec (e.g. a SIGSTOP from the user namespace's owner, who may signal it once it has entered); it was killed rather than let a stop hold this thread";
   }
