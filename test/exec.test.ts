@@ -288,3 +288,24 @@ describe.skipIf(!isRoot)(`the README's spawnInside example${isRoot ? "" : " — 
     expect(r.stdout.toString()).toBe('0 "0\\n         0     100000      65536\\n"\n"1\\n3\\n" 0\n137\n');
   });
 });
+
+describe("pipes the caller never finishes", () => {
+  test("the leak net closes our ends of dropped stdio pipes (200 commands, no stream read or closed)", async () => {
+    await settled();
+    for (let i = 0; i < 5; i++) Bun.gc(true);
+    const before = openFds().length;
+    for (let i = 0; i < 200; i++) {
+      const p = spawnInside(process.pid, ["sh", "-c", "echo hi; cat >/dev/null"], {
+        namespaces: [],
+        stdio: ["pipe", "pipe", "pipe"],
+      });
+      p.kill("SIGKILL");
+      expect(await p.exited).toBe(137);
+    }
+    for (let i = 0; i < 20 && openFds().length > before; i++) {
+      Bun.gc(true);
+      await Bun.sleep(10);
+    }
+    expect(openFds().length).toBeLessThanOrEqual(before);
+  });
+});

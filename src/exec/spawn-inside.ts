@@ -135,14 +135,25 @@ export function runningCommands(): number {
 }
 
 /* ---- stdio plumbing ---- */
+/**
+ * Our end of a pipe, closed once: by the stream's end, cancel or close, or,
+ * when the caller drops a stream it never finished, by the leak net.
+ */
+interface End {
+  fd: number;
+  open: boolean;
+}
+const dropped = new FinalizationRegistry<End>((end) => closeEnd(end));
+function closeEnd(end: End): void {
+  if (end.open) native.close(end.fd);
+  end.open = false;
+}
+
 function readable(fd: number): ReadableStream<Uint8Array> {
   const reader = Bun.file(fd).stream().getReader();
-  let open = true;
-  const done = () => {
-    if (open) native.close(fd);
-    open = false;
-  };
-  return new ReadableStream<Uint8Array>({
+  const end: End = { fd, open: true };
+  const done = () => closeEnd(end);
+  const stream = new ReadableStream<Uint8Array>({
     async pull(c) {
       const { value, done: end } = await reader.read();
       if (end) {
@@ -155,16 +166,15 @@ function readable(fd: number): ReadableStream<Uint8Array> {
       done();
     },
   });
+  dropped.register(stream, end);
+  return stream;
 }
 
 function writable(fd: number): WritableStream<Uint8Array> {
   const sink = Bun.file(fd).writer();
-  let open = true;
-  const done = () => {
-    if (open) native.close(fd);
-    open = false;
-  };
-  return new WritableStream<Uint8Array>({
+  const end: End = { fd, open: true };
+  const done = () => closeEnd(end);
+  const stream = new WritableStream<Uint8Array>({
     async write(chunk) {
       sink.write(chunk);
       await sink.flush();
@@ -177,6 +187,8 @@ function writable(fd: number): WritableStream<Uint8Array> {
       done();
     },
   });
+  dropped.register(stream, end);
+  return stream;
 }
 
 const SIGNALS = constants.signals as Record<string, number>;
