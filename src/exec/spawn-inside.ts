@@ -74,15 +74,15 @@ let timer: ReturnType<typeof setTimeout> | undefined;
 let delay = 1;
 /**
  * Until then, poll every 1 ms (the timer floor) instead of backing off: most
- * commands are short. Spinning every event-loop turn was measured slower on a
+ * commands are short. Spinning every event-loop turn instead was measured slower on a
  * busy 2-core machine: the spinning thread competes with the command for CPU.
  */
-let spinUntil = 0;
-const SPIN_MS = 10;
+let eagerUntil = 0;
+const EAGER_MS = 10;
 
 function arm(): void {
   if (timer !== undefined) clearTimeout(timer);
-  timer = setTimeout(tick, performance.now() < spinUntil ? 1 : delay);
+  timer = setTimeout(tick, performance.now() < eagerUntil ? 1 : delay);
 }
 
 function settle(r: Running, rc: number): void {
@@ -117,7 +117,7 @@ function tick(): void {
   }
   if (done > 0) {
     delay = 1;
-    spinUntil = performance.now() + SPIN_MS;
+    eagerUntil = performance.now() + EAGER_MS;
   } else delay = Math.min(delay * 2, 20);
   arm();
 }
@@ -125,7 +125,7 @@ function tick(): void {
 function watch(r: Running): void {
   running.add(r);
   delay = 1;
-  spinUntil = performance.now() + SPIN_MS;
+  eagerUntil = performance.now() + EAGER_MS;
   arm();
 }
 
