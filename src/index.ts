@@ -50,4 +50,8 @@ export {
   type UnmountOptions,
   unmount,
 } from "./mount/mount.ts";
+/* issue 11: namespaces as fds and files */
+export { NAMESPACE_KINDS, type NamespaceKind } from "./ns/kinds.ts";
+export { NamespaceFd, openNamespace } from "./ns/namespace-fd.ts";
+export { type PinSpec, type Pins, pinNamespaces, unpinNamespace } from "./ns/pins.ts";
 export { type SubordinateIds, subordinateIds } from "./rootless/subid.ts";

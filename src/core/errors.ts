@@ -46,7 +46,11 @@ export type Step =
   | "open_tree"
   | "mount_setattr"
   | "move_mount"
-  | "umount";
+  | "umount"
+  /* issue 11: namespaces as fds and files */
+  | "namespace"
+  | "pin"
+  | "unpin";
 
 export interface UsernsErrorFields {
   code: string;

@@ -514,3 +514,60 @@ export function pipe(): [number, number] | number {
 export function openPidfd(pid: number): number {
   return call(OP_PIDFD_OPEN, null, pid, 0);
 }
+
+/* issue 11: namespaces as fds and files (native/ns.c, ops 40-44) */
+const NS_OP = { open: 40, type: 41, stat: 42, pin: 43, unpin: 44 } as const;
+/** enum ns_step of native/ns.c. */
+const NS_STEPS = ["done", "open", "check", "mount", "umount", "unlink"] as const;
+export type NsStep = (typeof NS_STEPS)[number];
+
+/** 32 bytes the op answers into, then PATH as a C string. */
+function nsBuf(path: string): Uint8Array {
+  const b = new Uint8Array(32 + Buffer.byteLength(path) + 1);
+  encoder.encodeInto(path, b.subarray(32));
+  return b;
+}
+
+/** Open PATH as a namespace (O_PATH, nsfs check, O_RDONLY|O_CLOEXEC reopen): fd and CLONE_NEW* type, or -errno (-ENOTTY: not a namespace). */
+export function nsOpen(path: string): { fd: number; type: number } | number {
+  const b = nsBuf(path);
+  const fd = call(NS_OP.open, b, 0, 0);
+  return fd < 0 ? fd : { fd, type: new DataView(b.buffer).getInt32(0, true) };
+}
+
+/** NS_GET_NSTYPE of an fd: CLONE_NEW* or -errno. */
+export function nsType(fd: number): number {
+  return call(NS_OP.type, null, fd, 0);
+}
+
+export interface NsStat {
+  /** S_IFMT bits. */
+  type: number;
+  mountRoot: boolean;
+  mountId: number;
+  inode: number;
+}
+
+/** statx of PATH (not following a last symlink), or of FD when PATH is "": or -errno. */
+export function nsStat(path: string, fd = -1): NsStat | number {
+  const b = nsBuf(path);
+  const rc = call(NS_OP.stat, b, fd, 0);
+  if (rc < 0) return rc;
+  const v = new DataView(b.buffer);
+  const u64 = (o: number) => v.getUint32(o, true) + v.getUint32(o + 4, true) * 2 ** 32;
+  return { type: v.getUint32(0, true), mountRoot: v.getUint32(4, true) === 1, mountId: u64(8), inode: u64(16) };
+}
+
+/** Bind namespace fd onto PATH (created when `create`): 0, or -errno with the step. */
+export function nsPin(nsfd: number, path: string, create: boolean): { errno: number; step: NsStep } | 0 {
+  const b = nsBuf(path);
+  const rc = call(NS_OP.pin, b, nsfd, create ? 1 : 0);
+  return rc === 0 ? 0 : { errno: -rc, step: NS_STEPS[new DataView(b.buffer).getInt32(0, true)] ?? "open" };
+}
+
+/** Unmount the namespace pin at PATH (and unlink its file): 0, or -errno with the step. */
+export function nsUnpin(path: string, unlink: boolean): { errno: number; step: NsStep } | 0 {
+  const b = nsBuf(path);
+  const rc = call(NS_OP.unpin, b, unlink ? 1 : 0, 0);
+  return rc === 0 ? 0 : { errno: -rc, step: NS_STEPS[new DataView(b.buffer).getInt32(0, true)] ?? "open" };
+}

@@ -1,25 +1,19 @@
 /** issue 11: which namespaces spawnInside enters, from the pid or from files. */
 import { readlinkSync } from "node:fs";
 import { errnoName, invalid } from "../core/errors.ts";
-import { CLONE_NEWUSER, NAMESPACE_FLAGS, type NamespaceName } from "../core/flags.ts";
+import { checkNamespaceKind, kindFlag, NAMESPACE_KINDS, type NamespaceKind } from "../ns/kinds.ts";
 
-export type ExecNamespace = NamespaceName | "user";
+export type ExecNamespace = NamespaceKind;
 
-const ORDER: readonly ExecNamespace[] = ["user", "mnt", "net", "ipc", "uts", "pid", "cgroup", "time"];
+const ORDER = NAMESPACE_KINDS;
 /** What `namespaces` defaults to, and `enter --all` means: pid and time need a fork or a single thread. */
 export const DEFAULT_NAMESPACES: readonly ExecNamespace[] = ["user", "mnt", "net", "ipc", "uts", "cgroup"];
 
-export function namespaceFlag(name: ExecNamespace): number {
-  return name === "user" ? CLONE_NEWUSER : NAMESPACE_FLAGS[name];
-}
+export const namespaceFlag = kindFlag;
 
 /** "mount" and "network" are accepted as util-linux spells them. */
 export function checkNamespaceName(raw: unknown, where: string): ExecNamespace {
-  const name = raw === "mount" ? "mnt" : raw === "network" ? "net" : raw;
-  if (typeof name !== "string" || !(ORDER as readonly string[]).includes(name)) {
-    throw invalid("flags", `unknown namespace ${JSON.stringify(raw)} in ${where}: expected one of ${ORDER.join(", ")}`);
-  }
-  return name as ExecNamespace;
+  return checkNamespaceKind(raw, where);
 }
 
 /** The namespace link's text, or the errno that refused it. */

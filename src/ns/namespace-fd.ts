@@ -1,0 +1,178 @@
+/**
+ * issue 11: a namespace as a descriptor. `openNamespace(pid | helper, kind)`
+ * takes /proc/PID/ns/<kind> race-free (the pid is held by a pidfd across the
+ * open, so a recycled pid is refused); `openNamespace(path, kind?)` opens a
+ * pinned file and checks with NS_GET_NSTYPE that it is a namespace (of that
+ * kind). The fd is O_CLOEXEC and owned by the handle.
+ */
+import { ESRCH, errnoName, errnoText, invalid, syscallError, UsernsError } from "../core/errors.ts";
+import type { Helper } from "../core/helper.ts";
+import * as native from "../core/native.ts";
+import { checkNamespaceKind, kindFile, kindOfType, type NamespaceKind } from "./kinds.ts";
+
+/** Safety net: a handle dropped without close() has its fd closed when collected. */
+const dropped = new FinalizationRegistry<number>((fd) => {
+  native.close(fd);
+});
+
+export class NamespaceFd implements Disposable {
+  #fd: number;
+  readonly kind: NamespaceKind;
+
+  /** Only this module makes them, from an fd it has checked. */
+  private constructor(fd: number, kind: NamespaceKind) {
+    this.#fd = fd;
+    this.kind = kind;
+    dropped.register(this, fd, this);
+  }
+
+  /** @internal */
+  static adopt(fd: number, kind: NamespaceKind): NamespaceFd {
+    return new NamespaceFd(fd, kind);
+  }
+
+  /** The descriptor (O_RDONLY|O_CLOEXEC, usable with setns(2)); -1 once closed. */
+  get fd(): number {
+    return this.#fd;
+  }
+
+  get closed(): boolean {
+    return this.#fd < 0;
+  }
+
+  /** The nsfs inode: two fds with the same inode are the same namespace. */
+  get inode(): number {
+    if (this.#fd < 0) throw invalid("namespace", "the namespace fd is closed");
+    const st = native.nsStat("", this.#fd);
+    if (typeof st === "number") throw syscallError("namespace", "statx", -st, `statx: ${errnoText(-st)}`);
+    return st.inode;
+  }
+
+  /** The namespace as /proc/PID/ns/* links name it, e.g. `net:[4026532173]`. */
+  get id(): string {
+    return `${this.kind}:[${this.inode}]`;
+  }
+
+  /** Close the descriptor; later calls do nothing. */
+  close(): void {
+    const fd = this.#fd;
+    if (fd < 0) return;
+    this.#fd = -1;
+    dropped.unregister(this);
+    native.close(fd);
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+function isHelper(v: unknown): v is Helper {
+  return typeof v === "object" && v !== null && typeof (v as Helper).checkAlive === "function" && "pidfd" in v;
+}
+
+/** A pid, held by a pidfd while its namespaces are opened. */
+export interface HeldProcess {
+  readonly pid: number;
+  readonly pidfd: number;
+  /** Close the pidfd if we opened it (a helper's stays the helper's). */
+  readonly done: () => void;
+}
+
+/** Hold a Helper or a pid for the opens; EINVAL for anything else, ESRCH for a gone pid. */
+export function holdProcess(target: unknown, what: string): HeldProcess {
+  if (isHelper(target)) {
+    target.checkAlive();
+    return { pid: target.pid, pidfd: target.pidfd, done: () => {} };
+  }
+  if (typeof target !== "number" || !Number.isInteger(target) || target <= 0 || target > 2 ** 22) {
+    throw invalid("namespace", `${what} takes a Helper or a pid, got ${JSON.stringify(target) ?? typeof target}`);
+  }
+  const pidfd = native.openPidfd(target);
+  if (pidfd < 0) {
+    throw new UsernsError(`pidfd_open ${target}: ${errnoText(-pidfd)}`, {
+      code: errnoName(-pidfd),
+      errno: -pidfd,
+      syscall: "pidfd_open",
+      step: "namespace",
+    });
+  }
+  return { pid: target, pidfd, done: () => native.close(pidfd) };
+}
+
+function openError(path: string, errno: number, kind?: NamespaceKind): UsernsError {
+  const why =
+    errno === 25
+      ? "not a namespace file (no nsfs inode: a pin that was unmounted, or another file)"
+      : errno === 13 || errno === 1
+        ? "permission denied (ptrace access mode: the process belongs to another uid or is not dumpable, or a security module refuses)"
+        : errnoText(errno);
+  return syscallError("namespace", "open", errno, `open ${kind ?? "namespace"} ${path}: ${why}`);
+}
+
+/** Open a checked namespace file: the fd of kind `kind` (any kind if undefined). */
+export function openChecked(path: string, kind: NamespaceKind | undefined): NamespaceFd {
+  const r = native.nsOpen(path);
+  if (typeof r === "number") throw openError(path, -r, kind);
+  const got = kindOfType(r.type);
+  if (got === undefined || (kind !== undefined && got !== kind)) {
+    native.close(r.fd);
+    throw invalid("namespace", `${path} is a ${got ?? `0x${r.type.toString(16)}`} namespace, not ${kind}`);
+  }
+  return NamespaceFd.adopt(r.fd, got);
+}
+
+/**
+ * Open /proc/PID/ns/FILE of a held process and prove it was still that
+ * process afterwards: a pidfd signal 0 fails with ESRCH once the process was
+ * reaped (and only then can its pid name another one).
+ */
+export function openFromProcess(held: HeldProcess, kind: NamespaceKind, file = kindFile(kind)): NamespaceFd {
+  let ns: NamespaceFd;
+  try {
+    ns = openChecked(`/proc/${held.pid}/ns/${file}`, kind);
+  } catch (e) {
+    // The kernel hides pid_for_children until that namespace has its pid 1.
+    if (file === "pid_for_children" && (e as UsernsError).errno === 2 && native.execKill(held.pidfd, 0) === 0) {
+      throw syscallError(
+        "namespace",
+        "open",
+        2,
+        `process ${held.pid} has a new pid namespace without a pid 1 yet: the kernel shows it (and lets it be pinned) only once its first process exists`,
+        "take it from a process inside it instead, e.g. the command of spawnInside(..., { newPidNamespace: true }), or `bun-userns exec -p --pid=FILE -- CMD`",
+      );
+    }
+    throw e;
+  }
+  const rc = native.execKill(held.pidfd, 0);
+  if (rc < 0 && -rc === ESRCH) {
+    ns.close();
+    throw syscallError(
+      "namespace",
+      "pidfd_send_signal",
+      ESRCH,
+      `process ${held.pid} exited while its ${kind} namespace was opened`,
+    );
+  }
+  return ns;
+}
+
+/**
+ * `openNamespace(pidOrHelper, kind)`: the process's namespace of that kind
+ * (pid → pid_for_children, time → time_for_children). `openNamespace(path,
+ * kind?)`: a namespace file, e.g. a pin; with a kind, another kind is refused.
+ */
+export function openNamespace(target: Helper | number | string, kind?: NamespaceKind | string): NamespaceFd {
+  if (typeof target === "string") {
+    if (target === "" || target.includes("\0"))
+      throw invalid("namespace", `a namespace path must be non-empty, got ${JSON.stringify(target)}`);
+    return openChecked(target, kind === undefined ? undefined : checkNamespaceKind(kind, "openNamespace", "namespace"));
+  }
+  const k = checkNamespaceKind(kind, "openNamespace", "namespace");
+  const held = holdProcess(target, "openNamespace");
+  try {
+    return openFromProcess(held, k);
+  } finally {
+    held.done();
+  }
+}
