@@ -26,6 +26,8 @@ Commands:
   parse    validate a uid/gid mapping with the library's rules
   mount    idmapped bind mount: bun-userns mount --map M SOURCE TARGET
   umount   unmount: bun-userns umount [--lazy] TARGET
+  pin      pin namespaces to files: bun-userns pin -n --net=/run/netns/x
+  unpin    remove namespace pins: bun-userns unpin FILE...
 
 Options:
   -h, --help      show help (also: bun-userns <command> --help)
@@ -266,6 +268,10 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdExec(rest);
       case "enter":
         return await cmdEnter(rest);
+      case "pin":
+        return (await import("./cli/pin.ts")).cmdPin(rest);
+      case "unpin":
+        return (await import("./cli/pin.ts")).cmdUnpin(rest);
       case "parse":
         return cmdParse(rest);
       /* issue 9: mounts */

@@ -5,13 +5,13 @@
  * as a shell: CMD's code, 128+N if signal N killed it, 127 not found, 126
  * not executable. SIGTERM, SIGINT and SIGHUP sent to us are passed on to CMD.
  */
-import { type ParseArgsConfig, parseArgs } from "node:util";
-import { UsernsError } from "../core/errors.ts";
 import { CLONE_NEWPID, NAMESPACE_FLAGS, type NamespaceName, parseNamespaceList } from "../core/flags.ts";
 import type { Helper } from "../core/helper.ts";
 import { startHelper } from "../core/unshare.ts";
 import { checkNamespaceName, type ExecNamespace } from "../exec/namespaces.ts";
 import { type InsideProcess, spawnInside } from "../exec/spawn-inside.ts";
+import { type Pins, pinNamespaces, pinPidNamespaceOf, planPins } from "../ns/pins.ts";
+import { failure, NS_OPTIONS, parse, split, takeFiles, UsageError, usage } from "./args.ts";
 import { cliMaps, MAP_OPTIONS, MAP_VALUE_OPTIONS } from "./maps.ts";
 
 export const EXEC_HELP = `Usage: bun-userns exec [options] -- CMD [ARGS...]
@@ -52,67 +52,6 @@ Options:
       --wd DIR             working directory inside
   -h, --help`;
 
-class UsageError extends Error {}
-
-/** util-linux spelling of each namespace option, and the name spawnInside takes. */
-const NS_OPTIONS: Record<string, ExecNamespace> = {
-  user: "user",
-  mount: "mnt",
-  net: "net",
-  uts: "uts",
-  ipc: "ipc",
-  cgroup: "cgroup",
-  pid: "pid",
-  time: "time",
-};
-
-/** Pull `--NS=FILE` out of the options (parseArgs has no optional values). */
-function takeFiles(head: string[]): { rest: string[]; files: Partial<Record<ExecNamespace, string>> } {
-  const rest: string[] = [];
-  const files: Partial<Record<ExecNamespace, string>> = {};
-  for (const a of head) {
-    const m = /^--([a-z]+)=(.*)$/s.exec(a);
-    const ns = m ? NS_OPTIONS[m[1] as string] : undefined;
-    if (m && ns) {
-      if ((m[2] as string) === "") throw new UsageError(`--${m[1]}= needs a file`);
-      files[ns] = m[2] as string;
-    } else rest.push(a);
-  }
-  return { rest, files };
-}
-
-function split(args: string[], takesValue: Set<string>): [string[], string[]] {
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i] as string;
-    if (a === "--") return [args.slice(0, i), args.slice(i + 1)];
-    if (!a.startsWith("-")) return [args.slice(0, i), args.slice(i)];
-    if (takesValue.has(a)) i++;
-  }
-  return [args, []];
-}
-
-function parse<const T extends ParseArgsConfig>(config: T) {
-  try {
-    return parseArgs(config);
-  } catch (e) {
-    throw new UsageError((e as Error).message.replace(/\. To specify a positional argument.*$/s, ""));
-  }
-}
-
-function usage(e: unknown): number {
-  process.stderr.write(`bun-userns: ${(e as Error).message}\nTry 'bun-userns --help'.\n`);
-  return 2;
-}
-
-function failure(e: unknown): number {
-  const u = e instanceof UsernsError ? e : undefined;
-  process.stderr.write(
-    `bun-userns: ${e instanceof Error ? e.message : String(e)}\n${u?.hint ? `hint: ${u.hint}\n` : ""}`,
-  );
-  if (u?.syscall === "execve") return u.code === "ENOENT" ? 127 : 126;
-  return 1;
-}
-
 /** Wait for CMD, passing SIGTERM/SIGINT/SIGHUP on to it. */
 async function waitFor(p: InsideProcess): Promise<number> {
   const sigs: NodeJS.Signals[] = ["SIGTERM", "SIGINT", "SIGHUP"];
@@ -123,21 +62,6 @@ async function waitFor(p: InsideProcess): Promise<number> {
   } finally {
     for (const [s, fn] of handlers) process.off(s, fn);
   }
-}
-
-/**
- * TODO(issue 11 part B, pins): create the pins asked for with --NS=FILE here,
- * from the helper's pid (pid -> pid_for_children, time -> time_for_children),
- * before the helper is released. Part B's pinNamespaces() plugs in here.
- */
-function createPins(_helperPid: number, files: Partial<Record<ExecNamespace, string>>): void {
-  const names = Object.keys(files);
-  if (names.length === 0) return;
-  throw new UsernsError(`exec: pinning namespaces (--${names[0]}=FILE) is not available in this build yet`, {
-    code: "ENOSYS",
-    errno: 38,
-    step: "options",
-  });
 }
 
 export async function cmdExec(args: string[]): Promise<number> {
@@ -192,6 +116,7 @@ export async function cmdExec(args: string[]): Promise<number> {
     return failure(e);
   }
   let helper: Helper | undefined;
+  const pins: Pins[] = [];
   try {
     let flags = values.unshare !== undefined ? parseNamespaceList(values.unshare as string) : 0;
     for (const [opt, ns] of Object.entries(NS_OPTIONS)) {
@@ -210,6 +135,8 @@ export async function cmdExec(args: string[]): Promise<number> {
     flags >>>= 0;
     const maps = cliMaps("exec", values as Record<string, string | undefined>);
     if (typeof maps === "string") return usage(new UsageError(maps));
+    // Pin paths are checked before anything exists: a bad one creates nothing.
+    if (Object.keys(files).length > 0) planPins(files);
     const newPid = (flags & CLONE_NEWPID) !== 0;
     const helperFlags = (flags & ~CLONE_NEWPID) >>> 0;
     helper = startHelper(maps.uidMap, maps.gidMap, helperFlags, {
@@ -220,7 +147,8 @@ export async function cmdExec(args: string[]): Promise<number> {
     for (const [name, bit] of Object.entries(NAMESPACE_FLAGS)) {
       if ((helperFlags & bit) !== 0) names.push(name as ExecNamespace);
     }
-    createPins(helper.pid, files);
+    const { pid: pidFile, ...fromHelper } = files;
+    if (Object.keys(fromHelper).length > 0) pins.push(pinNamespaces(helper, fromHelper));
     const p = spawnInside(helper, command, {
       namespaces: names,
       newPidNamespace: newPid,
@@ -235,8 +163,20 @@ export async function cmdExec(args: string[]): Promise<number> {
     // CMD holds the namespaces now; the helper's job is done.
     helper.release();
     helper = undefined;
+    if (pidFile !== undefined) {
+      // Only a pid namespace with its pid 1 can be pinned: CMD (or its fork) is that.
+      try {
+        pins.push(pinPidNamespaceOf(p.pid, pidFile));
+      } catch (e) {
+        p.kill();
+        await p.exited;
+        throw e;
+      }
+    }
+    pins.length = 0; // they outlive the command: that is what they are for
     return await waitFor(p);
   } catch (e) {
+    for (const pin of pins) pin.unpin();
     return failure(e);
   } finally {
     helper?.release();

@@ -7,12 +7,12 @@
  * at 1 ms: most commands are short). Every command is reaped on every path: the poller, not
  * the handle, owns its pidfd, so a dropped handle cannot leave a zombie.
  */
-import { openSync } from "node:fs";
 import { constants } from "node:os";
 import { errnoName, errnoText, invalid, UsernsError } from "../core/errors.ts";
 import type { NamespaceName } from "../core/flags.ts";
 import type { Helper } from "../core/helper.ts";
 import * as native from "../core/native.ts";
+import { openChecked } from "../ns/namespace-fd.ts";
 import { checkArgv, checkCwd, checkEnv } from "./argv.ts";
 import { type ExecNamespace, namespaceFlag, resolveNamespaces } from "./namespaces.ts";
 
@@ -285,15 +285,8 @@ export function spawnInside(
       pidfd = fd;
     }
     for (const [name, path] of ns.files) {
-      let fd: number;
-      try {
-        fd = openSync(path, "r"); // Bun opens O_CLOEXEC
-      } catch (e) {
-        throw invalid(
-          "options",
-          `cannot open the ${name} namespace file ${JSON.stringify(path)}: ${(e as Error).message}`,
-        );
-      }
+      // Checked: a namespace of that kind, opened O_PATH first (a FIFO cannot block us).
+      const fd = openChecked(path, name).take();
       opened.push(fd);
       fds.push([fd, namespaceFlag(name)]);
     }

@@ -53,6 +53,14 @@ export class NamespaceFd implements Disposable {
     return `${this.kind}:[${this.inode}]`;
   }
 
+  /** @internal Hand the fd over to code that closes it itself (the handle is closed). */
+  take(): number {
+    const fd = this.#fd;
+    this.#fd = -1;
+    dropped.unregister(this);
+    return fd;
+  }
+
   /** Close the descriptor; later calls do nothing. */
   close(): void {
     const fd = this.#fd;

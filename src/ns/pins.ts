@@ -183,8 +183,24 @@ export function pinNamespaces(target: Helper | number, spec: PinSpec): Pins {
   }
 }
 
-/** Bind already-open namespaces: the exec CLI pins a pid namespace from the command this way. */
-export function pinOpened(plans: readonly PinPlan[], fds: readonly NamespaceFd[], pid: number): Pins {
+/**
+ * Pin the pid namespace PID is in (its "pid" link, not pid_for_children):
+ * how `exec -p --pid=FILE` pins the namespace whose pid 1 is the command.
+ */
+export function pinPidNamespaceOf(pid: number, path: string): Pins {
+  const plans = planPins({ pid: path });
+  const held = holdProcess(pid, "pinPidNamespaceOf");
+  const fds: NamespaceFd[] = [];
+  try {
+    fds.push(openFromProcess(held, "pid", "pid"));
+    return pinOpened(plans, fds, pid);
+  } finally {
+    for (const fd of fds) fd.close();
+    held.done();
+  }
+}
+
+function pinOpened(plans: readonly PinPlan[], fds: readonly NamespaceFd[], pid: number): Pins {
   const done: PinPlan[] = [];
   plans.forEach((p, i) => {
     const r = native.nsPin((fds[i] as NamespaceFd).fd, p.path, p.create);

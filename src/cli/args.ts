@@ -1,0 +1,69 @@
+/**
+ * Argument pieces shared by the commands that take util-linux style
+ * namespace options (exec, enter, pin): `--NS=FILE` files, splitting argv
+ * at CMD, and the exit codes (2 usage, 1 failure, 127/126 exec).
+ */
+import { type ParseArgsConfig, parseArgs } from "node:util";
+import { UsernsError } from "../core/errors.ts";
+import type { NamespaceKind } from "../ns/kinds.ts";
+
+export class UsageError extends Error {}
+
+/** util-linux spelling of each namespace option, and the name spawnInside takes. */
+export const NS_OPTIONS: Record<string, NamespaceKind> = {
+  user: "user",
+  mount: "mnt",
+  net: "net",
+  uts: "uts",
+  ipc: "ipc",
+  cgroup: "cgroup",
+  pid: "pid",
+  time: "time",
+};
+
+/** Pull `--NS=FILE` out of the options (parseArgs has no optional values). */
+export function takeFiles(head: string[]): { rest: string[]; files: Partial<Record<NamespaceKind, string>> } {
+  const rest: string[] = [];
+  const files: Partial<Record<NamespaceKind, string>> = {};
+  for (const a of head) {
+    const m = /^--([a-z]+)=(.*)$/s.exec(a);
+    const ns = m ? NS_OPTIONS[m[1] as string] : undefined;
+    if (m && ns) {
+      if ((m[2] as string) === "") throw new UsageError(`--${m[1]}= needs a file`);
+      files[ns] = m[2] as string;
+    } else rest.push(a);
+  }
+  return { rest, files };
+}
+
+export function split(args: string[], takesValue: Set<string>): [string[], string[]] {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] as string;
+    if (a === "--") return [args.slice(0, i), args.slice(i + 1)];
+    if (!a.startsWith("-")) return [args.slice(0, i), args.slice(i)];
+    if (takesValue.has(a)) i++;
+  }
+  return [args, []];
+}
+
+export function parse<const T extends ParseArgsConfig>(config: T) {
+  try {
+    return parseArgs(config);
+  } catch (e) {
+    throw new UsageError((e as Error).message.replace(/\. To specify a positional argument.*$/s, ""));
+  }
+}
+
+export function usage(e: unknown): number {
+  process.stderr.write(`bun-userns: ${(e as Error).message}\nTry 'bun-userns --help'.\n`);
+  return 2;
+}
+
+export function failure(e: unknown): number {
+  const u = e instanceof UsernsError ? e : undefined;
+  process.stderr.write(
+    `bun-userns: ${e instanceof Error ? e.message : String(e)}\n${u?.hint ? `hint: ${u.hint}\n` : ""}`,
+  );
+  if (u?.syscall === "execve") return u.code === "ENOENT" ? 127 : 126;
+  return 1;
+}

@@ -1,0 +1,138 @@
+/**
+ * issue 11: `bun-userns pin` (namespaces to files, like `unshare --net=FILE`
+ * without a command, or `ip netns attach NAME PID` with --target) and
+ * `bun-userns unpin FILE...` (like `ip netns delete`). Exit 0, 1 failure,
+ * 2 usage.
+ */
+import { NAMESPACE_FLAGS, type NamespaceName, parseNamespaceList } from "../core/flags.ts";
+import { startHelper } from "../core/unshare.ts";
+import type { NamespaceKind } from "../ns/kinds.ts";
+import { pinNamespaces, unpinNamespace } from "../ns/pins.ts";
+import { failure, NS_OPTIONS, parse, takeFiles, UsageError, usage } from "./args.ts";
+import { cliMaps, MAP_OPTIONS } from "./maps.ts";
+
+export const PIN_HELP = `Usage: bun-userns pin [options] --NS=FILE [--NS=FILE...]
+       bun-userns pin --target PID --NS=FILE [--NS=FILE...]
+
+Pins namespaces to files (bind mounts of /proc/PID/ns/*, as unshare(1)
+--net=FILE and ip netns attach make them): a missing FILE is created in a
+directory that must exist. Without --target, a helper is made in a new user
+namespace with each pinned namespace (and those asked for) new, the pins
+are made, and the helper is reaped: the namespaces live on in the files.
+Needs root (a bind mount in this mount namespace). Prints "KIND FILE" per pin.
+
+Options:
+  --NS=FILE                NS: user, mount, net, uts, ipc, cgroup, time (pid:
+                           only with --target: a pid namespace needs a pid 1)
+  -t, --target PID         pin PID's namespaces instead of new ones
+  -r, --map-root-user  --map-current-user  --map M  --map-users M  --map-groups M
+  -m -u -i -n -C -T, --unshare LIST   also unshare these (each pin's own is implied)
+      --setgroups allow|deny
+      --json               print {"net": "/run/netns/x", ...}
+  -h, --help
+
+Example:
+  bun-userns pin -n --net=/run/netns/sb1 && ip netns exec sb1 ip link`;
+
+export const UNPIN_HELP = `Usage: bun-userns unpin FILE...
+
+Removes namespace pins: unmounts each FILE and deletes it, as ip netns delete
+does. A FILE that is not a namespace bind mount is refused untouched.`;
+
+export function cmdPin(args: string[]): number {
+  let values: Record<string, string | boolean | undefined>;
+  let files: Partial<Record<NamespaceKind, string>>;
+  try {
+    const taken = takeFiles(args);
+    files = taken.files;
+    values = parse({
+      args: taken.rest,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        ...MAP_OPTIONS,
+        target: { type: "string", short: "t" },
+        unshare: { type: "string" },
+        mount: { type: "boolean", short: "m" },
+        uts: { type: "boolean", short: "u" },
+        ipc: { type: "boolean", short: "i" },
+        net: { type: "boolean", short: "n" },
+        cgroup: { type: "boolean", short: "C" },
+        time: { type: "boolean", short: "T" },
+        pid: { type: "boolean", short: "p" },
+        setgroups: { type: "string" },
+        json: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+    }).values;
+    if (values.help) {
+      process.stdout.write(`${PIN_HELP}\n`);
+      return 0;
+    }
+    if (Object.keys(files).length === 0) throw new UsageError("pin: say what to pin: --net=FILE, --user=FILE, ...");
+    if (values.target !== undefined) {
+      if (!/^[1-9][0-9]{0,9}$/.test(values.target as string)) {
+        throw new UsageError(`pin: --target takes a pid, not ${JSON.stringify(values.target)}`);
+      }
+      const made = ["unshare", "mount", "uts", "ipc", "net", "cgroup", "time", "pid", "setgroups"].find(
+        (o) => values[o] !== undefined,
+      );
+      if (made || Object.keys(MAP_OPTIONS).some((o) => values[o] !== undefined)) {
+        throw new UsageError("pin: --target pins an existing process's namespaces: it takes no map or unshare options");
+      }
+    } else if (files.pid !== undefined || values.pid) {
+      throw new UsageError(
+        "pin: a new pid namespace has no pid 1 to pin it by: use bun-userns exec -p --pid=FILE -- CMD, or pin --target PID --pid=FILE",
+      );
+    }
+    if (values.setgroups !== undefined && values.setgroups !== "allow" && values.setgroups !== "deny") {
+      throw new UsageError(`pin: --setgroups takes allow or deny, not ${JSON.stringify(values.setgroups)}`);
+    }
+  } catch (e) {
+    if (e instanceof UsageError) return usage(e);
+    return failure(e);
+  }
+  try {
+    let paths: Readonly<Partial<Record<NamespaceKind, string>>>;
+    if (values.target !== undefined) {
+      paths = pinNamespaces(Number(values.target), files).paths;
+    } else {
+      let flags = values.unshare !== undefined ? parseNamespaceList(values.unshare as string) : 0;
+      for (const [opt, ns] of Object.entries(NS_OPTIONS)) {
+        if (ns !== "user" && (values[opt] === true || files[ns] !== undefined)) {
+          flags |= NAMESPACE_FLAGS[ns as NamespaceName];
+        }
+      }
+      const maps = cliMaps("pin", values as Record<string, string | undefined>);
+      if (typeof maps === "string") return usage(new UsageError(maps));
+      using helper = startHelper(maps.uidMap, maps.gidMap, flags >>> 0, {
+        setgroups: values.setgroups as "allow" | "deny" | undefined,
+        mapper: maps.mapper,
+      });
+      paths = pinNamespaces(helper, files).paths;
+    }
+    if (values.json) process.stdout.write(`${JSON.stringify(paths)}\n`);
+    else for (const [kind, path] of Object.entries(paths)) process.stdout.write(`${kind} ${path}\n`);
+    return 0;
+  } catch (e) {
+    return failure(e);
+  }
+}
+
+export function cmdUnpin(args: string[]): number {
+  if (args.includes("-h") || args.includes("--help")) {
+    process.stdout.write(`${UNPIN_HELP}\n`);
+    return 0;
+  }
+  const paths = args[0] === "--" ? args.slice(1) : args;
+  if (paths.length === 0) return usage(new UsageError("unpin: missing FILE (bun-userns unpin FILE...)"));
+  let rc = 0;
+  for (const path of paths) {
+    try {
+      unpinNamespace(path);
+    } catch (e) {
+      rc = failure(e);
+    }
+  }
+  return rc;
+}
