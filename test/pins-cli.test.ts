@@ -1,0 +1,164 @@
+/** issue 11: `bun-userns pin`, `unpin` and `exec --NS=FILE`, run as a user would. */
+import { afterAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { cleanupBase, mountinfo, scratch, sh } from "./support/mounts.ts";
+import { isRoot, nsLink } from "./support/proc.ts";
+
+const CLI = join(import.meta.dir, "..", "src", "cli.ts");
+const nsenter = Bun.which("nsenter");
+const ip = Bun.which("ip");
+const mountBin = Bun.which("mount");
+const base = isRoot ? scratch("bun-userns-pincli-") : "";
+afterAll(() => {
+  if (base) cleanupBase(base);
+});
+
+function cli(args: string[]) {
+  const r = Bun.spawnSync([process.execPath, CLI, ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  return { code: r.exitCode, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
+}
+
+const pinPoints = () =>
+  mountinfo()
+    .split("\n")
+    .filter((l) => l.includes(" nsfs ") && l.includes(base)).length;
+
+describe("bun-userns pin / unpin: usage", () => {
+  test("no pins, pid without --target, bad --target, unpin without FILE: usage errors (exit 2)", () => {
+    for (const [args, text] of [
+      [["pin"], "say what to pin"],
+      [["pin", "--pid=/tmp/x"], "no pid 1 to pin it by"],
+      [["pin", "-p", "--net=/tmp/x"], "no pid 1 to pin it by"],
+      [["pin", "--target", "abc", "--net=/tmp/x"], "--target takes a pid"],
+      [["pin", "--target", "1", "-n", "--net=/tmp/x"], "takes no map or unshare options"],
+      [["pin", "--net="], "--net= needs a file"],
+      [["pin", "--bogus", "--net=/tmp/x"], "Unknown option"],
+      [["unpin"], "missing FILE"],
+    ] as [string[], string][]) {
+      const r = cli(args);
+      expect([args, r.code]).toEqual([args, 2]);
+      expect(r.stderr).toContain(text);
+    }
+    expect(existsSync("/tmp/x")).toBe(false);
+    expect(cli(["pin", "--help"]).stdout).toContain("Usage: bun-userns pin");
+    expect(cli(["unpin", "--help"]).stdout).toContain("Usage: bun-userns unpin");
+  });
+});
+
+describe.skipIf(!isRoot)(`bun-userns pin / unpin / exec --NS=FILE${isRoot ? "" : " — skipped: needs root"}`, () => {
+  test.skipIf(!ip)(
+    `pin -n --net=/run/netns/NAME: ip netns exec enters it; unpin removes it${ip ? "" : " — skipped: ip not installed"}`,
+    () => {
+      mkdirSync("/run/netns", { recursive: true });
+      const name = `bun-userns-cli-${process.pid}`;
+      const path = `/run/netns/${name}`;
+      const r = cli(["pin", "--net", `--net=${path}`]);
+      expect(r).toEqual({ code: 0, stdout: `net ${path}\n`, stderr: "" });
+      const inside = sh([ip as string, "netns", "exec", name, "readlink", "/proc/self/ns/net"]);
+      expect(inside.ok).toBe(true);
+      expect(inside.out).toMatch(/^net:\[\d+\]$/);
+      expect(inside.out).not.toBe(nsLink("self", "net"));
+      if (nsenter) expect(sh([nsenter, `--net=${path}`, "readlink", "/proc/self/ns/net"]).out).toBe(inside.out);
+      const e = cli(["enter", `--net=${path}`, "--", "readlink", "/proc/self/ns/net"]);
+      expect(e.stdout.trim()).toBe(inside.out);
+      expect(cli(["unpin", path])).toEqual({ code: 0, stdout: "", stderr: "" });
+      expect(existsSync(path)).toBe(false);
+    },
+  );
+
+  test("pin --target PID --json: that process's namespaces; unpin several at once", async () => {
+    const dir = join(base, "target");
+    mkdirSync(dir);
+    const child = Bun.spawn(["unshare", "--uts", "--ipc", "sleep", "30"], { stdio: ["ignore", "ignore", "ignore"] });
+    try {
+      let want = nsLink("self", "uts");
+      for (let i = 0; i < 200 && want === nsLink("self", "uts"); i++) {
+        await Bun.sleep(5);
+        want = nsLink(child.pid, "uts");
+      }
+      const spec = { uts: join(dir, "uts"), ipc: join(dir, "ipc") };
+      const r = cli(["pin", "--target", String(child.pid), `--uts=${spec.uts}`, `--ipc=${spec.ipc}`, "--json"]);
+      expect(r.code).toBe(0);
+      expect(JSON.parse(r.stdout)).toEqual({ ipc: spec.ipc, uts: spec.uts });
+      if (nsenter) expect(sh([nsenter, `--uts=${spec.uts}`, "readlink", "/proc/self/ns/uts"]).out).toBe(want);
+      expect(cli(["unpin", spec.uts, spec.ipc]).code).toBe(0);
+      expect(readdirSync(dir)).toEqual([]);
+    } finally {
+      child.kill("SIGKILL");
+      await child.exited;
+    }
+  });
+
+  test("exec -p --fork --mount-proc --pid=F --net=F --user=F: CMD is pid 1 in the pinned namespaces, which outlive it", () => {
+    const dir = join(base, "exec");
+    mkdirSync(dir);
+    const f = { net: join(dir, "net"), pid: join(dir, "pid"), user: join(dir, "user") };
+    const r = cli([
+      "exec",
+      "-r",
+      "-n",
+      "-p",
+      "--fork",
+      "--mount-proc",
+      `--net=${f.net}`,
+      `--pid=${f.pid}`,
+      `--user=${f.user}`,
+      "--",
+      "sh",
+      "-c",
+      "echo $$; readlink /proc/self/ns/net /proc/self/ns/pid /proc/self/ns/user",
+    ]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const [pid1, net, pid, user] = r.stdout.trim().split("\n");
+    expect(pid1).toBe("1");
+    if (nsenter) {
+      expect(sh([nsenter, `--net=${f.net}`, "readlink", "/proc/self/ns/net"]).out).toBe(net as string);
+      expect(sh([nsenter, `--user=${f.user}`, "readlink", "/proc/self/ns/user"]).out).toBe(user as string);
+    }
+    // The pid pin is of CMD's own pid namespace (its pid 1 has exited: the kernel keeps it, unusable).
+    const p = Bun.spawnSync(
+      [
+        process.execPath,
+        "-e",
+        `import { openNamespace } from ${JSON.stringify(join(import.meta.dir, "..", "src", "index.ts"))}; console.log(openNamespace(${JSON.stringify(f.pid)}, "pid").id)`,
+      ],
+      { stdout: "pipe" },
+    );
+    expect(p.stdout.toString().trim()).toBe(pid as string);
+    expect(cli(["unpin", f.net, f.pid, f.user]).code).toBe(0);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  test("bad input creates nothing: a missing directory, a mountpoint, --pid=FILE without -p; unpin of a non-pin is refused", () => {
+    const dir = join(base, "bad");
+    mkdirSync(join(dir, "tmpfs"), { recursive: true });
+    writeFileSync(join(dir, "plain"), "x");
+    const before = [pinPoints(), readdirSync(dir).sort()];
+    const missing = cli(["pin", "-n", `--net=${join(base, "nope", "net")}`]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain("does not exist");
+    const ex = cli(["exec", "-r", "-n", `--net=${join(base, "nope", "net")}`, "--", "sh", "-c", "touch /tmp/ran"]);
+    expect(ex.code).toBe(1);
+    expect(ex.stderr).toContain("does not exist");
+    const noP = cli(["exec", "-r", `--pid=${join(dir, "pid")}`, "--", "true"]);
+    expect(noP.code).toBe(2);
+    expect(noP.stderr).toContain("--pid=FILE pins a new pid namespace: add --pid");
+    const first = cli(["pin", "-u", `--uts=${join(dir, "uts")}`]);
+    expect(first.code).toBe(0);
+    const again = cli(["pin", "-u", `--uts=${join(dir, "uts")}`]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain("already a mountpoint");
+    expect(cli(["unpin", join(dir, "uts")]).code).toBe(0);
+    if (mountBin) expect(sh([mountBin, "-t", "tmpfs", "tmpfs", join(dir, "tmpfs")]).ok).toBe(true);
+    for (const p of ["tmpfs", "plain"]) {
+      const u = cli(["unpin", join(dir, p)]);
+      expect(u.code).toBe(1);
+      expect(u.stderr).toContain("not a namespace pin");
+    }
+    expect(existsSync(join(dir, "plain"))).toBe(true);
+    if (mountBin) expect(mountinfo()).toContain(` ${join(dir, "tmpfs")} `);
+    expect([pinPoints(), readdirSync(dir).sort()]).toEqual(before);
+  });
+});
