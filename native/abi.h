@@ -1,6 +1,6 @@
 /*
- * What the caller (src/native.ts) and the C agree on: the request block, the
- * step table and the op numbers. src/native.ts checks all three at load
+ * What the caller (src/core/native.ts) and the C agree on: the request block, the
+ * step table and the op numbers. src/core/native.ts checks all three at load
  * (OP_ABI), so a stale BUN_USERNS_LIB build is refused instead of misread.
  */
 #define BUN_USERNS_ABI 2
@@ -67,7 +67,7 @@ typedef unsigned char u8;
 
 /*
  * The request block, shared by the caller and the helper (same memory).
- * Layout mirrored in src/native.ts; offsets are fixed by the asserts below.
+ * Layout mirrored in src/core/native.ts; offsets are fixed by the asserts below.
  */
 #define MAP_TEXT_MAX 4096
 struct req {
@@ -102,7 +102,7 @@ enum state { STATE_BORN, STATE_WAITING, STATE_PARKING };
 
 /*
  * Every step that can fail, with the syscall that failed there. One table:
- * the enum here, and the text OP_ABI hands to src/native.ts, which takes its
+ * the enum here, and the text OP_ABI hands to src/core/native.ts, which takes its
  * step names and syscall names from it.
  */
 #define STEPS(X)                                  \
@@ -131,7 +131,7 @@ enum state { STATE_BORN, STATE_WAITING, STATE_PARKING };
 enum step { STEPS(STEP_ENUM) STEP_COUNT };
 #undef STEP_ENUM
 
-/* Op numbers of the one bound symbol; mirrored in src/native.ts. */
+/* Op numbers of the one bound symbol; mirrored in src/core/native.ts. */
 enum op {
 	/* A number no earlier build defined: an old .so answers -EINVAL to it
 	 * and is refused, where op 0 would have run its spawn. */

@@ -370,3 +370,23 @@ catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }
     },
   );
 });
+
+describe.skipIf(!isRoot)(`the README's pins example${isRoot ? "" : " — skipped: needs root"}`, () => {
+  test("runs as printed, prints what its comments say, and leaves no pin", () => {
+    const readme = readFileSync(join(import.meta.dir, "..", "README.md"), "utf8");
+    const section = readme.slice(readme.indexOf("## Namespaces as fds and files"));
+    const code = /```typescript\n([\s\S]*?)```/.exec(section)?.[1] as string;
+    expect(code).toContain("pinNamespaces");
+    const file = join(base, "readme-example.ts");
+    writeFileSync(
+      file,
+      code.replaceAll('from "bun-userns"', `from ${JSON.stringify(join(import.meta.dir, "..", "src", "index.ts"))}`),
+    );
+    const r = Bun.spawnSync([process.execPath, file], { stdout: "pipe", stderr: "pipe" });
+    expect(r.stderr.toString()).toBe("");
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout.toString()).toBe('true /run/netns/readme\n"         0     100000      65536\\n" 0\n');
+    expect(existsSync("/run/netns/readme")).toBe(false);
+    expect(existsSync("/run/userns/readme")).toBe(false);
+  });
+});

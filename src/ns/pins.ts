@@ -24,7 +24,7 @@ export type PinSpec = Partial<Record<NamespaceKind | "mount" | "network", string
 export interface Pins extends Disposable {
   /** The absolute path of each pin, by kind. */
   readonly paths: Readonly<Partial<Record<NamespaceKind, string>>>;
-  /** Unmount every pin of this call and unlink the files it created (not files that were there before). Idempotent. */
+  /** Unmount every pin of this call and unlink the files it created (not files that were there before). Idempotent; a pin already removed is skipped. */
   unpin(): void;
 }
 
@@ -230,6 +230,8 @@ class PinSet implements Pins {
       try {
         removePin(p.path, p.create);
       } catch (e) {
+        // Already removed (unpinNamespace, `ip netns delete`): the goal is met.
+        if ((e as UsernsError).errno === 2 && (e as UsernsError).syscall === "open") continue;
         first ??= e as UsernsError;
       }
     }
