@@ -83,11 +83,18 @@ static s64 is_nsfs(s32 fd)
  * 3. Reopen it O_RDONLY through /proc/self/fd: setns(2) and the ioctls
  *    refuse O_PATH descriptors.
  * 4. NS_GET_NSTYPE (4.11).
+ * PROC says PATH is a /proc/PID/ns/X we built: that is always a namespace
+ * link, so steps 1-3 are one plain open.
  */
-s32 bun_userns_ns_open(const char *path, s32 *type)
+s32 bun_userns_ns_open(const char *path, s32 proc, s32 *type)
 {
 	char self[32];
 	s64 pfd, fd, t;
+	if (proc) { /* /proc/PID/ns/X, built by us: always an nsfs link, opened directly */
+		fd = sys4(SYS_openat, AT_FDCWD, (s64)path, O_RDONLY | O_CLOEXEC, 0);
+		if (fd < 0) return (s32)fd;
+		goto typed;
+	}
 	pfd = sys4(SYS_openat, AT_FDCWD, (s64)path, O_PATH | O_CLOEXEC, 0);
 	if (pfd < 0) return (s32)pfd;
 	t = is_nsfs((s32)pfd);
@@ -96,6 +103,7 @@ s32 bun_userns_ns_open(const char *path, s32 *type)
 	fd = sys4(SYS_openat, AT_FDCWD, (s64)self, O_RDONLY | O_CLOEXEC, 0);
 	sys1(SYS_close, pfd);
 	if (fd < 0) return (s32)fd;
+typed:
 	t = sys3(SYS_ioctl, fd, NS_GET_NSTYPE, 0);
 	if (t < 0) { sys1(SYS_close, fd); return (s32)t; }
 	*type = (s32)t;
@@ -156,16 +164,19 @@ s32 bun_userns_ns_pin(s32 nsfd, s32 create, const char *path, s32 *step)
 		     : sys4(SYS_openat, AT_FDCWD, (s64)path, O_PATH | O_NOFOLLOW | O_CLOEXEC, 0);
 	if (tfd < 0) return (s32)tfd;
 	*step = NS_CHECK;
-	rc = statx_fd((s32)tfd, &st);
-	if (rc == 0 && (st.mode & S_IFMT) != S_IFREG) rc = -E_INVAL;
-	if (rc == 0 && (st.attributes & STATX_ATTR_MOUNT_ROOT)) rc = -E_BUSY;
+	rc = 0;
+	if (!create) { /* a file O_EXCL just created is a regular file, no mount root */
+		rc = statx_fd((s32)tfd, &st);
+		if (rc == 0 && (st.mode & S_IFMT) != S_IFREG) rc = -E_INVAL;
+		if (rc == 0 && (st.attributes & STATX_ATTR_MOUNT_ROOT)) rc = -E_BUSY;
+	}
 	if (rc == 0) {
 		*step = NS_MOUNT;
 		fd_path(src, nsfd);
 		fd_path(dst, (s32)tfd);
 		rc = sys5(SYS_mount, (s64)src, (s64)dst, 0, MS_BIND, 0);
 	}
-	if (rc < 0 && create && *step != NS_OPEN) {
+	if (rc < 0 && create && statx_fd((s32)tfd, &st) == 0) {
 		mem_zero(&now, sizeof now);
 		if (sys5(SYS_statx, AT_FDCWD, (s64)path, AT_SYMLINK_NOFOLLOW, STATX_TYPE | STATX_INO, (s64)&now) == 0 &&
 		    now.ino == st.ino && now.dev_major == st.dev_major && now.dev_minor == st.dev_minor)
@@ -180,18 +191,18 @@ s32 bun_userns_ns_pin(s32 nsfd, s32 create, const char *path, s32 *step)
  * Remove the pin at PATH; UNLINK also removes its file. Returns 0 or -errno
  * with the step in *step.
  * 1. Open PATH O_PATH|O_NOFOLLOW: the top mount there, not a link's target.
- * 2. It must be an nsfs inode at a mount root: only a bind mount of a
- *    namespace is that, so no other mount (a tmpfs, a bind of a real file)
- *    is ever unmounted here (-EINVAL).
+ * 2. It must be an nsfs inode: with O_NOFOLLOW only a bind mount of a
+ *    namespace is that (a /proc/PID/ns link is opened as itself, a procfs
+ *    inode), so no other mount (a tmpfs, a bind of a real file) is ever
+ *    unmounted here (-EINVAL).
  * 3. umount2(MNT_DETACH) through /proc/self/fd/N, the mount we checked, as
  *    `ip netns delete` does: a process inside keeps the namespace alive, the
  *    name is free at once.
- * 4. unlinkat the file now uncovered, only if it is a regular file and no
- *    longer a mount root (a second pin stacked below stays: -EBUSY).
+ * 4. unlinkat the file now uncovered (the kernel refuses a mountpoint,
+ *    EBUSY: a second pin stacked below stays, and so does its file).
  */
 s32 bun_userns_ns_unpin(const char *path, s32 unlink, s32 *step)
 {
-	struct kstatx st;
 	char self[32];
 	s64 fd, rc;
 	*step = NS_OPEN;
@@ -201,10 +212,6 @@ s32 bun_userns_ns_unpin(const char *path, s32 unlink, s32 *step)
 	rc = is_nsfs((s32)fd);
 	if (rc == 0) rc = -E_INVAL;
 	if (rc > 0) {
-		rc = statx_fd((s32)fd, &st);
-		if (rc == 0 && !(st.attributes & STATX_ATTR_MOUNT_ROOT)) rc = -E_INVAL;
-	}
-	if (rc == 0) {
 		*step = NS_UMOUNT;
 		fd_path(self, (s32)fd);
 		rc = sys2(SYS_umount2, (s64)self, MNT_DETACH);
@@ -212,11 +219,7 @@ s32 bun_userns_ns_unpin(const char *path, s32 unlink, s32 *step)
 	sys1(SYS_close, fd);
 	if (rc < 0 || !unlink) { if (rc == 0) *step = 0; return (s32)rc; }
 	*step = NS_UNLINK;
-	mem_zero(&st, sizeof st);
-	rc = sys5(SYS_statx, AT_FDCWD, (s64)path, AT_SYMLINK_NOFOLLOW, STATX_TYPE, (s64)&st);
-	if (rc == 0 && (st.attributes & STATX_ATTR_MOUNT_ROOT)) rc = -E_BUSY;
-	if (rc == 0 && (st.mode & S_IFMT) != S_IFREG) rc = -E_INVAL;
-	if (rc == 0) rc = sys3(SYS_unlinkat, AT_FDCWD, (s64)path, 0);
+	rc = sys3(SYS_unlinkat, AT_FDCWD, (s64)path, 0);
 	if (rc == 0) *step = 0;
 	return (s32)rc;
 }

@@ -528,10 +528,10 @@ function nsBuf(path: string): Uint8Array {
   return b;
 }
 
-/** Open PATH as a namespace (O_PATH, nsfs check, O_RDONLY|O_CLOEXEC reopen): fd and CLONE_NEW* type, or -errno (-ENOTTY: not a namespace). */
-export function nsOpen(path: string): { fd: number; type: number } | number {
+/** Open PATH as a namespace (O_PATH, nsfs check, O_RDONLY|O_CLOEXEC reopen; one open for a /proc/PID/ns link we built): fd and CLONE_NEW* type, or -errno (-ENOTTY: not a namespace). */
+export function nsOpen(path: string, procLink = false): { fd: number; type: number } | number {
   const b = nsBuf(path);
-  const fd = call(NS_OP.open, b, 0, 0);
+  const fd = call(NS_OP.open, b, procLink ? 1 : 0, 0);
   return fd < 0 ? fd : { fd, type: new DataView(b.buffer).getInt32(0, true) };
 }
 

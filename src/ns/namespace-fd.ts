@@ -119,8 +119,8 @@ function openError(path: string, errno: number, kind?: NamespaceKind): UsernsErr
 }
 
 /** Open a checked namespace file: the fd of kind `kind` (any kind if undefined). */
-export function openChecked(path: string, kind: NamespaceKind | undefined): NamespaceFd {
-  const r = native.nsOpen(path);
+export function openChecked(path: string, kind: NamespaceKind | undefined, procLink = false): NamespaceFd {
+  const r = native.nsOpen(path, procLink);
   if (typeof r === "number") throw openError(path, -r, kind);
   const got = kindOfType(r.type);
   if (got === undefined || (kind !== undefined && got !== kind)) {
@@ -138,7 +138,7 @@ export function openChecked(path: string, kind: NamespaceKind | undefined): Name
 export function openFromProcess(held: HeldProcess, kind: NamespaceKind, file = kindFile(kind)): NamespaceFd {
   let ns: NamespaceFd;
   try {
-    ns = openChecked(`/proc/${held.pid}/ns/${file}`, kind);
+    ns = openChecked(`/proc/${held.pid}/ns/${file}`, kind, true);
   } catch (e) {
     // The kernel hides pid_for_children until that namespace has its pid 1.
     if (file === "pid_for_children" && (e as UsernsError).errno === 2 && native.execKill(held.pidfd, 0) === 0) {

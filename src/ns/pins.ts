@@ -6,8 +6,8 @@
  * undoes what this call did. Unpinning is umount + unlink of that file, and
  * only ever of a namespace bind mount.
  */
-import { readFileSync, realpathSync } from "node:fs";
-import { basename, dirname, join, resolve } from "node:path";
+import { readFileSync } from "node:fs";
+import { basename, dirname, resolve } from "node:path";
 import { EINVAL, EPERM, errnoName, errnoText, invalid, UsernsError } from "../core/errors.ts";
 import type { Helper } from "../core/helper.ts";
 import * as native from "../core/native.ts";
@@ -58,24 +58,19 @@ function planPin(kind: NamespaceKind, raw: unknown): PinPlan {
   if (typeof raw !== "string" || raw === "" || raw.includes("\0") || raw.length > 4000) {
     throw invalid("pin", `the ${kind} pin needs a path, got ${JSON.stringify(raw) ?? typeof raw}`);
   }
-  const abs = resolve(raw);
-  const name = basename(abs);
-  if (name === "" || abs === "/") throw invalid("pin", `${JSON.stringify(raw)} names no file to pin ${kind} onto`);
-  let dir: string;
-  try {
-    dir = realpathSync(dirname(abs));
-  } catch (e) {
-    const errno = -(Number((e as { errno?: number }).errno) || -2);
+  const path = resolve(raw);
+  const name = basename(path);
+  if (name === "" || path === "/") throw invalid("pin", `${JSON.stringify(raw)} names no file to pin ${kind} onto`);
+  const dir = dirname(path);
+  // "/." resolves a symlinked directory (/var/run) and stats what it names.
+  const d = native.nsStat(`${dir === "/" ? "" : dir}/.`);
+  if (typeof d === "number") {
     throw invalid(
       "pin",
-      `cannot pin ${kind} to ${abs}: its directory ${dirname(abs)} ${errno === 2 ? "does not exist" : errnoText(errno)}`,
+      `cannot pin ${kind} to ${path}: its directory ${dir} ${d === -2 ? "does not exist" : errnoText(-d)}`,
     );
   }
-  const d = native.nsStat(dir);
-  if (typeof d === "number" || d.type !== S_IFDIR) {
-    throw invalid("pin", `cannot pin ${kind} to ${abs}: ${dir} is not a directory`);
-  }
-  const path = join(dir, name);
+  if (d.type !== S_IFDIR) throw invalid("pin", `cannot pin ${kind} to ${path}: ${dir} is not a directory`);
   const st = native.nsStat(path);
   let create = false;
   if (typeof st === "number") {

@@ -289,6 +289,16 @@ else {
   }
 }
 
+// --- issue 11: namespaces pinned to files (test/bench/pins.ts) --------------------------
+{
+  const x = (await import("./pins.ts")).pinRows(quick ? 10 : 200);
+  if ("skipped" in x) notes.push(`pin rows skipped: ${x.skipped}`);
+  else {
+    for (const r of x.rows) rows.push({ name: r.name, ...r.s });
+    notes.push(...x.notes);
+  }
+}
+
 // --- report ----------------------------------------------------------------------------
 const fmt = (v: number | undefined, d = 0) => (v === undefined || Number.isNaN(v) ? "-" : v.toFixed(d));
 const width = Math.max(...rows.map((r) => r.name.length));
