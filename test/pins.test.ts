@@ -349,6 +349,69 @@ describe.skipIf(!isRoot)(`pinNamespaces${isRoot ? "" : " — skipped: needs root
     expect(still.kind).toBe("net");
   });
 
+  const racer = Bun.which("setpriv");
+  test.skipIf(!racer)(
+    `another uid swapping symlinks into a sticky directory never redirects a pin or an unpin${racer ? "" : " — skipped: setpriv not installed"}`,
+    async () => {
+      const dir = join(base, "race");
+      mkdirSync(dir);
+      sh(["chmod", "1777", dir]);
+      const f = join(dir, "f");
+      const hostname = readFileSync("/etc/hostname", "utf8");
+      // uid 65534 flips F between absent, a symlink to /etc/hostname and its own regular file.
+      const attacker = Bun.spawn(
+        [
+          racer as string,
+          "--reuid",
+          "65534",
+          "--regid",
+          "65534",
+          "--clear-groups",
+          "sh",
+          "-c",
+          `while :; do ln -sf /etc/hostname ${f} 2>/dev/null; rm -f ${f}; : > ${f} 2>/dev/null; rm -f ${f}; done`,
+        ],
+        { stdio: ["ignore", "ignore", "ignore"] },
+      );
+      let pinned = 0;
+      let refused = 0;
+      try {
+        using h = startHelper(MAP, MAP, CLONE_NEWUTS);
+        for (let i = 0; i < 400; i++) {
+          try {
+            const pins = pinNamespaces(h, { uts: f });
+            pinned++;
+            const points = mountinfo()
+              .split("\n")
+              .filter((l) => l.includes(" nsfs "))
+              .map((l) => l.split(" ")[4]);
+            expect(points).toContain(f);
+            try {
+              pins.unpin();
+            } catch (e) {
+              // The attacker may have replaced the uncovered file: then it stays, theirs.
+              expect((e as UsernsError).step).toBe("unpin");
+            }
+          } catch (e) {
+            expect(e).toBeInstanceOf(UsernsError);
+            refused++;
+          }
+          if (i % 50 === 0) await Bun.sleep(1);
+        }
+      } finally {
+        attacker.kill("SIGKILL");
+        await attacker.exited;
+      }
+      const overHostname = mountinfo()
+        .split("\n")
+        .filter((l) => l.split(" ")[4] === "/etc/hostname");
+      expect(overHostname).toEqual([]);
+      expect(readFileSync("/etc/hostname", "utf8")).toBe(hostname);
+      expect(pinned + refused).toBe(400);
+      for (const l of mountinfo().split("\n")) if (l.includes(` ${dir}/`)) unpinNamespace(l.split(" ")[4] as string);
+    },
+  );
+
   const setpriv = Bun.which("setpriv");
   test.skipIf(!setpriv)(
     `not root (setpriv --reuid 65534): EPERM before anything is created${setpriv ? "" : " — skipped: setpriv not installed"}`,
