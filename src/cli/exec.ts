@@ -52,15 +52,31 @@ Options:
       --wd DIR             working directory inside
   -h, --help`;
 
-/** Wait for CMD, passing SIGTERM/SIGINT/SIGHUP on to it. */
-async function waitFor(p: InsideProcess): Promise<number> {
-  const sigs: NodeJS.Signals[] = ["SIGTERM", "SIGINT", "SIGHUP"];
-  const handlers = sigs.map((s) => [s, () => p.kill(s)] as const);
-  for (const [s, fn] of handlers) process.on(s, fn);
-  try {
+/**
+ * Passes SIGTERM/SIGINT/SIGHUP on to CMD. Listening starts before CMD does:
+ * a signal that arrives while the helper is still being released (CMD may
+ * already be printing) is held and delivered once CMD is known, instead of
+ * killing us with CMD left to PDEATHSIG.
+ */
+class SignalRelay implements Disposable {
+  #target: InsideProcess | undefined;
+  #held: NodeJS.Signals[] = [];
+  readonly #handlers = (["SIGTERM", "SIGINT", "SIGHUP"] as const).map(
+    (s) => [s, () => (this.#target ? this.#target.kill(s) : this.#held.push(s))] as const,
+  );
+
+  constructor() {
+    for (const [s, fn] of this.#handlers) process.on(s, fn);
+  }
+
+  async waitFor(p: InsideProcess): Promise<number> {
+    this.#target = p;
+    for (const s of this.#held.splice(0)) p.kill(s);
     return await p.exited;
-  } finally {
-    for (const [s, fn] of handlers) process.off(s, fn);
+  }
+
+  [Symbol.dispose](): void {
+    for (const [s, fn] of this.#handlers) process.off(s, fn);
   }
 }
 
@@ -117,6 +133,7 @@ export async function cmdExec(args: string[]): Promise<number> {
   }
   let helper: Helper | undefined;
   const pins: Pins[] = [];
+  using relay = new SignalRelay();
   try {
     let flags = values.unshare !== undefined ? parseNamespaceList(values.unshare as string) : 0;
     for (const [opt, ns] of Object.entries(NS_OPTIONS)) {
@@ -174,7 +191,7 @@ export async function cmdExec(args: string[]): Promise<number> {
       }
     }
     pins.length = 0; // they outlive the command: that is what they are for
-    return await waitFor(p);
+    return await relay.waitFor(p);
   } catch (e) {
     for (const pin of pins) pin.unpin();
     return failure(e);
@@ -184,6 +201,7 @@ export async function cmdExec(args: string[]): Promise<number> {
 }
 
 export async function cmdEnter(args: string[]): Promise<number> {
+  using relay = new SignalRelay();
   let p: InsideProcess;
   try {
     const [head, command] = split(args, new Set(["--target", "-t", "--wd"]));
@@ -240,5 +258,5 @@ export async function cmdEnter(args: string[]): Promise<number> {
     if (e instanceof UsageError) return usage(e);
     return failure(e);
   }
-  return await waitFor(p);
+  return await relay.waitFor(p);
 }
