@@ -5,12 +5,13 @@
  * unshare(1) where the meaning is the same.
  */
 import { type ParseArgsConfig, parseArgs } from "node:util";
+import { UNSHARE_OPTIONS, unshareFlags } from "./cli/args.ts";
 import { runDoctor } from "./cli/doctor.ts";
 import { cmdEnter, cmdExec } from "./cli/exec.ts"; /* issue 11: exec */
 import { cliMaps, MAP_OPTIONS, MAP_VALUE_OPTIONS } from "./cli/maps.ts";
 import { runCommand } from "./cli/run.ts";
 import { UsernsError } from "./core/errors.ts";
-import { NAMESPACE_FLAGS, parseNamespaceList } from "./core/flags.ts";
+import { NAMESPACE_FLAGS } from "./core/flags.ts";
 import { mapText, parseIDMapping } from "./core/idmap.ts";
 
 const VERSION: string = (await import("../package.json", { with: { type: "json" } })).default.version;
@@ -149,14 +150,7 @@ async function cmdRun(args: string[]): Promise<number> {
     allowPositionals: false,
     options: {
       ...MAP_OPTIONS,
-      unshare: { type: "string" },
-      mount: { type: "boolean", short: "m" },
-      uts: { type: "boolean", short: "u" },
-      ipc: { type: "boolean", short: "i" },
-      net: { type: "boolean", short: "n" },
-      pid: { type: "boolean", short: "p" },
-      cgroup: { type: "boolean", short: "C" },
-      time: { type: "boolean", short: "T" },
+      ...UNSHARE_OPTIONS,
       setgroups: { type: "string" },
       owner: { type: "string" },
       json: { type: "boolean" },
@@ -178,23 +172,12 @@ async function cmdRun(args: string[]): Promise<number> {
     if (values.owner !== undefined && values.owner !== "mapping" && values.owner !== "caller") {
       throw new UsageError(`run: --owner takes mapping or caller, not ${JSON.stringify(values.owner)}`);
     }
-    let flags = values.unshare !== undefined ? parseNamespaceList(values.unshare) : 0;
-    const single = {
-      mount: "mnt",
-      uts: "uts",
-      ipc: "ipc",
-      net: "net",
-      pid: "pid",
-      cgroup: "cgroup",
-      time: "time",
-    } as const;
-    for (const [opt, ns] of Object.entries(single))
-      if (values[opt as keyof typeof single]) flags |= NAMESPACE_FLAGS[ns];
+    const flags = unshareFlags(values);
     return await runCommand({
       uidMap: maps.uidMap,
       gidMap: maps.gidMap,
       mapper: maps.mapper,
-      flags: flags >>> 0,
+      flags,
       command,
       json,
       setgroups: values.setgroups as "allow" | "deny" | undefined,

@@ -1,12 +1,11 @@
 /** issue 11: spawnInside — commands run inside the namespaces, reaped on every path. */
 import { describe, expect, test } from "bun:test";
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { runningCommands } from "../src/exec/spawn-inside.ts";
 import { CLONE_NEWNET, CLONE_NEWUTS, spawnInside, startHelper, UsernsError } from "../src/index.ts";
 import { thrown } from "./support/errors.ts";
 import { childPids, isRoot, leakableFds, nsLink, openFds } from "./support/proc.ts";
+import { runReadmeExample } from "./support/readme.ts";
 
 const ROOT = "0:0:1";
 
@@ -273,19 +272,11 @@ describe.skipIf(!isRoot)(`fs.suid_dumpable=1${isRoot ? "" : " — skipped: needs
 
 describe.skipIf(!isRoot)(`the README's spawnInside example${isRoot ? "" : " — skipped: needs root"}`, () => {
   test("runs as printed and prints what its comments say", () => {
-    const readme = readFileSync(join(import.meta.dir, "..", "README.md"), "utf8");
-    const section = readme.slice(readme.indexOf("## Commands inside the namespaces"));
-    const code = /```typescript\n([\s\S]*?)```/.exec(section)?.[1] as string;
-    expect(code).toContain("spawnInside");
-    const file = join(mkdtempSync(join(tmpdir(), "bun-userns-exec-readme-")), "example.ts");
-    writeFileSync(
-      file,
-      code.replaceAll('from "bun-userns"', `from ${JSON.stringify(join(import.meta.dir, "..", "src", "index.ts"))}`),
-    );
-    const r = Bun.spawnSync([process.execPath, file], { stdout: "pipe", stderr: "pipe" });
-    expect(r.stderr.toString()).toBe("");
+    const r = runReadmeExample("## Commands inside the namespaces");
+    expect(r.code).toContain("spawnInside");
+    expect(r.stderr).toBe("");
     expect(r.exitCode).toBe(0);
-    expect(r.stdout.toString()).toBe('0 "0\\n         0     100000      65536\\n"\n"1\\n3\\n" 0\n137\n');
+    expect(r.stdout).toBe('0 "0\\n         0     100000      65536\\n"\n"1\\n3\\n" 0\n137\n');
   });
 });
 

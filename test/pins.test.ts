@@ -29,6 +29,7 @@ import {
 import { thrown } from "./support/errors.ts";
 import { cleanupBase, mountinfo, scratch, sh } from "./support/mounts.ts";
 import { isRoot, nsLink, openFds } from "./support/proc.ts";
+import { runReadmeExample } from "./support/readme.ts";
 
 const MAP = "0:100000:65536";
 const ALL = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP | CLONE_NEWTIME;
@@ -436,19 +437,11 @@ catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }
 
 describe.skipIf(!isRoot)(`the README's pins example${isRoot ? "" : " — skipped: needs root"}`, () => {
   test("runs as printed, prints what its comments say, and leaves no pin", () => {
-    const readme = readFileSync(join(import.meta.dir, "..", "README.md"), "utf8");
-    const section = readme.slice(readme.indexOf("## Namespaces as fds and files"));
-    const code = /```typescript\n([\s\S]*?)```/.exec(section)?.[1] as string;
-    expect(code).toContain("pinNamespaces");
-    const file = join(base, "readme-example.ts");
-    writeFileSync(
-      file,
-      code.replaceAll('from "bun-userns"', `from ${JSON.stringify(join(import.meta.dir, "..", "src", "index.ts"))}`),
-    );
-    const r = Bun.spawnSync([process.execPath, file], { stdout: "pipe", stderr: "pipe" });
-    expect(r.stderr.toString()).toBe("");
+    const r = runReadmeExample("## Namespaces as fds and files");
+    expect(r.code).toContain("pinNamespaces");
+    expect(r.stderr).toBe("");
     expect(r.exitCode).toBe(0);
-    expect(r.stdout.toString()).toBe('true /run/netns/readme\n"         0     100000      65536\\n" 0\n');
+    expect(r.stdout).toBe('true /run/netns/readme\n"         0     100000      65536\\n" 0\n');
     expect(existsSync("/run/netns/readme")).toBe(false);
     expect(existsSync("/run/userns/readme")).toBe(false);
   });

@@ -5,6 +5,7 @@
  */
 import { type ParseArgsConfig, parseArgs } from "node:util";
 import { UsernsError } from "../core/errors.ts";
+import { NAMESPACE_FLAGS, type NamespaceName, parseNamespaceList } from "../core/flags.ts";
 import type { NamespaceKind } from "../ns/kinds.ts";
 
 export class UsageError extends Error {}
@@ -66,4 +67,29 @@ export function failure(e: unknown): number {
   );
   if (u?.syscall === "execve") return u.code === "ENOENT" ? 127 : 126;
   return 1;
+}
+
+/** util-linux unshare(1)'s namespace options: a list, and one flag per namespace. */
+export const UNSHARE_OPTIONS = {
+  unshare: { type: "string" },
+  mount: { type: "boolean", short: "m" },
+  uts: { type: "boolean", short: "u" },
+  ipc: { type: "boolean", short: "i" },
+  net: { type: "boolean", short: "n" },
+  pid: { type: "boolean", short: "p" },
+  cgroup: { type: "boolean", short: "C" },
+  time: { type: "boolean", short: "T" },
+} as const;
+
+/** The CLONE_NEW* flags those options ask for, plus one per namespace in `also` (except user, always new). */
+export function unshareFlags(
+  values: Record<string, unknown>,
+  also: Partial<Record<NamespaceKind, unknown>> = {},
+): number {
+  let flags = typeof values.unshare === "string" ? parseNamespaceList(values.unshare) : 0;
+  for (const [opt, ns] of Object.entries(NS_OPTIONS)) {
+    if (ns !== "user" && (values[opt] === true || also[ns] !== undefined))
+      flags |= NAMESPACE_FLAGS[ns as NamespaceName];
+  }
+  return flags >>> 0;
 }

@@ -5,13 +5,23 @@
  * as a shell: CMD's code, 128+N if signal N killed it, 127 not found, 126
  * not executable. SIGTERM, SIGINT and SIGHUP sent to us are passed on to CMD.
  */
-import { CLONE_NEWPID, NAMESPACE_FLAGS, type NamespaceName, parseNamespaceList } from "../core/flags.ts";
+import { CLONE_NEWPID, NAMESPACE_FLAGS, type NamespaceName } from "../core/flags.ts";
 import type { Helper } from "../core/helper.ts";
 import { startHelper } from "../core/unshare.ts";
 import { checkNamespaceName, type ExecNamespace } from "../exec/namespaces.ts";
 import { type InsideProcess, spawnInside } from "../exec/spawn-inside.ts";
 import { type Pins, pinNamespaces, pinPidNamespaceOf, planPins } from "../ns/pins.ts";
-import { failure, NS_OPTIONS, parse, split, takeFiles, UsageError, usage } from "./args.ts";
+import {
+  failure,
+  NS_OPTIONS,
+  parse,
+  split,
+  takeFiles,
+  UNSHARE_OPTIONS,
+  UsageError,
+  unshareFlags,
+  usage,
+} from "./args.ts";
 import { cliMaps, MAP_OPTIONS, MAP_VALUE_OPTIONS } from "./maps.ts";
 
 export const EXEC_HELP = `Usage: bun-userns exec [options] -- CMD [ARGS...]
@@ -98,14 +108,7 @@ export async function cmdExec(args: string[]): Promise<number> {
       allowPositionals: false,
       options: {
         ...MAP_OPTIONS,
-        unshare: { type: "string" },
-        mount: { type: "boolean", short: "m" },
-        uts: { type: "boolean", short: "u" },
-        ipc: { type: "boolean", short: "i" },
-        net: { type: "boolean", short: "n" },
-        pid: { type: "boolean", short: "p" },
-        cgroup: { type: "boolean", short: "C" },
-        time: { type: "boolean", short: "T" },
+        ...UNSHARE_OPTIONS,
         fork: { type: "boolean", short: "f" },
         "mount-proc": { type: "boolean" },
         propagation: { type: "string" },
@@ -135,10 +138,7 @@ export async function cmdExec(args: string[]): Promise<number> {
   const pins: Pins[] = [];
   using relay = new SignalRelay();
   try {
-    let flags = values.unshare !== undefined ? parseNamespaceList(values.unshare as string) : 0;
-    for (const [opt, ns] of Object.entries(NS_OPTIONS)) {
-      if (ns !== "user" && values[opt] === true) flags |= NAMESPACE_FLAGS[ns as NamespaceName];
-    }
+    let flags = unshareFlags(values);
     if (values["mount-proc"]) flags |= NAMESPACE_FLAGS.mnt;
     // A pin asks for its namespace to be new, except user (always new).
     for (const ns of Object.keys(files) as ExecNamespace[]) {

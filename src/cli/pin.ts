@@ -4,11 +4,10 @@
  * `bun-userns unpin FILE...` (like `ip netns delete`). Exit 0, 1 failure,
  * 2 usage.
  */
-import { NAMESPACE_FLAGS, type NamespaceName, parseNamespaceList } from "../core/flags.ts";
 import { startHelper } from "../core/unshare.ts";
 import type { NamespaceKind } from "../ns/kinds.ts";
 import { pinNamespaces, unpinNamespace } from "../ns/pins.ts";
-import { failure, NS_OPTIONS, parse, takeFiles, UsageError, usage } from "./args.ts";
+import { failure, parse, takeFiles, UNSHARE_OPTIONS, UsageError, unshareFlags, usage } from "./args.ts";
 import { cliMaps, MAP_OPTIONS } from "./maps.ts";
 
 export const PIN_HELP = `Usage: bun-userns pin [options] --NS=FILE [--NS=FILE...]
@@ -51,15 +50,8 @@ export function cmdPin(args: string[]): number {
       allowPositionals: false,
       options: {
         ...MAP_OPTIONS,
+        ...UNSHARE_OPTIONS,
         target: { type: "string", short: "t" },
-        unshare: { type: "string" },
-        mount: { type: "boolean", short: "m" },
-        uts: { type: "boolean", short: "u" },
-        ipc: { type: "boolean", short: "i" },
-        net: { type: "boolean", short: "n" },
-        cgroup: { type: "boolean", short: "C" },
-        time: { type: "boolean", short: "T" },
-        pid: { type: "boolean", short: "p" },
         setgroups: { type: "string" },
         json: { type: "boolean" },
         help: { type: "boolean", short: "h" },
@@ -97,15 +89,10 @@ export function cmdPin(args: string[]): number {
     if (values.target !== undefined) {
       paths = pinNamespaces(Number(values.target), files).paths;
     } else {
-      let flags = values.unshare !== undefined ? parseNamespaceList(values.unshare as string) : 0;
-      for (const [opt, ns] of Object.entries(NS_OPTIONS)) {
-        if (ns !== "user" && (values[opt] === true || files[ns] !== undefined)) {
-          flags |= NAMESPACE_FLAGS[ns as NamespaceName];
-        }
-      }
+      const flags = unshareFlags(values, files);
       const maps = cliMaps("pin", values as Record<string, string | undefined>);
       if (typeof maps === "string") return usage(new UsageError(maps));
-      using helper = startHelper(maps.uidMap, maps.gidMap, flags >>> 0, {
+      using helper = startHelper(maps.uidMap, maps.gidMap, flags, {
         setgroups: values.setgroups as "allow" | "deny" | undefined,
         mapper: maps.mapper,
       });

@@ -12,7 +12,7 @@ import { errnoName, errnoText, invalid, UsernsError } from "../core/errors.ts";
 import type { NamespaceName } from "../core/flags.ts";
 import type { Helper } from "../core/helper.ts";
 import * as native from "../core/native.ts";
-import { openChecked } from "../ns/namespace-fd.ts";
+import { openChecked, openPidfd } from "../ns/namespace-fd.ts";
 import { checkArgv, checkCwd, checkEnv } from "./argv.ts";
 import { type ExecNamespace, namespaceFlag, resolveNamespaces } from "./namespaces.ts";
 
@@ -280,7 +280,7 @@ export function spawnInside(
   const fds: [number, number][] = [];
   try {
     if (pidfd < 0 && ns.fromPid !== 0) {
-      const fd = openPidfd(pid);
+      const fd = openPidfd(pid, "open");
       opened.push(fd);
       pidfd = fd;
     }
@@ -389,19 +389,6 @@ export function spawnInside(
 function envPath(env: readonly string[]): string {
   const p = env.find((e) => e.startsWith("PATH="));
   return p === undefined ? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" : p.slice(5);
-}
-
-function openPidfd(pid: number): number {
-  const fd = native.openPidfd(pid);
-  if (fd < 0) {
-    throw new UsernsError(`pidfd_open ${pid}: ${errnoText(-fd)}`, {
-      code: errnoName(-fd),
-      errno: -fd,
-      syscall: "pidfd_open",
-      step: "open",
-    });
-  }
-  return fd;
 }
 
 function enterHint(step: string, errno: number, entered: ReadonlySet<NamespaceName | "user">): string | undefined {

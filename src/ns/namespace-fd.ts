@@ -5,7 +5,7 @@
  * pinned file and checks with NS_GET_NSTYPE that it is a namespace (of that
  * kind). The fd is O_CLOEXEC and owned by the handle.
  */
-import { ESRCH, errnoName, errnoText, invalid, syscallError, UsernsError } from "../core/errors.ts";
+import { ESRCH, errnoName, errnoText, invalid, type Step, syscallError, UsernsError } from "../core/errors.ts";
 import type { Helper } from "../core/helper.ts";
 import * as native from "../core/native.ts";
 import { checkNamespaceKind, kindFile, kindOfType, type NamespaceKind } from "./kinds.ts";
@@ -96,16 +96,22 @@ export function holdProcess(target: unknown, what: string): HeldProcess {
   if (typeof target !== "number" || !Number.isInteger(target) || target <= 0 || target > 2 ** 22) {
     throw invalid("namespace", `${what} takes a Helper or a pid, got ${JSON.stringify(target) ?? typeof target}`);
   }
-  const pidfd = native.openPidfd(target);
-  if (pidfd < 0) {
-    throw new UsernsError(`pidfd_open ${target}: ${errnoText(-pidfd)}`, {
-      code: errnoName(-pidfd),
-      errno: -pidfd,
+  const pidfd = openPidfd(target, "namespace");
+  return { pid: target, pidfd, done: () => native.close(pidfd) };
+}
+
+/** pidfd_open(pid) (close-on-exec), or a UsernsError at `step` (ESRCH: no such process). */
+export function openPidfd(pid: number, step: Step): number {
+  const fd = native.openPidfd(pid);
+  if (fd < 0) {
+    throw new UsernsError(`pidfd_open ${pid}: ${errnoText(-fd)}`, {
+      code: errnoName(-fd),
+      errno: -fd,
       syscall: "pidfd_open",
-      step: "namespace",
+      step,
     });
   }
-  return { pid: target, pidfd, done: () => native.close(pidfd) };
+  return fd;
 }
 
 function openError(path: string, errno: number, kind?: NamespaceKind): UsernsError {
