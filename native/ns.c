@@ -13,8 +13,8 @@
 #define AT_SYMLINK_NOFOLLOW 0x100
 #define O_CREAT 0100
 #define O_EXCL 0200
-#define O_NOFOLLOW 0400000
 #define O_PATH 010000000
+/* O_NOFOLLOW differs per arch (x86_64 0400000, arm64 0100000): syscalls_<arch>.h. */
 #define MS_BIND 0x1000
 #define MNT_DETACH 2
 #define NS_GET_NSTYPE 0xb703

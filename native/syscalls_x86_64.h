@@ -42,21 +42,23 @@
 #define SYS_move_mount 429
 #define SYS_umount2 166
 #define SYS_statfs 137
-/* issue 11: exec (arm64 generic numbers in the comments) */
-#define SYS_setns 308 /* 268 */
-#define SYS_execve 59 /* 221 */
-#define SYS_dup3 292 /* 24 */
-#define SYS_pipe2 293 /* 59 */
-#define SYS_chdir 80 /* 49 */
-#define SYS_rt_sigaction 13 /* 134 */
-#define SYS_fcntl 72 /* 25 */
-#define SYS_setgroups 116 /* 159 */
-#define SYS_setresgid 119 /* 149 */
-#define SYS_ppoll 271 /* 73 */
-/* issue 11: namespaces as files (arm64 numbers in comments) */
-#define SYS_fstatfs 138 /* 44 */
-#define SYS_unlinkat 263 /* 35 */
-#define SYS_statx 332 /* 291 */
+/* issue 11: exec */
+#define SYS_setns 308
+#define SYS_execve 59
+#define SYS_dup3 292
+#define SYS_pipe2 293
+#define SYS_chdir 80
+#define SYS_rt_sigaction 13
+#define SYS_fcntl 72
+#define SYS_setgroups 116
+#define SYS_setresgid 119
+#define SYS_ppoll 271
+/* issue 11: namespaces as files */
+#define SYS_fstatfs 138
+#define SYS_unlinkat 263
+#define SYS_statx 332
+/* Open flags that are not the same on every arch (asm/fcntl.h). */
+#define O_NOFOLLOW 0400000
 
 
 static inline s64 sys5(s64 n, s64 a, s64 b, s64 c, s64 d, s64 e)

@@ -24,8 +24,10 @@
 
 #if defined(__x86_64__)
 #include "syscalls_x86_64.h"
+#elif defined(__aarch64__) /* issue 12: aarch64 */
+#include "syscalls_aarch64.h"
 #else
-#error "bun-userns: only x86_64 is supported"
+#error "bun-userns: only x86_64 and aarch64 are supported"
 #endif
 
 #include "procfs.c"

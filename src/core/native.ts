@@ -56,8 +56,9 @@ let info: NativeInfo | undefined;
 function load(): Entry {
   const t0 = performance.now();
   const so = process.env.BUN_USERNS_LIB;
-  if (process.arch !== "x64") {
-    throw new UsernsError(`bun-userns: unsupported architecture ${process.arch} (x64 only)`, {
+  /* issue 12: aarch64. native/userns.c has the syscalls and assembly of these two only. */
+  if (process.arch !== "x64" && process.arch !== "arm64") {
+    throw new UsernsError(`bun-userns: unsupported architecture ${process.arch} (x64 and arm64 only)`, {
       code: "ENOSYS",
       errno: 38,
       step: "native",
