@@ -299,6 +299,12 @@ else {
   }
 }
 
+// --- issue 12: aarch64 sanity ratio, from inside an emulated arm64 VM (opt-in: a VM boot) ---
+if (process.env.BENCH_AARCH64 === "1") {
+  const arm = (await import("./aarch64.ts")).aarch64Row();
+  notes.push("line" in arm ? arm.line : `aarch64 row skipped: ${arm.skipped}`);
+}
+
 // --- report ----------------------------------------------------------------------------
 const fmt = (v: number | undefined, d = 0) => (v === undefined || Number.isNaN(v) ? "-" : v.toFixed(d));
 const width = Math.max(...rows.map((r) => r.name.length));
