@@ -34,12 +34,16 @@ import { runReadmeExample } from "./support/readme.ts";
 const MAP = "0:100000:65536";
 const ALL = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP | CLONE_NEWTIME;
 const nsenter = Bun.which("nsenter");
-const ip = Bun.which("ip");
+/** iproute2's ip, not busybox's applet (which has no netns). */
+const ip = Bun.which("ip") && sh([Bun.which("ip") as string, "netns", "list"]).ok ? Bun.which("ip") : null;
 const mountBin = Bun.which("mount");
 const base = isRoot ? scratch("bun-userns-pins-") : "";
 afterAll(() => {
   if (base) cleanupBase(base);
 });
+/** A file outside every pin directory: what a redirected pin would land on. */
+const VICTIM = base ? join(base, "victim") : "";
+if (base) writeFileSync(VICTIM, "victim\n");
 
 /** The mount table and a directory's listing: what "nothing else changed" compares. */
 function snapshot(dir: string): string {
@@ -84,7 +88,7 @@ describe("openNamespace", () => {
     expect(wrong).toBeInstanceOf(UsernsError);
     expect(wrong.code).toBe("EINVAL");
     expect(wrong.message).toContain("is a net namespace, not user");
-    const plain = thrown(() => openNamespace("/etc/hostname")) as UsernsError;
+    const plain = thrown(() => openNamespace(import.meta.path)) as UsernsError;
     expect(plain.code).toBe("ENOTTY");
     expect(plain.message).toContain("not a namespace file");
     const dir = scratch("bun-userns-fifo-");
@@ -202,7 +206,7 @@ describe.skipIf(!isRoot)(`pinNamespaces${isRoot ? "" : " — skipped: needs root
   });
 
   test.skipIf(!ip)(
-    `a pin under /run/netns works with iproute2's ip netns exec${ip ? "" : " — skipped: ip not installed"}`,
+    `a pin under /run/netns works with iproute2's ip netns exec${ip ? "" : " — skipped: iproute2's ip (with netns) not installed"}`,
     () => {
       mkdirSync("/run/netns", { recursive: true });
       const name = `bun-userns-test-${process.pid}`;
@@ -246,11 +250,10 @@ describe.skipIf(!isRoot)(`pinNamespaces${isRoot ? "" : " — skipped: needs root
     mkdirSync(dir);
     writeFileSync(join(dir, "plain"), "x");
     mkdirSync(join(dir, "subdir"));
-    symlinkSync("/etc/hostname", join(dir, "link"));
+    symlinkSync(VICTIM, join(dir, "link"));
     using h = startHelper(MAP, MAP, CLONE_NEWNET | CLONE_NEWUTS);
     const held = pinNamespaces(h, { net: join(dir, "held") });
     const before = snapshot(dir);
-    const hostname = readFileSync("/etc/hostname", "utf8");
     const cases: [unknown, string, string][] = [
       [{ netz: join(dir, "a") }, "EINVAL", 'unknown namespace "netz"'],
       [{ net: join(base, "no-such-dir", "a") }, "EINVAL", "does not exist"],
@@ -271,7 +274,7 @@ describe.skipIf(!isRoot)(`pinNamespaces${isRoot ? "" : " — skipped: needs root
       expect(e.code).toBe(code);
     }
     expect(snapshot(dir)).toBe(before);
-    expect(readFileSync("/etc/hostname", "utf8")).toBe(hostname);
+    expect(readFileSync(VICTIM, "utf8")).toBe("victim\n");
     held.unpin();
   });
 
@@ -282,14 +285,14 @@ describe.skipIf(!isRoot)(`pinNamespaces${isRoot ? "" : " — skipped: needs root
     const spec = {
       get net() {
         reads++;
-        return reads === 1 ? join(dir, "net") : "/etc/hostname";
+        return reads === 1 ? join(dir, "net") : VICTIM;
       },
     };
     using h = startHelper(MAP, MAP, CLONE_NEWNET);
     using pins = pinNamespaces(h, spec as never);
     expect(reads).toBe(1);
     expect(pins.paths.net).toBe(join(dir, "net"));
-    expect(readFileSync("/etc/hostname", "utf8").length).toBeGreaterThan(0);
+    expect(mountinfo()).not.toContain(` ${VICTIM} `);
   });
 
   test("a kernel refusal part-way undoes the pins already made (a mount namespace not newer than ours)", () => {
@@ -352,14 +355,13 @@ describe.skipIf(!isRoot)(`pinNamespaces${isRoot ? "" : " — skipped: needs root
 
   const racer = Bun.which("setpriv");
   test.skipIf(!racer)(
-    `another uid swapping symlinks into a sticky directory never redirects a pin or an unpin${racer ? "" : " — skipped: setpriv not installed"}`,
+    `another uid swapping symlinks into a sticky directory never redirects a pin or an unpin onto another file${racer ? "" : " — skipped: setpriv not installed"}`,
     async () => {
       const dir = join(base, "race");
       mkdirSync(dir);
       sh(["chmod", "1777", dir]);
       const f = join(dir, "f");
-      const hostname = readFileSync("/etc/hostname", "utf8");
-      // uid 65534 flips F between absent, a symlink to /etc/hostname and its own regular file.
+      // uid 65534 flips F between absent, a symlink to VICTIM and its own regular file.
       const attacker = Bun.spawn(
         [
           racer as string,
@@ -370,7 +372,7 @@ describe.skipIf(!isRoot)(`pinNamespaces${isRoot ? "" : " — skipped: needs root
           "--clear-groups",
           "sh",
           "-c",
-          `while :; do ln -sf /etc/hostname ${f} 2>/dev/null; rm -f ${f}; : > ${f} 2>/dev/null; rm -f ${f}; done`,
+          `while :; do ln -sf ${VICTIM} ${f} 2>/dev/null; rm -f ${f}; : > ${f} 2>/dev/null; rm -f ${f}; done`,
         ],
         { stdio: ["ignore", "ignore", "ignore"] },
       );
@@ -403,11 +405,11 @@ describe.skipIf(!isRoot)(`pinNamespaces${isRoot ? "" : " — skipped: needs root
         attacker.kill("SIGKILL");
         await attacker.exited;
       }
-      const overHostname = mountinfo()
+      const overVictim = mountinfo()
         .split("\n")
-        .filter((l) => l.split(" ")[4] === "/etc/hostname");
-      expect(overHostname).toEqual([]);
-      expect(readFileSync("/etc/hostname", "utf8")).toBe(hostname);
+        .filter((l) => l.split(" ")[4] === VICTIM);
+      expect(overVictim).toEqual([]);
+      expect(readFileSync(VICTIM, "utf8")).toBe("victim\n");
       expect(pinned + refused).toBe(400);
       for (const l of mountinfo().split("\n")) if (l.includes(` ${dir}/`)) unpinNamespace(l.split(" ")[4] as string);
     },

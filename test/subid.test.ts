@@ -54,7 +54,7 @@ describe("subordinateIds", () => {
     const e = thrown(() => subordinateIds("no-such-user-bun-userns")) as UsernsError;
     expect(e).toBeInstanceOf(UsernsError);
     expect(e.step).toBe("subid");
-    expect(e.message).toMatch(/^no subordinate ids for no-such-user-bun-userns (in|: cannot read) \/etc\/subuid$/);
+    expect(e.message).toMatch(/^no subordinate ids for no-such-user-bun-userns( in|: cannot read) \/etc\/subuid$/);
     expect(e.hint).toContain("no-such-user-bun-userns:100000:65536");
   });
 

@@ -3,6 +3,8 @@ import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 
 export const isRoot = process.getuid?.() === 0;
 export const ROOT_ONLY = "needs root (skipped: not running as uid 0)";
+/** Set by test/arch/aarch64.sh's VM: ~10x slower CPU, so stress tests run fewer rounds (never weaker checks). */
+export const EMULATED = process.env.BUN_USERNS_EMULATED === "1";
 
 export function openFds(): string[] {
   return readdirSync("/proc/self/fd");
