@@ -5,7 +5,7 @@
  * unshare(1) where the meaning is the same.
  */
 import { type ParseArgsConfig, parseArgs } from "node:util";
-import { UNSHARE_OPTIONS, unshareFlags } from "./cli/args.ts";
+import { split, UNSHARE_OPTIONS, unshareFlags } from "./cli/args.ts";
 import { runDoctor } from "./cli/doctor.ts";
 import { cmdEnter, cmdExec } from "./cli/exec.ts"; /* issue 11: exec */
 import { cliMaps, MAP_OPTIONS, MAP_VALUE_OPTIONS } from "./cli/maps.ts";
@@ -130,20 +130,8 @@ function parse<const T extends ParseArgsConfig>(config: T) {
   }
 }
 
-/** Split `run`'s argv at "--" or at the first word that is not an option. */
-function splitCommand(args: string[]): [string[], string[]] {
-  const takesValue = new Set([...MAP_VALUE_OPTIONS, "--unshare", "--setgroups", "--owner"]);
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i] as string;
-    if (a === "--") return [args.slice(0, i), args.slice(i + 1)];
-    if (!a.startsWith("-")) return [args.slice(0, i), args.slice(i)];
-    if (takesValue.has(a)) i++;
-  }
-  return [args, []];
-}
-
 async function cmdRun(args: string[]): Promise<number> {
-  const [head, command] = splitCommand(args);
+  const [head, command] = split(args, new Set([...MAP_VALUE_OPTIONS, "--unshare", "--setgroups", "--owner"]));
   const { values } = parse({
     args: head,
     strict: true,

@@ -37,6 +37,7 @@ export function takeFiles(head: string[]): { rest: string[]; files: Partial<Reco
   return { rest, files };
 }
 
+/** Split argv at "--" or at the first word that is not an option (values of TAKESVALUE skipped). */
 export function split(args: string[], takesValue: Set<string>): [string[], string[]] {
   for (let i = 0; i < args.length; i++) {
     const a = args[i] as string;
