@@ -163,7 +163,6 @@ enum op {
 	OP_PIDFD_OPEN = 34,
 	/* issue 11: namespaces as fds and files (native/ns.c) */
 	OP_NS_OPEN = 40,
-	OP_NS_TYPE = 41,
 	OP_NS_STAT = 42,
 	OP_NS_PIN = 43,
 	OP_NS_UNPIN = 44,

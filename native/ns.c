@@ -110,12 +110,6 @@ typed:
 	return (s32)fd;
 }
 
-/* NS_GET_NSTYPE of an open fd: CLONE_NEW* or -errno. */
-s32 bun_userns_ns_type(s32 fd)
-{
-	return (s32)sys3(SYS_ioctl, fd, NS_GET_NSTYPE, 0);
-}
-
 /*
  * statx for validation before anything is created: of PATH without
  * following a last symlink, or of FD when PATH is "". out[0] the file type

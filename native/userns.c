@@ -95,7 +95,6 @@ s32 bun_userns(s32 op, void *p, s32 x, s32 y)
 	case OP_PIDFD_OPEN: return (s32)sys2(SYS_pidfd_open, x, 0);
 	/* issue 11: namespaces as fds and files; the path is at p + 32, answers over p */
 	case OP_NS_OPEN: return bun_userns_ns_open((const char *)p + 32, x, (s32 *)p);
-	case OP_NS_TYPE: return bun_userns_ns_type(x);
 	case OP_NS_STAT: return bun_userns_ns_stat((const char *)p + 32, x, (u32 *)p);
 	case OP_NS_PIN: return bun_userns_ns_pin(x, y, (const char *)p + 32, (s32 *)p);
 	case OP_NS_UNPIN: return bun_userns_ns_unpin((const char *)p + 32, x, (s32 *)p);

@@ -49,6 +49,11 @@ export function liveHelpers(): number[] {
   return [...live.keys()];
 }
 
+/** A Helper handle (duck-typed: a lying object fails at its first private-field access). */
+export function isHelper(v: unknown): v is Helper {
+  return typeof v === "object" && v !== null && typeof (v as Helper).checkAlive === "function" && "pidfd" in v;
+}
+
 /** Only spawnHelper may construct a Helper. */
 const TOKEN = Symbol("bun-userns helper");
 

@@ -517,7 +517,7 @@ export function openPidfd(pid: number): number {
 }
 
 /* issue 11: namespaces as fds and files (native/ns.c, ops 40-44) */
-const NS_OP = { open: 40, type: 41, stat: 42, pin: 43, unpin: 44 } as const;
+const NS_OP = { open: 40, stat: 42, pin: 43, unpin: 44 } as const;
 /** enum ns_step of native/ns.c. */
 const NS_STEPS = ["done", "open", "check", "mount", "umount", "unlink"] as const;
 export type NsStep = (typeof NS_STEPS)[number];
@@ -534,11 +534,6 @@ export function nsOpen(path: string, procLink = false): { fd: number; type: numb
   const b = nsBuf(path);
   const fd = call(NS_OP.open, b, procLink ? 1 : 0, 0);
   return fd < 0 ? fd : { fd, type: new DataView(b.buffer).getInt32(0, true) };
-}
-
-/** NS_GET_NSTYPE of an fd: CLONE_NEW* or -errno. */
-export function nsType(fd: number): number {
-  return call(NS_OP.type, null, fd, 0);
 }
 
 export interface NsStat {

@@ -10,7 +10,7 @@
 import { constants } from "node:os";
 import { errnoName, errnoText, invalid, UsernsError } from "../core/errors.ts";
 import type { NamespaceName } from "../core/flags.ts";
-import type { Helper } from "../core/helper.ts";
+import { type Helper, isHelper } from "../core/helper.ts";
 import * as native from "../core/native.ts";
 import { openChecked, openPidfd } from "../ns/namespace-fd.ts";
 import { checkArgv, checkCwd, checkEnv } from "./argv.ts";
@@ -210,10 +210,6 @@ function checkStdio(stdio: unknown): [StdioSpec, StdioSpec, StdioSpec] {
     else throw invalid("options", `stdio[${i}] must be "inherit", "pipe", "ignore" or an fd, got ${JSON.stringify(s)}`);
   }
   return out as [StdioSpec, StdioSpec, StdioSpec];
-}
-
-function isHelper(v: unknown): v is Helper {
-  return typeof v === "object" && v !== null && typeof (v as Helper).checkAlive === "function" && "pidfd" in v;
 }
 
 /**

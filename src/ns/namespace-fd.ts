@@ -6,7 +6,7 @@
  * kind). The fd is O_CLOEXEC and owned by the handle.
  */
 import { ESRCH, errnoName, errnoText, invalid, type Step, syscallError, UsernsError } from "../core/errors.ts";
-import type { Helper } from "../core/helper.ts";
+import { type Helper, isHelper } from "../core/helper.ts";
 import * as native from "../core/native.ts";
 import { checkNamespaceKind, kindFile, kindOfType, type NamespaceKind } from "./kinds.ts";
 
@@ -73,10 +73,6 @@ export class NamespaceFd implements Disposable {
   [Symbol.dispose](): void {
     this.close();
   }
-}
-
-function isHelper(v: unknown): v is Helper {
-  return typeof v === "object" && v !== null && typeof (v as Helper).checkAlive === "function" && "pidfd" in v;
 }
 
 /** A pid, held by a pidfd while its namespaces are opened. */

@@ -8,7 +8,7 @@
  */
 import { readFileSync } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
-import { EINVAL, EPERM, errnoName, errnoText, invalid, UsernsError } from "../core/errors.ts";
+import { EINVAL, EPERM, errnoText, invalid, syscallError, UsernsError } from "../core/errors.ts";
 import type { Helper } from "../core/helper.ts";
 import * as native from "../core/native.ts";
 import { checkNamespaceKind, kindFile, NAMESPACE_KINDS, type NamespaceKind } from "./kinds.ts";
@@ -33,10 +33,6 @@ export interface PinPlan {
   readonly path: string;
   /** PATH did not exist: we create it, and unpin removes it. */
   readonly create: boolean;
-}
-
-function pinError(step: "pin" | "unpin", errno: number, syscall: string, message: string, hint?: string): UsernsError {
-  return new UsernsError(message, { code: errnoName(errno), errno, syscall, step, hint });
 }
 
 /** The mount PATH's directory is on is shared (mountinfo optional field "shared:N"). */
@@ -128,13 +124,18 @@ export function planPins(spec: unknown): PinPlan[] {
 function mountFailure(p: PinPlan, r: { errno: number; step: string }, pid: number): UsernsError {
   const src = `/proc/${pid}/ns/${kindFile(p.kind)}`;
   if (r.step === "open" && r.errno === 17) {
-    return pinError("pin", 17, "open", `cannot pin ${p.kind} to ${p.path}: it appeared while pinning (file exists)`);
+    return syscallError(
+      "pin",
+      "open",
+      17,
+      `cannot pin ${p.kind} to ${p.path}: it appeared while pinning (file exists)`,
+    );
   }
   if (r.step === "check") {
-    return pinError(
+    return syscallError(
       "pin",
-      r.errno,
       "statx",
+      r.errno,
       `cannot pin ${p.kind} to ${p.path}: it became a mountpoint or a non-file while pinning`,
     );
   }
@@ -145,10 +146,10 @@ function mountFailure(p: PinPlan, r: { errno: number; step: string }, pid: numbe
   } else if (r.errno === EPERM || r.errno === 13) {
     hint = "the bind mount needs CAP_SYS_ADMIN over this mount namespace's user namespace";
   }
-  return pinError(
+  return syscallError(
     "pin",
-    r.errno,
     r.step === "open" ? "open" : "mount",
+    r.errno,
     `mount ${src} on ${p.path}: ${errnoText(r.errno)}`,
     hint,
   );
@@ -242,21 +243,26 @@ function removePin(path: string, unlink: boolean): void {
   const r = native.nsUnpin(path, unlink);
   if (r === 0) return;
   if (r.step === "open") {
-    throw pinError("unpin", r.errno, "open", `unpin ${path}: ${r.errno === 2 ? "no such file" : errnoText(r.errno)}`);
+    throw syscallError(
+      "unpin",
+      "open",
+      r.errno,
+      `unpin ${path}: ${r.errno === 2 ? "no such file" : errnoText(r.errno)}`,
+    );
   }
   if (r.step === "check") {
-    throw pinError(
+    throw syscallError(
       "unpin",
-      r.errno,
       "fstatfs",
+      r.errno,
       `unpin ${path}: not a namespace pin (no namespace is bind-mounted there); nothing was unmounted or removed`,
     );
   }
-  if (r.step === "umount") throw pinError("unpin", r.errno, "umount2", `umount ${path}: ${errnoText(r.errno)}`);
-  throw pinError(
+  if (r.step === "umount") throw syscallError("unpin", "umount2", r.errno, `umount ${path}: ${errnoText(r.errno)}`);
+  throw syscallError(
     "unpin",
-    r.errno,
     "unlink",
+    r.errno,
     `unpin ${path}: unmounted, but the file stays: ${r.errno === 16 ? "another pin is mounted below it" : errnoText(r.errno)}`,
   );
 }
