@@ -99,6 +99,9 @@ describe("spawnInside", () => {
   });
 
   test("bad input: unknown namespace, hostile argv, bad stdio; nothing created", async () => {
+    // Baselines only once earlier tests' commands are reaped and dropped handles collected.
+    await settled();
+    Bun.gc(true);
     const before = childPids().length;
     const fds = openFds().length;
     const e = thrown(() => spawnInside(process.pid, ["true"], { namespaces: ["netz" as "net"] })) as UsernsError;
