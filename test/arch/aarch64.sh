@@ -157,7 +157,8 @@ if [ "$MODE" = bench ]; then
   RUN="bun test/bench/aarch64.ts${FLOOR:+ /usr/bin/bun-userns-floor}"
 else
   # Emulation is ~10x slower: per-test timeouts scale with it.
-  RUN="bun test --timeout 300000 ${TEST_ARGS[*]:-}"
+  # Quoted for the VM's sh: a -t pattern may hold spaces or "|".
+  RUN="bun test --timeout 300000 $([ "${#TEST_ARGS[@]}" -gt 0 ] && printf '%q ' "${TEST_ARGS[@]}" || true)"
 fi
 cat >"$R/init" <<EOF
 #!/bin/busybox sh
