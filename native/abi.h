@@ -23,6 +23,7 @@ typedef unsigned char u8;
 #define E_INVAL 22
 #define E_TIMEDOUT 110
 #define O_RDONLY 00
+#define O_RDWR 02
 #define O_WRONLY 01
 #define O_CLOEXEC 02000000
 #define AT_FDCWD (-100)
@@ -63,6 +64,7 @@ typedef unsigned char u8;
 
 /* siginfo_t as waitid fills it (the _sigchld member). */
 #define SI_CODE(info) (*(s32 *)((info) + 8))
+#define SI_PID(info) (*(s32 *)((info) + 16))
 #define SI_STATUS(info) (*(s32 *)((info) + 24))
 
 /*
@@ -161,6 +163,11 @@ enum op {
 	OP_PIPE = 32,
 	OP_EXEC_KILL = 33,
 	OP_PIDFD_OPEN = 34,
+	/* issue 11: exit notices (native/watch.c) */
+	OP_WATCH_OPEN = 35,
+	OP_WATCH_KICK = 36,
+	OP_WATCH_WAIT = 37,
+	OP_DUP = 38,
 	/* issue 11: namespaces as fds and files (native/ns.c) */
 	OP_NS_OPEN = 40,
 	OP_NS_STAT = 42,

@@ -4,11 +4,13 @@
  * The caller (bun_userns_exec) clones an entering child with CLONE_VM on a
  * private stack inside the request block: no copy of Bun's page tables, and
  * the calling thread sleeps only until the child has exec'd (or died), i.e.
- * for the setns+execve, never while the command runs. It waits on a
- * close-on-exec "gate" pipe, not with CLONE_VFORK: from setns on, the entered
- * user namespace's owner (another uid, with owner "mapping") may signal the
- * child, and a SIGSTOP'd vfork child would hold Bun's thread for as long as
- * that uid likes. The gate wait sees a stop and kills the child instead.
+ * for the setns+execve, never while the command runs. It waits on a futex
+ * word the kernel clears when the child lets go of Bun's mm (the "gate":
+ * set_tid_address, cleared by mm_release at execve or exit), not with
+ * CLONE_VFORK: from setns on, the entered user namespace's owner (another
+ * uid, with owner "mapping") may signal the child, and a SIGSTOP'd vfork
+ * child would hold Bun's thread for as long as that uid likes. The gate
+ * wait sees a stop and kills the child instead.
  * The child shares Bun's memory until execve, so it follows the helper's
  * discipline: signals blocked from before clone, raw syscalls only, nothing
  * touched but its stack and the request block.
@@ -73,7 +75,7 @@ struct xreq {
 	s32 fds[XFD_MAX];     /*  48 in: namespace fds, setns'd in this order */
 	u32 types[XFD_MAX];   /*  80 in: their CLONE_NEW* type */
 	s32 stack_len;        /* 112 in: bytes of stack after the block */
-	s32 gate;             /* 116 the gate pipe's write end (close-on-exec) */
+	s32 gate;             /* 116 futex: 1 until the child lets go of Bun's mm, then 0 */
 	u64 argv;             /* 120 in: char *[] */
 	u64 envp;             /* 128 in: char *[] */
 	u64 path;             /* 136 in: PATH for the lookup, or 0 */
@@ -125,18 +127,58 @@ static void exec_lookup(struct xreq *r)
 	xfail(r, X_EXEC, seen, seen == -E_NOENT ? 127 : 126);
 }
 
+/* The hex mask after key (e.g. "\nSigIgn:\t") in the text, or ~0 if absent or malformed. */
+static u64 exec_status_mask(const char *buf, s64 n, const char *key)
+{
+	s64 i, k;
+	u64 mask = 0, d;
+	for (i = 0; i < n; i++) {
+		for (k = 0; key[k] && buf[i + k] == key[k]; k++) {}
+		if (key[k]) continue;
+		for (i += k, k = 0; k < 16; k++, i++) {
+			d = buf[i] >= '0' && buf[i] <= '9' ? (u64)(buf[i] - '0') : buf[i] >= 'a' && buf[i] <= 'f' ? (u64)(buf[i] - 'a' + 10) : 99;
+			if (d == 99) return ~0UL;
+			mask = mask << 4 | d;
+		}
+		return mask;
+	}
+	return ~0UL;
+}
+
+/*
+ * The signals whose disposition is not SIG_DFL (ignored or caught), from our
+ * own /proc/self/status, read before setns (the entered mount namespace's
+ * /proc may not show us). Our sighand is our own copy (no CLONE_SIGHAND):
+ * nothing changes it after this. ~0 (reset all) if it cannot be read.
+ */
+static u64 exec_not_default(void)
+{
+	char buf[4096];
+	s64 fd, n;
+	fd = sys4(SYS_openat, AT_FDCWD, (s64)"/proc/self/status", O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0) return ~0UL;
+	n = sys3(SYS_read, fd, (s64)buf, sizeof buf - 1);
+	sys1(SYS_close, fd);
+	if (n <= 0) return ~0UL;
+	buf[n] = 0;
+	return exec_status_mask(buf, n, "\nSigIgn:\t") | exec_status_mask(buf, n, "\nSigCgt:\t");
+}
+
 /* The last steps before execve, in the process that becomes the command. */
-static void exec_prepare(struct xreq *r)
+static void exec_prepare(struct xreq *r, u64 not_default)
 {
 	struct ksigaction dfl;
 	u64 none = 0;
 	s64 rc;
 	int sig;
 	/* Default dispositions: Bun ignores some signals (SIG_IGN survives
-	 * execve) and its handlers live in memory we still share. */
+	 * execve) and its handlers live in memory we still share (one could
+	 * run between the unblock below and execve). Only those that are not
+	 * SIG_DFL need a call: 62 calls were ~10% of a spawnInside. */
 	mem_zero(&dfl, sizeof dfl);
 	for (sig = 1; sig <= 64; sig++)
-		if (sig != SIGKILL && sig != SIGSTOP) sys4(SYS_rt_sigaction, sig, (s64)&dfl, 0, 8);
+		if (sig != SIGKILL && sig != SIGSTOP && (not_default >> (sig - 1) & 1))
+			sys4(SYS_rt_sigaction, sig, (s64)&dfl, 0, 8);
 	/* The command dies with the thread that started it. PDEATHSIG is ours
 	 * to set now (a CLONE_PARENT inner sets its own); a parent that died
 	 * before the prctl is caught by the check after it. */
@@ -165,27 +207,43 @@ static void exec_prepare(struct xreq *r)
 
 static void exec_inner_main(struct xreq *r)
 {
-	exec_prepare(r);
+	/* In the new pid namespace our /proc/self may not resolve: reset them all. */
+	exec_prepare(r, ~0UL);
 }
 
 /* The entering child, called by the clone trampoline; never returns. */
 static void exec_child_main(struct xreq *r)
 {
 	s32 moved[3];
-	s64 rc, fd;
+	s64 rc, fd, null;
+	u64 not_default;
 	int i;
 
+	/* The gate: the kernel zeroes r->gate and wakes its futex when we let
+	 * go of Bun's mm (mm_release, at execve's switch to the new mm or at
+	 * exit), the moment from which nothing runs in Bun's memory. A close-on-
+	 * exec pipe would tell later: its last fput is deferred to the end of
+	 * execve, after the whole ELF load (~0.7 ms here). */
+	sys1(SYS_set_tid_address, (s64)&r->gate);
 	if (sys2(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL) < 0 || sys0(SYS_getppid) != r->ppid)
 		xfail(r, X_PARENT_GONE, -E_SRCH, 126);
+	not_default = exec_not_default();
 
 	/* stdio: move every source above 2 first (a source may itself be 0-2,
 	 * as in 2>&1), then dup3 onto 0, 1, 2, which clears close-on-exec. */
+	null = -1;
 	for (i = 0; i < 3; i++) {
 		moved[i] = -1;
 		if (r->stdio[i] == -1) continue;
-		if (r->stdio[i] == -2)
-			fd = sys4(SYS_openat, AT_FDCWD, (s64)"/dev/null", (i == 0 ? O_RDONLY : O_WRONLY) | O_CLOEXEC, 0);
-		else
+		if (r->stdio[i] == -2) {
+			/* One /dev/null, read-write, for every "ignore". */
+			if (null < 0) {
+				null = sys4(SYS_openat, AT_FDCWD, (s64)"/dev/null", O_RDWR | O_CLOEXEC, 0);
+				/* Above 2 like every source (0-2 may be closed in Bun). */
+				if (null >= 0 && null < 3) null = sys3(SYS_fcntl, null, F_DUPFD_CLOEXEC, 3);
+			}
+			fd = null;
+		} else
 			fd = sys3(SYS_fcntl, r->stdio[i], F_DUPFD_CLOEXEC, 3);
 		if (fd < 0) xfail(r, X_STDIO, fd, 126);
 		moved[i] = (s32)fd;
@@ -231,10 +289,8 @@ static void exec_child_main(struct xreq *r)
 	}
 
 	/* Nothing of ours crosses execve but 0, 1, 2: the table is our own copy
-	 * (no CLONE_FILES), so this closes nothing of Bun's. The gate (>= 3,
-	 * close-on-exec) stays open until execve itself closes it. */
-	rc = r->gate > 3 ? sys3(SYS_close_range, 3, r->gate - 1, 0) : 0;
-	if (rc >= 0) rc = sys3(SYS_close_range, r->gate + 1, ~0U, 0);
+	 * (no CLONE_FILES), so this closes nothing of Bun's. */
+	rc = sys3(SYS_close_range, 3, ~0U, 0);
 	if (rc < 0) xfail(r, X_CLOSE_RANGE, rc, 126);
 
 	/* Entering a mount namespace moved us to its root. */
@@ -262,7 +318,7 @@ static void exec_child_main(struct xreq *r)
 		r->pid = (s32)rc;
 		sys1(SYS_exit_group, 0);
 	}
-	exec_prepare(r);
+	exec_prepare(r, not_default);
 }
 
 /* Will the child's credentials change (a user namespace entered, ids set)? */
@@ -294,34 +350,41 @@ static int exec_stopped(s32 idtype, s64 id)
 	return SI_CODE(info) == CLD_STOPPED;
 }
 
-/*
- * Wait until the child has exec'd or died: its copies of the gate are then
- * closed and the read end sees EOF (execve closes close-on-exec fds only
- * after it has switched to the new mm; exit drops the mm before the files),
- * so from here on nothing runs in Bun's memory. Nothing is ever written to
- * the gate. Every GATE_CHECK_NS without EOF, look for a stop: a stopped
- * child (the entering one, or the inner of a pid namespace) still holds
- * the gate, so it stopped before exec; kill it rather than wait for a
- * SIGCONT that may never come. 0, or -E_INTR when a stop was killed.
- */
-static s32 exec_gate_wait(struct xreq *r, s32 gate, s32 pidfd)
+/* Has this child of ours exited? WNOWAIT: it stays for the reap. */
+static int exec_exited(s32 pidfd)
 {
-	struct kpollfd p;
+	u8 info[128];
+	mem_zero(info, sizeof info);
+	if (sys5(SYS_waitid, P_PIDFD, pidfd, (s64)info, WEXITED | WNOHANG | WNOWAIT | WALL, 0) < 0) return 1;
+	return SI_PID(info) != 0;
+}
+
+/*
+ * Wait until the child has exec'd or died: r->gate is then 0 (see
+ * exec_child_main), so from here on nothing runs in Bun's memory. In fork
+ * mode the outer exits only after its CLONE_VFORK inner let go of the mm
+ * too. Every GATE_CHECK_NS, look for a stop: a stopped child (the entering
+ * one, or the inner of a pid namespace) stopped before exec; kill it
+ * rather than wait for a SIGCONT that may never come. And for an exit: a
+ * child killed before its set_tid_address never clears the word (its mm is
+ * gone once it has exited). 0, -E_INTR when a stop was killed, or the
+ * futex's -errno (the children killed and exited).
+ */
+static s32 exec_gate_wait(struct xreq *r, s32 pidfd)
+{
 	struct ktimespec t;
 	s32 inner, stopped = 0;
 	s64 rc;
 	for (;;) {
-		p.fd = gate;
-		p.events = POLLIN;
-		p.revents = 0;
+		if (*(volatile s32 *)&r->gate == 0) return stopped ? -E_INTR : 0;
 		t.sec = 0;
 		t.nsec = GATE_CHECK_NS;
-		rc = sys5(SYS_ppoll, (s64)&p, 1, (s64)&t, 0, 8);
-		if (rc > 0) return stopped ? -E_INTR : 0;
-		if (rc == -E_INTR) continue;
-		if (rc < 0) {
-			/* Cannot wait on the gate: end the children, then wait for
-			 * them without it (exit is reported after the mm is gone). */
+		/* Not FUTEX_PRIVATE: mm_release wakes with a shared-key FUTEX_WAKE. */
+		rc = sys4(SYS_futex, (s64)&r->gate, FUTEX_WAIT, 1, (s64)&t);
+		if (rc == 0 || rc == -E_AGAIN || rc == -E_INTR) continue; /* look again */
+		if (rc != -E_TIMEDOUT) {
+			/* Cannot wait on the word: end the children, then wait for
+			 * them (an exit is reported after the mm is gone). */
 			inner = *(volatile s32 *)&r->pid;
 			sys4(SYS_pidfd_send_signal, pidfd, SIGKILL, 0, 0);
 			if (inner > 0) sys2(SYS_kill, inner, SIGKILL);
@@ -329,6 +392,7 @@ static s32 exec_gate_wait(struct xreq *r, s32 gate, s32 pidfd)
 			if (inner > 0) exec_reap_nowait(P_PID, inner);
 			return (s32)rc;
 		}
+		if (exec_exited(pidfd)) return stopped ? -E_INTR : 0;
 		inner = *(volatile s32 *)&r->pid;
 		if (exec_stopped(P_PIDFD, pidfd)) {
 			sys4(SYS_pidfd_send_signal, pidfd, SIGKILL, 0, 0);
@@ -352,7 +416,7 @@ s32 bun_userns_exec(struct xreq *r)
 {
 	u64 all = ~0UL, old = 0;
 	u8 info[128];
-	s32 pidfd = -1, gate[2];
+	s32 pidfd = -1;
 	s64 pid, rc;
 	char *top;
 
@@ -375,34 +439,18 @@ s32 bun_userns_exec(struct xreq *r)
 		if (rc != 0 && rc != 2) { r->step = X_DUMPABLE; r->err = E_PERM; return -E_PERM; }
 	}
 
-	/* The gate: the child's copy of the write end closes at its execve or
-	 * exit. Above 0-2, which the child dup3's its stdio onto. */
-	rc = sys2(SYS_pipe2, (s64)gate, O_CLOEXEC);
-	if (rc >= 0 && gate[1] < 3) {
-		rc = sys3(SYS_fcntl, gate[1], F_DUPFD_CLOEXEC, 3);
-		sys1(SYS_close, gate[1]);
-		if (rc < 0) sys1(SYS_close, gate[0]);
-		gate[1] = (s32)rc;
-	}
-	if (rc < 0) { r->step = X_GATE; r->err = (s32)-rc; return (s32)rc; }
-	r->gate = gate[1];
+	/* The gate: 1 until the child lets go of Bun's mm (exec_child_main). */
+	*(volatile s32 *)&r->gate = 1;
 
 	/* Until execve the child is Bun's memory with credentials of the target
 	 * user namespace, whose owner may ptrace it if the mm is dumpable. */
 	sys2(SYS_prctl, PR_SET_DUMPABLE, 0);
 	rc = sys4(SYS_rt_sigprocmask, SIG_SETMASK, (s64)&all, (s64)&old, 8);
-	if (rc < 0) {
-		sys1(SYS_close, gate[0]);
-		sys1(SYS_close, gate[1]);
-		r->step = X_SIGMASK; r->err = (s32)-rc; return (s32)rc;
-	}
+	if (rc < 0) { r->step = X_SIGMASK; r->err = (s32)-rc; return (s32)rc; }
 	pid = bun_userns_clone_trampoline(CLONE_VM | CLONE_PIDFD, top, &pidfd, r, (void *)exec_child_main);
 	sys4(SYS_rt_sigprocmask, SIG_SETMASK, (s64)&old, 0, 8);
-	/* Only the child's copy may hold the gate open. */
-	sys1(SYS_close, gate[1]);
-	if (pid < 0) { sys1(SYS_close, gate[0]); r->step = X_CLONE; r->err = (s32)-pid; return (s32)pid; }
-	rc = exec_gate_wait(r, gate[0], pidfd);
-	sys1(SYS_close, gate[0]);
+	if (pid < 0) { r->step = X_CLONE; r->err = (s32)-pid; return (s32)pid; }
+	rc = exec_gate_wait(r, pidfd);
 	/* Re-seal, should fs.suid_dumpable have changed under the child. */
 	sys2(SYS_prctl, PR_SET_DUMPABLE, 0);
 	if (rc == -E_INTR) { r->step = X_STOPPED; r->err = E_INTR; }

@@ -258,6 +258,62 @@ describe.skipIf(!isRoot || !setpriv)(
   },
 );
 
+// The gate is a futex word the entering child registers as its first step (set_tid_address); a child killed
+// before that never clears it, and the wait must see the exit instead. Root kills our new children at random
+// instants, from clone on.
+describe.skipIf(!isRoot)(`a SIGKILL storm on every entering child${isRoot ? "" : " — skipped: needs root"}`, () => {
+  test("every spawnInside returns (0, or 137 when killed) or throws UsernsError; nothing hangs or is left", async () => {
+    await settled();
+    using h = startHelper(ROOT, ROOT, CLONE_NEWNET);
+    const fds = leakableFds();
+    const killer = Bun.spawn(
+      [
+        process.execPath,
+        "-e",
+        `const [pid, keep] = process.argv.slice(1).map(Number);
+        const fs = require("node:fs");
+        let kills = 0;
+        for (const t = Date.now(); Date.now() - t < 1800; ) {
+          for (const tid of fs.readdirSync("/proc/" + pid + "/task")) {
+            let text = "";
+            try { text = fs.readFileSync("/proc/" + pid + "/task/" + tid + "/children", "utf8"); } catch {}
+            for (const c of text.split(" ").map(Number))
+              if (c > 0 && c !== keep && c !== process.pid) try { process.kill(c, "SIGKILL"); kills++; } catch {}
+          }
+        }
+        console.log(kills);`,
+        String(process.pid),
+        String(h.pid),
+      ],
+      { stdout: "pipe", stderr: "inherit" },
+    );
+    const codes = new Map<number, number>();
+    const errors: unknown[] = [];
+    const t0 = Date.now();
+    while (Date.now() - t0 < 1500) {
+      try {
+        const code = await spawnInside(h, ["/bin/true"], {
+          namespaces: ["user", "net"],
+          stdio: ["ignore", "ignore", "ignore"],
+        }).exited;
+        codes.set(code, (codes.get(code) ?? 0) + 1);
+      } catch (e) {
+        errors.push(e);
+      }
+    }
+    const kills = Number((await new Response(killer.stdout).text()).trim());
+    await killer.exited;
+    expect(kills).toBeGreaterThan(0);
+    expect([...codes.keys()].filter((c) => c !== 0 && c !== 137)).toEqual([]);
+    expect(codes.get(137) ?? 0).toBeGreaterThan(0);
+    for (const e of errors) expect(e).toBeInstanceOf(UsernsError);
+    await settled();
+    expect(runningCommands()).toBe(0);
+    expect(childPids()).toEqual([h.pid]);
+    expect(leakableFds()).toEqual(fds);
+  }, 30_000);
+});
+
 // A credential change in a child sharing Bun's mm resets the mm's dumpable flag to fs.suid_dumpable.
 describe.skipIf(!isRoot)(`fs.suid_dumpable=1${isRoot ? "" : " — skipped: needs root to set it"}`, () => {
   test("entering a user namespace is refused (EPERM, syscall 'dumpable', nothing started); others work; back at 0 it works", async () => {

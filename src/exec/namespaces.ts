@@ -70,7 +70,8 @@ export function resolveNamespaces(pid: number, names: unknown, files: unknown): 
         errno: theirs === 13 || theirs === 1 ? theirs : 3,
       });
     }
-    if (theirs === link("self", name) && (name === "user" || !explicit)) continue;
+    // Only then is ours needed (each /proc link read is a path walk).
+    if ((name === "user" || !explicit) && theirs === link("self", name)) continue;
     fromPid |= namespaceFlag(name);
     entered.add(name);
   }
