@@ -83,6 +83,9 @@
 #define SYS_fstatfs 44
 #define SYS_unlinkat 35
 #define SYS_statx 291
+/* issue 11: the exec gate (set_tid_address) and exit notices (eventfd2) */
+#define SYS_set_tid_address 96
+#define SYS_eventfd2 19
 /* Open flags that are not the same on every arch (arm64's asm/fcntl.h: not
  * the generic 0400000, which is O_LARGEFILE here and follows links). */
 #define O_NOFOLLOW 0100000

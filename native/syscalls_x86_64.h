@@ -57,6 +57,9 @@
 #define SYS_fstatfs 138
 #define SYS_unlinkat 263
 #define SYS_statx 332
+/* issue 11: the exec gate (set_tid_address) and exit notices (eventfd2) */
+#define SYS_set_tid_address 218
+#define SYS_eventfd2 290
 /* Open flags that are not the same on every arch (asm/fcntl.h). */
 #define O_NOFOLLOW 0400000
 

@@ -19,6 +19,9 @@
  *   spawn.c      the caller's side: clone, maps, start, abort, liveness, release
  *   probe.c      read-only probes (kernel support, caps, namespace fds)
  *   mount.c      idmapped mounts: open_tree, mount_setattr, move_mount (issue 9)
+ *   exec.c       a command inside a pid's namespaces (issue 11)
+ *   watch.c      the exit watcher's blocking wait on pidfds (issue 11)
+ *   ns.c         namespaces as fds and pinned files (issue 11)
  */
 #include "abi.h"
 
@@ -37,6 +40,7 @@
 #include "mount.c" /* issue 9: mounts */
 #include "exec.c" /* issue 11: exec */
 #include "ns.c" /* issue 11: namespaces as fds and files */
+#include "watch.c" /* issue 11: exit notices */
 
 /* "abi=N req=BYTES steps=name:syscall,…" into out (cap bytes): what
  * src/core/native.ts checks at load. Returns the length, or -EINVAL if short. */
@@ -93,6 +97,11 @@ s32 bun_userns(s32 op, void *p, s32 x, s32 y)
 	case OP_PIPE: return bun_userns_pipe((s32 *)p);
 	case OP_EXEC_KILL: return (s32)sys4(SYS_pidfd_send_signal, x, y, 0, 0);
 	case OP_PIDFD_OPEN: return (s32)sys2(SYS_pidfd_open, x, 0);
+	/* issue 11: exit notices */
+	case OP_WATCH_OPEN: return bun_userns_watch_open();
+	case OP_WATCH_KICK: return bun_userns_watch_kick(x);
+	case OP_WATCH_WAIT: return bun_userns_watch_wait((struct kpollfd *)p, x);
+	case OP_DUP: return (s32)sys3(SYS_fcntl, x, F_DUPFD_CLOEXEC, 0);
 	/* issue 11: namespaces as fds and files; the path is at p + 32, answers over p */
 	case OP_NS_OPEN: return bun_userns_ns_open((const char *)p + 32, x, (s32 *)p);
 	case OP_NS_STAT: return bun_userns_ns_stat((const char *)p + 32, x, (u32 *)p);

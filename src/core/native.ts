@@ -377,6 +377,8 @@ const OP_EXEC_POLL = 31;
 const OP_PIPE = 32;
 const OP_EXEC_KILL = 33;
 const OP_PIDFD_OPEN = 34;
+/* issue 11: exit notices (native/watch.c) */
+const OP_WATCH = { open: 35, kick: 36, wait: 37, dup: 38 } as const;
 const X_HEADER = 160;
 const X_STACK = 65536;
 const X_FD_MAX = 8;
@@ -514,6 +516,30 @@ export function pipe(): [number, number] | number {
 /** pidfd_open(pid, 0) (always close-on-exec): fd or -errno. */
 export function openPidfd(pid: number): number {
   return call(OP_PIDFD_OPEN, null, pid, 0);
+}
+
+/** eventfd2(0, EFD_CLOEXEC|EFD_NONBLOCK): the exit watcher's wake-up; fd or -errno. */
+export function watchOpen(): number {
+  return call(OP_WATCH.open, null, 0, 0);
+}
+
+/** Add one to the eventfd: 0 or -errno. */
+export function watchKick(efd: number): number {
+  return call(OP_WATCH.kick, null, efd, 0);
+}
+
+/**
+ * Block in ppoll on `n` struct pollfd (8 bytes each: fd, events, revents) in
+ * `pollfds`, the first the eventfd (drained when readable): count or -errno.
+ */
+export function watchWait(pollfds: Uint8Array, n: number): number {
+  if (pollfds.length < n * 8) return -22;
+  return call(OP_WATCH.wait, pollfds, n, 0);
+}
+
+/** fcntl(F_DUPFD_CLOEXEC): a second descriptor for the same file, or -errno. */
+export function dup(fd: number): number {
+  return call(OP_WATCH.dup, null, fd, 0);
 }
 
 /* issue 11: namespaces as fds and files (native/ns.c, ops 40-44) */

@@ -2,9 +2,10 @@
  * issue 11: spawnInside — enter a helper's (or any pid's) namespaces and exec
  * argv there (native/exec.c). The JS thread sleeps only for the setns+execve
  * (CLONE_VFORK); while the command runs, one shared poller reaps it without
- * blocking (waitid WNOHANG on an adaptive 1 ms → 20 ms timer), so timers and
- * other calls proceed (for the first 10 ms after a start or an exit it stays
- * at 1 ms: most commands are short). Every command is reaped on every path: the poller, not
+ * blocking: woken by the exit watcher (exit-watcher.ts) the moment a command
+ * exits, and otherwise by a timer (waitid WNOHANG; 1 ms for the first 10 ms
+ * after a start or an exit, backing off to 20 ms; with the watcher only a
+ * 50 ms safety net). Every command is reaped on every path: the poller, not
  * the handle, owns its pidfd, so a dropped handle cannot leave a zombie.
  */
 import { constants } from "node:os";
@@ -14,6 +15,7 @@ import { type Helper, isHelper } from "../core/helper.ts";
 import * as native from "../core/native.ts";
 import { openChecked, openPidfd } from "../ns/namespace-fd.ts";
 import { checkArgv, checkCwd, checkEnv } from "./argv.ts";
+import { exitWatcherReady, watchExit } from "./exit-watcher.ts";
 import { type ExecNamespace, namespaceFlag, resolveNamespaces } from "./namespaces.ts";
 
 export type { ExecNamespace };
@@ -66,6 +68,8 @@ interface Running {
   resolve: (status: number) => void;
   reject: (e: unknown) => void;
   onDone?: () => void;
+  /** The exit watcher holds a dup of its pidfd and will report its exit. */
+  watched: boolean;
 }
 
 /* ---- the poller: one timer for every running command of this thread ---- */
@@ -79,14 +83,20 @@ let delay = 1;
  */
 let eagerUntil = 0;
 const EAGER_MS = 10;
+/** Commands the exit watcher does not report: only the timer sees them end. */
+let unwatched = 0;
+/** The timer's period when the watcher reports every exit: a safety net that also keeps the loop alive. */
+const WATCHED_MS = 50;
 
 function arm(): void {
   if (timer !== undefined) clearTimeout(timer);
-  timer = setTimeout(tick, performance.now() < eagerUntil ? 1 : delay);
+  const ms = unwatched === 0 && exitWatcherReady() ? WATCHED_MS : performance.now() < eagerUntil ? 1 : delay;
+  timer = setTimeout(tick, ms);
 }
 
 function settle(r: Running, rc: number): void {
   running.delete(r);
+  if (!r.watched) unwatched--;
   native.close(r.pidfd);
   r.pidfd = -1;
   r.onDone?.();
@@ -102,7 +112,9 @@ function settle(r: Running, rc: number): void {
     );
 }
 
+/** Run by the timer, or by the exit watcher's notice (then the timer is re-armed from here). */
 function tick(): void {
+  if (timer !== undefined) clearTimeout(timer);
   timer = undefined;
   let done = 0;
   for (const r of running) {
@@ -124,6 +136,8 @@ function tick(): void {
 
 function watch(r: Running): void {
   running.add(r);
+  r.watched = watchExit(r.pidfd, tick);
+  if (!r.watched) unwatched++;
   delay = 1;
   eagerUntil = performance.now() + EAGER_MS;
   arm();
@@ -349,7 +363,7 @@ export function spawnInside(
     resolve = res;
     reject = rej;
   });
-  const rec: Running = { pidfd: r.pidfd, resolve, reject };
+  const rec: Running = { pidfd: r.pidfd, resolve, reject, watched: false };
   const onAbort = () => native.execKill(rec.pidfd, 9);
   if (signal) {
     signal.addEventListener("abort", onAbort, { once: true });
