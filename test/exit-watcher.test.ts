@@ -38,6 +38,12 @@ test("BUN_USERNS_EXIT_WATCHER=0: no watcher, the timer alone reaps everything", 
   expect(r.out).toEqual({ state: "unavailable", notices: 0, codesOk: true, pidfds: 0 });
 });
 
+test("a watcher that dies at start: the pidfd dups it never took are closed, the timer reaps everything", async () => {
+  const r = await check(["30", "--broken-worker"]);
+  expect(r.code).toBe(0);
+  expect(r.out).toEqual({ state: "unavailable", notices: 0, codesOk: true, pidfds: 0 });
+});
+
 test("in a Worker: no nested watcher (it could outlive the Worker in ppoll), the timer reaps everything", async () => {
   const r = await check(["30", "--worker"]);
   expect(r.err).toBe("");

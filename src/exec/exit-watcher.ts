@@ -46,9 +46,14 @@ function start(): void {
       onExit?.();
     }
   };
-  // It cannot take more; what it took it closes on its way out (exit-watcher-worker.ts).
+  // It takes no more: what it took it closed on its way out (exit-watcher-worker.ts), what it never
+  // took (e.g. its file is missing from a bundle) is closed here.
   worker.onerror = () => {
     state = "unavailable";
+    let head = Atomics.load(c, CTL_HEAD);
+    const tail = Atomics.load(c, CTL_TAIL);
+    for (; head !== tail; head = (head + 1) | 0) native.close(c[CTL_RING + (head & (RING_SIZE - 1))] as number);
+    Atomics.store(c, CTL_HEAD, head);
   };
   worker.postMessage(c.buffer);
   ctl = c;
