@@ -129,12 +129,30 @@ describe("bun-userns exec", () => {
 describe("bun-userns enter", () => {
   test.skipIf(!isRoot)(`--target PID enters its namespaces; --net=FILE enters a file (needs root)`, async () => {
     const target = start(["exec", "-r", "-n", "-u", "--", "sh", "-c", "hostname inside-x; echo ready; sleep 30"]);
+    try {
+      await enterChecks(target);
+    } finally {
+      // A failed check must not leave the CLI (and its sleep) to later tests.
+      target.kill("SIGTERM");
+      await target.exited;
+    }
+  });
+
+  async function enterChecks(target: ReturnType<typeof start>): Promise<void> {
     const reader = (target.stdout as ReadableStream<Uint8Array>).getReader();
     await reader.read();
-    // The command is the only child of the CLI process (the helper is gone).
+    // The command: the CLI's child that is not its helper (which the CLI may still be reaping).
     const cliPid = target.pid;
     const kids = readFileSync(`/proc/${cliPid}/task/${cliPid}/children`, "utf8").trim().split(/\s+/);
-    const cmd = Number(kids[0]);
+    const comm = (pid: string) => {
+      try {
+        return readFileSync(`/proc/${pid}/comm`, "utf8").trim();
+      } catch {
+        return ""; // the helper, reaped meanwhile
+      }
+    };
+    const cmd = Number(kids.find((k) => comm(k) === "sh"));
+    expect(cmd).toBeGreaterThan(0);
     const r = await cli([
       "enter",
       "--target",
@@ -152,9 +170,7 @@ describe("bun-userns enter", () => {
     expect(f.stdout).toBe(`${nsLink(cmd, "net")}\n`);
     const u = await cli(["enter", "--target", String(cmd), "--user", "--uts", "--", "hostname"]);
     expect(u.stdout).toBe("inside-x\n");
-    target.kill("SIGTERM");
-    await target.exited;
-  });
+  }
 
   test("bad input: bad pid, namespaces without --target, no command", async () => {
     expect((await cli(["enter", "--target", "abc", "--all", "--", "true"])).code).toBe(2);
