@@ -1,12 +1,13 @@
 /**
  * issue 11: spawnInside — enter a helper's (or any pid's) namespaces and exec
- * argv there (native/exec.c). The JS thread sleeps only for the setns+execve
- * (CLONE_VFORK); while the command runs, one shared poller reaps it without
- * blocking: woken by the exit watcher (exit-watcher.ts) the moment a command
- * exits, and otherwise by a timer (waitid WNOHANG; 1 ms for the first 10 ms
- * after a start or an exit, backing off to 20 ms; with the watcher only a
- * 50 ms safety net). Every command is reaped on every path: the poller, not
- * the handle, owns its pidfd, so a dropped handle cannot leave a zombie.
+ * argv there (native/exec.c). The JS thread sleeps only until the child has
+ * let go of Bun's memory at its execve; while the command runs, one shared
+ * poller reaps it without blocking: woken by the exit watcher
+ * (exit-watcher.ts) the moment a command exits, and otherwise by a timer
+ * (waitid WNOHANG; 1 ms for the first 10 ms after a start or an exit, backing
+ * off to 20 ms; with the watcher only a 50 ms safety net). Every command is
+ * reaped on every path: the poller, not the handle, owns its pidfd, so a
+ * dropped handle cannot leave a zombie.
  */
 import { constants } from "node:os";
 import { errnoName, errnoText, invalid, UsernsError } from "../core/errors.ts";
