@@ -1,6 +1,18 @@
 /** issue 11: spawnInside — commands run inside the namespaces, reaped on every path. */
 import { describe, expect, test } from "bun:test";
-import { readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { runningCommands } from "../src/exec/spawn-inside.ts";
 import { CLONE_NEWNET, CLONE_NEWUTS, spawnInside, startHelper, UsernsError } from "../src/index.ts";
 import { thrown } from "./support/errors.ts";
@@ -62,18 +74,33 @@ describe("spawnInside", () => {
   });
 
   test("100 concurrent commands complete while a timer keeps ticking in this thread", async () => {
+    // The commands block reading a fifo that only this thread's timer writes to, after 10 ticks: if awaiting
+    // them blocked the thread, the timer would never fire and this would time out. (A fixed sleep instead is
+    // flaky under emulation, where starting 100 commands can outlast it; polling a file loads the machine.)
+    const dir = mkdtempSync(join(tmpdir(), "bun-userns-go-"));
+    const go = join(dir, "go");
+    expect(Bun.spawnSync(["mkfifo", go]).exitCode).toBe(0);
     let ticks = 0;
-    const t = setInterval(() => ticks++, 2);
-    const ps = Array.from(
-      { length: 100 },
-      (_, i) => spawnInside(process.pid, ["sh", "-c", `sleep 0.2; exit ${i % 50}`], { namespaces: [] }).exited,
-    );
-    const codes = await Promise.all(ps);
-    clearInterval(t);
-    expect(codes).toEqual(Array.from({ length: 100 }, (_, i) => i % 50));
-    // 0.2 s of sleeping: a blocked thread would not have ticked at all.
-    expect(ticks).toBeGreaterThan(5);
-  });
+    let writer = -1;
+    const t = setInterval(() => {
+      if (++ticks !== 10) return;
+      writer = openSync(go, "r+"); // O_RDWR: a fifo's open that never blocks; kept open so late readers find data
+      writeSync(writer, "\n".repeat(100)); // a shell's read takes one line from a fifo, byte by byte
+    }, 2);
+    try {
+      const ps = Array.from(
+        { length: 100 },
+        (_, i) => spawnInside(process.pid, ["sh", "-c", `read x < ${go}; exit ${i % 50}`], { namespaces: [] }).exited,
+      );
+      const codes = await Promise.all(ps);
+      expect(codes).toEqual(Array.from({ length: 100 }, (_, i) => i % 50));
+      expect(ticks).toBeGreaterThanOrEqual(10);
+    } finally {
+      clearInterval(t);
+      if (writer >= 0) closeSync(writer);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 
   test("abort kills the command; an aborted signal creates nothing", async () => {
     const ac = new AbortController();
@@ -149,16 +176,15 @@ describe("spawnInside", () => {
 
   test.skipIf(!isRoot)(`a new pid namespace with a fresh /proc: the command is pid 1 (needs root)`, async () => {
     using h = startHelper(ROOT, ROOT, 0x00020000 /* CLONE_NEWNS */);
-    const p = spawnInside(h, ["sh", "-c", "echo $$; ls /proc | grep -c '^[0-9]'"], {
+    // The shell's glob lists /proc without starting a process: only the command itself is in it.
+    const p = spawnInside(h, ["sh", "-c", "set -- /proc/[0-9]*; echo $$ $#"], {
       namespaces: ["user", "mnt"],
       newPidNamespace: true,
       mountProc: true,
       cwd: "/",
       stdio: ["ignore", "pipe", "inherit"],
     });
-    const out = (await new Response(p.stdout).text()).trim().split("\n");
-    expect(out[0]).toBe("1");
-    expect(Number(out[1])).toBeLessThanOrEqual(3);
+    expect(await new Response(p.stdout).text()).toBe("1 1\n");
     expect(await p.exited).toBe(0);
   });
 
@@ -266,14 +292,20 @@ describe.skipIf(!isRoot)(`a SIGKILL storm on every entering child${isRoot ? "" :
     await settled();
     using h = startHelper(ROOT, ROOT, CLONE_NEWNET);
     const fds = leakableFds();
+    // The killer says when it starts and runs until told to stop; we run for 1.5 s and until 5 commands were
+    // killed (at most 20 s): under emulation fixed windows missed each other (its start-up alone took longer).
+    const stop = `/tmp/bun-userns-stop-${process.pid}`;
+    rmSync(stop, { force: true });
     const killer = Bun.spawn(
       [
         process.execPath,
         "-e",
-        `const [pid, keep] = process.argv.slice(1).map(Number);
+        `const [pid, keep] = process.argv.slice(1, 3).map(Number);
+        const stop = process.argv[3];
         const fs = require("node:fs");
         let kills = 0;
-        for (const t = Date.now(); Date.now() - t < 1800; ) {
+        console.log("ready");
+        while (!fs.existsSync(stop)) {
           for (const tid of fs.readdirSync("/proc/" + pid + "/task")) {
             let text = "";
             try { text = fs.readFileSync("/proc/" + pid + "/task/" + tid + "/children", "utf8"); } catch {}
@@ -284,25 +316,39 @@ describe.skipIf(!isRoot)(`a SIGKILL storm on every entering child${isRoot ? "" :
         console.log(kills);`,
         String(process.pid),
         String(h.pid),
+        stop,
       ],
       { stdout: "pipe", stderr: "inherit" },
     );
+    const reader = (killer.stdout as ReadableStream<Uint8Array>).getReader();
+    let said = "";
     const codes = new Map<number, number>();
     const errors: unknown[] = [];
-    const t0 = Date.now();
-    while (Date.now() - t0 < 1500) {
-      try {
-        const code = await spawnInside(h, ["/bin/true"], {
-          namespaces: ["user", "net"],
-          stdio: ["ignore", "ignore", "ignore"],
-        }).exited;
-        codes.set(code, (codes.get(code) ?? 0) + 1);
-      } catch (e) {
-        errors.push(e);
+    try {
+      while (!said.includes("ready\n")) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        said += new TextDecoder().decode(value);
       }
+      const t0 = Date.now();
+      while (((codes.get(137) ?? 0) < 5 || Date.now() - t0 < 1500) && Date.now() - t0 < 20_000) {
+        try {
+          const code = await spawnInside(h, ["/bin/true"], {
+            namespaces: ["user", "net"],
+            stdio: ["ignore", "ignore", "ignore"],
+          }).exited;
+          codes.set(code, (codes.get(code) ?? 0) + 1);
+        } catch (e) {
+          errors.push(e);
+        }
+      }
+    } finally {
+      writeFileSync(stop, "");
     }
-    const kills = Number((await new Response(killer.stdout).text()).trim());
+    for (let r = await reader.read(); !r.done; r = await reader.read()) said += new TextDecoder().decode(r.value);
+    const kills = Number(said.trim().split("\n").at(-1));
     await killer.exited;
+    rmSync(stop, { force: true });
     expect(kills).toBeGreaterThan(0);
     expect([...codes.keys()].filter((c) => c !== 0 && c !== 137)).toEqual([]);
     expect(codes.get(137) ?? 0).toBeGreaterThan(0);
@@ -311,7 +357,7 @@ describe.skipIf(!isRoot)(`a SIGKILL storm on every entering child${isRoot ? "" :
     expect(runningCommands()).toBe(0);
     expect(childPids()).toEqual([h.pid]);
     expect(leakableFds()).toEqual(fds);
-  }, 30_000);
+  }, 60_000);
 });
 
 // A credential change in a child sharing Bun's mm resets the mm's dumpable flag to fs.suid_dumpable.
@@ -343,7 +389,7 @@ describe.skipIf(!isRoot)(`the README's spawnInside example${isRoot ? "" : " — 
     expect(r.code).toContain("spawnInside");
     expect(r.stderr).toBe("");
     expect(r.exitCode).toBe(0);
-    expect(r.stdout).toBe('0 "0\\n         0     100000      65536\\n"\n"1\\n3\\n" 0\n137\n');
+    expect(r.stdout).toBe('0 "0\\n         0     100000      65536\\n"\n"1 1\\n" 0\n137\n');
   });
 });
 
