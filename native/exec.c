@@ -24,6 +24,13 @@
  * soon as the inner has exec'd. (util-linux unshare --fork keeps a waiting
  * parent instead; here that parent is Bun's poller, not a guest process
  * living in Bun's address space.)
+ *
+ * A time namespace can only be entered by a process alone in its mm
+ * (timens_install: EUSERS otherwise), and the entering child shares Bun's.
+ * Then the inner is a real fork (no CLONE_VM: a copy of Bun's page tables,
+ * the one path whose cost grows with Bun's memory) that enters it alone.
+ * Its writes land in its own copy, so it reports a failure through a
+ * MAP_SHARED page the outer maps for it.
  */
 
 /* Its own steps (not the helper's STEPS table): mirrored in src/exec/steps.ts. */
@@ -38,6 +45,11 @@ enum xstep {
 #define XOPT_NEW_PID 4    /* unshare(CLONE_NEWPID) before the fork */
 #define XOPT_SLAVE 8      /* --propagation slave: mount --make-rslave / */
 #define XOPT_SHARED 16    /* --propagation shared: mount --make-rshared / */
+#define XOPT_KEEP_DUMPABLE 32 /* do not seal Bun's mm (src/exec/spawn-inside.ts: when that is safe) */
+#define CLONE_NEWTIME 0x00000080
+#define PROT_RW 3           /* PROT_READ | PROT_WRITE */
+#define MAP_SHARED_ANON 0x21 /* MAP_SHARED | MAP_ANONYMOUS */
+#define PAGE 4096
 #define MS_SLAVE 0x80000
 #define MS_SHARED 0x100000
 #define CLONE_NEWPID 0x20000000
@@ -211,13 +223,45 @@ static void exec_inner_main(struct xreq *r)
 	exec_prepare(r, ~0UL);
 }
 
+/* Does it enter a time namespace (then the inner needs an mm of its own)? */
+static int exec_enters_time(struct xreq *r)
+{
+	int i;
+	if (r->ns_flags & CLONE_NEWTIME) return 1;
+	for (i = 0; i < r->nfds && i < XFD_MAX; i++)
+		if (r->types[i] == CLONE_NEWTIME) return 1;
+	return 0;
+}
+
+/* The forked inner, alone in its copy of the mm; r is the shared page (a
+ * copy of the request whose pointers are valid in our copy too). */
+static void exec_own_mm_main(struct xreq *r)
+{
+	s64 rc;
+	int i;
+	/* timens_install: only now is no other task using our mm. */
+	if (r->ns_flags & CLONE_NEWTIME) {
+		rc = sys2(SYS_setns, r->pidfd, CLONE_NEWTIME);
+		if (rc < 0) xfail(r, X_SETNS, rc, 126);
+	}
+	for (i = 0; i < r->nfds && i < XFD_MAX; i++) {
+		if (r->types[i] != CLONE_NEWTIME) continue;
+		rc = sys2(SYS_setns, r->fds[i], CLONE_NEWTIME);
+		if (rc < 0) xfail(r, X_SETNS_FD, rc, 126);
+	}
+	/* The outer kept them open for us: now nothing but 0-2 crosses execve. */
+	rc = sys3(SYS_close_range, 3, ~0U, 0);
+	if (rc < 0) xfail(r, X_CLOSE_RANGE, rc, 126);
+	exec_prepare(r, ~0UL);
+}
+
 /* The entering child, called by the clone trampoline; never returns. */
 static void exec_child_main(struct xreq *r)
 {
 	s32 moved[3];
 	s64 rc, fd, null;
 	u64 not_default;
-	int i;
+	int i, own_mm = exec_enters_time(r);
 
 	/* The gate: the kernel zeroes r->gate and wakes its futex when we let
 	 * go of Bun's mm (mm_release, at execve's switch to the new mm or at
@@ -263,12 +307,12 @@ static void exec_child_main(struct xreq *r)
 	}
 	/* setns(pidfd, flags), Linux 5.8: all of them at once, the kernel
 	 * enters the user namespace first and fails as a whole. */
-	if (r->pidfd >= 0 && r->ns_flags) {
-		rc = sys2(SYS_setns, r->pidfd, r->ns_flags);
+	if (r->pidfd >= 0 && (r->ns_flags & ~CLONE_NEWTIME)) {
+		rc = sys2(SYS_setns, r->pidfd, r->ns_flags & ~CLONE_NEWTIME);
 		if (rc < 0) xfail(r, X_SETNS, rc, 126);
 	}
 	for (i = 0; i < r->nfds && i < XFD_MAX; i++) {
-		if (r->types[i] == CLONE_NEWUSER) continue;
+		if (r->types[i] == CLONE_NEWUSER || r->types[i] == CLONE_NEWTIME) continue;
 		rc = sys2(SYS_setns, r->fds[i], r->types[i]);
 		if (rc < 0) xfail(r, X_SETNS_FD, rc, 126);
 	}
@@ -289,9 +333,12 @@ static void exec_child_main(struct xreq *r)
 	}
 
 	/* Nothing of ours crosses execve but 0, 1, 2: the table is our own copy
-	 * (no CLONE_FILES), so this closes nothing of Bun's. */
-	rc = sys3(SYS_close_range, 3, ~0U, 0);
-	if (rc < 0) xfail(r, X_CLOSE_RANGE, rc, 126);
+	 * (no CLONE_FILES), so this closes nothing of Bun's. (Entering a time
+	 * namespace, the inner closes them once it has.) */
+	if (!own_mm) {
+		rc = sys3(SYS_close_range, 3, ~0U, 0);
+		if (rc < 0) xfail(r, X_CLOSE_RANGE, rc, 126);
+	}
 
 	/* Entering a mount namespace moved us to its root. */
 	if (r->cwd) {
@@ -312,10 +359,23 @@ static void exec_child_main(struct xreq *r)
 		/* The inner is created in pid_for_children: pid 1 there. Its exit
 		 * signal is ours (0: no SIGCHLD, wildcard waits skip it). */
 		char *half = (char *)(r + 1) + (r->stack_len / 2 & ~15);
-		rc = bun_userns_clone_trampoline(CLONE_VM | CLONE_VFORK | CLONE_PARENT | CLONE_PARENT_SETTID, half,
-						 &r->pid, r, (void *)exec_inner_main);
+		struct xreq *shared = r;
+		if (own_mm) {
+			rc = sys6(SYS_mmap, 0, PAGE, PROT_RW, MAP_SHARED_ANON, -1, 0);
+			if (rc < 0 && rc > -PAGE) xfail(r, X_FORK, rc, 126);
+			shared = (struct xreq *)rc;
+			for (i = 0; i < (int)sizeof *r; i++) ((u8 *)shared)[i] = ((u8 *)r)[i];
+		}
+		rc = bun_userns_clone_trampoline(CLONE_VFORK | CLONE_PARENT | CLONE_PARENT_SETTID | (own_mm ? 0 : CLONE_VM),
+						 half, &r->pid, shared, own_mm ? (void *)exec_own_mm_main : (void *)exec_inner_main);
 		if (rc < 0) xfail(r, X_FORK, rc, 126);
 		r->pid = (s32)rc;
+		/* CLONE_VFORK: the inner has exec'd or died; its report is final. */
+		if (own_mm) {
+			r->step = shared->step;
+			r->err = shared->err;
+			sys2(SYS_munmap, (s64)shared, PAGE);
+		}
 		sys1(SYS_exit_group, 0);
 	}
 	exec_prepare(r, not_default);
@@ -427,6 +487,8 @@ s32 bun_userns_exec(struct xreq *r)
 	if (r->stack_len < 16384 || r->nfds < 0 || r->nfds > XFD_MAX || !r->argv || !r->envp)
 		return -E_INVAL;
 	r->ppid = (s32)sys0(SYS_getpid);
+	/* A time namespace is entered by an inner of its own mm. */
+	if (exec_enters_time(r)) r->opts |= XOPT_FORK;
 	top = (char *)((u64)((char *)(r + 1) + r->stack_len) & ~15UL);
 
 	/* Entering a user namespace (or taking ids there) is a credential change
@@ -443,8 +505,11 @@ s32 bun_userns_exec(struct xreq *r)
 	*(volatile s32 *)&r->gate = 1;
 
 	/* Until execve the child is Bun's memory with credentials of the target
-	 * user namespace, whose owner may ptrace it if the mm is dumpable. */
-	sys2(SYS_prctl, PR_SET_DUMPABLE, 0);
+	 * user namespace, whose owner may ptrace it if the mm is dumpable. (Not
+	 * for an unprivileged caller entering its own helper: that namespace's
+	 * owner is the caller, and sealing would cost it its own helpers'
+	 * /proc/PID/ns files, which need ptrace access to a non-dumpable mm.) */
+	if (!(r->opts & XOPT_KEEP_DUMPABLE)) sys2(SYS_prctl, PR_SET_DUMPABLE, 0);
 	rc = sys4(SYS_rt_sigprocmask, SIG_SETMASK, (s64)&all, (s64)&old, 8);
 	if (rc < 0) { r->step = X_SIGMASK; r->err = (s32)-rc; return (s32)rc; }
 	pid = bun_userns_clone_trampoline(CLONE_VM | CLONE_PIDFD, top, &pidfd, r, (void *)exec_child_main);
@@ -452,7 +517,7 @@ s32 bun_userns_exec(struct xreq *r)
 	if (pid < 0) { r->step = X_CLONE; r->err = (s32)-pid; return (s32)pid; }
 	rc = exec_gate_wait(r, pidfd);
 	/* Re-seal, should fs.suid_dumpable have changed under the child. */
-	sys2(SYS_prctl, PR_SET_DUMPABLE, 0);
+	if (!(r->opts & XOPT_KEEP_DUMPABLE)) sys2(SYS_prctl, PR_SET_DUMPABLE, 0);
 	if (rc == -E_INTR) { r->step = X_STOPPED; r->err = E_INTR; }
 	else if (rc < 0) { r->step = X_GATE; r->err = (s32)-rc; }
 

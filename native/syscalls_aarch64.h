@@ -86,6 +86,9 @@
 /* issue 11: the exec gate (set_tid_address) and exit notices (eventfd2) */
 #define SYS_set_tid_address 96
 #define SYS_eventfd2 19
+/* issue 11: entering a time namespace (a shared page for the forked inner's report) */
+#define SYS_mmap 222
+#define SYS_munmap 215
 /* Open flags that are not the same on every arch (arm64's asm/fcntl.h: not
  * the generic 0400000, which is O_LARGEFILE here and follows links). */
 #define O_NOFOLLOW 0100000
@@ -106,6 +109,22 @@ static inline s64 sys5(s64 n, s64 a, s64 b, s64 c, s64 d, s64 e)
 	__asm__ volatile(".int " A64_SVC0 " /* svc #0 */"
 			 : "=r"(ret)
 			 : "r"(x8), "r"(x0), "r"(x1), "r"(x2), "r"(x3), "r"(x4)
+			 : "memory");
+	return ret;
+}
+static inline s64 sys6(s64 n, s64 a, s64 b, s64 c, s64 d, s64 e, s64 f)
+{
+	register s64 x8 __asm__("x8") = n;
+	register s64 x0 __asm__("x0") = a;
+	register s64 x1 __asm__("x1") = b;
+	register s64 x2 __asm__("x2") = c;
+	register s64 x3 __asm__("x3") = d;
+	register s64 x4 __asm__("x4") = e;
+	register s64 x5 __asm__("x5") = f;
+	register s64 ret __asm__("x0");
+	__asm__ volatile(".int " A64_SVC0 " /* svc #0 */"
+			 : "=r"(ret)
+			 : "r"(x8), "r"(x0), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5)
 			 : "memory");
 	return ret;
 }

@@ -60,6 +60,9 @@
 /* issue 11: the exec gate (set_tid_address) and exit notices (eventfd2) */
 #define SYS_set_tid_address 218
 #define SYS_eventfd2 290
+/* issue 11: entering a time namespace (a shared page for the forked inner's report) */
+#define SYS_mmap 9
+#define SYS_munmap 11
 /* Open flags that are not the same on every arch (asm/fcntl.h). */
 #define O_NOFOLLOW 0400000
 
@@ -71,6 +74,15 @@ static inline s64 sys5(s64 n, s64 a, s64 b, s64 c, s64 d, s64 e)
 			 : "=a"(ret)
 			 : "a"(n), "D"(a), "S"(b), "d"(c), "m"(d), "m"(e)
 			 : "rcx", "r11", "r10", "r8", "memory");
+	return ret;
+}
+static inline s64 sys6(s64 n, s64 a, s64 b, s64 c, s64 d, s64 e, s64 f)
+{
+	s64 ret;
+	__asm__ volatile("movq %5, %%r10\n\tmovq %6, %%r8\n\tmovq %7, %%r9\n\tsyscall"
+			 : "=a"(ret)
+			 : "a"(n), "D"(a), "S"(b), "d"(c), "m"(d), "m"(e), "m"(f)
+			 : "rcx", "r11", "r10", "r8", "r9", "memory");
 	return ret;
 }
 static inline s64 sys4(s64 n, s64 a, s64 b, s64 c, s64 d) { return sys5(n, a, b, c, d, 0); }

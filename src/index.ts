@@ -54,4 +54,5 @@ export {
 export { NAMESPACE_KINDS, type NamespaceKind } from "./ns/kinds.ts";
 export { NamespaceFd, openNamespace } from "./ns/namespace-fd.ts";
 export { type PinSpec, type Pins, pinNamespaces, unpinNamespace } from "./ns/pins.ts";
+export { setTimeOffsets, type TimeOffsets } from "./ns/time-offsets.ts";
 export { type SubordinateIds, subordinateIds } from "./rootless/subid.ts";

@@ -1,7 +1,7 @@
 // Issue 10: the rootless path, as a throwaway user with /etc/subuid and
 // /etc/subgid ranges. Every /etc file touched is restored byte for byte.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { isRoot } from "./support/proc.ts";
@@ -95,6 +95,44 @@ describe.skipIf(!isRoot || !tools)(
       expect(out.ownOnly).toEqual({ ok: true });
       // Bun opens a few descriptors of its own at its first spawn; after that, none grow.
       expect(out).toMatchObject({ loopErrors: 0, pidOrNsFds: 0, fdsLeakedByLoop: 0, children: "", live: 0 });
+    }, 60000);
+
+    test("as the user: spawnInside and exec enter the namespaces (time with offsets); the mm seal only for a foreign pid", async () => {
+      const r = await asUser([process.execPath, join(import.meta.dir, "fixtures", "rootless-exec.ts")]);
+      expect(r.err).toBe("");
+      const out = JSON.parse(r.out.trim());
+      expect(out.uid).toBe(UID);
+      expect(out.dumpableAtStart).toBe(true);
+      expect(out.inside.uid).toBe("0");
+      expect(out.inside).toMatchObject({ netIsHelpers: true, netIsOurs: false });
+      if (out.inside.uptimeOffset !== null) {
+        expect(out.inside.uptimeOffset).toBeGreaterThan(999_999);
+        expect(out.inside.uptimeOffset).toBeLessThan(1_000_001);
+      }
+      expect(out.dumpableAfterHelper).toBe(true);
+      expect(out.openAfterHelper).toEqual({ ok: true });
+      expect(out.foreignExit).toBe(0);
+      expect(out.dumpableAfterForeign).toBe(false);
+      expect(out.exit).toBe(137);
+      const cli = join(import.meta.dir, "..", "src", "cli.ts");
+      const ex = await asUser([
+        process.execPath,
+        cli,
+        "exec",
+        "-r",
+        "-n",
+        "-p",
+        "--mount-proc",
+        "--",
+        "sh",
+        "-c",
+        "id -u; echo $$; readlink /proc/self/ns/net",
+      ]);
+      expect(ex.err).toBe("");
+      expect(ex.code).toBe(0);
+      const [id, pid, net] = ex.out.trim().split("\n");
+      expect([id, pid]).toEqual(["0", "1"]);
+      expect(net).not.toBe(readlinkSync("/proc/self/ns/net"));
     }, 60000);
 
     test("CLI: run --map-auto as the user shows both map lines; doctor says --map-auto works", async () => {

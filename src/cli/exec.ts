@@ -11,6 +11,7 @@ import { startHelper } from "../core/unshare.ts";
 import { checkNamespaceName, type ExecNamespace } from "../exec/namespaces.ts";
 import { type InsideProcess, spawnInside } from "../exec/spawn-inside.ts";
 import { type Pins, pinNamespaces, pinPidNamespaceOf, planPins } from "../ns/pins.ts";
+import { setTimeOffsets, type TimeOffsets } from "../ns/time-offsets.ts";
 import {
   failure,
   NS_OPTIONS,
@@ -41,6 +42,8 @@ Options:
       --fork               fork once inside (implied by -p: CMD is pid 1)
       --mount-proc         mount a fresh /proc (implies -m)
       --propagation P      private (default), slave or shared
+      --monotonic SECS     offset of CLOCK_MONOTONIC inside (needs -T; may be negative, fractional)
+      --boottime SECS      offset of CLOCK_BOOTTIME and /proc/uptime inside (needs -T)
       --setgroups allow|deny
       --wd DIR             working directory inside (default: the current one)
       --NS=FILE            pin a namespace to FILE (NS: user, mount, net, uts, ipc, cgroup, pid, time)
@@ -97,8 +100,12 @@ export async function cmdExec(args: string[]): Promise<number> {
   try {
     const [head, cmd] = split(
       args,
-      new Set([...MAP_VALUE_OPTIONS, "--unshare", "--setgroups", "--propagation", "--wd"]),
+      new Set([...MAP_VALUE_OPTIONS, "--unshare", "--setgroups", "--propagation", "--wd", "--monotonic", "--boottime"]),
     );
+    // getopt takes the word after --monotonic even when it starts with "-" (a negative offset).
+    for (let i = 0; i < head.length - 1; i++) {
+      if (head[i] === "--monotonic" || head[i] === "--boottime") head.splice(i, 2, `${head[i]}=${head[i + 1]}`);
+    }
     const taken = takeFiles(head);
     files = taken.files;
     command = cmd;
@@ -112,6 +119,8 @@ export async function cmdExec(args: string[]): Promise<number> {
         fork: { type: "boolean", short: "f" },
         "mount-proc": { type: "boolean" },
         propagation: { type: "string" },
+        monotonic: { type: "string" },
+        boottime: { type: "string" },
         setgroups: { type: "string" },
         wd: { type: "string" },
         help: { type: "boolean", short: "h" },
@@ -134,6 +143,18 @@ export async function cmdExec(args: string[]): Promise<number> {
     if (e instanceof UsageError) return usage(e);
     return failure(e);
   }
+  let offsets: TimeOffsets | undefined;
+  for (const clock of ["monotonic", "boottime"] as const) {
+    const raw = values[clock];
+    if (typeof raw !== "string") continue;
+    if (!/^-?[0-9]{1,19}(\.[0-9]{1,9})?$/.test(raw)) {
+      return usage(new UsageError(`exec: --${clock} takes seconds (e.g. 86400, -3.5), not ${JSON.stringify(raw)}`));
+    }
+    if (Math.abs(Number(raw)) > 9223372036) {
+      return usage(new UsageError(`exec: --${clock} ${raw} is beyond the kernel's ±9223372036 s`));
+    }
+    offsets = { ...offsets, [clock]: Number(raw) };
+  }
   let helper: Helper | undefined;
   const pins: Pins[] = [];
   using relay = new SignalRelay();
@@ -150,6 +171,12 @@ export async function cmdExec(args: string[]): Promise<number> {
       }
     }
     flags >>>= 0;
+    if (offsets !== undefined) {
+      if ((flags & NAMESPACE_FLAGS.time) === 0) {
+        const which = values.monotonic !== undefined ? "--monotonic" : "--boottime";
+        return usage(new UsageError(`exec: ${which} offsets a new time namespace: add -T (or --unshare time)`));
+      }
+    }
     const maps = cliMaps("exec", values as Record<string, string | undefined>);
     if (typeof maps === "string") return usage(new UsageError(maps));
     // Pin paths are checked before anything exists: a bad one creates nothing.
@@ -164,6 +191,8 @@ export async function cmdExec(args: string[]): Promise<number> {
     for (const [name, bit] of Object.entries(NAMESPACE_FLAGS)) {
       if ((helperFlags & bit) !== 0) names.push(name as ExecNamespace);
     }
+    // Before anything enters the time namespace: then the kernel freezes them.
+    if (offsets !== undefined) setTimeOffsets(helper, offsets);
     const { pid: pidFile, ...fromHelper } = files;
     if (Object.keys(fromHelper).length > 0) pins.push(pinNamespaces(helper, fromHelper));
     const p = spawnInside(helper, command, {

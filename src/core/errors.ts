@@ -50,7 +50,8 @@ export type Step =
   /* issue 11: namespaces as fds and files */
   | "namespace"
   | "pin"
-  | "unpin";
+  | "unpin"
+  | "time_offsets";
 
 export interface UsernsErrorFields {
   code: string;

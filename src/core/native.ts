@@ -418,6 +418,8 @@ export interface ExecSpec {
   /** unshare(CLONE_NEWPID) before the fork (the command is pid 1 of a new pid namespace). */
   newPid: boolean;
   mountProc: boolean;
+  /** Leave Bun's mm dumpable (an unprivileged caller entering its own helper). */
+  keepDumpable: boolean;
   /** Mount propagation of / to set before exec (the helper left it private). */
   propagation?: "slave" | "shared";
   /** Become this uid and gid once inside (-1: keep ours, as setns leaves them). */
@@ -474,7 +476,8 @@ export function execInside(spec: ExecSpec): ExecResult {
       (spec.mountProc ? 2 : 0) |
       (spec.newPid ? 4 : 0) |
       (spec.propagation === "slave" ? 8 : 0) |
-      (spec.propagation === "shared" ? 16 : 0),
+      (spec.propagation === "shared" ? 16 : 0) |
+      (spec.keepDumpable ? 32 : 0),
     true,
   );
   for (let i = 0; i < 3; i++) v.setInt32(16 + 4 * i, spec.stdio[i] as number, true);

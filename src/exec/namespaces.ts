@@ -1,7 +1,7 @@
 /** issue 11: which namespaces spawnInside enters, from the pid or from files. */
 import { readlinkSync } from "node:fs";
 import { errnoName, invalid } from "../core/errors.ts";
-import { checkNamespaceKind, kindFlag, NAMESPACE_KINDS, type NamespaceKind } from "../ns/kinds.ts";
+import { checkNamespaceKind, kindFile, kindFlag, NAMESPACE_KINDS, type NamespaceKind } from "../ns/kinds.ts";
 
 export type ExecNamespace = NamespaceKind;
 
@@ -17,9 +17,9 @@ export function checkNamespaceName(raw: unknown, where: string): ExecNamespace {
 }
 
 /** The namespace link's text, or the errno that refused it. */
-function link(pid: number | "self", name: ExecNamespace): string | number {
+function link(pid: number | "self", file: string): string | number {
   try {
-    return readlinkSync(`/proc/${pid}/ns/${name}`);
+    return readlinkSync(`/proc/${pid}/ns/${file}`);
   } catch (e) {
     return -(Number((e as { errno?: number }).errno) || -2); // Node's errno is negative
   }
@@ -28,6 +28,12 @@ function link(pid: number | "self", name: ExecNamespace): string | number {
 export interface ResolvedNamespaces {
   /** setns(pidfd, fromPid). */
   fromPid: number;
+  /**
+   * Enter the pid's time_for_children from /proc (the one a helper made:
+   * setns(pidfd, CLONE_NEWTIME) would take its active one, which unshare
+   * never changes).
+   */
+  timeFromPid: boolean;
   files: [ExecNamespace, string][];
   entered: Set<ExecNamespace>;
 }
@@ -56,26 +62,29 @@ export function resolveNamespaces(pid: number, names: unknown, files: unknown): 
   }
   const fromFile = new Set(fileList.map(([n]) => n));
   let fromPid = 0;
+  let timeFromPid = false;
   const entered = new Set<ExecNamespace>(fromFile);
   for (const name of explicit ? ORDER.filter((n) => wanted.has(n)) : fromFile.size > 0 ? [] : DEFAULT_NAMESPACES) {
     if (fromFile.has(name)) continue;
-    const theirs = link(pid, name);
+    const file = name === "time" ? kindFile(name) : name;
+    const theirs = link(pid, file);
     if (typeof theirs === "number") {
       const why =
         theirs === 13 || theirs === 1
           ? "permission denied (ptrace access mode: the process belongs to another uid, is not dumpable, or a security module refuses)"
           : "no such process or namespace";
-      throw invalid("flags", `cannot read /proc/${pid}/ns/${name}: ${why}`, {
+      throw invalid("flags", `cannot read /proc/${pid}/ns/${file}: ${why}`, {
         code: theirs === 13 || theirs === 1 ? errnoName(theirs) : "ESRCH",
         errno: theirs === 13 || theirs === 1 ? theirs : 3,
       });
     }
     // Only then is ours needed (each /proc link read is a path walk).
     if ((name === "user" || !explicit) && theirs === link("self", name)) continue;
-    fromPid |= namespaceFlag(name);
+    if (name === "time") timeFromPid = true;
+    else fromPid |= namespaceFlag(name);
     entered.add(name);
   }
   // A user namespace file goes first (native/exec.c); the rest in ORDER.
   fileList.sort((a, b) => ORDER.indexOf(a[0]) - ORDER.indexOf(b[0]));
-  return { fromPid: fromPid >>> 0, files: fileList, entered };
+  return { fromPid: fromPid >>> 0, timeFromPid, files: fileList, entered };
 }

@@ -11,15 +11,17 @@
  */
 import { constants } from "node:os";
 import { errnoName, errnoText, invalid, UsernsError } from "../core/errors.ts";
-import type { NamespaceName } from "../core/flags.ts";
 import { type Helper, isHelper } from "../core/helper.ts";
 import * as native from "../core/native.ts";
-import { openChecked, openPidfd } from "../ns/namespace-fd.ts";
+import { NAMESPACE_KINDS } from "../ns/kinds.ts";
+import { openChecked, openFromProcess, openPidfd } from "../ns/namespace-fd.ts";
 import { checkArgv, checkCwd, checkEnv } from "./argv.ts";
 import { exitWatcherReady, watchExit } from "./exit-watcher.ts";
 import { type ExecNamespace, namespaceFlag, resolveNamespaces } from "./namespaces.ts";
 
 export type { ExecNamespace };
+
+const CAP_SYS_PTRACE = 1 << 19;
 
 /** One stdio slot: keep ours, a pipe Bun reads/writes, /dev/null, or an fd of ours. */
 export type StdioSpec = "inherit" | "pipe" | "ignore" | number;
@@ -289,11 +291,33 @@ export function spawnInside(
   };
   let pidfd = helperPidfd;
   const fds: [number, number][] = [];
+  // setns(pidfd) asks for ptrace access to the target (validate_nsset), and
+  // while a child runs in Bun's mm, that mm (which helpers share) is sealed
+  // non-dumpable: only CAP_SYS_PTRACE passes then. Without it, the same
+  // namespaces are /proc/PID/ns fds, opened now.
+  const privileged = (native.capEffective() & CAP_SYS_PTRACE) !== 0;
+  const viaFds = !privileged && ns.fromPid !== 0;
+  // Unprivileged, entering a helper of ours (its user namespace is owned by
+  // us): the seal would guard against nobody who cannot reach that helper
+  // already, and would cost this process its helpers' /proc/PID/ns files.
+  const keepDumpable = !privileged && isHelper(helperOrPid) && ns.files.length === 0;
   try {
-    if (pidfd < 0 && ns.fromPid !== 0) {
+    if (pidfd < 0 && (ns.fromPid !== 0 || ns.timeFromPid)) {
       const fd = openPidfd(pid, "open");
       opened.push(fd);
       pidfd = fd;
+    }
+    const held = { pid, pidfd, done: () => {} };
+    const fromProc: ExecNamespace[] = viaFds
+      ? NAMESPACE_KINDS.filter((k) => (ns.fromPid & namespaceFlag(k)) !== 0)
+      : [];
+    // time: from /proc always (time_for_children, see namespaces.ts).
+    if (ns.timeFromPid) fromProc.push("time");
+    for (const kind of fromProc) {
+      // From /proc, then proved to be that process still (its pidfd).
+      const fd = openFromProcess(held, kind, kind === "time" ? "time_for_children" : kind).take();
+      opened.push(fd);
+      fds.push([fd, namespaceFlag(kind)]);
     }
     for (const [name, path] of ns.files) {
       // Checked: a namespace of that kind, opened O_PATH first (a FIFO cannot block us).
@@ -331,7 +355,8 @@ export function spawnInside(
   }
   const r = native.execInside({
     pidfd,
-    nsFlags: ns.fromPid,
+    nsFlags: viaFds ? 0 : ns.fromPid,
+    keepDumpable,
     fds,
     fork: fork || ns.entered.has("pid") || newPid,
     propagation: prop === "private" ? undefined : prop,
@@ -355,7 +380,7 @@ export function spawnInside(
       errno: r.errno,
       syscall,
       step: "open",
-      hint: enterHint(r.step, r.errno, ns.entered),
+      hint: enterHint(r.step, r.errno),
     });
   }
   let resolve!: (n: number) => void;
@@ -402,15 +427,12 @@ function envPath(env: readonly string[]): string {
   return p === undefined ? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" : p.slice(5);
 }
 
-function enterHint(step: string, errno: number, entered: ReadonlySet<NamespaceName | "user">): string | undefined {
+function enterHint(step: string, errno: number): string | undefined {
   if (step === "dumpable") {
     return "fs.suid_dumpable is 1: entering a user namespace would make Bun's memory dumpable, and so readable by the namespace's owner, while the child shares it; set it to 0 or 2";
   }
   if (step === "stopped") {
     return "the entering child was stopped by a signal before it could exec (e.g. a SIGSTOP from the user namespace's owner, who may signal it once it has entered); it was killed rather than let a stop hold this thread";
-  }
-  if ((step === "setns" || step === "setns_fd") && errno === 87 && entered.has("time")) {
-    return "a time namespace can only be entered by a single-threaded process; spawnInside's child shares Bun's memory until execve";
   }
   if ((step === "setns" || step === "setns_fd") && errno === 22) {
     return "setns refused: entering our own user namespace again, a file that is not a namespace of that type, or a kernel before 5.8 (setns with a pidfd)";

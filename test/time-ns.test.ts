@@ -1,0 +1,236 @@
+/**
+ * issue 11: time namespaces: setTimeOffsets, spawnInside entering one (the
+ * forked inner of native/exec.c), and `exec -T --monotonic/--boottime`.
+ */
+import { describe, expect, test } from "bun:test";
+import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { join } from "node:path";
+import { runningCommands } from "../src/exec/spawn-inside.ts";
+import { CLONE_NEWTIME, CLONE_NEWUTS, setTimeOffsets, spawnInside, startHelper, UsernsError } from "../src/index.ts";
+import { thrown } from "./support/errors.ts";
+import { childPids, isRoot, leakableFds, nsLink } from "./support/proc.ts";
+
+const ROOT = "0:0:1";
+const CLI = join(import.meta.dir, "..", "src", "cli.ts");
+const hasTimeNs = existsSync("/proc/self/ns/time");
+const needs = !isRoot ? " — skipped: needs root" : !hasTimeNs ? " — skipped: no time namespaces (CONFIG_TIME_NS)" : "";
+
+const uptime = (text: string) => Number(text.trim().split(/\s+/)[0]);
+const offsets = (pid: number) => readFileSync(`/proc/${pid}/timens_offsets`, "utf8").replace(/ +/g, " ");
+
+async function settled(): Promise<void> {
+  for (let i = 0; i < 200 && runningCommands() > 0; i++) await Bun.sleep(5);
+}
+
+async function cli(args: string[]) {
+  const p = Bun.spawn([process.execPath, CLI, ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(p.stdout).text(),
+    new Response(p.stderr).text(),
+    p.exited,
+  ]);
+  return { stdout, stderr, code };
+}
+
+describe.skipIf(needs !== "")(`time namespaces${needs}`, () => {
+  test("spawnInside enters the helper's time namespace with the offsets set before; both commands share it", async () => {
+    using h = startHelper(ROOT, ROOT, CLONE_NEWTIME);
+    setTimeOffsets(h, { boottime: 1_000_000, monotonic: -0.5 });
+    expect(offsets(h.pid)).toBe("monotonic -1 500000000\nboottime 1000000 0\n");
+    const run = async () => {
+      const p = spawnInside(h, ["sh", "-c", "cat /proc/uptime; readlink /proc/self/ns/time"], {
+        namespaces: ["user", "time"],
+        stdio: ["ignore", "pipe", "inherit"],
+      });
+      const [out, code] = await Promise.all([new Response(p.stdout).text(), p.exited]);
+      expect(code).toBe(0);
+      return out.trim().split("\n");
+    };
+    const before = uptime(readFileSync("/proc/uptime", "utf8"));
+    const [up1, ns1] = await run();
+    const [up2, ns2] = await run();
+    const after = uptime(readFileSync("/proc/uptime", "utf8"));
+    for (const up of [up1, up2]) {
+      expect(uptime(up as string)).toBeGreaterThanOrEqual(before + 1_000_000 - 0.01);
+      expect(uptime(up as string)).toBeLessThanOrEqual(after + 1_000_000 + 0.01);
+    }
+    expect(ns1).toBe(nsLink(h.pid, "time_for_children"));
+    expect(ns2).toBe(ns1 as string);
+    expect(ns1).not.toBe(nsLink("self", "time"));
+  });
+
+  test("the command in a time namespace holds no fd of ours beyond stdio", async () => {
+    using h = startHelper(ROOT, ROOT, CLONE_NEWTIME);
+    const p = spawnInside(h, ["sleep", "5"], { namespaces: ["user", "time"], stdio: ["ignore", "ignore", "ignore"] });
+    await Bun.sleep(150); // past the dynamic loader's own open files
+    const seen = readdirSync(`/proc/${p.pid}/fd`).sort();
+    const ns = readlinkSafe(`/proc/${p.pid}/ns/time`);
+    p.kill("SIGKILL");
+    expect(await p.exited).toBe(137);
+    expect(seen).toEqual(["0", "1", "2"]);
+    expect(ns).toBe(nsLink(h.pid, "time_for_children"));
+  });
+
+  test("offsets are frozen once a process entered: EACCES, step time_offsets, the offsets unchanged", async () => {
+    using h = startHelper(ROOT, ROOT, CLONE_NEWTIME);
+    setTimeOffsets(h, { boottime: 7 });
+    expect(await spawnInside(h, ["true"], { namespaces: ["user", "time"] }).exited).toBe(0);
+    const e = thrown(() => setTimeOffsets(h, { boottime: 8 })) as UsernsError;
+    expect(e).toBeInstanceOf(UsernsError);
+    expect(e.code).toBe("EACCES");
+    expect(e.step).toBe("time_offsets");
+    expect(e.syscall).toBe("write");
+    expect(e.message).toContain("frozen");
+    expect(offsets(h.pid)).toBe("monotonic 0 0\nboottime 7 0\n");
+  });
+
+  test("bad input: a clear EINVAL naming it, and nothing written", () => {
+    using h = startHelper(ROOT, ROOT, CLONE_NEWTIME);
+    let reads = 0;
+    const hostile = new Proxy(
+      { boottime: 3 },
+      {
+        get(t, k) {
+          if (k === "boottime") reads++;
+          return reads > 1 ? Number.NaN : Reflect.get(t, k);
+        },
+      },
+    );
+    const cases: [unknown, string][] = [
+      [{ realtime: 1 }, 'unknown clock "realtime"'],
+      [{ boottime: Number.NaN }, "not a finite number"],
+      [{ boottime: Number.POSITIVE_INFINITY }, "not a finite number"],
+      [{ monotonic: "5" }, "not a finite number"],
+      [{ monotonic: 9223372037 }, "beyond"],
+      [{ boottime: -(2n ** 40n) }, "beyond"],
+      [{}, "give monotonic and/or boottime"],
+      [null, "takes { monotonic?, boottime? }"],
+    ];
+    for (const [spec, words] of cases) {
+      const e = thrown(() => setTimeOffsets(h, spec as never)) as UsernsError;
+      expect(e).toBeInstanceOf(UsernsError);
+      expect(e.code).toBe("EINVAL");
+      expect(e.message).toContain(words);
+    }
+    // A Proxy answers once: what it said first is what is written.
+    setTimeOffsets(h, hostile as never);
+    expect(reads).toBe(1);
+    expect(offsets(h.pid)).toBe("monotonic 0 0\nboottime 3 0\n");
+    // A process with no time namespace of its own, and no process at all.
+    using plain = startHelper(ROOT, ROOT, CLONE_NEWUTS);
+    const own = thrown(() => setTimeOffsets(plain, { boottime: 1 })) as UsernsError;
+    expect(own.message).toContain("has no time namespace of its own");
+    expect((thrown(() => setTimeOffsets(0 as never, { boottime: 1 })) as UsernsError).code).toBe("EINVAL");
+    // The kernel's own range rule: the clock inside may not go below zero.
+    const range = thrown(() => setTimeOffsets(h, { boottime: -1e9 })) as UsernsError;
+    expect(range.code).toBe("ERANGE");
+  });
+
+  test("no zombie or fd left after 100 runs, aborts and kills in a time namespace", async () => {
+    using h = startHelper(ROOT, ROOT, CLONE_NEWTIME);
+    await settled();
+    const fds = leakableFds();
+    const kids = childPids().filter((p) => p !== h.pid);
+    for (let i = 0; i < 100; i++) {
+      const ac = new AbortController();
+      const p = spawnInside(h, ["sleep", "5"], { namespaces: ["user", "time"], signal: ac.signal });
+      if (i % 3 === 0) ac.abort();
+      else if (i % 3 === 1) p.kill("SIGKILL");
+      else p.kill("SIGTERM");
+      expect([137, 143]).toContain(await p.exited);
+    }
+    await settled();
+    expect(childPids().filter((p) => p !== h.pid)).toEqual(kids);
+    expect(leakableFds()).toEqual(fds);
+  });
+});
+
+function readlinkSafe(path: string): string | undefined {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+describe.skipIf(needs !== "")(`bun-userns exec -T --monotonic/--boottime${needs}`, () => {
+  test("CMD sees the offsets; with -p --fork --mount-proc it is pid 1 as well", async () => {
+    const before = uptime(readFileSync("/proc/uptime", "utf8"));
+    const r = await cli(["exec", "-T", "--boottime", "86400", "--monotonic", "-10.25", "--", "cat", "/proc/uptime"]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(uptime(r.stdout)).toBeGreaterThanOrEqual(before + 86400);
+    expect(uptime(r.stdout)).toBeLessThan(uptime(readFileSync("/proc/uptime", "utf8")) + 86400 + 0.01);
+    const p = await cli([
+      "exec",
+      "-p",
+      "--fork",
+      "--mount-proc",
+      "-T",
+      "--boottime=1000",
+      "--",
+      "sh",
+      "-c",
+      "echo $$; cat /proc/uptime",
+    ]);
+    expect(p.code).toBe(0);
+    const [pid, up] = p.stdout.trim().split("\n");
+    expect(pid).toBe("1");
+    expect(uptime(up as string)).toBeGreaterThanOrEqual(before + 1000);
+  });
+
+  test("enter --target -T enters a running command's time namespace", async () => {
+    const inner = Bun.spawn([process.execPath, CLI, "exec", "-T", "--boottime", "500000", "--", "sleep", "10"], {
+      stdio: ["ignore", "ignore", "ignore"],
+    });
+    try {
+      let target = 0;
+      for (let i = 0; i < 500 && target === 0; i++) {
+        await Bun.sleep(10);
+        target = childrenOf(inner.pid).find((p) => comm(p) === "sleep") ?? 0;
+      }
+      expect(target).toBeGreaterThan(0);
+      const r = await cli(["enter", "--target", String(target), "-U", "-T", "--", "cat", "/proc/uptime"]);
+      expect(r.stderr).toBe("");
+      expect(uptime(r.stdout)).toBeGreaterThanOrEqual(500000);
+    } finally {
+      inner.kill("SIGKILL");
+      await inner.exited;
+    }
+  });
+
+  test("bad input: an offset without -T, not a number, out of range: usage errors, nothing run", async () => {
+    for (const [args, words] of [
+      [["--boottime", "5"], "add -T"],
+      [["-T", "--boottime", "5x"], "takes seconds"],
+      [["-T", "--monotonic", "1e9"], "takes seconds"],
+      [["-T", "--monotonic", "99999999999"], "beyond"],
+    ] as [string[], string][]) {
+      const r = await cli(["exec", ...args, "--", "sh", "-c", "echo ran"]);
+      expect(r.code).toBe(2);
+      expect(r.stdout).toBe("");
+      expect(r.stderr).toContain(words);
+    }
+    // The kernel's range rule: a failure (1), and CMD never ran.
+    const r = await cli(["exec", "-T", "--boottime", "-999999999", "--", "sh", "-c", "echo ran"]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toContain("below zero");
+  });
+});
+
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+function comm(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, "utf8").trim();
+  } catch {
+    return "";
+  }
+}
