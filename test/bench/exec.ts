@@ -6,7 +6,7 @@
  */
 import { mkdtempSync } from "node:fs";
 import { join } from "node:path";
-import { CLONE_NEWNET, spawnInside, startHelper } from "../../src/index.ts";
+import { CLONE_NEWNET, CLONE_NEWTIME, spawnInside, startHelper } from "../../src/index.ts";
 import { timeOnce } from "./cold.ts";
 import { type Summary, summarize } from "./stats.ts";
 
@@ -108,6 +108,29 @@ export async function execRows(n: number): Promise<ExecRows | { skipped: string 
       limit: ">= 2",
       pass: u.medianUs / c.medianUs >= 2,
     });
+  }
+
+  // Entering a time namespace forks Bun's page tables (native/exec.c): the one
+  // row whose cost grows with Bun's memory, so measured at two sizes.
+  if (!(await Bun.file("/proc/self/ns/time").exists())) out.notes.push("no time namespaces here: no time rows");
+  else {
+    using t = startHelper(ROOT, ROOT, CLONE_NEWTIME);
+    for (const extraMiB of [0, 1024]) {
+      const held = extraMiB > 0 ? new Uint8Array(extraMiB * 2 ** 20).fill(1) : undefined;
+      const rss = Math.round(process.memoryUsage().rss / 2 ** 20);
+      const xs: number[] = [];
+      for (let i = 0; i < Math.max(10, n / 2) + 5; i++) {
+        const t0 = performance.now();
+        const code = await spawnInside(t, ["/bin/true"], { namespaces: ["user", "time"], ...QUIET }).exited;
+        if (code !== 0) throw new Error(`/bin/true in a time namespace exited ${code}`);
+        if (i >= 5) xs.push((performance.now() - t0) * 1000);
+      }
+      out.rows.push({
+        name: `spawnInside(helper, /bin/true, user+time) + exited, Bun RSS ${rss} MiB`,
+        s: summarize(xs),
+      });
+      held?.fill(0);
+    }
   }
 
   // The CLI end to end, one process each, against util-linux and bubblewrap.
