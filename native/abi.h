@@ -165,9 +165,8 @@ enum op {
 	OP_PIDFD_OPEN = 34,
 	/* issue 11: exit notices (native/watch.c) */
 	OP_WATCH_OPEN = 35,
-	OP_WATCH_KICK = 36,
+	OP_WATCH_ADD = 36,
 	OP_WATCH_WAIT = 37,
-	OP_DUP = 38,
 	/* issue 11: namespaces as fds and files (native/ns.c) */
 	OP_NS_OPEN = 40,
 	OP_NS_STAT = 42,

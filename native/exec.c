@@ -63,9 +63,7 @@ enum xstep {
 #define CLONE_PARENT_SETTID 0x00100000
 #define WNOWAIT 0x01000000
 #define P_PID 1
-#define POLLIN 1
 #define GATE_CHECK_NS 10000000 /* how long a stop may hold Bun's thread: 10 ms */
-struct kpollfd { s32 fd; short events, revents; };
 struct ktimespec { s64 sec, nsec; };
 #define E_NOENT 2
 #define E_NOTDIR 20

@@ -52,14 +52,15 @@
 #define SYS_fcntl 72
 #define SYS_setgroups 116
 #define SYS_setresgid 119
-#define SYS_ppoll 271
 /* issue 11: namespaces as files */
 #define SYS_fstatfs 138
 #define SYS_unlinkat 263
 #define SYS_statx 332
-/* issue 11: the exec gate (set_tid_address) and exit notices (eventfd2) */
+/* issue 11: the exec gate (set_tid_address) and exit notices (an epoll set) */
 #define SYS_set_tid_address 218
-#define SYS_eventfd2 290
+#define SYS_epoll_create1 291
+#define SYS_epoll_ctl 233
+#define SYS_epoll_pwait 281
 /* issue 11: entering a time namespace (a shared page for the forked inner's report) */
 #define SYS_mmap 9
 #define SYS_munmap 11

@@ -20,7 +20,7 @@
  *   probe.c      read-only probes (kernel support, caps, namespace fds)
  *   mount.c      idmapped mounts: open_tree, mount_setattr, move_mount (issue 9)
  *   exec.c       a command inside a pid's namespaces (issue 11)
- *   watch.c      the exit watcher's blocking wait on pidfds (issue 11)
+ *   watch.c      the exit watcher's blocking wait on pidfds, an epoll set (issue 11)
  *   ns.c         namespaces as fds and pinned files (issue 11)
  */
 #include "abi.h"
@@ -99,9 +99,8 @@ s32 bun_userns(s32 op, void *p, s32 x, s32 y)
 	case OP_PIDFD_OPEN: return (s32)sys2(SYS_pidfd_open, x, 0);
 	/* issue 11: exit notices */
 	case OP_WATCH_OPEN: return bun_userns_watch_open();
-	case OP_WATCH_KICK: return bun_userns_watch_kick(x);
-	case OP_WATCH_WAIT: return bun_userns_watch_wait((struct kpollfd *)p, x);
-	case OP_DUP: return (s32)sys3(SYS_fcntl, x, F_DUPFD_CLOEXEC, 0);
+	case OP_WATCH_ADD: return bun_userns_watch_add(x, y);
+	case OP_WATCH_WAIT: return bun_userns_watch_wait((u8 *)p, x, y);
 	/* issue 11: namespaces as fds and files; the path is at p + 32, answers over p */
 	case OP_NS_OPEN: return bun_userns_ns_open((const char *)p + 32, x, (s32 *)p);
 	case OP_NS_STAT: return bun_userns_ns_stat((const char *)p + 32, x, (u32 *)p);

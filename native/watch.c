@@ -2,39 +2,43 @@
  * issue 11: exit notices for spawnInside (src/exec/exit-watcher.ts).
  *
  * Bun has no public way to put a pidfd in its event loop, so a Worker thread
- * blocks here instead, on dups of the commands' pidfds: a pidfd polls
- * readable once its process has exited (zombie or reaped). The Worker only
- * watches; the owning thread reaps. Nothing here runs in a child.
+ * blocks here instead, in epoll_pwait on an epoll set the owning thread adds
+ * each command's pidfd to: a pidfd polls readable once its process has
+ * exited. epoll_ctl from the owner takes effect in a wait already blocked, so
+ * adding a command wakes nobody (a wake-up per start competed with the
+ * command's own exec for the CPU). EPOLLONESHOT: an exit is reported once;
+ * the registration goes when the owner closes the pidfd after the reap. The
+ * Worker only watches; the owning thread reaps. Nothing here runs in a child.
  */
-#define EFD_CLOEXEC O_CLOEXEC
-#define EFD_NONBLOCK 04000 /* O_NONBLOCK: the same on x86_64 and aarch64 */
+#define EPOLL_CLOEXEC O_CLOEXEC
+#define EPOLL_CTL_ADD 1
+#define EPOLLIN 0x001
+#define EPOLLONESHOT (1U << 30)
+/* struct epoll_event is packed on x86_64 (12 bytes), not on aarch64 (16):
+ * only `events` at offset 0 is read or written here, so 16 bytes serve both. */
+#define EPOLL_EVENT_MAX 16
 
-/* The wake-up for the watcher: an eventfd the owner writes when it adds a pidfd. */
 s32 bun_userns_watch_open(void)
 {
-	return (s32)sys2(SYS_eventfd2, 0, EFD_CLOEXEC | EFD_NONBLOCK);
+	return (s32)sys1(SYS_epoll_create1, EPOLL_CLOEXEC);
 }
 
-s32 bun_userns_watch_kick(s32 efd)
+/* Watch one pidfd for its exit: 0 or -errno. */
+s32 bun_userns_watch_add(s32 epfd, s32 pidfd)
 {
-	u64 one = 1;
-	s64 rc = sys3(SYS_write, efd, (s64)&one, 8);
-	/* EAGAIN: the counter is full of earlier kicks, so one is pending anyway. */
-	return rc == 8 || rc == -E_AGAIN ? 0 : (s32)rc;
+	u32 ev[4] = { EPOLLIN | EPOLLONESHOT, 0, 0, 0 };
+	return (s32)sys4(SYS_epoll_ctl, epfd, EPOLL_CTL_ADD, pidfd, (s64)ev);
 }
 
 /*
- * Block until fds[0] (the eventfd) or any pidfd after it is readable; no
- * timeout (the Worker has nothing else to do). The eventfd is drained here
- * so that one kick wakes one wait. Returns ppoll's count or -errno (-EINTR
- * when a signal landed on this thread: the caller waits again).
+ * Block until a watched process has exited; no timeout (the Worker has
+ * nothing else to do). `buf` holds `max` events of EPOLL_EVENT_MAX bytes,
+ * which only the kernel reads back. Returns how many fired, or -errno
+ * (-EINTR when a signal landed on this thread: the caller waits again).
  */
-s32 bun_userns_watch_wait(struct kpollfd *fds, s32 n)
+s32 bun_userns_watch_wait(u8 *buf, s32 epfd, s32 max)
 {
-	u64 count;
-	s64 rc;
-	if (n < 1) return -E_INVAL;
-	rc = sys5(SYS_ppoll, (s64)fds, n, 0, 0, 8);
-	if (rc > 0 && fds[0].revents) sys3(SYS_read, fds[0].fd, (s64)&count, 8);
-	return (s32)rc;
+	if (max < 1) return -E_INVAL;
+	/* x86_64 packs 12 bytes per event: max of them fit in max * 16. */
+	return (s32)sys6(SYS_epoll_pwait, epfd, (s64)buf, max, -1, 0, 8);
 }

@@ -1,6 +1,6 @@
 /**
- * issue 11: spawnInside's exit watcher — a Worker blocked in ppoll on pidfd
- * dups that reports exits at once (src/exec/exit-watcher.ts); the timer alone
+ * issue 11: spawnInside's exit watcher — a Worker blocked in epoll_pwait on
+ * the commands' pidfds that reports exits at once (src/exec/exit-watcher.ts); the timer alone
  * where it does not run. Each case runs in a fresh process: the watcher
  * starts at a process's first command.
  */
@@ -20,7 +20,7 @@ async function check(args: string[], env: Record<string, string> = {}) {
   return { out: out.trim() ? JSON.parse(out.trim()) : null, err, code };
 }
 
-test("on the main thread the watcher reports exits: every code right, its pidfd dups closed, the process ends by itself", async () => {
+test("on the main thread the watcher reports exits: every code right, no pidfd left, the process ends by itself", async () => {
   const r = await check(["60"]);
   expect(r.err).toBe("");
   expect(r.code).toBe(0);
@@ -38,13 +38,13 @@ test("BUN_USERNS_EXIT_WATCHER=0: no watcher, the timer alone reaps everything", 
   expect(r.out).toEqual({ state: "unavailable", notices: 0, codesOk: true, pidfds: 0 });
 });
 
-test("a watcher that dies at start: the pidfd dups it never took are closed, the timer reaps everything", async () => {
+test("a watcher that dies at start: its epoll set is closed, no pidfd is left, the timer reaps everything", async () => {
   const r = await check(["30", "--broken-worker"]);
   expect(r.code).toBe(0);
   expect(r.out).toEqual({ state: "unavailable", notices: 0, codesOk: true, pidfds: 0 });
 });
 
-test("in a Worker: no nested watcher (it could outlive the Worker in ppoll), the timer reaps everything", async () => {
+test("in a Worker: no nested watcher (it could outlive the Worker in epoll_pwait), the timer reaps everything", async () => {
   const r = await check(["30", "--worker"]);
   expect(r.err).toBe("");
   expect(r.code).toBe(0);
