@@ -16,6 +16,16 @@ export function checkNamespaceName(raw: unknown, where: string): ExecNamespace {
   return checkNamespaceKind(raw, where);
 }
 
+/** Our own link (the user namespace's cached, see LinkCache). */
+function ours(name: ExecNamespace): string | number {
+  if (name !== "user") return link("self", name);
+  const known = ownUser.get(name);
+  if (known !== undefined) return known;
+  const l = link("self", name);
+  if (typeof l === "string") ownUser.set(name, l);
+  return l;
+}
+
 /** The namespace link's text, or the errno that refused it. */
 function link(pid: number | "self", file: string): string | number {
   try {
@@ -42,7 +52,20 @@ export interface ResolvedNamespaces {
  * Explicit names are entered as given; the default enters those that differ
  * from ours. Our own user namespace is never entered again (setns refuses it).
  */
-export function resolveNamespaces(pid: number, names: unknown, files: unknown): ResolvedNamespaces {
+/**
+ * A process's namespace links that cannot change: a parked helper's (it runs
+ * no code that could setns), and our own user namespace (setns into a user
+ * namespace needs a single-threaded process, and Bun never is one).
+ */
+export type LinkCache = Map<string, string>;
+const ownUser: LinkCache = new Map();
+
+export function resolveNamespaces(
+  pid: number,
+  names: unknown,
+  files: unknown,
+  theirCache?: LinkCache,
+): ResolvedNamespaces {
   const wanted = new Set<ExecNamespace>();
   const explicit = names !== undefined;
   if (explicit) {
@@ -67,7 +90,8 @@ export function resolveNamespaces(pid: number, names: unknown, files: unknown): 
   for (const name of explicit ? ORDER.filter((n) => wanted.has(n)) : fromFile.size > 0 ? [] : DEFAULT_NAMESPACES) {
     if (fromFile.has(name)) continue;
     const file = name === "time" ? kindFile(name) : name;
-    const theirs = link(pid, file);
+    const theirs = theirCache?.get(file) ?? link(pid, file);
+    if (theirCache !== undefined && typeof theirs === "string") theirCache.set(file, theirs);
     if (typeof theirs === "number") {
       const why =
         theirs === 13 || theirs === 1
@@ -79,7 +103,7 @@ export function resolveNamespaces(pid: number, names: unknown, files: unknown): 
       });
     }
     // Only then is ours needed (each /proc link read is a path walk).
-    if ((name === "user" || !explicit) && theirs === link("self", name)) continue;
+    if ((name === "user" || !explicit) && theirs === ours(name)) continue;
     if (name === "time") timeFromPid = true;
     else fromPid |= namespaceFlag(name);
     entered.add(name);

@@ -17,11 +17,22 @@ import { NAMESPACE_KINDS } from "../ns/kinds.ts";
 import { openChecked, openFromProcess, openPidfd } from "../ns/namespace-fd.ts";
 import { checkArgv, checkCwd, checkEnv } from "./argv.ts";
 import { exitWatcherReady, watchExit } from "./exit-watcher.ts";
-import { type ExecNamespace, namespaceFlag, resolveNamespaces } from "./namespaces.ts";
+import { type ExecNamespace, type LinkCache, namespaceFlag, resolveNamespaces } from "./namespaces.ts";
 
 export type { ExecNamespace };
 
 const CAP_SYS_PTRACE = 1 << 19;
+
+/** Each live helper's namespace links, read once (a parked helper cannot change them). */
+const links = new WeakMap<Helper, LinkCache>();
+function helperLinks(h: Helper): LinkCache {
+  let m = links.get(h);
+  if (m === undefined) {
+    m = new Map();
+    links.set(h, m);
+  }
+  return m;
+}
 
 /** One stdio slot: keep ours, a pipe Bun reads/writes, /dev/null, or an fd of ours. */
 export type StdioSpec = "inherit" | "pipe" | "ignore" | number;
@@ -262,7 +273,12 @@ export function spawnInside(
   } else {
     throw invalid("options", `spawnInside takes a Helper or a pid, got ${JSON.stringify(helperOrPid)}`);
   }
-  const ns = resolveNamespaces(pid, options.namespaces, options.namespaceFiles);
+  const ns = resolveNamespaces(
+    pid,
+    options.namespaces,
+    options.namespaceFiles,
+    isHelper(helperOrPid) ? helperLinks(helperOrPid) : undefined,
+  );
   const prop = options.propagation ?? "private";
   if (prop !== "private" && prop !== "slave" && prop !== "shared") {
     throw invalid("options", `propagation must be "private", "slave" or "shared", got ${JSON.stringify(prop)}`);

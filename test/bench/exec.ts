@@ -6,7 +6,7 @@
  */
 import { mkdtempSync } from "node:fs";
 import { join } from "node:path";
-import { CLONE_NEWNET, CLONE_NEWTIME, spawnInside, startHelper } from "../../src/index.ts";
+import { CLONE_NEWNET, CLONE_NEWTIME, type Helper, spawnInside, startHelper } from "../../src/index.ts";
 import { timeOnce } from "./cold.ts";
 import { type Summary, summarize } from "./stats.ts";
 
@@ -20,8 +20,8 @@ export interface ExecRows {
   notes: string[];
 }
 
-async function inside(pid: number): Promise<void> {
-  const code = await spawnInside(pid, ["/bin/true"], { namespaces: ["user", "net"], ...QUIET }).exited;
+async function inside(h: Helper): Promise<void> {
+  const code = await spawnInside(h, ["/bin/true"], { namespaces: ["user", "net"], ...QUIET }).exited;
   if (code !== 0) throw new Error(`/bin/true inside exited ${code}`);
 }
 
@@ -35,7 +35,7 @@ export async function execRows(n: number): Promise<ExecRows | { skipped: string 
   const per: number[] = [];
   for (let i = 0; i < n + WARM; i++) {
     const t0 = performance.now();
-    await inside(h.pid);
+    await inside(h);
     if (i >= WARM) per.push((performance.now() - t0) * 1000);
   }
   const s = summarize(per);
@@ -76,7 +76,7 @@ export async function execRows(n: number): Promise<ExecRows | { skipped: string 
     const t0 = performance.now();
     {
       using g = startHelper(ROOT, ROOT, CLONE_NEWNET);
-      await inside(g.pid);
+      await inside(g);
     }
     if (i >= WARM) cycle.push((performance.now() - t0) * 1000);
   }
