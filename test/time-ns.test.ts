@@ -2,6 +2,7 @@
  * issue 11: time namespaces: setTimeOffsets, spawnInside entering one (the
  * forked inner of native/exec.c), and `exec -T --monotonic/--boottime`.
  */
+import { ptr } from "bun:ffi";
 import { describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
@@ -143,6 +144,68 @@ describe.skipIf(needs !== "")(`time namespaces${needs}`, () => {
     expect(childPids().filter((p) => p !== h.pid)).toEqual(kids);
     expect(leakableFds()).toEqual(fds);
   });
+});
+
+const setpriv = Bun.which("setpriv");
+const racing = needs || (!setpriv ? " — skipped: needs util-linux setpriv" : "");
+
+describe.skipIf(racing !== "")(`the namespace owner against the forked copy of Bun's memory${racing}`, () => {
+  test("stopping the entering children and reading their /proc/PID/mem reaches no secret; every call returns", async () => {
+    // The copy is forked from Bun's sealed mm: it keeps Bun's user namespace as its owner (dup_mm), so
+    // being non-dumpable guards it from uid 1000, the owner of the namespace it enters, as it guards Bun.
+    // A stopped copy holds the entering child in its vfork wait: the gate must see that stop and kill.
+    const secret = crypto.getRandomValues(new Uint8Array(32));
+    using h = startHelper("0:1000:1", "0:1000:1", CLONE_NEWTIME);
+    await settled();
+    const fds = leakableFds();
+    const probe = Bun.spawn(
+      [
+        setpriv as string,
+        "--reuid=1000",
+        "--regid=1000",
+        "--clear-groups",
+        process.execPath,
+        join(import.meta.dir, "fixtures", "copy-probe.ts"),
+        String(process.pid),
+        String(ptr(secret)),
+        Buffer.from(secret).toString("hex"),
+        "1500",
+        "20",
+      ],
+      { stdout: "pipe", stderr: "inherit", env: { ...process.env, HOME: "/tmp" } },
+    );
+    const reader = probe.stdout.getReader();
+    let out = new TextDecoder().decode((await reader.read()).value);
+    expect(out).toStartWith("racing");
+    let done = false;
+    const tail = (async () => {
+      for (;;) {
+        const c = await reader.read();
+        if (c.done) break;
+        out += new TextDecoder().decode(c.value);
+      }
+      done = true;
+    })();
+    let runs = 0;
+    const codes = new Set<string>();
+    while (!done) {
+      try {
+        runs += (await spawnInside(h, ["/bin/true"], { namespaces: ["user", "time"] }).exited) === 0 ? 1 : 0;
+      } catch (e) {
+        expect(e).toBeInstanceOf(UsernsError);
+        codes.add((e as UsernsError).syscall ?? "");
+      }
+    }
+    await tail;
+    const result = JSON.parse(out.trim().split("\n").pop() as string);
+    expect(result.tried).toBeGreaterThan(0);
+    expect(result.reached).toBe(0);
+    // Stopped children were killed, not waited for: only that error, and the rest ran.
+    for (const c of codes) expect(c).toBe("stopped");
+    expect(runs).toBeGreaterThan(0);
+    await settled();
+    expect(leakableFds()).toEqual(fds);
+  }, 60000);
 });
 
 function readlinkSafe(path: string): string | undefined {
