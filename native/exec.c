@@ -30,14 +30,17 @@
  * Then the inner is a real fork (no CLONE_VM: a copy of Bun's page tables,
  * the one path whose cost grows with Bun's memory) that enters it alone.
  * Its writes land in its own copy, so it reports a failure through a
- * MAP_SHARED page the outer maps for it.
+ * MAP_SHARED page Bun's thread maps and unmaps (the entered namespace's
+ * owner may signal the outer, never Bun's thread). The copy keeps Bun's user
+ * namespace as its mm's owner (dup_mm), so the seal guards it as it guards
+ * Bun.
  */
 
 /* Its own steps (not the helper's STEPS table): mirrored in src/exec/steps.ts. */
 enum xstep {
 	X_NONE, X_SIGMASK, X_CLONE, X_PDEATHSIG, X_PARENT_GONE, X_STDIO, X_SETNS_FD,
 	X_SETNS, X_CLOSE_RANGE, X_CHDIR, X_FORK, X_MOUNT_PROC, X_EXEC, X_PIDFD_OPEN, X_UNSHARE, X_PROPAGATION, X_SETID,
-	X_GATE, X_STOPPED, X_DUMPABLE
+	X_GATE, X_STOPPED, X_DUMPABLE, X_KILLED
 };
 
 #define XOPT_FORK 1      /* clone the command once more inside (pid namespace) */
@@ -92,11 +95,22 @@ struct xreq {
 	u64 cwd;              /* 144 in: chdir here once inside, or 0 */
 	s32 uid;              /* 152 in: setresuid to this once inside, or -1 */
 	s32 gid;              /* 156 in: setgroups(0) + setresgid to this, or -1 */
-	/* 160: the stack, then pointer tables and strings */
+	u64 report;           /* 160 entering time: the MAP_SHARED page the forked inner reports into */
+	/* 168: the stack, then pointer tables and strings */
 };
-_Static_assert(sizeof(struct xreq) == 160, "xreq layout");
+_Static_assert(sizeof(struct xreq) == 168, "xreq layout");
 
 struct ksigaction { u64 handler, flags, restorer, mask; };
+
+/* Does it enter a namespace of this type (from the pidfd or a file)? */
+static int exec_enters(struct xreq *r, u32 type)
+{
+	int i;
+	if (r->ns_flags & type) return 1;
+	for (i = 0; i < r->nfds && i < XFD_MAX; i++)
+		if (r->types[i] == type) return 1;
+	return 0;
+}
 
 static void xfail(struct xreq *r, s32 step, s64 err, s32 status)
 {
@@ -194,9 +208,11 @@ static void exec_prepare(struct xreq *r, u64 not_default)
 	 * before the prctl is caught by the check after it. */
 	rc = sys2(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL);
 	if (rc < 0) xfail(r, X_PDEATHSIG, rc, 126);
-	/* The inner of a new pid namespace sees its parent (outside) as 0. */
+	/* An inner in another pid namespace (new or entered) sees its parent,
+	 * outside, as 0. */
 	rc = sys0(SYS_getppid);
-	if (rc != r->ppid && !(rc == 0 && (r->opts & XOPT_NEW_PID))) xfail(r, X_PARENT_GONE, -E_SRCH, 126);
+	if (rc != r->ppid && !(rc == 0 && ((r->opts & XOPT_NEW_PID) || exec_enters(r, CLONE_NEWPID))))
+		xfail(r, X_PARENT_GONE, -E_SRCH, 126);
 	/* The helper made its mount namespace private; asked otherwise, set it
 	 * here, before anything is mounted (util-linux --propagation). */
 	if (r->opts & (XOPT_SLAVE | XOPT_SHARED)) {
@@ -221,14 +237,35 @@ static void exec_inner_main(struct xreq *r)
 	exec_prepare(r, ~0UL);
 }
 
-/* Does it enter a time namespace (then the inner needs an mm of its own)? */
-static int exec_enters_time(struct xreq *r)
+/*
+ * Once inside: the ids, then nothing of ours but 0-2, then the directory.
+ * setns keeps our credentials: our uid may not even be mapped in the
+ * entered user namespace (it then shows as the overflow uid). Become the
+ * asked id there, as nsenter does: groups first, while we still have
+ * CAP_SETGID; setgroups is refused where it was set to "deny". The fd
+ * table is our own copy (no CLONE_FILES), so close_range closes nothing of
+ * Bun's. Entering a mount namespace moved us to its root; chdir comes last,
+ * with the permissions of the ids taken.
+ */
+static void exec_settle(struct xreq *r)
 {
-	int i;
-	if (r->ns_flags & CLONE_NEWTIME) return 1;
-	for (i = 0; i < r->nfds && i < XFD_MAX; i++)
-		if (r->types[i] == CLONE_NEWTIME) return 1;
-	return 0;
+	s64 rc;
+	if (r->gid >= 0) {
+		rc = sys2(SYS_setgroups, 0, 0);
+		if (rc < 0 && rc != -E_PERM) xfail(r, X_SETID, rc, 126);
+		rc = sys3(SYS_setresgid, r->gid, r->gid, r->gid);
+		if (rc < 0) xfail(r, X_SETID, rc, 126);
+	}
+	if (r->uid >= 0) {
+		rc = sys3(SYS_setresuid, r->uid, r->uid, r->uid);
+		if (rc < 0) xfail(r, X_SETID, rc, 126);
+	}
+	rc = sys3(SYS_close_range, 3, ~0U, 0);
+	if (rc < 0) xfail(r, X_CLOSE_RANGE, rc, 126);
+	if (r->cwd) {
+		rc = sys1(SYS_chdir, (s64)r->cwd);
+		if (rc < 0) xfail(r, X_CHDIR, rc, 126);
+	}
 }
 
 /* The forked inner, alone in its copy of the mm; r is the shared page (a
@@ -247,9 +284,7 @@ static void exec_own_mm_main(struct xreq *r)
 		rc = sys2(SYS_setns, r->fds[i], CLONE_NEWTIME);
 		if (rc < 0) xfail(r, X_SETNS_FD, rc, 126);
 	}
-	/* The outer kept them open for us: now nothing but 0-2 crosses execve. */
-	rc = sys3(SYS_close_range, 3, ~0U, 0);
-	if (rc < 0) xfail(r, X_CLOSE_RANGE, rc, 126);
+	exec_settle(r);
 	exec_prepare(r, ~0UL);
 }
 
@@ -259,7 +294,7 @@ static void exec_child_main(struct xreq *r)
 	s32 moved[3];
 	s64 rc, fd, null;
 	u64 not_default;
-	int i, own_mm = exec_enters_time(r);
+	int i, own_mm = exec_enters(r, CLONE_NEWTIME);
 
 	/* The gate: the kernel zeroes r->gate and wakes its futex when we let
 	 * go of Bun's mm (mm_release, at execve's switch to the new mm or at
@@ -315,34 +350,9 @@ static void exec_child_main(struct xreq *r)
 		if (rc < 0) xfail(r, X_SETNS_FD, rc, 126);
 	}
 
-	/* setns keeps our credentials: our uid may not even be mapped in the
-	 * entered user namespace (it then shows as the overflow uid). Become
-	 * the asked id there, as nsenter does: groups first, while we still
-	 * have CAP_SETGID; setgroups is refused where it was set to "deny". */
-	if (r->gid >= 0) {
-		rc = sys2(SYS_setgroups, 0, 0);
-		if (rc < 0 && rc != -E_PERM) xfail(r, X_SETID, rc, 126);
-		rc = sys3(SYS_setresgid, r->gid, r->gid, r->gid);
-		if (rc < 0) xfail(r, X_SETID, rc, 126);
-	}
-	if (r->uid >= 0) {
-		rc = sys3(SYS_setresuid, r->uid, r->uid, r->uid);
-		if (rc < 0) xfail(r, X_SETID, rc, 126);
-	}
-
-	/* Nothing of ours crosses execve but 0, 1, 2: the table is our own copy
-	 * (no CLONE_FILES), so this closes nothing of Bun's. (Entering a time
-	 * namespace, the inner closes them once it has.) */
-	if (!own_mm) {
-		rc = sys3(SYS_close_range, 3, ~0U, 0);
-		if (rc < 0) xfail(r, X_CLOSE_RANGE, rc, 126);
-	}
-
-	/* Entering a mount namespace moved us to its root. */
-	if (r->cwd) {
-		rc = sys1(SYS_chdir, (s64)r->cwd);
-		if (rc < 0) xfail(r, X_CHDIR, rc, 126);
-	}
+	/* Entering a time namespace, the inner takes these steps once it has:
+	 * timens_install needs CAP_SYS_ADMIN, which a uid change may drop. */
+	if (!own_mm) exec_settle(r);
 
 	/* A new pid namespace is made here, not by the helper: a pid namespace
 	 * with no process in it yet cannot be entered (its pid_for_children
@@ -359,9 +369,7 @@ static void exec_child_main(struct xreq *r)
 		char *half = (char *)(r + 1) + (r->stack_len / 2 & ~15);
 		struct xreq *shared = r;
 		if (own_mm) {
-			rc = sys6(SYS_mmap, 0, PAGE, PROT_RW, MAP_SHARED_ANON, -1, 0);
-			if (rc < 0 && rc > -PAGE) xfail(r, X_FORK, rc, 126);
-			shared = (struct xreq *)rc;
+			shared = (struct xreq *)r->report;
 			for (i = 0; i < (int)sizeof *r; i++) ((u8 *)shared)[i] = ((u8 *)r)[i];
 		}
 		rc = bun_userns_clone_trampoline(CLONE_VFORK | CLONE_PARENT | CLONE_PARENT_SETTID | (own_mm ? 0 : CLONE_VM),
@@ -372,7 +380,6 @@ static void exec_child_main(struct xreq *r)
 		if (own_mm) {
 			r->step = shared->step;
 			r->err = shared->err;
-			sys2(SYS_munmap, (s64)shared, PAGE);
 		}
 		sys1(SYS_exit_group, 0);
 	}
@@ -464,30 +471,13 @@ static s32 exec_gate_wait(struct xreq *r, s32 pidfd)
 	}
 }
 
-/*
- * Start the command. Returns its pid (pidfd in r->cmd_pidfd) once it has
- * exec'd or failed: r->step == X_EXEC says the exec failed (the command
- * then exits 127/126; the caller still owns and reaps it). Any other
- * failure: nothing is left, -errno with r->step set.
- */
-s32 bun_userns_exec(struct xreq *r)
+/* bun_userns_exec without the report page: clone, gate, reap what failed. */
+static s64 exec_start(struct xreq *r, char *top)
 {
 	u64 all = ~0UL, old = 0;
 	u8 info[128];
-	s32 pidfd = -1;
+	s32 pidfd = -1, killed = 0;
 	s64 pid, rc;
-	char *top;
-
-	r->step = X_NONE;
-	r->err = 0;
-	r->pid = 0;
-	r->cmd_pidfd = -1;
-	if (r->stack_len < 16384 || r->nfds < 0 || r->nfds > XFD_MAX || !r->argv || !r->envp)
-		return -E_INVAL;
-	r->ppid = (s32)sys0(SYS_getpid);
-	/* A time namespace is entered by an inner of its own mm. */
-	if (exec_enters_time(r)) r->opts |= XOPT_FORK;
-	top = (char *)((u64)((char *)(r + 1) + r->stack_len) & ~15UL);
 
 	/* Entering a user namespace (or taking ids there) is a credential change
 	 * in a child that shares Bun's mm, and commit_creds then resets the mm's
@@ -526,6 +516,12 @@ s32 bun_userns_exec(struct xreq *r)
 			rc = sys5(SYS_waitid, P_PIDFD, pidfd, (s64)info, WEXITED | WALL, 0);
 			if (rc != -E_INTR) break;
 		}
+		/* Killed (by the owner of the namespace it entered, who holds
+		 * CAP_KILL over it) during its vfork wait, the outer let go of Bun's
+		 * mm while the inner may still run in it before its exec: the inner
+		 * must not outlive this call, which then reuses that memory. */
+		killed = SI_CODE(info) != CLD_EXITED;
+		if (killed && r->step == X_NONE) { r->step = X_KILLED; r->err = E_INTR; }
 		sys1(SYS_close, pidfd);
 		pidfd = -1;
 		if (r->pid > 0) {
@@ -548,6 +544,9 @@ s32 bun_userns_exec(struct xreq *r)
 	}
 	if (r->step != X_NONE && r->step != X_EXEC) {
 		if (pidfd >= 0) {
+			/* It may have exec'd (a stop can land after the exec): end it
+			 * rather than wait for all of its life. */
+			sys4(SYS_pidfd_send_signal, pidfd, SIGKILL, 0, 0);
 			reap(pidfd);
 			sys1(SYS_close, pidfd);
 		}
@@ -556,6 +555,43 @@ s32 bun_userns_exec(struct xreq *r)
 	if (pidfd < 0) { r->step = X_FORK; r->err = E_SRCH; return -E_SRCH; }
 	r->cmd_pidfd = pidfd;
 	return r->pid;
+}
+
+/*
+ * Start the command. Returns its pid (pidfd in r->cmd_pidfd) once it has
+ * exec'd or failed: r->step == X_EXEC says the exec failed (the command
+ * then exits 127/126; the caller still owns and reaps it). Any other
+ * failure: nothing is left, -errno with r->step set.
+ */
+s32 bun_userns_exec(struct xreq *r)
+{
+	s32 own_mm;
+	s64 rc;
+	char *top;
+
+	r->step = X_NONE;
+	r->err = 0;
+	r->pid = 0;
+	r->cmd_pidfd = -1;
+	if (r->stack_len < 16384 || r->nfds < 0 || r->nfds > XFD_MAX || !r->argv || !r->envp)
+		return -E_INVAL;
+	r->ppid = (s32)sys0(SYS_getpid);
+	top = (char *)((u64)((char *)(r + 1) + r->stack_len) & ~15UL);
+	/* A time namespace is entered by an inner of its own mm, which reports
+	 * through a shared page: mapped here, on the thread no other uid can
+	 * signal, so a killed outer cannot leave it mapped in Bun. */
+	own_mm = exec_enters(r, CLONE_NEWTIME);
+	r->report = 0;
+	if (own_mm) {
+		r->opts |= XOPT_FORK;
+		rc = sys6(SYS_mmap, 0, PAGE, PROT_RW, MAP_SHARED_ANON, -1, 0);
+		if (rc < 0 && rc > -PAGE) { r->step = X_FORK; r->err = (s32)-rc; return (s32)rc; }
+		r->report = (u64)rc;
+	}
+	rc = exec_start(r, top);
+	if (own_mm) sys2(SYS_munmap, (s64)r->report, PAGE);
+	r->report = 0;
+	return (s32)rc;
 }
 
 /* Without blocking: -EAGAIN while it runs, else its status as a shell

@@ -14,7 +14,15 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runningCommands } from "../src/exec/spawn-inside.ts";
-import { CLONE_NEWNET, CLONE_NEWUTS, spawnInside, startHelper, UsernsError } from "../src/index.ts";
+import {
+  CLONE_NEWNET,
+  CLONE_NEWNS,
+  CLONE_NEWUTS,
+  type Helper,
+  spawnInside,
+  startHelper,
+  UsernsError,
+} from "../src/index.ts";
 import { thrown } from "./support/errors.ts";
 import { childPids, isRoot, leakableFds, nsLink, openFds } from "./support/proc.ts";
 import { runReadmeExample } from "./support/readme.ts";
@@ -283,6 +291,113 @@ describe.skipIf(!isRoot || !setpriv)(
     }, 30_000);
   },
 );
+
+describe.skipIf(!isRoot)(
+  `a signal to the entering child in its vfork wait${isRoot ? "" : " — skipped: needs root"}`,
+  () => {
+    // A PATH of many missing directories keeps the inner (in Bun's memory, CLONE_VM) looking for the
+    // command for a while, its outer waiting in vfork: the window the namespace's owner can signal.
+    const e = "/usr/share/../share/../share/../share/../share/../share/../share/../nonexistent";
+    const PATH = `${Array.from({ length: Math.floor(100000 / (e.length + 1)) }, () => e).join(":")}:/usr/bin:/bin`;
+
+    async function signalled(h: Helper, sig: string, argv: string[]) {
+      for (let attempt = 0; attempt < 20; attempt++) {
+        const sender = Bun.spawn(
+          [process.execPath, join(import.meta.dir, "fixtures", "vfork-signal.ts"), String(process.pid), sig, "3000"],
+          { stdout: "pipe", stderr: "inherit" },
+        );
+        const reader = sender.stdout.getReader();
+        let out = new TextDecoder().decode((await reader.read()).value);
+        expect(out).toStartWith("ready");
+        let result: unknown;
+        try {
+          const p = spawnInside(h, argv, { namespaces: ["user"], newPidNamespace: true, env: { PATH } });
+          result = await p.exited;
+        } catch (err) {
+          result = err;
+        }
+        for (;;) {
+          const c = await reader.read();
+          if (c.done) break;
+          out += new TextDecoder().decode(c.value);
+        }
+        await sender.exited;
+        if (!out.includes("none") && result instanceof UsernsError) return result;
+      }
+      throw new Error(`no ${sig} landed in the vfork wait in 20 attempts`);
+    }
+
+    test("SIGKILL: spawnInside throws 'killed' and the inner, still in Bun's memory, is gone; the next call works", async () => {
+      using h = startHelper(ROOT, ROOT, CLONE_NEWUTS);
+      const kids = childPids();
+      const result = await signalled(h, "SIGKILL", ["sleep", "30"]);
+      expect((result as UsernsError).syscall).toBe("killed");
+      await settled();
+      // No process of ours left: the inner was killed and reaped before the call returned.
+      expect(childPids().filter((p) => p !== h.pid && !kids.includes(p))).toEqual([]);
+      const p = spawnInside(h, ["sh", "-c", "echo $$"], {
+        newPidNamespace: true,
+        stdio: ["ignore", "pipe", "inherit"],
+      });
+      expect(await new Response(p.stdout).text()).toBe("1\n");
+      expect(await p.exited).toBe(0);
+    }, 60000);
+
+    test("SIGSTOP: spawnInside throws 'stopped' and does not wait for the command's whole life; nothing is left", async () => {
+      using h = startHelper(ROOT, ROOT, CLONE_NEWUTS);
+      const kids = childPids();
+      // sleep 30 against the test's 20 s: a wait for the command's life fails here.
+      const result = await signalled(h, "SIGSTOP", ["sleep", "30"]);
+      expect((result as UsernsError).syscall).toBe("stopped");
+      await settled();
+      expect(childPids().filter((p) => p !== h.pid && !kids.includes(p))).toEqual([]);
+    }, 20000);
+  },
+);
+
+describe.skipIf(!isRoot)(`entering a pid namespace that exists${isRoot ? "" : " — skipped: needs root"}`, () => {
+  test("spawnInside(pid of its init, pid) runs inside it (its parent, outside, shows as 0); the CLI's enter -p too", async () => {
+    using h = startHelper(ROOT, ROOT, CLONE_NEWNS);
+    const init = spawnInside(h, ["sleep", "30"], {
+      namespaces: ["user", "mnt"],
+      newPidNamespace: true,
+      mountProc: true,
+    });
+    try {
+      await Bun.sleep(50);
+      const p = spawnInside(init.pid, ["sh", "-c", "echo $$; readlink /proc/self/ns/pid"], {
+        namespaces: ["user", "pid", "mnt"],
+        stdio: ["ignore", "pipe", "inherit"],
+      });
+      const [pid, ns] = (await new Response(p.stdout).text()).trim().split("\n");
+      expect(await p.exited).toBe(0);
+      expect(Number(pid)).toBeGreaterThan(1);
+      expect(Number(pid)).toBeLessThan(10);
+      expect(ns).toBe(nsLink(init.pid, "pid"));
+      const cli = Bun.spawnSync(
+        [
+          process.execPath,
+          join(import.meta.dir, "..", "src", "cli.ts"),
+          "enter",
+          "--target",
+          String(init.pid),
+          "-U",
+          "-p",
+          "-m",
+          "--",
+          "readlink",
+          "/proc/self/ns/pid",
+        ],
+        { stderr: "pipe" },
+      );
+      expect(cli.stderr.toString()).toBe("");
+      expect(cli.stdout.toString().trim()).toBe(nsLink(init.pid, "pid"));
+    } finally {
+      init.kill("SIGKILL");
+      await init.exited;
+    }
+  });
+});
 
 // The gate is a futex word the entering child registers as its first step (set_tid_address); a child killed
 // before that never clears it, and the wait must see the exit instead. Root kills our new children at random

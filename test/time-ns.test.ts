@@ -60,6 +60,20 @@ describe.skipIf(needs !== "")(`time namespaces${needs}`, () => {
     expect(ns1).not.toBe(nsLink("self", "time"));
   });
 
+  test("with ids taken inside (a uid change drops the caps timens_install needs, so it comes after)", async () => {
+    using h = startHelper("0:0:1,1:100000:65536", "0:0:1,1:100000:65536", CLONE_NEWTIME);
+    setTimeOffsets(h, { boottime: 12345 });
+    const p = spawnInside(h, ["sh", "-c", "id -u; id -g; readlink /proc/self/ns/time"], {
+      namespaces: ["user", "time"],
+      uid: 1000,
+      gid: 1001,
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    const out = (await new Response(p.stdout).text()).trim().split("\n");
+    expect(await p.exited).toBe(0);
+    expect(out).toEqual(["1000", "1001", nsLink(h.pid, "time_for_children")]);
+  });
+
   test("the command in a time namespace holds no fd of ours beyond stdio", async () => {
     using h = startHelper(ROOT, ROOT, CLONE_NEWTIME);
     const p = spawnInside(h, ["sleep", "5"], { namespaces: ["user", "time"], stdio: ["ignore", "ignore", "ignore"] });
@@ -106,6 +120,19 @@ describe.skipIf(needs !== "")(`time namespaces${needs}`, () => {
       [{ boottime: -(2n ** 40n) }, "beyond"],
       [{}, "give monotonic and/or boottime"],
       [null, "takes { monotonic?, boottime? }"],
+      // Inherited clocks are not the caller's options; hostile objects are described without running them.
+      [Object.create({ boottime: 5 }), "give monotonic and/or boottime"],
+      [{ boottime: Object.create(null) }, "offset of type object is not a finite number"],
+      [
+        {
+          boottime: {
+            toString() {
+              throw new Error("ran");
+            },
+          },
+        },
+        "offset of type object",
+      ],
     ];
     for (const [spec, words] of cases) {
       const e = thrown(() => setTimeOffsets(h, spec as never)) as UsernsError;

@@ -379,7 +379,7 @@ const OP_EXEC_KILL = 33;
 const OP_PIDFD_OPEN = 34;
 /* issue 11: exit notices (native/watch.c) */
 const OP_WATCH = { open: 35, add: 36, wait: 37 } as const;
-const X_HEADER = 160;
+const X_HEADER = 168;
 const X_STACK = 65536;
 const X_FD_MAX = 8;
 /** enum xstep of native/exec.c. */
@@ -404,6 +404,7 @@ export const EXEC_STEPS = [
   "gate",
   "stopped",
   "dumpable",
+  "killed",
 ] as const;
 export type ExecStep = (typeof EXEC_STEPS)[number];
 

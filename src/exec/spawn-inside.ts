@@ -9,6 +9,7 @@
  * reaped on every path: the poller, not the handle, owns its pidfd, so a
  * dropped handle cannot leave a zombie.
  */
+import { readFileSync } from "node:fs";
 import { constants } from "node:os";
 import { errnoName, errnoText, invalid, UsernsError } from "../core/errors.ts";
 import { type Helper, isHelper } from "../core/helper.ts";
@@ -22,6 +23,36 @@ import { type ExecNamespace, type LinkCache, namespaceFlag, resolveNamespaces } 
 export type { ExecNamespace };
 
 const CAP_SYS_PTRACE = 1 << 19;
+
+/** The host id `id` maps to in a helper's uid_map or gid_map text (-1: unmapped). */
+function hostId(mapText: string, id: number): number {
+  for (const line of mapText.split("\n")) {
+    const [inside, outside, count] = line.trim().split(/\s+/).map(Number);
+    if (inside !== undefined && outside !== undefined && count !== undefined && id >= inside && id < inside + count)
+      return outside + (id - inside);
+  }
+  return -1;
+}
+
+/** Will the ids taken inside be our own host ids (no euid or egid change)? */
+function idsStayOurs(h: Helper, [uid, gid]: [number, number]): boolean {
+  const cache = helperLinks(h);
+  const map = (file: string): string => {
+    let text = cache.get(file);
+    if (text === undefined) {
+      try {
+        text = readFileSync(`/proc/${h.pid}/${file}`, "utf8");
+      } catch {
+        return "";
+      }
+      cache.set(file, text);
+    }
+    return text;
+  };
+  const euid = process.geteuid?.() ?? -1;
+  const egid = process.getegid?.() ?? -1;
+  return (uid < 0 || hostId(map("uid_map"), uid) === euid) && (gid < 0 || hostId(map("gid_map"), gid) === egid);
+}
 
 /** Each live helper's namespace links, read once (a parked helper cannot change them). */
 const links = new WeakMap<Helper, LinkCache>();
@@ -82,7 +113,7 @@ interface Running {
   resolve: (status: number) => void;
   reject: (e: unknown) => void;
   onDone?: () => void;
-  /** The exit watcher holds a dup of its pidfd and will report its exit. */
+  /** Its pidfd is in the exit watcher's epoll set, which reports its exit. */
   watched: boolean;
 }
 
@@ -316,7 +347,13 @@ export function spawnInside(
   // Unprivileged, entering a helper of ours (its user namespace is owned by
   // us): the seal would guard against nobody who cannot reach that helper
   // already, and would cost this process its helpers' /proc/PID/ns files.
-  const keepDumpable = !privileged && isHelper(helperOrPid) && ns.files.length === 0;
+  // Ids that are other host ids (a subordinate range) change the child's euid or egid, and then the
+  // kernel reseals the mm anyway (commit_creds): asked up front, so the flag is never saved and restored.
+  const keepDumpable =
+    !privileged &&
+    isHelper(helperOrPid) &&
+    ns.files.length === 0 &&
+    (!ns.entered.has("user") || idsStayOurs(helperOrPid, ids));
   try {
     if (pidfd < 0 && (ns.fromPid !== 0 || ns.timeFromPid)) {
       const fd = openPidfd(pid, "open");
@@ -446,6 +483,9 @@ function envPath(env: readonly string[]): string {
 function enterHint(step: string, errno: number): string | undefined {
   if (step === "dumpable") {
     return "fs.suid_dumpable is 1: entering a user namespace would make Bun's memory dumpable, and so readable by the namespace's owner, while the child shares it; set it to 0 or 2";
+  }
+  if (step === "killed") {
+    return "the entering child was killed (e.g. a SIGKILL from the user namespace's owner, who may signal it once it has entered) before it could report its command's exec; the command was killed with it";
   }
   if (step === "stopped") {
     return "the entering child was stopped by a signal before it could exec (e.g. a SIGSTOP from the user namespace's owner, who may signal it once it has entered); it was killed rather than let a stop hold this thread";

@@ -7,7 +7,7 @@
  * are set between startHelper and the first spawnInside.
  */
 import { closeSync, openSync, readlinkSync, writeSync } from "node:fs";
-import { EACCES, EPERM, ESRCH, errnoName, errnoText, invalid, syscallError, UsernsError } from "../core/errors.ts";
+import { EACCES, EPERM, ESRCH, errnoText, invalid, syscallError } from "../core/errors.ts";
 import type { Helper } from "../core/helper.ts";
 import * as native from "../core/native.ts";
 import { holdProcess } from "./namespace-fd.ts";
@@ -27,8 +27,18 @@ const ERANGE = 34;
 
 /** One clock's offset as the kernel's timespec: seconds, then 0 ≤ nanoseconds < 1e9. */
 function toTimespec(clock: string, raw: unknown): [bigint, number] {
-  const bad = (rule: string) =>
-    invalid("options", `setTimeOffsets: ${clock} offset ${typeof raw === "bigint" ? `${raw}n` : String(raw)} ${rule}`);
+  // Described without running any of its code (no String() of a hostile object).
+  const shown =
+    typeof raw === "bigint"
+      ? `${raw}n`
+      : typeof raw === "number"
+        ? String(raw)
+        : typeof raw === "string"
+          ? JSON.stringify(raw.slice(0, 64))
+          : raw === null
+            ? "null"
+            : `of type ${typeof raw}`;
+  const bad = (rule: string) => invalid("options", `setTimeOffsets: ${clock} offset ${shown} ${rule}`);
   if (typeof raw === "bigint") {
     if (raw > BigInt(KTIME_SEC_MAX) || raw < -BigInt(KTIME_SEC_MAX)) throw bad(`is beyond ±${KTIME_SEC_MAX} s`);
     return [raw, 0];
@@ -59,8 +69,8 @@ export function timeOffsetsText(spec: unknown): string {
   }
   let text = "";
   for (const clock of CLOCKS) {
-    // Read once: a getter or Proxy answers what is written, nothing later.
-    const raw = (spec as Record<string, unknown>)[clock];
+    // Own properties only, read once: a getter or Proxy answers what is written, nothing later.
+    const raw = Object.hasOwn(spec, clock) ? (spec as Record<string, unknown>)[clock] : undefined;
     if (raw === undefined) continue;
     const [sec, nsec] = toTimespec(clock, raw);
     text += `${clock} ${sec} ${nsec}\n`;
@@ -137,9 +147,6 @@ export function setTimeOffsets(target: Helper | number, offsets: TimeOffsets): v
     } finally {
       closeSync(fd);
     }
-  } catch (e) {
-    if (e instanceof UsernsError) throw e;
-    throw new UsernsError(`setTimeOffsets: ${String(e)}`, { code: errnoName(nodeErrno(e)), step: "time_offsets" });
   } finally {
     held.done();
   }
