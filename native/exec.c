@@ -36,7 +36,7 @@
  * Bun.
  */
 
-/* Its own steps (not the helper's STEPS table): mirrored in src/exec/steps.ts. */
+/* Its own steps (not the helper's STEPS table): mirrored in src/core/native.ts (EXEC_STEPS). */
 enum xstep {
 	X_NONE, X_SIGMASK, X_CLONE, X_PDEATHSIG, X_PARENT_GONE, X_STDIO, X_SETNS_FD,
 	X_SETNS, X_CLOSE_RANGE, X_CHDIR, X_FORK, X_MOUNT_PROC, X_EXEC, X_PIDFD_OPEN, X_UNSHARE, X_PROPAGATION, X_SETID,
@@ -476,7 +476,7 @@ static s64 exec_start(struct xreq *r, char *top)
 {
 	u64 all = ~0UL, old = 0;
 	u8 info[128];
-	s32 pidfd = -1, killed = 0;
+	s32 pidfd = -1;
 	s64 pid, rc;
 
 	/* Entering a user namespace (or taking ids there) is a credential change
@@ -520,8 +520,7 @@ static s64 exec_start(struct xreq *r, char *top)
 		 * CAP_KILL over it) during its vfork wait, the outer let go of Bun's
 		 * mm while the inner may still run in it before its exec: the inner
 		 * must not outlive this call, which then reuses that memory. */
-		killed = SI_CODE(info) != CLD_EXITED;
-		if (killed && r->step == X_NONE) { r->step = X_KILLED; r->err = E_INTR; }
+		if (SI_CODE(info) != CLD_EXITED && r->step == X_NONE) { r->step = X_KILLED; r->err = E_INTR; }
 		sys1(SYS_close, pidfd);
 		pidfd = -1;
 		if (r->pid > 0) {

@@ -11,7 +11,7 @@ import { startHelper } from "../core/unshare.ts";
 import { checkNamespaceName, type ExecNamespace } from "../exec/namespaces.ts";
 import { type InsideProcess, spawnInside } from "../exec/spawn-inside.ts";
 import { type Pins, pinNamespaces, pinPidNamespaceOf, planPins } from "../ns/pins.ts";
-import { setTimeOffsets, type TimeOffsets } from "../ns/time-offsets.ts";
+import { KTIME_SEC_MAX, setTimeOffsets, type TimeOffsets } from "../ns/time-offsets.ts";
 import {
   failure,
   NS_OPTIONS,
@@ -150,8 +150,8 @@ export async function cmdExec(args: string[]): Promise<number> {
     if (!/^-?[0-9]{1,19}(\.[0-9]{1,9})?$/.test(raw)) {
       return usage(new UsageError(`exec: --${clock} takes seconds (e.g. 86400, -3.5), not ${JSON.stringify(raw)}`));
     }
-    if (Math.abs(Number(raw)) > 9223372036) {
-      return usage(new UsageError(`exec: --${clock} ${raw} is beyond the kernel's ±9223372036 s`));
+    if (Math.abs(Number(raw)) > KTIME_SEC_MAX) {
+      return usage(new UsageError(`exec: --${clock} ${raw} is beyond the kernel's ±${KTIME_SEC_MAX} s`));
     }
     offsets = { ...offsets, [clock]: Number(raw) };
   }
@@ -171,11 +171,9 @@ export async function cmdExec(args: string[]): Promise<number> {
       }
     }
     flags >>>= 0;
-    if (offsets !== undefined) {
-      if ((flags & NAMESPACE_FLAGS.time) === 0) {
-        const which = values.monotonic !== undefined ? "--monotonic" : "--boottime";
-        return usage(new UsageError(`exec: ${which} offsets a new time namespace: add -T (or --unshare time)`));
-      }
+    if (offsets !== undefined && (flags & NAMESPACE_FLAGS.time) === 0) {
+      const which = values.monotonic !== undefined ? "--monotonic" : "--boottime";
+      return usage(new UsageError(`exec: ${which} offsets a new time namespace: add -T (or --unshare time)`));
     }
     const maps = cliMaps("exec", values as Record<string, string | undefined>);
     if (typeof maps === "string") return usage(new UsageError(maps));

@@ -16,13 +16,20 @@ export function checkNamespaceName(raw: unknown, where: string): ExecNamespace {
   return checkNamespaceKind(raw, where);
 }
 
-/** Our own link (the user namespace's cached, see LinkCache). */
+/**
+ * A process's namespace links that cannot change: a parked helper's (it runs
+ * no code that could setns), and our own user namespace (setns into a user
+ * namespace needs a single-threaded process, and Bun never is one).
+ */
+export type LinkCache = Map<string, string>;
+let ownUser: string | undefined;
+
+/** Our own link (the user namespace's read once, see LinkCache). */
 function ours(name: ExecNamespace): string | number {
   if (name !== "user") return link("self", name);
-  const known = ownUser.get(name);
-  if (known !== undefined) return known;
+  if (ownUser !== undefined) return ownUser;
   const l = link("self", name);
-  if (typeof l === "string") ownUser.set(name, l);
+  if (typeof l === "string") ownUser = l;
   return l;
 }
 
@@ -52,14 +59,6 @@ export interface ResolvedNamespaces {
  * Explicit names are entered as given; the default enters those that differ
  * from ours. Our own user namespace is never entered again (setns refuses it).
  */
-/**
- * A process's namespace links that cannot change: a parked helper's (it runs
- * no code that could setns), and our own user namespace (setns into a user
- * namespace needs a single-threaded process, and Bun never is one).
- */
-export type LinkCache = Map<string, string>;
-const ownUser: LinkCache = new Map();
-
 export function resolveNamespaces(
   pid: number,
   names: unknown,

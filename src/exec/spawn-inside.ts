@@ -345,10 +345,11 @@ export function spawnInside(
   const privileged = (native.capEffective() & CAP_SYS_PTRACE) !== 0;
   const viaFds = !privileged && ns.fromPid !== 0;
   // Unprivileged, entering a helper of ours (its user namespace is owned by
-  // us): the seal would guard against nobody who cannot reach that helper
-  // already, and would cost this process its helpers' /proc/PID/ns files.
-  // Ids that are other host ids (a subordinate range) change the child's euid or egid, and then the
-  // kernel reseals the mm anyway (commit_creds): asked up front, so the flag is never saved and restored.
+  // us) as our own host ids: the seal would guard against nobody who cannot
+  // reach that helper already, and would cost this process its helpers'
+  // /proc/PID/ns files. Other host ids (a subordinate range) change the
+  // child's euid or egid, and the kernel reseals the mm then (commit_creds):
+  // decided up front, so the flag is never saved and restored.
   const keepDumpable =
     !privileged &&
     isHelper(helperOrPid) &&

@@ -21,7 +21,7 @@ export interface TimeOffsets {
 }
 
 /** KTIME_SEC_MAX: the kernel's ERANGE bound on an offset itself (ktime_t in ns). */
-const KTIME_SEC_MAX = 9223372036;
+export const KTIME_SEC_MAX = 9223372036;
 const CLOCKS = ["monotonic", "boottime"] as const;
 const ERANGE = 34;
 
