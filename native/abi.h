@@ -3,7 +3,7 @@
  * step table and the op numbers. src/core/native.ts checks all three at load
  * (OP_ABI), so a stale BUN_USERNS_LIB build is refused instead of misread.
  */
-#define BUN_USERNS_ABI 2
+#define BUN_USERNS_ABI 3
 
 #define STR_(x) #x
 #define STR(x) STR_(x)
@@ -35,6 +35,7 @@ typedef unsigned char u8;
 #define CLONE_FILES 0x00000400
 #define CLONE_PIDFD 0x00001000
 #define CLONE_NEWNS 0x00020000
+#define CLONE_NEWTIME 0x00000080
 #define CLONE_NEWUSER 0x10000000
 #define CLOSE_RANGE_UNSHARE 2
 #define MS_REC 0x4000
@@ -60,6 +61,12 @@ typedef unsigned char u8;
 #define FUTEX_WAIT 0
 #define FUTEX_WAKE 1
 #define CAP_V3 0x20080522
+#define CAP_SYS_ADMIN 21
+#define PR_CAP_AMBIENT 47
+#define PR_CAP_AMBIENT_RAISE 2
+
+struct cap_header { u32 version; s32 pid; };
+struct cap_data { u32 effective, permitted, inheritable; };
 #define NS_GET_OWNER_UID 0xb704
 
 /* siginfo_t as waitid fills it (the _sigchld member). */
@@ -88,16 +95,22 @@ struct req {
 	s32 cpu;         /* 52 caller: its CPU at clone time */
 	s32 tid;         /* 56 caller: the creating thread (tracer, PDEATHSIG source) */
 	s32 state;       /* 60 helper: how far it got (enum state) */
-	char uid_text[MAP_TEXT_MAX]; /* 64 */
-	char gid_text[MAP_TEXT_MAX]; /* 64 + 4096 */
+	s32 park_exec;   /* 64 in: 1 = exec the park program after setup (native/park.c), 0 = seal Bun's mm */
+	s32 image_fd;    /* 68 caller: the park program's fd, for the helper */
+	s32 mm_gate;     /* 72 futex: 1 until the helper lets go of Bun's mm (exec or exit), then 0 */
+	s32 pad;         /* 76 */
+	char uid_text[MAP_TEXT_MAX]; /* 80 */
+	char gid_text[MAP_TEXT_MAX]; /* 80 + 4096 */
 	/* the helper's stack follows */
 };
 #define OFFSET(f) ((long)&((struct req *)0)->f)
 _Static_assert(OFFSET(go) == 28, "layout");
 _Static_assert(OFFSET(stack_len) == 48, "layout");
 _Static_assert(OFFSET(state) == 60, "layout");
-_Static_assert(OFFSET(uid_text) == 64, "layout");
-_Static_assert(sizeof(struct req) == 64 + 2 * MAP_TEXT_MAX, "layout");
+_Static_assert(OFFSET(park_exec) == 64, "layout");
+_Static_assert(OFFSET(mm_gate) == 72, "layout");
+_Static_assert(OFFSET(uid_text) == 80, "layout");
+_Static_assert(sizeof(struct req) == 80 + 2 * MAP_TEXT_MAX, "layout");
 
 /* The helper's progress, written by the helper only. */
 enum state { STATE_BORN, STATE_WAITING, STATE_PARKING };
@@ -127,7 +140,9 @@ enum state { STATE_BORN, STATE_WAITING, STATE_PARKING };
 	X(UNSHARE, "unshare", "unshare")          \
 	X(MOUNT, "mount", "mount")                \
 	X(PTRACE, "ptrace", "ptrace")             \
-	X(PARK, "park", "waitid")
+	X(PARK, "park", "waitid")                 \
+	X(PARK_IMAGE, "park_image", "memfd_create") \
+	X(PARK_EXEC, "park_exec", "execveat")
 
 #define STEP_ENUM(id, name, syscall) STEP_##id,
 enum step { STEPS(STEP_ENUM) STEP_COUNT };

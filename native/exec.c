@@ -1,5 +1,5 @@
 /*
- * issue 11: run a command INSIDE namespaces (spawnInside, CLI exec/enter).
+ * Run a command INSIDE namespaces (spawnInside, CLI exec/enter).
  *
  * The caller (bun_userns_exec) clones an entering child with CLONE_VM on a
  * private stack inside the request block: no copy of Bun's page tables, and
@@ -25,15 +25,26 @@
  * parent instead; here that parent is Bun's poller, not a guest process
  * living in Bun's address space.)
  *
- * A time namespace can only be entered by a process alone in its mm
- * (timens_install: EUSERS otherwise), and the entering child shares Bun's.
- * Then the inner is a real fork (no CLONE_VM: a copy of Bun's page tables,
- * the one path whose cost grows with Bun's memory) that enters it alone.
- * Its writes land in its own copy, so it reports a failure through a
- * MAP_SHARED page Bun's thread maps and unmaps (the entered namespace's
- * owner may signal the outer, never Bun's thread). The copy keeps Bun's user
- * namespace as its mm's owner (dup_mm), so the seal guards it as it guards
- * Bun.
+ * Who may reach Bun's memory through the entering child: from its first
+ * setns on it holds credentials of the entered user namespace, so anyone
+ * with CAP_SYS_PTRACE there (its owner, or any process inside it: a command
+ * run as its root, a subordinate uid) passes ptrace_may_access against it,
+ * and then only the mm's dumpable flag decides. Two ways to hold that:
+ *  - a caller with CAP_SYS_PTRACE seals its mm (non-dumpable, for good: a
+ *    flag per process cannot be saved and restored per thread), and keeps
+ *    every access it needs through that capability;
+ *  - any other caller (and every caller entering a time namespace, which
+ *    timens_install allows only to a process alone in its mm: EUSERS) has
+ *    the entering child make a real fork of itself ("the copy": no
+ *    CLONE_VM, a copy of Bun's page tables, the one path whose cost grows
+ *    with Bun's memory). The copy seals its own mm before its first setns
+ *    and does all the entering; the child in Bun's mm enters nothing and
+ *    changes no credential. A sealed caller could no longer write its own
+ *    helpers' maps nor open their /proc/PID files, so it is not sealed.
+ *    The copy reports through a MAP_SHARED page Bun's thread maps and
+ *    unmaps (nobody but the caller can signal that thread). Its mm keeps
+ *    Bun's user namespace as its owner (dup_mm), which only CAP_SYS_PTRACE
+ *    there passes.
  */
 
 /* Its own steps (not the helper's STEPS table): mirrored in src/core/native.ts (EXEC_STEPS). */
@@ -48,8 +59,7 @@ enum xstep {
 #define XOPT_NEW_PID 4    /* unshare(CLONE_NEWPID) before the fork */
 #define XOPT_SLAVE 8      /* --propagation slave: mount --make-rslave / */
 #define XOPT_SHARED 16    /* --propagation shared: mount --make-rshared / */
-#define XOPT_KEEP_DUMPABLE 32 /* do not seal Bun's mm (src/exec/spawn-inside.ts: when that is safe) */
-#define CLONE_NEWTIME 0x00000080
+#define XOPT_OWN_MM 32   /* enter from a sealed fork of the entering child; Bun's mm stays as it is */
 #define PROT_RW 3           /* PROT_READ | PROT_WRITE */
 #define MAP_SHARED_ANON 0x21 /* MAP_SHARED | MAP_ANONYMOUS */
 #define PAGE 4096
@@ -95,10 +105,14 @@ struct xreq {
 	u64 cwd;              /* 144 in: chdir here once inside, or 0 */
 	s32 uid;              /* 152 in: setresuid to this once inside, or -1 */
 	s32 gid;              /* 156 in: setgroups(0) + setresgid to this, or -1 */
-	u64 report;           /* 160 entering time: the MAP_SHARED page the forked inner reports into */
-	/* 168: the stack, then pointer tables and strings */
+	u64 report;           /* 160 own mm: the MAP_SHARED page the copy runs on and reports into */
+	u64 fork_stack;       /* 168 in: stack top of the last fork (the command in a pid namespace) */
+	u64 not_default;      /* 176 entering child: signals whose disposition is not SIG_DFL */
+	s32 copy;             /* 184 own mm: the copy's pid (CLONE_PARENT_SETTID) */
+	s32 pad;              /* 188 */
+	/* 192: the stack, then pointer tables and strings */
 };
-_Static_assert(sizeof(struct xreq) == 168, "xreq layout");
+_Static_assert(sizeof(struct xreq) == 192, "xreq layout");
 
 struct ksigaction { u64 handler, flags, restorer, mask; };
 
@@ -268,13 +282,43 @@ static void exec_settle(struct xreq *r)
 	}
 }
 
-/* The forked inner, alone in its copy of the mm; r is the shared page (a
- * copy of the request whose pointers are valid in our copy too). */
-static void exec_own_mm_main(struct xreq *r)
+/*
+ * The entering: in the entering child itself, or (own mm) in its copy. The
+ * user namespace first: the others are owned by it and setns into them
+ * needs CAP_SYS_ADMIN there. Never returns.
+ */
+static void exec_enter_main(struct xreq *r)
 {
 	s64 rc;
 	int i;
-	/* timens_install: only now is no other task using our mm. */
+
+	/* The copy holds Bun's memory, as readable as its mm is dumpable: sealed
+	 * before the first setns, while only the caller can reach it. */
+	if (r->opts & XOPT_OWN_MM) {
+		rc = sys2(SYS_prctl, PR_SET_DUMPABLE, 0);
+		if (rc < 0) xfail(r, X_DUMPABLE, rc, 126);
+	}
+
+	/* A user namespace given as a file goes first. */
+	for (i = 0; i < r->nfds && i < XFD_MAX; i++) {
+		if (r->types[i] != CLONE_NEWUSER) continue;
+		rc = sys2(SYS_setns, r->fds[i], r->types[i]);
+		if (rc < 0) xfail(r, X_SETNS_FD, rc, 126);
+	}
+	/* setns(pidfd, flags), Linux 5.8: all of them at once, the kernel
+	 * enters the user namespace first and fails as a whole. */
+	if (r->pidfd >= 0 && (r->ns_flags & ~CLONE_NEWTIME)) {
+		rc = sys2(SYS_setns, r->pidfd, r->ns_flags & ~CLONE_NEWTIME);
+		if (rc < 0) xfail(r, X_SETNS, rc, 126);
+	}
+	for (i = 0; i < r->nfds && i < XFD_MAX; i++) {
+		if (r->types[i] == CLONE_NEWUSER || r->types[i] == CLONE_NEWTIME) continue;
+		rc = sys2(SYS_setns, r->fds[i], r->types[i]);
+		if (rc < 0) xfail(r, X_SETNS_FD, rc, 126);
+	}
+	/* Time last of the namespaces: timens_install needs CAP_SYS_ADMIN over
+	 * its owner (so after the user namespace) and a process alone in its mm
+	 * (only the copy is). */
 	if (r->ns_flags & CLONE_NEWTIME) {
 		rc = sys2(SYS_setns, r->pidfd, CLONE_NEWTIME);
 		if (rc < 0) xfail(r, X_SETNS, rc, 126);
@@ -284,27 +328,51 @@ static void exec_own_mm_main(struct xreq *r)
 		rc = sys2(SYS_setns, r->fds[i], CLONE_NEWTIME);
 		if (rc < 0) xfail(r, X_SETNS_FD, rc, 126);
 	}
+
+	/* The ids after every setns: a uid change drops the capabilities setns needs. */
 	exec_settle(r);
-	exec_prepare(r, ~0UL);
+
+	/* A new pid namespace is made here, not by the helper: a pid namespace
+	 * with no process in it yet cannot be entered (its pid_for_children
+	 * link answers ENOENT until its init exists). Owned by the user
+	 * namespace we have just entered. */
+	if (r->opts & XOPT_NEW_PID) {
+		rc = sys1(SYS_unshare, CLONE_NEWPID);
+		if (rc < 0) xfail(r, X_UNSHARE, rc, 126);
+	}
+
+	if (r->opts & XOPT_FORK) {
+		/* The command is created in pid_for_children: pid 1 there. It shares
+		 * our mm until its exec (CLONE_VFORK: we wait for that), and is a
+		 * child of Bun's process (CLONE_PARENT), its exit signal ours (0:
+		 * no SIGCHLD, wildcard waits skip it). */
+		rc = bun_userns_clone_trampoline(CLONE_VM | CLONE_VFORK | CLONE_PARENT | CLONE_PARENT_SETTID,
+						 (char *)r->fork_stack, &r->pid, r, (void *)exec_inner_main);
+		if (rc < 0) xfail(r, X_FORK, rc, 126);
+		sys1(SYS_exit_group, 0);
+	}
+	/* Own mm: the copy is the command. */
+	if (r->opts & XOPT_OWN_MM) r->pid = r->copy;
+	exec_prepare(r, r->not_default);
 }
 
 /* The entering child, called by the clone trampoline; never returns. */
 static void exec_child_main(struct xreq *r)
 {
+	struct xreq *shared;
 	s32 moved[3];
 	s64 rc, fd, null;
-	u64 not_default;
-	int i, own_mm = exec_enters(r, CLONE_NEWTIME);
+	int i;
 
 	/* The gate: the kernel zeroes r->gate and wakes its futex when we let
 	 * go of Bun's mm (mm_release, at execve's switch to the new mm or at
 	 * exit), the moment from which nothing runs in Bun's memory. A close-on-
 	 * exec pipe would tell later: its last fput is deferred to the end of
-	 * execve, after the whole ELF load (~0.7 ms here). */
+	 * execve, after the whole ELF load. */
 	sys1(SYS_set_tid_address, (s64)&r->gate);
 	if (sys2(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL) < 0 || sys0(SYS_getppid) != r->ppid)
 		xfail(r, X_PARENT_GONE, -E_SRCH, 126);
-	not_default = exec_not_default();
+	r->not_default = exec_not_default();
 
 	/* stdio: move every source above 2 first (a source may itself be 0-2,
 	 * as in 2>&1), then dup3 onto 0, 1, 2, which clears close-on-exec. */
@@ -331,59 +399,19 @@ static void exec_child_main(struct xreq *r)
 		if (rc < 0) xfail(r, X_STDIO, rc, 126);
 	}
 
-	/* A user namespace given as a file goes first: the others are owned by
-	 * it and setns into them needs CAP_SYS_ADMIN there. */
-	for (i = 0; i < r->nfds && i < XFD_MAX; i++) {
-		if (r->types[i] != CLONE_NEWUSER) continue;
-		rc = sys2(SYS_setns, r->fds[i], r->types[i]);
-		if (rc < 0) xfail(r, X_SETNS_FD, rc, 126);
-	}
-	/* setns(pidfd, flags), Linux 5.8: all of them at once, the kernel
-	 * enters the user namespace first and fails as a whole. */
-	if (r->pidfd >= 0 && (r->ns_flags & ~CLONE_NEWTIME)) {
-		rc = sys2(SYS_setns, r->pidfd, r->ns_flags & ~CLONE_NEWTIME);
-		if (rc < 0) xfail(r, X_SETNS, rc, 126);
-	}
-	for (i = 0; i < r->nfds && i < XFD_MAX; i++) {
-		if (r->types[i] == CLONE_NEWUSER || r->types[i] == CLONE_NEWTIME) continue;
-		rc = sys2(SYS_setns, r->fds[i], r->types[i]);
-		if (rc < 0) xfail(r, X_SETNS_FD, rc, 126);
-	}
+	if (!(r->opts & XOPT_OWN_MM)) exec_enter_main(r);
 
-	/* Entering a time namespace, the inner takes these steps once it has:
-	 * timens_install needs CAP_SYS_ADMIN, which a uid change may drop. */
-	if (!own_mm) exec_settle(r);
-
-	/* A new pid namespace is made here, not by the helper: a pid namespace
-	 * with no process in it yet cannot be entered (its pid_for_children
-	 * link answers ENOENT until its init exists). Owned by the user
-	 * namespace we have just entered. */
-	if (r->opts & XOPT_NEW_PID) {
-		rc = sys1(SYS_unshare, CLONE_NEWPID);
-		if (rc < 0) xfail(r, X_UNSHARE, rc, 126);
-	}
-
-	if (r->opts & XOPT_FORK) {
-		/* The inner is created in pid_for_children: pid 1 there. Its exit
-		 * signal is ours (0: no SIGCHLD, wildcard waits skip it). */
-		char *half = (char *)(r + 1) + (r->stack_len / 2 & ~15);
-		struct xreq *shared = r;
-		if (own_mm) {
-			shared = (struct xreq *)r->report;
-			for (i = 0; i < (int)sizeof *r; i++) ((u8 *)shared)[i] = ((u8 *)r)[i];
-		}
-		rc = bun_userns_clone_trampoline(CLONE_VFORK | CLONE_PARENT | CLONE_PARENT_SETTID | (own_mm ? 0 : CLONE_VM),
-						 half, &r->pid, shared, own_mm ? (void *)exec_own_mm_main : (void *)exec_inner_main);
-		if (rc < 0) xfail(r, X_FORK, rc, 126);
-		r->pid = (s32)rc;
-		/* CLONE_VFORK: the inner has exec'd or died; its report is final. */
-		if (own_mm) {
-			r->step = shared->step;
-			r->err = shared->err;
-		}
-		sys1(SYS_exit_group, 0);
-	}
-	exec_prepare(r, not_default);
+	/* Own mm: the copy enters, on the middle of the stack (in its copy of
+	 * this memory), with the shared page as its request. CLONE_VFORK: we
+	 * wait until it (or its own command child) has exec'd or died. It is a
+	 * child of Bun's process (CLONE_PARENT), which reaps it. */
+	shared = (struct xreq *)r->report;
+	for (i = 0; i < (int)sizeof *r; i++) ((u8 *)shared)[i] = ((u8 *)r)[i];
+	rc = bun_userns_clone_trampoline(CLONE_VFORK | CLONE_PARENT | CLONE_PARENT_SETTID,
+					 (char *)(r + 1) + (r->stack_len / 2 & ~15), &shared->copy, shared,
+					 (void *)exec_enter_main);
+	if (rc < 0) xfail(r, X_FORK, rc, 126);
+	sys1(SYS_exit_group, 0);
 }
 
 /* Will the child's credentials change (a user namespace entered, ids set)? */
@@ -424,21 +452,31 @@ static int exec_exited(s32 pidfd)
 	return SI_PID(info) != 0;
 }
 
+/* Stop a child of ours (CLONE_PARENT, unreaped: the pid cannot be reused)
+ * that sits in a stop. 1 if it was stopped. */
+static int exec_kill_stopped(s32 pid)
+{
+	if (pid <= 0 || !exec_stopped(P_PID, pid)) return 0;
+	sys2(SYS_kill, pid, SIGKILL);
+	return 1;
+}
+
 /*
  * Wait until the child has exec'd or died: r->gate is then 0 (see
- * exec_child_main), so from here on nothing runs in Bun's memory. In fork
- * mode the outer exits only after its CLONE_VFORK inner let go of the mm
- * too. Every GATE_CHECK_NS, look for a stop: a stopped child (the entering
- * one, or the inner of a pid namespace) stopped before exec; kill it
- * rather than wait for a SIGCONT that may never come. And for an exit: a
- * child killed before its set_tid_address never clears the word (its mm is
- * gone once it has exited). 0, -E_INTR when a stop was killed, or the
- * futex's -errno (the children killed and exited).
+ * exec_child_main), so from here on nothing runs in Bun's memory. With a
+ * command of its own (pid namespace, or own mm) the entering child exits
+ * only after its CLONE_VFORK child let go of the mm too. Every
+ * GATE_CHECK_NS, look for a stop: a stopped child (the entering one, its
+ * copy, or the command forked for a pid namespace) stopped before exec;
+ * kill it rather than wait for a SIGCONT that may never come. And for an
+ * exit: a child killed before its set_tid_address never clears the word
+ * (its mm is gone once it has exited). 0, -E_INTR when a stop was killed,
+ * or the futex's -errno (the children killed and exited).
  */
-static s32 exec_gate_wait(struct xreq *r, s32 pidfd)
+static s32 exec_gate_wait(struct xreq *r, struct xreq *out, s32 pidfd)
 {
 	struct ktimespec t;
-	s32 inner, stopped = 0;
+	s32 inner, copy, stopped = 0;
 	s64 rc;
 	for (;;) {
 		if (*(volatile s32 *)&r->gate == 0) return stopped ? -E_INTR : 0;
@@ -447,42 +485,51 @@ static s32 exec_gate_wait(struct xreq *r, s32 pidfd)
 		/* Not FUTEX_PRIVATE: mm_release wakes with a shared-key FUTEX_WAKE. */
 		rc = sys4(SYS_futex, (s64)&r->gate, FUTEX_WAIT, 1, (s64)&t);
 		if (rc == 0 || rc == -E_AGAIN || rc == -E_INTR) continue; /* look again */
+		inner = (r->opts & XOPT_FORK) ? *(volatile s32 *)&out->pid : 0;
+		copy = (r->opts & XOPT_OWN_MM) ? *(volatile s32 *)&out->copy : 0;
 		if (rc != -E_TIMEDOUT) {
 			/* Cannot wait on the word: end the children, then wait for
 			 * them (an exit is reported after the mm is gone). */
-			inner = *(volatile s32 *)&r->pid;
 			sys4(SYS_pidfd_send_signal, pidfd, SIGKILL, 0, 0);
+			if (copy > 0) sys2(SYS_kill, copy, SIGKILL);
 			if (inner > 0) sys2(SYS_kill, inner, SIGKILL);
 			exec_reap_nowait(P_PIDFD, pidfd);
+			if (copy > 0) exec_reap_nowait(P_PID, copy);
 			if (inner > 0) exec_reap_nowait(P_PID, inner);
 			return (s32)rc;
 		}
 		if (exec_exited(pidfd)) return stopped ? -E_INTR : 0;
-		inner = *(volatile s32 *)&r->pid;
 		if (exec_stopped(P_PIDFD, pidfd)) {
 			sys4(SYS_pidfd_send_signal, pidfd, SIGKILL, 0, 0);
 			stopped = 1;
 		}
-		if ((r->opts & XOPT_FORK) && inner > 0 && exec_stopped(P_PID, inner)) {
-			/* Our child (CLONE_PARENT), unreaped: the pid cannot be reused. */
-			sys2(SYS_kill, inner, SIGKILL);
-			stopped = 1;
-		}
+		stopped |= exec_kill_stopped(copy);
+		if (inner != copy) stopped |= exec_kill_stopped(inner);
 	}
 }
 
-/* bun_userns_exec without the report page: clone, gate, reap what failed. */
+/* Wait for this child of ours to exit and reap it. */
+static void exec_reap_pid(s32 pid, u8 *info)
+{
+	for (;;) {
+		mem_zero(info, 128);
+		if (sys5(SYS_waitid, P_PID, pid, (s64)info, WEXITED | WALL, 0) != -E_INTR) return;
+	}
+}
+
+/* bun_userns_exec without the shared page: clone, gate, reap what failed. */
 static s64 exec_start(struct xreq *r, char *top)
 {
+	struct xreq *out = (r->opts & XOPT_OWN_MM) ? (struct xreq *)r->report : r;
 	u64 all = ~0UL, old = 0;
 	u8 info[128];
 	s32 pidfd = -1;
 	s64 pid, rc;
 
 	/* Entering a user namespace (or taking ids there) is a credential change
-	 * in a child that shares Bun's mm, and commit_creds then resets the mm's
-	 * dumpable flag to fs.suid_dumpable. At 1 ("debug") that unseals Bun's
-	 * memory to the namespace's owner, for this child and every live helper:
+	 * in a child that shares Bun's mm (or its copy), and commit_creds then
+	 * resets the mm's dumpable flag to fs.suid_dumpable. At 1 ("debug")
+	 * that unseals it to whoever holds CAP_SYS_PTRACE in the namespace:
 	 * refuse rather than race it. */
 	if (exec_changes_creds(r)) {
 		rc = suid_dumpable();
@@ -492,46 +539,56 @@ static s64 exec_start(struct xreq *r, char *top)
 	/* The gate: 1 until the child lets go of Bun's mm (exec_child_main). */
 	*(volatile s32 *)&r->gate = 1;
 
-	/* Until execve the child is Bun's memory with credentials of the target
-	 * user namespace, whose owner may ptrace it if the mm is dumpable. (Not
-	 * for an unprivileged caller entering its own helper: that namespace's
-	 * owner is the caller, and sealing would cost it its own helpers'
-	 * /proc/PID/ns files, which need ptrace access to a non-dumpable mm.) */
-	if (!(r->opts & XOPT_KEEP_DUMPABLE)) sys2(SYS_prctl, PR_SET_DUMPABLE, 0);
+	/* In Bun's mm the child will enter the namespaces: seal it, for good
+	 * (see the top of this file). */
+	if (!(r->opts & XOPT_OWN_MM)) {
+		rc = sys2(SYS_prctl, PR_SET_DUMPABLE, 0);
+		if (rc < 0) { r->step = X_DUMPABLE; r->err = (s32)-rc; return (s32)rc; }
+	}
 	rc = sys4(SYS_rt_sigprocmask, SIG_SETMASK, (s64)&all, (s64)&old, 8);
 	if (rc < 0) { r->step = X_SIGMASK; r->err = (s32)-rc; return (s32)rc; }
 	pid = bun_userns_clone_trampoline(CLONE_VM | CLONE_PIDFD, top, &pidfd, r, (void *)exec_child_main);
 	sys4(SYS_rt_sigprocmask, SIG_SETMASK, (s64)&old, 0, 8);
 	if (pid < 0) { r->step = X_CLONE; r->err = (s32)-pid; return (s32)pid; }
-	rc = exec_gate_wait(r, pidfd);
+	rc = exec_gate_wait(r, out, pidfd);
 	/* Re-seal, should fs.suid_dumpable have changed under the child. */
-	if (!(r->opts & XOPT_KEEP_DUMPABLE)) sys2(SYS_prctl, PR_SET_DUMPABLE, 0);
+	if (!(r->opts & XOPT_OWN_MM)) sys2(SYS_prctl, PR_SET_DUMPABLE, 0);
 	if (rc == -E_INTR) { r->step = X_STOPPED; r->err = E_INTR; }
 	else if (rc < 0) { r->step = X_GATE; r->err = (s32)-rc; }
 
-	if (r->opts & XOPT_FORK) {
-		/* The outer has exited (or is exiting): reap it. */
+	if (r->opts & (XOPT_FORK | XOPT_OWN_MM)) {
+		/* The command is not the entering child, which has exited (or is
+		 * exiting): reap it. */
 		for (;;) {
 			mem_zero(info, sizeof info);
 			rc = sys5(SYS_waitid, P_PIDFD, pidfd, (s64)info, WEXITED | WALL, 0);
 			if (rc != -E_INTR) break;
 		}
-		/* Killed (by the owner of the namespace it entered, who holds
-		 * CAP_KILL over it) during its vfork wait, the outer let go of Bun's
-		 * mm while the inner may still run in it before its exec: the inner
-		 * must not outlive this call, which then reuses that memory. */
+		/* Killed during its vfork wait, the entering child let go of Bun's
+		 * mm while its CLONE_VM child may still run in it before its exec:
+		 * that child must not outlive this call, which then reuses that
+		 * memory. */
 		if (SI_CODE(info) != CLD_EXITED && r->step == X_NONE) { r->step = X_KILLED; r->err = E_INTR; }
 		sys1(SYS_close, pidfd);
 		pidfd = -1;
+		if (r->opts & XOPT_OWN_MM) {
+			/* The copy's (or its command's) failure, and which pid the
+			 * command is: the copy itself, or the one it forked. A copy
+			 * that forked is ended and reaped here (it exits once its
+			 * command has exec'd). */
+			if (r->step == X_NONE) { r->step = out->step; r->err = out->err; }
+			r->pid = (r->opts & XOPT_FORK) ? out->pid : out->copy;
+			if ((r->opts & XOPT_FORK) && out->copy > 0) {
+				sys2(SYS_kill, out->copy, SIGKILL);
+				exec_reap_pid(out->copy, info);
+			}
+		}
 		if (r->pid > 0) {
 			/* Our child (CLONE_PARENT), unreaped: the pid cannot be reused. */
 			rc = sys2(SYS_pidfd_open, r->pid, 0);
 			if (rc < 0) {
 				sys2(SYS_kill, r->pid, SIGKILL);
-				for (;;) {
-					mem_zero(info, sizeof info);
-					if (sys5(SYS_waitid, 1 /* P_PID */, r->pid, (s64)info, WEXITED | WALL, 0) != -E_INTR) break;
-				}
+				exec_reap_pid(r->pid, info);
 				r->step = X_PIDFD_OPEN;
 				r->err = (s32)-rc;
 				return (s32)rc;
@@ -564,31 +621,34 @@ static s64 exec_start(struct xreq *r, char *top)
  */
 s32 bun_userns_exec(struct xreq *r)
 {
-	s32 own_mm;
 	s64 rc;
-	char *top;
+	char *top, *base;
 
 	r->step = X_NONE;
 	r->err = 0;
 	r->pid = 0;
+	r->copy = 0;
 	r->cmd_pidfd = -1;
 	if (r->stack_len < 16384 || r->nfds < 0 || r->nfds > XFD_MAX || !r->argv || !r->envp)
 		return -E_INVAL;
+	/* timens_install: EUSERS unless alone in the mm (see the top of this file). */
+	if (exec_enters(r, CLONE_NEWTIME)) r->opts |= XOPT_OWN_MM;
 	r->ppid = (s32)sys0(SYS_getpid);
-	top = (char *)((u64)((char *)(r + 1) + r->stack_len) & ~15UL);
-	/* A time namespace is entered by an inner of its own mm, which reports
-	 * through a shared page: mapped here, on the thread no other uid can
-	 * signal, so a killed outer cannot leave it mapped in Bun. */
-	own_mm = exec_enters(r, CLONE_NEWTIME);
+	base = (char *)(r + 1);
+	top = (char *)((u64)(base + r->stack_len) & ~15UL);
+	/* The stack: the entering child from the top, its copy from the middle
+	 * (own mm), the command of a pid namespace below whichever forks it. */
+	r->fork_stack = (u64)(base + ((r->opts & XOPT_OWN_MM ? r->stack_len / 4 : r->stack_len / 2) & ~15));
+	/* Own mm: the shared page is mapped here, on the thread no other uid
+	 * can signal, so a killed entering child cannot leave it mapped in Bun. */
 	r->report = 0;
-	if (own_mm) {
-		r->opts |= XOPT_FORK;
+	if (r->opts & XOPT_OWN_MM) {
 		rc = sys6(SYS_mmap, 0, PAGE, PROT_RW, MAP_SHARED_ANON, -1, 0);
 		if (rc < 0 && rc > -PAGE) { r->step = X_FORK; r->err = (s32)-rc; return (s32)rc; }
 		r->report = (u64)rc;
 	}
 	rc = exec_start(r, top);
-	if (own_mm) sys2(SYS_munmap, (s64)r->report, PAGE);
+	if (r->report) sys2(SYS_munmap, (s64)r->report, PAGE);
 	r->report = 0;
 	return (s32)rc;
 }

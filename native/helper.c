@@ -35,6 +35,20 @@ static int parent_alive(struct req *r)
 	return sys3(SYS_tgkill, r->ppid, r->tid, 0) != -E_SRCH;
 }
 
+/* CAP_SYS_ADMIN in our user namespace survives our execve (ambient). */
+static void keep_sys_admin(struct req *r)
+{
+	struct cap_header hdr = { CAP_V3, 0 };
+	struct cap_data caps[2];
+	s64 rc = sys2(SYS_capget, (s64)&hdr, (s64)caps);
+	if (rc < 0) helper_fail(r, STEP_CAPGET, rc);
+	caps[0].inheritable |= 1U << CAP_SYS_ADMIN;
+	rc = sys2(SYS_capset, (s64)&hdr, (s64)caps);
+	if (rc < 0) helper_fail(r, STEP_CAPSET, rc);
+	rc = sys5(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_SYS_ADMIN, 0, 0);
+	if (rc < 0) helper_fail(r, STEP_PRCTL, rc);
+}
+
 /* Called by the clone trampoline; never returns. */
 void bun_userns_helper_main(struct req *r)
 {
@@ -42,13 +56,19 @@ void bun_userns_helper_main(struct req *r)
 	char name[16];
 	u64 cpus[16];
 	s64 rc;
-	int i;
+	int i, make_time;
 
-	/* The fd table is Bun's (CLONE_FILES): take a fresh, empty one, first
-	 * thing. O_CLOEXEC acts only at exec and the helper never execs, so
-	 * holding Bun's fds would keep its pipes from EOF; CLOSE_RANGE_UNSHARE
-	 * copies none of them. */
-	rc = sys3(SYS_close_range, 0, ~0U, CLOSE_RANGE_UNSHARE);
+	/* The fd table is Bun's (CLONE_FILES): take a fresh one, first thing.
+	 * O_CLOEXEC acts only at exec and a parked helper may never exec, so
+	 * holding Bun's fds would keep its pipes from EOF. CLOSE_RANGE_UNSHARE
+	 * copies only what lies below the range; the park program's fd (when
+	 * it will be exec'd) is kept, everything below it then closed. */
+	if (r->park_exec) {
+		rc = sys3(SYS_close_range, r->image_fd + 1, ~0U, CLOSE_RANGE_UNSHARE);
+		if (rc >= 0 && r->image_fd > 0) rc = sys3(SYS_close_range, 0, r->image_fd - 1, 0);
+	} else {
+		rc = sys3(SYS_close_range, 0, ~0U, CLOSE_RANGE_UNSHARE);
+	}
 	if (rc < 0) helper_fail(r, STEP_CLOSE_RANGE, rc);
 
 	/* Named before anything can orphan it (see helper_name). */
@@ -80,9 +100,17 @@ void bun_userns_helper_main(struct req *r)
 	}
 	if (r->go < 0) sys1(SYS_exit_group, 253);
 
+	/* A time namespace made here would be entered by our own execve
+	 * (exec_task_namespaces), which freezes its offsets before the caller
+	 * can set them: the park program makes it after its exec instead. It
+	 * needs CAP_SYS_ADMIN there, which an exec as a non-root id of this
+	 * namespace drops: kept as an ambient capability. */
+	make_time = r->park_exec && (r->flags & CLONE_NEWTIME);
+	if (make_time) keep_sys_admin(r);
+
 	/* The new namespaces are owned by the user namespace we are now in. */
-	if (r->flags) {
-		rc = sys1(SYS_unshare, (s64)r->flags);
+	if (r->flags & ~(u64)(make_time ? CLONE_NEWTIME : 0)) {
+		rc = sys1(SYS_unshare, (s64)(r->flags & ~(u64)(make_time ? CLONE_NEWTIME : 0)));
 		if (rc < 0) helper_fail(r, STEP_UNSHARE, rc);
 	}
 
@@ -101,6 +129,22 @@ void bun_userns_helper_main(struct req *r)
 	/* The handshake: only a ptrace stop seen after this store is the park.
 	 * A job-control SIGSTOP before it is not (the caller resumes those). */
 	*(volatile s32 *)&r->state = STATE_PARKING;
+
+	if (r->park_exec) {
+		/* Leave Bun's mm (park.c says why). The kernel clears r->mm_gate
+		 * when execve drops our hold on it (mm_release), so the caller
+		 * takes only a stop seen after that as the park. The stack is
+		 * Bun's memory until then; execve copies argv out of it. */
+		char *argv[3];
+		char *envp[1];
+		argv[0] = name;
+		argv[1] = make_time ? (char *)"time" : 0; /* argc 2: the program unshares time */
+		argv[2] = 0;
+		envp[0] = 0;
+		sys1(SYS_set_tid_address, (s64)&r->mm_gate);
+		rc = sys5(SYS_execveat, r->image_fd, (s64)"", (s64)argv, (s64)envp, AT_EMPTY_PATH);
+		helper_fail(r, STEP_PARK_EXEC, rc);
+	}
 
 	/* Stop, and never touch the stack again: once the tracer thread is gone
 	 * this stack may already be reused. */

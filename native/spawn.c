@@ -5,9 +5,6 @@
  * failure of any of them nothing is left: no process, no descriptor.
  */
 
-struct cap_header { u32 version; s32 pid; };
-struct cap_data { u32 effective, permitted, inheritable; };
-
 struct saved_creds {
 	s32 active;
 	s32 euid;
@@ -25,13 +22,13 @@ static s64 fail(struct req *r, s32 step, s64 rc)
 }
 
 /*
- * The shared mm stays non-dumpable from here on, for the whole process: a
- * user namespace owned by another uid gives that uid CAP_SYS_PTRACE over the
- * helper, and ptrace_may_access then only asks whether the mm is dumpable.
- * The mm is Bun's, so a dumpable one would hand that uid Bun's memory
- * (/proc/PID/mem, environ, PTRACE_ATTACH). Never set back to 1: another
- * thread's helper may still be alive, and a flag per process cannot be
- * saved and restored per thread.
+ * The shared mm stays non-dumpable from here on, for the whole process:
+ * CAP_SYS_PTRACE in the helper's user namespace (its owner's, or any
+ * process's inside it) passes ptrace_may_access against the helper, which
+ * then only asks whether the mm is dumpable. The mm is Bun's, so a dumpable
+ * one would hand Bun's memory to them (process_vm_readv, /proc/PID/mem,
+ * PTRACE_ATTACH). Never set back to 1: another thread's helper may still be
+ * alive, and a flag per process cannot be saved and restored per thread.
  */
 static s64 seal_mm(struct req *r)
 {
@@ -144,6 +141,8 @@ s32 bun_userns_clone(struct req *r)
 	r->state = STATE_BORN;
 	r->pidfd = -1;
 	r->pid = 0;
+	r->mm_gate = 1;
+	r->image_fd = -1;
 	/* The native layer's own bounds, whatever the caller checked. */
 	if (r->uid_len <= 0 || r->uid_len >= MAP_TEXT_MAX || r->gid_len <= 0 || r->gid_len >= MAP_TEXT_MAX ||
 	    r->stack_len < 4096)
@@ -154,6 +153,20 @@ s32 bun_userns_clone(struct req *r)
 	sys3(SYS_getcpu, (s64)&r->cpu, 0, 0);
 	stack_top = (char *)(r + 1) + r->stack_len;
 	stack_top = (char *)((u64)stack_top & ~15UL);
+
+	/* Nobody but the caller may reach Bun's memory through the helper,
+	 * whoever later holds CAP_SYS_PTRACE in its namespaces (a command run
+	 * there as root, a subordinate uid): either the helper leaves the mm by
+	 * exec'ing the park program, or the mm is sealed, for good (a flag per
+	 * process cannot be saved and restored per helper or per thread). */
+	if (r->park_exec) {
+		rc = park_image();
+		if (rc < 0) return (s32)fail(r, STEP_PARK_IMAGE, rc);
+		r->image_fd = (s32)rc;
+	} else {
+		rc = seal_mm(r);
+		if (rc < 0) return (s32)rc;
+	}
 
 	/* Block every signal: the child starts with this mask and keeps it. */
 	rc = sys4(SYS_rt_sigprocmask, SIG_SETMASK, (s64)&all, (s64)&old, 8);
@@ -227,9 +240,14 @@ s32 bun_userns_start(struct req *r)
 		if (rc == -E_INTR) continue;
 		if (rc < 0) return bun_userns_abort(r, (s32)fail(r, STEP_PARK, rc));
 		if (SI_CODE(info) == CLD_EXITED || SI_CODE(info) == CLD_KILLED || SI_CODE(info) == CLD_DUMPED) {
-			/* Reaped by that waitid. The helper left its step and errno. */
+			/* Reaped by that waitid. The helper left its step and errno;
+			 * the park program, which cannot write here, exits with the
+			 * errno of its one call that can fail (unshare of time). */
 			sys1(SYS_close, r->pidfd);
 			r->pidfd = -1;
+			if (r->step == STEP_NONE && r->park_exec && SI_CODE(info) == CLD_EXITED &&
+			    SI_STATUS(info) > 0 && SI_STATUS(info) < 253)
+				fail(r, STEP_UNSHARE, -(s64)SI_STATUS(info));
 			if (r->step == STEP_NONE) fail(r, STEP_PARK, -E_SRCH);
 			return -r->err;
 		}
@@ -238,7 +256,8 @@ s32 bun_userns_start(struct req *r)
 			continue;
 		}
 		if (SI_CODE(info) == CLD_TRAPPED && SI_STATUS(info) == SIGSTOP &&
-		    *(volatile s32 *)&r->state == STATE_PARKING)
+		    *(volatile s32 *)&r->state == STATE_PARKING &&
+		    (!r->park_exec || *(volatile s32 *)&r->mm_gate == 0))
 			return r->pid;
 		/* A tracee's stop that is not the park: let it go on, signal dropped. */
 		sys4(SYS_ptrace, PTRACE_CONT, r->pid, 0, 0);

@@ -90,6 +90,9 @@
 /* issue 11: entering a time namespace (a shared page for the forked inner's report) */
 #define SYS_mmap 222
 #define SYS_munmap 215
+/* The park program (native/park.c) */
+#define SYS_memfd_create 279
+#define SYS_execveat 281
 /* Open flags that are not the same on every arch (arm64's asm/fcntl.h: not
  * the generic 0400000, which is O_LARGEFILE here and follows links). */
 #define O_NOFOLLOW 0100000
@@ -204,3 +207,21 @@ static inline void park_forever(void)
 {
 	bun_userns_park_loop();
 }
+
+/* The park program's code (native/park.c), little-endian words, sp at argc:
+ *   ldr x1, [sp, #8]; mov x0, #PR_SET_NAME; mov x8, #SYS_prctl; svc #0     (comm = argv[0])
+ *   ldr x2, [sp]; cmp x2, #2; b.ne 1f                (argc 2: a time namespace to make)
+ *   mov x0, #CLONE_NEWTIME; mov x8, #SYS_unshare; svc #0
+ *   cbz x0, 1f; neg x0, x0; mov x8, #SYS_exit_group; svc #0
+ * 1: mov x8, #SYS_getpid; svc #0; mov x1, #SIGSTOP; mov x8, #SYS_kill;
+ *    svc #0; b 1b                                                       (park_forever) */
+#define PARK_MACHINE 183 /* EM_AARCH64 */
+#define A64_WORD(w) (u8)(w), (u8)((w) >> 8), (u8)((w) >> 16), (u8)((w) >> 24)
+static const u8 park_code[] = {
+	A64_WORD(0xf94007e1), A64_WORD(0xd28001e0), A64_WORD(0xd28014e8), A64_WORD(0xd4000001),
+	A64_WORD(0xf94003e2), A64_WORD(0xf100085f), A64_WORD(0x54000101),
+	A64_WORD(0xd2801000), A64_WORD(0xd2800c28), A64_WORD(0xd4000001),
+	A64_WORD(0xb4000080), A64_WORD(0xcb0003e0), A64_WORD(0xd2800bc8), A64_WORD(0xd4000001),
+	A64_WORD(0xd2801588), A64_WORD(0xd4000001), A64_WORD(0xd2800261), A64_WORD(0xd2801028),
+	A64_WORD(0xd4000001), A64_WORD(0x17fffffb),
+};

@@ -64,6 +64,9 @@
 /* issue 11: entering a time namespace (a shared page for the forked inner's report) */
 #define SYS_mmap 9
 #define SYS_munmap 11
+/* The park program (native/park.c) */
+#define SYS_memfd_create 319
+#define SYS_execveat 322
 /* Open flags that are not the same on every arch (asm/fcntl.h). */
 #define O_NOFOLLOW 0400000
 
@@ -143,3 +146,20 @@ static inline void park_forever(void)
 			 :
 			 : "rax", "rdi", "rsi", "rcx", "r11", "memory");
 }
+
+/* The park program's code (native/park.c), loaded at its entry with rsp at argc:
+ *   mov rsi, [rsp+8]; mov edi, PR_SET_NAME; mov eax, SYS_prctl; syscall  (comm = argv[0])
+ *   cmp qword [rsp], 2; jne 1f                    (argc 2: a time namespace to make)
+ *   mov edi, CLONE_NEWTIME; mov eax, SYS_unshare; syscall
+ *   test eax, eax; jns 1f; neg eax; mov edi, eax; mov eax, SYS_exit_group; syscall
+ * 1: mov eax, SYS_getpid; syscall; mov rdi, rax; mov esi, SIGSTOP;
+ *    mov eax, SYS_kill; syscall; jmp 1b                                 (park_forever) */
+#define PARK_MACHINE 62 /* EM_X86_64 */
+static const u8 park_code[] = {
+	0x48, 0x8b, 0x74, 0x24, 0x08, 0xbf, 0x0f, 0x00, 0x00, 0x00, 0xb8, 0x9d, 0x00, 0x00, 0x00, 0x0f, 0x05,
+	0x48, 0x83, 0x3c, 0x24, 0x02, 0x75, 0x1b,
+	0xbf, 0x80, 0x00, 0x00, 0x00, 0xb8, 0x10, 0x01, 0x00, 0x00, 0x0f, 0x05,
+	0x85, 0xc0, 0x79, 0x0b, 0xf7, 0xd8, 0x89, 0xc7, 0xb8, 0xe7, 0x00, 0x00, 0x00, 0x0f, 0x05,
+	0xb8, 0x27, 0x00, 0x00, 0x00, 0x0f, 0x05, 0x48, 0x89, 0xc7, 0xbe, 0x13, 0x00, 0x00, 0x00,
+	0xb8, 0x3e, 0x00, 0x00, 0x00, 0x0f, 0x05, 0xeb, 0xe8,
+};

@@ -9,12 +9,15 @@
  * The helper shares the caller's memory (CLONE_VM) so that creating it does
  * not copy the page tables of a multi-gigabyte JS heap. That makes it a
  * guest in Bun's address space, and Bun's memory as reachable as the helper
- * is: see seal_mm() in spawn.c.
+ * is: a privileged caller seals its mm (seal_mm() in spawn.c), an
+ * unprivileged one's helper leaves it by exec'ing the park program
+ * (park.c) before anyone else can be in its namespaces.
  *
  * Files, in the order a helper's life runs through them:
  *   abi.h        the request block, the step table and the op numbers
  *   syscalls_*.h raw syscalls and the assembly, per architecture
  *   procfs.c     /proc paths, one-write map files, the reap loop
+ *   park.c       the park program an unprivileged caller's helper execs
  *   helper.c     the helper's own sequence, clone to park
  *   spawn.c      the caller's side: clone, maps, start, abort, liveness, release
  *   probe.c      read-only probes (kernel support, caps, namespace fds)
@@ -34,6 +37,7 @@
 #endif
 
 #include "procfs.c"
+#include "park.c"
 #include "helper.c"
 #include "spawn.c"
 #include "probe.c"

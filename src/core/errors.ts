@@ -25,6 +25,8 @@ export const NATIVE_STEPS = [
   "mount",
   "ptrace",
   "park",
+  "park_image",
+  "park_exec",
 ] as const;
 export type NativeStep = (typeof NATIVE_STEPS)[number];
 

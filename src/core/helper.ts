@@ -14,6 +14,7 @@ import { startHint } from "./start-hints.ts";
 
 const CAP_SETGID = 1 << 6;
 const CAP_SETUID = 1 << 7;
+const CAP_SYS_PTRACE = 1 << 19;
 
 /** Validated, plain, frozen data: what the native call is built from. */
 export interface HelperSpec {
@@ -130,8 +131,12 @@ export function spawnHelper(spec: HelperSpec): Helper {
   const owner = spec.owner ?? "mapping";
   // newuidmap writes as the caller's uid, which must own the namespace.
   const ownerUid = owner === "mapping" && !writer && (caps & CAP_SETUID) !== 0 ? first.hostID : -1;
+  // A caller with CAP_SYS_PTRACE keeps every access to a sealed mm, so its
+  // helpers share Bun's memory under a seal; any other caller's helper
+  // leaves that memory by exec'ing the park program (native/park.c).
+  const park = (caps & CAP_SYS_PTRACE) !== 0 ? "seal" : "exec";
   const r = native.spawn(
-    { flags: spec.flags, ownerUid, setgroups, uidText: mapText(spec.uid), gidText: mapText(spec.gid) },
+    { flags: spec.flags, ownerUid, setgroups, uidText: mapText(spec.uid), gidText: mapText(spec.gid), park },
     writer,
   );
   if (!r.ok) throw "mapper" in r ? r.mapper.error : startError(r.step, r.errno, setgroups, spec);

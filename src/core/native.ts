@@ -39,7 +39,7 @@ const OP = {
 } as const;
 
 /** BUN_USERNS_ABI of native/abi.h: a build of another version is refused at load. */
-const ABI_VERSION = 2;
+const ABI_VERSION = 3;
 
 export const SOURCE_PATH = `${import.meta.dir}/../../native/userns.c`.replace(/\/src\/core\/\.\.\/\.\.\//, "/");
 
@@ -132,7 +132,8 @@ const OFF_STEP = 32;
 const OFF_ERR = 36;
 const OFF_PIDFD = 44;
 const OFF_STACK_LEN = 48;
-const OFF_UID_TEXT = 64;
+const OFF_PARK_EXEC = 64;
+const OFF_UID_TEXT = 80;
 const MAP_TEXT_MAX = 4096;
 const OFF_GID_TEXT = OFF_UID_TEXT + MAP_TEXT_MAX;
 const STACK_LEN = 16384;
@@ -163,6 +164,13 @@ export interface SpawnSpec {
   setgroups: "allow" | "deny" | "auto";
   uidText: string;
   gidText: string;
+  /**
+   * How the helper keeps Bun's memory from whoever gains CAP_SYS_PTRACE in its
+   * namespaces: "exec" leaves Bun's mm by exec'ing the park program after
+   * setup; "seal" makes the mm non-dumpable for good (only for a caller that
+   * keeps ptrace access to a sealed mm: CAP_SYS_PTRACE).
+   */
+  park: "exec" | "seal";
 }
 
 export type SpawnResult =
@@ -219,6 +227,7 @@ export function spawn(spec: SpawnSpec, writer?: MapWriter): SpawnResult {
   v.setInt32(OFF_UID_LEN, spec.uidText.length, true);
   v.setInt32(OFF_GID_LEN, spec.gidText.length, true);
   v.setInt32(OFF_STACK_LEN, STACK_LEN, true);
+  v.setInt32(OFF_PARK_EXEC, spec.park === "exec" ? 1 : 0, true);
   if (!putText(slot.bytes, OFF_UID_TEXT, spec.uidText) || !putText(slot.bytes, OFF_GID_TEXT, spec.gidText)) {
     v.setInt32(OFF_STEP, 0, true);
     v.setInt32(OFF_ERR, 22, true);
@@ -379,7 +388,7 @@ const OP_EXEC_KILL = 33;
 const OP_PIDFD_OPEN = 34;
 /* issue 11: exit notices (native/watch.c) */
 const OP_WATCH = { open: 35, add: 36, wait: 37 } as const;
-const X_HEADER = 168;
+const X_HEADER = 192;
 const X_STACK = 65536;
 const X_FD_MAX = 8;
 /** enum xstep of native/exec.c. */
@@ -419,8 +428,12 @@ export interface ExecSpec {
   /** unshare(CLONE_NEWPID) before the fork (the command is pid 1 of a new pid namespace). */
   newPid: boolean;
   mountProc: boolean;
-  /** Leave Bun's mm dumpable (an unprivileged caller entering its own helper). */
-  keepDumpable: boolean;
+  /**
+   * Enter from a sealed fork of the entering child instead of sealing Bun's mm
+   * (a caller without CAP_SYS_PTRACE: see native/exec.c). Entering a time
+   * namespace always does.
+   */
+  ownMm: boolean;
   /** Mount propagation of / to set before exec (the helper left it private). */
   propagation?: "slave" | "shared";
   /** Become this uid and gid once inside (-1: keep ours, as setns leaves them). */
@@ -497,7 +510,7 @@ export function execInside(spec: ExecSpec): ExecResult {
       (spec.newPid ? 4 : 0) |
       (spec.propagation === "slave" ? 8 : 0) |
       (spec.propagation === "shared" ? 16 : 0) |
-      (spec.keepDumpable ? 32 : 0),
+      (spec.ownMm ? 32 : 0),
     true,
   );
   for (let i = 0; i < 3; i++) v.setInt32(16 + 4 * i, spec.stdio[i] as number, true);

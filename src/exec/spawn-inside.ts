@@ -9,7 +9,6 @@
  * reaped on every path: the poller, not the handle, owns its pidfd, so a
  * dropped handle cannot leave a zombie.
  */
-import { readFileSync } from "node:fs";
 import { constants } from "node:os";
 import { errnoName, errnoText, invalid, UsernsError } from "../core/errors.ts";
 import { type Helper, isHelper } from "../core/helper.ts";
@@ -23,36 +22,6 @@ import { type ExecNamespace, type LinkCache, namespaceFlag, resolveNamespaces } 
 export type { ExecNamespace };
 
 const CAP_SYS_PTRACE = 1 << 19;
-
-/** The host id `id` maps to in a helper's uid_map or gid_map text (-1: unmapped). */
-function hostId(mapText: string, id: number): number {
-  for (const line of mapText.split("\n")) {
-    const [inside, outside, count] = line.trim().split(/\s+/).map(Number);
-    if (inside !== undefined && outside !== undefined && count !== undefined && id >= inside && id < inside + count)
-      return outside + (id - inside);
-  }
-  return -1;
-}
-
-/** Will the ids taken inside be our own host ids (no euid or egid change)? */
-function idsStayOurs(h: Helper, [uid, gid]: [number, number]): boolean {
-  const cache = helperLinks(h);
-  const map = (file: string): string => {
-    let text = cache.get(file);
-    if (text === undefined) {
-      try {
-        text = readFileSync(`/proc/${h.pid}/${file}`, "utf8");
-      } catch {
-        return "";
-      }
-      cache.set(file, text);
-    }
-    return text;
-  };
-  const euid = process.geteuid?.() ?? -1;
-  const egid = process.getegid?.() ?? -1;
-  return (uid < 0 || hostId(map("uid_map"), uid) === euid) && (gid < 0 || hostId(map("gid_map"), gid) === egid);
-}
 
 /** Each live helper's namespace links, read once (a parked helper cannot change them). */
 const links = new WeakMap<Helper, LinkCache>();
@@ -338,23 +307,15 @@ export function spawnInside(
   };
   let pidfd = helperPidfd;
   const fds: [number, number][] = [];
-  // setns(pidfd) asks for ptrace access to the target (validate_nsset), and
-  // while a child runs in Bun's mm, that mm (which helpers share) is sealed
-  // non-dumpable: only CAP_SYS_PTRACE passes then. Without it, the same
-  // namespaces are /proc/PID/ns fds, opened now.
+  // Whoever holds CAP_SYS_PTRACE in the entered namespaces reaches the
+  // entering child until its exec (native/exec.c). With that capability
+  // ourselves, the child enters from Bun's mm, sealed for good; without it,
+  // a seal would cost us our own helpers' /proc/PID files, so a sealed fork
+  // of the child enters instead, and Bun's mm stays as it is. The
+  // namespaces of a pid are then /proc/PID/ns fds, opened now (ptrace read
+  // access, which setns(pidfd) would ask of that fork as well).
   const privileged = (native.capEffective() & CAP_SYS_PTRACE) !== 0;
   const viaFds = !privileged && ns.fromPid !== 0;
-  // Unprivileged, entering a helper of ours (its user namespace is owned by
-  // us) as our own host ids: the seal would guard against nobody who cannot
-  // reach that helper already, and would cost this process its helpers'
-  // /proc/PID/ns files. Other host ids (a subordinate range) change the
-  // child's euid or egid, and the kernel reseals the mm then (commit_creds):
-  // decided up front, so the flag is never saved and restored.
-  const keepDumpable =
-    !privileged &&
-    isHelper(helperOrPid) &&
-    ns.files.length === 0 &&
-    (!ns.entered.has("user") || idsStayOurs(helperOrPid, ids));
   try {
     if (pidfd < 0 && (ns.fromPid !== 0 || ns.timeFromPid)) {
       const fd = openPidfd(pid, "open");
@@ -410,7 +371,7 @@ export function spawnInside(
   const r = native.execInside({
     pidfd,
     nsFlags: viaFds ? 0 : ns.fromPid,
-    keepDumpable,
+    ownMm: !privileged,
     fds,
     fork: fork || ns.entered.has("pid") || newPid,
     propagation: prop === "private" ? undefined : prop,

@@ -122,7 +122,14 @@ describe("item 7: no unvalidated way to create a helper", () => {
 
   test("item 7: native.spawn refuses a map text longer than its buffer before any clone", () => {
     const before = childPids().length;
-    const spec = { flags: 0, ownerUid: -1, setgroups: "deny" as const, uidText: "0 0 1\n", gidText: "0 0 1\n" };
+    const spec = {
+      flags: 0,
+      ownerUid: -1,
+      setgroups: "deny" as const,
+      uidText: "0 0 1\n",
+      gidText: "0 0 1\n",
+      park: "seal" as const,
+    };
     const big = native.spawn({ ...spec, uidText: "0 0 1\n".repeat(1000) });
     // step "none": refused before clone (a clone that failed reports "clone", a map write "uid_map").
     expect(big).toEqual({ ok: false, errno: 22, step: "none" });

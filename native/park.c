@@ -1,0 +1,102 @@
+/*
+ * The park program: a tiny static ELF that an unprivileged caller's helper
+ * execs once its namespaces are set up, so that it stops sharing Bun's
+ * memory before any other process can be in those namespaces.
+ *
+ * Why: a process holding CAP_SYS_PTRACE in the helper's user namespace (a
+ * command run there as its root, a subordinate uid of a rootless range)
+ * passes ptrace_may_access against the helper; only the mm's dumpable flag
+ * then stands between it and every task sharing that mm, and
+ * process_vm_readv needs no /proc file. A privileged caller seals its mm
+ * instead (it keeps access through CAP_SYS_PTRACE); an unprivileged one
+ * cannot: a sealed mm makes its own helper's /proc/PID files root's, so it
+ * could no longer write their maps or open their namespaces. After execve
+ * the helper has an mm of its own (owned by its own user namespace) that
+ * holds nothing but the code below.
+ *
+ * The program (PARK_CODE, per architecture): prctl(PR_SET_NAME, argv[0]),
+ * so the comm the orphan sweep reads survives the exec, then the park loop
+ * of park_forever: kill(getpid(), SIGSTOP), again and again. It runs with
+ * every signal blocked (the mask survives execve), so the SIGTRAP that
+ * PTRACE_TRACEME's exec sends stays pending and never stops it; the
+ * caller's start sees the SIGSTOP stop, after the kernel cleared the
+ * helper's mm gate word at the exec.
+ *
+ * It lives in a sealed memfd, made once per loaded native layer and kept
+ * open close-on-exec; execveat(AT_EMPTY_PATH) runs it without a path that
+ * another uid or a mount namespace could change.
+ */
+
+#define MFD_CLOEXEC 1U
+#define MFD_ALLOW_SEALING 2U
+#define MFD_EXEC 0x10U /* Linux 6.3: exec allowed even under vm.memfd_noexec=1; EINVAL before */
+#define F_ADD_SEALS 1033
+#define F_GET_SEALS 1034
+#define PARK_SEALS 15 /* F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE */
+#define AT_EMPTY_PATH 0x1000
+#define PARK_BASE 0x400000UL
+#define ELF_HEADER 64
+#define ELF_PHDR 56
+
+static s32 park_image_fd = -1;
+
+static void put_le(u8 *p, u64 v, int bytes)
+{
+	int i;
+	for (i = 0; i < bytes; i++) p[i] = (u8)(v >> (8 * i));
+}
+
+/* The ELF: one header, one PT_LOAD of the whole file (R+X), then the code. */
+static s64 park_image_build(u8 *img)
+{
+	s64 size = ELF_HEADER + ELF_PHDR + (s64)sizeof park_code;
+	int i;
+	mem_zero(img, size);
+	img[0] = 0x7f; img[1] = 'E'; img[2] = 'L'; img[3] = 'F';
+	img[4] = 2; /* ELFCLASS64 */
+	img[5] = 1; /* little-endian */
+	img[6] = 1; /* EV_CURRENT */
+	put_le(img + 16, 2, 2); /* ET_EXEC */
+	put_le(img + 18, PARK_MACHINE, 2);
+	put_le(img + 20, 1, 4);
+	put_le(img + 24, PARK_BASE + ELF_HEADER + ELF_PHDR, 8); /* e_entry */
+	put_le(img + 32, ELF_HEADER, 8); /* e_phoff */
+	put_le(img + 52, ELF_HEADER, 2); /* e_ehsize */
+	put_le(img + 54, ELF_PHDR, 2); /* e_phentsize */
+	put_le(img + 56, 1, 2); /* e_phnum */
+	put_le(img + 64, 1, 4); /* PT_LOAD */
+	put_le(img + 68, 5, 4); /* PF_R | PF_X */
+	put_le(img + 80, PARK_BASE, 8); /* p_vaddr */
+	put_le(img + 88, PARK_BASE, 8); /* p_paddr */
+	put_le(img + 96, (u64)size, 8); /* p_filesz */
+	put_le(img + 104, (u64)size, 8); /* p_memsz */
+	put_le(img + 112, 0x10000, 8); /* p_align: 64 KiB suits 4K and 64K pages */
+	for (i = 0; i < (int)sizeof park_code; i++) img[ELF_HEADER + ELF_PHDR + i] = park_code[i];
+	return size;
+}
+
+/*
+ * The park program's fd, made on first use. An fd number the application
+ * closed and reused is noticed (not our seals): made again.
+ */
+static s64 park_image(void)
+{
+	u8 img[ELF_HEADER + ELF_PHDR + sizeof park_code];
+	s64 fd, size, rc;
+	if (park_image_fd >= 0 && sys3(SYS_fcntl, park_image_fd, F_GET_SEALS, 0) == PARK_SEALS) return park_image_fd;
+	park_image_fd = -1;
+	fd = sys2(SYS_memfd_create, (s64)"bun-userns-park", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
+	if (fd == -E_INVAL) fd = sys2(SYS_memfd_create, (s64)"bun-userns-park", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0) return fd;
+	size = park_image_build(img);
+	rc = sys3(SYS_write, fd, (s64)img, size);
+	if (rc >= 0 && rc != size) rc = -E_INVAL;
+	/* Sealed: nobody rewrites what every helper will run. */
+	if (rc >= 0) rc = sys3(SYS_fcntl, fd, F_ADD_SEALS, PARK_SEALS);
+	if (rc < 0) {
+		sys1(SYS_close, fd);
+		return rc;
+	}
+	park_image_fd = (s32)fd;
+	return fd;
+}
