@@ -3,7 +3,7 @@
  * step table and the op numbers. src/core/native.ts checks all three at load
  * (OP_ABI), so a stale BUN_USERNS_LIB build is refused instead of misread.
  */
-#define BUN_USERNS_ABI 2
+#define BUN_USERNS_ABI 3
 
 #define STR_(x) #x
 #define STR(x) STR_(x)
@@ -172,4 +172,7 @@ enum op {
 	OP_NS_STAT = 42,
 	OP_NS_PIN = 43,
 	OP_NS_UNPIN = 44,
+	/* the registry of what each thread's calls hold (registry.c) */
+	OP_REG_OPEN = 50,
+	OP_REC = 51,
 };

@@ -90,6 +90,10 @@
 /* issue 11: entering a time namespace (a shared page for the forked inner's report) */
 #define SYS_mmap 222
 #define SYS_munmap 215
+/* the registry of what each thread's calls own (registry.c) */
+#define SYS_memfd_create 279
+#define SYS_pread64 67
+#define SYS_pwrite64 68
 /* Open flags that are not the same on every arch (arm64's asm/fcntl.h: not
  * the generic 0400000, which is O_LARGEFILE here and follows links). */
 #define O_NOFOLLOW 0100000

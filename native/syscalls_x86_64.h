@@ -64,6 +64,10 @@
 /* issue 11: entering a time namespace (a shared page for the forked inner's report) */
 #define SYS_mmap 9
 #define SYS_munmap 11
+/* the registry of what each thread's calls own (registry.c) */
+#define SYS_memfd_create 319
+#define SYS_pread64 17
+#define SYS_pwrite64 18
 /* Open flags that are not the same on every arch (asm/fcntl.h). */
 #define O_NOFOLLOW 0400000
 
