@@ -237,10 +237,12 @@ static s32 rec_op(s32 *args, s32 regfd, s32 slot)
 	case RA_KILL:
 		if (rec_names(&e)) return (s32)sys4(SYS_pidfd_send_signal, e.fd, arg, 0, 0);
 		return our_child(e.pid) ? (s32)sys2(SYS_kill, e.pid, arg) : -E_SRCH;
-	case RA_ALIVE:
+	case RA_ALIVE: {
+		u8 info[128];
 		/* Only the tracer, this thread, reads a parked helper's stop. */
 		if (rec_names(&e)) return bun_userns_alive(e.fd, e.pid);
-		return sys4(SYS_ptrace, PTRACE_GETSIGINFO, e.pid, 0, (s64)&e) < 0 ? -E_SRCH : -E_BADF;
+		return sys4(SYS_ptrace, PTRACE_GETSIGINFO, e.pid, 0, (s64)info) < 0 ? -E_SRCH : -E_BADF;
+	}
 	case RA_POLL: {
 		int ours = rec_names(&e);
 		rc = ours ? bun_userns_exec_poll(e.fd) : poll_pid(e.pid);
