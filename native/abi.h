@@ -187,4 +187,7 @@ enum op {
 	OP_NS_STAT = 42,
 	OP_NS_PIN = 43,
 	OP_NS_UNPIN = 44,
+	/* the registry of what each thread's calls hold (registry.c) */
+	OP_REG_OPEN = 50,
+	OP_REC = 51,
 };

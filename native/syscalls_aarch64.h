@@ -90,9 +90,11 @@
 /* issue 11: entering a time namespace (a shared page for the forked inner's report) */
 #define SYS_mmap 222
 #define SYS_munmap 215
-/* The park program (native/park.c) */
+/* memfds: the park program (park.c) and each thread's registry (registry.c) */
 #define SYS_memfd_create 279
 #define SYS_execveat 281
+#define SYS_pread64 67
+#define SYS_pwrite64 68
 /* Open flags that are not the same on every arch (arm64's asm/fcntl.h: not
  * the generic 0400000, which is O_LARGEFILE here and follows links). */
 #define O_NOFOLLOW 0100000

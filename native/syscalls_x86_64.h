@@ -64,9 +64,11 @@
 /* issue 11: entering a time namespace (a shared page for the forked inner's report) */
 #define SYS_mmap 9
 #define SYS_munmap 11
-/* The park program (native/park.c) */
+/* memfds: the park program (park.c) and each thread's registry (registry.c) */
 #define SYS_memfd_create 319
 #define SYS_execveat 322
+#define SYS_pread64 17
+#define SYS_pwrite64 18
 /* Open flags that are not the same on every arch (asm/fcntl.h). */
 #define O_NOFOLLOW 0400000
 

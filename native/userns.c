@@ -25,6 +25,7 @@
  *   exec.c       a command inside a pid's namespaces (issue 11)
  *   watch.c      the exit watcher's blocking wait on pidfds, an epoll set (issue 11)
  *   ns.c         namespaces as fds and pinned files (issue 11)
+ *   registry.c   what each thread's calls hold, readable after the thread is gone
  */
 #include "abi.h"
 
@@ -45,6 +46,7 @@
 #include "exec.c" /* issue 11: exec */
 #include "ns.c" /* issue 11: namespaces as fds and files */
 #include "watch.c" /* issue 11: exit notices */
+#include "registry.c"
 
 /* "abi=N req=BYTES steps=name:syscall,…" into out (cap bytes): what
  * src/core/native.ts checks at load. Returns the length, or -EINVAL if short. */
@@ -76,9 +78,9 @@ s32 bun_userns(s32 op, void *p, s32 x, s32 y)
 {
 	switch (op) {
 	case OP_ABI: return bun_userns_abi((char *)p, x);
-	case OP_CLONE: return bun_userns_clone((struct req *)p);
+	case OP_CLONE: return rec_clone((struct req *)p, x, y);
 	case OP_WRITE_MAPS: return bun_userns_write_maps((struct req *)p);
-	case OP_START: return bun_userns_start((struct req *)p);
+	case OP_START: return rec_start((struct req *)p, x, y);
 	case OP_ABORT: return bun_userns_abort((struct req *)p, x);
 	case OP_ALIVE: return bun_userns_alive(x, y);
 	case OP_RELEASE: return bun_userns_release(x);
@@ -96,9 +98,9 @@ s32 bun_userns(s32 op, void *p, s32 x, s32 y)
 	case OP_UMOUNT: return bun_userns_umount((const char *)p, x);
 	case OP_FS_TYPE: return bun_userns_fs_type((const char *)p + 8, (u64 *)p);
 	/* issue 11: exec */
-	case OP_EXEC: return bun_userns_exec((struct xreq *)p);
+	case OP_EXEC: return rec_exec((struct xreq *)p, x, y);
 	case OP_EXEC_POLL: return bun_userns_exec_poll(x);
-	case OP_PIPE: return bun_userns_pipe((s32 *)p);
+	case OP_PIPE: return rec_pipe((s32 *)p, x);
 	case OP_EXEC_KILL: return (s32)sys4(SYS_pidfd_send_signal, x, y, 0, 0);
 	case OP_PIDFD_OPEN: return (s32)sys2(SYS_pidfd_open, x, 0);
 	/* issue 11: exit notices */
@@ -110,6 +112,9 @@ s32 bun_userns(s32 op, void *p, s32 x, s32 y)
 	case OP_NS_STAT: return bun_userns_ns_stat((const char *)p + 32, x, (u32 *)p);
 	case OP_NS_PIN: return bun_userns_ns_pin(x, y, (const char *)p + 32, (s32 *)p);
 	case OP_NS_UNPIN: return bun_userns_ns_unpin((const char *)p + 32, x, (s32 *)p);
+	/* the registry: x is this thread's registry fd, y a record */
+	case OP_REG_OPEN: return reg_open((const u64 *)p);
+	case OP_REC: return rec_op((s32 *)p, x, y);
 	}
 	return -E_INVAL;
 }

@@ -130,6 +130,7 @@ const ERRNO: Record<number, [string, string]> = {
 
 export const EPERM = 1;
 export const ESRCH = 3;
+export const EBADF = 9;
 export const EACCES = 13;
 export const EINVAL = 22;
 export const EAGAIN = 11;

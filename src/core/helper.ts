@@ -5,7 +5,7 @@
  */
 
 import { findShadowTools, shadowWriter } from "../rootless/newuidmap.ts";
-import { ESRCH, errnoText, syscallError, type UsernsError } from "./errors.ts";
+import { EBADF, ESRCH, errnoText, syscallError, type UsernsError } from "./errors.ts";
 import { type IDMap, mapText } from "./idmap.ts";
 import * as native from "./native.ts";
 import { nprocShortfall } from "./nproc.ts";
@@ -35,9 +35,9 @@ const live = new Map<number, WeakRef<Helper>>();
  * nothing can settle. When the handle is garbage-collected, kill and reap the
  * helper, close the pidfd, and say so. Finalizers run on this thread, the tracer.
  */
-const leaked = new FinalizationRegistry<{ pid: number; pidfd: number; slot: native.Slot }>((h) => {
+const leaked = new FinalizationRegistry<{ pid: number; rec: number; slot: native.Slot }>((h) => {
   live.delete(h.pid);
-  native.release(h.pidfd);
+  native.recRelease(h.rec);
   native.releaseSlot(h.slot);
   process.emitWarning(
     `bun-userns: helper ${h.pid} was garbage-collected without release() (a dropped startHelper handle, or a callback awaiting a promise nothing can settle); killed and reaped it`,
@@ -45,14 +45,19 @@ const leaked = new FinalizationRegistry<{ pid: number; pidfd: number; slot: nati
   );
 });
 
+/** How many helpers this thread holds right now. */
+export function liveHelperCount(): number {
+  return live.size;
+}
+
 /** Pids of the helpers this thread holds right now. */
 export function liveHelpers(): number[] {
   return [...live.keys()];
 }
 
-/** A Helper handle (duck-typed: a lying object fails at its first private-field access). */
+/** A Helper handle made by spawnHelper: a brand check, so no look-alike object passes. */
 export function isHelper(v: unknown): v is Helper {
-  return typeof v === "object" && v !== null && typeof (v as Helper).checkAlive === "function" && "pidfd" in v;
+  return Helper.is(v);
 }
 
 /** Only spawnHelper may construct a Helper. */
@@ -61,13 +66,21 @@ const TOKEN = Symbol("bun-userns helper");
 export class Helper implements Disposable {
   readonly pid: number;
   #pidfd: number;
+  /** Its record in this thread's registry (native/registry.c). */
+  #rec: number;
   #slot: native.Slot | undefined;
 
-  constructor(token: symbol, pid: number, pidfd: number, slot: native.Slot) {
+  constructor(token: symbol, pid: number, pidfd: number, slot: native.Slot, rec: number) {
     if (token !== TOKEN) throw new TypeError("Helper is not constructible; use startHelper()");
     this.pid = pid;
     this.#pidfd = pidfd;
+    this.#rec = rec;
     this.#slot = slot;
+  }
+
+  /** True only for an object this class constructed (its private field is there). */
+  static is(v: unknown): v is Helper {
+    return typeof v === "object" && v !== null && #pidfd in v;
   }
 
   /** The helper's pidfd while it lives (the call owns it: never close it), else -1. */
@@ -78,7 +91,8 @@ export class Helper implements Disposable {
   /** The seed's liveness check, plus "has not died or been killed since". */
   checkAlive(): void {
     if (this.#slot === undefined) throw livenessError(ESRCH);
-    const rc = native.alive(this.#pidfd, this.pid);
+    const rc = native.recAlive(this.#rec);
+    if (rc === -EBADF) throw pidfdReplaced(this.pid, this.#pidfd);
     if (rc < 0) throw livenessError(-rc);
   }
 
@@ -92,7 +106,8 @@ export class Helper implements Disposable {
     this.#slot = undefined;
     live.delete(this.pid);
     leaked.unregister(this);
-    const rc = native.release(this.#pidfd);
+    // Through the pidfd while it still names the helper; else by its pid (our unreaped child).
+    const rc = native.recRelease(this.#rec);
     this.#pidfd = -1;
     native.releaseSlot(slot);
     if (rc < 0 && -rc !== ESRCH) return syscallError("kill", "pidfd_send_signal", -rc, errnoText(-rc));
@@ -122,7 +137,7 @@ function useShadowTools(spec: HelperSpec, caps: number): boolean {
 export function spawnHelper(spec: HelperSpec): Helper {
   sweepIfDue();
   const caps = native.capEffective();
-  const crowded = nprocShortfall(caps, live.size);
+  const crowded = nprocShortfall(caps, live.size, "helper");
   if (crowded) throw crowded;
   // Checked (tools present, no no_new_privs) before anything is created.
   const writer = useShadowTools(spec, caps) ? shadowWriter(findShadowTools(), spec.uid, spec.gid) : undefined;
@@ -140,10 +155,20 @@ export function spawnHelper(spec: HelperSpec): Helper {
     writer,
   );
   if (!r.ok) throw "mapper" in r ? r.mapper.error : startError(r.step, r.errno, setgroups, spec);
-  const h = new Helper(TOKEN, r.pid, r.pidfd, r.slot);
+  const h = new Helper(TOKEN, r.pid, r.pidfd, r.slot, r.rec);
   live.set(h.pid, new WeakRef(h));
-  leaked.register(h, { pid: r.pid, pidfd: r.pidfd, slot: r.slot }, h);
+  leaked.register(h, { pid: r.pid, rec: r.rec, slot: r.slot }, h);
   return h;
+}
+
+function pidfdReplaced(pid: number, pidfd: number): UsernsError {
+  return syscallError(
+    "liveness",
+    "statx",
+    EBADF,
+    `the helper's pidfd ${pidfd} no longer refers to helper ${pid}: something else closed that descriptor (and the number may now name another file)`,
+    "never close the pidfd a Helper or a callback context hands out; release() still kills and reaps the helper by its pid",
+  );
 }
 
 function livenessError(errno: number): UsernsError {

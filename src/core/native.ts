@@ -36,6 +36,8 @@ const OP = {
   idmapProbe: 12,
   nprocLimit: 13,
   writeSetgroups: 14,
+  regOpen: 50,
+  rec: 51,
 } as const;
 
 /** BUN_USERNS_ABI of native/abi.h: a build of another version is refused at load. */
@@ -174,7 +176,7 @@ export interface SpawnSpec {
 }
 
 export type SpawnResult =
-  | { ok: true; pid: number; pidfd: number; slot: Slot }
+  | { ok: true; pid: number; pidfd: number; slot: Slot; rec: number }
   | { ok: false; errno: number; step: NativeStep }
   | { ok: false; mapper: MapperFailure };
 
@@ -233,11 +235,21 @@ export function spawn(spec: SpawnSpec, writer?: MapWriter): SpawnResult {
     v.setInt32(OFF_ERR, 22, true);
     return failure(slot, -22);
   }
-  const pid = call(OP.clone, slot.address, 0, 0);
-  if (pid <= 0) return failure(slot, pid);
+  const reg = registry();
+  const rec = takeRecord();
+  const pid = call(OP.clone, slot.address, reg, rec);
+  if (pid <= 0) {
+    freeRecord(rec);
+    return failure(slot, pid);
+  }
+  const abort = (err: number): number => {
+    const rc = recordCall(RA.abort, rec, err, slot.address);
+    freeRecord(rec);
+    return rc;
+  };
   if (writer) {
     const setgroups = call(OP.writeSetgroups, slot.address, 0, 0);
-    if (setgroups < 0) return failure(slot, call(OP.abort, slot.address, setgroups, 0));
+    if (setgroups < 0) return failure(slot, abort(setgroups));
     let failed: MapperFailure | undefined;
     try {
       failed = writer(pid);
@@ -245,17 +257,20 @@ export function spawn(spec: SpawnSpec, writer?: MapWriter): SpawnResult {
       failed = { error: error as Error };
     }
     if (failed) {
-      call(OP.abort, slot.address, -1, 0);
+      abort(-1);
       releaseSlot(slot);
       return { ok: false, mapper: failed };
     }
   } else {
     const mapped = call(OP.writeMaps, slot.address, 0, 0);
-    if (mapped < 0) return failure(slot, call(OP.abort, slot.address, mapped, 0));
+    if (mapped < 0) return failure(slot, abort(mapped));
   }
-  const parked = call(OP.start, slot.address, 0, 0);
-  if (parked <= 0) return failure(slot, parked);
-  return { ok: true, pid, pidfd: v.getInt32(OFF_PIDFD, true), slot };
+  const parked = call(OP.start, slot.address, reg, rec);
+  if (parked <= 0) {
+    freeRecord(rec);
+    return failure(slot, parked);
+  }
+  return { ok: true, pid, pidfd: v.getInt32(OFF_PIDFD, true), slot, rec };
 }
 
 /** 0 while parked; -ESRCH once dead, reaped elsewhere or being killed. */
@@ -448,7 +463,7 @@ export interface ExecSpec {
 }
 
 export type ExecResult =
-  | { ok: true; pid: number; pidfd: number; execErrno: number }
+  | { ok: true; pid: number; pidfd: number; rec: number; execErrno: number }
   | { ok: false; errno: number; step: ExecStep };
 
 /**
@@ -469,9 +484,11 @@ function requestBlock(size: number): Uint8Array {
   return xbuf;
 }
 
-/** Start the command (returns once it has exec'd or failed to). */
+/** Start the command (returns once it has exec'd or failed to); its pidfd is record `rec`. */
 export function execInside(spec: ExecSpec): ExecResult {
   if (spec.fds.length > X_FD_MAX) return { ok: false, errno: 22, step: "none" };
+  const reg = registry();
+  const rec = takeRecord();
   const strings = [...spec.argv, ...spec.env, spec.path ?? "", spec.cwd ?? ""];
   const tableAt = X_HEADER + X_STACK;
   const ptrCount = spec.argv.length + 1 + spec.env.length + 1;
@@ -525,11 +542,14 @@ export function execInside(spec: ExecSpec): ExecResult {
   v.setBigUint64(144, spec.cwd === null ? 0n : BigInt(addr[n + 1] as number), true);
   v.setInt32(152, spec.uid, true);
   v.setInt32(156, spec.gid, true);
-  const rc = call(OP_EXEC, base, 0, 0);
+  const rc = call(OP_EXEC, base, reg, rec);
   const step = EXEC_STEPS[v.getInt32(40, true)] ?? "none";
   const err = v.getInt32(44, true);
-  if (rc <= 0) return { ok: false, errno: err || -rc || 22, step };
-  return { ok: true, pid: rc, pidfd: v.getInt32(36, true), execErrno: step === "exec" ? err : 0 };
+  if (rc <= 0) {
+    freeRecord(rec);
+    return { ok: false, errno: err || -rc || 22, step };
+  }
+  return { ok: true, pid: rc, pidfd: v.getInt32(36, true), rec, execErrno: step === "exec" ? err : 0 };
 }
 
 /** -EAGAIN while running; else the shell status (code, 128+N), reaped; or -errno. */
@@ -542,11 +562,18 @@ export function execKill(pidfd: number, sig: number): number {
   return call(OP_EXEC_KILL, null, pidfd, sig);
 }
 
-/** pipe2(O_CLOEXEC): [read, write] or -errno. */
-export function pipe(): [number, number] | number {
-  const out = new Int32Array(2);
-  const rc = call(OP_PIPE, new Uint8Array(out.buffer), 0, 0);
-  return rc < 0 ? rc : [out[0] as number, out[1] as number];
+/** pipe2(O_CLOEXEC), both ends recorded: [read, write] fds and their records, or -errno. */
+export function pipe(): { fds: [number, number]; recs: [number, number] } | number {
+  const reg = registry();
+  const recs: [number, number] = [takeRecord(), takeRecord()];
+  const out = new Int32Array([-1, -1, recs[0], recs[1]]);
+  const rc = call(OP_PIPE, new Uint8Array(out.buffer), reg, 0);
+  if (rc < 0) {
+    freeRecord(recs[0]);
+    freeRecord(recs[1]);
+    return rc;
+  }
+  return { fds: [out[0] as number, out[1] as number], recs };
 }
 
 /** pidfd_open(pid, 0) (always close-on-exec): fd or -errno. */
@@ -624,4 +651,113 @@ export function nsUnpin(path: string, unlink: boolean): { errno: number; step: N
   const b = nsBuf(path);
   const rc = call(NS_OP.unpin, b, unlink ? 1 : 0, 0);
   return rc === 0 ? 0 : { errno: -rc, step: NS_STEPS[new DataView(b.buffer).getInt32(0, true)] ?? "open" };
+}
+
+/* ---- the registry (native/registry.c): what this thread's calls hold ---- */
+/** enum rec_action of native/registry.c. */
+const RA = { forget: 0, close: 1, kill: 2, poll: 3, release: 4, alive: 5, check: 6, sweep: 7, abort: 8 } as const;
+/** enum rec_kind of native/registry.c. */
+export const RECORD_KIND = { free: 0, helper: 1, command: 2, pipe: 3 } as const;
+export const REGISTRY_HEADER_BYTES = 64;
+export const RECORD_BYTES = 32;
+export const REGISTRY_MAGIC = "bunureg1";
+/** What /proc/self/fd/N links to for a registry (memfd_create's name). */
+export const REGISTRY_LINK = "/memfd:bun-userns-registry (deleted)";
+
+/** This thread's registry fd (module state is per thread: each Worker loads its own copy). */
+let regfd = -1;
+const freeRecords: number[] = [];
+let nextRecord = 0;
+const recArgs = new Int32Array(4);
+const recArgBytes = new Uint8Array(recArgs.buffer);
+
+/** A thread's start time (proc(5) stat field 22): with its tid, names it for the whole boot. */
+export function threadStart(stat: string): bigint {
+  return BigInt(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] ?? "0");
+}
+
+/** This thread's registry, made at its first call that records anything. */
+function registry(): number {
+  if (regfd >= 0) return regfd;
+  const { readFileSync } = require("node:fs") as typeof import("node:fs");
+  const start = new BigUint64Array([threadStart(readFileSync("/proc/thread-self/stat", "utf8"))]);
+  const fd = call(OP.regOpen, new Uint8Array(start.buffer), 0, 0);
+  if (fd < 0) {
+    throw new UsernsError(`memfd_create: errno ${-fd}`, {
+      code: "EMFILE",
+      errno: -fd,
+      syscall: "memfd_create",
+      step: "clone",
+      hint: "the registry of this thread's helpers and commands could not be made (too many open files?)",
+    });
+  }
+  regfd = fd;
+  return fd;
+}
+
+/** Make this thread's registry now (before anything a failure would have to undo). */
+export function ensureRegistry(): void {
+  registry();
+}
+
+function takeRecord(): number {
+  return freeRecords.pop() ?? nextRecord++;
+}
+function freeRecord(rec: number): void {
+  freeRecords.push(rec);
+}
+
+function recordCall(action: number, rec: number, arg = 0, address = 0): number {
+  recArgs[0] = action;
+  recArgs[1] = arg;
+  recArgs[2] = (address % 2 ** 32) | 0;
+  recArgs[3] = Math.floor(address / 2 ** 32) | 0;
+  return call(OP.rec, recArgBytes, registry(), rec);
+}
+
+/** Whether an action forgot its record (its fd is closed or was not ours any more). */
+function done(rec: number, rc: number): number {
+  if (rc !== -9 /* EBADF: not our registry */) freeRecord(rec);
+  return rc;
+}
+
+/** Kill, reap, close a recorded helper or command: -errno of the kill (-ESRCH: already gone). */
+export function recRelease(rec: number): number {
+  return done(rec, recordCall(RA.release, rec));
+}
+
+/** A recorded helper: 0 while parked, -ESRCH once dead, -EBADF if its pidfd number now names something else. */
+export function recAlive(rec: number): number {
+  return recordCall(RA.alive, rec);
+}
+
+/** Signal a recorded process (through its pidfd while that still names it): 0 or -errno. */
+export function recKill(rec: number, sig: number): number {
+  return recordCall(RA.kill, rec, sig);
+}
+
+/** A recorded command's exit: -EAGAIN while running; else its shell status (reaped, pidfd closed) or -errno. */
+export function recPoll(rec: number): number {
+  const rc = recordCall(RA.poll, rec);
+  return rc === -11 ? rc : done(rec, rc);
+}
+
+/** Close a recorded fd (only if it is still the one recorded). */
+export function recClose(rec: number): number {
+  return done(rec, recordCall(RA.close, rec));
+}
+
+/** The recorded fd if it still names what was recorded, else -EBADF. */
+export function recCheck(rec: number): number {
+  return recordCall(RA.check, rec);
+}
+
+/**
+ * End what record `rec` of another (gone) thread's registry `fd` names: a
+ * process is killed and reaped, an fd closed if it is still that one. The
+ * record's kind, or 0 if it was free.
+ */
+export function recSweep(fd: number, rec: number): number {
+  recArgs[0] = RA.sweep;
+  return call(OP.rec, recArgBytes, fd, rec);
 }

@@ -24,18 +24,24 @@ function threadsOfThisProcess(): number {
   return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[17]);
 }
 
-/** An EAGAIN UsernsError if one more helper would crowd out Bun's threads, else undefined. */
-export function nprocShortfall(caps: number, liveHelpers: number): UsernsError | undefined {
+/**
+ * An EAGAIN UsernsError if one more helper (or spawnInside command) would
+ * crowd out Bun's threads, else undefined. `held`: the helpers and running
+ * commands of this thread, each a process of ours at least until it enters.
+ */
+export function nprocShortfall(caps: number, held: number, what: "helper" | "spawnInside"): UsernsError | undefined {
   if (process.getuid?.() === 0 || (caps & (CAP_SYS_ADMIN | CAP_SYS_RESOURCE)) !== 0) return undefined;
   limit ??= native.nprocLimit();
   if (limit < 0 || limit >= LARGE) return undefined;
   const threads = threadsOfThisProcess();
-  if (threads + liveHelpers + 1 + RESERVE <= limit) return undefined;
+  if (threads + held + 1 + RESERVE <= limit) return undefined;
   return syscallError(
     "clone",
     "clone",
     EAGAIN,
-    "failed to start noop process for unshare: clone: resource temporarily unavailable",
-    `RLIMIT_NPROC (ulimit -u) is ${limit}: this process has ${threads} threads and ${liveHelpers} helpers, and Bun aborts when it cannot start a thread it needs, so ${RESERVE} slots are kept free; raise the limit (ulimit -u) or keep fewer helpers in flight`,
+    what === "helper"
+      ? "failed to start noop process for unshare: clone: resource temporarily unavailable"
+      : "spawnInside: clone: resource temporarily unavailable",
+    `RLIMIT_NPROC (ulimit -u) is ${limit}: this process has ${threads} threads and ${held} helpers and commands in flight, and Bun aborts when it cannot start a thread it needs, so ${RESERVE} slots are kept free; raise the limit (ulimit -u) or keep fewer helpers and commands in flight`,
   );
 }

@@ -30,17 +30,38 @@ export interface UnshareOptions {
   timeout?: number;
 }
 
-const KEYS = new Set(["setgroups", "owner", "mapper", "signal", "timeout"]);
+/**
+ * An option bag copied once into plain data: its own enumerable string keys
+ * (Object.keys: a Proxy's ownKeys trap once, getOwnPropertyDescriptor once a
+ * key), then each known key's value read exactly once (a getter runs once, a
+ * Proxy's get trap once). Inherited properties are not options. Unknown keys
+ * are refused, or skipped unread. What comes back is validated and used; the
+ * caller's object is never read again.
+ */
+export function copyOptions<K extends string>(
+  options: unknown,
+  known: readonly K[],
+  fail: (message: string) => Error,
+  unknown: "refuse" | "ignore" = "refuse",
+): Partial<Record<K, unknown>> {
+  const out: Partial<Record<K, unknown>> = Object.create(null);
+  if (options === undefined || options === null) return out;
+  if (typeof options !== "object" || Array.isArray(options))
+    throw fail(`options must be an object, got ${describe(options)}`);
+  for (const key of Object.keys(options)) {
+    if (!(known as readonly string[]).includes(key)) {
+      if (unknown === "ignore") continue;
+      throw fail(`unknown option ${JSON.stringify(key)}; known: ${known.join(", ")}`);
+    }
+    out[key as K] = (options as Record<string, unknown>)[key];
+  }
+  return out;
+}
+
+const KEYS = ["setgroups", "owner", "mapper", "signal", "timeout"] as const;
 
 export function checkOptions(options: unknown): UnshareOptions {
-  if (options === undefined || options === null) return {};
-  if (typeof options !== "object" || Array.isArray(options)) {
-    throw new TypeError(`options must be an object, got ${describe(options)}`);
-  }
-  for (const key of Object.keys(options)) {
-    if (!KEYS.has(key)) throw new TypeError(`unknown option ${JSON.stringify(key)}; known: ${[...KEYS].join(", ")}`);
-  }
-  const o = options as Record<string, unknown>;
+  const o = copyOptions(options, KEYS, (m) => new TypeError(m));
   const out: UnshareOptions = {};
   if (o.setgroups !== undefined) {
     if (typeof o.setgroups !== "string")

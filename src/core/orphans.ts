@@ -1,16 +1,20 @@
 /**
- * Helpers whose creating Worker was terminated. PDEATHSIG kills them when
- * that thread exits, but no JS runs in a terminated Worker: the zombie is
- * reparented to another thread of this process and the pidfd stays open.
- * The main thread finds them, reaps them and closes those pidfds. Only the
- * main thread sweeps, so no two sweeps can close the same descriptor.
+ * What the calls of a terminated Worker left: its helpers and spawnInside
+ * commands, their pidfds and pipe ends. PDEATHSIG kills those processes when
+ * that thread exits, but no JS runs in a terminated Worker: the zombies are
+ * reparented to another thread of this process and the descriptors stay
+ * open. The main thread finds them, kills and reaps the processes, and closes
+ * the descriptors. Only the main thread sweeps, so no two sweeps can act on
+ * the same record.
  *
- * A pidfd is taken as such an orphan only if all of these hold: its process
- * is a zombie child of ours with exit signal 0 (no other child of Bun's has
- * that: Bun.spawn's exit with SIGCHLD), named by the helper itself at birth
- * "bun-userns:" + its creating thread's tid, and that thread no longer exists
- * in this process. A live thread's helpers, even dead ones, are left to that
- * thread, which holds their pidfds.
+ * Found exactly, never by a process's name (a command names itself): each
+ * thread records what it holds, inside the native call that creates it, in
+ * a memfd of its own (native/registry.c says why a memfd). A registry is
+ * swept only when its creating thread is gone: no task with its tid and its
+ * start time is left in this process. A live thread's processes, even dead
+ * ones, are left to that thread, which holds their pidfds and waits for them.
+ * Each record names its descriptor by inode (and pid), so a number that now
+ * names something else is left alone.
  */
 import * as native from "./native.ts";
 
@@ -27,26 +31,26 @@ export function sweepIfDue(): void {
   reapOrphans();
 }
 
-const DIGITS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-_";
-
-/** The creating thread's tid from a helper's comm (see helper_name in native/helper.c). */
-export function creatorTid(comm: string): number | undefined {
-  const m = /^bun-userns:([0-9A-Za-z_-]{4})$/.exec(comm);
-  if (m === null) return undefined;
-  let tid = 0;
-  for (const c of m[1] as string) tid = tid * 64 + DIGITS.indexOf(c);
-  return tid;
+/** Is the thread with this tid and start time still one of ours? */
+function threadLives(tid: number, start: bigint): boolean {
+  const { readFileSync } = require("node:fs") as typeof import("node:fs");
+  try {
+    return native.threadStart(readFileSync(`/proc/self/task/${tid}/stat`, "utf8")) === start;
+  } catch {
+    return false;
+  }
 }
 
 /**
- * Reap the helpers of terminated Workers and close their pidfds. Returns how
- * many were collected; does nothing (0) outside the main thread.
+ * Kill and reap the helpers and commands of terminated Workers and close
+ * their descriptors. Returns how many processes were collected; does
+ * nothing (0) outside the main thread.
  */
 export function reapOrphans(): number {
   if (!Bun.isMainThread) return 0;
   last = performance.now();
   // Loaded here, not at import: node:fs costs ~2 ms of a one-shot's start.
-  const { existsSync, readdirSync, readFileSync, readlinkSync } = require("node:fs") as typeof import("node:fs");
+  const { readdirSync, readFileSync, readlinkSync } = require("node:fs") as typeof import("node:fs");
   let n = 0;
   let fds: string[];
   try {
@@ -55,22 +59,26 @@ export function reapOrphans(): number {
     return 0;
   }
   for (const name of fds) {
+    let bytes: Buffer;
     try {
-      if (readlinkSync(`/proc/self/fd/${name}`) !== "anon_inode:[pidfd]") continue;
-      const pid = Number(/^Pid:\s*(-?\d+)$/m.exec(readFileSync(`/proc/self/fdinfo/${name}`, "utf8"))?.[1]);
-      if (!(pid > 0)) continue;
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      const close = stat.lastIndexOf(")");
-      const fields = stat.slice(close + 2).split(" ");
-      // After the comm: state(3) ppid(4) … exit_signal(38), numbered from 1 as in proc(5).
-      if (fields[0] !== "Z" || Number(fields[1]) !== process.pid || fields[35] !== "0") continue;
-      const tid = creatorTid(stat.slice(stat.indexOf("(") + 1, close));
-      if (tid === undefined || existsSync(`/proc/self/task/${tid}`)) continue;
-      native.release(Number(name));
-      n++;
+      if (readlinkSync(`/proc/self/fd/${name}`) !== native.REGISTRY_LINK) continue;
+      bytes = readFileSync(`/proc/self/fd/${name}`);
     } catch {
-      // The fd or the process went away while we looked: not ours to touch.
+      continue; // closed while we looked: not ours to touch
     }
+    if (bytes.length < native.REGISTRY_HEADER_BYTES) continue;
+    if (bytes.toString("latin1", 0, 8) !== native.REGISTRY_MAGIC) continue;
+    const tid = bytes.readInt32LE(8);
+    if (threadLives(tid, bytes.readBigUInt64LE(16))) continue;
+    const fd = Number(name);
+    const records = Math.floor((bytes.length - native.REGISTRY_HEADER_BYTES) / native.RECORD_BYTES);
+    for (let i = 0; i < records; i++) {
+      if (bytes.readInt32LE(native.REGISTRY_HEADER_BYTES + i * native.RECORD_BYTES) === native.RECORD_KIND.free)
+        continue;
+      const kind = native.recSweep(fd, i);
+      if (kind === native.RECORD_KIND.helper || kind === native.RECORD_KIND.command) n++;
+    }
+    native.close(fd);
   }
   return n;
 }

@@ -11,8 +11,11 @@
  */
 import { constants } from "node:os";
 import { errnoName, errnoText, invalid, UsernsError } from "../core/errors.ts";
-import { type Helper, isHelper } from "../core/helper.ts";
+import { type Helper, isHelper, liveHelperCount } from "../core/helper.ts";
 import * as native from "../core/native.ts";
+import { nprocShortfall } from "../core/nproc.ts";
+import { copyOptions } from "../core/options.ts";
+import { sweepIfDue } from "../core/orphans.ts";
 import { NAMESPACE_KINDS } from "../ns/kinds.ts";
 import { openChecked, openFromProcess, openPidfd } from "../ns/namespace-fd.ts";
 import { checkArgv, checkCwd, checkEnv } from "./argv.ts";
@@ -65,6 +68,21 @@ export interface SpawnInsideOptions {
   readonly propagation?: "private" | "slave" | "shared";
 }
 
+const SPAWN_KEYS = [
+  "namespaces",
+  "namespaceFiles",
+  "stdio",
+  "env",
+  "cwd",
+  "signal",
+  "newPidNamespace",
+  "mountProc",
+  "uid",
+  "gid",
+  "fork",
+  "propagation",
+] as const;
+
 export interface InsideProcess {
   /** The command's pid, in our pid namespace. */
   readonly pid: number;
@@ -78,7 +96,10 @@ export interface InsideProcess {
 }
 
 interface Running {
+  /** The command's pidfd (it stays open until the reap). */
   pidfd: number;
+  /** Its record in this thread's registry: every signal and wait goes through it (native/registry.c). */
+  rec: number;
   resolve: (status: number) => void;
   reject: (e: unknown) => void;
   onDone?: () => void;
@@ -111,7 +132,7 @@ function arm(): void {
 function settle(r: Running, rc: number): void {
   running.delete(r);
   if (!r.watched) unwatched--;
-  native.close(r.pidfd);
+  // The poll that reaped it closed its pidfd and forgot its record.
   r.pidfd = -1;
   r.onDone?.();
   if (rc >= 0) r.resolve(rc);
@@ -132,7 +153,7 @@ function tick(): void {
   timer = undefined;
   let done = 0;
   for (const r of running) {
-    const rc = native.execPoll(r.pidfd);
+    const rc = native.recPoll(r.rec);
     if (rc === -11) continue;
     settle(r, rc);
     done++;
@@ -169,17 +190,19 @@ export function runningCommands(): number {
  */
 interface End {
   fd: number;
+  /** Its record in this thread's registry. */
+  rec: number;
   open: boolean;
 }
 const dropped = new FinalizationRegistry<End>((end) => closeEnd(end));
 function closeEnd(end: End): void {
-  if (end.open) native.close(end.fd);
+  if (end.open) native.recClose(end.rec);
   end.open = false;
 }
 
-function readable(fd: number): ReadableStream<Uint8Array> {
+function readable(fd: number, rec: number): ReadableStream<Uint8Array> {
   const reader = Bun.file(fd).stream().getReader();
-  const end: End = { fd, open: true };
+  const end: End = { fd, rec, open: true };
   const done = () => closeEnd(end);
   const stream = new ReadableStream<Uint8Array>({
     async pull(c) {
@@ -198,9 +221,9 @@ function readable(fd: number): ReadableStream<Uint8Array> {
   return stream;
 }
 
-function writable(fd: number): WritableStream<Uint8Array> {
+function writable(fd: number, rec: number): WritableStream<Uint8Array> {
   const sink = Bun.file(fd).writer();
-  const end: End = { fd, open: true };
+  const end: End = { fd, rec, open: true };
   const done = () => closeEnd(end);
   const stream = new WritableStream<Uint8Array>({
     async write(chunk) {
@@ -253,15 +276,16 @@ export function spawnInside(
 ): InsideProcess {
   // Copy hostile input once: what is validated is what is used.
   if (typeof options !== "object" || options === null) throw invalid("options", "options must be an object");
+  const o = copyOptions(options, SPAWN_KEYS, (m) => invalid("options", m), "ignore");
   const args = checkArgv(argv);
-  const env = checkEnv(options.env === undefined ? process.env : options.env);
-  const cwd = options.cwd === undefined ? null : checkCwd(options.cwd);
-  const stdio = checkStdio(options.stdio);
-  const signal = options.signal;
+  const env = checkEnv(o.env === undefined ? process.env : o.env);
+  const cwd = o.cwd === undefined ? null : checkCwd(o.cwd);
+  const stdio = checkStdio(o.stdio);
+  const signal = o.signal;
   if (signal !== undefined && !(signal instanceof AbortSignal))
     throw invalid("options", "signal must be an AbortSignal");
-  const newPid = options.newPidNamespace === true;
-  const mountProc = options.mountProc === true;
+  const newPid = o.newPidNamespace === true;
+  const mountProc = o.mountProc === true;
   let pid: number;
   let helperPidfd = -1;
   if (isHelper(helperOrPid)) {
@@ -275,16 +299,16 @@ export function spawnInside(
   }
   const ns = resolveNamespaces(
     pid,
-    options.namespaces,
-    options.namespaceFiles,
+    o.namespaces,
+    o.namespaceFiles,
     isHelper(helperOrPid) ? helperLinks(helperOrPid) : undefined,
   );
-  const prop = options.propagation ?? "private";
+  const prop = o.propagation ?? "private";
   if (prop !== "private" && prop !== "slave" && prop !== "shared") {
     throw invalid("options", `propagation must be "private", "slave" or "shared", got ${JSON.stringify(prop)}`);
   }
-  const fork = options.fork === true;
-  const ids = [options.uid, options.gid].map((id, i) => {
+  const fork = o.fork === true;
+  const ids = [o.uid, o.gid].map((id, i) => {
     if (id === "keep") return -1;
     if (id === undefined) return 0;
     if (typeof id === "number" && Number.isInteger(id) && id >= 0 && id < 2 ** 31 - 1) return id;
@@ -296,13 +320,19 @@ export function spawnInside(
       'mountProc needs "mnt" among the namespaces: /proc would be mounted in our own mount namespace',
     );
   signal?.throwIfAborted();
+  // Each command is a process of ours until it enters: refused as helpers are under a small RLIMIT_NPROC.
+  sweepIfDue();
+  const crowded = nprocShortfall(native.capEffective(), liveHelperCount() + running.size, "spawnInside");
+  if (crowded) throw crowded;
+  native.ensureRegistry();
 
-  // Everything below is undone on failure.
+  // Everything below is undone on failure. ours/theirs: pipe ends, by record.
   const opened: number[] = [];
   const ours: number[] = [];
   const theirs: number[] = [];
   const fail = (e: unknown): never => {
-    for (const fd of [...opened, ...ours, ...theirs]) native.close(fd);
+    for (const fd of opened) native.close(fd);
+    for (const rec of [...ours, ...theirs]) native.recClose(rec);
     throw e;
   };
   let pidfd = helperPidfd;
@@ -344,7 +374,7 @@ export function spawnInside(
     fail(e);
   }
   const childStdio: [number, number, number] = [-1, -1, -1];
-  const parentEnds: (number | undefined)[] = [undefined, undefined, undefined];
+  const parentEnds: ({ fd: number; rec: number } | undefined)[] = [undefined, undefined, undefined];
   for (let i = 0; i < 3; i++) {
     const s = stdio[i];
     if (s === "ignore") childStdio[i] = -2;
@@ -360,12 +390,13 @@ export function spawnInside(
             step: "open",
           }),
         );
-      const [r, w] = p as [number, number];
-      const [parent, child] = i === 0 ? [w, r] : [r, w];
-      ours.push(parent);
-      theirs.push(child);
-      parentEnds[i] = parent;
-      childStdio[i] = child;
+      const { fds, recs } = p as Exclude<typeof p, number>;
+      // stdin: we write, the command reads; stdout and stderr the other way round.
+      const [parent, child] = i === 0 ? ([1, 0] as const) : ([0, 1] as const);
+      ours.push(recs[parent]);
+      theirs.push(recs[child]);
+      parentEnds[i] = { fd: fds[parent], rec: recs[parent] };
+      childStdio[i] = fds[child];
     }
   }
   const r = native.execInside({
@@ -386,9 +417,9 @@ export function spawnInside(
     cwd,
   });
   for (const fd of opened) native.close(fd);
-  for (const fd of theirs) native.close(fd);
+  for (const rec of theirs) native.recClose(rec);
   if (!r.ok) {
-    for (const fd of ours) native.close(fd);
+    for (const rec of ours) native.recClose(rec);
     const syscall = r.step === "setns" || r.step === "setns_fd" ? "setns" : r.step;
     throw new UsernsError(`spawnInside: ${r.step}: ${errnoText(r.errno)}`, {
       code: errnoName(r.errno),
@@ -404,8 +435,8 @@ export function spawnInside(
     resolve = res;
     reject = rej;
   });
-  const rec: Running = { pidfd: r.pidfd, resolve, reject, watched: false };
-  const onAbort = () => native.execKill(rec.pidfd, 9);
+  const rec: Running = { pidfd: r.pidfd, rec: r.rec, resolve, reject, watched: false };
+  const onAbort = () => native.recKill(rec.rec, 9);
   if (signal) {
     signal.addEventListener("abort", onAbort, { once: true });
     rec.onDone = () => signal.removeEventListener("abort", onAbort);
@@ -413,7 +444,7 @@ export function spawnInside(
   watch(rec);
   if (r.execErrno !== 0) {
     // It exits 127/126 by itself; reap it, then say why.
-    for (const fd of ours) native.close(fd);
+    for (const rec of ours) native.recClose(rec);
     exited.catch(() => {});
     const name = args[0] as string;
     throw new UsernsError(r.execErrno === 2 ? `${name}: command not found` : `${name}: ${errnoText(r.execErrno)}`, {
@@ -426,13 +457,14 @@ export function spawnInside(
   return {
     pid: r.pid,
     exited,
-    stdin: parentEnds[0] === undefined ? undefined : writable(parentEnds[0]),
-    stdout: parentEnds[1] === undefined ? undefined : readable(parentEnds[1]),
-    stderr: parentEnds[2] === undefined ? undefined : readable(parentEnds[2]),
+    stdin: parentEnds[0] === undefined ? undefined : writable(parentEnds[0].fd, parentEnds[0].rec),
+    stdout: parentEnds[1] === undefined ? undefined : readable(parentEnds[1].fd, parentEnds[1].rec),
+    stderr: parentEnds[2] === undefined ? undefined : readable(parentEnds[2].fd, parentEnds[2].rec),
     kill(sig: NodeJS.Signals | number = "SIGTERM"): boolean {
       const n = signalNumber(sig);
       if (rec.pidfd < 0) return false;
-      return native.execKill(rec.pidfd, n) === 0;
+      // Through its pidfd only while that number still names this command (native/registry.c).
+      return native.recKill(rec.rec, n) === 0;
     },
   };
 }
