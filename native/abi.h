@@ -3,7 +3,7 @@
  * step table and the op numbers. src/core/native.ts checks all three at load
  * (OP_ABI), so a stale BUN_USERNS_LIB build is refused instead of misread.
  */
-#define BUN_USERNS_ABI 3
+#define BUN_USERNS_ABI 4
 
 #define STR_(x) #x
 #define STR(x) STR_(x)
@@ -164,7 +164,6 @@ enum op {
 	OP_PROBE_KERNEL = 9,
 	OP_CAP_EFFECTIVE = 10,
 	OP_OWNER_UID = 11,
-	OP_IDMAP_PROBE = 12,
 	OP_NPROC_LIMIT = 13,
 	OP_WRITE_SETGROUPS = 14,
 	/* issue 9: mounts (native/mount.c) */

@@ -6,14 +6,18 @@
  *   move_mount(F_EMPTY_PATH)    attach it on TARGET
  *   umount2                     take a mount away again
  *
+ * SOURCE and TARGET's directory are resolved once (resolve.c) and acted on
+ * as descriptors, so another uid swapping a component (a symlink, a
+ * renameat2 RENAME_EXCHANGE) cannot point a step at a tree or a place that
+ * was not named.
+ *
  * Failures are -(step * 1000 + errno), step 1 open_tree, 2 mount_setattr,
- * 3 move_mount, 4 umount2, 5 statfs, so the caller can say which call refused.
+ * 3 move_mount, 4 umount2, 5 statfs, 6 the walk refused a component (its
+ * path is written over the request's, the symlink's owner beside it), so
+ * the caller can say which call refused.
  */
 #ifndef OPEN_TREE_CLONE
 #define OPEN_TREE_CLONE 1
-#endif
-#ifndef AT_EMPTY_PATH
-#define AT_EMPTY_PATH 0x1000
 #endif
 #ifndef MOUNT_ATTR_IDMAP
 #define MOUNT_ATTR_IDMAP 0x00100000
@@ -21,13 +25,17 @@ struct mount_attr { u64 attr_set, attr_clr, propagation, userns_fd; };
 #endif
 #define AT_RECURSIVE 0x8000
 #define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#define MOVE_MOUNT_T_EMPTY_PATH 0x00000040
 #define UMOUNT_NOFOLLOW 0x8
+
+static s32 mount_fail(s32 step, s64 rc) { return (s32)(-(step * 1000) + rc); }
 
 #define MSTEP_OPEN_TREE 1
 #define MSTEP_SETATTR 2
 #define MSTEP_MOVE 3
 #define MSTEP_UMOUNT 4
 #define MSTEP_STATFS 5
+#define MSTEP_RESOLVE 6
 
 /* What src/native.ts fills (offsets fixed by the asserts). */
 struct mount_req {
@@ -36,13 +44,33 @@ struct mount_req {
 	u64 propagation; /* 16 MS_PRIVATE / MS_SLAVE / MS_SHARED / MS_UNBINDABLE, or 0 */
 	s32 userns_fd;   /* 24 the user namespace whose maps the mount takes */
 	s32 recursive;   /* 28 1: clone and idmap SOURCE's submounts too */
-	char path[4096]; /* 32 SOURCE, NUL-terminated */
+	char path[PATH_BYTES]; /* 32 SOURCE, NUL-terminated; out after a refused walk: the component */
+	u32 owner;       /* 4128 out: uid of a refused symlink */
 };
 #define OFFSET_M(f) ((long)&((struct mount_req *)0)->f)
 _Static_assert(OFFSET_M(userns_fd) == 24, "layout");
 _Static_assert(OFFSET_M(path) == 32, "layout");
+_Static_assert(OFFSET_M(owner) == 4128, "layout");
 
-static s32 mount_fail(s32 step, s64 rc) { return (s32)(-(step * 1000) + rc); }
+/* What attach and umount take: TARGET, and the same report of a refused walk. */
+struct target_req {
+	s32 fd;          /*  0 in: the tree to attach */
+	s32 flags;       /*  4 in: umount2 flags */
+	u32 owner;       /*  8 out: uid of a refused symlink */
+	s32 pad[5];      /* 12 */
+	char path[PATH_BYTES]; /* 32 TARGET; out after a refused walk: the component */
+};
+_Static_assert(((long)&((struct target_req *)0)->path) == 32, "layout");
+
+/* A refused walk: the component into PATH, the owner into *OWNER. */
+static s32 mount_walk_failed(struct walk *w, char *path, u32 *owner, s64 rc)
+{
+	s32 i;
+	for (i = 0; i <= w->at_len; i++) path[i] = w->at[i];
+	*owner = w->owner;
+	return mount_fail(MSTEP_RESOLVE, rc);
+}
+
 
 /*
  * A detached, idmapped clone of r->path: its fd (O_CLOEXEC), or a failure.
@@ -52,12 +80,18 @@ static s32 mount_fail(s32 step, s64 rc) { return (s32)(-(step * 1000) + rc); }
 s32 bun_userns_open_tree_idmap(struct mount_req *r)
 {
 	struct mount_attr attr;
-	s64 fd, rc;
+	struct walk w;
+	s64 src, fd, rc;
 	u32 rec = r->recursive ? AT_RECURSIVE : 0;
+	/* SOURCE resolved once, to a descriptor of the top mount at its end. */
+	src = walk_path(r->path, 1, 0, &w);
+	if (src < 0) return mount_walk_failed(&w, r->path, &r->owner, src);
 	/* OPEN_TREE_CLONE: a copy, not SOURCE's own mount, so changing its
-	 * attributes cannot touch SOURCE; AT_RECURSIVE copies submounts too
-	 * (a plain bind's rule); O_CLOEXEC: exec'd programs never see it. */
-	fd = sys3(SYS_open_tree, AT_FDCWD, (s64)r->path, OPEN_TREE_CLONE | O_CLOEXEC | rec);
+	 * attributes cannot touch SOURCE; AT_EMPTY_PATH: of the descriptor just
+	 * resolved, not of a name again; AT_RECURSIVE copies submounts too (a
+	 * plain bind's rule); O_CLOEXEC: exec'd programs never see it. */
+	fd = sys3(SYS_open_tree, src, (s64)"", OPEN_TREE_CLONE | AT_EMPTY_PATH | O_CLOEXEC | rec);
+	sys1(SYS_close, src);
 	if (fd < 0) return mount_fail(MSTEP_OPEN_TREE, fd);
 	/* MOUNT_ATTR_IDMAP is accepted only on a detached mount that is not yet
 	 * idmapped (the kernel refuses it on an attached one: EINVAL/EPERM);
@@ -75,19 +109,65 @@ s32 bun_userns_open_tree_idmap(struct mount_req *r)
 	return (s32)fd;
 }
 
-/* Attach the tree FD on TARGET. move_mount without MOVE_MOUNT_T_SYMLINKS
- * does not follow a symlink at TARGET (no mount lands elsewhere). */
-s32 bun_userns_attach_tree(s32 fd, const char *target)
+/*
+ * Attach the tree r->fd on r->path.
+ * 1. TARGET's directory resolved once; its last component opened
+ *    O_PATH|O_NOFOLLOW relative to it (the top mount there, if any).
+ * 2. A symlink there is refused (ELOOP): a mount never lands on a link's
+ *    target, nor on the link itself.
+ * 3. move_mount(MOVE_MOUNT_T_EMPTY_PATH) onto that descriptor: the place
+ *    checked is the place mounted on.
+ */
+s32 bun_userns_attach_tree(struct target_req *r)
 {
-	s64 rc = sys5(SYS_move_mount, fd, (s64)"", AT_FDCWD, (s64)target, MOVE_MOUNT_F_EMPTY_PATH);
+	struct walk w;
+	struct kstatx st;
+	char name[256];
+	s64 dfd, tfd, rc;
+	dfd = walk_path(r->path, 0, name, &w);
+	if (dfd < 0) return mount_walk_failed(&w, r->path, &r->owner, dfd);
+	tfd = sys4(SYS_openat, dfd, (s64)name, O_PATH | O_NOFOLLOW | O_CLOEXEC, 0);
+	sys1(SYS_close, dfd);
+	if (tfd < 0) return mount_fail(MSTEP_MOVE, tfd);
+	rc = statx_at((s32)tfd, "", &st);
+	if (rc == 0 && (st.mode & S_IFMT) == S_IFLNK) rc = -E_LOOP;
+	if (rc == 0)
+		rc = sys5(SYS_move_mount, r->fd, (s64)"", tfd, (s64)"", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+	sys1(SYS_close, tfd);
 	return rc < 0 ? mount_fail(MSTEP_MOVE, rc) : 0;
 }
 
-/* umount2(TARGET, FLAGS | UMOUNT_NOFOLLOW): a symlink put at TARGET cannot
- * redirect the unmount. Nothing under the mountpoint is ever touched. */
-s32 bun_userns_umount(const char *target, s32 flags)
+/*
+ * umount2 of what r->path names. Nothing under the mountpoint is touched.
+ * 1. TARGET's directory resolved once.
+ * 2. statx of the name in it: it must be a mount root (else EINVAL, as
+ *    umount2 says), and that mount is the one the next step removes.
+ * 3. umount2("/proc/self/fd/DIR/NAME", flags | UMOUNT_NOFOLLOW): the magic
+ *    link is the directory we hold, NAME is looked up in it once more (the
+ *    kernel refuses to rename a mountpoint, so it is the same mount), and a
+ *    symlink at NAME is not followed. Through a descriptor of the mount
+ *    itself the descriptor would make it busy.
+ */
+s32 bun_userns_umount(struct target_req *r)
 {
-	s64 rc = sys2(SYS_umount2, (s64)target, (s64)(u32)flags | UMOUNT_NOFOLLOW);
+	struct walk w;
+	struct kstatx st;
+	char name[256], at[32 + 256];
+	s64 dfd, rc;
+	s32 i, n;
+	dfd = walk_path(r->path, 0, name, &w);
+	if (dfd < 0) return mount_walk_failed(&w, r->path, &r->owner, dfd);
+	rc = statx_at((s32)dfd, name, &st);
+	if (rc == 0 && !(st.attributes & STATX_ATTR_MOUNT_ROOT)) rc = -E_INVAL;
+	if (rc == 0) {
+		fd_path(at, (s32)dfd);
+		n = str_len(at);
+		at[n++] = '/';
+		for (i = 0; name[i]; i++) at[n++] = name[i];
+		at[n] = 0;
+		rc = sys2(SYS_umount2, (s64)at, (s64)(u32)r->flags | UMOUNT_NOFOLLOW);
+	}
+	sys1(SYS_close, dfd);
 	return rc < 0 ? mount_fail(MSTEP_UMOUNT, rc) : 0;
 }
 
@@ -98,21 +178,5 @@ s32 bun_userns_fs_type(const char *path, u64 *out)
 	s64 rc = sys2(SYS_statfs, (s64)path, (s64)buf);
 	if (rc < 0) return mount_fail(MSTEP_STATFS, rc);
 	out[0] = buf[0];
-	return 0;
-}
-
-/* doctor --path: the same open_tree + mount_setattr as a mount, then close
- * (never attached). 0, or -(step * 1000 + errno). */
-s32 bun_userns_mount_probe(const char *path, s32 userns_fd)
-{
-	struct mount_req r; /* on the caller's stack: one per call and thread */
-	s32 i = 0, fd;
-	mem_zero(&r, sizeof r);
-	while (path[i] && i < (s32)sizeof r.path - 1) { r.path[i] = path[i]; i++; }
-	if (path[i]) return mount_fail(MSTEP_OPEN_TREE, -36 /* ENAMETOOLONG */);
-	r.userns_fd = userns_fd;
-	fd = bun_userns_open_tree_idmap(&r);
-	if (fd < 0) return fd;
-	sys1(SYS_close, fd);
 	return 0;
 }

@@ -4,64 +4,26 @@
  * `unshare --net=FILE` make), and remove exactly such a pin. Runs on the
  * caller's thread in the caller's mount namespace; paths arrive validated
  * from src/ns/. Every path we act on twice is held as an fd in between and
- * reached again through /proc/self/fd/N, so a rename or symlink swap in the
- * directory cannot redirect the second step.
+ * reached again through /proc/self/fd/N, and every path is resolved once
+ * (resolve.c) to its directory's descriptor, so a rename or symlink swap by
+ * another uid cannot redirect a later step.
  */
-#ifndef AT_EMPTY_PATH
-#define AT_EMPTY_PATH 0x1000
-#endif
-#define AT_SYMLINK_NOFOLLOW 0x100
+/* O_PATH, AT_*, STATX_*, S_IF*, struct kstatx: resolve.c. O_NOFOLLOW differs
+ * per arch (x86_64 0400000, arm64 0100000): syscalls_<arch>.h. */
 #define O_CREAT 0100
 #define O_EXCL 0200
-#define O_PATH 010000000
-/* O_NOFOLLOW differs per arch (x86_64 0400000, arm64 0100000): syscalls_<arch>.h. */
-#define MS_BIND 0x1000
 #define MNT_DETACH 2
+#define OPEN_TREE_CLONE_ 1
+#define MOVE_MOUNT_F_EMPTY_PATH_ 0x4
+#define MOVE_MOUNT_T_EMPTY_PATH_ 0x40
 #define NS_GET_NSTYPE 0xb703
 #define NSFS_MAGIC 0x6e736673
-#define STATX_TYPE 0x1
-#define STATX_INO 0x100
-#define STATX_MNT_ID 0x1000
-#define STATX_ATTR_MOUNT_ROOT 0x2000
-#define S_IFMT 0170000
-#define S_IFREG 0100000
 #define E_NOTTY 25
 #define E_BUSY 16
 
-/* struct statx (include/uapi/linux/stat.h): the same on every arch. */
-struct kstatx {
-	u32 mask, blksize;
-	u64 attributes;
-	u32 nlink, uid, gid;
-	unsigned short mode, pad0;
-	u64 ino, size, blocks, attributes_mask;
-	u8 times[64];
-	u32 rdev_major, rdev_minor, dev_major, dev_minor;
-	u64 mnt_id;
-	u8 rest[104];
-};
-_Static_assert(sizeof(struct kstatx) == 256, "statx layout");
-
+#define OFFSET_P(f) ((long)&((struct pin_req *)0)->f)
 /* Where a pin or unpin stopped, for the error's step (src/core/native.ts). */
-enum ns_step { NS_OPEN = 1, NS_CHECK, NS_MOUNT, NS_UMOUNT, NS_UNLINK };
-
-/* "/proc/self/fd/N": the exact file an fd holds, as a path mount(2) takes. */
-static void fd_path(char *out, s32 fd)
-{
-	const char *pre = "/proc/self/fd/";
-	char digits[12];
-	int n = 0;
-	while (*pre) *out++ = *pre++;
-	do { digits[n++] = (char)('0' + fd % 10); fd /= 10; } while (fd);
-	while (n) *out++ = digits[--n];
-	*out = 0;
-}
-
-static s64 statx_fd(s32 fd, struct kstatx *st)
-{
-	mem_zero(st, sizeof *st);
-	return sys5(SYS_statx, fd, (s64)"", AT_EMPTY_PATH, STATX_TYPE | STATX_INO | STATX_MNT_ID, (s64)st);
-}
+enum ns_step { NS_OPEN = 1, NS_CHECK, NS_MOUNT, NS_UMOUNT, NS_UNLINK, NS_RESOLVE };
 
 /* statfs f_type is the first word of struct statfs on every 64-bit arch. */
 static s64 is_nsfs(s32 fd)
@@ -114,7 +76,8 @@ typed:
  * statx for validation before anything is created: of PATH without
  * following a last symlink, or of FD when PATH is "". out[0] the file type
  * bits, out[1] 1 if it is the root of a mount, out[2..3] the id (5.8) of
- * the mount it is on, out[4..5] its inode (a namespace's identity).
+ * the mount it is on, out[4..5] its inode (a namespace's identity), out[6]
+ * its owner, out[7] its size (clipped to 2^32-1): the messages' pre-checks.
  */
 s32 bun_userns_ns_stat(const char *path, s32 fd, u32 *out)
 {
@@ -122,7 +85,7 @@ s32 bun_userns_ns_stat(const char *path, s32 fd, u32 *out)
 	s64 rc;
 	mem_zero(&st, sizeof st);
 	rc = sys5(SYS_statx, path[0] ? AT_FDCWD : fd, (s64)path, path[0] ? AT_SYMLINK_NOFOLLOW : AT_EMPTY_PATH,
-		  STATX_TYPE | STATX_INO | STATX_MNT_ID, (s64)&st);
+		  STATX_TYPE | STATX_INO | STATX_MNT_ID | STATX_UID | STATX_SIZE, (s64)&st);
 	if (rc < 0) return (s32)rc;
 	out[0] = st.mode & S_IFMT;
 	out[1] = (st.attributes & STATX_ATTR_MOUNT_ROOT) != 0;
@@ -130,90 +93,198 @@ s32 bun_userns_ns_stat(const char *path, s32 fd, u32 *out)
 	out[3] = (u32)(st.mnt_id >> 32);
 	out[4] = (u32)st.ino;
 	out[5] = (u32)(st.ino >> 32);
+	out[6] = st.uid;
+	out[7] = st.size > 0xffffffffu ? 0xffffffffu : (u32)st.size;
 	return 0;
 }
 
+/* Which rule refused a pin or unpin (src/ns/pins.ts words it). */
+enum pin_why {
+	WHY_NONE,
+	WHY_SYMLINK,   /* a directory on the way is a symlink root does not own */
+	WHY_NOT_FILE,  /* the target exists and is not a regular file */
+	WHY_MOUNTED,   /* the target is already a mount root */
+	WHY_NOT_EMPTY, /* the existing file has content */
+	WHY_OWNER,     /* the existing file belongs to another uid */
+	WHY_NOT_PIN,   /* no namespace is bind-mounted there */
+	WHY_OTHER_PIN, /* a pin, but not the mount this pin made */
+	WHY_KEPT,      /* unmounted; the file is not one this pin made, so it stays */
+};
+#define PIN_CREATE 1      /* pin: PATH is new, create it */
+#define PIN_UNLINK 2      /* unpin: remove the file, if it is the one remembered */
+#define PIN_UNLINK_MADE 4 /* unpin: remove the file if it is what a pin creates */
+
+/* The request of a pin and an unpin (src/core/native.ts mirrors it). */
+struct pin_req {
+	s32 step;        /*  0 out: enum ns_step where it stopped, 0 when done */
+	s32 why;         /*  4 out: enum pin_why */
+	u32 owner;       /*  8 out: uid of the refused symlink or file */
+	s32 flags;       /* 12 in: PIN_* */
+	u64 mnt_id;      /* 16 pin out, unpin in (0: not known) */
+	u64 ns_ino;      /* 24 pin out, unpin in (0: not known) */
+	u64 file_ino;    /* 32 pin out, unpin in (0: not known) */
+	u32 dev_major;   /* 40 the file's device, with file_ino */
+	u32 dev_minor;   /* 44 */
+	s32 unlinked;    /* 48 unpin out: 1 if the file was removed */
+	s32 pad[3];      /* 52 */
+	char path[PATH_BYTES]; /* 64 in: PATH; out after NS_RESOLVE: the component that refused */
+};
+_Static_assert(OFFSET_P(mnt_id) == 16 && OFFSET_P(unlinked) == 48 && OFFSET_P(path) == 64, "layout");
+
+/* A refused walk: report where, over the caller's copy of the path. */
+static s32 walk_failed(struct pin_req *r, struct walk *w, s32 rc)
+{
+	s32 i;
+	r->step = NS_RESOLVE;
+	r->why = w->owner != ~0u ? WHY_SYMLINK : WHY_NONE;
+	r->owner = w->owner;
+	for (i = 0; i <= w->at_len; i++) r->path[i] = w->at[i];
+	return rc;
+}
+
+static s32 same_file(struct kstatx *a, struct pin_req *r)
+{
+	return a->ino == r->file_ino && a->dev_major == r->dev_major && a->dev_minor == r->dev_minor;
+}
+
 /*
- * Pin namespace fd NSFD onto PATH; CREATE says PATH is new. Returns 0 or
- * -errno with the step in *step.
- * 1. The target: created O_EXCL|O_NOFOLLOW mode 0444 as util-linux does
+ * Pin namespace fd NSFD onto r->path. Returns 0 or -errno, with r->step and
+ * r->why; on success r says what was made (mount id, namespace, file).
+ * 1. Resolve the directory once (resolve.c): every later step is relative
+ *    to its descriptor, so the pin lands in the directory that was named.
+ * 2. The target: created O_EXCL|O_NOFOLLOW mode 0444 as util-linux does
  *    (an existing file or any symlink is EEXIST: never reuse or follow what
  *    someone else put there), or an existing one opened O_PATH|O_NOFOLLOW.
- * 2. It must be a regular file and not already a mount root: a bind of an
- *    nsfs inode needs a non-directory target, and stacking a second pin
- *    would make the first unreachable.
- * 3. mount(MS_BIND) from /proc/self/fd/NSFD onto /proc/self/fd/TARGET: the
- *    namespace we checked, onto the inode we checked. The kernel refuses a
- *    mount namespace bound where it could loop (EINVAL: not newer than
- *    ours, or onto a shared mount).
- * 4. On failure a file we created is unlinked, if PATH still names it.
+ * 3. It must be a regular file and not already a mount root (a bind of an
+ *    nsfs inode needs a non-directory, and a second pin on top would hide
+ *    the first); an existing one must be empty and the caller's own: a
+ *    file with content or of another uid is never hidden under a pin.
+ * 4. open_tree(OPEN_TREE_CLONE) of NSFD and move_mount onto the target's
+ *    descriptor (MOVE_MOUNT_T_EMPTY_PATH): the namespace we checked, onto
+ *    the inode we checked, whatever its name is by now. The kernel refuses a
+ *    mount namespace bound where it could loop (ELOOP: not newer than ours).
+ * 5. statx of the attached tree: its mount id, which unpin compares.
+ * 6. On failure a file we created is unlinked, if the name in that same
+ *    directory still is that file.
  */
-s32 bun_userns_ns_pin(s32 nsfd, s32 create, const char *path, s32 *step)
+s32 bun_userns_ns_pin(s32 nsfd, struct pin_req *r)
 {
+	struct walk w;
 	struct kstatx st, now;
-	char src[32], dst[32];
-	s64 tfd, rc;
-	*step = NS_OPEN;
-	tfd = create ? sys4(SYS_openat, AT_FDCWD, (s64)path, O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0444)
-		     : sys4(SYS_openat, AT_FDCWD, (s64)path, O_PATH | O_NOFOLLOW | O_CLOEXEC, 0);
-	if (tfd < 0) return (s32)tfd;
-	*step = NS_CHECK;
-	rc = 0;
-	if (!create) { /* a file O_EXCL just created is a regular file, no mount root */
-		rc = statx_fd((s32)tfd, &st);
-		if (rc == 0 && (st.mode & S_IFMT) != S_IFREG) rc = -E_INVAL;
-		if (rc == 0 && (st.attributes & STATX_ATTR_MOUNT_ROOT)) rc = -E_BUSY;
+	char name[256];
+	s64 dfd, tfd, tree = -1, rc;
+	s32 create = r->flags & PIN_CREATE;
+	r->why = WHY_NONE;
+	r->step = NS_RESOLVE;
+	dfd = walk_path(r->path, 0, name, &w);
+	if (dfd < 0) return walk_failed(r, &w, (s32)dfd);
+	r->step = NS_OPEN;
+	tfd = create ? sys4(SYS_openat, dfd, (s64)name, O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0444)
+		     : sys4(SYS_openat, dfd, (s64)name, O_PATH | O_NOFOLLOW | O_CLOEXEC, 0);
+	if (tfd < 0) { sys1(SYS_close, dfd); return (s32)tfd; }
+	r->step = NS_CHECK;
+	rc = statx_at((s32)tfd, "", &st);
+	if (rc == 0 && (st.mode & S_IFMT) != S_IFREG) { rc = -E_EXIST; r->why = WHY_NOT_FILE; }
+	else if (rc == 0 && (st.attributes & STATX_ATTR_MOUNT_ROOT)) { rc = -E_BUSY; r->why = WHY_MOUNTED; }
+	else if (rc == 0 && !create && st.size != 0) { rc = -E_EXIST; r->why = WHY_NOT_EMPTY; }
+	else if (rc == 0 && !create && st.uid != (u32)sys0(SYS_geteuid)) {
+		rc = -E_PERM;
+		r->why = WHY_OWNER;
+		r->owner = st.uid;
 	}
 	if (rc == 0) {
-		*step = NS_MOUNT;
-		fd_path(src, nsfd);
-		fd_path(dst, (s32)tfd);
-		rc = sys5(SYS_mount, (s64)src, (s64)dst, 0, MS_BIND, 0);
+		r->file_ino = st.ino;
+		r->dev_major = st.dev_major;
+		r->dev_minor = st.dev_minor;
+		r->step = NS_MOUNT;
+		tree = sys3(SYS_open_tree, nsfd, (s64)"", OPEN_TREE_CLONE_ | AT_EMPTY_PATH | O_CLOEXEC);
+		rc = tree < 0 ? tree
+			      : sys5(SYS_move_mount, tree, (s64)"", tfd, (s64)"",
+				     MOVE_MOUNT_F_EMPTY_PATH_ | MOVE_MOUNT_T_EMPTY_PATH_);
 	}
-	if (rc < 0 && create && statx_fd((s32)tfd, &st) == 0) {
-		mem_zero(&now, sizeof now);
-		if (sys5(SYS_statx, AT_FDCWD, (s64)path, AT_SYMLINK_NOFOLLOW, STATX_TYPE | STATX_INO, (s64)&now) == 0 &&
-		    now.ino == st.ino && now.dev_major == st.dev_major && now.dev_minor == st.dev_minor)
-			sys3(SYS_unlinkat, AT_FDCWD, (s64)path, 0);
+	if (rc == 0) {
+		/* The tree's fd is the new mount's root: its id; the nsfs inode is the namespace. */
+		rc = statx_at((s32)tree, "", &now);
+		r->mnt_id = now.mnt_id;
+		r->ns_ino = now.ino;
 	}
+	if (tree >= 0) sys1(SYS_close, tree); /* attached: the mount stays; detached: freed with its fd */
+	if (rc < 0 && create && statx_at((s32)tfd, "", &st) == 0 && statx_at((s32)dfd, name, &now) == 0 &&
+	    now.ino == st.ino && now.dev_major == st.dev_major && now.dev_minor == st.dev_minor)
+		sys3(SYS_unlinkat, dfd, (s64)name, 0);
 	sys1(SYS_close, tfd);
-	if (rc == 0) *step = 0;
+	sys1(SYS_close, dfd);
+	if (rc == 0) r->step = 0;
 	return (s32)rc;
 }
 
 /*
- * Remove the pin at PATH; UNLINK also removes its file. Returns 0 or -errno
- * with the step in *step.
- * 1. Open PATH O_PATH|O_NOFOLLOW: the top mount there, not a link's target.
- * 2. It must be an nsfs inode: with O_NOFOLLOW only a bind mount of a
- *    namespace is that (a /proc/PID/ns link is opened as itself, a procfs
- *    inode), so no other mount (a tmpfs, a bind of a real file) is ever
- *    unmounted here (-EINVAL).
- * 3. umount2(MNT_DETACH) through /proc/self/fd/N, the mount we checked, as
+ * Remove the pin at r->path. Returns 0 or -errno with r->step and r->why.
+ * 1. Resolve the directory once, as the pin did.
+ * 2. Open the name O_PATH|O_NOFOLLOW: the top mount there, not a link's target.
+ * 3. It must be an nsfs inode at a mount root: with O_NOFOLLOW only a bind
+ *    mount of a namespace is that, so no other mount is ever unmounted here
+ *    (-EINVAL). With a remembered pin (r->mnt_id, r->ns_ino), it must be
+ *    that very mount of that namespace; if the name is the remembered file,
+ *    uncovered (someone unmounted it), only the unlink is left to do.
+ * 4. umount2(MNT_DETACH) through /proc/self/fd/N, the mount we checked, as
  *    `ip netns delete` does: a process inside keeps the namespace alive, the
  *    name is free at once.
- * 4. unlinkat the file now uncovered (the kernel refuses a mountpoint,
- *    EBUSY: a second pin stacked below stays, and so does its file).
+ * 5. The file now uncovered is unlinked only if it is the one the pin
+ *    created (PIN_UNLINK: the remembered inode) or, for a pin made by
+ *    another call (PIN_UNLINK_MADE), what a pin creates: an empty regular
+ *    file, one link, no write permission, the caller's. unlinkat is by name:
+ *    whoever could swap another file in between the check and the unlink
+ *    could already have removed that file itself (the same rights on its
+ *    directory). The kernel refuses a mountpoint (EBUSY: a pin below stays).
  */
-s32 bun_userns_ns_unpin(const char *path, s32 unlink, s32 *step)
+s32 bun_userns_ns_unpin(struct pin_req *r)
 {
-	char self[32];
-	s64 fd, rc;
-	*step = NS_OPEN;
-	fd = sys4(SYS_openat, AT_FDCWD, (s64)path, O_PATH | O_NOFOLLOW | O_CLOEXEC, 0);
-	if (fd < 0) return (s32)fd;
-	*step = NS_CHECK;
-	rc = is_nsfs((s32)fd);
-	if (rc == 0) rc = -E_INVAL;
+	struct walk w;
+	struct kstatx st;
+	char name[256], self[32];
+	s64 dfd, fd, rc;
+	r->why = WHY_NONE;
+	r->unlinked = 0;
+	r->step = NS_RESOLVE;
+	dfd = walk_path(r->path, 0, name, &w);
+	if (dfd < 0) return walk_failed(r, &w, (s32)dfd);
+	r->step = NS_OPEN;
+	fd = sys4(SYS_openat, dfd, (s64)name, O_PATH | O_NOFOLLOW | O_CLOEXEC, 0);
+	if (fd < 0) { sys1(SYS_close, dfd); return (s32)fd; }
+	r->step = NS_CHECK;
+	rc = statx_at((s32)fd, "", &st);
+	if (rc == 0) rc = is_nsfs((s32)fd);
+	if (rc == 0 && r->file_ino && same_file(&st, r)) rc = 0; /* our file, uncovered: only the unlink is left */
+	else if (rc == 0 || (rc > 0 && !(st.attributes & STATX_ATTR_MOUNT_ROOT))) { rc = -E_INVAL; r->why = WHY_NOT_PIN; }
+	else if (rc > 0 && ((r->mnt_id && st.mnt_id != r->mnt_id) || (r->ns_ino && st.ino != r->ns_ino))) {
+		rc = -E_INVAL;
+		r->why = WHY_OTHER_PIN;
+	}
 	if (rc > 0) {
-		*step = NS_UMOUNT;
+		r->step = NS_UMOUNT;
 		fd_path(self, (s32)fd);
 		rc = sys2(SYS_umount2, (s64)self, MNT_DETACH);
 	}
 	sys1(SYS_close, fd);
-	if (rc < 0 || !unlink) { if (rc == 0) *step = 0; return (s32)rc; }
-	*step = NS_UNLINK;
-	rc = sys3(SYS_unlinkat, AT_FDCWD, (s64)path, 0);
-	if (rc == 0) *step = 0;
+	if (rc < 0 || !(r->flags & (PIN_UNLINK | PIN_UNLINK_MADE))) {
+		sys1(SYS_close, dfd);
+		if (rc == 0) r->step = 0;
+		return (s32)rc;
+	}
+	r->step = NS_UNLINK;
+	rc = statx_at((s32)dfd, name, &st);
+	if (rc == 0) {
+		s32 ours = (r->flags & PIN_UNLINK)
+				   ? r->file_ino && same_file(&st, r)
+				   : (st.mode & S_IFMT) == S_IFREG && st.size == 0 && st.nlink == 1 && (st.mode & 0222) == 0 &&
+					     st.uid == (u32)sys0(SYS_geteuid);
+		if (ours) {
+			rc = sys3(SYS_unlinkat, dfd, (s64)name, 0);
+			if (rc == 0) r->unlinked = 1;
+		} else r->why = WHY_KEPT;
+	} else if (rc == -E_NOENT) rc = 0; /* gone already: nothing of ours is left */
+	sys1(SYS_close, dfd);
+	if (rc == 0) r->step = 0;
 	return (s32)rc;
 }

@@ -98,7 +98,7 @@ static s32 rec_put(s32 regfd, s32 slot, s32 kind, s32 fd, s32 pid)
 	e.kind = kind;
 	e.fd = fd;
 	e.pid = pid;
-	rc = statx_fd(fd, &st);
+	rc = statx_at(fd, "", &st);
 	if (rc < 0) return (s32)rc;
 	e.ino = st.ino;
 	e.dev_major = st.dev_major;
@@ -162,7 +162,7 @@ static s32 fdinfo_pid(s32 fd)
 static int rec_names(const struct rec *e)
 {
 	struct kstatx st;
-	if (statx_fd(e->fd, &st) < 0) return 0;
+	if (statx_at(e->fd, "", &st) < 0) return 0;
 	if (st.ino != e->ino || st.dev_major != e->dev_major || st.dev_minor != e->dev_minor) return 0;
 	return !(e->flags & REC_SHARED_INODE) || fdinfo_pid(e->fd) == e->pid;
 }

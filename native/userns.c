@@ -21,6 +21,7 @@
  *   helper.c     the helper's own sequence, clone to park
  *   spawn.c      the caller's side: clone, maps, start, abort, liveness, release
  *   probe.c      read-only probes (kernel support, caps, namespace fds)
+ *   resolve.c    a path resolved once to descriptors, refusing other uids' symlinks
  *   mount.c      idmapped mounts: open_tree, mount_setattr, move_mount (issue 9)
  *   exec.c       a command inside a pid's namespaces (issue 11)
  *   watch.c      the exit watcher's blocking wait on pidfds, an epoll set (issue 11)
@@ -42,6 +43,7 @@
 #include "helper.c"
 #include "spawn.c"
 #include "probe.c"
+#include "resolve.c" /* paths another uid may change: resolved once */
 #include "mount.c" /* issue 9: mounts */
 #include "exec.c" /* issue 11: exec */
 #include "ns.c" /* issue 11: namespaces as fds and files */
@@ -89,13 +91,12 @@ s32 bun_userns(s32 op, void *p, s32 x, s32 y)
 	case OP_PROBE_KERNEL: return bun_userns_probe_kernel();
 	case OP_CAP_EFFECTIVE: return bun_userns_cap_effective();
 	case OP_OWNER_UID: return bun_userns_owner_uid(x, (u32 *)p);
-	case OP_IDMAP_PROBE: return bun_userns_mount_probe((const char *)p, x); /* issue 9: the mounts' code */
 	case OP_NPROC_LIMIT: return bun_userns_nproc_limit();
 	case OP_WRITE_SETGROUPS: return bun_userns_write_setgroups((struct req *)p);
 	/* issue 9: mounts */
 	case OP_OPEN_TREE_IDMAP: return bun_userns_open_tree_idmap((struct mount_req *)p);
-	case OP_ATTACH_TREE: return bun_userns_attach_tree(x, (const char *)p);
-	case OP_UMOUNT: return bun_userns_umount((const char *)p, x);
+	case OP_ATTACH_TREE: return bun_userns_attach_tree((struct target_req *)p);
+	case OP_UMOUNT: return bun_userns_umount((struct target_req *)p);
 	case OP_FS_TYPE: return bun_userns_fs_type((const char *)p + 8, (u64 *)p);
 	/* issue 11: exec */
 	case OP_EXEC: return rec_exec((struct xreq *)p, x, y);
@@ -107,11 +108,11 @@ s32 bun_userns(s32 op, void *p, s32 x, s32 y)
 	case OP_WATCH_OPEN: return bun_userns_watch_open();
 	case OP_WATCH_ADD: return bun_userns_watch_add(x, y);
 	case OP_WATCH_WAIT: return bun_userns_watch_wait((u8 *)p, x, y);
-	/* issue 11: namespaces as fds and files; the path is at p + 32, answers over p */
+	/* issue 11: namespaces as fds and files; open/stat: the path at p + 32, answers over p */
 	case OP_NS_OPEN: return bun_userns_ns_open((const char *)p + 32, x, (s32 *)p);
 	case OP_NS_STAT: return bun_userns_ns_stat((const char *)p + 32, x, (u32 *)p);
-	case OP_NS_PIN: return bun_userns_ns_pin(x, y, (const char *)p + 32, (s32 *)p);
-	case OP_NS_UNPIN: return bun_userns_ns_unpin((const char *)p + 32, x, (s32 *)p);
+	case OP_NS_PIN: return bun_userns_ns_pin(x, (struct pin_req *)p);
+	case OP_NS_UNPIN: return bun_userns_ns_unpin((struct pin_req *)p);
 	/* the registry: x is this thread's registry fd, y a record */
 	case OP_REG_OPEN: return reg_open((const u64 *)p);
 	case OP_REC: return rec_op((s32 *)p, x, y);

@@ -229,7 +229,7 @@ describe.skipIf(!isRoot)(`pinNamespaces${isRoot ? "" : " — skipped: needs root
     },
   );
 
-  test("an existing regular file is bound over and kept on unpin; unpinNamespace removes the file", () => {
+  test("an existing empty file of the caller's is bound over and kept by both unpins; a made pin's file is removed", () => {
     const dir = join(base, "existing");
     mkdirSync(dir);
     const f = join(dir, "net");
@@ -242,8 +242,12 @@ describe.skipIf(!isRoot)(`pinNamespaces${isRoot ? "" : " — skipped: needs root
     expect(existsSync(f)).toBe(true);
     expect(() => openNamespace(f)).toThrow("not a namespace file");
     pinNamespaces(h, { net: f });
-    unpinNamespace(f);
-    expect(existsSync(f)).toBe(false);
+    expect(unpinNamespace(f)).toEqual({ removed: false }); // 0644: not a file a pin creates
+    expect(existsSync(f)).toBe(true);
+    const made = join(dir, "made");
+    pinNamespaces(h, { net: made });
+    expect(unpinNamespace(made)).toEqual({ removed: true });
+    expect(existsSync(made)).toBe(false);
   });
 
   test("bad input: each a clear error, and nothing created", () => {
@@ -304,7 +308,7 @@ describe.skipIf(!isRoot)(`pinNamespaces${isRoot ? "" : " — skipped: needs root
     const e = thrown(() =>
       pinNamespaces(process.pid, { user: join(dir, "user"), mnt: join(dir, "mnt") }),
     ) as UsernsError;
-    expect(e.code).toBe("EINVAL");
+    expect(e.code).toBe("ELOOP"); // move_mount's loop check
     expect(e.step).toBe("pin");
     expect(e.hint).toContain("older mount namespace");
     expect(snapshot(dir)).toBe(before);

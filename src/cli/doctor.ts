@@ -4,11 +4,12 @@
  */
 import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import { release } from "node:os";
-import { errnoName, errnoText, UsernsError } from "../core/errors.ts";
+import { errnoText, UsernsError } from "../core/errors.ts";
 import * as native from "../core/native.ts";
 import { probeKernelDetail } from "../core/pidfd.ts";
 import { appArmorProfileHint } from "../core/start-hints.ts";
 import { getUsernsFdSync } from "../core/unshare.ts";
+import { openIdmappedTreeSync } from "../mount/mount.ts";
 import { subordinateIds } from "../rootless/subid.ts";
 
 export type Status = "ok" | "warn" | "fail";
@@ -241,23 +242,33 @@ function mapAuto(): Omit<Check, "name" | "required"> {
   return { status: "warn", detail: `no: newuidmap/newgidmap are not usable (${tools.detail})`, hint: tools.hint };
 }
 
+/**
+ * What `bun-userns mount PATH …` would do, without attaching: the library's
+ * own detached clone, recursive as mount is by default, so the answer and
+ * its hint (the submount that refuses, its filesystem) are mount's.
+ */
 function idmappedMount(path: string): Omit<Check, "name" | "required"> {
   if (!existsSync(path)) return { status: "fail", detail: `${path}: no such file or directory` };
   const uid = process.geteuid?.() ?? 0;
   const gid = process.getegid?.() ?? 0;
   using ns = uid === 0 ? getUsernsFdSync("0:1000:65536", "0:1000:65536") : getUsernsFdSync(`0:${uid}:1`, `0:${gid}:1`);
-  const rc = native.idmapProbe(path, ns.fd);
-  if (rc === 0)
-    return { status: "ok", detail: `${path}: open_tree clone + mount_setattr(MOUNT_ATTR_IDMAP) work (never attached)` };
-  const step = Math.floor(-rc / 1000);
-  const errno = -rc % 1000;
-  const call = step === 1 ? "open_tree" : "mount_setattr";
-  const hints: Record<number, string> = {
-    22: "the filesystem (or this mount, e.g. an overlay's merged dir) does not support idmapped mounts",
-    1: "idmapping a mount needs CAP_SYS_ADMIN in the mount's user namespace",
-    38: "the kernel is older than 5.12",
+  try {
+    openIdmappedTreeSync(path, ns.fd).close();
+  } catch (e) {
+    if (!(e instanceof UsernsError)) throw e;
+    let alone = "";
+    if (e.step === "mount_setattr") {
+      try {
+        openIdmappedTreeSync(path, ns.fd, { recursive: false }).close();
+        alone = "; without its submounts (--no-recursive): ok";
+      } catch {}
+    }
+    return { status: "fail", detail: `${path} (recursive): ${e.message}${alone}`, hint: e.hint };
+  }
+  return {
+    status: "ok",
+    detail: `${path}: open_tree clone (recursive, as mount does) + mount_setattr(MOUNT_ATTR_IDMAP) work (never attached)`,
   };
-  return { status: "fail", detail: `${path}: ${call}: ${errnoText(errno)} (${errnoName(errno)})`, hint: hints[errno] };
 }
 
 /** Every check, in order. `path`: also probe idmapped mounts there. */

@@ -7,7 +7,7 @@
 import { startHelper } from "../core/unshare.ts";
 import type { NamespaceKind } from "../ns/kinds.ts";
 import { pinNamespaces, unpinNamespace } from "../ns/pins.ts";
-import { failure, parse, takeFiles, UNSHARE_OPTIONS, UsageError, unshareFlags, usage } from "./args.ts";
+import { failure, NS_OPTIONS, parse, takeFiles, UNSHARE_OPTIONS, UsageError, unshareFlags, usage } from "./args.ts";
 import { cliMaps, MAP_OPTIONS } from "./maps.ts";
 
 export const PIN_HELP = `Usage: bun-userns pin [options] --NS=FILE [--NS=FILE...]
@@ -35,13 +35,24 @@ Example:
 
 export const UNPIN_HELP = `Usage: bun-userns unpin FILE...
 
-Removes namespace pins: unmounts each FILE and deletes it, as ip netns delete
-does. A FILE that is not a namespace bind mount is refused untouched.`;
+Removes namespace pins: unmounts each FILE, as ip netns delete does, and
+deletes it if it is what a pin creates (empty, one link, no write
+permission, yours); any other file stays, and unpin says so. A FILE that is
+not a namespace bind mount is refused untouched.`;
 
 export function cmdPin(args: string[]): number {
   let values: Record<string, string | boolean | undefined>;
   let files: Partial<Record<NamespaceKind, string>>;
   try {
+    // takeFiles keeps the last of a repeated --NS=FILE: a second one for a kind is a mistake, not an override.
+    const seen = new Set<string>();
+    for (const a of args) {
+      const m = /^--([a-z]+)=/.exec(a);
+      const kind = m ? NS_OPTIONS[m[1] as string] : undefined;
+      if (kind === undefined) continue;
+      if (seen.has(kind)) throw new UsageError(`pin: --${m?.[1]}= is given twice (one file per namespace)`);
+      seen.add(kind);
+    }
     const taken = takeFiles(args);
     files = taken.files;
     values = parse({
@@ -116,7 +127,9 @@ export function cmdUnpin(args: string[]): number {
   let rc = 0;
   for (const path of paths) {
     try {
-      unpinNamespace(path);
+      if (!unpinNamespace(path).removed) {
+        process.stderr.write(`bun-userns: unpinned ${path}; the file stays (not one a pin creates)\n`);
+      }
     } catch (e) {
       rc = failure(e);
     }

@@ -33,7 +33,6 @@ const OP = {
   probeKernel: 9,
   capEffective: 10,
   ownerUid: 11,
-  idmapProbe: 12,
   nprocLimit: 13,
   writeSetgroups: 14,
   regOpen: 50,
@@ -41,7 +40,7 @@ const OP = {
 } as const;
 
 /** BUN_USERNS_ABI of native/abi.h: a build of another version is refused at load. */
-const ABI_VERSION = 3;
+const ABI_VERSION = 4;
 
 export const SOURCE_PATH = `${import.meta.dir}/../../native/userns.c`.replace(/\/src\/core\/\.\.\/\.\.\//, "/");
 
@@ -320,11 +319,6 @@ export function probeKernel(): number {
   return call(OP.probeKernel, null, 0, 0);
 }
 
-/** 0, or -(step * 1000 + errno): 1 open_tree, 2 mount_setattr(MOUNT_ATTR_IDMAP). */
-export function idmapProbe(path: string, usernsFd: number): number {
-  return call(OP.idmapProbe, cstr(path), usernsFd, 0);
-}
-
 /** Soft RLIMIT_NPROC (2147483647 for unlimited), or -errno. */
 export function nprocLimit(): number {
   return call(OP.nprocLimit, null, 0, 0);
@@ -334,7 +328,10 @@ export function nprocLimit(): number {
 const OP_MOUNT = { openTreeIdmap: 20, attachTree: 21, umount: 22, fsType: 23 } as const;
 /** struct mount_req of native/mount.c. */
 const MREQ_PATH = 32;
-const MREQ_BYTES = MREQ_PATH + 4096;
+const MREQ_OWNER = MREQ_PATH + 4096;
+const MREQ_BYTES = MREQ_OWNER + 8;
+/** struct target_req of native/mount.c. */
+const TREQ_PATH = 32;
 
 export interface OpenTreeSpec {
   path: string;
@@ -345,6 +342,18 @@ export interface OpenTreeSpec {
   recursive: boolean;
 }
 
+/** Where a path walk (native/resolve.c) refused: the component as walked, and a refused symlink's owner. */
+export interface Refusal {
+  at: string;
+  owner?: number;
+}
+
+/** A mount call's answer: 0 / an fd, or -(step * 1000 + errno); step 6: the walk refused at `refused`. */
+export interface MountAnswer {
+  rc: number;
+  refused?: Refusal;
+}
+
 /** Path bytes plus NUL, or undefined when they do not fit (or hold a NUL). */
 function pathBytes(s: string, max: number): Uint8Array | undefined {
   const b = encoder.encode(s);
@@ -352,13 +361,27 @@ function pathBytes(s: string, max: number): Uint8Array | undefined {
   return b;
 }
 
+function refusal(buf: Uint8Array, pathAt: number, ownerAt: number): Refusal {
+  const end = buf.indexOf(0, pathAt);
+  const owner = new DataView(buf.buffer).getUint32(ownerAt, true);
+  return {
+    at: new TextDecoder().decode(buf.subarray(pathAt, end < 0 ? undefined : end)),
+    ...(owner !== 0xffffffff ? { owner } : {}),
+  };
+}
+
+function answer(rc: number, buf: Uint8Array, pathAt: number, ownerAt: number): MountAnswer {
+  return Math.floor(-rc / 1000) === 6 ? { rc, refused: refusal(buf, pathAt, ownerAt) } : { rc };
+}
+
 /**
- * Detached idmapped clone of spec.path (open_tree + mount_setattr): its fd,
- * or -(step * 1000 + errno), step 1 open_tree, 2 mount_setattr.
+ * Detached idmapped clone of spec.path (resolved once, then open_tree +
+ * mount_setattr): its fd, or -(step * 1000 + errno), step 1 open_tree,
+ * 2 mount_setattr, 6 the walk.
  */
-export function openTreeIdmap(spec: OpenTreeSpec): number {
+export function openTreeIdmap(spec: OpenTreeSpec): MountAnswer {
   const path = pathBytes(spec.path, 4096);
-  if (path === undefined) return -(1000 + 36);
+  if (path === undefined) return { rc: -(1000 + 36) };
   const buf = new Uint8Array(MREQ_BYTES);
   const v = new DataView(buf.buffer);
   v.setBigUint64(0, BigInt(spec.attrSet), true);
@@ -367,21 +390,32 @@ export function openTreeIdmap(spec: OpenTreeSpec): number {
   v.setInt32(24, spec.usernsFd, true);
   v.setInt32(28, spec.recursive ? 1 : 0, true);
   buf.set(path, MREQ_PATH);
-  return call(OP_MOUNT.openTreeIdmap, buf, 0, 0);
+  return answer(call(OP_MOUNT.openTreeIdmap, buf, 0, 0), buf, MREQ_PATH, MREQ_OWNER);
 }
 
-/** move_mount(fd, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH): 0 or -(3000 + errno). */
-export function attachTree(fd: number, target: string): number {
+function targetReq(target: string, fd: number, flags: number): Uint8Array | undefined {
   const t = pathBytes(target, 4096);
-  if (t === undefined) return -(3000 + 36);
-  return call(OP_MOUNT.attachTree, cstr(target), fd, 0);
+  if (t === undefined) return undefined;
+  const buf = new Uint8Array(TREQ_PATH + 4096);
+  const v = new DataView(buf.buffer);
+  v.setInt32(0, fd, true);
+  v.setInt32(4, flags, true);
+  buf.set(t, TREQ_PATH);
+  return buf;
 }
 
-/** umount2(target, flags | UMOUNT_NOFOLLOW): 0 or -(4000 + errno). */
-export function umount(target: string, flags: number): number {
-  const t = pathBytes(target, 4096);
-  if (t === undefined) return -(4000 + 36);
-  return call(OP_MOUNT.umount, cstr(target), flags, 0);
+/** move_mount of tree FD onto TARGET (its directory resolved once, no symlink at its end): 0 or -(3000 + errno), or a walk refusal. */
+export function attachTree(fd: number, target: string): MountAnswer {
+  const buf = targetReq(target, fd, 0);
+  if (buf === undefined) return { rc: -(3000 + 36) };
+  return answer(call(OP_MOUNT.attachTree, buf, 0, 0), buf, TREQ_PATH, 8);
+}
+
+/** umount2 of the mount at TARGET (its directory resolved once): 0 or -(4000 + errno), or a walk refusal. */
+export function umount(target: string, flags: number): MountAnswer {
+  const buf = targetReq(target, -1, flags);
+  if (buf === undefined) return { rc: -(4000 + 36) };
+  return answer(call(OP_MOUNT.umount, buf, 0, 0), buf, TREQ_PATH, 8);
 }
 
 /** statfs(path).f_type (the filesystem magic), or undefined. */
@@ -604,7 +638,7 @@ export function watchWait(events: Uint8Array, epfd: number): number {
 /* issue 11: namespaces as fds and files (native/ns.c, ops 40-44) */
 const NS_OP = { open: 40, stat: 42, pin: 43, unpin: 44 } as const;
 /** enum ns_step of native/ns.c. */
-const NS_STEPS = ["done", "open", "check", "mount", "umount", "unlink"] as const;
+const NS_STEPS = ["done", "open", "check", "mount", "umount", "unlink", "resolve"] as const;
 export type NsStep = (typeof NS_STEPS)[number];
 
 /** 32 bytes the op answers into, then PATH as a C string. */
@@ -627,6 +661,9 @@ export interface NsStat {
   mountRoot: boolean;
   mountId: number;
   inode: number;
+  uid: number;
+  /** Bytes, clipped to 2^32-1. */
+  size: number;
 }
 
 /** statx of PATH (not following a last symlink), or of FD when PATH is "": or -errno. */
@@ -636,21 +673,110 @@ export function nsStat(path: string, fd = -1): NsStat | number {
   if (rc < 0) return rc;
   const v = new DataView(b.buffer);
   const u64 = (o: number) => v.getUint32(o, true) + v.getUint32(o + 4, true) * 2 ** 32;
-  return { type: v.getUint32(0, true), mountRoot: v.getUint32(4, true) === 1, mountId: u64(8), inode: u64(16) };
+  return {
+    type: v.getUint32(0, true),
+    mountRoot: v.getUint32(4, true) === 1,
+    mountId: u64(8),
+    inode: u64(16),
+    uid: v.getUint32(24, true),
+    size: v.getUint32(28, true),
+  };
 }
 
-/** Bind namespace fd onto PATH (created when `create`): 0, or -errno with the step. */
-export function nsPin(nsfd: number, path: string, create: boolean): { errno: number; step: NsStep } | 0 {
-  const b = nsBuf(path);
-  const rc = call(NS_OP.pin, b, nsfd, create ? 1 : 0);
-  return rc === 0 ? 0 : { errno: -rc, step: NS_STEPS[new DataView(b.buffer).getInt32(0, true)] ?? "open" };
+/** struct pin_req of native/ns.c. */
+const PREQ_PATH = 64;
+/** enum pin_why of native/ns.c. */
+const PIN_WHY = [
+  "none",
+  "symlink",
+  "not-file",
+  "mounted",
+  "not-empty",
+  "owner",
+  "not-pin",
+  "other-pin",
+  "kept",
+] as const;
+export type PinWhy = (typeof PIN_WHY)[number];
+
+/** What a pin made: unpin compares it before it unmounts or unlinks anything. */
+export interface PinMade {
+  mountId: bigint;
+  nsInode: bigint;
+  fileInode: bigint;
+  devMajor: number;
+  devMinor: number;
 }
 
-/** Unmount the namespace pin at PATH (and unlink its file): 0, or -errno with the step. */
-export function nsUnpin(path: string, unlink: boolean): { errno: number; step: NsStep } | 0 {
-  const b = nsBuf(path);
-  const rc = call(NS_OP.unpin, b, unlink ? 1 : 0, 0);
-  return rc === 0 ? 0 : { errno: -rc, step: NS_STEPS[new DataView(b.buffer).getInt32(0, true)] ?? "open" };
+export interface PinFailure {
+  errno: number;
+  step: NsStep;
+  why: PinWhy;
+  /** The refused symlink's or file's owner. */
+  owner?: number;
+  /** After a refused walk: the path as walked up to the component that refused. */
+  at?: string;
+}
+
+function pinReq(path: string, flags: number, made?: PinMade): Uint8Array {
+  const b = new Uint8Array(PREQ_PATH + 4096);
+  const v = new DataView(b.buffer);
+  v.setInt32(12, flags, true);
+  if (made) {
+    v.setBigUint64(16, made.mountId, true);
+    v.setBigUint64(24, made.nsInode, true);
+    v.setBigUint64(32, made.fileInode, true);
+    v.setUint32(40, made.devMajor, true);
+    v.setUint32(44, made.devMinor, true);
+  }
+  encoder.encodeInto(path, b.subarray(PREQ_PATH, PREQ_PATH + 4095));
+  return b;
+}
+
+function pinFailure(rc: number, b: Uint8Array): PinFailure {
+  const v = new DataView(b.buffer);
+  const step = NS_STEPS[v.getInt32(0, true)] ?? "open";
+  const why = PIN_WHY[v.getInt32(4, true)] ?? "none";
+  const owner = v.getUint32(8, true);
+  const f: PinFailure = { errno: -rc, step, why };
+  if (why === "symlink" || why === "owner") f.owner = owner;
+  if (step === "resolve") f.at = refusal(b, PREQ_PATH, 8).at;
+  return f;
+}
+
+/** Bind namespace fd onto PATH (created when `create`), its directory resolved once: what it made, or why not. */
+export function nsPin(nsfd: number, path: string, create: boolean): { made: PinMade } | PinFailure {
+  const b = pinReq(path, create ? 1 : 0);
+  const rc = call(NS_OP.pin, b, nsfd, 0);
+  if (rc !== 0) return pinFailure(rc, b);
+  const v = new DataView(b.buffer);
+  return {
+    made: {
+      mountId: v.getBigUint64(16, true),
+      nsInode: v.getBigUint64(24, true),
+      fileInode: v.getBigUint64(32, true),
+      devMajor: v.getUint32(40, true),
+      devMinor: v.getUint32(44, true),
+    },
+  };
+}
+
+/**
+ * Unmount the namespace pin at PATH (its directory resolved once). With MADE,
+ * only that mount, and the file only if it is the one that pin created
+ * (unlink); without, any namespace pin, and the file only if it is what a pin
+ * creates (empty, 0444-like, the caller's). 0 / { kept } or a failure.
+ */
+export function nsUnpin(
+  path: string,
+  made: PinMade | undefined,
+  unlink: boolean,
+): { unlinked: boolean; why: PinWhy } | PinFailure {
+  const b = pinReq(path, unlink ? (made ? 2 : 4) : 0, made);
+  const rc = call(NS_OP.unpin, b, 0, 0);
+  if (rc !== 0) return pinFailure(rc, b);
+  const v = new DataView(b.buffer);
+  return { unlinked: v.getInt32(48, true) === 1, why: PIN_WHY[v.getInt32(4, true)] ?? "none" };
 }
 
 /* ---- the registry (native/registry.c): what this thread's calls hold ---- */

@@ -1,4 +1,6 @@
 /** UsernsErrors for the idmapped-mount steps, with a hint for each known cause. */
+import { readFileSync, realpathSync } from "node:fs";
+import { resolve } from "node:path";
 import { errnoName, errnoText, type Step, syscallError, type UsernsError } from "../core/errors.ts";
 import * as native from "../core/native.ts";
 
@@ -56,6 +58,68 @@ export interface MountContext {
   source?: string;
   target?: string;
   usernsFd?: number;
+  /** The tree was opened with AT_RECURSIVE (submounts cloned and idmapped too). */
+  recursive?: boolean;
+}
+
+/** mountinfo's octal escapes (\040 for a space) decoded. */
+function unescapeMountinfo(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
+}
+
+/** Mount points strictly under DIR (its real path), with their filesystem type, shallowest first. */
+function submountsUnder(dir: string): { path: string; fs: string }[] {
+  let real: string;
+  let info: string;
+  try {
+    real = realpathSync(dir);
+    info = readFileSync("/proc/self/mountinfo", "utf8");
+  } catch {
+    return [];
+  }
+  const prefix = real === "/" ? "/" : `${real}/`;
+  const out: { path: string; fs: string }[] = [];
+  for (const line of info.split("\n")) {
+    const f = line.split(" ");
+    const at = unescapeMountinfo(f[4] ?? "");
+    const fs = f[f.indexOf("-") + 1] ?? "";
+    if (at.startsWith(prefix) && at !== real) out.push({ path: at, fs });
+  }
+  return out.sort((a, b) => a.path.split("/").length - b.path.split("/").length);
+}
+
+/** Does a detached, non-recursive idmapped clone of PATH work with this user namespace? */
+function idmapsAlone(path: string, usernsFd: number): boolean | undefined {
+  const r = native.openTreeIdmap({
+    path: resolve(path),
+    usernsFd,
+    attrSet: 0,
+    attrClr: 0,
+    propagation: 0,
+    recursive: false,
+  });
+  if (r.rc >= 0) {
+    native.close(r.rc);
+    return true;
+  }
+  return r.rc === -(2000 + 22) ? false : undefined;
+}
+
+/**
+ * A recursive idmap refused with EINVAL: which mount of the tree refused.
+ * SOURCE's own mount first, then each submount alone (a namespace pin, an
+ * nsfs mount, is a common one under /tmp or /run). Probes are detached
+ * clones, closed at once: nothing is attached.
+ */
+export function refusingMount(
+  source: string,
+  usernsFd: number,
+): { path: string; fs: string; top: boolean } | undefined {
+  if (idmapsAlone(source, usernsFd) === false) return { path: source, fs: fsName(source), top: true };
+  for (const m of submountsUnder(source)) {
+    if (idmapsAlone(m.path, usernsFd) === false) return { path: m.path, fs: m.fs, top: false };
+  }
+  return undefined;
 }
 
 /** The hint for ERRNO at STEP, naming the filesystem and path where that is the cause. */
@@ -72,6 +136,11 @@ export function mountHint(step: MountStep, errno: number, ctx: MountContext): st
       if (step === "mount_setattr") {
         if (ctx.usernsFd !== undefined && !isUserns(ctx.usernsFd))
           return `fd ${ctx.usernsFd} is not a user-namespace fd (open /proc/PID/ns/user or use getUsernsFd)`;
+        if (ctx.recursive && ctx.usernsFd !== undefined) {
+          const m = refusingMount(src, ctx.usernsFd);
+          if (m && !m.top)
+            return `the submount ${m.path} (${m.fs}${m.fs === "nsfs" ? ": a namespace pin" : ""}) under ${src} does not support idmapped mounts, and a recursive mount idmaps every submount; --no-recursive / { recursive: false } leaves submounts out (${kernelTable()})`;
+        }
         return `the ${fsName(src)} filesystem at ${src} does not support idmapped mounts on this kernel (${kernelTable()}; never NFS, 9p, hugetlbfs, procfs; with a recursive mount, every submount must support them too)`;
       }
       if (step === "move_mount") return `the target ${ctx.target ?? ""} cannot take this mount`;
@@ -98,10 +167,35 @@ export function kernelTable(): string {
   return "ext4/xfs 5.12, btrfs 5.15, overlayfs 5.19, tmpfs 6.3, FUSE 6.12";
 }
 
-/** Decode -(step * 1000 + errno) from native/mount.c into a UsernsError. */
-export function mountError(rc: number, ctx: MountContext): UsernsError {
-  const step = STEP_OF[Math.floor(-rc / 1000)] ?? "open_tree";
+/** The step a path walk refused in: where its path was going. */
+export type MountPhase = "open_tree" | "move_mount" | "umount";
+
+/** A path walk (native/resolve.c) refused a component: the error names it and the rule. */
+function walkError(phase: MountPhase, errno: number, refused: native.Refusal, ctx: MountContext): UsernsError {
+  const named = phase === "open_tree" ? `source ${ctx.source}` : `target ${ctx.target}`;
+  const rule =
+    refused.owner !== undefined
+      ? `${refused.at} is a symlink owned by uid ${refused.owner}: only root's symlinks are followed (another uid could swap it between check and use)`
+      : `${refused.at}: ${errnoText(errno)}`;
+  return syscallError(
+    phase as Step,
+    "openat",
+    errno,
+    `${SYSCALL_OF[phase]} ${named}: ${rule} (${errnoName(errno)})`,
+    refused.owner !== undefined
+      ? "name the real directory (readlink -f), or have root own the link"
+      : errno === 2
+        ? `${refused.at} does not exist`
+        : undefined,
+  );
+}
+
+/** Decode a native/mount.c answer, -(step * 1000 + errno), into a UsernsError. */
+export function mountError(a: native.MountAnswer, ctx: MountContext, phase: MountPhase = "open_tree"): UsernsError {
+  const rc = a.rc;
   const errno = -rc % 1000;
+  if (a.refused) return walkError(phase, errno, a.refused, ctx);
+  const step = STEP_OF[Math.floor(-rc / 1000)] ?? "open_tree";
   const syscall = SYSCALL_OF[step];
   const what =
     step === "open_tree"
@@ -111,6 +205,15 @@ export function mountError(rc: number, ctx: MountContext): UsernsError {
         : step === "move_mount"
           ? `move_mount ${ctx.source ?? "tree"} onto ${ctx.target}`
           : `umount2 ${ctx.target}`;
+  if (step === "move_mount" && errno === 40) {
+    return syscallError(
+      step,
+      "openat",
+      errno,
+      `${what}: the target is a symlink (ELOOP)`,
+      "a mount is never attached on a symlink nor on what it points to: name the real directory",
+    );
+  }
   return syscallError(
     step as Step,
     syscall,

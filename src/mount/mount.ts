@@ -3,6 +3,7 @@
  * detached clone of SOURCE (open_tree), idmapped with a user namespace's maps
  * (mount_setattr MOUNT_ATTR_IDMAP), attached on TARGET (move_mount).
  */
+import { resolve } from "node:path";
 import { invalid, UsernsError } from "../core/errors.ts";
 import { describe, type IDMapInput, parseIDMapping } from "../core/idmap.ts";
 import * as native from "../core/native.ts";
@@ -66,21 +67,21 @@ function checkIdmap(idmap: unknown): Resolved {
 
 /** open_tree + mount_setattr on a resolved fd: the tree's fd, or a thrown UsernsError. */
 function openTree(source: string, fd: number, attrs: MountAttrs): number {
-  const rc = native.openTreeIdmap({
-    path: source,
+  const a = native.openTreeIdmap({
+    path: resolve(source), // absolute: the walk starts at "/"
     usernsFd: fd,
     attrSet: attrs.attrSet,
     attrClr: attrs.attrClr,
     propagation: attrs.propagation,
     recursive: attrs.recursive,
   });
-  if (rc < 0) throw mountError(rc, { source, usernsFd: fd });
-  return rc;
+  if (a.rc < 0) throw mountError(a, { source, usernsFd: fd, recursive: attrs.recursive }, "open_tree");
+  return a.rc;
 }
 
 function attachOrThrow(treeFd: number, ctx: MountContext & { target: string }): void {
-  const rc = native.attachTree(treeFd, ctx.target);
-  if (rc < 0) throw mountError(rc, ctx);
+  const a = native.attachTree(treeFd, resolve(ctx.target));
+  if (a.rc < 0) throw mountError(a, ctx, "move_mount");
 }
 
 /**
@@ -207,7 +208,12 @@ export interface UnmountOptions {
   detach?: boolean;
 }
 
-/** umount2(TARGET) without following a symlink there. Never deletes anything. */
+/**
+ * umount2 of the mount at TARGET: its directory resolved once (no symlink
+ * another uid owns is followed), the name checked to be a mount root in that
+ * directory, then unmounted there, never following a symlink at its end.
+ * Never deletes anything.
+ */
 export function unmount(target: string, options?: UnmountOptions): void {
   const t = checkPath("target", target);
   let detach = false;
@@ -221,6 +227,6 @@ export function unmount(target: string, options?: UnmountOptions): void {
       throw invalid("options", `unmount option detach must be a boolean, got ${describe(d)}`);
     detach = d === true;
   }
-  const rc = native.umount(t, detach ? 2 /* MNT_DETACH */ : 0);
-  if (rc < 0) throw mountError(rc, { target: t });
+  const a = native.umount(resolve(t), detach ? 2 /* MNT_DETACH */ : 0);
+  if (a.rc < 0) throw mountError(a, { target: t }, "umount");
 }

@@ -3,12 +3,18 @@
  * `unshare --net=FILE` make them: a bind mount of /proc/PID/ns/<kind> onto a
  * file, which keeps the namespace alive after every process in it is gone.
  * All input is validated before anything is created; a failure part-way
- * undoes what this call did. Unpinning is umount + unlink of that file, and
- * only ever of a namespace bind mount.
+ * undoes what this call did. The native side resolves each path once
+ * (native/resolve.c: no symlink another uid owns is followed) and acts on
+ * descriptors. A pin remembers the mount and file it made; its unpin
+ * removes only those. Unpinning by path removes only a namespace bind mount,
+ * and its file only if it is what a pin creates.
  */
 import { readFileSync } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
 import { EINVAL, EPERM, errnoText, invalid, syscallError, UsernsError } from "../core/errors.ts";
+
+const ELOOP = 40;
+
 import type { Helper } from "../core/helper.ts";
 import * as native from "../core/native.ts";
 import { checkNamespaceKind, kindFile, NAMESPACE_KINDS, type NamespaceKind } from "./kinds.ts";
@@ -24,7 +30,12 @@ export type PinSpec = Partial<Record<NamespaceKind | "mount" | "network", string
 export interface Pins extends Disposable {
   /** The absolute path of each pin, by kind. */
   readonly paths: Readonly<Partial<Record<NamespaceKind, string>>>;
-  /** Unmount every pin of this call and unlink the files it created (not files that were there before). Idempotent; a pin already removed is skipped. */
+  /**
+   * Unmount every pin of this call (only the very mounts it made) and unlink
+   * the files it created (never a file that was there before). Idempotent; a
+   * pin already removed is skipped; a pin that could not be removed (its path
+   * now leads elsewhere) stays pending and the error is thrown: call again.
+   */
   unpin(): void;
 }
 
@@ -33,6 +44,10 @@ export interface PinPlan {
   readonly path: string;
   /** PATH did not exist: we create it, and unpin removes it. */
   readonly create: boolean;
+}
+
+interface MadePin extends PinPlan {
+  readonly made: native.PinMade;
 }
 
 /** The mount PATH's directory is on is shared (mountinfo optional field "shared:N"). */
@@ -83,6 +98,10 @@ function planPin(kind: NamespaceKind, raw: unknown): PinPlan {
       code: "EEXIST",
       errno: 17,
     });
+  } else if (st.uid !== (process.geteuid?.() ?? 0)) {
+    throw invalid("pin", `cannot pin ${kind} to ${path}: ${WHY_TEXT.owner(st.uid)}`, { code: "EPERM", errno: EPERM });
+  } else if (st.size !== 0) {
+    throw invalid("pin", `cannot pin ${kind} to ${path}: ${WHY_TEXT["not-empty"]}`, { code: "EEXIST", errno: 17 });
   }
   if (kind === "mnt" && onSharedMount(d.mountId)) {
     throw invalid("pin", `cannot pin a mount namespace to ${path}: ${dir} is on a shared mount`, {
@@ -121,26 +140,47 @@ export function planPins(spec: unknown): PinPlan[] {
   return plans;
 }
 
-function mountFailure(p: PinPlan, r: { errno: number; step: string }, pid: number): UsernsError {
-  const src = `/proc/${pid}/ns/${kindFile(p.kind)}`;
-  if (r.step === "open" && r.errno === 17) {
+/** Each refusal rule in words, for the messages. */
+const WHY_TEXT = {
+  owner: (uid: number) =>
+    `it exists and belongs to uid ${uid}: a file of another uid is never bound over (remove it, or pin elsewhere)`,
+  "not-empty":
+    "it exists and is not empty: a pin would hide its content (only an empty file of the caller's is bound over)",
+} as const;
+
+/** A walk refused at a component (native/resolve.c): the error names it and the rule. */
+function walkFailure(step: "pin" | "unpin", what: string, f: native.PinFailure): UsernsError {
+  const at = f.at || "?";
+  if (f.why === "symlink") {
     return syscallError(
-      "pin",
-      "open",
-      17,
-      `cannot pin ${p.kind} to ${p.path}: it appeared while pinning (file exists)`,
+      step,
+      "openat",
+      f.errno,
+      `${what}: ${at} is a symlink owned by uid ${f.owner}: only root's symlinks are followed on the way to a pin (another uid could swap it between check and use)`,
+      "name the real directory (readlink -f), or have root own the link",
     );
+  }
+  return syscallError(step, "openat", f.errno, `${what}: ${at}: ${errnoText(f.errno)}`);
+}
+
+function mountFailure(p: PinPlan, r: native.PinFailure, pid: number): UsernsError {
+  const src = `/proc/${pid}/ns/${kindFile(p.kind)}`;
+  const what = `cannot pin ${p.kind} to ${p.path}`;
+  if (r.step === "resolve") return walkFailure("pin", what, r);
+  if (r.step === "open" && r.errno === 17) {
+    return syscallError("pin", "openat", 17, `${what}: it appeared while pinning (file exists)`);
   }
   if (r.step === "check") {
-    return syscallError(
-      "pin",
-      "statx",
-      r.errno,
-      `cannot pin ${p.kind} to ${p.path}: it became a mountpoint or a non-file while pinning`,
-    );
+    const text =
+      r.why === "owner"
+        ? WHY_TEXT.owner(r.owner ?? -1)
+        : r.why === "not-empty"
+          ? WHY_TEXT["not-empty"]
+          : "it became a mountpoint or a non-file while pinning";
+    return syscallError("pin", "statx", r.errno, `${what}: ${text}`);
   }
   let hint: string | undefined;
-  if (r.errno === EINVAL && p.kind === "mnt") {
+  if ((r.errno === EINVAL || r.errno === ELOOP) && p.kind === "mnt") {
     hint =
       "a mount namespace can only be bound from an older mount namespace (never inside itself or one of its descendants) and not onto a shared mount";
   } else if (r.errno === EPERM || r.errno === 13) {
@@ -148,15 +188,15 @@ function mountFailure(p: PinPlan, r: { errno: number; step: string }, pid: numbe
   }
   return syscallError(
     "pin",
-    r.step === "open" ? "open" : "mount",
+    r.step === "open" ? "openat" : "move_mount",
     r.errno,
     `mount ${src} on ${p.path}: ${errnoText(r.errno)}`,
     hint,
   );
 }
 
-function undo(plans: readonly PinPlan[]): void {
-  for (const p of plans) native.nsUnpin(p.path, p.create);
+function undo(pins: readonly MadePin[]): void {
+  for (const p of pins) native.nsUnpin(p.path, p.made, p.create);
 }
 
 /**
@@ -197,40 +237,42 @@ export function pinPidNamespaceOf(pid: number, path: string): Pins {
 }
 
 function pinOpened(plans: readonly PinPlan[], fds: readonly NamespaceFd[], pid: number): Pins {
-  const done: PinPlan[] = [];
+  const done: MadePin[] = [];
   plans.forEach((p, i) => {
     const r = native.nsPin((fds[i] as NamespaceFd).fd, p.path, p.create);
-    if (r !== 0) {
+    if (!("made" in r)) {
       undo(done);
       throw mountFailure(p, r, pid);
     }
-    done.push(p);
+    done.push({ ...p, made: r.made });
   });
   return new PinSet(done);
 }
 
 class PinSet implements Pins {
   readonly paths: Readonly<Partial<Record<NamespaceKind, string>>>;
-  #left: PinPlan[];
+  #left: MadePin[];
 
-  constructor(plans: PinPlan[]) {
-    this.#left = plans;
-    this.paths = Object.freeze(Object.fromEntries(plans.map((p) => [p.kind, p.path])));
+  constructor(pins: MadePin[]) {
+    this.#left = pins;
+    this.paths = Object.freeze(Object.fromEntries(pins.map((p) => [p.kind, p.path])));
   }
 
   unpin(): void {
     const left = this.#left;
-    this.#left = [];
+    const failed: MadePin[] = [];
     let first: UsernsError | undefined;
     for (const p of left) {
       try {
-        removePin(p.path, p.create);
+        removePin(p.path, p.made, p.create);
       } catch (e) {
         // Already removed (unpinNamespace, `ip netns delete`): the goal is met.
-        if ((e as UsernsError).errno === 2 && (e as UsernsError).syscall === "open") continue;
+        if ((e as UsernsError).errno === 2 && (e as UsernsError).syscall === "openat") continue;
+        failed.push(p);
         first ??= e as UsernsError;
       }
     }
+    this.#left = failed;
     if (first) throw first;
   }
 
@@ -239,42 +281,49 @@ class PinSet implements Pins {
   }
 }
 
-function removePin(path: string, unlink: boolean): void {
-  const r = native.nsUnpin(path, unlink);
-  if (r === 0) return;
+/** What an unpin did. */
+export interface Unpinned {
+  /** The file was unlinked (false: it stays, as it is not one a pin made). */
+  removed: boolean;
+}
+
+function removePin(path: string, made: native.PinMade | undefined, unlink: boolean): Unpinned {
+  const r = native.nsUnpin(path, made, unlink);
+  if (!("errno" in r)) return { removed: r.unlinked };
+  const what = `unpin ${path}`;
+  if (r.step === "resolve") throw walkFailure("unpin", what, r);
   if (r.step === "open") {
-    throw syscallError(
-      "unpin",
-      "open",
-      r.errno,
-      `unpin ${path}: ${r.errno === 2 ? "no such file" : errnoText(r.errno)}`,
-    );
+    throw syscallError("unpin", "openat", r.errno, `${what}: ${r.errno === 2 ? "no such file" : errnoText(r.errno)}`);
   }
   if (r.step === "check") {
     throw syscallError(
       "unpin",
       "fstatfs",
       r.errno,
-      `unpin ${path}: not a namespace pin (no namespace is bind-mounted there); nothing was unmounted or removed`,
+      r.why === "other-pin"
+        ? `${what}: the pin there is not the one this call made (another mount id or namespace); nothing was unmounted or removed`
+        : `${what}: not a namespace pin (no namespace is bind-mounted there); nothing was unmounted or removed`,
     );
   }
   if (r.step === "umount") throw syscallError("unpin", "umount2", r.errno, `umount ${path}: ${errnoText(r.errno)}`);
   throw syscallError(
     "unpin",
-    "unlink",
+    "unlinkat",
     r.errno,
-    `unpin ${path}: unmounted, but the file stays: ${r.errno === 16 ? "another pin is mounted below it" : errnoText(r.errno)}`,
+    `${what}: unmounted, but the file stays: ${r.errno === 16 ? "another pin is mounted below it" : errnoText(r.errno)}`,
   );
 }
 
 /**
  * Remove a pin made by pinNamespaces, `ip netns attach`/`add` or `unshare
- * --net=FILE`: umount2(MNT_DETACH) and unlink the file, as `ip netns delete`
- * does. Anything that is not a namespace bind mount is refused untouched.
+ * --net=FILE`: umount2(MNT_DETACH), as `ip netns delete` does, and unlink
+ * the file if it is what a pin creates (an empty regular file with one link,
+ * no write permission, owned by the caller); any other file stays. Anything
+ * that is not a namespace bind mount is refused untouched.
  */
-export function unpinNamespace(path: string): void {
+export function unpinNamespace(path: string): Unpinned {
   if (typeof path !== "string" || path === "" || path.includes("\0")) {
     throw invalid("unpin", `unpinNamespace takes a path, got ${JSON.stringify(path) ?? typeof path}`);
   }
-  removePin(resolve(path), true);
+  return removePin(resolve(path), undefined, true);
 }

@@ -10,6 +10,21 @@ export function openFds(): string[] {
   return readdirSync("/proc/self/fd");
 }
 
+/**
+ * Our descriptors but the library's own per-process memfds (the park program,
+ * each thread's registry): made at the first call that needs them and kept, so
+ * not a call's leak.
+ */
+export function callFds(): string[] {
+  return openFds().filter((fd) => {
+    try {
+      return !readlinkSync(`/proc/self/fd/${fd}`).startsWith("/memfd:bun-userns-");
+    } catch {
+      return true;
+    }
+  });
+}
+
 /** Descriptors that point at pidfds or namespaces: what a leak would look like. */
 export function leakableFds(): string[] {
   const out: string[] = [];
