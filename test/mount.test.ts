@@ -23,7 +23,8 @@ import {
 import {
   cleanupBase,
   type Fs,
-  idmapWorks,
+  fsTypeOf,
+  idmapUnsupported,
   isRoot,
   MAP_DOWN,
   MAP_UP,
@@ -268,7 +269,7 @@ describe.skipIf(!isRoot)(
       expect(e).toMatchObject({ code: "EINVAL", step: "mount_setattr" });
       expect(e.hint).toContain("proc filesystem at /proc does not support idmapped mounts");
     });
-    const tmpIdmaps = isRoot && idmapWorks("/tmp") === undefined;
+    const tmpIdmaps = isRoot && idmapUnsupported(fsTypeOf("/tmp")) === undefined;
     test.skipIf(!tmpIdmaps)(
       `missing target: move_mount ENOENT, the detached tree freed${tmpIdmaps ? "" : " — skipped: /tmp cannot be idmapped here"}`,
       () => {
@@ -332,7 +333,7 @@ describe.skipIf(!isRoot)(
   },
 );
 
-const readmeIdmaps = isRoot && idmapWorks("/tmp") === undefined; // the example works in /tmp
+const readmeIdmaps = isRoot && idmapUnsupported(fsTypeOf("/tmp")) === undefined; // the example works in /tmp
 describe.skipIf(!readmeIdmaps)(
   `the README's idmapped-mount example${isRoot ? (readmeIdmaps ? "" : " — skipped: /tmp cannot be idmapped on this kernel (tmpfs before 6.3)") : " — skipped: needs root"}`,
   () => {
