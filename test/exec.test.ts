@@ -24,7 +24,7 @@ import {
   UsernsError,
 } from "../src/index.ts";
 import { thrown } from "./support/errors.ts";
-import { childPids, isRoot, leakableFds, nsLink, openFds } from "./support/proc.ts";
+import { childPids, inNanosleep, isRoot, leakableFds, nsLink, openFds, until } from "./support/proc.ts";
 import { runReadmeExample } from "./support/readme.ts";
 
 const ROOT = "0:0:1";
@@ -58,7 +58,8 @@ describe("spawnInside", () => {
     expect(out.slice(0, 3)).toEqual(["0", "1", "2"]);
     expect(out.length).toBeLessThanOrEqual(4);
     const direct = spawnInside(process.pid, ["sleep", "5"], { namespaces: [], stdio: ["ignore", "ignore", "ignore"] });
-    await Bun.sleep(150); // past the dynamic loader's own open files
+    // Past the dynamic loader's own open files: sleep(1) is in its nanosleep.
+    expect(await until(() => inNanosleep(direct.pid))).toBe(true);
     const seen = readdirSync(`/proc/${direct.pid}/fd`).sort();
     direct.kill("SIGKILL");
     expect(seen).toEqual(["0", "1", "2"]);
@@ -67,6 +68,11 @@ describe("spawnInside", () => {
 
   test("exit codes pass through; a signal is 128+N; not found and not executable are errors", async () => {
     expect(await spawnInside(process.pid, ["sh", "-c", "exit 7"], { namespaces: [] }).exited).toBe(7);
+    // The whole byte: codes 128-255 are not masked to 7 bits.
+    expect(await spawnInside(process.pid, ["sh", "-c", "exit 200"], { namespaces: [] }).exited).toBe(200);
+    expect(await spawnInside(process.pid, ["sh", "-c", "exit 255"], { namespaces: [] }).exited).toBe(255);
+    // A signal it sends itself: 128 + SIGUSR2 (12), whatever signal the caller would send.
+    expect(await spawnInside(process.pid, ["sh", "-c", "kill -USR2 $$"], { namespaces: [] }).exited).toBe(140);
     const p = spawnInside(process.pid, ["sleep", "30"], { namespaces: [] });
     expect(p.kill("SIGTERM")).toBe(true);
     expect(await p.exited).toBe(143);

@@ -5,19 +5,9 @@
 import { expect, test } from "bun:test";
 import { join } from "node:path";
 import { reapOrphans } from "../../src/index.ts";
-import { isRoot, procState } from "../support/proc.ts";
+import { isRoot, procState, until } from "../support/proc.ts";
 
 const fixture = (name: string) => join(import.meta.dir, "..", "fixtures", name);
-
-/** Poll until `done()` or `ms` pass (a bound for a loaded host, not a speed). */
-async function until(done: () => boolean, ms = 20_000): Promise<boolean> {
-  const t0 = performance.now();
-  while (!done()) {
-    if (performance.now() - t0 > ms) return false;
-    await Bun.sleep(10);
-  }
-  return true;
-}
 
 test.skipIf(!isRoot)(
   "a live Worker's dead helper is left to that Worker, and swept once the Worker is gone (needs root)",

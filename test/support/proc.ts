@@ -102,3 +102,25 @@ export function waitProbe(): "none" | "running" | number {
   const pid = new DataView(info.buffer).getInt32(16, true);
   return pid === 0 ? "running" : pid;
 }
+
+/**
+ * Wait for an event, not a time: poll `done()` until it holds or `ms` pass
+ * (a bound generous enough for a loaded host, never a speed). True if it held.
+ */
+export async function until(done: () => boolean, ms = 20_000): Promise<boolean> {
+  const t0 = performance.now();
+  while (!done()) {
+    if (performance.now() - t0 > ms) return false;
+    await Bun.sleep(5);
+  }
+  return true;
+}
+
+/** Whether PID sleeps in nanosleep (sleep(1) past its loader and startup). */
+export function inNanosleep(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/wchan`, "utf8").includes("nanosleep");
+  } catch {
+    return false;
+  }
+}
