@@ -292,7 +292,8 @@ describe.skipIf(!isRoot)("doctor (needs root)", () => {
   });
 });
 
-describe.skipIf(!isRoot)("packaged (needs root)", () => {
+const npx = Bun.which("npx");
+describe.skipIf(!isRoot || !npx)(`packaged (needs root${npx ? "" : ", and npm's npx"})`, () => {
   test("bun pm pack, then bunx --package from an empty directory with no registry", async () => {
     const out = mkdtempSync(join(tmpdir(), "bun-userns-pack-"));
     const pack = Bun.spawnSync([process.execPath, "pm", "pack", "--destination", out], { cwd: ROOT_DIR });
@@ -337,10 +338,7 @@ describe.skipIf(!isRoot)("packaged (needs root)", () => {
       env,
     });
     expect(viaBunRun.stdout.toString()).toBe("0 1000 1\n");
-    const npx = Bun.which("npx");
-    if (npx) {
-      const viaNpx = Bun.spawnSync([npx, "--offline", "bun-userns", "--version"], { cwd: project, env });
-      expect(viaNpx.stdout.toString().trim()).toBe((await Bun.file(join(ROOT_DIR, "package.json")).json()).version);
-    }
+    const viaNpx = Bun.spawnSync([npx as string, "--offline", "bun-userns", "--version"], { cwd: project, env });
+    expect(viaNpx.stdout.toString().trim()).toBe((await Bun.file(join(ROOT_DIR, "package.json")).json()).version);
   }, 60000);
 });
