@@ -423,10 +423,10 @@ describe.skipIf(!isRoot)(`a SIGKILL storm on every entering child${isRoot ? "" :
     await settled();
     using h = startHelper(ROOT, ROOT, CLONE_NEWNET);
     const fds = leakableFds();
-    // The killer says when it starts and runs until told to stop; we run for 1.5 s and until 5 commands were
-    // killed (at most 20 s): under emulation fixed windows missed each other (its start-up alone took longer).
-    const stop = `/tmp/bun-userns-stop-${process.pid}`;
-    rmSync(stop, { force: true });
+    // The killer says when it starts and runs until told to stop; we run until 5 commands were killed (an
+    // event count, bounded at 60 s for a loaded host): fixed windows missed each other under emulation.
+    const stopDir = mkdtempSync(join(tmpdir(), "bun-userns-stop-"));
+    const stop = join(stopDir, "stop");
     const killer = Bun.spawn(
       [
         process.execPath,
@@ -462,7 +462,7 @@ describe.skipIf(!isRoot)(`a SIGKILL storm on every entering child${isRoot ? "" :
         said += new TextDecoder().decode(value);
       }
       const t0 = Date.now();
-      while (((codes.get(137) ?? 0) < 5 || Date.now() - t0 < 1500) && Date.now() - t0 < 20_000) {
+      while ((codes.get(137) ?? 0) < 5 && Date.now() - t0 < 60_000) {
         try {
           const code = await spawnInside(h, ["/bin/true"], {
             namespaces: ["user", "net"],
@@ -479,10 +479,10 @@ describe.skipIf(!isRoot)(`a SIGKILL storm on every entering child${isRoot ? "" :
     for (let r = await reader.read(); !r.done; r = await reader.read()) said += new TextDecoder().decode(r.value);
     const kills = Number(said.trim().split("\n").at(-1));
     await killer.exited;
-    rmSync(stop, { force: true });
+    rmSync(stopDir, { recursive: true, force: true });
     expect(kills).toBeGreaterThan(0);
     expect([...codes.keys()].filter((c) => c !== 0 && c !== 137)).toEqual([]);
-    expect(codes.get(137) ?? 0).toBeGreaterThan(0);
+    expect(codes.get(137) ?? 0).toBeGreaterThanOrEqual(5);
     for (const e of errors) expect(e).toBeInstanceOf(UsernsError);
     await settled();
     expect(runningCommands()).toBe(0);
