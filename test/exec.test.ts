@@ -1,16 +1,6 @@
 /** issue 11: spawnInside — commands run inside the namespaces, reaped on every path. */
 import { afterEach, describe, expect, test } from "bun:test";
-import {
-  closeSync,
-  mkdtempSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  readlinkSync,
-  rmSync,
-  writeFileSync,
-  writeSync,
-} from "node:fs";
+import { closeSync, mkdtempSync, openSync, readdirSync, readlinkSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runningCommands } from "../src/exec/spawn-inside.ts";
@@ -24,7 +14,7 @@ import {
   UsernsError,
 } from "../src/index.ts";
 import { thrown } from "./support/errors.ts";
-import { childPids, inNanosleep, isRoot, leakableFds, nsLink, openFds, until } from "./support/proc.ts";
+import { childPids, inNanosleep, isRoot, leakableFds, nsLink, openFds, setSysctl, until } from "./support/proc.ts";
 import { runReadmeExample } from "./support/readme.ts";
 
 const ROOT = "0:0:1";
@@ -495,11 +485,10 @@ describe.skipIf(!isRoot)(`a SIGKILL storm on every entering child${isRoot ? "" :
 describe.skipIf(!isRoot)(`fs.suid_dumpable=1${isRoot ? "" : " — skipped: needs root to set it"}`, () => {
   test("entering a user namespace is refused (EPERM, syscall 'dumpable', nothing started); others work; back at 0 it works", async () => {
     await settled();
-    const saved = readFileSync("/proc/sys/fs/suid_dumpable", "utf8");
     using h = startHelper(`0:${STORM_UID}:1`, `0:${STORM_UID}:1`, CLONE_NEWNET);
     const before = childPids();
+    const restore = setSysctl("/proc/sys/fs/suid_dumpable", "1");
     try {
-      writeFileSync("/proc/sys/fs/suid_dumpable", "1");
       const e = thrown(() => spawnInside(h, ["/bin/true"], { namespaces: ["user", "net"] }));
       expect(e).toBeInstanceOf(UsernsError);
       expect(e).toMatchObject({ code: "EPERM", errno: 1, syscall: "dumpable" });
@@ -508,7 +497,7 @@ describe.skipIf(!isRoot)(`fs.suid_dumpable=1${isRoot ? "" : " — skipped: needs
       // No user namespace, no credential change: allowed.
       expect(await spawnInside(h, ["/bin/true"], { namespaces: ["net"] }).exited).toBe(0);
     } finally {
-      writeFileSync("/proc/sys/fs/suid_dumpable", saved);
+      restore();
     }
     expect(await spawnInside(h, ["/bin/true"], { namespaces: ["user", "net"] }).exited).toBe(0);
   });

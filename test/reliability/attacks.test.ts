@@ -1,7 +1,7 @@
 // Issue 8, attacked from outside: each case failed on the code before the fix.
 
 import { ptr } from "bun:ffi";
-import { afterAll, describe, expect, test } from "bun:test";
+import { afterEach, describe, expect, test } from "bun:test";
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,7 +18,7 @@ import {
   unshareAfterEnterUserns,
 } from "../../src/index.ts";
 import { thrown } from "../support/errors.ts";
-import { EMULATED, isRoot } from "../support/proc.ts";
+import { EMULATED, isRoot, setSysctl } from "../support/proc.ts";
 
 const fixture = (name: string) => join(import.meta.dir, "..", "fixtures", name);
 const setpriv = Bun.which("setpriv");
@@ -178,15 +178,13 @@ describe("item 3: a job-control stop is not a park", () => {
 });
 
 describe("item 4: the dumpable flag is never saved and restored per thread", () => {
-  const saved = isRoot ? readFileSync("/proc/sys/fs/suid_dumpable", "utf8") : "";
-  afterAll(() => {
-    if (isRoot) writeFileSync("/proc/sys/fs/suid_dumpable", saved);
-  });
+  let restore = () => {};
+  afterEach(() => restore());
   for (const value of ["0", "2", "1"]) {
     rootTest(
       `fs.suid_dumpable=${value}, 4 Workers x 300 calls: no error, each thread's PDEATHSIG kept, never dumpable`,
       async () => {
-        writeFileSync("/proc/sys/fs/suid_dumpable", value);
+        restore = setSysctl("/proc/sys/fs/suid_dumpable", value);
         const r = await run([process.execPath, fixture("dumpable-workers.ts"), "300"]);
         const out = JSON.parse(r.out.trim());
         expect(out.dumpable).toBe(0);
