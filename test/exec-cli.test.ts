@@ -136,7 +136,7 @@ describe("bun-userns exec", () => {
 
 describe("bun-userns enter", () => {
   test.skipIf(!isRoot)(`--target PID enters its namespaces; --net=FILE enters a file (needs root)`, async () => {
-    const target = start(["exec", "-r", "-n", "-u", "--", "sh", "-c", "hostname inside-x; echo ready; sleep 30"]);
+    const target = start(["exec", "-r", "-n", "-u", "--", "sh", "-c", "hostname inside-x; echo ready; exec sleep 30"]);
     try {
       await enterChecks(target);
     } finally {
