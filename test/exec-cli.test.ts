@@ -1,6 +1,7 @@
 /** issue 11: `bun-userns exec` and `bun-userns enter`, run as a user would. */
 import { describe, expect, test } from "bun:test";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { isRoot, nsLink } from "./support/proc.ts";
 
@@ -111,22 +112,31 @@ describe("bun-userns exec", () => {
   });
 
   test("bad input: unknown namespace, --pid=FILE without -p, missing command: usage errors, nothing run", async () => {
-    const u = await cli(["exec", "--unshare", "netz", "--", "true"]);
-    expect(u.code).toBe(1);
-    expect(u.stderr).toContain('unknown namespace "netz"');
-    const pin = await cli(["exec", "-r", "--pid=/tmp/bun-userns-exec-pin-test", "--", "true"]);
-    expect(pin.code).toBe(2);
-    expect(pin.stderr).toContain("--pid=FILE pins a new pid namespace: add --pid");
-    expect(existsSync("/tmp/bun-userns-exec-pin-test")).toBe(false);
-    expect((await cli(["exec", "-r"])).code).toBe(2);
-    expect((await cli(["exec", "--propagation", "weird", "--", "true"])).code).toBe(2);
-    expect((await cli(["exec", "--help"])).stdout).toContain("Usage: bun-userns exec");
+    const dir = mkdtempSync(join(tmpdir(), "bun-userns-exec-bad-"));
+    try {
+      // CMD would leave this file: its absence shows CMD never ran.
+      const marker = join(dir, "ran");
+      const cmd = ["--", "sh", "-c", `: > ${marker}`];
+      const u = await cli(["exec", "--unshare", "netz", ...cmd]);
+      expect(u.code).toBe(1);
+      expect(u.stderr).toContain('unknown namespace "netz"');
+      const pin = await cli(["exec", "-r", `--pid=${join(dir, "pin")}`, ...cmd]);
+      expect(pin.code).toBe(2);
+      expect(pin.stderr).toContain("--pid=FILE pins a new pid namespace: add --pid");
+      expect(existsSync(join(dir, "pin"))).toBe(false);
+      expect((await cli(["exec", "-r"])).code).toBe(2);
+      expect((await cli(["exec", "--propagation", "weird", ...cmd])).code).toBe(2);
+      expect(existsSync(marker)).toBe(false);
+      expect((await cli(["exec", "--help"])).stdout).toContain("Usage: bun-userns exec");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
 describe("bun-userns enter", () => {
   test.skipIf(!isRoot)(`--target PID enters its namespaces; --net=FILE enters a file (needs root)`, async () => {
-    const target = start(["exec", "-r", "-n", "-u", "--", "sh", "-c", "hostname inside-x; echo ready; sleep 30"]);
+    const target = start(["exec", "-r", "-n", "-u", "--", "sh", "-c", "hostname inside-x; echo ready; exec sleep 30"]);
     try {
       await enterChecks(target);
     } finally {

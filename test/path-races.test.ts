@@ -22,7 +22,7 @@ import {
   unpinNamespace,
 } from "../src/index.ts";
 import { thrown } from "./support/errors.ts";
-import { cleanupBase, idmapWorks, isRoot, MAP_UP, mountinfo, scratch, sh } from "./support/mounts.ts";
+import { cleanupBase, fsTypeOf, idmapUnsupported, isRoot, MAP_UP, mountinfo, scratch, sh } from "./support/mounts.ts";
 
 const CLI = join(import.meta.dir, "..", "src", "cli.ts");
 const MAP = "0:100000:65536";
@@ -32,7 +32,7 @@ const setpriv = Bun.which("setpriv");
 const mountBin = Bun.which("mount");
 /** An unnamed uid for this run: the other uid of the attacks. */
 const OTHER = 47000 + (process.pid % 1000);
-const tmpIdmaps = isRoot && idmapWorks("/tmp") === undefined;
+const tmpIdmaps = isRoot && idmapUnsupported(fsTypeOf("/tmp")) === undefined;
 const base = isRoot ? scratch("bun-userns-paths-") : "";
 afterAll(() => {
   if (base) cleanupBase(base);

@@ -48,7 +48,12 @@ describe("bun-userns pin / unpin: usage", () => {
   });
 });
 
-describe.skipIf(!isRoot)(`bun-userns pin / unpin / exec --NS=FILE${isRoot ? "" : " — skipped: needs root"}`, () => {
+const cliSkip = !isRoot
+  ? " — skipped: needs root"
+  : !nsenter || !mountBin
+    ? " — skipped: needs util-linux nsenter and mount"
+    : "";
+describe.skipIf(cliSkip !== "")(`bun-userns pin / unpin / exec --NS=FILE${cliSkip}`, () => {
   test.skipIf(!ip)(
     `pin -n --net=/run/netns/NAME: ip netns exec enters it; unpin removes it${ip ? "" : " — skipped: iproute2's ip (with netns) not installed"}`,
     () => {
@@ -61,7 +66,7 @@ describe.skipIf(!isRoot)(`bun-userns pin / unpin / exec --NS=FILE${isRoot ? "" :
       expect(inside.ok).toBe(true);
       expect(inside.out).toMatch(/^net:\[\d+\]$/);
       expect(inside.out).not.toBe(nsLink("self", "net"));
-      if (nsenter) expect(sh([nsenter, `--net=${path}`, "readlink", "/proc/self/ns/net"]).out).toBe(inside.out);
+      expect(sh([nsenter as string, `--net=${path}`, "readlink", "/proc/self/ns/net"]).out).toBe(inside.out);
       const e = cli(["enter", `--net=${path}`, "--", "readlink", "/proc/self/ns/net"]);
       expect(e.stdout.trim()).toBe(inside.out);
       expect(cli(["unpin", path])).toEqual({ code: 0, stdout: "", stderr: "" });
@@ -87,7 +92,7 @@ describe.skipIf(!isRoot)(`bun-userns pin / unpin / exec --NS=FILE${isRoot ? "" :
         const r = cli(["pin", "--target", String(child.pid), `--uts=${spec.uts}`, `--ipc=${spec.ipc}`, "--json"]);
         expect(r.code).toBe(0);
         expect(JSON.parse(r.stdout)).toEqual({ ipc: spec.ipc, uts: spec.uts });
-        if (nsenter) expect(sh([nsenter, `--uts=${spec.uts}`, "readlink", "/proc/self/ns/uts"]).out).toBe(want);
+        expect(sh([nsenter as string, `--uts=${spec.uts}`, "readlink", "/proc/self/ns/uts"]).out).toBe(want);
         expect(cli(["unpin", spec.uts, spec.ipc]).code).toBe(0);
         expect(readdirSync(dir)).toEqual([]);
       } finally {
@@ -120,10 +125,8 @@ describe.skipIf(!isRoot)(`bun-userns pin / unpin / exec --NS=FILE${isRoot ? "" :
     expect(r.code).toBe(0);
     const [pid1, net, pid, user] = r.stdout.trim().split("\n");
     expect(pid1).toBe("1");
-    if (nsenter) {
-      expect(sh([nsenter, `--net=${f.net}`, "readlink", "/proc/self/ns/net"]).out).toBe(net as string);
-      expect(sh([nsenter, `--user=${f.user}`, "readlink", "/proc/self/ns/user"]).out).toBe(user as string);
-    }
+    expect(sh([nsenter as string, `--net=${f.net}`, "readlink", "/proc/self/ns/net"]).out).toBe(net as string);
+    expect(sh([nsenter as string, `--user=${f.user}`, "readlink", "/proc/self/ns/user"]).out).toBe(user as string);
     // The pid pin is of CMD's own pid namespace (its pid 1 has exited: the kernel keeps it, unusable).
     const p = Bun.spawnSync(
       [
@@ -158,14 +161,14 @@ describe.skipIf(!isRoot)(`bun-userns pin / unpin / exec --NS=FILE${isRoot ? "" :
     expect(again.code).toBe(1);
     expect(again.stderr).toContain("already a mountpoint");
     expect(cli(["unpin", join(dir, "uts")]).code).toBe(0);
-    if (mountBin) expect(sh([mountBin, "-t", "tmpfs", "tmpfs", join(dir, "tmpfs")]).ok).toBe(true);
+    expect(sh([mountBin as string, "-t", "tmpfs", "tmpfs", join(dir, "tmpfs")]).ok).toBe(true);
     for (const p of ["tmpfs", "plain"]) {
       const u = cli(["unpin", join(dir, p)]);
       expect(u.code).toBe(1);
       expect(u.stderr).toContain("not a namespace pin");
     }
     expect(existsSync(join(dir, "plain"))).toBe(true);
-    if (mountBin) expect(mountinfo()).toContain(` ${join(dir, "tmpfs")} `);
+    expect(mountinfo()).toContain(` ${join(dir, "tmpfs")} `);
     expect([pinPoints(), readdirSync(dir).sort()]).toEqual(before);
   });
 });

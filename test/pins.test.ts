@@ -163,7 +163,12 @@ describe("openNamespace", () => {
   });
 });
 
-describe.skipIf(!isRoot)(`pinNamespaces${isRoot ? "" : " — skipped: needs root (bind mounts)"}`, () => {
+const pinsSkip = !isRoot
+  ? " — skipped: needs root (bind mounts)"
+  : !nsenter || !mountBin
+    ? " — skipped: needs util-linux nsenter and mount"
+    : "";
+describe.skipIf(pinsSkip !== "")(`pinNamespaces${pinsSkip}`, () => {
   test("pins outlive the helper: util-linux nsenter and spawnInside see them; unpin removes mount and file only", async () => {
     const dir = join(base, "outlive");
     mkdirSync(dir);
@@ -181,19 +186,17 @@ describe.skipIf(!isRoot)(`pinNamespaces${isRoot ? "" : " — skipped: needs root
       using fd = openNamespace(join(dir, k), k);
       expect(fd.id).toBe(id);
     }
-    if (nsenter) {
-      const r = sh([
-        nsenter,
-        `--net=${join(dir, "net")}`,
-        `--uts=${join(dir, "uts")}`,
-        "readlink",
-        "/proc/self/ns/net",
-      ]);
-      expect(r).toEqual({ ok: true, out: want.net as string });
-      // The user namespace pin keeps its maps: a client we did not write reads them.
-      const u = sh([nsenter, `--user=${join(dir, "user")}`, "cat", "/proc/self/uid_map"]);
-      expect(u.out.split(/\s+/)).toEqual(["0", "100000", "65536"]);
-    }
+    const r = sh([
+      nsenter as string,
+      `--net=${join(dir, "net")}`,
+      `--uts=${join(dir, "uts")}`,
+      "readlink",
+      "/proc/self/ns/net",
+    ]);
+    expect(r).toEqual({ ok: true, out: want.net as string });
+    // The user namespace pin keeps its maps: a client we did not write reads them.
+    const u = sh([nsenter as string, `--user=${join(dir, "user")}`, "cat", "/proc/self/uid_map"]);
+    expect(u.out.split(/\s+/)).toEqual(["0", "100000", "65536"]);
     const p = spawnInside(process.pid, ["readlink", "/proc/self/ns/net"], {
       namespaceFiles: { net: join(dir, "net") },
       stdio: ["ignore", "pipe", "inherit"],
@@ -341,10 +344,8 @@ describe.skipIf(!isRoot)(`pinNamespaces${isRoot ? "" : " — skipped: needs root
     using h = startHelper(MAP, MAP, CLONE_NEWNET);
     using pins = pinNamespaces(h, { net: join(dir, "pin") });
     symlinkSync(join(dir, "pin"), join(dir, "link-to-pin"));
-    if (mountBin) {
-      expect(sh([mountBin, "-t", "tmpfs", "tmpfs", join(dir, "tmpfs")]).ok).toBe(true);
-      expect(sh([mountBin, "--bind", join(dir, "file"), join(dir, "target")]).ok).toBe(true);
-    }
+    expect(sh([mountBin as string, "-t", "tmpfs", "tmpfs", join(dir, "tmpfs")]).ok).toBe(true);
+    expect(sh([mountBin as string, "--bind", join(dir, "file"), join(dir, "target")]).ok).toBe(true);
     const before = snapshot(dir);
     for (const p of ["tmpfs", "target", "file", "link-to-pin"]) {
       const e = thrown(() => unpinNamespace(join(dir, p))) as UsernsError;

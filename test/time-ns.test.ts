@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { runningCommands } from "../src/exec/spawn-inside.ts";
 import { CLONE_NEWTIME, CLONE_NEWUTS, setTimeOffsets, spawnInside, startHelper, UsernsError } from "../src/index.ts";
 import { thrown } from "./support/errors.ts";
-import { childPids, isRoot, leakableFds, nsLink } from "./support/proc.ts";
+import { childPids, inNanosleep, isRoot, leakableFds, nsLink, until } from "./support/proc.ts";
 
 const ROOT = "0:0:1";
 const CLI = join(import.meta.dir, "..", "src", "cli.ts");
@@ -77,7 +77,8 @@ describe.skipIf(needs !== "")(`time namespaces${needs}`, () => {
   test("the command in a time namespace holds no fd of ours beyond stdio", async () => {
     using h = startHelper(ROOT, ROOT, CLONE_NEWTIME);
     const p = spawnInside(h, ["sleep", "5"], { namespaces: ["user", "time"], stdio: ["ignore", "ignore", "ignore"] });
-    await Bun.sleep(150); // past the dynamic loader's own open files
+    // Past the dynamic loader's own open files: sleep(1) is in its nanosleep.
+    expect(await until(() => inNanosleep(p.pid))).toBe(true);
     const seen = readdirSync(`/proc/${p.pid}/fd`).sort();
     const ns = readlinkSafe(`/proc/${p.pid}/ns/time`);
     p.kill("SIGKILL");

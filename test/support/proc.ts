@@ -1,5 +1,5 @@
 /** What the kernel says about this process: fds, children, zombies. */
-import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 
 export const isRoot = process.getuid?.() === 0;
 export const ROOT_ONLY = "needs root (skipped: not running as uid 0)";
@@ -116,4 +116,39 @@ export function waitProbe(): "none" | "running" | number {
   if (rc < 0) return "none";
   const pid = new DataView(info.buffer).getInt32(16, true);
   return pid === 0 ? "running" : pid;
+}
+
+/**
+ * Set a host-wide sysctl file to VALUE for a test; the returned function puts
+ * back what it was, only if this wrote it and nobody has changed it since.
+ */
+export function setSysctl(path: string, value: string): () => void {
+  const was = readFileSync(path, "utf8").trim();
+  if (was === value) return () => {};
+  writeFileSync(path, value);
+  return () => {
+    if (readFileSync(path, "utf8").trim() === value) writeFileSync(path, was);
+  };
+}
+
+/**
+ * Wait for an event, not a time: poll `done()` until it holds or `ms` pass
+ * (a bound generous enough for a loaded host, never a speed). True if it held.
+ */
+export async function until(done: () => boolean, ms = 20_000): Promise<boolean> {
+  const t0 = performance.now();
+  while (!done()) {
+    if (performance.now() - t0 > ms) return false;
+    await Bun.sleep(5);
+  }
+  return true;
+}
+
+/** Whether PID sleeps in nanosleep (sleep(1) past its loader and startup). */
+export function inNanosleep(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/wchan`, "utf8").includes("nanosleep");
+  } catch {
+    return false;
+  }
 }
