@@ -1,7 +1,10 @@
 /*
  * The C floor: the same cycle as the Bun benchmark, from the package's own
  * native/userns.c, with no Bun and no JS. Built by run.ts with the system
- * compiler. Usage: floor FLAGS ITERATIONS → one line of per-cycle ns.
+ * compiler. Usage: floor FLAGS ITERATIONS [exec] → one line of per-cycle ns.
+ * "exec": as the library does for a caller without CAP_SYS_PTRACE (own ids,
+ * setgroups deny, the helper leaves the mm by exec'ing the park program);
+ * otherwise as for a privileged one (the mm sealed, maps of uid 1000).
  * No libc headers: userns.c defines its own names; declare what we use.
  */
 #include "../../native/userns.c"
@@ -32,13 +35,34 @@ int main(int argc, char **argv)
 	struct req *r = (struct req *)slot;
 	long flags = argc > 1 ? strtol(argv[1], 0, 0) : 0;
 	long n = argc > 2 ? strtol(argv[2], 0, 0) : 1000;
+	int exec = argc > 3 && argv[3][0] == 'e';
+	char own[32];
 	r->flags = (u64)flags;
-	/* As the library does when privileged: the namespace belongs to 1000. */
-	r->owner_uid = sys0(SYS_geteuid) == 0 ? 1000 : -1;
-	r->setgroups = 1;
 	r->stack_len = 16384;
-	put(r->uid_text, "0 1000 10\n", &r->uid_len);
-	put(r->gid_text, "0 1000 10\n", &r->gid_len);
+	if (exec) {
+		/* "0 EUID 1": the one map an unprivileged writer may write. */
+		long id = sys0(SYS_geteuid), d = 1;
+		int k = 0;
+		own[k++] = '0';
+		own[k++] = ' ';
+		while (d * 10 <= id) d *= 10;
+		for (; d; d /= 10) own[k++] = (char)('0' + id / d % 10);
+		own[k++] = ' ';
+		own[k++] = '1';
+		own[k++] = '\n';
+		own[k] = 0;
+		r->park_exec = 1;
+		r->owner_uid = -1;
+		r->setgroups = 2;
+		put(r->uid_text, own, &r->uid_len);
+		put(r->gid_text, own, &r->gid_len); /* the bench runs it with gid == uid */
+	} else {
+		/* As the library does when privileged: the namespace belongs to 1000. */
+		r->owner_uid = sys0(SYS_geteuid) == 0 ? 1000 : -1;
+		r->setgroups = 1;
+		put(r->uid_text, "0 1000 10\n", &r->uid_len);
+		put(r->gid_text, "0 1000 10\n", &r->gid_len);
+	}
 	for (long i = 0; i < n; i++) {
 		long t0 = now_ns();
 		s32 pid = bun_userns_clone(r);

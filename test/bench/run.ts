@@ -14,7 +14,7 @@ import { parseArgs } from "node:util";
 import { nativeInfo } from "../../src/core/native.ts";
 import { CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS } from "../../src/index.ts";
 import { coldCommands, timeOnce } from "./cold.ts";
-import { buildFloor, bunCycles, floorCycles } from "./cycle.ts";
+import { buildFloor, bunCycles, floorCycles, unprivBunCycles } from "./cycle.ts";
 import { buildGo, goCycles } from "./goreexec.ts";
 import { rootlessRows } from "./rootless.ts";
 import { type Summary, summarize } from "./stats.ts";
@@ -116,6 +116,41 @@ for (const set of FLAG_SETS) {
       );
     }
   }
+}
+
+// --- 1b: an unprivileged caller's helper leaves Bun's memory by exec'ing the park program ---
+// (a privileged one seals its mm instead: the rows above). Both sides as uid 65534, own ids.
+const setpriv = Bun.which("setpriv");
+if (!("path" in floor)) notes.push("unprivileged rows skipped: no C floor");
+else if (process.geteuid?.() !== 0 || !setpriv)
+  notes.push("unprivileged rows skipped: needs root and setpriv to run as 65534");
+else {
+  const as = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"];
+  const un: Record<string, number[]> = { floor: [], bun: [] };
+  for (let r = 0; r < ROUNDS; r++) {
+    const n = PER_ROUND.ipc as number;
+    un.floor?.push(...floorCycles(floor.path, CLONE_NEWIPC, n, as, "exec"));
+    un.bun?.push(...unprivBunCycles(as, CLONE_NEWIPC, n));
+  }
+  const f = summarize(un.floor as number[]);
+  const b = summarize(un.bun as number[]);
+  rows.push({ name: "C floor, unprivileged (park program exec'd) [ipc]", ...f, ratioToFloor: 1 });
+  rows.push({
+    name: "bun-userns, unprivileged (park program exec'd) [ipc]",
+    ...b,
+    ratioToFloor: b.medianUs / f.medianUs,
+  });
+  targets.push({
+    what: "unprivileged bun / its C floor median [ipc]",
+    value: b.medianUs / f.medianUs,
+    limit: "<= 1.25",
+    pass: b.medianUs / f.medianUs <= 1.25,
+  });
+  const sealed = samples["floor ipc"];
+  if (sealed)
+    notes.push(
+      `the park program's exec: unprivileged C floor / privileged (sealed) C floor [ipc] = ${(f.medianUs / summarize(sealed).medianUs).toFixed(2)}x`,
+    );
 }
 
 // --- 3: caller memory ------------------------------------------------------------------
