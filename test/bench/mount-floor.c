@@ -13,6 +13,7 @@ int clock_gettime(int, struct timespec_ *);
 
 static char slot[sizeof(struct req) + 16384] __attribute__((aligned(64)));
 static struct mount_req mr;
+static struct target_req tr;
 
 static long now_ns(void)
 {
@@ -39,6 +40,7 @@ int main(int argc, char **argv)
 	put(r->uid_text, "0 100000 65536\n", &r->uid_len);
 	put(r->gid_text, "0 100000 65536\n", &r->gid_len);
 	put(mr.path, argv[1], 0);
+	put(tr.path, argv[2], 0);
 	mr.recursive = 1;
 	mr.propagation = MS_PRIVATE;
 	for (long i = 0; i < n; i++) {
@@ -53,10 +55,12 @@ int main(int argc, char **argv)
 		s32 fd = bun_userns_open_tree_idmap(&mr);
 		sys1(SYS_close, ns);
 		if (fd < 0) { printf("error open_tree_idmap %d\n", fd); return 1; }
-		s32 rc = bun_userns_attach_tree(fd, argv[2]);
+		tr.fd = fd;
+		s32 rc = bun_userns_attach_tree(&tr);
 		sys1(SYS_close, fd);
 		if (rc < 0) { printf("error attach %d\n", rc); return 1; }
-		rc = bun_userns_umount(argv[2], 0);
+		tr.flags = 0;
+		rc = bun_userns_umount(&tr);
 		if (rc < 0) { printf("error umount %d\n", rc); return 1; }
 		printf(i ? " %ld" : "%ld", now_ns() - t0);
 	}
