@@ -15,7 +15,6 @@ import {
 } from "../src/index.ts";
 import { thrown } from "./support/errors.ts";
 import { childPids, inNanosleep, isRoot, leakableFds, nsLink, openFds, setSysctl, until } from "./support/proc.ts";
-import { runReadmeExample } from "./support/readme.ts";
 
 const ROOT = "0:0:1";
 
@@ -500,16 +499,6 @@ describe.skipIf(!isRoot)(`fs.suid_dumpable=1${isRoot ? "" : " — skipped: needs
       restore();
     }
     expect(await spawnInside(h, ["/bin/true"], { namespaces: ["user", "net"] }).exited).toBe(0);
-  });
-});
-
-describe.skipIf(!isRoot)(`the README's spawnInside example${isRoot ? "" : " — skipped: needs root"}`, () => {
-  test("runs as printed and prints what its comments say", () => {
-    const r = runReadmeExample("## Commands inside the namespaces");
-    expect(r.code).toContain("spawnInside");
-    expect(r.stderr).toBe("");
-    expect(r.exitCode).toBe(0);
-    expect(r.stdout).toBe('0 "0\\n         0     100000      65536\\n"\n"1 1\\n" 0\n137\n');
   });
 });
 

@@ -330,29 +330,3 @@ describe.skipIf(!isRoot)(
     });
   },
 );
-
-const readmeIdmaps = isRoot && idmapUnsupported(fsTypeOf("/tmp")) === undefined; // the example works in /tmp
-describe.skipIf(!readmeIdmaps)(
-  `the README's idmapped-mount example${isRoot ? (readmeIdmaps ? "" : " — skipped: /tmp cannot be idmapped on this kernel (tmpfs before 6.3)") : " — skipped: needs root"}`,
-  () => {
-    test("runs as printed and leaves no mount", () => {
-      const readme = readFileSync(join(import.meta.dir, "..", "README.md"), "utf8") as string;
-      const section = readme.slice(readme.indexOf("## Idmapped mounts"));
-      const code = /```typescript\n([\s\S]*?)```/.exec(section)?.[1] as string;
-      expect(code).toContain("openIdmappedTree");
-      const dir = scratch("bun-userns-mount-readme-");
-      const file = join(dir, "example.ts");
-      writeFileSync(
-        file,
-        code.replaceAll('from "bun-userns"', `from ${JSON.stringify(join(import.meta.dir, "..", "src", "index.ts"))}`),
-      );
-      const before = mountinfo();
-      const r = Bun.spawnSync([process.execPath, file], { stdout: "pipe", stderr: "pipe" });
-      expect(r.stderr.toString()).toBe("");
-      expect(r.exitCode).toBe(0);
-      expect(r.stdout.toString()).toBe("100000\n");
-      expect(sameMounts(before)).toBe(true);
-      cleanupBase(dir);
-    });
-  },
-);

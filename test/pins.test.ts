@@ -29,7 +29,6 @@ import {
 import { thrown } from "./support/errors.ts";
 import { cleanupBase, mountinfo, scratch, sh } from "./support/mounts.ts";
 import { isRoot, leakableFds, nsLink, openFds } from "./support/proc.ts";
-import { runReadmeExample } from "./support/readme.ts";
 
 const MAP = "0:100000:65536";
 const ALL = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP | CLONE_NEWTIME;
@@ -441,16 +440,4 @@ catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }
       expect(readdirSync(dir)).toEqual([]);
     },
   );
-});
-
-describe.skipIf(!isRoot)(`the README's pins example${isRoot ? "" : " — skipped: needs root"}`, () => {
-  test("runs as printed, prints what its comments say, and leaves no pin", () => {
-    const r = runReadmeExample("## Namespaces as fds and files");
-    expect(r.code).toContain("pinNamespaces");
-    expect(r.stderr).toBe("");
-    expect(r.exitCode).toBe(0);
-    expect(r.stdout).toBe('true /run/netns/readme\n"         0     100000      65536\\n" 0\n');
-    expect(existsSync("/run/netns/readme")).toBe(false);
-    expect(existsSync("/run/userns/readme")).toBe(false);
-  });
 });
