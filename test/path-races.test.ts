@@ -323,13 +323,19 @@ describe.skipIf(!isRoot)(`files a pin did not make${isRoot ? "" : " — skipped:
 });
 
 describe("CLI usage", () => {
-  test("a namespace given twice to pin is a usage error (exit 2), nothing pinned", () => {
-    for (const args of [
-      ["pin", "-n", "--net=/tmp/bun-userns-dup-a", "--net=/tmp/bun-userns-dup-b"],
-      ["pin", "-m", "--mount=/tmp/bun-userns-dup-a", "--mount=/tmp/bun-userns-dup-b"],
-    ]) {
-      const r = cli(args);
-      expect([r.code, r.stderr]).toEqual([2, expect.stringContaining("is given twice")]);
+  test("a namespace file given twice to pin, exec or enter is a usage error (exit 2) naming the option; nothing pinned", () => {
+    const a = "/tmp/bun-userns-dup-a";
+    const b = "/tmp/bun-userns-dup-b";
+    for (const [args, opt] of [
+      [["pin", "-n", `--net=${a}`, `--net=${b}`], "pin: --net="],
+      [["pin", "-m", `--mount=${a}`, `--mount=${b}`], "pin: --mount="],
+      [["exec", "-r", "-n", `--net=${a}`, `--net=${b}`, "--", "true"], "exec: --net="],
+      [["exec", "-r", `--user=${a}`, `--uts=${b}`, `--user=${b}`, "--", "true"], "exec: --user="],
+      [["enter", "-t", String(process.pid), `--net=${a}`, `--net=${b}`, "--", "true"], "enter: --net="],
+      [["enter", `--ipc=${a}`, `--ipc=${b}`, "--", "true"], "enter: --ipc="],
+    ] as const) {
+      const r = cli([...args]);
+      expect([r.code, r.stderr]).toEqual([2, expect.stringContaining(`${opt} is given twice`)]);
     }
     expect(readdirSync("/tmp").filter((n) => n.startsWith("bun-userns-dup-"))).toEqual([]);
   });

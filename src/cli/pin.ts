@@ -7,7 +7,7 @@
 import { startHelper } from "../core/unshare.ts";
 import type { NamespaceKind } from "../ns/kinds.ts";
 import { pinNamespaces, unpinNamespace } from "../ns/pins.ts";
-import { failure, NS_OPTIONS, parse, takeFiles, UNSHARE_OPTIONS, UsageError, unshareFlags, usage } from "./args.ts";
+import { failure, parse, takeFiles, UNSHARE_OPTIONS, UsageError, unshareFlags, usage } from "./args.ts";
 import { cliMaps, MAP_OPTIONS } from "./maps.ts";
 
 export const PIN_HELP = `Usage: bun-userns pin [options] --NS=FILE [--NS=FILE...]
@@ -44,16 +44,7 @@ export function cmdPin(args: string[]): number {
   let values: Record<string, string | boolean | undefined>;
   let files: Partial<Record<NamespaceKind, string>>;
   try {
-    // takeFiles keeps the last of a repeated --NS=FILE: a second one for a kind is a mistake, not an override.
-    const seen = new Set<string>();
-    for (const a of args) {
-      const m = /^--([a-z]+)=/.exec(a);
-      const kind = m ? NS_OPTIONS[m[1] as string] : undefined;
-      if (kind === undefined) continue;
-      if (seen.has(kind)) throw new UsageError(`pin: --${m?.[1]}= is given twice (one file per namespace)`);
-      seen.add(kind);
-    }
-    const taken = takeFiles(args);
+    const taken = takeFiles(args, "pin");
     files = taken.files;
     values = parse({
       args: taken.rest,
