@@ -322,6 +322,63 @@ describe.skipIf(!isRoot)(`files a pin did not make${isRoot ? "" : " — skipped:
   });
 });
 
+describe.skipIf(!isRoot)(`binding over a file on request${isRoot ? "" : " — skipped: needs root"}`, () => {
+  test("library: { overwrite: true } binds over the caller's file with content and keeps it; never another uid's file, never a non-regular file", () => {
+    const dir = join(base, "overwrite");
+    mkdirSync(dir);
+    const mine = join(dir, "mine");
+    writeFileSync(mine, "keep me\n");
+    const theirs = join(dir, "theirs");
+    writeFileSync(theirs, "theirs\n");
+    lchownSync(theirs, OTHER, OTHER);
+    mkdirSync(join(dir, "adir"));
+    expect(sh(["mkfifo", join(dir, "fifo")]).ok).toBe(true);
+    symlinkSync(mine, join(dir, "link"));
+    using h = startHelper(MAP, MAP, CLONE_NEWUTS);
+    const before = state(dir);
+    const other = thrown(() => pinNamespaces(h, { uts: theirs }, { overwrite: true })) as UsernsError;
+    expect([other.code, other.message]).toEqual(["EPERM", expect.stringContaining(`belongs to uid ${OTHER}`)]);
+    for (const name of ["adir", "fifo", "link"]) {
+      const e = thrown(() => pinNamespaces(h, { uts: join(dir, name) }, { overwrite: true })) as UsernsError;
+      expect([name, e.code, e.message]).toEqual([name, "EEXIST", expect.stringContaining("not a regular file")]);
+    }
+    for (const bad of [{ overwrite: "yes" }, { force: true }, "overwrite"]) {
+      const e = thrown(() => pinNamespaces(h, { uts: mine }, bad as never)) as UsernsError;
+      expect([e.code, e.step]).toEqual(["EINVAL", "pin"]);
+    }
+    expect(state(dir)).toBe(before);
+    // Asked for: the pin hides the content, and both unpins keep the file as it was.
+    const a = pinNamespaces(h, { uts: mine }, { overwrite: true });
+    expect(openNamespace(mine, "uts").id).toBe(openNamespace(h, "uts").id);
+    a.unpin();
+    expect(readFileSync(mine, "utf8")).toBe("keep me\n");
+    pinNamespaces(h, { uts: mine }, { overwrite: true });
+    expect(unpinNamespace(mine)).toEqual({ removed: false });
+    expect(readFileSync(mine, "utf8")).toBe("keep me\n");
+    expect(state(dir)).toBe(before);
+  });
+
+  test("CLI: pin --force binds over the caller's file with content, unpin keeps it; another uid's file is refused even so", () => {
+    const dir = join(base, "cli-force");
+    mkdirSync(dir);
+    const f = join(dir, "content");
+    writeFileSync(f, "keep me\n");
+    const t = join(dir, "theirs");
+    writeFileSync(t, "");
+    lchownSync(t, OTHER, OTHER);
+    const r = cli(["pin", "-u", "--force", `--uts=${f}`]);
+    expect([r.code, r.stdout]).toEqual([0, `uts ${f}\n`]);
+    expect(mountsUnder(dir)).toEqual([f]);
+    const u = cli(["unpin", f]);
+    expect([u.code, u.stderr]).toEqual([0, expect.stringContaining("the file stays")]);
+    expect(readFileSync(f, "utf8")).toBe("keep me\n");
+    const o = cli(["pin", "-u", "--force", `--uts=${t}`]);
+    expect([o.code, o.stderr]).toEqual([1, expect.stringContaining(`belongs to uid ${OTHER}`)]);
+    expect(mountsUnder(dir)).toEqual([]);
+    expect(readdirSync(dir).sort()).toEqual(["content", "theirs"]);
+  });
+});
+
 describe("CLI usage", () => {
   test("a namespace file given twice to pin, exec or enter is a usage error (exit 2) naming the option; nothing pinned", () => {
     const a = "/tmp/bun-userns-dup-a";

@@ -744,9 +744,13 @@ function pinFailure(rc: number, b: Uint8Array): PinFailure {
   return f;
 }
 
-/** Bind namespace fd onto PATH (created when `create`), its directory resolved once: what it made, or why not. */
-export function nsPin(nsfd: number, path: string, create: boolean): { made: PinMade } | PinFailure {
-  const b = pinReq(path, create ? 1 : 0);
+/**
+ * Bind namespace fd onto PATH (created when `create`; an existing file of the
+ * caller's may have content when `overwrite`), its directory resolved once:
+ * what it made, or why not.
+ */
+export function nsPin(nsfd: number, path: string, create: boolean, overwrite = false): { made: PinMade } | PinFailure {
+  const b = pinReq(path, (create ? 1 : 0) | (overwrite ? 8 : 0));
   const rc = call(NS_OP.pin, b, nsfd, 0);
   if (rc !== 0) return pinFailure(rc, b);
   const v = new DataView(b.buffer);
