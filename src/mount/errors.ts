@@ -60,6 +60,8 @@ export interface MountContext {
   usernsFd?: number;
   /** The tree was opened with AT_RECURSIVE (submounts cloned and idmapped too). */
   recursive?: boolean;
+  /** The mount a handle attached, which its unmount must find at TARGET. */
+  mountId?: bigint;
 }
 
 /** mountinfo's octal escapes (\040 for a space) decoded. */
@@ -195,6 +197,15 @@ export function mountError(a: native.MountAnswer, ctx: MountContext, phase: Moun
   const rc = a.rc;
   const errno = -rc % 1000;
   if (a.refused) return walkError(phase, errno, a.refused, ctx);
+  if (Math.floor(-rc / 1000) === 7) {
+    return syscallError(
+      "umount",
+      "statx",
+      errno,
+      `umount2 ${ctx.target}: the mount there is not the one this handle attached (mount id ${ctx.mountId}): a handle unmounts only its own mount; nothing was unmounted (EINVAL)`,
+      "another mount was stacked on it or took its place; unmount(path) removes whatever is mounted at a path",
+    );
+  }
   const step = STEP_OF[Math.floor(-rc / 1000)] ?? "open_tree";
   const syscall = SYSCALL_OF[step];
   const what =
