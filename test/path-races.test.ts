@@ -7,7 +7,7 @@
  * deleted nor hidden under a pin.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { lchownSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, lchownSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runDoctor } from "../src/cli/doctor.ts";
 import {
@@ -277,6 +277,59 @@ describe.skipIf(rootSkip !== undefined)(`symlinks on the way${rootSkip ? ` — s
   });
 });
 
+describe.skipIf(rootSkip !== undefined)(
+  `root's symlinks another uid placed${rootSkip ? ` — skipped: ${rootSkip}` : ""}`,
+  () => {
+    test("root's symlink in a directory another uid can write, or in a sticky one, is not followed: ELOOP naming it, nothing done", () => {
+      const root = join(base, "placed");
+      mkdirSync(root);
+      const victim = join(root, "victim");
+      mkdirSync(join(victim, "mnt"), { recursive: true });
+      writeFileSync(join(victim, "marker"), "");
+      const target = join(root, "target");
+      mkdirSync(target);
+      // Root's own link to victim, in a directory of the other uid's: that uid can rename it
+      // to any name there (here it stands where "d" would be), or RENAME_EXCHANGE it with d.
+      const theirs = otherDir(join(root, "theirs"));
+      const inTheirs = join(theirs, "d");
+      symlinkSync(victim, inTheirs);
+      // And in a root-owned sticky world-writable directory (a /tmp): any uid can rename one in.
+      const sticky = join(root, "sticky");
+      mkdirSync(sticky);
+      chmodSync(sticky, 0o1777);
+      const inSticky = join(sticky, "d");
+      symlinkSync(victim, inSticky);
+      // And below a directory of the other uid's, in a root-only one: the other uid can move that.
+      const below = join(otherDir(join(root, "theirs2")), "rootonly");
+      mkdirSync(below);
+      const inBelow = join(below, "d");
+      symlinkSync(victim, inBelow);
+      const before = [state(victim), mountsUnder(target)].join();
+      using h = startHelper(MAP, MAP, CLONE_NEWUTS);
+      for (const l of [inTheirs, inSticky, inBelow]) {
+        const cases: [() => unknown, string][] = [
+          [() => pinNamespaces(h, { uts: join(l, "new") }), "pin"],
+          [() => unpinNamespace(join(l, "new")), "unpin"],
+          [() => idmapMountSync(l, target, maps), "open_tree"],
+          [() => idmapMountSync(root, join(l, "mnt"), maps), "move_mount"],
+          [() => unmount(join(l, "mnt")), "umount"],
+        ];
+        for (const [fn, step] of cases) {
+          const e = thrown(fn) as UsernsError;
+          expect({ code: e.code, errno: e.errno, step: e.step, syscall: e.syscall }).toEqual({
+            code: "ELOOP",
+            errno: 40,
+            step: step as never,
+            syscall: "openat",
+          });
+          expect(e.message).toContain(`${l} is root's symlink in a directory another uid can write`);
+        }
+      }
+      expect([state(victim), mountsUnder(target)].join()).toBe(before);
+    });
+  },
+);
+
 describe.skipIf(!isRoot)(`files a pin did not make${isRoot ? "" : " — skipped: needs root"}`, () => {
   test("library: a file with content or of another uid is never bound over; a pin's unpin never deletes a file it did not create", () => {
     const dir = join(base, "files");
@@ -381,20 +434,25 @@ describe.skipIf(!isRoot)(`binding over a file on request${isRoot ? "" : " — sk
 
 describe("CLI usage", () => {
   test("a namespace file given twice to pin, exec or enter is a usage error (exit 2) naming the option; nothing pinned", () => {
-    const a = "/tmp/bun-userns-dup-a";
-    const b = "/tmp/bun-userns-dup-b";
-    for (const [args, opt] of [
-      [["pin", "-n", `--net=${a}`, `--net=${b}`], "pin: --net="],
-      [["pin", "-m", `--mount=${a}`, `--mount=${b}`], "pin: --mount="],
-      [["exec", "-r", "-n", `--net=${a}`, `--net=${b}`, "--", "true"], "exec: --net="],
-      [["exec", "-r", `--user=${a}`, `--uts=${b}`, `--user=${b}`, "--", "true"], "exec: --user="],
-      [["enter", "-t", String(process.pid), `--net=${a}`, `--net=${b}`, "--", "true"], "enter: --net="],
-      [["enter", `--ipc=${a}`, `--ipc=${b}`, "--", "true"], "enter: --ipc="],
-    ] as const) {
-      const r = cli([...args]);
-      expect([r.code, r.stderr]).toEqual([2, expect.stringContaining(`${opt} is given twice`)]);
+    const dir = scratch("bun-userns-dup-");
+    const a = join(dir, "a");
+    const b = join(dir, "b");
+    try {
+      for (const [args, opt] of [
+        [["pin", "-n", `--net=${a}`, `--net=${b}`], "pin: --net="],
+        [["pin", "-m", `--mount=${a}`, `--mount=${b}`], "pin: --mount="],
+        [["exec", "-r", "-n", `--net=${a}`, `--net=${b}`, "--", "true"], "exec: --net="],
+        [["exec", "-r", `--user=${a}`, `--uts=${b}`, `--user=${b}`, "--", "true"], "exec: --user="],
+        [["enter", "-t", String(process.pid), `--net=${a}`, `--net=${b}`, "--", "true"], "enter: --net="],
+        [["enter", `--ipc=${a}`, `--ipc=${b}`, "--", "true"], "enter: --ipc="],
+      ] as const) {
+        const r = cli([...args]);
+        expect([r.code, r.stderr]).toEqual([2, expect.stringContaining(`${opt} is given twice`)]);
+      }
+      expect(readdirSync(dir)).toEqual([]);
+    } finally {
+      cleanupBase(dir);
     }
-    expect(readdirSync("/tmp").filter((n) => n.startsWith("bun-userns-dup-"))).toEqual([]);
   });
 });
 

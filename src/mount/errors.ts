@@ -176,9 +176,11 @@ export type MountPhase = "open_tree" | "move_mount" | "umount";
 function walkError(phase: MountPhase, errno: number, refused: native.Refusal, ctx: MountContext): UsernsError {
   const named = phase === "open_tree" ? `source ${ctx.source}` : `target ${ctx.target}`;
   const rule =
-    refused.owner !== undefined
-      ? `${refused.at} is a symlink owned by uid ${refused.owner}: only root's symlinks are followed (another uid could swap it between check and use)`
-      : `${refused.at}: ${errnoText(errno)}`;
+    refused.owner === undefined
+      ? `${refused.at}: ${errnoText(errno)}`
+      : refused.owner === 0
+        ? `${refused.at} is root's symlink in a directory another uid can write (or below one): it is not followed, as that uid could have moved it there`
+        : `${refused.at} is a symlink owned by uid ${refused.owner}: only root's symlinks are followed (another uid could swap it between check and use)`;
   return syscallError(
     phase as Step,
     "openat",

@@ -188,7 +188,9 @@ function walkFailure(step: "pin" | "unpin", what: string, f: native.PinFailure):
       step,
       "openat",
       f.errno,
-      `${what}: ${at} is a symlink owned by uid ${f.owner}: only root's symlinks are followed on the way to a pin (another uid could swap it between check and use)`,
+      f.owner === 0
+        ? `${what}: ${at} is root's symlink in a directory another uid can write (or below one): it is not followed, as that uid could have moved it there`
+        : `${what}: ${at} is a symlink owned by uid ${f.owner}: only root's symlinks are followed on the way to a pin (another uid could swap it between check and use)`,
       "name the real directory (readlink -f), or have root own the link",
     );
   }
