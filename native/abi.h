@@ -3,7 +3,7 @@
  * step table and the op numbers. src/core/native.ts checks all three at load
  * (OP_ABI), so a stale BUN_USERNS_LIB build is refused instead of misread.
  */
-#define BUN_USERNS_ABI 4
+#define BUN_USERNS_ABI 5
 
 #define STR_(x) #x
 #define STR(x) STR_(x)

@@ -13,8 +13,9 @@
  *
  * Failures are -(step * 1000 + errno), step 1 open_tree, 2 mount_setattr,
  * 3 move_mount, 4 umount2, 5 statfs, 6 the walk refused a component (its
- * path is written over the request's, the symlink's owner beside it), so
- * the caller can say which call refused.
+ * path is written over the request's, the symlink's owner beside it), 7 the
+ * name is a mount root but not the mount the caller attached, so the caller
+ * can say which call refused.
  */
 #ifndef OPEN_TREE_CLONE
 #define OPEN_TREE_CLONE 1
@@ -36,6 +37,7 @@ static s32 mount_fail(s32 step, s64 rc) { return (s32)(-(step * 1000) + rc); }
 #define MSTEP_UMOUNT 4
 #define MSTEP_STATFS 5
 #define MSTEP_RESOLVE 6
+#define MSTEP_OTHER_MOUNT 7
 
 /* What src/native.ts fills (offsets fixed by the asserts). */
 struct mount_req {
@@ -57,9 +59,12 @@ struct target_req {
 	s32 fd;          /*  0 in: the tree to attach */
 	s32 flags;       /*  4 in: umount2 flags */
 	u32 owner;       /*  8 out: uid of a refused symlink */
-	s32 pad[5];      /* 12 */
+	s32 pad0;        /* 12 */
+	u64 mnt_id;      /* 16 attach out: the attached mount's id; umount in: the one to remove (0: any) */
+	s32 pad[2];      /* 24 */
 	char path[PATH_BYTES]; /* 32 TARGET; out after a refused walk: the component */
 };
+_Static_assert(((long)&((struct target_req *)0)->mnt_id) == 16, "layout");
 _Static_assert(((long)&((struct target_req *)0)->path) == 32, "layout");
 
 /* A refused walk: the component into PATH, the owner into *OWNER. */
@@ -117,6 +122,9 @@ s32 bun_userns_open_tree_idmap(struct mount_req *r)
  *    target, nor on the link itself.
  * 3. move_mount(MOVE_MOUNT_T_EMPTY_PATH) onto that descriptor: the place
  *    checked is the place mounted on.
+ * 4. statx of the tree's fd, the attached mount's root: its id into
+ *    r->mnt_id, so an unmount through the handle removes this mount only
+ *    (STATX_MNT_ID_UNIQUE where the kernel has it: never reused).
  */
 s32 bun_userns_attach_tree(struct target_req *r)
 {
@@ -134,14 +142,20 @@ s32 bun_userns_attach_tree(struct target_req *r)
 	if (rc == 0)
 		rc = sys5(SYS_move_mount, r->fd, (s64)"", tfd, (s64)"", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
 	sys1(SYS_close, tfd);
-	return rc < 0 ? mount_fail(MSTEP_MOVE, rc) : 0;
+	if (rc < 0) return mount_fail(MSTEP_MOVE, rc);
+	/* Attached: a failing statx leaves the id 0 (unknown) rather than undoing the mount. */
+	r->mnt_id = statx_at(r->fd, "", &st) == 0 ? st.mnt_id : 0;
+	return 0;
 }
 
 /*
  * umount2 of what r->path names. Nothing under the mountpoint is touched.
  * 1. TARGET's directory resolved once.
  * 2. statx of the name in it: it must be a mount root (else EINVAL, as
- *    umount2 says), and that mount is the one the next step removes.
+ *    umount2 says), and that mount is the one the next step removes. With
+ *    r->mnt_id (a handle that remembers what it attached) it must be that
+ *    very mount: another mount there now, stacked on it or in its place
+ *    after it went, is refused untouched.
  * 3. umount2("/proc/self/fd/DIR/NAME", flags | UMOUNT_NOFOLLOW): the magic
  *    link is the directory we hold, NAME is looked up in it once more (the
  *    kernel refuses to rename a mountpoint, so it is the same mount), and a
@@ -159,6 +173,10 @@ s32 bun_userns_umount(struct target_req *r)
 	if (dfd < 0) return mount_walk_failed(&w, r->path, &r->owner, dfd);
 	rc = statx_at((s32)dfd, name, &st);
 	if (rc == 0 && !(st.attributes & STATX_ATTR_MOUNT_ROOT)) rc = -E_INVAL;
+	if (rc == 0 && r->mnt_id && st.mnt_id != r->mnt_id) {
+		sys1(SYS_close, dfd);
+		return mount_fail(MSTEP_OTHER_MOUNT, -E_INVAL);
+	}
 	if (rc == 0) {
 		fd_path(at, (s32)dfd);
 		n = str_len(at);

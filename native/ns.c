@@ -113,6 +113,7 @@ enum pin_why {
 #define PIN_CREATE 1      /* pin: PATH is new, create it */
 #define PIN_UNLINK 2      /* unpin: remove the file, if it is the one remembered */
 #define PIN_UNLINK_MADE 4 /* unpin: remove the file if it is what a pin creates */
+#define PIN_OVERWRITE 8   /* pin: an existing file of the caller's may have content */
 
 /* The request of a pin and an unpin (src/core/native.ts mirrors it). */
 struct pin_req {
@@ -157,8 +158,9 @@ static s32 same_file(struct kstatx *a, struct pin_req *r)
  *    someone else put there), or an existing one opened O_PATH|O_NOFOLLOW.
  * 3. It must be a regular file and not already a mount root (a bind of an
  *    nsfs inode needs a non-directory, and a second pin on top would hide
- *    the first); an existing one must be empty and the caller's own: a
- *    file with content or of another uid is never hidden under a pin.
+ *    the first); an existing one must be the caller's own (a file of
+ *    another uid is never hidden under a pin) and empty, unless the caller
+ *    asked to bind over content (PIN_OVERWRITE).
  * 4. open_tree(OPEN_TREE_CLONE) of NSFD and move_mount onto the target's
  *    descriptor (MOVE_MOUNT_T_EMPTY_PATH): the namespace we checked, onto
  *    the inode we checked, whatever its name is by now. The kernel refuses a
@@ -186,7 +188,7 @@ s32 bun_userns_ns_pin(s32 nsfd, struct pin_req *r)
 	rc = statx_at((s32)tfd, "", &st);
 	if (rc == 0 && (st.mode & S_IFMT) != S_IFREG) { rc = -E_EXIST; r->why = WHY_NOT_FILE; }
 	else if (rc == 0 && (st.attributes & STATX_ATTR_MOUNT_ROOT)) { rc = -E_BUSY; r->why = WHY_MOUNTED; }
-	else if (rc == 0 && !create && st.size != 0) { rc = -E_EXIST; r->why = WHY_NOT_EMPTY; }
+	else if (rc == 0 && !create && st.size != 0 && !(r->flags & PIN_OVERWRITE)) { rc = -E_EXIST; r->why = WHY_NOT_EMPTY; }
 	else if (rc == 0 && !create && st.uid != (u32)sys0(SYS_geteuid)) {
 		rc = -E_PERM;
 		r->why = WHY_OWNER;

@@ -7,11 +7,21 @@
  * The rule: the walk starts at "/" and opens one component at a time with
  * openat(dirfd, NAME, O_PATH|O_NOFOLLOW), so the kernel follows no symlink
  * for us. A component that is a symlink is followed (by its text, walked
- * again the same way) only if root owns it: only root can make or change a
- * root-owned symlink, and protected_hardlinks stops another uid linking
- * one in, so systems' own links (/var/run -> /run, /lib -> usr/lib) keep
- * working while a symlink another uid planted is refused (ELOOP, its owner
- * reported). openat2(RESOLVE_NO_SYMLINKS) would refuse /var/run as well.
+ * again the same way) only if root owns it AND only root could have put it
+ * where it is: only root can make or change a root-owned symlink, and
+ * protected_hardlinks stops another uid linking one in, but a uid that can
+ * write a directory can rename any entry into it, root's links included
+ * (and swap it with RENAME_EXCHANGE). So the link's directory must be
+ * root's and writable by nobody else (no group or other write bit: an ACL
+ * granting write shows in the group bits), and so must every directory
+ * above it, except that a root-owned sticky directory (/tmp) passes on to
+ * a root-owned entry (only root can rename that entry, and another uid
+ * cannot move a root-owned directory in: that needs write on the directory
+ * itself). A FUSE mount on the way ends that trust: its server reports
+ * whatever owner it likes. Systems' own links (/var/run -> /run,
+ * /lib -> usr/lib) keep working; a symlink another uid planted, or moved,
+ * is refused (ELOOP, its owner reported: 0 for root's link out of place).
+ * openat2(RESOLVE_NO_SYMLINKS) would refuse /var/run as well.
  * ".." never reaches the kernel: the caller's path is absolute and
  * normalized, and a link's text is spliced in and normalized by text, so a
  * directory another uid moves cannot make ".." lead out of what was named.
@@ -35,6 +45,8 @@
 #define S_IFREG 0100000
 #define S_IFDIR 0040000
 #define S_IFLNK 0120000
+#define S_ISVTX 01000
+#define FUSE_SUPER_MAGIC 0x65735546
 #ifndef E_NOENT
 #define E_NOENT 2
 #endif
@@ -160,9 +172,9 @@ static s32 splice(struct walk *w, const char *text, const char *rest)
  */
 static s32 walk_path(const char *path, s32 follow_last, char *name, struct walk *w)
 {
-	struct kstatx st;
+	struct kstatx st, dir;
 	s64 dfd, fd, rc;
-	s32 n, i;
+	s32 n, i, trusted;
 	w->at_len = 0;
 	w->at[0] = 0;
 	w->owner = ~0u;
@@ -182,6 +194,10 @@ static s32 walk_path(const char *path, s32 follow_last, char *name, struct walk 
 restart:
 	dfd = sys4(SYS_openat, AT_FDCWD, (s64)"/", O_PATH | O_CLOEXEC, 0);
 	if (dfd < 0) return (s32)dfd;
+	/* "/" is root's (the walk trusts what root placed from here down). */
+	rc = statx_at((s32)dfd, "", &dir);
+	if (rc < 0) { sys1(SYS_close, dfd); return (s32)rc; }
+	trusted = 1;
 	w->at_len = 0;
 	w->at[0] = 0;
 	i = 0;
@@ -206,8 +222,19 @@ restart:
 		rc = statx_at((s32)fd, "", &st);
 		if (rc < 0) { sys1(SYS_close, fd); sys1(SYS_close, dfd); return (s32)rc; }
 		if ((st.mode & S_IFMT) == S_IFDIR) {
+			/* Still only root's doing? DIR (where it was found) is root's and
+			 * writable by nobody else, or a root-owned sticky directory and
+			 * this entry is root's; and it is not a FUSE mount. */
+			s32 root_only = dir.uid == 0 && !(dir.mode & 022);
+			s32 sticky_root = dir.uid == 0 && (dir.mode & S_ISVTX) && st.uid == 0;
+			trusted = trusted && (root_only || sticky_root);
+			if (trusted && st.mnt_id != dir.mnt_id) {
+				u64 fs[15]; /* struct statfs: f_type first, 120 bytes on 64-bit */
+				if (sys2(SYS_fstatfs, fd, (s64)fs) < 0 || fs[0] == FUSE_SUPER_MAGIC) trusted = 0;
+			}
 			sys1(SYS_close, dfd);
 			dfd = fd;
+			dir = st;
 			continue;
 		}
 		if ((st.mode & S_IFMT) != S_IFLNK) {
@@ -217,8 +244,8 @@ restart:
 			sys1(SYS_close, fd);
 			return -E_NOTDIR;
 		}
-		/* A symlink: followed only if root owns it (the rule above). */
-		if (st.uid != 0) {
+		/* A symlink: followed only if root owns it and only root placed it (the rule above). */
+		if (st.uid != 0 || !trusted || dir.uid != 0 || (dir.mode & 022)) {
 			w->owner = st.uid;
 			sys1(SYS_close, fd);
 			sys1(SYS_close, dfd);

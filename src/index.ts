@@ -53,6 +53,6 @@ export {
 /* issue 11: namespaces as fds and files */
 export { NAMESPACE_KINDS, type NamespaceKind } from "./ns/kinds.ts";
 export { NamespaceFd, openNamespace } from "./ns/namespace-fd.ts";
-export { type PinSpec, type Pins, pinNamespaces, unpinNamespace } from "./ns/pins.ts";
+export { type PinOptions, type PinSpec, type Pins, pinNamespaces, unpinNamespace } from "./ns/pins.ts";
 export { setTimeOffsets, type TimeOffsets } from "./ns/time-offsets.ts";
 export { type SubordinateIds, subordinateIds } from "./rootless/subid.ts";

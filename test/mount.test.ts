@@ -6,10 +6,12 @@ import {
   lstatSync,
   mkdirSync,
   openSync,
+  readdirSync,
   readFileSync,
   symlinkSync,
   writeFileSync,
 } from "node:fs";
+import { release } from "node:os";
 import { join } from "node:path";
 import {
   getUsernsFdSync,
@@ -20,6 +22,7 @@ import {
   UsernsError,
   unmount,
 } from "../src/index.ts";
+import { thrown } from "./support/errors.ts";
 import {
   cleanupBase,
   type Fs,
@@ -36,6 +39,14 @@ import {
 } from "./support/mounts.ts";
 
 const setpriv = Bun.which("setpriv");
+/** STATX_MNT_ID_UNIQUE (Linux 6.8) ids are never reused; older mount ids are, once a mount is gone. */
+const [kMajor = 0, kMinor = 0] = release()
+  .split(".")
+  .map((x) => Number.parseInt(x, 10));
+const uniqueIdSkip =
+  kMajor > 6 || (kMajor === 6 && kMinor >= 8)
+    ? undefined
+    : `kernel ${release()} has no STATX_MNT_ID_UNIQUE (6.8): a gone mount's id may be reused`;
 const base = isRoot ? scratch("bun-userns-mount-") : "/nonexistent";
 const fss: Fs[] = isRoot ? (["tmpfs", "ext4", "xfs", "btrfs"] as const).map((k) => makeFs(base, k)) : [];
 afterAll(() => {
@@ -220,6 +231,93 @@ describe.skipIf(noGood !== undefined)(
         umountQuiet(dst);
       }
     });
+
+    /** Two sources with a marker each, a TARGET, and what is mounted at it (mountinfo's ids, bottom first). */
+    function handleDirs() {
+      const { src, dst } = dirs(fs);
+      const other = `${src}-other`;
+      mkdirSync(other);
+      writeFileSync(join(src, "ours"), "");
+      writeFileSync(join(other, "theirs"), "");
+      const at = () =>
+        mountinfo()
+          .split("\n")
+          .filter((l) => l.split(" ")[4] === dst)
+          .map((l) => l.split(" ")[0]);
+      return { src, dst, other, at };
+    }
+    const maps = { uidMap: MAP_UP, gidMap: MAP_UP };
+
+    test("a handle's unmount removes only the mount it attached: another stacked on it is refused untouched", () => {
+      const { src, dst, other, at } = handleDirs();
+      try {
+        const ours = idmapMountSync(src, dst, maps);
+        expect(typeof ours.mountId).toBe("bigint");
+        expect(ours.fd).toBe(-1); // closed: the mount is not kept busy
+        // Another mount stacked on ours: the handle refuses, both stay.
+        const stacked = idmapMountSync(other, dst, maps);
+        expect(stacked.mountId).not.toBe(ours.mountId);
+        const both = at();
+        expect(both.length).toBe(2);
+        const e = thrown(() => ours.unmount()) as UsernsError;
+        expect({ code: e.code, errno: e.errno, step: e.step, syscall: e.syscall }).toEqual({
+          code: "EINVAL",
+          errno: 22,
+          step: "umount",
+          syscall: "statx",
+        });
+        expect(e.message).toContain(`${dst}: the mount there is not the one this handle attached`);
+        expect(at()).toEqual(both);
+        expect(readdirSync(dst)).toEqual(["theirs"]);
+        // The stacked one's own handle removes it; then ours removes ours.
+        stacked.unmount();
+        expect(readdirSync(dst)).toEqual(["ours"]);
+        ours.unmount();
+        ours.unmount(); // done already: nothing more
+        expect(at()).toEqual([]);
+        // openIdmappedTree's handle too, its fd still open when unmount is called.
+        using tree = openIdmappedTreeSync(src, maps);
+        tree.attach(dst);
+        expect(tree.mountId).toBeDefined();
+        tree.unmount();
+        expect(tree.fd).toBe(-1);
+        expect(at()).toEqual([]);
+        using unattached = openIdmappedTreeSync(src, maps);
+        expect(thrown(() => unattached.unmount())).toMatchObject({ code: "EINVAL", step: "umount" });
+      } finally {
+        for (let i = 0; i < 3; i++) umountQuiet(dst);
+      }
+      expect(at()).toEqual([]); // only DST could have changed: other suites mount elsewhere
+    });
+
+    test.skipIf(uniqueIdSkip !== undefined)(
+      `a handle whose mount went refuses the mount now in its place; unmount(path) removes it${uniqueIdSkip ? ` — skipped: ${uniqueIdSkip}` : ""}`,
+      () => {
+        const { src, dst, other, at } = handleDirs();
+        try {
+          const first = idmapMountSync(src, dst, maps);
+          unmount(dst);
+          const second = idmapMountSync(other, dst, maps);
+          const only = at();
+          expect(only.length).toBe(1);
+          const e = thrown(() => first.unmount()) as UsernsError;
+          expect([e.code, e.step, e.message]).toEqual([
+            "EINVAL",
+            "umount",
+            expect.stringContaining("not the one this handle attached"),
+          ]);
+          expect(at()).toEqual(only);
+          expect(readdirSync(dst)).toEqual(["theirs"]);
+          // By path there is no memory of which mount was meant: whatever is there goes.
+          unmount(dst);
+          expect(at()).toEqual([]);
+          expect(thrown(() => second.unmount())).toMatchObject({ code: "EINVAL", step: "umount" });
+        } finally {
+          for (let i = 0; i < 2; i++) umountQuiet(dst);
+        }
+        expect(at()).toEqual([]); // only DST could have changed: other suites mount elsewhere
+      },
+    );
 
     test("a symlink at TARGET is not followed (move_mount without T_SYMLINKS)", () => {
       const { src, dst } = dirs(fs);

@@ -7,7 +7,7 @@
  * deleted nor hidden under a pin.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { lchownSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, lchownSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runDoctor } from "../src/cli/doctor.ts";
 import {
@@ -277,6 +277,59 @@ describe.skipIf(rootSkip !== undefined)(`symlinks on the way${rootSkip ? ` — s
   });
 });
 
+describe.skipIf(rootSkip !== undefined)(
+  `root's symlinks another uid placed${rootSkip ? ` — skipped: ${rootSkip}` : ""}`,
+  () => {
+    test("root's symlink in a directory another uid can write, or in a sticky one, is not followed: ELOOP naming it, nothing done", () => {
+      const root = join(base, "placed");
+      mkdirSync(root);
+      const victim = join(root, "victim");
+      mkdirSync(join(victim, "mnt"), { recursive: true });
+      writeFileSync(join(victim, "marker"), "");
+      const target = join(root, "target");
+      mkdirSync(target);
+      // Root's own link to victim, in a directory of the other uid's: that uid can rename it
+      // to any name there (here it stands where "d" would be), or RENAME_EXCHANGE it with d.
+      const theirs = otherDir(join(root, "theirs"));
+      const inTheirs = join(theirs, "d");
+      symlinkSync(victim, inTheirs);
+      // And in a root-owned sticky world-writable directory (a /tmp): any uid can rename one in.
+      const sticky = join(root, "sticky");
+      mkdirSync(sticky);
+      chmodSync(sticky, 0o1777);
+      const inSticky = join(sticky, "d");
+      symlinkSync(victim, inSticky);
+      // And below a directory of the other uid's, in a root-only one: the other uid can move that.
+      const below = join(otherDir(join(root, "theirs2")), "rootonly");
+      mkdirSync(below);
+      const inBelow = join(below, "d");
+      symlinkSync(victim, inBelow);
+      const before = [state(victim), mountsUnder(target)].join();
+      using h = startHelper(MAP, MAP, CLONE_NEWUTS);
+      for (const l of [inTheirs, inSticky, inBelow]) {
+        const cases: [() => unknown, string][] = [
+          [() => pinNamespaces(h, { uts: join(l, "new") }), "pin"],
+          [() => unpinNamespace(join(l, "new")), "unpin"],
+          [() => idmapMountSync(l, target, maps), "open_tree"],
+          [() => idmapMountSync(root, join(l, "mnt"), maps), "move_mount"],
+          [() => unmount(join(l, "mnt")), "umount"],
+        ];
+        for (const [fn, step] of cases) {
+          const e = thrown(fn) as UsernsError;
+          expect({ code: e.code, errno: e.errno, step: e.step, syscall: e.syscall }).toEqual({
+            code: "ELOOP",
+            errno: 40,
+            step: step as never,
+            syscall: "openat",
+          });
+          expect(e.message).toContain(`${l} is root's symlink in a directory another uid can write`);
+        }
+      }
+      expect([state(victim), mountsUnder(target)].join()).toBe(before);
+    });
+  },
+);
+
 describe.skipIf(!isRoot)(`files a pin did not make${isRoot ? "" : " — skipped: needs root"}`, () => {
   test("library: a file with content or of another uid is never bound over; a pin's unpin never deletes a file it did not create", () => {
     const dir = join(base, "files");
@@ -322,16 +375,84 @@ describe.skipIf(!isRoot)(`files a pin did not make${isRoot ? "" : " — skipped:
   });
 });
 
-describe("CLI usage", () => {
-  test("a namespace given twice to pin is a usage error (exit 2), nothing pinned", () => {
-    for (const args of [
-      ["pin", "-n", "--net=/tmp/bun-userns-dup-a", "--net=/tmp/bun-userns-dup-b"],
-      ["pin", "-m", "--mount=/tmp/bun-userns-dup-a", "--mount=/tmp/bun-userns-dup-b"],
-    ]) {
-      const r = cli(args);
-      expect([r.code, r.stderr]).toEqual([2, expect.stringContaining("is given twice")]);
+describe.skipIf(!isRoot)(`binding over a file on request${isRoot ? "" : " — skipped: needs root"}`, () => {
+  test("library: { overwrite: true } binds over the caller's file with content and keeps it; never another uid's file, never a non-regular file", () => {
+    const dir = join(base, "overwrite");
+    mkdirSync(dir);
+    const mine = join(dir, "mine");
+    writeFileSync(mine, "keep me\n");
+    const theirs = join(dir, "theirs");
+    writeFileSync(theirs, "theirs\n");
+    lchownSync(theirs, OTHER, OTHER);
+    mkdirSync(join(dir, "adir"));
+    expect(sh(["mkfifo", join(dir, "fifo")]).ok).toBe(true);
+    symlinkSync(mine, join(dir, "link"));
+    using h = startHelper(MAP, MAP, CLONE_NEWUTS);
+    const before = state(dir);
+    const other = thrown(() => pinNamespaces(h, { uts: theirs }, { overwrite: true })) as UsernsError;
+    expect([other.code, other.message]).toEqual(["EPERM", expect.stringContaining(`belongs to uid ${OTHER}`)]);
+    for (const name of ["adir", "fifo", "link"]) {
+      const e = thrown(() => pinNamespaces(h, { uts: join(dir, name) }, { overwrite: true })) as UsernsError;
+      expect([name, e.code, e.message]).toEqual([name, "EEXIST", expect.stringContaining("not a regular file")]);
     }
-    expect(readdirSync("/tmp").filter((n) => n.startsWith("bun-userns-dup-"))).toEqual([]);
+    for (const bad of [{ overwrite: "yes" }, { force: true }, "overwrite"]) {
+      const e = thrown(() => pinNamespaces(h, { uts: mine }, bad as never)) as UsernsError;
+      expect([e.code, e.step]).toEqual(["EINVAL", "pin"]);
+    }
+    expect(state(dir)).toBe(before);
+    // Asked for: the pin hides the content, and both unpins keep the file as it was.
+    const a = pinNamespaces(h, { uts: mine }, { overwrite: true });
+    expect(openNamespace(mine, "uts").id).toBe(openNamespace(h, "uts").id);
+    a.unpin();
+    expect(readFileSync(mine, "utf8")).toBe("keep me\n");
+    pinNamespaces(h, { uts: mine }, { overwrite: true });
+    expect(unpinNamespace(mine)).toEqual({ removed: false });
+    expect(readFileSync(mine, "utf8")).toBe("keep me\n");
+    expect(state(dir)).toBe(before);
+  });
+
+  test("CLI: pin --force binds over the caller's file with content, unpin keeps it; another uid's file is refused even so", () => {
+    const dir = join(base, "cli-force");
+    mkdirSync(dir);
+    const f = join(dir, "content");
+    writeFileSync(f, "keep me\n");
+    const t = join(dir, "theirs");
+    writeFileSync(t, "");
+    lchownSync(t, OTHER, OTHER);
+    const r = cli(["pin", "-u", "--force", `--uts=${f}`]);
+    expect([r.code, r.stdout]).toEqual([0, `uts ${f}\n`]);
+    expect(mountsUnder(dir)).toEqual([f]);
+    const u = cli(["unpin", f]);
+    expect([u.code, u.stderr]).toEqual([0, expect.stringContaining("the file stays")]);
+    expect(readFileSync(f, "utf8")).toBe("keep me\n");
+    const o = cli(["pin", "-u", "--force", `--uts=${t}`]);
+    expect([o.code, o.stderr]).toEqual([1, expect.stringContaining(`belongs to uid ${OTHER}`)]);
+    expect(mountsUnder(dir)).toEqual([]);
+    expect(readdirSync(dir).sort()).toEqual(["content", "theirs"]);
+  });
+});
+
+describe("CLI usage", () => {
+  test("a namespace file given twice to pin, exec or enter is a usage error (exit 2) naming the option; nothing pinned", () => {
+    const dir = scratch("bun-userns-dup-");
+    const a = join(dir, "a");
+    const b = join(dir, "b");
+    try {
+      for (const [args, opt] of [
+        [["pin", "-n", `--net=${a}`, `--net=${b}`], "pin: --net="],
+        [["pin", "-m", `--mount=${a}`, `--mount=${b}`], "pin: --mount="],
+        [["exec", "-r", "-n", `--net=${a}`, `--net=${b}`, "--", "true"], "exec: --net="],
+        [["exec", "-r", `--user=${a}`, `--uts=${b}`, `--user=${b}`, "--", "true"], "exec: --user="],
+        [["enter", "-t", String(process.pid), `--net=${a}`, `--net=${b}`, "--", "true"], "enter: --net="],
+        [["enter", `--ipc=${a}`, `--ipc=${b}`, "--", "true"], "enter: --ipc="],
+      ] as const) {
+        const r = cli([...args]);
+        expect([r.code, r.stderr]).toEqual([2, expect.stringContaining(`${opt} is given twice`)]);
+      }
+      expect(readdirSync(dir)).toEqual([]);
+    } finally {
+      cleanupBase(dir);
+    }
   });
 });
 

@@ -22,15 +22,23 @@ export const NS_OPTIONS: Record<string, NamespaceKind> = {
   time: "time",
 };
 
-/** Pull `--NS=FILE` out of the options (parseArgs has no optional values). */
-export function takeFiles(head: string[]): { rest: string[]; files: Partial<Record<NamespaceKind, string>> } {
+/**
+ * Pull `--NS=FILE` out of the options (parseArgs has no optional values).
+ * One file per namespace: a second `--NS=` for a kind is a mistake, not an
+ * override, so it is a usage error naming the option (CMD is what it names).
+ */
+export function takeFiles(
+  head: string[],
+  cmd: string,
+): { rest: string[]; files: Partial<Record<NamespaceKind, string>> } {
   const rest: string[] = [];
   const files: Partial<Record<NamespaceKind, string>> = {};
   for (const a of head) {
     const m = /^--([a-z]+)=(.*)$/s.exec(a);
     const ns = m ? NS_OPTIONS[m[1] as string] : undefined;
     if (m && ns) {
-      if ((m[2] as string) === "") throw new UsageError(`--${m[1]}= needs a file`);
+      if ((m[2] as string) === "") throw new UsageError(`${cmd}: --${m[1]}= needs a file`);
+      if (files[ns] !== undefined) throw new UsageError(`${cmd}: --${m[1]}= is given twice (one file per namespace)`);
       files[ns] = m[2] as string;
     } else rest.push(a);
   }

@@ -106,7 +106,7 @@ export async function cmdExec(args: string[]): Promise<number> {
     for (let i = 0; i < head.length - 1; i++) {
       if (head[i] === "--monotonic" || head[i] === "--boottime") head.splice(i, 2, `${head[i]}=${head[i + 1]}`);
     }
-    const taken = takeFiles(head);
+    const taken = takeFiles(head, "exec");
     files = taken.files;
     command = cmd;
     values = parse({
@@ -232,7 +232,7 @@ export async function cmdEnter(args: string[]): Promise<number> {
   let p: InsideProcess;
   try {
     const [head, command] = split(args, new Set(["--target", "-t", "--wd"]));
-    const { rest, files } = takeFiles(head);
+    const { rest, files } = takeFiles(head, "enter");
     const { values } = parse({
       args: rest,
       strict: true,

@@ -7,7 +7,7 @@
 import { startHelper } from "../core/unshare.ts";
 import type { NamespaceKind } from "../ns/kinds.ts";
 import { pinNamespaces, unpinNamespace } from "../ns/pins.ts";
-import { failure, NS_OPTIONS, parse, takeFiles, UNSHARE_OPTIONS, UsageError, unshareFlags, usage } from "./args.ts";
+import { failure, parse, takeFiles, UNSHARE_OPTIONS, UsageError, unshareFlags, usage } from "./args.ts";
 import { cliMaps, MAP_OPTIONS } from "./maps.ts";
 
 export const PIN_HELP = `Usage: bun-userns pin [options] --NS=FILE [--NS=FILE...]
@@ -15,7 +15,8 @@ export const PIN_HELP = `Usage: bun-userns pin [options] --NS=FILE [--NS=FILE...
 
 Pins namespaces to files (bind mounts of /proc/PID/ns/*, as unshare(1)
 --net=FILE and ip netns attach make them): a missing FILE is created in a
-directory that must exist. Without --target, a helper is made in a new user
+directory that must exist; an existing FILE must be an empty regular file
+of yours (kept on unpin). Without --target, a helper is made in a new user
 namespace with each pinned namespace (and those asked for) new, the pins
 are made, and the helper is reaped: the namespaces live on in the files.
 Needs root (a bind mount in this mount namespace). Prints "KIND FILE" per pin.
@@ -27,6 +28,9 @@ Options:
   -r, --map-root-user  --map-current-user  --map M  --map-users M  --map-groups M
   -m -u -i -n -C -T, --unshare LIST   also unshare these (each pin's own is implied)
       --setgroups allow|deny
+      --force              bind over an existing regular file of yours that has
+                           content (hidden, not changed; another uid's file or a
+                           non-regular file is still refused)
       --json               print {"net": "/run/netns/x", ...}
   -h, --help
 
@@ -44,16 +48,7 @@ export function cmdPin(args: string[]): number {
   let values: Record<string, string | boolean | undefined>;
   let files: Partial<Record<NamespaceKind, string>>;
   try {
-    // takeFiles keeps the last of a repeated --NS=FILE: a second one for a kind is a mistake, not an override.
-    const seen = new Set<string>();
-    for (const a of args) {
-      const m = /^--([a-z]+)=/.exec(a);
-      const kind = m ? NS_OPTIONS[m[1] as string] : undefined;
-      if (kind === undefined) continue;
-      if (seen.has(kind)) throw new UsageError(`pin: --${m?.[1]}= is given twice (one file per namespace)`);
-      seen.add(kind);
-    }
-    const taken = takeFiles(args);
+    const taken = takeFiles(args, "pin");
     files = taken.files;
     values = parse({
       args: taken.rest,
@@ -65,6 +60,7 @@ export function cmdPin(args: string[]): number {
         target: { type: "string", short: "t" },
         setgroups: { type: "string" },
         json: { type: "boolean" },
+        force: { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
     }).values;
@@ -95,10 +91,11 @@ export function cmdPin(args: string[]): number {
     if (e instanceof UsageError) return usage(e);
     return failure(e);
   }
+  const overwrite = values.force === true;
   try {
     let paths: Readonly<Partial<Record<NamespaceKind, string>>>;
     if (values.target !== undefined) {
-      paths = pinNamespaces(Number(values.target), files).paths;
+      paths = pinNamespaces(Number(values.target), files, { overwrite }).paths;
     } else {
       const flags = unshareFlags(values, files);
       const maps = cliMaps("pin", values as Record<string, string | undefined>);
@@ -107,7 +104,7 @@ export function cmdPin(args: string[]): number {
         setgroups: values.setgroups as "allow" | "deny" | undefined,
         mapper: maps.mapper,
       });
-      paths = pinNamespaces(helper, files).paths;
+      paths = pinNamespaces(helper, files, { overwrite }).paths;
     }
     if (values.json) process.stdout.write(`${JSON.stringify(paths)}\n`);
     else for (const [kind, path] of Object.entries(paths)) process.stdout.write(`${kind} ${path}\n`);

@@ -40,7 +40,7 @@ const OP = {
 } as const;
 
 /** BUN_USERNS_ABI of native/abi.h: a build of another version is refused at load. */
-const ABI_VERSION = 4;
+const ABI_VERSION = 5;
 
 export const SOURCE_PATH = `${import.meta.dir}/../../native/userns.c`.replace(/\/src\/core\/\.\.\/\.\.\//, "/");
 
@@ -348,10 +348,15 @@ export interface Refusal {
   owner?: number;
 }
 
-/** A mount call's answer: 0 / an fd, or -(step * 1000 + errno); step 6: the walk refused at `refused`. */
+/**
+ * A mount call's answer: 0 / an fd, or -(step * 1000 + errno); step 6: the
+ * walk refused at `refused`; step 7: another mount than `mountId` is there.
+ */
 export interface MountAnswer {
   rc: number;
   refused?: Refusal;
+  /** attachTree: the attached mount's id (STATX_MNT_ID_UNIQUE where the kernel has it); 0n if unknown. */
+  mountId?: bigint;
 }
 
 /** Path bytes plus NUL, or undefined when they do not fit (or hold a NUL). */
@@ -393,13 +398,14 @@ export function openTreeIdmap(spec: OpenTreeSpec): MountAnswer {
   return answer(call(OP_MOUNT.openTreeIdmap, buf, 0, 0), buf, MREQ_PATH, MREQ_OWNER);
 }
 
-function targetReq(target: string, fd: number, flags: number): Uint8Array | undefined {
+function targetReq(target: string, fd: number, flags: number, mountId = 0n): Uint8Array | undefined {
   const t = pathBytes(target, 4096);
   if (t === undefined) return undefined;
   const buf = new Uint8Array(TREQ_PATH + 4096);
   const v = new DataView(buf.buffer);
   v.setInt32(0, fd, true);
   v.setInt32(4, flags, true);
+  v.setBigUint64(16, mountId, true);
   buf.set(t, TREQ_PATH);
   return buf;
 }
@@ -408,12 +414,17 @@ function targetReq(target: string, fd: number, flags: number): Uint8Array | unde
 export function attachTree(fd: number, target: string): MountAnswer {
   const buf = targetReq(target, fd, 0);
   if (buf === undefined) return { rc: -(3000 + 36) };
-  return answer(call(OP_MOUNT.attachTree, buf, 0, 0), buf, TREQ_PATH, 8);
+  const a = answer(call(OP_MOUNT.attachTree, buf, 0, 0), buf, TREQ_PATH, 8);
+  return a.rc === 0 ? { rc: 0, mountId: new DataView(buf.buffer).getBigUint64(16, true) } : a;
 }
 
-/** umount2 of the mount at TARGET (its directory resolved once): 0 or -(4000 + errno), or a walk refusal. */
-export function umount(target: string, flags: number): MountAnswer {
-  const buf = targetReq(target, -1, flags);
+/**
+ * umount2 of the mount at TARGET (its directory resolved once): 0 or
+ * -(4000 + errno), or a walk refusal; with MOUNTID (not 0n), only that mount:
+ * -(7000 + EINVAL) when another is there.
+ */
+export function umount(target: string, flags: number, mountId = 0n): MountAnswer {
+  const buf = targetReq(target, -1, flags, mountId);
   if (buf === undefined) return { rc: -(4000 + 36) };
   return answer(call(OP_MOUNT.umount, buf, 0, 0), buf, TREQ_PATH, 8);
 }
@@ -744,9 +755,13 @@ function pinFailure(rc: number, b: Uint8Array): PinFailure {
   return f;
 }
 
-/** Bind namespace fd onto PATH (created when `create`), its directory resolved once: what it made, or why not. */
-export function nsPin(nsfd: number, path: string, create: boolean): { made: PinMade } | PinFailure {
-  const b = pinReq(path, create ? 1 : 0);
+/**
+ * Bind namespace fd onto PATH (created when `create`; an existing file of the
+ * caller's may have content when `overwrite`), its directory resolved once:
+ * what it made, or why not.
+ */
+export function nsPin(nsfd: number, path: string, create: boolean, overwrite = false): { made: PinMade } | PinFailure {
+  const b = pinReq(path, (create ? 1 : 0) | (overwrite ? 8 : 0));
   const rc = call(NS_OP.pin, b, nsfd, 0);
   if (rc !== 0) return pinFailure(rc, b);
   const v = new DataView(b.buffer);

@@ -60,6 +60,8 @@ export interface MountContext {
   usernsFd?: number;
   /** The tree was opened with AT_RECURSIVE (submounts cloned and idmapped too). */
   recursive?: boolean;
+  /** The mount a handle attached, which its unmount must find at TARGET. */
+  mountId?: bigint;
 }
 
 /** mountinfo's octal escapes (\040 for a space) decoded. */
@@ -174,9 +176,11 @@ export type MountPhase = "open_tree" | "move_mount" | "umount";
 function walkError(phase: MountPhase, errno: number, refused: native.Refusal, ctx: MountContext): UsernsError {
   const named = phase === "open_tree" ? `source ${ctx.source}` : `target ${ctx.target}`;
   const rule =
-    refused.owner !== undefined
-      ? `${refused.at} is a symlink owned by uid ${refused.owner}: only root's symlinks are followed (another uid could swap it between check and use)`
-      : `${refused.at}: ${errnoText(errno)}`;
+    refused.owner === undefined
+      ? `${refused.at}: ${errnoText(errno)}`
+      : refused.owner === 0
+        ? `${refused.at} is root's symlink in a directory another uid can write (or below one): it is not followed, as that uid could have moved it there`
+        : `${refused.at} is a symlink owned by uid ${refused.owner}: only root's symlinks are followed (another uid could swap it between check and use)`;
   return syscallError(
     phase as Step,
     "openat",
@@ -195,6 +199,15 @@ export function mountError(a: native.MountAnswer, ctx: MountContext, phase: Moun
   const rc = a.rc;
   const errno = -rc % 1000;
   if (a.refused) return walkError(phase, errno, a.refused, ctx);
+  if (Math.floor(-rc / 1000) === 7) {
+    return syscallError(
+      "umount",
+      "statx",
+      errno,
+      `umount2 ${ctx.target}: the mount there is not the one this handle attached (mount id ${ctx.mountId}): a handle unmounts only its own mount; nothing was unmounted (EINVAL)`,
+      "another mount was stacked on it or took its place; unmount(path) removes whatever is mounted at a path",
+    );
+  }
   const step = STEP_OF[Math.floor(-rc / 1000)] ?? "open_tree";
   const syscall = SYSCALL_OF[step];
   const what =

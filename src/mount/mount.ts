@@ -79,23 +79,52 @@ function openTree(source: string, fd: number, attrs: MountAttrs): number {
   return a.rc;
 }
 
-function attachOrThrow(treeFd: number, ctx: MountContext & { target: string }): void {
+/** move_mount of the tree onto TARGET: the attached mount's id (0n if unknown). */
+function attachOrThrow(treeFd: number, ctx: MountContext & { target: string }): bigint {
   const a = native.attachTree(treeFd, resolve(ctx.target));
   if (a.rc < 0) throw mountError(a, ctx, "move_mount");
+  return a.mountId ?? 0n;
+}
+
+/** UnmountOptions read once into umount2 flags. */
+function unmountFlags(options: unknown): number {
+  if (options === undefined || options === null) return 0;
+  if (typeof options !== "object")
+    throw invalid("options", `unmount options must be an object, got ${describe(options)}`);
+  const copy = { ...(options as Record<string, unknown>) };
+  for (const key of Object.keys(copy))
+    if (key !== "detach") throw invalid("options", `unknown unmount option ${JSON.stringify(key)}; known: detach`);
+  const d = copy.detach;
+  if (d !== undefined && typeof d !== "boolean")
+    throw invalid("options", `unmount option detach must be a boolean, got ${describe(d)}`);
+  return d === true ? 2 /* MNT_DETACH */ : 0;
 }
 
 /**
  * A detached, idmapped mount (O_CLOEXEC fd), visible nowhere until
  * `attach(target)`. Closing it unattached frees the mount: nothing is left.
+ * Once attached it remembers the mount it made (its mount id), and
+ * `unmount()` removes that mount only.
  */
 export class IdmappedTree implements Disposable {
   #fd: number;
   #attached: string | undefined;
+  #mountId: bigint | undefined;
+  #unmounted = false;
   readonly source: string;
 
   constructor(fd: number, source: string) {
     this.#fd = fd;
     this.source = source;
+  }
+
+  /**
+   * The attached mount's id (statx STATX_MNT_ID_UNIQUE where the kernel has
+   * it, else STATX_MNT_ID; the mnt_id of /proc/self/mountinfo is the latter);
+   * undefined until attached.
+   */
+  get mountId(): bigint | undefined {
+    return this.#mountId;
   }
 
   /** The mount fd (O_CLOEXEC); -1 once closed. */
@@ -121,8 +150,32 @@ export class IdmappedTree implements Disposable {
         hint: "open another tree (openIdmappedTree) for a second mountpoint",
       });
     }
-    attachOrThrow(this.#fd, { source: this.source, target: t });
-    this.#attached = t;
+    this.attachAs(t, {});
+  }
+
+  /** attach with the context a failure's hint needs. @internal */
+  attachAs(target: string, ctx: MountContext): void {
+    this.#mountId = attachOrThrow(this.#fd, { ...ctx, source: this.source, target });
+    this.#attached = target;
+  }
+
+  /**
+   * Unmount the mount this tree attached, and only it: TARGET's directory is
+   * resolved once and the mount at TARGET must have the id remembered at
+   * attach, else UsernsError EINVAL (step "umount") and nothing is unmounted.
+   * Closes the tree's fd first (an open fd keeps the mount busy). Once it has
+   * succeeded, a second call does nothing. Never deletes anything.
+   */
+  unmount(options?: UnmountOptions): void {
+    const flags = unmountFlags(options);
+    const target = this.#attached;
+    if (target === undefined)
+      throw invalid("umount", `the idmapped tree of ${this.source} is not attached: there is nothing to unmount`);
+    if (this.#unmounted) return;
+    this.close();
+    const a = native.umount(resolve(target), flags, this.#mountId ?? 0n);
+    if (a.rc < 0) throw mountError(a, { target, mountId: this.#mountId }, "umount");
+    this.#unmounted = true;
   }
 
   /** Close the fd. Unattached: the kernel frees the mount with it. */
@@ -158,30 +211,40 @@ function withUsernsSync<T>(r: Resolved, fn: (fd: number) => T): T {
   return fn(ns.fd);
 }
 
-function mountWith(s: string, t: string, attrs: MountAttrs, fd: number): void {
-  const tree = openTree(s, fd, attrs);
+function mountWith(s: string, t: string, attrs: MountAttrs, fd: number): IdmappedTree {
+  const tree = new IdmappedTree(openTree(s, fd, attrs), s);
   try {
-    attachOrThrow(tree, { source: s, target: t, usernsFd: fd });
+    tree.attachAs(t, { usernsFd: fd });
   } finally {
-    native.close(tree); // attached or not: an attached mount stays, a detached one is freed
+    tree.close(); // attached or not: an attached mount stays, a detached one is freed
   }
+  return tree;
 }
 
-/** Mount SOURCE on TARGET, idmapped. Nothing is left mounted if it fails. */
+/**
+ * Mount SOURCE on TARGET, idmapped. Nothing is left mounted if it fails.
+ * Returns the attached tree (its fd already closed): `.unmount()` removes
+ * this mount only, `.mountId` names it.
+ */
 export async function idmapMount(
   source: string,
   target: string,
   idmap: MountIdmap,
   options?: IdmapMountOptions,
-): Promise<void> {
+): Promise<IdmappedTree> {
   const { s, t, attrs, resolved } = prepare(source, target, idmap, options);
-  await withUserns(resolved, (fd) => mountWith(s, t as string, attrs, fd));
+  return await withUserns(resolved, (fd) => mountWith(s, t as string, attrs, fd));
 }
 
 /** `idmapMount` without a promise. */
-export function idmapMountSync(source: string, target: string, idmap: MountIdmap, options?: IdmapMountOptions): void {
+export function idmapMountSync(
+  source: string,
+  target: string,
+  idmap: MountIdmap,
+  options?: IdmapMountOptions,
+): IdmappedTree {
   const { s, t, attrs, resolved } = prepare(source, target, idmap, options);
-  withUsernsSync(resolved, (fd) => mountWith(s, t as string, attrs, fd));
+  return withUsernsSync(resolved, (fd) => mountWith(s, t as string, attrs, fd));
 }
 
 /** A detached idmapped clone of SOURCE, attached nowhere until `tree.attach(target)`. */
@@ -212,21 +275,13 @@ export interface UnmountOptions {
  * umount2 of the mount at TARGET: its directory resolved once (no symlink
  * another uid owns is followed), the name checked to be a mount root in that
  * directory, then unmounted there, never following a symlink at its end.
- * Never deletes anything.
+ * By path there is no memory of which mount was meant: whatever mount is at
+ * TARGET is removed. `tree.unmount()` (the handle idmapMount and attach give)
+ * also checks it is the mount that handle attached. Never deletes anything.
  */
 export function unmount(target: string, options?: UnmountOptions): void {
   const t = checkPath("target", target);
-  let detach = false;
-  if (options !== undefined && options !== null) {
-    if (typeof options !== "object")
-      throw invalid("options", `unmount options must be an object, got ${describe(options)}`);
-    for (const key of Object.keys(options))
-      if (key !== "detach") throw invalid("options", `unknown unmount option ${JSON.stringify(key)}; known: detach`);
-    const d = (options as Record<string, unknown>).detach;
-    if (d !== undefined && typeof d !== "boolean")
-      throw invalid("options", `unmount option detach must be a boolean, got ${describe(d)}`);
-    detach = d === true;
-  }
-  const a = native.umount(resolve(t), detach ? 2 /* MNT_DETACH */ : 0);
+  const flags = unmountFlags(options);
+  const a = native.umount(resolve(t), flags);
   if (a.rc < 0) throw mountError(a, { target: t }, "umount");
 }

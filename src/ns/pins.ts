@@ -12,6 +12,7 @@
 import { readFileSync } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
 import { EINVAL, EPERM, errnoText, invalid, syscallError, UsernsError } from "../core/errors.ts";
+import { describe } from "../core/idmap.ts";
 
 const ELOOP = 40;
 
@@ -39,11 +40,23 @@ export interface Pins extends Disposable {
   unpin(): void;
 }
 
+/** How pinNamespaces treats what is already there. */
+export interface PinOptions {
+  /**
+   * Bind over an existing regular file of the caller's even if it has content
+   * (hidden under the pin, kept on unpin). A file of another uid and anything
+   * that is not a regular file are refused all the same. Default false.
+   */
+  overwrite?: boolean;
+}
+
 export interface PinPlan {
   readonly kind: NamespaceKind;
   readonly path: string;
   /** PATH did not exist: we create it, and unpin removes it. */
   readonly create: boolean;
+  /** An existing file of the caller's may have content (PinOptions.overwrite). */
+  readonly overwrite: boolean;
 }
 
 interface MadePin extends PinPlan {
@@ -65,7 +78,7 @@ function onSharedMount(mountId: number): boolean {
 }
 
 /** One pin's target, checked: nothing is created here. */
-function planPin(kind: NamespaceKind, raw: unknown): PinPlan {
+function planPin(kind: NamespaceKind, raw: unknown, overwrite: boolean): PinPlan {
   if (typeof raw !== "string" || raw === "" || raw.includes("\0") || raw.length > 4000) {
     throw invalid("pin", `the ${kind} pin needs a path, got ${JSON.stringify(raw) ?? typeof raw}`);
   }
@@ -100,7 +113,7 @@ function planPin(kind: NamespaceKind, raw: unknown): PinPlan {
     });
   } else if (st.uid !== (process.geteuid?.() ?? 0)) {
     throw invalid("pin", `cannot pin ${kind} to ${path}: ${WHY_TEXT.owner(st.uid)}`, { code: "EPERM", errno: EPERM });
-  } else if (st.size !== 0) {
+  } else if (st.size !== 0 && !overwrite) {
     throw invalid("pin", `cannot pin ${kind} to ${path}: ${WHY_TEXT["not-empty"]}`, { code: "EEXIST", errno: 17 });
   }
   if (kind === "mnt" && onSharedMount(d.mountId)) {
@@ -108,11 +121,30 @@ function planPin(kind: NamespaceKind, raw: unknown): PinPlan {
       hint: `the kernel refuses a mount namespace bound onto a shared mount (it could propagate into itself); give it a private mount first: mount --bind ${dir} ${dir} && mount --make-private ${dir}`,
     });
   }
-  return { kind, path, create };
+  return { kind, path, create, overwrite };
 }
 
-/** Validated plain data from hostile input: the spec is read once. */
-export function planPins(spec: unknown): PinPlan[] {
+/** PinOptions read once into plain data. */
+function checkPinOptions(options: unknown): boolean {
+  if (options === undefined) return false;
+  if (typeof options !== "object" || options === null || Array.isArray(options)) {
+    throw invalid(
+      "pin",
+      `pinNamespaces options must be an object such as { overwrite: true }, got ${describe(options)}`,
+    );
+  }
+  const copy = { ...(options as Record<string, unknown>) };
+  for (const key of Object.keys(copy))
+    if (key !== "overwrite") throw invalid("pin", `unknown pin option ${JSON.stringify(key)}; known: overwrite`);
+  const o = copy.overwrite;
+  if (o !== undefined && typeof o !== "boolean")
+    throw invalid("pin", `pin option overwrite must be a boolean, got ${describe(o)}`);
+  return o === true;
+}
+
+/** Validated plain data from hostile input: the spec and options are read once. */
+export function planPins(spec: unknown, options?: unknown): PinPlan[] {
+  const overwrite = checkPinOptions(options);
   if (typeof spec !== "object" || spec === null || Array.isArray(spec)) {
     throw invalid("pin", 'pinNamespaces takes an object of namespace → path, e.g. { net: "/run/netns/sb1" }');
   }
@@ -124,7 +156,7 @@ export function planPins(spec: unknown): PinPlan[] {
     if (byKind.has(kind)) throw invalid("pin", `pinNamespaces: ${kind} is given twice (${k})`);
     byKind.set(kind, v);
   }
-  const plans = NAMESPACE_KINDS.filter((k) => byKind.has(k)).map((k) => planPin(k, byKind.get(k)));
+  const plans = NAMESPACE_KINDS.filter((k) => byKind.has(k)).map((k) => planPin(k, byKind.get(k), overwrite));
   const seen = new Set<string>();
   for (const p of plans) {
     if (seen.has(p.path)) throw invalid("pin", `pinNamespaces: ${p.path} is given for two namespaces`);
@@ -145,7 +177,7 @@ const WHY_TEXT = {
   owner: (uid: number) =>
     `it exists and belongs to uid ${uid}: a file of another uid is never bound over (remove it, or pin elsewhere)`,
   "not-empty":
-    "it exists and is not empty: a pin would hide its content (only an empty file of the caller's is bound over)",
+    "it exists and is not empty: a pin would hide its content (only an empty file of the caller's is bound over, unless { overwrite: true } / --force says so)",
 } as const;
 
 /** A walk refused at a component (native/resolve.c): the error names it and the rule. */
@@ -156,7 +188,9 @@ function walkFailure(step: "pin" | "unpin", what: string, f: native.PinFailure):
       step,
       "openat",
       f.errno,
-      `${what}: ${at} is a symlink owned by uid ${f.owner}: only root's symlinks are followed on the way to a pin (another uid could swap it between check and use)`,
+      f.owner === 0
+        ? `${what}: ${at} is root's symlink in a directory another uid can write (or below one): it is not followed, as that uid could have moved it there`
+        : `${what}: ${at} is a symlink owned by uid ${f.owner}: only root's symlinks are followed on the way to a pin (another uid could swap it between check and use)`,
       "name the real directory (readlink -f), or have root own the link",
     );
   }
@@ -202,12 +236,14 @@ function undo(pins: readonly MadePin[]): void {
 /**
  * Pin namespaces of a helper or any pid to files (pid → pid_for_children,
  * time → time_for_children). A missing file is created (mode 0444) in a
- * directory that must exist; an existing regular file is bound over; a path
- * that is already a mountpoint is refused. The pins outlive the process and
- * the helper's reap. Needs CAP_SYS_ADMIN (root) in the caller's namespaces.
+ * directory that must exist; an existing empty regular file of the caller's
+ * is bound over (one with content only with { overwrite: true }; another
+ * uid's never); a path that is already a mountpoint is refused. The pins
+ * outlive the process and the helper's reap. Needs CAP_SYS_ADMIN (root) in
+ * the caller's namespaces.
  */
-export function pinNamespaces(target: Helper | number, spec: PinSpec): Pins {
-  const plans = planPins(spec);
+export function pinNamespaces(target: Helper | number, spec: PinSpec, options?: PinOptions): Pins {
+  const plans = planPins(spec, options);
   const held = holdProcess(target, "pinNamespaces");
   const fds: NamespaceFd[] = [];
   try {
@@ -239,7 +275,7 @@ export function pinPidNamespaceOf(pid: number, path: string): Pins {
 function pinOpened(plans: readonly PinPlan[], fds: readonly NamespaceFd[], pid: number): Pins {
   const done: MadePin[] = [];
   plans.forEach((p, i) => {
-    const r = native.nsPin((fds[i] as NamespaceFd).fd, p.path, p.create);
+    const r = native.nsPin((fds[i] as NamespaceFd).fd, p.path, p.create, p.overwrite);
     if (!("made" in r)) {
       undo(done);
       throw mountFailure(p, r, pid);
