@@ -6,7 +6,7 @@
  * session by util-linux setsid -c: the terminal an attacker would target.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { chmodSync, closeSync, mkdtempSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { chmodSync, closeSync, mkdtempSync, readlinkSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ReadStream } from "node:tty";
@@ -72,6 +72,7 @@ function onPty(argv: string[], size = { rows: 40, cols: 100 }) {
     stdio: [pty.slave, pty.slave, pty.slave],
     env: { ...process.env, TERM: "xterm", PS1: "$ " },
   });
+  const name = readlinkSync(`/proc/self/fd/${pty.slave}`);
   closeSync(pty.slave);
   let text = "";
   const waiters: (() => void)[] = [];
@@ -82,6 +83,8 @@ function onPty(argv: string[], size = { rows: 40, cols: 100 }) {
   });
   reader.on("error", () => {});
   return {
+    /** The pty's /dev/pts name. */
+    name,
     get text() {
       return text;
     },
@@ -158,7 +161,7 @@ describe.skipIf(MISSING !== undefined)(`terminal of a command run as another uid
 
   test("enter --target as another uid: the same, through a pty", async () => {
     // A target whose user namespace maps root to 47001.
-    const target = Bun.spawn([process.execPath, CLI, "exec", "--no-pty", "--map", OTHER, "--", "sleep", "1000"], {
+    const target = Bun.spawn([process.execPath, CLI, "exec", "--map", OTHER, "--", "sleep", "1000"], {
       stdio: ["ignore", "ignore", "inherit"],
     });
     try {
@@ -178,6 +181,8 @@ describe.skipIf(MISSING !== undefined)(`terminal of a command run as another uid
       // Typed text is echoed: each marker is computed, so only the output matches.
       t.type("echo $((6*7)); tty; stty size\n");
       const first = await t.until(/\n42\r*\n(\/dev\/pts\/\d+)\r*\n(\d+ \d+)\r*\n/);
+      // Its own terminal, not ours, at our size.
+      expect(first[1]).not.toBe(t.name);
       expect(first[2]).toBe("40 100");
       let at = t.text.length;
       t.type("sh -c 'echo s$((1+1))s; exec sleep 100'\n");
