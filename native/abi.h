@@ -11,6 +11,7 @@
 typedef unsigned long u64;
 typedef long s64;
 typedef unsigned int u32;
+typedef unsigned short u16;
 typedef int s32;
 typedef unsigned char u8;
 
@@ -181,6 +182,9 @@ enum op {
 	OP_WATCH_OPEN = 35,
 	OP_WATCH_ADD = 36,
 	OP_WATCH_WAIT = 37,
+	/* a pty for a command that must not hold the caller's terminal (pty.c) */
+	OP_PTY_OPEN = 38,
+	OP_WINSIZE = 39,
 	/* issue 11: namespaces as fds and files (native/ns.c) */
 	OP_NS_OPEN = 40,
 	OP_NS_STAT = 42,

@@ -51,7 +51,7 @@
 enum xstep {
 	X_NONE, X_SIGMASK, X_CLONE, X_PDEATHSIG, X_PARENT_GONE, X_STDIO, X_SETNS_FD,
 	X_SETNS, X_CLOSE_RANGE, X_CHDIR, X_FORK, X_MOUNT_PROC, X_EXEC, X_PIDFD_OPEN, X_UNSHARE, X_PROPAGATION, X_SETID,
-	X_GATE, X_STOPPED, X_DUMPABLE, X_KILLED
+	X_GATE, X_STOPPED, X_DUMPABLE, X_KILLED, X_SETSID, X_CTTY
 };
 
 #define XOPT_FORK 1      /* clone the command once more inside (pid namespace) */
@@ -60,6 +60,9 @@ enum xstep {
 #define XOPT_SLAVE 8      /* --propagation slave: mount --make-rslave / */
 #define XOPT_SHARED 16    /* --propagation shared: mount --make-rshared / */
 #define XOPT_OWN_MM 32   /* enter from a sealed fork of the entering child; Bun's mm stays as it is */
+#define XOPT_NEW_SESSION 64 /* setsid() before exec: no controlling terminal */
+#define XOPT_CTTY 128    /* then make stdio fd r->ctty (a pty slave) the controlling terminal */
+#define TIOCSCTTY 0x540E
 #define PROT_RW 3           /* PROT_READ | PROT_WRITE */
 #define MAP_SHARED_ANON 0x21 /* MAP_SHARED | MAP_ANONYMOUS */
 #define PAGE 4096
@@ -109,7 +112,7 @@ struct xreq {
 	u64 fork_stack;       /* 168 in: stack top of the last fork (the command in a pid namespace) */
 	u64 not_default;      /* 176 entering child: signals whose disposition is not SIG_DFL */
 	s32 copy;             /* 184 own mm: the copy's pid (CLONE_PARENT_SETTID) */
-	s32 pad;              /* 188 */
+	s32 ctty;             /* 188 in: with XOPT_CTTY, which of 0-2 becomes the controlling terminal */
 	/* 192: the stack, then pointer tables and strings */
 };
 _Static_assert(sizeof(struct xreq) == 192, "xreq layout");
@@ -239,6 +242,30 @@ static void exec_prepare(struct xreq *r, u64 not_default)
 		if (rc >= 0)
 			rc = sys5(SYS_mount, (s64)"proc", (s64)"/proc", (s64)"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, 0);
 		if (rc < 0) xfail(r, X_MOUNT_PROC, rc, 126);
+	}
+	/*
+	 * A terminal is a way back to the caller: a process whose controlling
+	 * terminal it is may push bytes into its input with TIOCSTI (tty_ioctl
+	 * refuses "current->signal->tty != tty" only; the tty's owner and the
+	 * namespace do not matter while dev.tty.legacy_tiocsti is 1, and before
+	 * Linux 6.2 there is no such switch), which the caller's shell then reads
+	 * as typed once the command exits; and it may open it again through
+	 * /dev/tty. setsid() leaves the session, and with it the controlling
+	 * terminal: a new session has none, so TIOCSTI on an inherited terminal
+	 * fd is EPERM and /dev/tty is ENXIO. It fails only for a process group
+	 * leader, which no child of ours is (it starts in Bun's group).
+	 */
+	if (r->opts & (XOPT_NEW_SESSION | XOPT_CTTY)) {
+		rc = sys0(SYS_setsid);
+		if (rc < 0) xfail(r, X_SETSID, rc, 126);
+	}
+	/* The command's own terminal (a pty the CLI relays): TIOCSCTTY is granted
+	 * to a session leader without one, for a tty that is no session's
+	 * controlling terminal yet (a fresh pty; opened O_NOCTTY, it did not
+	 * become ours by the open). Job control and ^C then work inside. */
+	if (r->opts & XOPT_CTTY) {
+		rc = r->ctty >= 0 && r->ctty <= 2 ? sys3(SYS_ioctl, r->ctty, TIOCSCTTY, 0) : -E_INVAL;
+		if (rc < 0) xfail(r, X_CTTY, rc, 126);
 	}
 	/* Only now unblock: every handler is SIG_DFL, nothing of Bun can run. */
 	sys4(SYS_rt_sigprocmask, SIG_SETMASK, (s64)&none, 0, 8);

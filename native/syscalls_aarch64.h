@@ -45,6 +45,7 @@
 #define SYS_ptrace 117
 #define SYS_geteuid 175
 #define SYS_getppid 173
+#define SYS_setsid 157
 #define SYS_setresuid 147
 #define SYS_setfsuid 151
 #define SYS_capget 90

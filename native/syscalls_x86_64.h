@@ -19,6 +19,7 @@
 #define SYS_ptrace 101
 #define SYS_geteuid 107
 #define SYS_getppid 110
+#define SYS_setsid 112
 #define SYS_setresuid 117
 #define SYS_setfsuid 122
 #define SYS_capget 125

@@ -24,6 +24,7 @@
  *   resolve.c    a path resolved once to descriptors, refusing other uids' symlinks
  *   mount.c      idmapped mounts: open_tree, mount_setattr, move_mount (issue 9)
  *   exec.c       a command inside a pid's namespaces (issue 11)
+ *   pty.c        a pty for a command run as another uid (its own terminal)
  *   watch.c      the exit watcher's blocking wait on pidfds, an epoll set (issue 11)
  *   ns.c         namespaces as fds and pinned files (issue 11)
  *   registry.c   what each thread's calls hold, readable after the thread is gone
@@ -46,6 +47,7 @@
 #include "resolve.c" /* paths another uid may change: resolved once */
 #include "mount.c" /* issue 9: mounts */
 #include "exec.c" /* issue 11: exec */
+#include "pty.c"
 #include "ns.c" /* issue 11: namespaces as fds and files */
 #include "watch.c" /* issue 11: exit notices */
 #include "registry.c"
@@ -108,6 +110,8 @@ s32 bun_userns(s32 op, void *p, s32 x, s32 y)
 	case OP_WATCH_OPEN: return bun_userns_watch_open();
 	case OP_WATCH_ADD: return bun_userns_watch_add(x, y);
 	case OP_WATCH_WAIT: return bun_userns_watch_wait((u8 *)p, x, y);
+	case OP_PTY_OPEN: return bun_userns_pty_open((s32 *)p, x);
+	case OP_WINSIZE: return bun_userns_winsize((u16 *)p, x, y);
 	/* issue 11: namespaces as fds and files; open/stat: the path at p + 32, answers over p */
 	case OP_NS_OPEN: return bun_userns_ns_open((const char *)p + 32, x, (s32 *)p);
 	case OP_NS_STAT: return bun_userns_ns_stat((const char *)p + 32, x, (u32 *)p);

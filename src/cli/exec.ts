@@ -5,11 +5,13 @@
  * as a shell: CMD's code, 128+N if signal N killed it, 127 not found, 126
  * not executable. SIGTERM, SIGINT and SIGHUP sent to us are passed on to CMD.
  */
+
+import { isatty } from "node:tty";
 import { CLONE_NEWPID, NAMESPACE_FLAGS, type NamespaceName } from "../core/flags.ts";
 import type { Helper } from "../core/helper.ts";
 import { startHelper } from "../core/unshare.ts";
 import { checkNamespaceName, type ExecNamespace } from "../exec/namespaces.ts";
-import { type InsideProcess, spawnInside } from "../exec/spawn-inside.ts";
+import { type InsideProcess, runsAsOtherUid, type SpawnInsideOptions, spawnInside } from "../exec/spawn-inside.ts";
 import { type Pins, pinNamespaces, pinPidNamespaceOf, planPins } from "../ns/pins.ts";
 import { KTIME_SEC_MAX, setTimeOffsets, type TimeOffsets } from "../ns/time-offsets.ts";
 import {
@@ -24,6 +26,7 @@ import {
   usage,
 } from "./args.ts";
 import { cliMaps, MAP_OPTIONS, MAP_VALUE_OPTIONS } from "./maps.ts";
+import { PtyRelay, relayed } from "./pty.ts";
 
 export const EXEC_HELP = `Usage: bun-userns exec [options] -- CMD [ARGS...]
 
@@ -47,7 +50,15 @@ Options:
       --setgroups allow|deny
       --wd DIR             working directory inside (default: the current one)
       --NS=FILE            pin a namespace to FILE (NS: user, mount, net, uts, ipc, cgroup, pid, time)
+      --pty                CMD gets its own terminal, a new pty relayed to ours (see below)
+      --no-pty             never: CMD gets our terminal, in a new session if it runs as another uid
+      --new-session        setsid() for CMD even when it runs as our own uid (like bwrap's)
   -h, --help
+
+When stdin is a terminal and CMD runs as a host uid other than ours, CMD gets
+a new pty instead of our terminal (as sudo's use_pty): it cannot type into
+our shell (TIOCSTI) or reopen our terminal. Job control, ^C, ^Z and the
+window size work inside it. As our own uid, CMD shares our terminal.
 
 Example:
   bun-userns exec -r -n -- sh -c 'id -u; readlink /proc/self/ns/net'`;
@@ -63,7 +74,12 @@ Options:
   -a, --all                every namespace of PID that differs from ours (not pid, time)
       --NS=FILE            enter the namespace in FILE instead (NS as above)
       --wd DIR             working directory inside
-  -h, --help`;
+      --pty                CMD gets its own terminal, a new pty relayed to ours (see below)
+      --no-pty             never: CMD gets our terminal, in a new session if it runs as another uid
+      --new-session        setsid() for CMD even when it runs as our own uid (like bwrap's)
+  -h, --help
+
+As for exec: CMD of another host uid gets a new pty when stdin is a terminal.`;
 
 /**
  * Passes SIGTERM/SIGINT/SIGHUP on to CMD. Listening starts before CMD does:
@@ -74,12 +90,17 @@ Options:
 class SignalRelay implements Disposable {
   #target: InsideProcess | undefined;
   #held: NodeJS.Signals[] = [];
-  readonly #handlers = (["SIGTERM", "SIGINT", "SIGHUP"] as const).map(
-    (s) => [s, () => (this.#target ? this.#target.kill(s) : this.#held.push(s))] as const,
-  );
+  readonly #handlers: (readonly [NodeJS.Signals, () => void])[] = [];
 
   constructor() {
-    for (const [s, fn] of this.#handlers) process.on(s, fn);
+    for (const s of ["SIGTERM", "SIGINT", "SIGHUP"] as const) this.pass(s);
+  }
+
+  /** Pass this signal on too (with a pty: SIGQUIT, which would otherwise leave our terminal raw). */
+  pass(s: NodeJS.Signals): void {
+    const fn = () => (this.#target ? this.#target.kill(s) : this.#held.push(s));
+    this.#handlers.push([s, fn]);
+    process.on(s, fn);
   }
 
   async waitFor(p: InsideProcess): Promise<number> {
@@ -123,6 +144,7 @@ export async function cmdExec(args: string[]): Promise<number> {
         boottime: { type: "string" },
         setgroups: { type: "string" },
         wd: { type: "string" },
+        ...TERMINAL_OPTIONS,
         help: { type: "boolean", short: "h" },
       },
     }).values;
@@ -139,6 +161,7 @@ export async function cmdExec(args: string[]): Promise<number> {
     if (prop !== "private" && prop !== "slave" && prop !== "shared") {
       throw new UsageError(`exec: --propagation takes private, slave or shared, not ${JSON.stringify(prop)}`);
     }
+    checkTerminalOptions("exec", values);
   } catch (e) {
     if (e instanceof UsageError) return usage(e);
     return failure(e);
@@ -156,6 +179,7 @@ export async function cmdExec(args: string[]): Promise<number> {
     offsets = { ...offsets, [clock]: Number(raw) };
   }
   let helper: Helper | undefined;
+  let pty: PtyRelay | undefined;
   const pins: Pins[] = [];
   using relay = new SignalRelay();
   try {
@@ -193,6 +217,9 @@ export async function cmdExec(args: string[]): Promise<number> {
     if (offsets !== undefined) setTimeOffsets(helper, offsets);
     const { pid: pidFile, ...fromHelper } = files;
     if (Object.keys(fromHelper).length > 0) pins.push(pinNamespaces(helper, fromHelper));
+    // util-linux: --map-current-user keeps our ids; otherwise CMD is the namespace's root.
+    const uid = values["map-current-user"] ? (process.geteuid?.() ?? 0) : 0;
+    pty = terminalFor(values, () => runsAsOtherUid(helper as Helper, { namespaces: names, uid }));
     const p = spawnInside(helper, command, {
       namespaces: names,
       newPidNamespace: newPid,
@@ -200,9 +227,9 @@ export async function cmdExec(args: string[]): Promise<number> {
       fork: values.fork === true,
       propagation: values.propagation as "private" | "slave" | "shared" | undefined,
       cwd: (values.wd as string | undefined) ?? process.cwd(),
-      // util-linux: --map-current-user keeps our ids; otherwise CMD is the namespace's root.
-      uid: values["map-current-user"] ? (process.geteuid?.() ?? 0) : 0,
+      uid,
       gid: values["map-current-user"] ? (process.getegid?.() ?? 0) : 0,
+      ...terminalOptions(values, pty),
     });
     // CMD holds the namespaces now; the helper's job is done.
     helper.release();
@@ -218,18 +245,22 @@ export async function cmdExec(args: string[]): Promise<number> {
       }
     }
     pins.length = 0; // they outlive the command: that is what they are for
-    return await relay.waitFor(p);
+    if (pty === undefined) return await relay.waitFor(p);
+    relay.pass("SIGQUIT");
+    return await relayed(pty, p, (q) => relay.waitFor(q));
   } catch (e) {
     for (const pin of pins) pin.unpin();
     return failure(e);
   } finally {
     helper?.release();
+    pty?.restore();
   }
 }
 
 export async function cmdEnter(args: string[]): Promise<number> {
   using relay = new SignalRelay();
   let p: InsideProcess;
+  let pty: PtyRelay | undefined;
   try {
     const [head, command] = split(args, new Set(["--target", "-t", "--wd"]));
     const { rest, files } = takeFiles(head, "enter");
@@ -249,6 +280,7 @@ export async function cmdEnter(args: string[]): Promise<number> {
         time: { type: "boolean", short: "T" },
         all: { type: "boolean", short: "a" },
         wd: { type: "string" },
+        ...TERMINAL_OPTIONS,
         help: { type: "boolean", short: "h" },
       },
     });
@@ -257,6 +289,7 @@ export async function cmdEnter(args: string[]): Promise<number> {
       return 0;
     }
     if (command.length === 0) throw new UsageError("enter: missing command (bun-userns enter --target PID -- CMD)");
+    checkTerminalOptions("enter", values);
     const names: ExecNamespace[] = [];
     for (const [opt, ns] of Object.entries(NS_OPTIONS)) {
       if ((values as Record<string, unknown>)[opt] === true) names.push(checkNamespaceName(ns, "enter"));
@@ -276,14 +309,56 @@ export async function cmdEnter(args: string[]): Promise<number> {
     if (names.length === 0 && !values.all && values.target !== undefined && Object.keys(files).length === 0) {
       throw new UsageError("enter: say which namespaces: --all, or --user --mount --net ...");
     }
+    const namespaces = values.all ? undefined : names;
+    pty = terminalFor(values, () => runsAsOtherUid(pid, { namespaces, namespaceFiles: files }));
     p = spawnInside(pid, command, {
-      namespaces: values.all ? undefined : names,
+      namespaces,
       namespaceFiles: files,
       cwd: values.wd,
+      ...terminalOptions(values, pty),
     });
   } catch (e) {
+    pty?.restore();
     if (e instanceof UsageError) return usage(e);
     return failure(e);
   }
-  return await relay.waitFor(p);
+  if (pty === undefined) return await relay.waitFor(p);
+  relay.pass("SIGQUIT");
+  try {
+    return await relayed(pty, p, (q) => relay.waitFor(q));
+  } finally {
+    pty.restore();
+  }
+}
+
+/** --pty, --no-pty, --new-session: CMD's terminal (see EXEC_HELP). */
+const TERMINAL_OPTIONS = {
+  pty: { type: "boolean" },
+  "no-pty": { type: "boolean" },
+  "new-session": { type: "boolean" },
+} as const;
+
+function checkTerminalOptions(cmd: string, v: Record<string, unknown>): void {
+  if (v.pty && v["no-pty"]) throw new UsageError(`${cmd}: choose --pty or --no-pty`);
+  if (v.pty && !isatty(0)) throw new UsageError(`${cmd}: --pty needs a terminal on stdin`);
+}
+
+/**
+ * A pty for CMD when stdin is a terminal and CMD runs as a host uid other
+ * than ours (or --pty); undefined otherwise (--no-pty, or CMD is us).
+ */
+function terminalFor(v: Record<string, unknown>, otherUid: () => boolean): PtyRelay | undefined {
+  if (v["no-pty"]) return undefined;
+  if (!v.pty && !(isatty(0) && otherUid())) return undefined;
+  return new PtyRelay();
+}
+
+/**
+ * With a pty: its slave for our terminal fds, and as CMD's controlling
+ * terminal. Without: --new-session forces setsid; otherwise spawnInside's
+ * default (a new session when CMD is another uid and a terminal is in reach).
+ */
+function terminalOptions(v: Record<string, unknown>, pty: PtyRelay | undefined): SpawnInsideOptions {
+  if (pty !== undefined) return { stdio: pty.stdio(), controllingTerminal: 0 };
+  return v["new-session"] ? { newSession: true } : {};
 }

@@ -448,6 +448,9 @@ const OP_EXEC_KILL = 33;
 const OP_PIDFD_OPEN = 34;
 /* issue 11: exit notices (native/watch.c) */
 const OP_WATCH = { open: 35, add: 36, wait: 37 } as const;
+/* a pty for a command run as another uid (native/pty.c) */
+const OP_PTY_OPEN = 38;
+const OP_WINSIZE = 39;
 const X_HEADER = 192;
 const X_STACK = 65536;
 const X_FD_MAX = 8;
@@ -474,6 +477,8 @@ export const EXEC_STEPS = [
   "stopped",
   "dumpable",
   "killed",
+  "setsid",
+  "ctty",
 ] as const;
 export type ExecStep = (typeof EXEC_STEPS)[number];
 
@@ -496,6 +501,10 @@ export interface ExecSpec {
   ownMm: boolean;
   /** Mount propagation of / to set before exec (the helper left it private). */
   propagation?: "slave" | "shared";
+  /** setsid() before exec: the command has no controlling terminal. */
+  newSession: boolean;
+  /** Then make the terminal on this stdio slot (0-2) its controlling terminal (implies newSession); -1: none. */
+  ctty: number;
   /** Become this uid and gid once inside (-1: keep ours, as setns leaves them). */
   uid: number;
   gid: number;
@@ -572,9 +581,12 @@ export function execInside(spec: ExecSpec): ExecResult {
       (spec.newPid ? 4 : 0) |
       (spec.propagation === "slave" ? 8 : 0) |
       (spec.propagation === "shared" ? 16 : 0) |
-      (spec.ownMm ? 32 : 0),
+      (spec.ownMm ? 32 : 0) |
+      (spec.newSession ? 64 : 0) |
+      (spec.ctty >= 0 ? 128 : 0),
     true,
   );
+  v.setInt32(188, spec.ctty, true);
   for (let i = 0; i < 3; i++) v.setInt32(16 + 4 * i, spec.stdio[i] as number, true);
   spec.fds.forEach(([fd, type], i) => {
     v.setInt32(48 + 4 * i, fd, true);
@@ -624,6 +636,39 @@ export function pipe(): { fds: [number, number]; recs: [number, number] } | numb
 /** pidfd_open(pid, 0) (always close-on-exec): fd or -errno. */
 export function openPidfd(pid: number): number {
   return call(OP_PIDFD_OPEN, null, pid, 0);
+}
+
+/**
+ * A new pty, both ends O_CLOEXEC|O_NOCTTY: { master, slave } or -errno. The
+ * slave starts with the settings and window size of terminal `like` (-1: the
+ * kernel's defaults). The caller closes both.
+ */
+export function ptyOpen(like: number): { master: number; slave: number } | number {
+  const out = new Int32Array([-1, -1]);
+  const rc = call(OP_PTY_OPEN, new Uint8Array(out.buffer), like, 0);
+  if (rc < 0) return rc;
+  return { master: out[0] as number, slave: out[1] as number };
+}
+
+export interface Winsize {
+  rows: number;
+  cols: number;
+  xpixel?: number;
+  ypixel?: number;
+}
+
+/** A terminal's window size (struct winsize) or -errno. */
+export function getWinsize(fd: number): Winsize | number {
+  const ws = new Uint16Array(4);
+  const rc = call(OP_WINSIZE, new Uint8Array(ws.buffer), fd, 0);
+  if (rc < 0) return rc;
+  return { rows: ws[0] as number, cols: ws[1] as number, xpixel: ws[2] as number, ypixel: ws[3] as number };
+}
+
+/** Set a terminal's window size (on a pty master: SIGWINCH to the slave's foreground group); 0 or -errno. */
+export function setWinsize(fd: number, size: Winsize): number {
+  const ws = new Uint16Array([size.rows, size.cols, size.xpixel ?? 0, size.ypixel ?? 0]);
+  return call(OP_WINSIZE, new Uint8Array(ws.buffer), fd, 1);
 }
 
 /** epoll_create1(EPOLL_CLOEXEC): the exit watcher's set; fd or -errno. */

@@ -9,7 +9,9 @@
  * reaped on every path: the poller, not the handle, owns its pidfd, so a
  * dropped handle cannot leave a zombie.
  */
+import { readFileSync } from "node:fs";
 import { constants } from "node:os";
+import { isatty } from "node:tty";
 import { errnoName, errnoText, invalid, UsernsError } from "../core/errors.ts";
 import { type Helper, isHelper, liveHelperCount } from "../core/helper.ts";
 import * as native from "../core/native.ts";
@@ -20,6 +22,7 @@ import { NAMESPACE_KINDS } from "../ns/kinds.ts";
 import { openChecked, openFromProcess, openPidfd } from "../ns/namespace-fd.ts";
 import { checkArgv, checkCwd, checkEnv } from "./argv.ts";
 import { exitWatcherReady, watchExit } from "./exit-watcher.ts";
+import { mapUid, ownUid, readUidMap } from "./host-uid.ts";
 import { type ExecNamespace, type LinkCache, namespaceFlag, resolveNamespaces } from "./namespaces.ts";
 
 export type { ExecNamespace };
@@ -66,6 +69,24 @@ export interface SpawnInsideOptions {
   readonly fork?: boolean;
   /** Mount propagation of / inside a new mount namespace: "private" (the helper's, default), "slave", "shared". */
   readonly propagation?: "private" | "slave" | "shared";
+  /**
+   * setsid() before exec: the command leads a new session with no
+   * controlling terminal, so it cannot push input into ours (TIOCSTI) nor
+   * reopen it through /dev/tty. Default: true when the command will run as
+   * a host uid other than ours (worked out from the entered user
+   * namespace's uid_map and the uid taken there; unknown, e.g. a user
+   * namespace from a file, counts as other) and a terminal is within its
+   * reach (one of its fds 0-2 is a terminal, or we have a controlling
+   * terminal); false otherwise, so a command of our own uid stays in our
+   * session and job control.
+   */
+  readonly newSession?: boolean;
+  /**
+   * Give the command its own terminal: the terminal on this stdio slot (0-2;
+   * a pty slave the caller relays, as `bun-userns exec` does) becomes its
+   * controlling terminal, in a new session (implies newSession).
+   */
+  readonly controllingTerminal?: 0 | 1 | 2;
 }
 
 const SPAWN_KEYS = [
@@ -81,6 +102,8 @@ const SPAWN_KEYS = [
   "gid",
   "fork",
   "propagation",
+  "newSession",
+  "controllingTerminal",
 ] as const;
 
 export interface InsideProcess {
@@ -308,6 +331,16 @@ export function spawnInside(
     throw invalid("options", `propagation must be "private", "slave" or "shared", got ${JSON.stringify(prop)}`);
   }
   const fork = o.fork === true;
+  const newSession = o.newSession;
+  if (newSession !== undefined && typeof newSession !== "boolean")
+    throw invalid("options", `newSession must be a boolean, got ${JSON.stringify(newSession)}`);
+  const ctty = o.controllingTerminal;
+  if (ctty !== undefined && ctty !== 0 && ctty !== 1 && ctty !== 2)
+    throw invalid("options", `controllingTerminal must be 0, 1 or 2, got ${JSON.stringify(ctty)}`);
+  if (ctty !== undefined && newSession === false)
+    throw invalid("options", "controllingTerminal needs a new session: it cannot be combined with newSession: false");
+  if (ctty !== undefined && (stdio[ctty] === "pipe" || stdio[ctty] === "ignore"))
+    throw invalid("options", `controllingTerminal ${ctty}: stdio[${ctty}] must be a terminal fd, not "${stdio[ctty]}"`);
   const ids = [o.uid, o.gid].map((id, i) => {
     if (id === "keep") return -1;
     if (id === undefined) return 0;
@@ -399,6 +432,15 @@ export function spawnInside(
       childStdio[i] = fds[child];
     }
   }
+  // Which of its fds 0-2 the command gets, and whether it leaves our session.
+  const fdOf = (i: number): number => (childStdio[i] === -1 ? i : (childStdio[i] as number));
+  if (ctty !== undefined && !isatty(fdOf(ctty)))
+    fail(invalid("options", `controllingTerminal ${ctty}: fd ${fdOf(ctty)} is not a terminal`));
+  const session =
+    ctty !== undefined ||
+    (newSession ??
+      (commandHostUid(ns, ids[0], pid, pidfd, isHelper(helperOrPid) ? helperOrPid : undefined) !== ownUid() &&
+        terminalInReach([0, 1, 2].filter((i) => childStdio[i] !== -2).map(fdOf))));
   const r = native.execInside({
     pidfd,
     nsFlags: viaFds ? 0 : ns.fromPid,
@@ -410,6 +452,8 @@ export function spawnInside(
     gid: ns.entered.has("user") ? ids[1] : -1,
     newPid,
     mountProc,
+    newSession: session,
+    ctty: ctty ?? -1,
     stdio: childStdio,
     argv: args,
     env,
@@ -420,7 +464,7 @@ export function spawnInside(
   for (const rec of theirs) native.recClose(rec);
   if (!r.ok) {
     for (const rec of ours) native.recClose(rec);
-    const syscall = r.step === "setns" || r.step === "setns_fd" ? "setns" : r.step;
+    const syscall = r.step === "setns" || r.step === "setns_fd" ? "setns" : r.step === "ctty" ? "ioctl" : r.step;
     throw new UsernsError(`spawnInside: ${r.step}: ${errnoText(r.errno)}`, {
       code: errnoName(r.errno),
       errno: r.errno,
@@ -467,6 +511,65 @@ export function spawnInside(
       return native.recKill(rec.rec, n) === 0;
     },
   };
+}
+
+/**
+ * For the CLI, before it chooses a terminal for the command: will
+ * spawnInside(helperOrPid, argv, options) run it as a host uid other than
+ * ours? True when that cannot be known.
+ */
+export function runsAsOtherUid(
+  helperOrPid: Helper | number,
+  options: Pick<SpawnInsideOptions, "namespaces" | "namespaceFiles" | "uid">,
+): boolean {
+  const helper = isHelper(helperOrPid) ? helperOrPid : undefined;
+  const pid = helper ? helper.pid : helperOrPid;
+  if (typeof pid !== "number" || !Number.isInteger(pid) || pid <= 0) return true;
+  const uid = options.uid === "keep" ? -1 : (options.uid ?? 0);
+  let pidfd = helper ? helper.pidfd : -1;
+  try {
+    const ns = resolveNamespaces(pid, options.namespaces, options.namespaceFiles, helper && helperLinks(helper));
+    if (pidfd < 0) pidfd = openPidfd(pid, "open");
+    return commandHostUid(ns, uid, pid, pidfd, helper) !== ownUid();
+  } catch {
+    return true; // spawnInside will say what is wrong
+  } finally {
+    if (!helper && pidfd >= 0) native.close(pidfd);
+  }
+}
+
+/**
+ * The host uid the command will run as (in our user namespace's numbering),
+ * or undefined when it cannot be known (then it counts as another uid).
+ */
+function commandHostUid(
+  ns: { entered: Set<ExecNamespace>; files: [ExecNamespace, string][] },
+  uid: number,
+  pid: number,
+  pidfd: number,
+  helper: Helper | undefined,
+): number | undefined {
+  // setns keeps our credentials: without a user namespace entered or ids taken there, it is us.
+  if (!ns.entered.has("user") || uid < 0) return process.geteuid?.();
+  // A namespace file's uid_map cannot be read from its fd.
+  if (ns.files.some(([n]) => n === "user")) return undefined;
+  const map = readUidMap(pid, pidfd, helper);
+  return map === undefined ? undefined : mapUid(map, uid);
+}
+
+/**
+ * Could the command reach a terminal: one of the fds it gets as 0-2 is one,
+ * or we have a controlling terminal (it would inherit it, and /dev/tty opens
+ * it whatever its stdio): tty_nr, field 7 of /proc/self/stat, is not 0.
+ */
+function terminalInReach(fds: number[]): boolean {
+  if (fds.some((fd) => isatty(fd))) return true;
+  try {
+    const stat = readFileSync("/proc/self/stat", "utf8");
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[4]) !== 0;
+  } catch {
+    return true; // cannot tell: assume it could
+  }
 }
 
 function envPath(env: readonly string[]): string {
