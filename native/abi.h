@@ -77,7 +77,7 @@ struct cap_data { u32 effective, permitted, inheritable; };
 
 /*
  * The request block, shared by the caller and the helper (same memory).
- * Layout mirrored in src/core/native.ts; offsets are fixed by the asserts below.
+ * Its layout is the contract's (CONTRACT_FIELDS below).
  */
 #define MAP_TEXT_MAX 4096
 struct req {
@@ -104,23 +104,11 @@ struct req {
 	char gid_text[MAP_TEXT_MAX]; /* 80 + 4096 */
 	/* the helper's stack follows */
 };
-#define OFFSET(f) ((long)&((struct req *)0)->f)
-_Static_assert(OFFSET(go) == 28, "layout");
-_Static_assert(OFFSET(stack_len) == 48, "layout");
-_Static_assert(OFFSET(state) == 60, "layout");
-_Static_assert(OFFSET(park_exec) == 64, "layout");
-_Static_assert(OFFSET(mm_gate) == 72, "layout");
-_Static_assert(OFFSET(uid_text) == 80, "layout");
-_Static_assert(sizeof(struct req) == 80 + 2 * MAP_TEXT_MAX, "layout");
 
 /* The helper's progress, written by the helper only. */
 enum state { STATE_BORN, STATE_WAITING, STATE_PARKING };
 
-/*
- * Every step that can fail, with the syscall that failed there. One table:
- * the enum here, and the text OP_ABI hands to src/core/native.ts, which takes its
- * step names and syscall names from it.
- */
+/* The helper's steps that can fail, with the syscall that failed there. */
 #define STEPS(X)                                  \
 	X(NONE, "none", "clone")                  \
 	X(SIGMASK, "sigmask", "rt_sigprocmask")   \
@@ -131,9 +119,9 @@ enum state { STATE_BORN, STATE_WAITING, STATE_PARKING };
 	X(SETRESUID, "setresuid", "setresuid")    \
 	X(CLONE, "clone", "clone")                \
 	X(RESTORE, "restore", "setresuid")        \
-	X(UID_MAP, "uid_map", "write uid_map")    \
-	X(SETGROUPS, "setgroups", "write setgroups") \
-	X(GID_MAP, "gid_map", "write gid_map")    \
+	X(UID_MAP, "uid_map", "write")            \
+	X(SETGROUPS, "setgroups", "write")        \
+	X(GID_MAP, "gid_map", "write")            \
 	X(CLOSE_RANGE, "close_range", "close_range") \
 	X(PDEATHSIG, "pdeathsig", "prctl")        \
 	X(PARENT_GONE, "parent_gone", "getppid")  \
@@ -149,48 +137,142 @@ enum state { STATE_BORN, STATE_WAITING, STATE_PARKING };
 enum step { STEPS(STEP_ENUM) STEP_COUNT };
 #undef STEP_ENUM
 
-/* Op numbers of the one bound symbol; mirrored in src/core/native.ts. */
-enum op {
-	/* A number no earlier build defined: an old .so answers -EINVAL to it
-	 * and is refused, where op 0 would have run its spawn. */
-	OP_ABI = 100,
-	OP_CLONE = 1,
-	OP_WRITE_MAPS = 2,
-	OP_START = 3,
-	OP_ABORT = 4,
-	OP_ALIVE = 5,
-	OP_RELEASE = 6,
-	OP_CLOSE = 7,
-	OP_OPEN_NS = 8,
-	OP_PROBE_KERNEL = 9,
-	OP_CAP_EFFECTIVE = 10,
-	OP_OWNER_UID = 11,
-	OP_NPROC_LIMIT = 13,
-	OP_WRITE_SETGROUPS = 14,
-	/* issue 9: mounts (native/mount.c) */
-	OP_OPEN_TREE_IDMAP = 20,
-	OP_ATTACH_TREE = 21,
-	OP_UMOUNT = 22,
-	OP_FS_TYPE = 23,
-	/* issue 11: exec */
-	OP_EXEC = 30,
-	OP_EXEC_POLL = 31,
-	OP_PIPE = 32,
-	OP_EXEC_KILL = 33,
-	OP_PIDFD_OPEN = 34,
-	/* issue 11: exit notices (native/watch.c) */
-	OP_WATCH_OPEN = 35,
-	OP_WATCH_ADD = 36,
-	OP_WATCH_WAIT = 37,
-	/* a pty for a command that must not hold the caller's terminal (pty.c) */
-	OP_PTY_OPEN = 38,
-	OP_WINSIZE = 39,
-	/* issue 11: namespaces as fds and files (native/ns.c) */
-	OP_NS_OPEN = 40,
-	OP_NS_STAT = 42,
-	OP_NS_PIN = 43,
-	OP_NS_UNPIN = 44,
-	/* the registry of what each thread's calls hold (registry.c) */
-	OP_REG_OPEN = 50,
-	OP_REC = 51,
-};
+/*
+ * Op numbers of the one bound symbol. OP_ABI is a number no earlier build
+ * defined: an old .so answers -EINVAL to it and is refused, where op 0 would
+ * have run its spawn.
+ */
+#define CONTRACT_OPS(X)                                                                     \
+	X(ABI, abi, 100)                                                                    \
+	/* helpers (helper.c, spawn.c) */                                                   \
+	X(CLONE, clone, 1) X(WRITE_MAPS, write_maps, 2) X(START, start, 3) X(ABORT, abort, 4) \
+	X(ALIVE, alive, 5) X(RELEASE, release, 6) X(WRITE_SETGROUPS, write_setgroups, 14)   \
+	/* process primitives and probes (probe.c) */                                       \
+	X(CLOSE, close, 7) X(OPEN_NS, open_ns, 8) X(PROBE_KERNEL, probe_kernel, 9)           \
+	X(CAP_EFFECTIVE, cap_effective, 10) X(OWNER_UID, owner_uid, 11)                     \
+	X(NPROC_LIMIT, nproc_limit, 13) X(PIPE, pipe, 32) X(PIDFD_SIGNAL, pidfd_signal, 33)  \
+	X(PIDFD_OPEN, pidfd_open, 34)                                                       \
+	/* idmapped mounts (mount.c) */                                                     \
+	X(OPEN_TREE_IDMAP, open_tree_idmap, 20) X(ATTACH_TREE, attach_tree, 21)             \
+	X(UMOUNT, umount, 22) X(FS_TYPE, fs_type, 23)                                       \
+	/* commands inside namespaces (exec.c), their exit notices (watch.c), a pty (pty.c) */ \
+	X(EXEC, exec, 30) X(EXEC_POLL, exec_poll, 31) X(WATCH_OPEN, watch_open, 35)         \
+	X(WATCH_ADD, watch_add, 36) X(WATCH_WAIT, watch_wait, 37) X(PTY_OPEN, pty_open, 38)  \
+	X(WINSIZE, winsize, 39)                                                             \
+	/* namespaces as fds and files (ns.c) */                                            \
+	X(NS_OPEN, ns_open, 40) X(NS_STAT, ns_stat, 42) X(NS_PIN, ns_pin, 43)               \
+	X(NS_UNPIN, ns_unpin, 44)                                                           \
+	/* the registry of what each thread's calls hold (registry.c) */                    \
+	X(REG_OPEN, reg_open, 50) X(REC, rec, 51)
+
+#define OP_ENUM(id, name, num) OP_##id = num,
+enum op { CONTRACT_OPS(OP_ENUM) };
+#undef OP_ENUM
+
+
+/* Small answer blocks: what ops with no request struct of their own write. */
+struct ns_query { u32 answer[8]; char path[4096]; };   /* ns_open/ns_stat: PATH in, answers over answer */
+struct fs_query { u64 magic; char path[4096]; };       /* fs_type: PATH in, statfs f_type out */
+struct rec_args { s32 action; s32 arg; u32 req_lo; u32 req_hi; }; /* rec: enum rec_action, its argument, a struct req for abort */
+struct pipe_out { s32 read_fd; s32 write_fd; s32 read_slot; s32 write_slot; }; /* pipe: fds out, their registry slots in */
+struct pty_out { s32 master; s32 slave; };             /* pty_open */
+struct winsize_io { u16 rows; u16 cols; u16 xpixel; u16 ypixel; }; /* winsize */
+
+/*
+ * Every request block: its size, then each field as (block, field, offset,
+ * size). contract.c asserts each against the C struct.
+ */
+#define CONTRACT_BLOCKS(B)                                                               \
+	B(req, 8272) B(xreq, 192) B(mount_req, 4136) B(target_req, 4128) B(pin_req, 4160)  \
+	B(reg_header, 64) B(rec, 32) B(ns_query, 4128) B(fs_query, 4104) B(rec_args, 16)    \
+	B(pipe_out, 16) B(pty_out, 8) B(winsize_io, 8)
+
+#define CONTRACT_FIELDS(F)                                                                     \
+	F(req, flags, 0, 8) F(req, owner_uid, 8, 4) F(req, setgroups, 12, 4) F(req, uid_len, 16, 4) \
+	F(req, gid_len, 20, 4) F(req, ppid, 24, 4) F(req, go, 28, 4) F(req, step, 32, 4)            \
+	F(req, err, 36, 4) F(req, pid, 40, 4) F(req, pidfd, 44, 4) F(req, stack_len, 48, 4)         \
+	F(req, cpu, 52, 4) F(req, tid, 56, 4) F(req, state, 60, 4) F(req, park_exec, 64, 4)         \
+	F(req, image_fd, 68, 4) F(req, mm_gate, 72, 4) F(req, uid_text, 80, 4096)                   \
+	F(req, gid_text, 4176, 4096)                                                               \
+	F(xreq, pidfd, 0, 4) F(xreq, ns_flags, 4, 4) F(xreq, nfds, 8, 4) F(xreq, opts, 12, 4)        \
+	F(xreq, stdio, 16, 12) F(xreq, ppid, 28, 4) F(xreq, pid, 32, 4) F(xreq, cmd_pidfd, 36, 4)    \
+	F(xreq, step, 40, 4) F(xreq, err, 44, 4) F(xreq, fds, 48, 32) F(xreq, types, 80, 32)         \
+	F(xreq, stack_len, 112, 4) F(xreq, gate, 116, 4) F(xreq, argv, 120, 8) F(xreq, envp, 128, 8) \
+	F(xreq, path, 136, 8) F(xreq, cwd, 144, 8) F(xreq, uid, 152, 4) F(xreq, gid, 156, 4)         \
+	F(xreq, report, 160, 8) F(xreq, fork_stack, 168, 8) F(xreq, not_default, 176, 8)            \
+	F(xreq, copy, 184, 4) F(xreq, ctty, 188, 4)                                                \
+	F(mount_req, attr_set, 0, 8) F(mount_req, attr_clr, 8, 8) F(mount_req, propagation, 16, 8)  \
+	F(mount_req, userns_fd, 24, 4) F(mount_req, recursive, 28, 4) F(mount_req, path, 32, 4096)  \
+	F(mount_req, owner, 4128, 4)                                                               \
+	F(target_req, fd, 0, 4) F(target_req, flags, 4, 4) F(target_req, owner, 8, 4)               \
+	F(target_req, mnt_id, 16, 8) F(target_req, path, 32, 4096)                                 \
+	F(pin_req, step, 0, 4) F(pin_req, why, 4, 4) F(pin_req, owner, 8, 4) F(pin_req, flags, 12, 4) \
+	F(pin_req, mnt_id, 16, 8) F(pin_req, ns_ino, 24, 8) F(pin_req, file_ino, 32, 8)            \
+	F(pin_req, dev_major, 40, 4) F(pin_req, dev_minor, 44, 4) F(pin_req, unlinked, 48, 4)       \
+	F(pin_req, path, 64, 4096)                                                                 \
+	F(reg_header, magic, 0, 8) F(reg_header, tid, 8, 4) F(reg_header, start, 16, 8)             \
+	F(rec, kind, 0, 4) F(rec, fd, 4, 4) F(rec, pid, 8, 4) F(rec, flags, 12, 4) F(rec, ino, 16, 8) \
+	F(rec, dev_major, 24, 4) F(rec, dev_minor, 28, 4)                                          \
+	F(ns_query, answer, 0, 32) F(ns_query, path, 32, 4096)                                     \
+	F(fs_query, magic, 0, 8) F(fs_query, path, 8, 4096)                                        \
+	F(rec_args, action, 0, 4) F(rec_args, arg, 4, 4) F(rec_args, req_lo, 8, 4)                  \
+	F(rec_args, req_hi, 12, 4)                                                                 \
+	F(pipe_out, read_fd, 0, 4) F(pipe_out, write_fd, 4, 4) F(pipe_out, read_slot, 8, 4)         \
+	F(pipe_out, write_slot, 12, 4)                                                             \
+	F(pty_out, master, 0, 4) F(pty_out, slave, 4, 4)                                           \
+	F(winsize_io, rows, 0, 2) F(winsize_io, cols, 2, 2) F(winsize_io, xpixel, 4, 2)             \
+	F(winsize_io, ypixel, 6, 2)
+
+/* A command's steps (exec.c): each failure's step, and the syscall that failed there. */
+#define XSTEPS(X)                                                                              \
+	X(NONE, none, none) X(SIGMASK, sigmask, rt_sigprocmask) X(CLONE, clone, clone)            \
+	X(PDEATHSIG, pdeathsig, prctl) X(PARENT_GONE, parent_gone, getppid) X(STDIO, stdio, dup3)  \
+	X(SETNS_FD, setns_fd, setns) X(SETNS, setns, setns) X(CLOSE_RANGE, close_range, close_range) \
+	X(CHDIR, chdir, chdir) X(FORK, fork, clone) X(MOUNT_PROC, mount_proc, mount)                \
+	X(EXEC, exec, execve) X(PIDFD_OPEN, pidfd_open, pidfd_open) X(UNSHARE, unshare, unshare)    \
+	X(PROPAGATION, propagation, mount) X(SETID, setid, setresuid) X(GATE, gate, futex)          \
+	X(STOPPED, stopped, waitid) X(DUMPABLE, dumpable, prctl) X(KILLED, killed, waitid)          \
+	X(SETSID, setsid, setsid) X(CTTY, ctty, ioctl)
+
+/* An idmapped mount's steps (mount.c); 0 is success. */
+#define MSTEPS(X)                                                                              \
+	X(NONE, none, none) X(OPEN_TREE, open_tree, open_tree) X(SETATTR, mount_setattr, mount_setattr) \
+	X(MOVE, move_mount, move_mount) X(UMOUNT, umount, umount2) X(STATFS, statfs, statfs)        \
+	X(RESOLVE, resolve, openat) X(OTHER_MOUNT, other_mount, statx)
+
+/* A pin's or an unpin's steps (ns.c); 0 is done. */
+#define NSSTEPS(X)                                                                             \
+	X(DONE, done, none) X(OPEN, open, openat) X(CHECK, check, fstatfs) X(MOUNT, mount, move_mount) \
+	X(UMOUNT, umount, umount2) X(UNLINK, unlink, unlinkat) X(RESOLVE, resolve, openat)
+
+/* Why a pin or unpin was refused (ns.c; src/ns/pins.ts words it). */
+#define PIN_WHYS(X)                                                                            \
+	X(NONE, none) X(SYMLINK, symlink) X(NOT_FILE, not_file) X(MOUNTED, mounted)                \
+	X(NOT_EMPTY, not_empty) X(OWNER, owner) X(NOT_PIN, not_pin) X(OTHER_PIN, other_pin)         \
+	X(KEPT, kept)
+
+/* Option bits and codes the TypeScript sets or reads. */
+#define CONTRACT_CONSTS(C)                                                                     \
+	C(XOPT_FORK, 1) C(XOPT_MOUNT_PROC, 2) C(XOPT_NEW_PID, 4) C(XOPT_SLAVE, 8) C(XOPT_SHARED, 16) \
+	C(XOPT_OWN_MM, 32) C(XOPT_NEW_SESSION, 64) C(XOPT_CTTY, 128)                               \
+	C(PIN_CREATE, 1) C(PIN_UNLINK, 2) C(PIN_UNLINK_MADE, 4) C(PIN_OVERWRITE, 8)                 \
+	C(REC_FREE, 0) C(REC_HELPER, 1) C(REC_COMMAND, 2) C(REC_PIPE, 3)                            \
+	C(RA_FORGET, 0) C(RA_CLOSE, 1) C(RA_KILL, 2) C(RA_POLL, 3) C(RA_RELEASE, 4) C(RA_ALIVE, 5)  \
+	C(RA_CHECK, 6) C(RA_SWEEP, 7) C(RA_ABORT, 8)                                               \
+	C(SETGROUPS_AUTO, 0) C(SETGROUPS_ALLOW, 1) C(SETGROUPS_DENY, 2)
+
+#define XSTEP_ENUM(id, name, syscall) X_##id,
+enum xstep { XSTEPS(XSTEP_ENUM) };
+#undef XSTEP_ENUM
+#define MSTEP_ENUM(id, name, syscall) MSTEP_##id,
+enum mstep { MSTEPS(MSTEP_ENUM) };
+#undef MSTEP_ENUM
+#define NSSTEP_ENUM(id, name, syscall) NS_##id,
+enum ns_step { NSSTEPS(NSSTEP_ENUM) };
+#undef NSSTEP_ENUM
+#define WHY_ENUM(id, name) WHY_##id,
+enum pin_why { PIN_WHYS(WHY_ENUM) };
+#undef WHY_ENUM
+#define CONST_ENUM(name, value) name = value,
+enum contract_const { CONTRACT_CONSTS(CONST_ENUM) };
+#undef CONST_ENUM

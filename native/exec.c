@@ -47,21 +47,7 @@
  *    there passes.
  */
 
-/* Its own steps (not the helper's STEPS table): mirrored in src/core/native.ts (EXEC_STEPS). */
-enum xstep {
-	X_NONE, X_SIGMASK, X_CLONE, X_PDEATHSIG, X_PARENT_GONE, X_STDIO, X_SETNS_FD,
-	X_SETNS, X_CLOSE_RANGE, X_CHDIR, X_FORK, X_MOUNT_PROC, X_EXEC, X_PIDFD_OPEN, X_UNSHARE, X_PROPAGATION, X_SETID,
-	X_GATE, X_STOPPED, X_DUMPABLE, X_KILLED, X_SETSID, X_CTTY
-};
-
-#define XOPT_FORK 1      /* clone the command once more inside (pid namespace) */
-#define XOPT_MOUNT_PROC 2 /* the inner mounts a fresh /proc first */
-#define XOPT_NEW_PID 4    /* unshare(CLONE_NEWPID) before the fork */
-#define XOPT_SLAVE 8      /* --propagation slave: mount --make-rslave / */
-#define XOPT_SHARED 16    /* --propagation shared: mount --make-rshared / */
-#define XOPT_OWN_MM 32   /* enter from a sealed fork of the entering child; Bun's mm stays as it is */
-#define XOPT_NEW_SESSION 64 /* setsid() before exec: no controlling terminal */
-#define XOPT_CTTY 128    /* then make stdio fd r->ctty (a pty slave) the controlling terminal */
+/* Its steps (XSTEPS) and option bits (XOPT_*) are the contract's: native/abi.h. */
 #define TIOCSCTTY 0x540E
 #define PROT_RW 3           /* PROT_READ | PROT_WRITE */
 #define MAP_SHARED_ANON 0x21 /* MAP_SHARED | MAP_ANONYMOUS */
@@ -86,7 +72,7 @@ struct ktimespec { s64 sec, nsec; };
 #define E_ACCES 13
 #define E_NOEXEC 8
 
-/* Layout mirrored in src/core/native.ts (issue 11 block). */
+/* The request of one command; its layout is the contract's (native/abi.h). */
 struct xreq {
 	s32 pidfd;            /*   0 in: target pidfd for setns(pidfd, ns_flags), or -1 */
 	u32 ns_flags;         /*   4 in */
@@ -115,7 +101,6 @@ struct xreq {
 	s32 ctty;             /* 188 in: with XOPT_CTTY, which of 0-2 becomes the controlling terminal */
 	/* 192: the stack, then pointer tables and strings */
 };
-_Static_assert(sizeof(struct xreq) == 192, "xreq layout");
 
 struct ksigaction { u64 handler, flags, restorer, mask; };
 

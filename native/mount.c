@@ -31,13 +31,6 @@ struct mount_attr { u64 attr_set, attr_clr, propagation, userns_fd; };
 
 static s32 mount_fail(s32 step, s64 rc) { return (s32)(-(step * 1000) + rc); }
 
-#define MSTEP_OPEN_TREE 1
-#define MSTEP_SETATTR 2
-#define MSTEP_MOVE 3
-#define MSTEP_UMOUNT 4
-#define MSTEP_STATFS 5
-#define MSTEP_RESOLVE 6
-#define MSTEP_OTHER_MOUNT 7
 
 /* What src/native.ts fills (offsets fixed by the asserts). */
 struct mount_req {
@@ -49,10 +42,6 @@ struct mount_req {
 	char path[PATH_BYTES]; /* 32 SOURCE, NUL-terminated; out after a refused walk: the component */
 	u32 owner;       /* 4128 out: uid of a refused symlink */
 };
-#define OFFSET_M(f) ((long)&((struct mount_req *)0)->f)
-_Static_assert(OFFSET_M(userns_fd) == 24, "layout");
-_Static_assert(OFFSET_M(path) == 32, "layout");
-_Static_assert(OFFSET_M(owner) == 4128, "layout");
 
 /* What attach and umount take: TARGET, and the same report of a refused walk. */
 struct target_req {
@@ -64,8 +53,6 @@ struct target_req {
 	s32 pad[2];      /* 24 */
 	char path[PATH_BYTES]; /* 32 TARGET; out after a refused walk: the component */
 };
-_Static_assert(((long)&((struct target_req *)0)->mnt_id) == 16, "layout");
-_Static_assert(((long)&((struct target_req *)0)->path) == 32, "layout");
 
 /* A refused walk: the component into PATH, the owner into *OWNER. */
 static s32 mount_walk_failed(struct walk *w, char *path, u32 *owner, s64 rc)

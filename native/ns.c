@@ -23,7 +23,6 @@
 
 #define OFFSET_P(f) ((long)&((struct pin_req *)0)->f)
 /* Where a pin or unpin stopped, for the error's step (src/core/native.ts). */
-enum ns_step { NS_OPEN = 1, NS_CHECK, NS_MOUNT, NS_UMOUNT, NS_UNLINK, NS_RESOLVE };
 
 /* statfs f_type is the first word of struct statfs on every 64-bit arch. */
 static s64 is_nsfs(s32 fd)
@@ -98,22 +97,7 @@ s32 bun_userns_ns_stat(const char *path, s32 fd, u32 *out)
 	return 0;
 }
 
-/* Which rule refused a pin or unpin (src/ns/pins.ts words it). */
-enum pin_why {
-	WHY_NONE,
-	WHY_SYMLINK,   /* a directory on the way is a symlink root does not own */
-	WHY_NOT_FILE,  /* the target exists and is not a regular file */
-	WHY_MOUNTED,   /* the target is already a mount root */
-	WHY_NOT_EMPTY, /* the existing file has content */
-	WHY_OWNER,     /* the existing file belongs to another uid */
-	WHY_NOT_PIN,   /* no namespace is bind-mounted there */
-	WHY_OTHER_PIN, /* a pin, but not the mount this pin made */
-	WHY_KEPT,      /* unmounted; the file is not one this pin made, so it stays */
-};
-#define PIN_CREATE 1      /* pin: PATH is new, create it */
-#define PIN_UNLINK 2      /* unpin: remove the file, if it is the one remembered */
-#define PIN_UNLINK_MADE 4 /* unpin: remove the file if it is what a pin creates */
-#define PIN_OVERWRITE 8   /* pin: an existing file of the caller's may have content */
+/* Its steps (NSSTEPS), refusals (PIN_WHYS) and flags (PIN_*) are the contract's: native/abi.h. */
 
 /* The request of a pin and an unpin (src/core/native.ts mirrors it). */
 struct pin_req {
@@ -130,7 +114,6 @@ struct pin_req {
 	s32 pad[3];      /* 52 */
 	char path[PATH_BYTES]; /* 64 in: PATH; out after NS_RESOLVE: the component that refused */
 };
-_Static_assert(OFFSET_P(mnt_id) == 16 && OFFSET_P(unlinked) == 48 && OFFSET_P(path) == 64, "layout");
 
 /* A refused walk: report where, over the caller's copy of the path. */
 static s32 walk_failed(struct pin_req *r, struct walk *w, s32 rc)

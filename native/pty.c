@@ -14,13 +14,13 @@
 #define KTERMIOS_BYTES 64      /* struct termios (36 bytes on x86_64 and aarch64), rounded up */
 
 /*
- * out[0] = master, out[1] = slave, both O_CLOEXEC (only the command's dup3
+ * The master and the slave, both O_CLOEXEC (only the command's dup3
  * onto 0-2 passes the slave on) and O_NOCTTY (opening must not make either
  * Bun's controlling terminal). Given a terminal fd `like`, the slave starts
  * with its settings and size (as sudo's pty does: the erase and interrupt
  * characters the user is used to). 0 or -errno; nothing left open on error.
  */
-static s32 bun_userns_pty_open(s32 *out, s32 like)
+static s32 bun_userns_pty_open(struct pty_out *out, s32 like)
 {
 	u8 tio[KTERMIOS_BYTES];
 	u16 ws[4];
@@ -42,15 +42,15 @@ static s32 bun_userns_pty_open(s32 *out, s32 like)
 		if (sys3(SYS_ioctl, like, TCGETS, (s64)tio) == 0) sys3(SYS_ioctl, s, TCSETS, (s64)tio);
 		if (sys3(SYS_ioctl, like, TIOCGWINSZ, (s64)ws) == 0) sys3(SYS_ioctl, s, TIOCSWINSZ, (s64)ws);
 	}
-	out[0] = (s32)m;
-	out[1] = (s32)s;
+	out->master = (s32)m;
+	out->slave = (s32)s;
 	return 0;
 }
 
 /* The window size of terminal fd (rows, cols, xpixel, ypixel): get (set 0)
  * or set (set 1). Setting it on a master signals SIGWINCH to the slave's
  * foreground process group. 0 or -errno. */
-static s32 bun_userns_winsize(u16 *ws, s32 fd, s32 set)
+static s32 bun_userns_winsize(struct winsize_io *ws, s32 fd, s32 set)
 {
 	return (s32)sys3(SYS_ioctl, fd, set ? TIOCSWINSZ : TIOCGWINSZ, (s64)ws);
 }

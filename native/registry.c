@@ -29,7 +29,6 @@
 #define P_PID_ 1
 #define PIDFS_MAGIC 0x50494446
 
-enum rec_kind { REC_FREE, REC_HELPER, REC_COMMAND, REC_PIPE };
 #define REC_SHARED_INODE 1
 
 /* Layout mirrored in src/core/registry.ts. */
@@ -49,8 +48,6 @@ struct rec {
 	u32 dev_major; /* 24 */
 	u32 dev_minor; /* 28 */
 };
-_Static_assert(sizeof(struct reg_header) == 64, "registry layout");
-_Static_assert(sizeof(struct rec) == 32, "registry layout");
 #define REC_AT(slot) (64 + (s64)(slot) * 32)
 
 static const char REG_MAGIC[8] = { 'b', 'u', 'n', 'u', 'r', 'e', 'g', '1' };
@@ -211,16 +208,15 @@ static s32 poll_pid(s32 pid)
 	return -E_AGAIN;
 }
 
-enum rec_action { RA_FORGET, RA_CLOSE, RA_KILL, RA_POLL, RA_RELEASE, RA_ALIVE, RA_CHECK, RA_SWEEP, RA_ABORT };
 
-/* args: { action, arg, req address (low, high) } */
-static s32 rec_op(s32 *args, s32 regfd, s32 slot)
+/* One action on the record in SLOT (a struct req for RA_ABORT). */
+static s32 rec_op(struct rec_args *args, s32 regfd, s32 slot)
 {
 	struct rec e;
-	s32 rc, action = args[0], arg = args[1];
+	s32 rc, action = args->action, arg = args->arg;
 	if (!reg_is(regfd, action == RA_SWEEP)) return -E_BADF;
 	if (action == RA_ABORT) {
-		struct req *r = (struct req *)(((u64)(u32)args[3] << 32) | (u32)args[2]);
+		struct req *r = (struct req *)(((u64)args->req_hi << 32) | args->req_lo);
 		rc = bun_userns_abort(r, arg);
 		if (r->pidfd < 0) rec_forget(regfd, slot);
 		return rc;
@@ -272,19 +268,22 @@ static s32 rec_op(s32 *args, s32 regfd, s32 slot)
 	return rc;
 }
 
-/* pipe2(O_CLOEXEC), both ends recorded: out { read, write, slot of read, slot of write }. */
-static s32 rec_pipe(s32 *out, s32 regfd)
+/* pipe2(O_CLOEXEC), both ends recorded in the slots given. */
+static s32 rec_pipe(struct pipe_out *out, s32 regfd)
 {
+	s32 fds[2];
 	s32 rc;
 	if (!reg_is(regfd, 0)) return -E_BADF;
-	rc = bun_userns_pipe(out);
+	rc = bun_userns_pipe(fds);
 	if (rc < 0) return rc;
-	rc = rec_put(regfd, out[2], REC_PIPE, out[0], -1);
-	if (rc == 0) rc = rec_put(regfd, out[3], REC_PIPE, out[1], -1);
+	out->read_fd = fds[0];
+	out->write_fd = fds[1];
+	rc = rec_put(regfd, out->read_slot, REC_PIPE, out->read_fd, -1);
+	if (rc == 0) rc = rec_put(regfd, out->write_slot, REC_PIPE, out->write_fd, -1);
 	if (rc < 0) {
-		rec_forget(regfd, out[2]);
-		sys1(SYS_close, out[0]);
-		sys1(SYS_close, out[1]);
+		rec_forget(regfd, out->read_slot);
+		sys1(SYS_close, out->read_fd);
+		sys1(SYS_close, out->write_fd);
 	}
 	return rc;
 }

@@ -51,28 +51,8 @@
 #include "ns.c" /* issue 11: namespaces as fds and files */
 #include "watch.c" /* issue 11: exit notices */
 #include "registry.c"
+#include "contract.c" /* last: the contract of abi.h, held against every struct */
 
-/* "abi=N req=BYTES steps=name:syscall,…" into out (cap bytes): what
- * src/core/native.ts checks at load. Returns the length, or -EINVAL if short. */
-#define STEP_TEXT(id, name, syscall) name ":" syscall ","
-static s32 bun_userns_abi(char *out, s32 cap)
-{
-	const char *steps = STEPS(STEP_TEXT);
-	const char *pre = "abi=" STR(BUN_USERNS_ABI) " req=";
-	char digits[12];
-	s32 n = 0, d = 0;
-	u64 size = sizeof(struct req);
-	if (cap < 1024) return -E_INVAL;
-	while (*pre) out[n++] = *pre++;
-	do { digits[d++] = (char)('0' + size % 10); size /= 10; } while (size);
-	while (d) out[n++] = digits[--d];
-	pre = " steps=";
-	while (*pre) out[n++] = *pre++;
-	while (*steps && n < cap - 1) out[n++] = *steps++;
-	out[n] = 0;
-	return n;
-}
-#undef STEP_TEXT
 
 /*
  * The one symbol bun:ffi binds: each bound symbol costs ~0.35 ms of a
@@ -95,31 +75,31 @@ s32 bun_userns(s32 op, void *p, s32 x, s32 y)
 	case OP_OWNER_UID: return bun_userns_owner_uid(x, (u32 *)p);
 	case OP_NPROC_LIMIT: return bun_userns_nproc_limit();
 	case OP_WRITE_SETGROUPS: return bun_userns_write_setgroups((struct req *)p);
-	/* issue 9: mounts */
+	/* idmapped mounts */
 	case OP_OPEN_TREE_IDMAP: return bun_userns_open_tree_idmap((struct mount_req *)p);
 	case OP_ATTACH_TREE: return bun_userns_attach_tree((struct target_req *)p);
 	case OP_UMOUNT: return bun_userns_umount((struct target_req *)p);
-	case OP_FS_TYPE: return bun_userns_fs_type((const char *)p + 8, (u64 *)p);
-	/* issue 11: exec */
+	case OP_FS_TYPE: return bun_userns_fs_type(((struct fs_query *)p)->path, &((struct fs_query *)p)->magic);
+	/* commands inside namespaces */
 	case OP_EXEC: return rec_exec((struct xreq *)p, x, y);
 	case OP_EXEC_POLL: return bun_userns_exec_poll(x);
-	case OP_PIPE: return rec_pipe((s32 *)p, x);
-	case OP_EXEC_KILL: return (s32)sys4(SYS_pidfd_send_signal, x, y, 0, 0);
+	case OP_PIPE: return rec_pipe((struct pipe_out *)p, x);
+	case OP_PIDFD_SIGNAL: return (s32)sys4(SYS_pidfd_send_signal, x, y, 0, 0);
 	case OP_PIDFD_OPEN: return (s32)sys2(SYS_pidfd_open, x, 0);
-	/* issue 11: exit notices */
+	/* exit notices */
 	case OP_WATCH_OPEN: return bun_userns_watch_open();
 	case OP_WATCH_ADD: return bun_userns_watch_add(x, y);
 	case OP_WATCH_WAIT: return bun_userns_watch_wait((u8 *)p, x, y);
-	case OP_PTY_OPEN: return bun_userns_pty_open((s32 *)p, x);
-	case OP_WINSIZE: return bun_userns_winsize((u16 *)p, x, y);
-	/* issue 11: namespaces as fds and files; open/stat: the path at p + 32, answers over p */
-	case OP_NS_OPEN: return bun_userns_ns_open((const char *)p + 32, x, (s32 *)p);
-	case OP_NS_STAT: return bun_userns_ns_stat((const char *)p + 32, x, (u32 *)p);
+	case OP_PTY_OPEN: return bun_userns_pty_open((struct pty_out *)p, x);
+	case OP_WINSIZE: return bun_userns_winsize((struct winsize_io *)p, x, y);
+	/* namespaces as fds and files */
+	case OP_NS_OPEN: return bun_userns_ns_open(((struct ns_query *)p)->path, x, (s32 *)((struct ns_query *)p)->answer);
+	case OP_NS_STAT: return bun_userns_ns_stat(((struct ns_query *)p)->path, x, ((struct ns_query *)p)->answer);
 	case OP_NS_PIN: return bun_userns_ns_pin(x, (struct pin_req *)p);
 	case OP_NS_UNPIN: return bun_userns_ns_unpin((struct pin_req *)p);
 	/* the registry: x is this thread's registry fd, y a record */
 	case OP_REG_OPEN: return reg_open((const u64 *)p);
-	case OP_REC: return rec_op((s32 *)p, x, y);
+	case OP_REC: return rec_op((struct rec_args *)p, x, y);
 	}
 	return -E_INVAL;
 }

@@ -1,34 +1,9 @@
 /** Errors with Go-compatible messages and machine-readable fields. */
+import { HELPER_STEPS } from "./contract.ts";
 
-/**
- * The native steps, in the order of the STEPS table of native/abi.h, which
- * src/core/native.ts checks against this list at load.
- */
-export const NATIVE_STEPS = [
-  "none",
-  "sigmask",
-  "capget",
-  "capset",
-  "prctl",
-  "dumpable",
-  "setresuid",
-  "clone",
-  "restore",
-  "uid_map",
-  "setgroups",
-  "gid_map",
-  "close_range",
-  "pdeathsig",
-  "parent_gone",
-  "map_wait",
-  "unshare",
-  "mount",
-  "ptrace",
-  "park",
-  "park_image",
-  "park_exec",
-] as const;
-export type NativeStep = (typeof NATIVE_STEPS)[number];
+/** A helper's steps (the contract's step table, native/abi.h STEPS), by the number the C reports. */
+export const NATIVE_STEPS = HELPER_STEPS.map(([step]) => step);
+export type NativeStep = (typeof HELPER_STEPS)[number][0];
 
 /** Where in the sequence an error arose. */
 export type Step =

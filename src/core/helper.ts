@@ -183,11 +183,13 @@ function livenessError(errno: number): UsernsError {
 
 function startError(step: native.NativeStep, errno: number, setgroups: string, spec: HelperSpec): UsernsError {
   const syscall = native.stepSyscall(step);
+  // The map files are written with write(2); the message names the file, as before.
+  const what = step === "uid_map" || step === "gid_map" || step === "setgroups" ? `write ${step}` : syscall;
   return syscallError(
     step === "none" ? "clone" : step,
     syscall,
     errno,
-    `failed to start noop process for unshare: ${syscall}: ${errnoText(errno)}`,
+    `failed to start noop process for unshare: ${what}: ${errnoText(errno)}`,
     startHint(step, errno, setgroups, mapText(step === "gid_map" ? spec.gid : spec.uid)),
   );
 }

@@ -7,6 +7,19 @@
  * gcc build of the same file instead.
  */
 import { cc, dlopen, type FFIFunction, ptr } from "bun:ffi";
+import {
+  ABI_VERSION,
+  at,
+  BLOCKS,
+  CONSTS,
+  contractDiff,
+  EXEC_STEPS as EXEC_STEP_TABLE,
+  HELPER_STEPS,
+  MOUNT_STEPS as MOUNT_STEP_TABLE,
+  NS_STEPS as NS_STEP_TABLE,
+  OPS,
+  PIN_WHYS,
+} from "./contract.ts";
 import { NATIVE_STEPS, type NativeStep, UsernsError } from "./errors.ts";
 
 export type { NativeStep };
@@ -19,28 +32,7 @@ const SYMBOLS = {
   bun_userns: { args: ["i32", "ptr", "i32", "i32"], returns: "i32" },
 } as const satisfies Record<string, FFIFunction>;
 
-/** enum op of native/abi.h. */
-const OP = {
-  abi: 100,
-  clone: 1,
-  writeMaps: 2,
-  start: 3,
-  abort: 4,
-  alive: 5,
-  release: 6,
-  close: 7,
-  openNs: 8,
-  probeKernel: 9,
-  capEffective: 10,
-  ownerUid: 11,
-  nprocLimit: 13,
-  writeSetgroups: 14,
-  regOpen: 50,
-  rec: 51,
-} as const;
-
-/** BUN_USERNS_ABI of native/abi.h: a build of another version is refused at load. */
-const ABI_VERSION = 5;
+const OP = OPS;
 
 export const SOURCE_PATH = `${import.meta.dir}/../../native/userns.c`.replace(/\/src\/core\/\.\.\/\.\.\//, "/");
 
@@ -75,36 +67,31 @@ function load(): Entry {
       { code: "ENOEXEC", errno: 8, step: "native", cause },
     );
   }
-  syscallOf = checkAbi(fn, so || SOURCE_PATH);
+  checkContract(fn, so || SOURCE_PATH);
   info = { mode: so ? "dlopen" : "cc", path: so || SOURCE_PATH, loadMs: performance.now() - t0 };
   return fn;
 }
 
 /**
- * The C's own description of its ABI: version, request-block size and step
- * table must be what this file was written for. Returns each step's syscall.
+ * The C's own text of the contract (native/abi.h, OP_ABI) must be ours
+ * (contract.ts) line for line: ops, every request block's fields, every step
+ * table and option bit. A build that differs in anything is refused, naming
+ * what differs, before any call could misread it.
  */
-function checkAbi(fn: Entry, path: string): Record<NativeStep, string> {
-  const buf = new Uint8Array(2048);
+function checkContract(fn: Entry, path: string): void {
+  const buf = new Uint8Array(65536);
   const n = fn(OP.abi, buf, buf.length, 0);
   const text = n > 0 ? new TextDecoder().decode(buf.subarray(0, n)) : "";
-  const m = /^abi=(\d+) req=(\d+) steps=(.*)$/.exec(text);
-  const steps = (m?.[3] ?? "").split(",").filter(Boolean);
-  const names = steps.map((s) => s.slice(0, s.indexOf(":")));
-  if (
-    Number(m?.[1]) !== ABI_VERSION ||
-    Number(m?.[2]) !== OFF_GID_TEXT + MAP_TEXT_MAX ||
-    names.join() !== NATIVE_STEPS.join()
-  ) {
-    throw new UsernsError(
-      `bun-userns: ${path} does not match this version of the package (wanted abi=${ABI_VERSION} req=${OFF_GID_TEXT + MAP_TEXT_MAX} and its step table, got ${JSON.stringify(text.slice(0, 80) || n)}); rebuild it from native/userns.c`,
-      { code: "ENOEXEC", errno: 8, step: "native" },
-    );
-  }
-  return Object.fromEntries(steps.map((s) => s.split(":"))) as Record<NativeStep, string>;
+  const diff = text.startsWith("abi ")
+    ? contractDiff(text)
+    : [`the build answers no contract (${JSON.stringify(text.slice(0, 60) || n)}): built before abi ${ABI_VERSION}`];
+  if (diff.length === 0) return;
+  const shown = diff.slice(0, 6).join("; ") + (diff.length > 6 ? `; and ${diff.length - 6} more` : "");
+  throw new UsernsError(
+    `bun-userns: ${path} does not match this version of the package: ${shown}; rebuild it from native/userns.c`,
+    { code: "ENOEXEC", errno: 8, step: "native" },
+  );
 }
-
-let syscallOf: Record<NativeStep, string> | undefined;
 
 function call(op: number, p: number | Uint8Array | null, x: number, y: number): number {
   if (entry === undefined) entry = load();
@@ -117,28 +104,28 @@ export function nativeInfo(): NativeInfo {
   return info as NativeInfo;
 }
 
-/** The syscall that failed at a step, as the C's step table names it. */
+const HELPER_SYSCALL = Object.fromEntries(HELPER_STEPS) as Record<NativeStep, string>;
+/** The syscall that fails at a helper's step (the contract's step table). */
 export function stepSyscall(step: NativeStep): string {
-  if (entry === undefined) entry = load();
-  return (syscallOf as Record<NativeStep, string>)[step];
+  return HELPER_SYSCALL[step];
 }
 
-/* The request block of native/abi.h (struct req). */
-const OFF_FLAGS = 0;
-const OFF_OWNER = 8;
-const OFF_SETGROUPS = 12;
-const OFF_UID_LEN = 16;
-const OFF_GID_LEN = 20;
-const OFF_STEP = 32;
-const OFF_ERR = 36;
-const OFF_PIDFD = 44;
-const OFF_STACK_LEN = 48;
-const OFF_PARK_EXEC = 64;
-const OFF_UID_TEXT = 80;
-const MAP_TEXT_MAX = 4096;
-const OFF_GID_TEXT = OFF_UID_TEXT + MAP_TEXT_MAX;
+/* struct req (native/abi.h): the helper's request block, then its stack. */
+const OFF_FLAGS = at("req", "flags");
+const OFF_OWNER = at("req", "owner_uid");
+const OFF_SETGROUPS = at("req", "setgroups");
+const OFF_UID_LEN = at("req", "uid_len");
+const OFF_GID_LEN = at("req", "gid_len");
+const OFF_STEP = at("req", "step");
+const OFF_ERR = at("req", "err");
+const OFF_PIDFD = at("req", "pidfd");
+const OFF_STACK_LEN = at("req", "stack_len");
+const OFF_PARK_EXEC = at("req", "park_exec");
+const OFF_UID_TEXT = at("req", "uid_text");
+const OFF_GID_TEXT = at("req", "gid_text");
+const MAP_TEXT_MAX = BLOCKS.req.fields.uid_text[1];
 const STACK_LEN = 16384;
-const SLOT_BYTES = OFF_GID_TEXT + MAP_TEXT_MAX + STACK_LEN;
+const SLOT_BYTES = BLOCKS.req.size + STACK_LEN;
 
 /**
  * Memory a helper runs on (its stack and request block). Kept by the helper's
@@ -224,7 +211,11 @@ export function spawn(spec: SpawnSpec, writer?: MapWriter): SpawnResult {
   const v = slot.view;
   v.setBigUint64(OFF_FLAGS, BigInt(spec.flags), true);
   v.setInt32(OFF_OWNER, spec.ownerUid, true);
-  v.setInt32(OFF_SETGROUPS, { auto: 0, allow: 1, deny: 2 }[spec.setgroups], true);
+  v.setInt32(
+    OFF_SETGROUPS,
+    { auto: CONSTS.SETGROUPS_AUTO, allow: CONSTS.SETGROUPS_ALLOW, deny: CONSTS.SETGROUPS_DENY }[spec.setgroups],
+    true,
+  );
   v.setInt32(OFF_UID_LEN, spec.uidText.length, true);
   v.setInt32(OFF_GID_LEN, spec.gidText.length, true);
   v.setInt32(OFF_STACK_LEN, STACK_LEN, true);
@@ -247,7 +238,7 @@ export function spawn(spec: SpawnSpec, writer?: MapWriter): SpawnResult {
     return rc;
   };
   if (writer) {
-    const setgroups = call(OP.writeSetgroups, slot.address, 0, 0);
+    const setgroups = call(OP.write_setgroups, slot.address, 0, 0);
     if (setgroups < 0) return failure(slot, abort(setgroups));
     let failed: MapperFailure | undefined;
     try {
@@ -261,7 +252,7 @@ export function spawn(spec: SpawnSpec, writer?: MapWriter): SpawnResult {
       return { ok: false, mapper: failed };
     }
   } else {
-    const mapped = call(OP.writeMaps, slot.address, 0, 0);
+    const mapped = call(OP.write_maps, slot.address, 0, 0);
     if (mapped < 0) return failure(slot, abort(mapped));
   }
   const parked = call(OP.start, slot.address, reg, rec);
@@ -299,39 +290,36 @@ export function openNs(pid: number, name: string): number {
     bytes = cstr(name);
     NS_NAMES.set(name, bytes);
   }
-  return call(OP.openNs, bytes, pid, 0);
+  return call(OP.open_ns, bytes, pid, 0);
 }
 
 /** NS_GET_OWNER_UID of a user-namespace fd: uid or -errno. */
 export function ownerUid(fd: number): number {
   const out = new Uint32Array(1);
-  const rc = call(OP.ownerUid, new Uint8Array(out.buffer), fd, 0);
+  const rc = call(OP.owner_uid, new Uint8Array(out.buffer), fd, 0);
   return rc < 0 ? rc : (out[0] as number);
 }
 
 /** Capabilities 0-30 of this thread's effective set (0 on error). */
 export function capEffective(): number {
-  return Math.max(call(OP.capEffective, null, 0, 0), 0);
+  return Math.max(call(OP.cap_effective, null, 0, 0), 0);
 }
 
 /** 0, or -(step * 1000 + errno): 1 pidfd_open, 2 pidfd_send_signal, 3 waitid, 4 close_range. */
 export function probeKernel(): number {
-  return call(OP.probeKernel, null, 0, 0);
+  return call(OP.probe_kernel, null, 0, 0);
 }
 
 /** Soft RLIMIT_NPROC (2147483647 for unlimited), or -errno. */
 export function nprocLimit(): number {
-  return call(OP.nprocLimit, null, 0, 0);
+  return call(OP.nproc_limit, null, 0, 0);
 }
 
-/* issue 9: mounts (native/mount.c, ops 20-23) ------------------------------------- */
-const OP_MOUNT = { openTreeIdmap: 20, attachTree: 21, umount: 22, fsType: 23 } as const;
-/** struct mount_req of native/mount.c. */
-const MREQ_PATH = 32;
-const MREQ_OWNER = MREQ_PATH + 4096;
-const MREQ_BYTES = MREQ_OWNER + 8;
-/** struct target_req of native/mount.c. */
-const TREQ_PATH = 32;
+/* idmapped mounts (native/mount.c): struct mount_req and struct target_req ----------- */
+const MREQ_PATH = at("mount_req", "path");
+const MREQ_OWNER = at("mount_req", "owner");
+const TREQ_PATH = at("target_req", "path");
+const TREQ_OWNER = at("target_req", "owner");
 
 export interface OpenTreeSpec {
   path: string;
@@ -376,7 +364,7 @@ function refusal(buf: Uint8Array, pathAt: number, ownerAt: number): Refusal {
 }
 
 function answer(rc: number, buf: Uint8Array, pathAt: number, ownerAt: number): MountAnswer {
-  return Math.floor(-rc / 1000) === 6 ? { rc, refused: refusal(buf, pathAt, ownerAt) } : { rc };
+  return mountStepOf(rc) === "resolve" ? { rc, refused: refusal(buf, pathAt, ownerAt) } : { rc };
 }
 
 /**
@@ -386,101 +374,85 @@ function answer(rc: number, buf: Uint8Array, pathAt: number, ownerAt: number): M
  */
 export function openTreeIdmap(spec: OpenTreeSpec): MountAnswer {
   const path = pathBytes(spec.path, 4096);
-  if (path === undefined) return { rc: -(1000 + 36) };
-  const buf = new Uint8Array(MREQ_BYTES);
+  if (path === undefined) return { rc: -(mountStepNumber("open_tree") * 1000 + TOO_LONG) };
+  const buf = new Uint8Array(BLOCKS.mount_req.size);
   const v = new DataView(buf.buffer);
-  v.setBigUint64(0, BigInt(spec.attrSet), true);
-  v.setBigUint64(8, BigInt(spec.attrClr), true);
-  v.setBigUint64(16, BigInt(spec.propagation), true);
-  v.setInt32(24, spec.usernsFd, true);
-  v.setInt32(28, spec.recursive ? 1 : 0, true);
+  v.setBigUint64(at("mount_req", "attr_set"), BigInt(spec.attrSet), true);
+  v.setBigUint64(at("mount_req", "attr_clr"), BigInt(spec.attrClr), true);
+  v.setBigUint64(at("mount_req", "propagation"), BigInt(spec.propagation), true);
+  v.setInt32(at("mount_req", "userns_fd"), spec.usernsFd, true);
+  v.setInt32(at("mount_req", "recursive"), spec.recursive ? 1 : 0, true);
   buf.set(path, MREQ_PATH);
-  return answer(call(OP_MOUNT.openTreeIdmap, buf, 0, 0), buf, MREQ_PATH, MREQ_OWNER);
+  return answer(call(OP.open_tree_idmap, buf, 0, 0), buf, MREQ_PATH, MREQ_OWNER);
 }
 
 function targetReq(target: string, fd: number, flags: number, mountId = 0n): Uint8Array | undefined {
   const t = pathBytes(target, 4096);
   if (t === undefined) return undefined;
-  const buf = new Uint8Array(TREQ_PATH + 4096);
+  const buf = new Uint8Array(BLOCKS.target_req.size);
   const v = new DataView(buf.buffer);
-  v.setInt32(0, fd, true);
-  v.setInt32(4, flags, true);
-  v.setBigUint64(16, mountId, true);
+  v.setInt32(at("target_req", "fd"), fd, true);
+  v.setInt32(at("target_req", "flags"), flags, true);
+  v.setBigUint64(at("target_req", "mnt_id"), mountId, true);
   buf.set(t, TREQ_PATH);
   return buf;
 }
 
-/** move_mount of tree FD onto TARGET (its directory resolved once, no symlink at its end): 0 or -(3000 + errno), or a walk refusal. */
+/** A mount step's number in the contract's table (MSTEPS): its failures are -(number * 1000 + errno). */
+export function mountStepNumber(step: MountStepName): number {
+  return MOUNT_STEP_NAMES.indexOf(step);
+}
+const MOUNT_STEP_NAMES = MOUNT_STEP_TABLE.map(([name]) => name);
+export type MountStepName = (typeof MOUNT_STEP_TABLE)[number][0];
+/** The step name of a mount answer's code. */
+export function mountStepOf(rc: number): MountStepName | undefined {
+  return MOUNT_STEP_NAMES[Math.floor(-rc / 1000)];
+}
+const TOO_LONG = 36; // ENAMETOOLONG
+
+/** move_mount of tree FD onto TARGET (its directory resolved once, no symlink at its end): 0 or a move_mount failure, or a walk refusal. */
 export function attachTree(fd: number, target: string): MountAnswer {
   const buf = targetReq(target, fd, 0);
-  if (buf === undefined) return { rc: -(3000 + 36) };
-  const a = answer(call(OP_MOUNT.attachTree, buf, 0, 0), buf, TREQ_PATH, 8);
-  return a.rc === 0 ? { rc: 0, mountId: new DataView(buf.buffer).getBigUint64(16, true) } : a;
+  if (buf === undefined) return { rc: -(mountStepNumber("move_mount") * 1000 + TOO_LONG) };
+  const a = answer(call(OP.attach_tree, buf, 0, 0), buf, TREQ_PATH, TREQ_OWNER);
+  return a.rc === 0 ? { rc: 0, mountId: new DataView(buf.buffer).getBigUint64(at("target_req", "mnt_id"), true) } : a;
 }
 
 /**
- * umount2 of the mount at TARGET (its directory resolved once): 0 or
- * -(4000 + errno), or a walk refusal; with MOUNTID (not 0n), only that mount:
- * -(7000 + EINVAL) when another is there.
+ * umount2 of the mount at TARGET (its directory resolved once): 0 or an
+ * umount failure, or a walk refusal; with MOUNTID (not 0n), only that mount:
+ * an "other_mount" failure (EINVAL) when another is there.
  */
 export function umount(target: string, flags: number, mountId = 0n): MountAnswer {
   const buf = targetReq(target, -1, flags, mountId);
-  if (buf === undefined) return { rc: -(4000 + 36) };
-  return answer(call(OP_MOUNT.umount, buf, 0, 0), buf, TREQ_PATH, 8);
+  if (buf === undefined) return { rc: -(mountStepNumber("umount") * 1000 + TOO_LONG) };
+  return answer(call(OP.umount, buf, 0, 0), buf, TREQ_PATH, TREQ_OWNER);
 }
 
 /** statfs(path).f_type (the filesystem magic), or undefined. */
 export function fsType(path: string): number | undefined {
   const p = pathBytes(path, 4096);
   if (p === undefined) return undefined;
-  const buf = new Uint8Array(8 + p.length + 1);
-  buf.set(p, 8);
-  const rc = call(OP_MOUNT.fsType, buf, 0, 0);
+  const buf = new Uint8Array(BLOCKS.fs_query.size);
+  buf.set(p, at("fs_query", "path"));
+  const rc = call(OP.fs_type, buf, 0, 0);
   if (rc < 0) return undefined;
-  return Number(new DataView(buf.buffer).getBigUint64(0, true));
+  return Number(new DataView(buf.buffer).getBigUint64(at("fs_query", "magic"), true));
 }
 
-/* issue 11: exec — struct xreq of native/exec.c, the entering child's request. */
-const OP_EXEC = 30;
-const OP_EXEC_POLL = 31;
-const OP_PIPE = 32;
-const OP_EXEC_KILL = 33;
-const OP_PIDFD_OPEN = 34;
-/* issue 11: exit notices (native/watch.c) */
-const OP_WATCH = { open: 35, add: 36, wait: 37 } as const;
-/* a pty for a command run as another uid (native/pty.c) */
-const OP_PTY_OPEN = 38;
-const OP_WINSIZE = 39;
-const X_HEADER = 192;
+/* commands inside namespaces (native/exec.c): struct xreq, then its stack, pointer tables and strings */
+const X_HEADER = BLOCKS.xreq.size;
 const X_STACK = 65536;
-const X_FD_MAX = 8;
-/** enum xstep of native/exec.c. */
-export const EXEC_STEPS = [
-  "none",
-  "sigmask",
-  "clone",
-  "pdeathsig",
-  "parent_gone",
-  "stdio",
-  "setns_fd",
-  "setns",
-  "close_range",
-  "chdir",
-  "fork",
-  "mount_proc",
-  "exec",
-  "pidfd_open",
-  "unshare",
-  "propagation",
-  "setid",
-  "gate",
-  "stopped",
-  "dumpable",
-  "killed",
-  "setsid",
-  "ctty",
-] as const;
-export type ExecStep = (typeof EXEC_STEPS)[number];
+const X_FD_MAX = BLOCKS.xreq.fields.fds[1] / 4;
+/** XSTEPS: a command's steps, by the number the C reports. */
+export const EXEC_STEPS = EXEC_STEP_TABLE.map(([name]) => name);
+export type ExecStepName = (typeof EXEC_STEP_TABLE)[number][0];
+const EXEC_SYSCALL = Object.fromEntries(EXEC_STEP_TABLE) as Record<ExecStepName, string>;
+/** The syscall that fails at a command's step (the contract's step table). */
+export function execStepSyscall(step: ExecStepName): string {
+  return EXEC_SYSCALL[step];
+}
+export type ExecStep = ExecStepName;
 
 /** Validated plain data for one entering child. */
 export interface ExecSpec {
@@ -552,12 +524,12 @@ export function execInside(spec: ExecSpec): ExecResult {
   const bytes = requestBlock(bound);
   const v = xview as DataView;
   const base = xbase;
-  let at = tableAt + ptrCount * 8;
+  let cursor = tableAt + ptrCount * 8;
   const addr: number[] = [];
   for (const s of strings) {
-    addr.push(base + at);
-    at += encoder.encodeInto(s, bytes.subarray(at)).written;
-    bytes[at++] = 0;
+    addr.push(base + cursor);
+    cursor += encoder.encodeInto(s, bytes.subarray(cursor)).written;
+    bytes[cursor++] = 0;
   }
   let slot = tableAt;
   const put = (p: number) => {
@@ -571,71 +543,75 @@ export function execInside(spec: ExecSpec): ExecResult {
   for (let i = 0; i < spec.env.length; i++) put(addr[spec.argv.length + i] as number);
   put(0);
   const n = spec.argv.length + spec.env.length;
-  v.setInt32(0, spec.pidfd, true);
-  v.setUint32(4, spec.nsFlags >>> 0, true);
-  v.setInt32(8, spec.fds.length, true);
+  const X = (f: Parameters<typeof at<"xreq">>[1]) => at("xreq", f);
+  v.setInt32(X("pidfd"), spec.pidfd, true);
+  v.setUint32(X("ns_flags"), spec.nsFlags >>> 0, true);
+  v.setInt32(X("nfds"), spec.fds.length, true);
   v.setInt32(
-    12,
-    (spec.fork ? 1 : 0) |
-      (spec.mountProc ? 2 : 0) |
-      (spec.newPid ? 4 : 0) |
-      (spec.propagation === "slave" ? 8 : 0) |
-      (spec.propagation === "shared" ? 16 : 0) |
-      (spec.ownMm ? 32 : 0) |
-      (spec.newSession ? 64 : 0) |
-      (spec.ctty >= 0 ? 128 : 0),
+    X("opts"),
+    (spec.fork ? CONSTS.XOPT_FORK : 0) |
+      (spec.mountProc ? CONSTS.XOPT_MOUNT_PROC : 0) |
+      (spec.newPid ? CONSTS.XOPT_NEW_PID : 0) |
+      (spec.propagation === "slave" ? CONSTS.XOPT_SLAVE : 0) |
+      (spec.propagation === "shared" ? CONSTS.XOPT_SHARED : 0) |
+      (spec.ownMm ? CONSTS.XOPT_OWN_MM : 0) |
+      (spec.newSession ? CONSTS.XOPT_NEW_SESSION : 0) |
+      (spec.ctty >= 0 ? CONSTS.XOPT_CTTY : 0),
     true,
   );
-  v.setInt32(188, spec.ctty, true);
-  for (let i = 0; i < 3; i++) v.setInt32(16 + 4 * i, spec.stdio[i] as number, true);
+  v.setInt32(X("ctty"), spec.ctty, true);
+  for (let i = 0; i < 3; i++) v.setInt32(X("stdio") + 4 * i, spec.stdio[i] as number, true);
   spec.fds.forEach(([fd, type], i) => {
-    v.setInt32(48 + 4 * i, fd, true);
-    v.setUint32(80 + 4 * i, type >>> 0, true);
+    v.setInt32(X("fds") + 4 * i, fd, true);
+    v.setUint32(X("types") + 4 * i, type >>> 0, true);
   });
-  v.setInt32(112, X_STACK, true);
-  v.setBigUint64(120, BigInt(base + argvAt), true);
-  v.setBigUint64(128, BigInt(base + envAt), true);
-  v.setBigUint64(136, spec.path === null ? 0n : BigInt(addr[n] as number), true);
-  v.setBigUint64(144, spec.cwd === null ? 0n : BigInt(addr[n + 1] as number), true);
-  v.setInt32(152, spec.uid, true);
-  v.setInt32(156, spec.gid, true);
-  const rc = call(OP_EXEC, base, reg, rec);
-  const step = EXEC_STEPS[v.getInt32(40, true)] ?? "none";
-  const err = v.getInt32(44, true);
+  v.setInt32(X("stack_len"), X_STACK, true);
+  v.setBigUint64(X("argv"), BigInt(base + argvAt), true);
+  v.setBigUint64(X("envp"), BigInt(base + envAt), true);
+  v.setBigUint64(X("path"), spec.path === null ? 0n : BigInt(addr[n] as number), true);
+  v.setBigUint64(X("cwd"), spec.cwd === null ? 0n : BigInt(addr[n + 1] as number), true);
+  v.setInt32(X("uid"), spec.uid, true);
+  v.setInt32(X("gid"), spec.gid, true);
+  const rc = call(OP.exec, base, reg, rec);
+  const step = EXEC_STEPS[v.getInt32(X("step"), true)] ?? "none";
+  const err = v.getInt32(X("err"), true);
   if (rc <= 0) {
     freeRecord(rec);
     return { ok: false, errno: err || -rc || 22, step };
   }
-  return { ok: true, pid: rc, pidfd: v.getInt32(36, true), rec, execErrno: step === "exec" ? err : 0 };
+  return { ok: true, pid: rc, pidfd: v.getInt32(X("cmd_pidfd"), true), rec, execErrno: step === "exec" ? err : 0 };
 }
 
 /** -EAGAIN while running; else the shell status (code, 128+N), reaped; or -errno. */
 export function execPoll(pidfd: number): number {
-  return call(OP_EXEC_POLL, null, pidfd, 0);
+  return call(OP.exec_poll, null, pidfd, 0);
 }
 
-/** pidfd_send_signal: 0 or -errno. */
-export function execKill(pidfd: number, sig: number): number {
-  return call(OP_EXEC_KILL, null, pidfd, sig);
+/** pidfd_send_signal(pidfd, sig): 0 or -errno. */
+export function pidfdSignal(pidfd: number, sig: number): number {
+  return call(OP.pidfd_signal, null, pidfd, sig);
 }
 
 /** pipe2(O_CLOEXEC), both ends recorded: [read, write] fds and their records, or -errno. */
 export function pipe(): { fds: [number, number]; recs: [number, number] } | number {
   const reg = registry();
   const recs: [number, number] = [takeRecord(), takeRecord()];
-  const out = new Int32Array([-1, -1, recs[0], recs[1]]);
-  const rc = call(OP_PIPE, new Uint8Array(out.buffer), reg, 0);
+  const out = new Uint8Array(BLOCKS.pipe_out.size);
+  const v = new DataView(out.buffer);
+  v.setInt32(at("pipe_out", "read_slot"), recs[0], true);
+  v.setInt32(at("pipe_out", "write_slot"), recs[1], true);
+  const rc = call(OP.pipe, out, reg, 0);
   if (rc < 0) {
     freeRecord(recs[0]);
     freeRecord(recs[1]);
     return rc;
   }
-  return { fds: [out[0] as number, out[1] as number], recs };
+  return { fds: [v.getInt32(at("pipe_out", "read_fd"), true), v.getInt32(at("pipe_out", "write_fd"), true)], recs };
 }
 
 /** pidfd_open(pid, 0) (always close-on-exec): fd or -errno. */
 export function openPidfd(pid: number): number {
-  return call(OP_PIDFD_OPEN, null, pid, 0);
+  return call(OP.pidfd_open, null, pid, 0);
 }
 
 /**
@@ -644,10 +620,11 @@ export function openPidfd(pid: number): number {
  * kernel's defaults). The caller closes both.
  */
 export function ptyOpen(like: number): { master: number; slave: number } | number {
-  const out = new Int32Array([-1, -1]);
-  const rc = call(OP_PTY_OPEN, new Uint8Array(out.buffer), like, 0);
+  const out = new Uint8Array(BLOCKS.pty_out.size);
+  const rc = call(OP.pty_open, out, like, 0);
   if (rc < 0) return rc;
-  return { master: out[0] as number, slave: out[1] as number };
+  const v = new DataView(out.buffer);
+  return { master: v.getInt32(at("pty_out", "master"), true), slave: v.getInt32(at("pty_out", "slave"), true) };
 }
 
 export interface Winsize {
@@ -659,26 +636,33 @@ export interface Winsize {
 
 /** A terminal's window size (struct winsize) or -errno. */
 export function getWinsize(fd: number): Winsize | number {
-  const ws = new Uint16Array(4);
-  const rc = call(OP_WINSIZE, new Uint8Array(ws.buffer), fd, 0);
+  const ws = new Uint8Array(BLOCKS.winsize_io.size);
+  const rc = call(OP.winsize, ws, fd, 0);
   if (rc < 0) return rc;
-  return { rows: ws[0] as number, cols: ws[1] as number, xpixel: ws[2] as number, ypixel: ws[3] as number };
+  const v = new DataView(ws.buffer);
+  const W = (f: Parameters<typeof at<"winsize_io">>[1]) => v.getUint16(at("winsize_io", f), true);
+  return { rows: W("rows"), cols: W("cols"), xpixel: W("xpixel"), ypixel: W("ypixel") };
 }
 
 /** Set a terminal's window size (on a pty master: SIGWINCH to the slave's foreground group); 0 or -errno. */
 export function setWinsize(fd: number, size: Winsize): number {
-  const ws = new Uint16Array([size.rows, size.cols, size.xpixel ?? 0, size.ypixel ?? 0]);
-  return call(OP_WINSIZE, new Uint8Array(ws.buffer), fd, 1);
+  const ws = new Uint8Array(BLOCKS.winsize_io.size);
+  const v = new DataView(ws.buffer);
+  v.setUint16(at("winsize_io", "rows"), size.rows, true);
+  v.setUint16(at("winsize_io", "cols"), size.cols, true);
+  v.setUint16(at("winsize_io", "xpixel"), size.xpixel ?? 0, true);
+  v.setUint16(at("winsize_io", "ypixel"), size.ypixel ?? 0, true);
+  return call(OP.winsize, ws, fd, 1);
 }
 
 /** epoll_create1(EPOLL_CLOEXEC): the exit watcher's set; fd or -errno. */
 export function watchOpen(): number {
-  return call(OP_WATCH.open, null, 0, 0);
+  return call(OP.watch_open, null, 0, 0);
 }
 
 /** Add a pidfd to the set (EPOLLIN|EPOLLONESHOT): 0 or -errno. */
 export function watchAdd(epfd: number, pidfd: number): number {
-  return call(OP_WATCH.add, null, epfd, pidfd);
+  return call(OP.watch_add, null, epfd, pidfd);
 }
 
 /** Bytes per event slot of watchWait's buffer (native/watch.c). */
@@ -688,27 +672,27 @@ export const WATCH_EVENT_BYTES = 16;
 export function watchWait(events: Uint8Array, epfd: number): number {
   const max = Math.floor(events.length / WATCH_EVENT_BYTES);
   if (max < 1) return -22;
-  return call(OP_WATCH.wait, events, epfd, max);
+  return call(OP.watch_wait, events, epfd, max);
 }
 
-/* issue 11: namespaces as fds and files (native/ns.c, ops 40-44) */
-const NS_OP = { open: 40, stat: 42, pin: 43, unpin: 44 } as const;
-/** enum ns_step of native/ns.c. */
-const NS_STEPS = ["done", "open", "check", "mount", "umount", "unlink", "resolve"] as const;
-export type NsStep = (typeof NS_STEPS)[number];
+/* namespaces as fds and files (native/ns.c): struct ns_query and struct pin_req */
+/** NSSTEPS: a pin's or an unpin's steps, by the number the C reports. */
+const NS_STEPS = NS_STEP_TABLE.map(([name]) => name);
+export type NsStep = (typeof NS_STEP_TABLE)[number][0];
 
-/** 32 bytes the op answers into, then PATH as a C string. */
+/** A struct ns_query with PATH (too long a path is cut at the C's buffer and fails there). */
 function nsBuf(path: string): Uint8Array {
-  const b = new Uint8Array(32 + Buffer.byteLength(path) + 1);
-  encoder.encodeInto(path, b.subarray(32));
+  const b = new Uint8Array(BLOCKS.ns_query.size);
+  const p = at("ns_query", "path");
+  encoder.encodeInto(path, b.subarray(p, p + BLOCKS.ns_query.fields.path[1] - 1));
   return b;
 }
 
 /** Open PATH as a namespace (O_PATH, nsfs check, O_RDONLY|O_CLOEXEC reopen; one open for a /proc/PID/ns link we built): fd and CLONE_NEW* type, or -errno (-ENOTTY: not a namespace). */
 export function nsOpen(path: string, procLink = false): { fd: number; type: number } | number {
   const b = nsBuf(path);
-  const fd = call(NS_OP.open, b, procLink ? 1 : 0, 0);
-  return fd < 0 ? fd : { fd, type: new DataView(b.buffer).getInt32(0, true) };
+  const fd = call(OP.ns_open, b, procLink ? 1 : 0, 0);
+  return fd < 0 ? fd : { fd, type: new DataView(b.buffer).getInt32(at("ns_query", "answer"), true) };
 }
 
 export interface NsStat {
@@ -725,34 +709,24 @@ export interface NsStat {
 /** statx of PATH (not following a last symlink), or of FD when PATH is "": or -errno. */
 export function nsStat(path: string, fd = -1): NsStat | number {
   const b = nsBuf(path);
-  const rc = call(NS_OP.stat, b, fd, 0);
+  const rc = call(OP.ns_stat, b, fd, 0);
   if (rc < 0) return rc;
   const v = new DataView(b.buffer);
-  const u64 = (o: number) => v.getUint32(o, true) + v.getUint32(o + 4, true) * 2 ** 32;
+  // answer[8] (native/ns.c bun_userns_ns_stat): type, mount root, mount id (2 words), inode (2 words), uid, size.
+  const word = (i: number) => v.getUint32(at("ns_query", "answer") + 4 * i, true);
   return {
-    type: v.getUint32(0, true),
-    mountRoot: v.getUint32(4, true) === 1,
-    mountId: u64(8),
-    inode: u64(16),
-    uid: v.getUint32(24, true),
-    size: v.getUint32(28, true),
+    type: word(0),
+    mountRoot: word(1) === 1,
+    mountId: word(2) + word(3) * 2 ** 32,
+    inode: word(4) + word(5) * 2 ** 32,
+    uid: word(6),
+    size: word(7),
   };
 }
 
-/** struct pin_req of native/ns.c. */
-const PREQ_PATH = 64;
-/** enum pin_why of native/ns.c. */
-const PIN_WHY = [
-  "none",
-  "symlink",
-  "not-file",
-  "mounted",
-  "not-empty",
-  "owner",
-  "not-pin",
-  "other-pin",
-  "kept",
-] as const;
+const PREQ_PATH = at("pin_req", "path");
+/** PIN_WHYS: why a pin or an unpin was refused. */
+const PIN_WHY = PIN_WHYS;
 export type PinWhy = (typeof PIN_WHY)[number];
 
 /** What a pin made: unpin compares it before it unmounts or unlinks anything. */
@@ -775,28 +749,28 @@ export interface PinFailure {
 }
 
 function pinReq(path: string, flags: number, made?: PinMade): Uint8Array {
-  const b = new Uint8Array(PREQ_PATH + 4096);
+  const b = new Uint8Array(BLOCKS.pin_req.size);
   const v = new DataView(b.buffer);
-  v.setInt32(12, flags, true);
+  v.setInt32(at("pin_req", "flags"), flags, true);
   if (made) {
-    v.setBigUint64(16, made.mountId, true);
-    v.setBigUint64(24, made.nsInode, true);
-    v.setBigUint64(32, made.fileInode, true);
-    v.setUint32(40, made.devMajor, true);
-    v.setUint32(44, made.devMinor, true);
+    v.setBigUint64(at("pin_req", "mnt_id"), made.mountId, true);
+    v.setBigUint64(at("pin_req", "ns_ino"), made.nsInode, true);
+    v.setBigUint64(at("pin_req", "file_ino"), made.fileInode, true);
+    v.setUint32(at("pin_req", "dev_major"), made.devMajor, true);
+    v.setUint32(at("pin_req", "dev_minor"), made.devMinor, true);
   }
-  encoder.encodeInto(path, b.subarray(PREQ_PATH, PREQ_PATH + 4095));
+  encoder.encodeInto(path, b.subarray(PREQ_PATH, PREQ_PATH + BLOCKS.pin_req.fields.path[1] - 1));
   return b;
 }
 
 function pinFailure(rc: number, b: Uint8Array): PinFailure {
   const v = new DataView(b.buffer);
-  const step = NS_STEPS[v.getInt32(0, true)] ?? "open";
-  const why = PIN_WHY[v.getInt32(4, true)] ?? "none";
-  const owner = v.getUint32(8, true);
+  const step = NS_STEPS[v.getInt32(at("pin_req", "step"), true)] ?? "open";
+  const why = PIN_WHY[v.getInt32(at("pin_req", "why"), true)] ?? "none";
+  const owner = v.getUint32(at("pin_req", "owner"), true);
   const f: PinFailure = { errno: -rc, step, why };
   if (why === "symlink" || why === "owner") f.owner = owner;
-  if (step === "resolve") f.at = refusal(b, PREQ_PATH, 8).at;
+  if (step === "resolve") f.at = refusal(b, PREQ_PATH, at("pin_req", "owner")).at;
   return f;
 }
 
@@ -806,17 +780,17 @@ function pinFailure(rc: number, b: Uint8Array): PinFailure {
  * what it made, or why not.
  */
 export function nsPin(nsfd: number, path: string, create: boolean, overwrite = false): { made: PinMade } | PinFailure {
-  const b = pinReq(path, (create ? 1 : 0) | (overwrite ? 8 : 0));
-  const rc = call(NS_OP.pin, b, nsfd, 0);
+  const b = pinReq(path, (create ? CONSTS.PIN_CREATE : 0) | (overwrite ? CONSTS.PIN_OVERWRITE : 0));
+  const rc = call(OP.ns_pin, b, nsfd, 0);
   if (rc !== 0) return pinFailure(rc, b);
   const v = new DataView(b.buffer);
   return {
     made: {
-      mountId: v.getBigUint64(16, true),
-      nsInode: v.getBigUint64(24, true),
-      fileInode: v.getBigUint64(32, true),
-      devMajor: v.getUint32(40, true),
-      devMinor: v.getUint32(44, true),
+      mountId: v.getBigUint64(at("pin_req", "mnt_id"), true),
+      nsInode: v.getBigUint64(at("pin_req", "ns_ino"), true),
+      fileInode: v.getBigUint64(at("pin_req", "file_ino"), true),
+      devMajor: v.getUint32(at("pin_req", "dev_major"), true),
+      devMinor: v.getUint32(at("pin_req", "dev_minor"), true),
     },
   };
 }
@@ -832,20 +806,37 @@ export function nsUnpin(
   made: PinMade | undefined,
   unlink: boolean,
 ): { unlinked: boolean; why: PinWhy } | PinFailure {
-  const b = pinReq(path, unlink ? (made ? 2 : 4) : 0, made);
-  const rc = call(NS_OP.unpin, b, 0, 0);
+  const b = pinReq(path, unlink ? (made ? CONSTS.PIN_UNLINK : CONSTS.PIN_UNLINK_MADE) : 0, made);
+  const rc = call(OP.ns_unpin, b, 0, 0);
   if (rc !== 0) return pinFailure(rc, b);
   const v = new DataView(b.buffer);
-  return { unlinked: v.getInt32(48, true) === 1, why: PIN_WHY[v.getInt32(4, true)] ?? "none" };
+  return {
+    unlinked: v.getInt32(at("pin_req", "unlinked"), true) === 1,
+    why: PIN_WHY[v.getInt32(at("pin_req", "why"), true)] ?? "none",
+  };
 }
 
 /* ---- the registry (native/registry.c): what this thread's calls hold ---- */
-/** enum rec_action of native/registry.c. */
-const RA = { forget: 0, close: 1, kill: 2, poll: 3, release: 4, alive: 5, check: 6, sweep: 7, abort: 8 } as const;
-/** enum rec_kind of native/registry.c. */
-export const RECORD_KIND = { free: 0, helper: 1, command: 2, pipe: 3 } as const;
-export const REGISTRY_HEADER_BYTES = 64;
-export const RECORD_BYTES = 32;
+/** The registry's record actions and kinds (the contract's RA_* and REC_*). */
+const RA = {
+  forget: CONSTS.RA_FORGET,
+  close: CONSTS.RA_CLOSE,
+  kill: CONSTS.RA_KILL,
+  poll: CONSTS.RA_POLL,
+  release: CONSTS.RA_RELEASE,
+  alive: CONSTS.RA_ALIVE,
+  check: CONSTS.RA_CHECK,
+  sweep: CONSTS.RA_SWEEP,
+  abort: CONSTS.RA_ABORT,
+} as const;
+export const RECORD_KIND = {
+  free: CONSTS.REC_FREE,
+  helper: CONSTS.REC_HELPER,
+  command: CONSTS.REC_COMMAND,
+  pipe: CONSTS.REC_PIPE,
+} as const;
+export const REGISTRY_HEADER_BYTES = BLOCKS.reg_header.size;
+export const RECORD_BYTES = BLOCKS.rec.size;
 export const REGISTRY_MAGIC = "bunureg1";
 /** What /proc/self/fd/N links to for a registry (memfd_create's name). */
 export const REGISTRY_LINK = "/memfd:bun-userns-registry (deleted)";
@@ -854,8 +845,8 @@ export const REGISTRY_LINK = "/memfd:bun-userns-registry (deleted)";
 let regfd = -1;
 const freeRecords: number[] = [];
 let nextRecord = 0;
-const recArgs = new Int32Array(4);
-const recArgBytes = new Uint8Array(recArgs.buffer);
+const recArgBytes = new Uint8Array(BLOCKS.rec_args.size);
+const recArgs = new DataView(recArgBytes.buffer);
 
 /** A thread's start time (proc(5) stat field 22): with its tid, names it for the whole boot. */
 export function threadStart(stat: string): bigint {
@@ -867,7 +858,7 @@ function registry(): number {
   if (regfd >= 0) return regfd;
   const { readFileSync } = require("node:fs") as typeof import("node:fs");
   const start = new BigUint64Array([threadStart(readFileSync("/proc/thread-self/stat", "utf8"))]);
-  const fd = call(OP.regOpen, new Uint8Array(start.buffer), 0, 0);
+  const fd = call(OP.reg_open, new Uint8Array(start.buffer), 0, 0);
   if (fd < 0) {
     throw new UsernsError(`memfd_create: errno ${-fd}`, {
       code: "EMFILE",
@@ -894,10 +885,10 @@ function freeRecord(rec: number): void {
 }
 
 function recordCall(action: number, rec: number, arg = 0, address = 0): number {
-  recArgs[0] = action;
-  recArgs[1] = arg;
-  recArgs[2] = (address % 2 ** 32) | 0;
-  recArgs[3] = Math.floor(address / 2 ** 32) | 0;
+  recArgs.setInt32(at("rec_args", "action"), action, true);
+  recArgs.setInt32(at("rec_args", "arg"), arg, true);
+  recArgs.setUint32(at("rec_args", "req_lo"), address % 2 ** 32, true);
+  recArgs.setUint32(at("rec_args", "req_hi"), Math.floor(address / 2 ** 32), true);
   return call(OP.rec, recArgBytes, registry(), rec);
 }
 
@@ -944,6 +935,6 @@ export function recCheck(rec: number): number {
  * record's kind, or 0 if it was free.
  */
 export function recSweep(fd: number, rec: number): number {
-  recArgs[0] = RA.sweep;
+  recArgs.setInt32(at("rec_args", "action"), RA.sweep, true);
   return call(OP.rec, recArgBytes, fd, rec);
 }

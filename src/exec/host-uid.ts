@@ -45,7 +45,7 @@ export function readUidMap(pid: number, pidfd: number, cacheKey?: object): strin
   } catch {
     return undefined;
   }
-  if (pidfd < 0 || native.execKill(pidfd, 0) !== 0) return undefined;
+  if (pidfd < 0 || native.pidfdSignal(pidfd, 0) !== 0) return undefined;
   // A helper's map is written before the helper is handed out: never empty then.
   if (cacheKey !== undefined && text !== "") helperMaps.set(cacheKey, text);
   return text;

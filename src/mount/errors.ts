@@ -1,17 +1,19 @@
 /** UsernsErrors for the idmapped-mount steps, with a hint for each known cause. */
 import { readFileSync, realpathSync } from "node:fs";
 import { resolve } from "node:path";
+import { MOUNT_STEPS } from "../core/contract.ts";
 import { errnoName, errnoText, type Step, syscallError, type UsernsError } from "../core/errors.ts";
 import * as native from "../core/native.ts";
 
 export type MountStep = "open_tree" | "mount_setattr" | "move_mount" | "umount";
-const STEP_OF: Record<number, MountStep> = { 1: "open_tree", 2: "mount_setattr", 3: "move_mount", 4: "umount" };
-const SYSCALL_OF: Record<MountStep, string> = {
+/** The contract's mount steps (MSTEPS) that a failure names as its step. */
+const STEP_OF: Partial<Record<native.MountStepName, MountStep>> = {
   open_tree: "open_tree",
   mount_setattr: "mount_setattr",
   move_mount: "move_mount",
-  umount: "umount2",
+  umount: "umount",
 };
+const SYSCALL_OF = Object.fromEntries(MOUNT_STEPS) as Record<MountStep, string>;
 
 /** statfs magics (include/uapi/linux/magic.h) of filesystems a hint may name. */
 const FS_NAMES: Record<number, string> = {
@@ -199,7 +201,7 @@ export function mountError(a: native.MountAnswer, ctx: MountContext, phase: Moun
   const rc = a.rc;
   const errno = -rc % 1000;
   if (a.refused) return walkError(phase, errno, a.refused, ctx);
-  if (Math.floor(-rc / 1000) === 7) {
+  if (native.mountStepOf(rc) === "other_mount") {
     return syscallError(
       "umount",
       "statx",
@@ -208,7 +210,7 @@ export function mountError(a: native.MountAnswer, ctx: MountContext, phase: Moun
       "another mount was stacked on it or took its place; unmount(path) removes whatever is mounted at a path",
     );
   }
-  const step = STEP_OF[Math.floor(-rc / 1000)] ?? "open_tree";
+  const step = STEP_OF[native.mountStepOf(rc) ?? "open_tree"] ?? "open_tree";
   const syscall = SYSCALL_OF[step];
   const what =
     step === "open_tree"

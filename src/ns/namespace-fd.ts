@@ -143,7 +143,7 @@ export function openFromProcess(held: HeldProcess, kind: NamespaceKind, file = k
     ns = openChecked(`/proc/${held.pid}/ns/${file}`, kind, true);
   } catch (e) {
     // The kernel hides pid_for_children until that namespace has its pid 1.
-    if (file === "pid_for_children" && (e as UsernsError).errno === 2 && native.execKill(held.pidfd, 0) === 0) {
+    if (file === "pid_for_children" && (e as UsernsError).errno === 2 && native.pidfdSignal(held.pidfd, 0) === 0) {
       throw syscallError(
         "namespace",
         "open",
@@ -154,7 +154,7 @@ export function openFromProcess(held: HeldProcess, kind: NamespaceKind, file = k
     }
     throw e;
   }
-  const rc = native.execKill(held.pidfd, 0);
+  const rc = native.pidfdSignal(held.pidfd, 0);
   if (rc < 0 && -rc === ESRCH) {
     ns.close();
     throw syscallError(

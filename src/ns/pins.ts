@@ -114,7 +114,7 @@ function planPin(kind: NamespaceKind, raw: unknown, overwrite: boolean): PinPlan
   } else if (st.uid !== (process.geteuid?.() ?? 0)) {
     throw invalid("pin", `cannot pin ${kind} to ${path}: ${WHY_TEXT.owner(st.uid)}`, { code: "EPERM", errno: EPERM });
   } else if (st.size !== 0 && !overwrite) {
-    throw invalid("pin", `cannot pin ${kind} to ${path}: ${WHY_TEXT["not-empty"]}`, { code: "EEXIST", errno: 17 });
+    throw invalid("pin", `cannot pin ${kind} to ${path}: ${WHY_TEXT["not_empty"]}`, { code: "EEXIST", errno: 17 });
   }
   if (kind === "mnt" && onSharedMount(d.mountId)) {
     throw invalid("pin", `cannot pin a mount namespace to ${path}: ${dir} is on a shared mount`, {
@@ -176,7 +176,7 @@ export function planPins(spec: unknown, options?: unknown): PinPlan[] {
 const WHY_TEXT = {
   owner: (uid: number) =>
     `it exists and belongs to uid ${uid}: a file of another uid is never bound over (remove it, or pin elsewhere)`,
-  "not-empty":
+  not_empty:
     "it exists and is not empty: a pin would hide its content (only an empty file of the caller's is bound over, unless { overwrite: true } / --force says so)",
 } as const;
 
@@ -208,8 +208,8 @@ function mountFailure(p: PinPlan, r: native.PinFailure, pid: number): UsernsErro
     const text =
       r.why === "owner"
         ? WHY_TEXT.owner(r.owner ?? -1)
-        : r.why === "not-empty"
-          ? WHY_TEXT["not-empty"]
+        : r.why === "not_empty"
+          ? WHY_TEXT["not_empty"]
           : "it became a mountpoint or a non-file while pinning";
     return syscallError("pin", "statx", r.errno, `${what}: ${text}`);
   }
@@ -336,7 +336,7 @@ function removePin(path: string, made: native.PinMade | undefined, unlink: boole
       "unpin",
       "fstatfs",
       r.errno,
-      r.why === "other-pin"
+      r.why === "other_pin"
         ? `${what}: the pin there is not the one this call made (another mount id or namespace); nothing was unmounted or removed`
         : `${what}: not a namespace pin (no namespace is bind-mounted there); nothing was unmounted or removed`,
     );

@@ -122,7 +122,7 @@ export function setTimeOffsets(target: Helper | number, offsets: TimeOffsets): v
     }
     try {
       // The file names the task it was opened on; a live pidfd now proves that is ours.
-      if (-native.execKill(held.pidfd, 0) === ESRCH) {
+      if (-native.pidfdSignal(held.pidfd, 0) === ESRCH) {
         throw syscallError("time_offsets", "pidfd_send_signal", ESRCH, `process ${held.pid} exited`);
       }
       try {
