@@ -22,23 +22,23 @@
  * caller's start sees the SIGSTOP stop, after the kernel cleared the
  * helper's mm gate word at the exec.
  *
- * It lives in a sealed memfd, made once per loaded native layer and kept
- * open close-on-exec; execveat(AT_EMPTY_PATH) runs it without a path that
- * another uid or a mount namespace could change.
+ * It lives in a sealed memfd made for each helper and closed by the caller
+ * once the helper has exec'd it: one per process would be reachable from
+ * inside any helper's namespaces (/proc/HELPER/exe) and owned by the
+ * caller's uid, which is their root: a chmod there would fail every later
+ * helper. execveat(AT_EMPTY_PATH) runs it without a path that another uid
+ * or a mount namespace could change.
  */
 
 #define MFD_CLOEXEC 1U
 #define MFD_ALLOW_SEALING 2U
 #define MFD_EXEC 0x10U /* Linux 6.3: exec allowed even under vm.memfd_noexec=1; EINVAL before */
 #define F_ADD_SEALS 1033
-#define F_GET_SEALS 1034
 #define PARK_SEALS 15 /* F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE */
 #define AT_EMPTY_PATH 0x1000
 #define PARK_BASE 0x400000UL
 #define ELF_HEADER 64
 #define ELF_PHDR 56
-
-static s32 park_image_fd = -1;
 
 static void put_le(u8 *p, u64 v, int bytes)
 {
@@ -75,28 +75,29 @@ static s64 park_image_build(u8 *img)
 	return size;
 }
 
-/*
- * The park program's fd, made on first use. An fd number the application
- * closed and reused is noticed (not our seals): made again.
- */
+/* A new sealed memfd holding the park program, close-on-exec: its fd, or -errno. */
 static s64 park_image(void)
 {
 	u8 img[ELF_HEADER + ELF_PHDR + sizeof park_code];
 	s64 fd, size, rc;
-	if (park_image_fd >= 0 && sys3(SYS_fcntl, park_image_fd, F_GET_SEALS, 0) == PARK_SEALS) return park_image_fd;
-	park_image_fd = -1;
 	fd = sys2(SYS_memfd_create, (s64)"bun-userns-park", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
 	if (fd == -E_INVAL) fd = sys2(SYS_memfd_create, (s64)"bun-userns-park", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0) return fd;
 	size = park_image_build(img);
 	rc = sys3(SYS_write, fd, (s64)img, size);
 	if (rc >= 0 && rc != size) rc = -E_INVAL;
-	/* Sealed: nobody rewrites what every helper will run. */
+	/* Sealed: nobody rewrites what the helper will run. */
 	if (rc >= 0) rc = sys3(SYS_fcntl, fd, F_ADD_SEALS, PARK_SEALS);
 	if (rc < 0) {
 		sys1(SYS_close, fd);
 		return rc;
 	}
-	park_image_fd = (s32)fd;
 	return fd;
+}
+
+/* The caller's copy of the image fd, once the helper has exec'd or is gone. */
+static void park_image_close(struct req *r)
+{
+	if (r->image_fd >= 0) sys1(SYS_close, r->image_fd);
+	r->image_fd = -1;
 }

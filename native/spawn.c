@@ -120,6 +120,7 @@ s32 bun_userns_abort(struct req *r, s32 err)
 	reap(r->pidfd);
 	sys1(SYS_close, r->pidfd);
 	r->pidfd = -1;
+	park_image_close(r);
 	return err;
 }
 
@@ -191,6 +192,7 @@ s32 bun_userns_clone(struct req *r)
 		r->pidfd = pidfd;
 		if (rc < 0) return bun_userns_abort(r, (s32)rc);
 	}
+	if (rc < 0) park_image_close(r);
 	return rc < 0 ? (s32)rc : (s32)pid;
 }
 
@@ -228,7 +230,17 @@ s32 bun_userns_write_maps(struct req *r)
  * handshake is suppressed. On failure the helper is reaped and the pidfd
  * closed.
  */
+static s32 start_wait(struct req *r);
+
 s32 bun_userns_start(struct req *r)
+{
+	/* Parked (exec'd) or gone: the helper needs the image fd no more. */
+	s32 rc = start_wait(r);
+	park_image_close(r);
+	return rc;
+}
+
+static s32 start_wait(struct req *r)
 {
 	u8 info[128];
 	s64 rc;

@@ -16,6 +16,7 @@ export type Step =
   | "liveness"
   | "kill"
   | "open"
+  | "proc"
   | "subid"
   | "newuidmap"
   | "newgidmap"

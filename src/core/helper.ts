@@ -10,6 +10,7 @@ import { type IDMap, mapText } from "./idmap.ts";
 import * as native from "./native.ts";
 import { nprocShortfall } from "./nproc.ts";
 import { sweepIfDue } from "./orphans.ts";
+import { assertOwnProc } from "./own-proc.ts";
 import { startHint } from "./start-hints.ts";
 
 const CAP_SETGID = 1 << 6;
@@ -135,6 +136,7 @@ function useShadowTools(spec: HelperSpec, caps: number): boolean {
 
 /** Start a helper parked in a new user namespace, or throw a start failure. */
 export function spawnHelper(spec: HelperSpec): Helper {
+  assertOwnProc();
   sweepIfDue();
   const caps = native.capEffective();
   const crowded = nprocShortfall(caps, live.size, "helper");

@@ -18,6 +18,7 @@ import * as native from "../core/native.ts";
 import { nprocShortfall } from "../core/nproc.ts";
 import { copyOptions } from "../core/options.ts";
 import { sweepIfDue } from "../core/orphans.ts";
+import { assertOwnProc } from "../core/own-proc.ts";
 import { NAMESPACE_KINDS } from "../ns/kinds.ts";
 import { openChecked, openFromProcess, openPidfd } from "../ns/namespace-fd.ts";
 import { checkArgv, checkCwd, checkEnv } from "./argv.ts";
@@ -359,6 +360,7 @@ export function spawnInside(
   if (crowded) throw crowded;
   native.ensureRegistry();
 
+  assertOwnProc();
   // Everything below is undone on failure. ours/theirs: pipe ends, by record.
   const opened: number[] = [];
   const ours: number[] = [];
