@@ -6,10 +6,12 @@ import {
   lstatSync,
   mkdirSync,
   openSync,
+  readdirSync,
   readFileSync,
   symlinkSync,
   writeFileSync,
 } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   getUsernsFdSync,
@@ -30,7 +32,7 @@ import {
   MAP_UP,
   makeFs,
   mountinfo,
-  sameMounts,
+  mountsUnder,
   scratch,
   sh,
 } from "./support/mounts.ts";
@@ -160,7 +162,7 @@ describe.skipIf(noGood !== undefined)(
         chownSync(join(b.src, "from-b"), 1, 1);
         const merged = join(base, `merged${n}`);
         mkdirSync(merged);
-        const before = mountinfo();
+        const before = mountsUnder(base);
         using ns = getUsernsFdSync(MAP_UP, MAP_UP);
         let mounted = false;
         try {
@@ -183,20 +185,20 @@ describe.skipIf(noGood !== undefined)(
           umountQuiet(a.dst);
           umountQuiet(b.dst);
         }
-        expect(sameMounts(before)).toBe(true);
+        expect(mountsUnder(base)).toEqual(before);
       },
     );
 
     test("openIdmappedTree then close() without attaching leaves no mount and no fd", () => {
       const { src } = dirs(fs);
-      const before = mountinfo();
+      const before = mountsUnder(base);
       const tree = openIdmappedTreeSync(src, { uidMap: MAP_UP, gidMap: MAP_UP });
       const fd = tree.fd;
       expect(fstatSync(fd).isDirectory()).toBe(true);
       tree.close();
       expect(tree.fd).toBe(-1);
       expect(() => fstatSync(fd)).toThrow(/EBADF/);
-      expect(sameMounts(before)).toBe(true);
+      expect(mountsUnder(base)).toEqual(before);
     });
 
     test("attach twice is an error and adds no second mount", () => {
@@ -206,7 +208,7 @@ describe.skipIf(noGood !== undefined)(
       using tree = openIdmappedTreeSync(src, { uidMap: MAP_UP, gidMap: MAP_UP });
       try {
         tree.attach(dst);
-        const after = mountinfo();
+        const after = mountsUnder(base);
         let err: unknown;
         try {
           tree.attach(dst2);
@@ -215,7 +217,7 @@ describe.skipIf(noGood !== undefined)(
         }
         expect(err).toBeInstanceOf(UsernsError);
         expect(err).toMatchObject({ code: "EBUSY", step: "move_mount" });
-        expect(sameMounts(after)).toBe(true);
+        expect(mountsUnder(base)).toEqual(after);
       } finally {
         umountQuiet(dst);
       }
@@ -225,34 +227,34 @@ describe.skipIf(noGood !== undefined)(
       const { src, dst } = dirs(fs);
       const link = `${dst}-link`;
       symlinkSync(dst, link);
-      const before = mountinfo();
+      const before = mountsUnder(base);
       try {
         expect(() => idmapMountSync(src, link, { uidMap: MAP_UP, gidMap: MAP_UP })).toThrow(UsernsError);
         expect(mountinfo()).not.toContain(` ${dst} `); // the link's target got nothing either
       } finally {
         umountQuiet(dst);
       }
-      expect(sameMounts(before)).toBe(true);
+      expect(mountsUnder(base)).toEqual(before);
     });
   },
 );
 
 const initialUserns = isRoot && sh(["cat", "/proc/self/uid_map"]).out.replace(/\s+/g, " ") === "0 0 4294967295";
 describe.skipIf(!isRoot)(
-  `every failure leaves mountinfo byte-identical, with the named hint${isRoot ? "" : " — skipped: needs root"}`,
+  `every failure leaves no mount in the test's directories, with the named hint${isRoot ? "" : " — skipped: needs root"}`,
   () => {
     const maps = { uidMap: MAP_UP, gidMap: MAP_UP };
     const target = isRoot ? join(base, "fail-target") : "/nonexistent";
     if (isRoot) mkdirSync(target, { recursive: true });
     function failing(fn: () => unknown): UsernsError {
-      const before = mountinfo();
+      const before = mountsUnder(base);
       let err: unknown;
       try {
         fn();
       } catch (e) {
         err = e;
       }
-      expect(sameMounts(before)).toBe(true);
+      expect(mountsUnder(base)).toEqual(before);
       expect(err).toBeInstanceOf(UsernsError);
       return err as UsernsError;
     }
@@ -267,9 +269,9 @@ describe.skipIf(!isRoot)(
       expect(e).toMatchObject({ code: "EINVAL", step: "mount_setattr" });
       expect(e.hint).toContain("proc filesystem at /proc does not support idmapped mounts");
     });
-    const tmpIdmaps = isRoot && idmapUnsupported(fsTypeOf("/tmp")) === undefined;
+    const tmpIdmaps = isRoot && idmapUnsupported(fsTypeOf(tmpdir())) === undefined;
     test.skipIf(!tmpIdmaps)(
-      `missing target: move_mount ENOENT, the detached tree freed${tmpIdmaps ? "" : " — skipped: /tmp cannot be idmapped here"}`,
+      `missing target: move_mount ENOENT, the detached tree freed${tmpIdmaps ? "" : ` — skipped: TMPDIR (${tmpdir()}) cannot be idmapped here`}`,
       () => {
         const src = scratch("bun-userns-mount-src-");
         try {
@@ -314,7 +316,7 @@ describe.skipIf(!isRoot)(
           return reads === 1 ? true : "no";
         },
       };
-      const before = mountinfo();
+      const before = mountsUnder(base);
       expect(() => idmapMountSync("/nope", target, maps, { propagation: "sideways" as never })).toThrow(
         expect.objectContaining({ code: "EINVAL", step: "options" }),
       );
@@ -322,7 +324,7 @@ describe.skipIf(!isRoot)(
         expect.objectContaining({ step: "open_tree" }),
       );
       expect(reads).toBe(1);
-      expect(sameMounts(before)).toBe(true);
+      expect(mountsUnder(base)).toEqual(before);
     });
     test("unmount of a non-mountpoint: EINVAL with hint", () => {
       const e = failing(() => unmount(target));
@@ -331,28 +333,40 @@ describe.skipIf(!isRoot)(
   },
 );
 
-const readmeIdmaps = isRoot && idmapUnsupported(fsTypeOf("/tmp")) === undefined; // the example works in /tmp
+const readmeIdmaps = isRoot && idmapUnsupported(fsTypeOf(tmpdir())) === undefined; // the example works in TMPDIR
 describe.skipIf(!readmeIdmaps)(
-  `the README's idmapped-mount example${isRoot ? (readmeIdmaps ? "" : " — skipped: /tmp cannot be idmapped on this kernel (tmpfs before 6.3)") : " — skipped: needs root"}`,
+  `the README's idmapped-mount example${isRoot ? (readmeIdmaps ? "" : ` — skipped: TMPDIR (${tmpdir()}) cannot be idmapped on this kernel`) : " — skipped: needs root"}`,
   () => {
-    test("runs as printed and leaves no mount", () => {
+    test("runs as printed, leaves no mount and removes its directory", () => {
       const readme = readFileSync(join(import.meta.dir, "..", "README.md"), "utf8") as string;
       const section = readme.slice(readme.indexOf("## Idmapped mounts"));
       const code = /```typescript\n([\s\S]*?)```/.exec(section)?.[1] as string;
       expect(code).toContain("openIdmappedTree");
       const dir = scratch("bun-userns-mount-readme-");
-      const file = join(dir, "example.ts");
-      writeFileSync(
-        file,
-        code.replaceAll('from "bun-userns"', `from ${JSON.stringify(join(import.meta.dir, "..", "src", "index.ts"))}`),
-      );
-      const before = mountinfo();
-      const r = Bun.spawnSync([process.execPath, file], { stdout: "pipe", stderr: "pipe" });
-      expect(r.stderr.toString()).toBe("");
-      expect(r.exitCode).toBe(0);
-      expect(r.stdout.toString()).toBe("100000\n");
-      expect(sameMounts(before)).toBe(true);
-      cleanupBase(dir);
+      try {
+        const file = join(dir, "example.ts");
+        writeFileSync(
+          file,
+          code.replaceAll(
+            'from "bun-userns"',
+            `from ${JSON.stringify(join(import.meta.dir, "..", "src", "index.ts"))}`,
+          ),
+        );
+        const before = mountsUnder(dir);
+        // The example makes its directory in TMPDIR: here, this test's own.
+        const r = Bun.spawnSync([process.execPath, file], {
+          env: { ...process.env, TMPDIR: dir },
+          stdout: "pipe",
+          stderr: "pipe",
+        });
+        expect(r.stderr.toString()).toBe("");
+        expect(r.exitCode).toBe(0);
+        expect(r.stdout.toString()).toBe("100000\n");
+        expect(mountsUnder(dir)).toEqual(before);
+        expect(readdirSync(dir).filter((n) => n.startsWith("idmap-example-"))).toEqual([]);
+      } finally {
+        cleanupBase(dir);
+      }
     });
   },
 );

@@ -7,7 +7,17 @@
  * deleted nor hidden under a pin.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { lchownSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  lchownSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runDoctor } from "../src/cli/doctor.ts";
 import {
@@ -32,7 +42,7 @@ const setpriv = Bun.which("setpriv");
 const mountBin = Bun.which("mount");
 /** An unnamed uid for this run: the other uid of the attacks. */
 const OTHER = 47000 + (process.pid % 1000);
-const tmpIdmaps = isRoot && idmapUnsupported(fsTypeOf("/tmp")) === undefined;
+const tmpIdmaps = isRoot && idmapUnsupported(fsTypeOf(tmpdir())) === undefined;
 const base = isRoot ? scratch("bun-userns-paths-") : "";
 afterAll(() => {
   if (base) cleanupBase(base);
@@ -107,7 +117,7 @@ const raceSkip = !isRoot
     : !setpriv
       ? "setpriv not installed"
       : !tmpIdmaps
-        ? "/tmp cannot be idmapped on this kernel"
+        ? `TMPDIR (${tmpdir()}) cannot be idmapped on this kernel`
         : undefined;
 
 describe.skipIf(raceSkip !== undefined)(`races${raceSkip ? ` — skipped: ${raceSkip}` : ""}`, () => {
@@ -224,7 +234,11 @@ describe.skipIf(raceSkip !== undefined)(`races${raceSkip ? ` — skipped: ${race
   }, 60_000);
 });
 
-const rootSkip = !isRoot ? "needs root" : !tmpIdmaps ? "/tmp cannot be idmapped on this kernel" : undefined;
+const rootSkip = !isRoot
+  ? "needs root"
+  : !tmpIdmaps
+    ? `TMPDIR (${tmpdir()}) cannot be idmapped on this kernel`
+    : undefined;
 describe.skipIf(rootSkip !== undefined)(`symlinks on the way${rootSkip ? ` — skipped: ${rootSkip}` : ""}`, () => {
   test("a symlink another uid owns, as SOURCE or in TARGET's, a pin's or an unpin's directories: ELOOP naming it and its owner, nothing done", () => {
     const root = join(base, "links");
@@ -324,14 +338,19 @@ describe.skipIf(!isRoot)(`files a pin did not make${isRoot ? "" : " — skipped:
 
 describe("CLI usage", () => {
   test("a namespace given twice to pin is a usage error (exit 2), nothing pinned", () => {
-    for (const args of [
-      ["pin", "-n", "--net=/tmp/bun-userns-dup-a", "--net=/tmp/bun-userns-dup-b"],
-      ["pin", "-m", "--mount=/tmp/bun-userns-dup-a", "--mount=/tmp/bun-userns-dup-b"],
-    ]) {
-      const r = cli(args);
-      expect([r.code, r.stderr]).toEqual([2, expect.stringContaining("is given twice")]);
+    const dir = mkdtempSync(join(tmpdir(), "bun-userns-dup-"));
+    try {
+      for (const args of [
+        ["pin", "-n", `--net=${dir}/a`, `--net=${dir}/b`],
+        ["pin", "-m", `--mount=${dir}/a`, `--mount=${dir}/b`],
+      ]) {
+        const r = cli(args);
+        expect([r.code, r.stderr]).toEqual([2, expect.stringContaining("is given twice")]);
+      }
+      expect(readdirSync(dir)).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
-    expect(readdirSync("/tmp").filter((n) => n.startsWith("bun-userns-dup-"))).toEqual([]);
   });
 });
 

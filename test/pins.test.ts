@@ -27,7 +27,7 @@ import {
   unpinNamespace,
 } from "../src/index.ts";
 import { thrown } from "./support/errors.ts";
-import { cleanupBase, mountinfo, scratch, sh } from "./support/mounts.ts";
+import { cleanupBase, mountinfo, mountsUnder, scratch, sh } from "./support/mounts.ts";
 import { isRoot, leakableFds, nsLink, openFds } from "./support/proc.ts";
 import { runReadmeExample } from "./support/readme.ts";
 
@@ -45,13 +45,13 @@ afterAll(() => {
 const VICTIM = base ? join(base, "victim") : "";
 if (base) writeFileSync(VICTIM, "victim\n");
 
-/** The mount table and a directory's listing: what "nothing else changed" compares. */
+/**
+ * The mounts in this file's scratch directory (every pin and VICTIM are in it) and
+ * a directory's listing: what "nothing else changed" compares. Mounts elsewhere
+ * are other processes' (this host is shared).
+ */
 function snapshot(dir: string): string {
-  const mounts = mountinfo()
-    .split("\n")
-    .map((l) => l.split(" ").slice(3, 5).join(" "))
-    .sort();
-  return JSON.stringify([mounts, readdirSync(dir).sort()]);
+  return JSON.stringify([mountsUnder(base), readdirSync(dir).sort()]);
 }
 
 function fdFlags(fd: number): number {
@@ -445,12 +445,14 @@ catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }
 
 describe.skipIf(!isRoot)(`the README's pins example${isRoot ? "" : " — skipped: needs root"}`, () => {
   test("runs as printed, prints what its comments say, and leaves no pin", () => {
-    const r = runReadmeExample("## Namespaces as fds and files");
+    // Its pin names made this run's own: another copy of the suite may run the example at the same time.
+    const name = `readme-${process.pid}`;
+    const r = runReadmeExample("## Namespaces as fds and files", { "/readme": `/${name}` });
     expect(r.code).toContain("pinNamespaces");
     expect(r.stderr).toBe("");
     expect(r.exitCode).toBe(0);
-    expect(r.stdout).toBe('true /run/netns/readme\n"         0     100000      65536\\n" 0\n');
-    expect(existsSync("/run/netns/readme")).toBe(false);
-    expect(existsSync("/run/userns/readme")).toBe(false);
+    expect(r.stdout).toBe(`true /run/netns/${name}\n"         0     100000      65536\\n" 0\n`);
+    expect(existsSync(`/run/netns/${name}`)).toBe(false);
+    expect(existsSync(`/run/userns/${name}`)).toBe(false);
   });
 });
