@@ -1,6 +1,6 @@
 // The README's TypeScript examples must run as printed.
 import { expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { isRoot } from "./support/proc.ts";
@@ -16,12 +16,14 @@ test("the README has TypeScript examples", () => {
 
 blocks.forEach((code, i) => {
   test.skipIf(!isRoot)(`README example ${i + 1} runs (needs root)`, () => {
-    const file = join(mkdtempSync(join(tmpdir(), "bun-userns-readme-")), "example.ts");
+    const dir = mkdtempSync(join(tmpdir(), "bun-userns-readme-"));
+    const file = join(dir, "example.ts");
     writeFileSync(
       file,
       code.replaceAll('from "bun-userns"', `from ${JSON.stringify(join(ROOT_DIR, "src", "index.ts"))}`),
     );
     const r = Bun.spawnSync([process.execPath, file]);
+    rmSync(dir, { recursive: true, force: true });
     expect(r.stderr.toString()).toBe("");
     expect(r.exitCode).toBe(0);
     const out = r.stdout.toString();
