@@ -409,6 +409,9 @@ describe.skipIf(!isRoot)(`entering a pid namespace that exists${isRoot ? "" : " 
 // before that never clears it, and the wait must see the exit instead. Root kills our new children at random
 // instants, from clone on.
 describe.skipIf(!isRoot)(`a SIGKILL storm on every entering child${isRoot ? "" : " — skipped: needs root"}`, () => {
+  // The killer stops at its stop file, or with this process; a test that timed out kills it here.
+  let killer: ReturnType<typeof Bun.spawn> | undefined;
+  afterEach(() => killer?.kill("SIGKILL"));
   test("every spawnInside returns (0, or 137 when killed) or throws UsernsError; nothing hangs or is left", async () => {
     await settled();
     using h = startHelper(ROOT, ROOT, CLONE_NEWNET);
@@ -417,11 +420,12 @@ describe.skipIf(!isRoot)(`a SIGKILL storm on every entering child${isRoot ? "" :
     // event count, bounded at 60 s for a loaded host): fixed windows missed each other under emulation.
     const stopDir = mkdtempSync(join(tmpdir(), "bun-userns-stop-"));
     const stop = join(stopDir, "stop");
-    const killer = Bun.spawn(
+    killer = Bun.spawn(
       [
         process.execPath,
         "-e",
-        `const [pid, keep] = process.argv.slice(1, 3).map(Number);
+        `require(${JSON.stringify(join(import.meta.dir, "support", "die-with-parent.ts"))});
+        const [pid, keep] = process.argv.slice(1, 3).map(Number);
         const stop = process.argv[3];
         const fs = require("node:fs");
         let kills = 0;
