@@ -113,7 +113,10 @@ describe("spawnInside", () => {
     ac.abort();
     expect(await p.exited).toBe(137);
     const before = childPids().length;
-    expect(() => spawnInside(process.pid, ["true"], { namespaces: [], signal: AbortSignal.abort() })).toThrow();
+    const signal = AbortSignal.abort();
+    // The signal's own reason, as Bun.spawn and Node throw it: an AbortError.
+    expect(() => spawnInside(process.pid, ["true"], { namespaces: [], signal })).toThrow(signal.reason);
+    expect((signal.reason as DOMException).name).toBe("AbortError");
     expect(childPids().length).toBe(before);
   });
 

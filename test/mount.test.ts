@@ -22,6 +22,7 @@ import {
   UsernsError,
   unmount,
 } from "../src/index.ts";
+import { thrown } from "./support/errors.ts";
 import {
   cleanupBase,
   type Fs,
@@ -229,7 +230,11 @@ describe.skipIf(noGood !== undefined)(
       symlinkSync(dst, link);
       const before = mountsUnder(base);
       try {
-        expect(() => idmapMountSync(src, link, { uidMap: MAP_UP, gidMap: MAP_UP })).toThrow(UsernsError);
+        const e = thrown(() => idmapMountSync(src, link, { uidMap: MAP_UP, gidMap: MAP_UP }));
+        expect(e).toBeInstanceOf(UsernsError);
+        // Refused at the target's last component (opened without following it), before any mount.
+        expect(e).toMatchObject({ code: "ELOOP", step: "move_mount", syscall: "openat" });
+        expect((e as UsernsError).message).toContain("the target is a symlink");
         expect(mountinfo()).not.toContain(` ${dst} `); // the link's target got nothing either
       } finally {
         umountQuiet(dst);
