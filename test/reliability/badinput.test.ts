@@ -265,7 +265,8 @@ describe("hostile input: clear error, nothing created", () => {
         expect(e).toBeInstanceOf(c.kind === "TypeError" ? TypeError : UsernsError);
         expect((e as Error).message).toContain(c.text);
         // The specific refusal: which check said no, not just that something did.
-        const refusal = e instanceof UsernsError ? { code: e.code, step: e.step } : null;
+        const refusal: { code: string; step: string } | null =
+          e instanceof UsernsError ? { code: e.code, step: e.step } : null;
         expect(refusal).toEqual(c.kind === "UsernsError" ? { code: "EINVAL", step: c.step ?? "parse" } : null);
       }
       expect(spawnAttempts()).toBe(spawnsBefore);
