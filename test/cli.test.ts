@@ -1,10 +1,21 @@
-import { describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
 import { spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, realpathSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdtempSync as mkdtemp, readdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fsTypeOf, idmapUnsupported } from "./support/mounts.ts";
 import { exists, isRoot, nsLink } from "./support/proc.ts";
+
+/** Every directory this file makes in TMPDIR, removed after its tests however they ended. */
+const made: string[] = [];
+afterAll(() => {
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
+function mkdtempSync(prefix: string): string {
+  const dir = mkdtemp(prefix);
+  made.push(dir);
+  return dir;
+}
 
 const CLI = join(import.meta.dir, "..", "src", "cli.ts");
 const ROOT_DIR = join(import.meta.dir, "..");

@@ -3,6 +3,7 @@ import { describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { scratch } from "./support/mounts.ts";
 import { isRoot, nsLink } from "./support/proc.ts";
 
 const CLI = join(import.meta.dir, "..", "src", "cli.ts");
@@ -36,23 +37,30 @@ describe("bun-userns exec", () => {
   test.skipIf(!isRoot || !hasMount)(
     `--map 0:1000:65536 -m: a tmpfs mounted inside leaves nothing in our mount namespace (needs root and a mount binary)`,
     async () => {
-      const before = readFileSync("/proc/self/mountinfo", "utf8");
-      expect(existsSync("/mnt/f")).toBe(false);
-      const r = await cli([
-        "exec",
-        "--map",
-        "0:1000:65536",
-        "-m",
-        "--",
-        "sh",
-        "-c",
-        "mount -t tmpfs x /mnt && touch /mnt/f && ls /mnt",
-      ]);
-      expect(r.stderr).toBe("");
-      expect(r.stdout).toBe("f\n");
-      expect(r.code).toBe(0);
-      expect(existsSync("/mnt/f")).toBe(false);
-      expect(readFileSync("/proc/self/mountinfo", "utf8")).toBe(before);
+      const dir = scratch("bun-userns-exec-mnt-"); // reachable by the namespace's root, host uid 1000
+      try {
+        const r = await cli([
+          "exec",
+          "--map",
+          "0:1000:65536",
+          "-m",
+          "--",
+          "sh",
+          "-c",
+          `mount -t tmpfs x ${dir} && touch ${dir}/f && ls ${dir}`,
+        ]);
+        expect(r.stderr).toBe("");
+        expect(r.stdout).toBe("f\n");
+        expect(r.code).toBe(0);
+        expect(existsSync(join(dir, "f"))).toBe(false);
+        // Only DIR could have changed: other processes on this host mount elsewhere meanwhile.
+        const points = readFileSync("/proc/self/mountinfo", "utf8")
+          .split("\n")
+          .map((l) => l.split(" ")[4]);
+        expect(points).not.toContain(dir);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     },
   );
 

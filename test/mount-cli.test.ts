@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { chownSync, lstatSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { cleanupBase, isRoot, MAP_DOWN, makeFs, mountinfo, sameMounts, scratch, sh } from "./support/mounts.ts";
+import { cleanupBase, isRoot, MAP_DOWN, makeFs, mountsUnder, scratch, sh } from "./support/mounts.ts";
 
 const CLI = join(import.meta.dir, "..", "src", "cli.ts");
 const setpriv = Bun.which("setpriv");
@@ -20,11 +20,11 @@ describe("usage errors exit 2 and create nothing", () => {
     [["mount", "--bogus", "/a", "/b"], "bogus"],
     [["umount"], "expected one TARGET"],
   ])("%j", (args, text) => {
-    const before = mountinfo();
+    const before = mountsUnder("/a", "/b");
     const r = cli(args as string[]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(text as string);
-    expect(sameMounts(before)).toBe(true);
+    expect(mountsUnder("/a", "/b")).toEqual(before);
   });
   test("--help exits 0", () => {
     expect(cli(["mount", "--help"])).toMatchObject({ code: 0 });
@@ -46,7 +46,7 @@ describe.skipIf(!isRoot)(`as root${isRoot ? "" : " — skipped: needs root"}`, (
     mkdirSync(dst);
     writeFileSync(join(src, "f"), "x");
     chownSync(join(src, "f"), 100005, 100005);
-    const before = mountinfo();
+    const before = mountsUnder(base);
     try {
       const r = cli(["mount", "--map", MAP_DOWN, "--read-only", "--json", src, dst]);
       expect(r.stderr).toBe("");
@@ -59,12 +59,12 @@ describe.skipIf(!isRoot)(`as root${isRoot ? "" : " — skipped: needs root"}`, (
     } finally {
       sh(["umount", "-l", dst]);
     }
-    expect(sameMounts(before)).toBe(true);
+    expect(mountsUnder(base)).toEqual(before);
   });
   test("library errors exit 1 with the hint: procfs, missing source, --json", () => {
     const dst = join(base, "dst-fail");
     mkdirSync(dst);
-    const before = mountinfo();
+    const before = mountsUnder(base);
     const p = cli(["mount", "--map", MAP_DOWN, "/proc", dst]);
     expect(p.code).toBe(1);
     expect(p.stderr).toContain("hint: the proc filesystem at /proc does not support idmapped mounts");
@@ -74,14 +74,14 @@ describe.skipIf(!isRoot)(`as root${isRoot ? "" : " — skipped: needs root"}`, (
     const u = cli(["umount", dst]);
     expect(u.code).toBe(1);
     expect(u.stderr).toContain("not a mountpoint");
-    expect(sameMounts(before)).toBe(true);
+    expect(mountsUnder(base)).toEqual(before);
   });
   test.skipIf(!setpriv)(
     `not root (setpriv --reuid 65534): EPERM with the hint, mountinfo unchanged${setpriv ? "" : " — skipped: setpriv not installed"}`,
     () => {
       const dst = join(base, "dst-unpriv");
       mkdirSync(dst);
-      const before = mountinfo();
+      const before = mountsUnder(base);
       const r = cli(
         ["mount", "--map", "0:65534:1", "--json", "/tmp", dst],
         [setpriv as string, "--reuid", "65534", "--regid", "65534", "--clear-groups"],
@@ -90,7 +90,7 @@ describe.skipIf(!isRoot)(`as root${isRoot ? "" : " — skipped: needs root"}`, (
       const err = JSON.parse(r.stdout).error;
       expect(err.code).toBe("EPERM");
       expect(err.hint).toContain("CAP_SYS_ADMIN");
-      expect(sameMounts(before)).toBe(true);
+      expect(mountsUnder(base)).toEqual(before);
     },
   );
 });

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SOURCE_PATH } from "../src/core/native.ts";
@@ -22,6 +22,7 @@ describe.skipIf(!isRoot || !unshare)("native layer without a C toolchain (needs 
       [unshare as string, "--mount", "sh", fixture("no-toolchain.sh"), process.execPath, fixture("load-check.ts")],
       { TMPDIR: tmp },
     );
+    rmSync(tmp, { recursive: true, force: true }); // its mounts went with the private mount namespace
     expect(r.err).not.toContain("still visible");
     expect(r.code).toBe(0);
     const out = JSON.parse(r.out.trim().split("\n").at(-1) as string);
@@ -35,7 +36,15 @@ describe.skipIf(!isRoot || !unshare)("native layer without a C toolchain (needs 
 
 describe.skipIf(!isRoot || !gcc)("dlopen path (BUN_USERNS_LIB, needs root and gcc)", () => {
   test("a gcc build of the same file loads through dlopen and runs a full cycle", async () => {
-    const so = join(mkdtempSync(join(tmpdir(), "bun-userns-so-")), "libuserns.so");
+    const dir = mkdtempSync(join(tmpdir(), "bun-userns-so-"));
+    try {
+      await dlopenCycle(join(dir, "libuserns.so"));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60000);
+
+  async function dlopenCycle(so: string): Promise<void> {
     const build = await run([
       gcc as string,
       "-O2",
@@ -60,7 +69,7 @@ describe.skipIf(!isRoot || !gcc)("dlopen path (BUN_USERNS_LIB, needs root and gc
     expect(out.native).toMatchObject({ mode: "dlopen", path: so });
     expect(out.uidMap).toBe("         0       1000         10\n");
     expect(out.owner).toBe(1000);
-  }, 60000);
+  }
 
   test("a missing library is a clear UsernsError", async () => {
     const r = await run(

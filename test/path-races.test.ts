@@ -8,6 +8,7 @@
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { chmodSync, lchownSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runDoctor } from "../src/cli/doctor.ts";
 import {
@@ -32,7 +33,7 @@ const setpriv = Bun.which("setpriv");
 const mountBin = Bun.which("mount");
 /** An unnamed uid for this run: the other uid of the attacks. */
 const OTHER = 47000 + (process.pid % 1000);
-const tmpIdmaps = isRoot && idmapUnsupported(fsTypeOf("/tmp")) === undefined;
+const tmpIdmaps = isRoot && idmapUnsupported(fsTypeOf(tmpdir())) === undefined;
 const base = isRoot ? scratch("bun-userns-paths-") : "";
 afterAll(() => {
   if (base) cleanupBase(base);
@@ -107,7 +108,7 @@ const raceSkip = !isRoot
     : !setpriv
       ? "setpriv not installed"
       : !tmpIdmaps
-        ? "/tmp cannot be idmapped on this kernel"
+        ? `TMPDIR (${tmpdir()}) cannot be idmapped on this kernel`
         : undefined;
 
 describe.skipIf(raceSkip !== undefined)(`races${raceSkip ? ` — skipped: ${raceSkip}` : ""}`, () => {
@@ -224,7 +225,11 @@ describe.skipIf(raceSkip !== undefined)(`races${raceSkip ? ` — skipped: ${race
   }, 60_000);
 });
 
-const rootSkip = !isRoot ? "needs root" : !tmpIdmaps ? "/tmp cannot be idmapped on this kernel" : undefined;
+const rootSkip = !isRoot
+  ? "needs root"
+  : !tmpIdmaps
+    ? `TMPDIR (${tmpdir()}) cannot be idmapped on this kernel`
+    : undefined;
 describe.skipIf(rootSkip !== undefined)(`symlinks on the way${rootSkip ? ` — skipped: ${rootSkip}` : ""}`, () => {
   test("a symlink another uid owns, as SOURCE or in TARGET's, a pin's or an unpin's directories: ELOOP naming it and its owner, nothing done", () => {
     const root = join(base, "links");

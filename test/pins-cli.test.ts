@@ -1,6 +1,7 @@
 /** issue 11: `bun-userns pin`, `unpin` and `exec --NS=FILE`, run as a user would. */
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { cleanupBase, mountinfo, scratch, sh } from "./support/mounts.ts";
 import { isRoot, nsLink } from "./support/proc.ts";
@@ -28,21 +29,24 @@ const pinPoints = () =>
 
 describe("bun-userns pin / unpin: usage", () => {
   test("no pins, pid without --target, bad --target, unpin without FILE: usage errors (exit 2)", () => {
+    const dir = mkdtempSync(join(tmpdir(), "bun-userns-pincli-usage-"));
+    const x = join(dir, "x");
     for (const [args, text] of [
       [["pin"], "say what to pin"],
-      [["pin", "--pid=/tmp/x"], "no pid 1 to pin it by"],
-      [["pin", "-p", "--net=/tmp/x"], "no pid 1 to pin it by"],
-      [["pin", "--target", "abc", "--net=/tmp/x"], "--target takes a pid"],
-      [["pin", "--target", "1", "-n", "--net=/tmp/x"], "takes no map or unshare options"],
+      [["pin", `--pid=${x}`], "no pid 1 to pin it by"],
+      [["pin", "-p", `--net=${x}`], "no pid 1 to pin it by"],
+      [["pin", "--target", "abc", `--net=${x}`], "--target takes a pid"],
+      [["pin", "--target", "1", "-n", `--net=${x}`], "takes no map or unshare options"],
       [["pin", "--net="], "--net= needs a file"],
-      [["pin", "--bogus", "--net=/tmp/x"], "Unknown option"],
+      [["pin", "--bogus", `--net=${x}`], "Unknown option"],
       [["unpin"], "missing FILE"],
     ] as [string[], string][]) {
       const r = cli(args);
       expect([args, r.code]).toEqual([args, 2]);
       expect(r.stderr).toContain(text);
     }
-    expect(existsSync("/tmp/x")).toBe(false);
+    expect(readdirSync(dir)).toEqual([]);
+    rmSync(dir, { recursive: true });
     expect(cli(["pin", "--help"]).stdout).toContain("Usage: bun-userns pin");
     expect(cli(["unpin", "--help"]).stdout).toContain("Usage: bun-userns unpin");
   });
@@ -149,9 +153,19 @@ describe.skipIf(cliSkip !== "")(`bun-userns pin / unpin / exec --NS=FILE${cliSki
     const missing = cli(["pin", "-n", `--net=${join(base, "nope", "net")}`]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain("does not exist");
-    const ex = cli(["exec", "-r", "-n", `--net=${join(base, "nope", "net")}`, "--", "sh", "-c", "touch /tmp/ran"]);
+    const ex = cli([
+      "exec",
+      "-r",
+      "-n",
+      `--net=${join(base, "nope", "net")}`,
+      "--",
+      "sh",
+      "-c",
+      `touch ${join(dir, "ran")}`,
+    ]);
     expect(ex.code).toBe(1);
     expect(ex.stderr).toContain("does not exist");
+    expect(existsSync(join(dir, "ran"))).toBe(false); // the command never ran
     const noP = cli(["exec", "-r", `--pid=${join(dir, "pid")}`, "--", "true"]);
     expect(noP.code).toBe(2);
     expect(noP.stderr).toContain("--pid=FILE pins a new pid namespace: add --pid");

@@ -27,7 +27,7 @@ import {
   unpinNamespace,
 } from "../src/index.ts";
 import { thrown } from "./support/errors.ts";
-import { cleanupBase, mountinfo, scratch, sh } from "./support/mounts.ts";
+import { cleanupBase, mountinfo, mountsUnder, scratch, sh } from "./support/mounts.ts";
 import { isRoot, leakableFds, nsLink, openFds } from "./support/proc.ts";
 
 const MAP = "0:100000:65536";
@@ -44,13 +44,13 @@ afterAll(() => {
 const VICTIM = base ? join(base, "victim") : "";
 if (base) writeFileSync(VICTIM, "victim\n");
 
-/** The mount table and a directory's listing: what "nothing else changed" compares. */
+/**
+ * The mounts in this file's scratch directory (every pin and VICTIM are in it) and
+ * a directory's listing: what "nothing else changed" compares. Mounts elsewhere
+ * are other processes' (this host is shared).
+ */
 function snapshot(dir: string): string {
-  const mounts = mountinfo()
-    .split("\n")
-    .map((l) => l.split(" ").slice(3, 5).join(" "))
-    .sort();
-  return JSON.stringify([mounts, readdirSync(dir).sort()]);
+  return JSON.stringify([mountsUnder(base), readdirSync(dir).sort()]);
 }
 
 function fdFlags(fd: number): number {

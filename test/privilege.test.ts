@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { chmodSync, mkdtempSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { isRoot } from "./support/proc.ts";
@@ -28,6 +28,7 @@ describe.skipIf(!isRoot || !setpriv)("as an unprivileged uid (needs root to swit
       new Response(p.stderr).text(),
       p.exited,
     ]);
+    rmSync(tmp, { recursive: true, force: true });
     expect(err).toBe("");
     expect(code).toBe(0);
     const r = JSON.parse(out.trim());

@@ -1,37 +1,31 @@
-// Issue 10: the rootless path, as a throwaway user with /etc/subuid and
-// /etc/subgid ranges. Every /etc file touched is restored byte for byte.
+// The rootless path, as a throwaway user with /etc/subuid and /etc/subgid
+// ranges. The user, its name and its ranges are this run's own: made with
+// useradd/usermod and removed with userdel, never by rewriting /etc files
+// (other processes change them meanwhile).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import {
-  chmodSync,
-  copyFileSync,
-  existsSync,
-  mkdtempSync,
-  readFileSync,
-  readlinkSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { isRoot } from "./support/proc.ts";
 
-const tools = ["setpriv", "useradd", "newuidmap", "newgidmap"].every((t) => Bun.which(t));
-const FILES = ["/etc/passwd", "/etc/group", "/etc/shadow", "/etc/gshadow", "/etc/subuid", "/etc/subgid"];
-const USER = "bunuserns-rootless";
-const UID = 2987;
-const saved = new Map<string, Buffer | undefined>();
+const tools = ["setpriv", "useradd", "usermod", "userdel", "newuidmap", "newgidmap"].every((t) => Bun.which(t));
+const USER = `bununs-rl${process.pid}`;
+/** Above 900010 (the fixture's out-of-range try) and apart from other suites' ranges. */
+const SUB = 70_000_000 + (process.pid % 1000) * 65536;
+let UID = 0;
 let dir = "";
+let home = "";
 
-function restore(): void {
-  for (const [file, bytes] of saved) {
-    if (bytes === undefined) rmSync(file, { force: true });
-    else writeFileSync(file, bytes);
-  }
+function must(argv: string[]): string {
+  const r = Bun.spawnSync(argv, { stdout: "pipe", stderr: "pipe" });
+  if (r.exitCode !== 0) throw new Error(`${argv.join(" ")}: ${r.stderr}`);
+  return r.stdout.toString().trim();
 }
 
 async function asUser(cmd: string[]) {
   const p = Bun.spawn(["setpriv", `--reuid=${UID}`, `--regid=${UID}`, "--clear-groups", ...cmd], {
-    env: { ...process.env, HOME: "/tmp", TMPDIR: "/tmp" },
+    // Its own TMPDIR (Bun's compiler cache goes there), removed with the user.
+    env: { ...process.env, HOME: home, TMPDIR: home },
     stdout: "pipe",
     stderr: "pipe",
   });
@@ -40,21 +34,17 @@ async function asUser(cmd: string[]) {
 }
 
 describe.skipIf(!isRoot || !tools)(
-  "rootless (needs root to make the user, util-linux setpriv, shadow's useradd and uidmap)",
+  "rootless (needs root to make the user, util-linux setpriv, shadow's useradd/usermod/userdel and uidmap)",
   () => {
     beforeAll(() => {
-      for (const f of FILES) {
-        try {
-          saved.set(f, readFileSync(f));
-        } catch {
-          saved.set(f, undefined);
-        }
-      }
-      const r = Bun.spawnSync(["useradd", "-M", "-u", String(UID), "-s", "/bin/sh", USER], { stderr: "pipe" });
-      if (r.exitCode !== 0) throw new Error(`useradd: ${r.stderr}`);
-      // Exactly these ranges, whatever useradd added on its own.
-      writeFileSync("/etc/subuid", `${saved.get("/etc/subuid") ?? ""}# a comment\n${USER}:300000:65536\n`);
-      writeFileSync("/etc/subgid", `${saved.get("/etc/subgid") ?? ""}${UID}:300000:65536\n`);
+      // No automatic ranges (SUB_*_COUNT=0): exactly the one range given below.
+      must(["useradd", "-M", "-K", "SUB_UID_COUNT=0", "-K", "SUB_GID_COUNT=0", "-U", "-s", "/bin/sh", USER]);
+      must(["usermod", "--add-subuids", `${SUB}-${SUB + 65535}`, "--add-subgids", `${SUB}-${SUB + 65535}`, USER]);
+      UID = Number(must(["id", "-u", USER]));
+      expect(Number(must(["id", "-g", USER]))).toBe(UID); // the fixtures map gid UID
+      home = mkdtempSync(join(tmpdir(), "bun-userns-rootless-"));
+      chmodSync(home, 0o700);
+      must(["chown", `${UID}:${UID}`, home]);
       // Copies of the tools without the setuid bit.
       dir = mkdtempSync(join(tmpdir(), "bun-userns-nosuid-"));
       for (const t of ["newuidmap", "newgidmap"]) copyFileSync(Bun.which(t) as string, join(dir, t));
@@ -62,18 +52,8 @@ describe.skipIf(!isRoot || !tools)(
       chmodSync(dir, 0o755);
     });
     afterAll(() => {
-      restore();
-      if (dir) rmSync(dir, { recursive: true, force: true });
-      for (const [f, bytes] of saved) {
-        const now = (() => {
-          try {
-            return readFileSync(f);
-          } catch {
-            return undefined;
-          }
-        })();
-        if (bytes !== undefined && (now === undefined || !now.equals(bytes))) throw new Error(`${f} not restored`);
-      }
+      Bun.spawnSync(["userdel", USER]); // its entries in passwd, group, shadow, subuid and subgid go with it
+      for (const d of [dir, home]) if (d) rmSync(d, { recursive: true, force: true });
     });
 
     test("as the user: auto maps own id + 65536, out-of-range, missing or non-setuid tools, no leaks", async () => {
@@ -85,17 +65,17 @@ describe.skipIf(!isRoot || !tools)(
       expect(r.err).toBe("");
       const out = JSON.parse(r.out.trim());
       expect(out.uid).toBe(UID);
-      expect(out.ids.uid).toEqual([{ containerID: 1, hostID: 300000, size: 65536 }]);
-      expect(out.ids.gid).toEqual([{ containerID: 1, hostID: 300000, size: 65536 }]);
+      expect(out.ids.uid).toEqual([{ containerID: 1, hostID: SUB, size: 65536 }]);
+      expect(out.ids.gid).toEqual([{ containerID: 1, hostID: SUB, size: 65536 }]);
       expect(out.auto).toEqual({ ok: true });
       // 65537 ids: both lines, in /proc/PID/uid_map and gid_map.
-      expect(out.maps.uid).toEqual([`0 ${UID} 1`, "1 300000 65536"]);
-      expect(out.maps.gid).toEqual([`0 ${UID} 1`, "1 300000 65536"]);
+      expect(out.maps.uid).toEqual([`0 ${UID} 1`, `1 ${SUB} 65536`]);
+      expect(out.maps.gid).toEqual([`0 ${UID} 1`, `1 ${SUB} 65536`]);
       // A subgid range is mapped, so newgidmap leaves setgroups "allow".
       expect(out.maps.setgroups).toEqual(["allow"]);
       expect(out.outside).toMatchObject({ ok: false, isUsernsError: true, step: "newuidmap", code: "EPERM" });
       expect(out.outside.message).toContain("uid range [1-11) -> [900000-900010) not allowed");
-      expect(out.outside.hint).toContain("yours: 300000:65536");
+      expect(out.outside.hint).toContain(`yours: ${SUB}:65536`);
       expect(out.unsetuid).toMatchObject({ ok: false, step: "newuidmap", code: "EPERM" });
       expect(out.unsetuid.message).toContain("write to uid_map failed: Operation not permitted");
       expect(out.unsetuid.hint).toContain("neither setuid root nor given file capabilities");
@@ -116,8 +96,8 @@ describe.skipIf(!isRoot || !tools)(
       expect(out.inside).toMatchObject({ netIsHelpers: true, netIsOurs: false });
       // Without time namespaces (before Linux 5.6) the fixture says null; with them, the offset shows.
       const timeNs = existsSync("/proc/self/ns/time");
-      expect(out.inside.uptimeOffset === null).toBe(!timeNs);
-      if (timeNs) expect(Math.round(out.inside.uptimeOffset)).toBe(1_000_000);
+      const offset = out.inside.uptimeOffset === null ? null : Math.round(out.inside.uptimeOffset);
+      expect(offset).toBe(timeNs ? 1_000_000 : null);
       expect(out.dumpableAfterHelper).toBe(true);
       expect(out.openAfterHelper).toEqual({ ok: true });
       expect(out.foreignExit).toBe(0);
@@ -163,11 +143,11 @@ describe.skipIf(!isRoot || !tools)(
           .trim()
           .split("\n")
           .map((l) => l.trim().split(/\s+/).join(" ")),
-      ).toEqual([`0 ${UID} 1`, "1 300000 65536"]);
+      ).toEqual([`0 ${UID} 1`, `1 ${SUB} 65536`]);
       const d = await asUser([process.execPath, cli, "doctor", "--json"]);
       const checks = JSON.parse(d.out).checks as { name: string; status: string; detail: string }[];
       expect(checks.find((c) => c.name === "map_auto")).toMatchObject({ status: "ok" });
-      expect(checks.find((c) => c.name === "subid")?.detail).toBe(`${USER}: subuid 300000:65536; subgid 300000:65536`);
+      expect(checks.find((c) => c.name === "subid")?.detail).toBe(`${USER}: subuid ${SUB}:65536; subgid ${SUB}:65536`);
     }, 60000);
   },
 );

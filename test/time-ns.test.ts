@@ -4,7 +4,8 @@
  */
 import { ptr } from "bun:ffi";
 import { describe, expect, test } from "bun:test";
-import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runningCommands } from "../src/exec/spawn-inside.ts";
 import { CLONE_NEWTIME, CLONE_NEWUTS, setTimeOffsets, spawnInside, startHelper, UsernsError } from "../src/index.ts";
@@ -295,22 +296,32 @@ describe.skipIf(needs !== "")(`bun-userns exec -T --monotonic/--boottime${needs}
   });
 
   test("bad input: an offset without -T, not a number, out of range: usage errors, nothing run", async () => {
-    for (const [args, words] of [
-      [["--boottime", "5"], "add -T"],
-      [["-T", "--boottime", "5x"], "takes seconds"],
-      [["-T", "--monotonic", "1e9"], "takes seconds"],
-      [["-T", "--monotonic", "99999999999"], "beyond"],
-    ] as [string[], string][]) {
-      const r = await cli(["exec", ...args, "--", "sh", "-c", "echo ran"]);
-      expect(r.code).toBe(2);
+    // CMD would leave this file: its absence shows CMD never ran.
+    const dir = mkdtempSync(join(tmpdir(), "bun-userns-time-bad-"));
+    const marker = join(dir, "ran");
+    const cmd = ["--", "sh", "-c", `echo ran; : > ${marker}`];
+    try {
+      for (const [args, words] of [
+        [["--boottime", "5"], "add -T"],
+        [["-T", "--boottime", "5x"], "takes seconds"],
+        [["-T", "--monotonic", "1e9"], "takes seconds"],
+        [["-T", "--monotonic", "99999999999"], "beyond"],
+      ] as [string[], string][]) {
+        const r = await cli(["exec", ...args, ...cmd]);
+        expect(r.code).toBe(2);
+        expect(r.stdout).toBe("");
+        expect(r.stderr).toContain(words);
+        expect(existsSync(marker)).toBe(false);
+      }
+      // The kernel's range rule: a failure (1), and CMD never ran.
+      const r = await cli(["exec", "-T", "--boottime", "-999999999", ...cmd]);
+      expect(r.code).toBe(1);
       expect(r.stdout).toBe("");
-      expect(r.stderr).toContain(words);
+      expect(r.stderr).toContain("below zero");
+      expect(existsSync(marker)).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
-    // The kernel's range rule: a failure (1), and CMD never ran.
-    const r = await cli(["exec", "-T", "--boottime", "-999999999", "--", "sh", "-c", "echo ran"]);
-    expect(r.code).toBe(1);
-    expect(r.stdout).toBe("");
-    expect(r.stderr).toContain("below zero");
   });
 });
 

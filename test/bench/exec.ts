@@ -5,6 +5,7 @@
  * and the CLI end to end against `unshare -r -n true` and bubblewrap.
  */
 import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CLONE_NEWNET, CLONE_NEWTIME, type Helper, spawnInside, startHelper } from "../../src/index.ts";
 import { timeOnce } from "./cold.ts";
@@ -44,7 +45,7 @@ export async function execRows(n: number): Promise<ExecRows | { skipped: string 
   const cc = Bun.which("gcc") ?? Bun.which("cc");
   if (!cc) out.notes.push("exec floor skipped: no gcc/cc");
   else {
-    const exe = join(mkdtempSync("/tmp/bun-userns-bench-exec-"), "exec-floor");
+    const exe = join(mkdtempSync(join(tmpdir(), "bun-userns-bench-exec-")), "exec-floor");
     const b = Bun.spawnSync([cc, "-O2", "-o", exe, join(import.meta.dir, "exec-floor.c")]);
     if (b.exitCode !== 0) out.notes.push(`exec floor build failed: ${b.stderr.toString().trim()}`);
     else {

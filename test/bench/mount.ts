@@ -5,6 +5,7 @@
  * 10 layers sharing one UsernsFd against one layer.
  */
 import { chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, rmdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { getUsernsFdSync, idmapMountSync, openIdmappedTreeSync, unmount } from "../../src/index.ts";
 import { timeOnce } from "./cold.ts";
@@ -20,7 +21,7 @@ export interface MountRows {
 
 export function mountRows(n: number): MountRows | { skipped: string } {
   if (process.geteuid?.() !== 0) return { skipped: "idmapped mounts need root" };
-  const base = mkdtempSync("/tmp/bun-userns-bench-mount-");
+  const base = mkdtempSync(join(tmpdir(), "bun-userns-bench-mount-"));
   const src = join(base, "src");
   const dst = join(base, "dst");
   mkdirSync(src);

@@ -5,6 +5,7 @@
  * and iproute2 (`ip netns attach` + `ip netns delete`).
  */
 import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CLONE_NEWNET, pinNamespaces, startHelper } from "../../src/index.ts";
 import { timeOnce } from "./cold.ts";
@@ -36,7 +37,7 @@ function wholeSequence(steps: string[][], runs: number): Summary | string {
 export function pinRows(n: number): PinRows | { skipped: string } {
   if (process.geteuid?.() !== 0) return { skipped: "pins are bind mounts: they need root" };
   const out: PinRows = { rows: [], notes: [] };
-  const dir = mkdtempSync("/tmp/bun-userns-bench-pins-");
+  const dir = mkdtempSync(join(tmpdir(), "bun-userns-bench-pins-"));
   const WARM = 30;
   try {
     using h = startHelper(ROOT, ROOT, CLONE_NEWNET);

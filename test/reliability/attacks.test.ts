@@ -1,8 +1,8 @@
 // Issue 8, attacked from outside: each case failed on the code before the fix.
 
 import { ptr } from "bun:ffi";
-import { afterEach, describe, expect, test } from "bun:test";
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { afterAll, afterEach, describe, expect, test } from "bun:test";
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as native from "../../src/core/native.ts";
@@ -25,13 +25,27 @@ const setpriv = Bun.which("setpriv");
 const rootTest = test.skipIf(!isRoot || !setpriv || !Bun.which("bash"));
 const cli = join(import.meta.dir, "..", "..", "src", "cli.ts");
 
+/** HOME and TMPDIR of the processes run as other uids: this file's own, removed after it. */
+const otherTmp = mkdtempSync(join(tmpdir(), "bun-userns-attacks-"));
+chmodSync(otherTmp, 0o1777);
+afterAll(() => rmSync(otherTmp, { recursive: true, force: true }));
+
+/** Fixture processes still running: a test that timed out or threw leaves none to later tests. */
+const running = new Set<Bun.Subprocess>();
+afterEach(() => {
+  for (const p of running) p.kill("SIGKILL");
+  running.clear();
+});
+
 async function run(cmd: string[], env: Record<string, string> = {}) {
   const p = Bun.spawn(cmd, {
-    env: { ...process.env, HOME: "/tmp", TMPDIR: "/tmp", ...env },
+    env: { ...process.env, HOME: otherTmp, TMPDIR: otherTmp, ...env },
     stdout: "pipe",
     stderr: "pipe",
   });
+  running.add(p);
   const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  running.delete(p);
   return { out, err, code };
 }
 
@@ -86,6 +100,7 @@ describe("item 1: another uid cannot reach a helper's (Bun's) memory", () => {
         stdout: "pipe",
       },
     );
+    running.add(p);
     const reader = p.stdout.getReader();
     const pid = Number(new TextDecoder().decode((await reader.read()).value).trim());
     expect(pid).toBeGreaterThan(0);
@@ -97,10 +112,11 @@ describe("item 1: another uid cannot reach a helper's (Bun's) memory", () => {
   rootTest(
     "racing short getUsernsFdSync calls (1.5 s and 20 helpers tried): uid 1000 reaches none of them",
     async () => {
-      const attacker = Bun.spawn(probeArgv(["--race", "1500", "20"]), {
+      const attacker = Bun.spawn(probeArgv(["--race", "1500", "20", String(process.pid)]), {
         stdout: "pipe",
-        env: { ...process.env, HOME: "/tmp", TMPDIR: "/tmp" },
+        env: { ...process.env, HOME: otherTmp, TMPDIR: otherTmp },
       });
+      running.add(attacker);
       const reader = attacker.stdout.getReader();
       let text = "";
       while (!text.includes("racing\n")) {
@@ -322,7 +338,7 @@ describe("item 10: RLIMIT_NPROC never crashes Bun", () => {
   rootTest(
     "uid 65534 with ulimit -u 10..16 and 20 helpers in flight: EAGAIN UsernsErrors, exit 0",
     async () => {
-      const script = join(mkdtempSync(join(tmpdir(), "bun-userns-nproc-")), "nproc.ts");
+      const script = join(otherTmp, "nproc.ts"); // readable by uid 65534, removed with otherTmp
       writeFileSync(
         script,
         `import { CLONE_NEWIPC, unshareAfterEnterUserns } from ${JSON.stringify(join(import.meta.dir, "..", "..", "src", "index.ts"))};
@@ -330,7 +346,7 @@ const errs = [];
 await Promise.all(Array.from({ length: 20 }, () => unshareAfterEnterUserns("0:65534:1", "0:65534:1", CLONE_NEWIPC, async () => { await Bun.sleep(30); }).catch((e) => errs.push(e))));
 console.log(JSON.stringify({ errors: errs.length, codes: [...new Set(errs.map((e) => e.code))], hint: errs[0]?.hint ?? "" }));`,
       );
-      Bun.spawnSync(["chmod", "-R", "755", join(script, "..")]);
+      chmodSync(script, 0o644);
       for (const limit of [10, 16]) {
         const r = await run([
           setpriv as string,

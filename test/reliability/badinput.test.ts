@@ -23,6 +23,8 @@ type Case = {
   options?: unknown;
   kind: "UsernsError" | "TypeError";
   text: string;
+  /** The UsernsError's step (code EINVAL for all): "parse" unless given. */
+  step?: string;
 };
 
 const manyExtents = (n: number) => Array.from({ length: n }, (_, i) => `${i}:${i}:1`).join(",");
@@ -164,13 +166,31 @@ const cases: Case[] = [
   // flags
   { name: "string flags", flags: "0", kind: "TypeError", text: "unshare flags must be a number" },
   { name: "bigint flags", flags: 1n, kind: "TypeError", text: "unshare flags must be a number" },
-  { name: "NaN flags", flags: Number.NaN, kind: "UsernsError", text: "invalid unshare flags NaN" },
-  { name: "negative flags", flags: -1, kind: "UsernsError", text: "invalid unshare flags -1" },
-  { name: "fractional flags", flags: 1.5, kind: "UsernsError", text: "invalid unshare flags 1.5" },
-  { name: "flags above 32 bits", flags: 2 ** 32, kind: "UsernsError", text: "invalid unshare flags 4294967296" },
-  { name: "CLONE_NEWUSER", flags: CLONE_NEWUSER, kind: "UsernsError", text: "should not include user namespace" },
-  { name: "CLONE_IO", flags: 0x80000000, kind: "UsernsError", text: "unshare: invalid argument" },
-  { name: "CLONE_VM", flags: 0x100 | CLONE_NEWIPC, kind: "UsernsError", text: "unshare: invalid argument" },
+  { name: "NaN flags", flags: Number.NaN, kind: "UsernsError", text: "invalid unshare flags NaN", step: "flags" },
+  { name: "negative flags", flags: -1, kind: "UsernsError", text: "invalid unshare flags -1", step: "flags" },
+  { name: "fractional flags", flags: 1.5, kind: "UsernsError", text: "invalid unshare flags 1.5", step: "flags" },
+  {
+    name: "flags above 32 bits",
+    flags: 2 ** 32,
+    kind: "UsernsError",
+    text: "invalid unshare flags 4294967296",
+    step: "flags",
+  },
+  {
+    name: "CLONE_NEWUSER",
+    flags: CLONE_NEWUSER,
+    kind: "UsernsError",
+    text: "should not include user namespace",
+    step: "flags",
+  },
+  { name: "CLONE_IO", flags: 0x80000000, kind: "UsernsError", text: "unshare: invalid argument", step: "unshare" },
+  {
+    name: "CLONE_VM",
+    flags: 0x100 | CLONE_NEWIPC,
+    kind: "UsernsError",
+    text: "unshare: invalid argument",
+    step: "unshare",
+  },
   // callbacks
   { name: "string callback", f: "not a function", kind: "TypeError", text: "callback must be a function" },
   { name: "object callback", f: {}, kind: "TypeError", text: "callback must be a function" },
@@ -179,12 +199,36 @@ const cases: Case[] = [
   { name: "string options", options: "deny", kind: "TypeError", text: "options must be an object" },
   { name: "array options", options: [], kind: "TypeError", text: "options must be an object" },
   { name: "unknown option", options: { setGroups: "deny" }, kind: "TypeError", text: 'unknown option "setGroups"' },
-  { name: "setgroups value", options: { setgroups: "maybe" }, kind: "UsernsError", text: 'invalid setgroups "maybe"' },
+  {
+    name: "setgroups value",
+    options: { setgroups: "maybe" },
+    kind: "UsernsError",
+    text: 'invalid setgroups "maybe"',
+    step: "options",
+  },
   { name: "setgroups type", options: { setgroups: 1 }, kind: "TypeError", text: "options.setgroups must be a string" },
-  { name: "owner value", options: { owner: "root" }, kind: "UsernsError", text: 'invalid owner "root"' },
+  {
+    name: "owner value",
+    options: { owner: "root" },
+    kind: "UsernsError",
+    text: 'invalid owner "root"',
+    step: "options",
+  },
   { name: "signal type", options: { signal: {} }, kind: "TypeError", text: "must be an AbortSignal" },
-  { name: "negative timeout", options: { timeout: -1 }, kind: "UsernsError", text: "invalid timeout -1" },
-  { name: "NaN timeout", options: { timeout: Number.NaN }, kind: "UsernsError", text: "invalid timeout NaN" },
+  {
+    name: "negative timeout",
+    options: { timeout: -1 },
+    kind: "UsernsError",
+    text: "invalid timeout -1",
+    step: "options",
+  },
+  {
+    name: "NaN timeout",
+    options: { timeout: Number.NaN },
+    kind: "UsernsError",
+    text: "invalid timeout NaN",
+    step: "options",
+  },
   { name: "string timeout", options: { timeout: "1" }, kind: "TypeError", text: "options.timeout must be a number" },
 ];
 
@@ -220,7 +264,10 @@ describe("hostile input: clear error, nothing created", () => {
       for (const e of [syncError, asyncError]) {
         expect(e).toBeInstanceOf(c.kind === "TypeError" ? TypeError : UsernsError);
         expect((e as Error).message).toContain(c.text);
-        if (e instanceof UsernsError) expect(e.code.length).toBeGreaterThan(0);
+        // The specific refusal: which check said no, not just that something did.
+        const refusal: { code: string; step: string } | null =
+          e instanceof UsernsError ? { code: e.code, step: e.step } : null;
+        expect(refusal).toEqual(c.kind === "UsernsError" ? { code: "EINVAL", step: c.step ?? "parse" } : null);
       }
       expect(spawnAttempts()).toBe(spawnsBefore);
       expect(liveHelpers()).toEqual([]);

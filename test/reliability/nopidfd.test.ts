@@ -1,7 +1,7 @@
 // Without pidfds (old kernel, seccomp profile): refuse up front, create
 // nothing, and let doctor say why. The filter is built here with gcc.
-import { describe, expect, test } from "bun:test";
-import { mkdtempSync } from "node:fs";
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -9,7 +9,9 @@ const gcc = Bun.which("gcc");
 const FIXTURES = join(import.meta.dir, "..", "fixtures");
 
 describe.skipIf(!gcc)("without pidfd_open (needs gcc to build the seccomp wrapper)", () => {
-  const wrapper = join(mkdtempSync(join(tmpdir(), "bun-userns-nopidfd-")), "no-pidfd");
+  const dir = mkdtempSync(join(tmpdir(), "bun-userns-nopidfd-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const wrapper = join(dir, "no-pidfd");
   const built = gcc ? Bun.spawnSync([gcc, "-O2", "-o", wrapper, join(FIXTURES, "no-pidfd.c")]) : undefined;
 
   test("kernel doesn't support pidfd, before parsing, nothing created", () => {

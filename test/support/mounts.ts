@@ -1,6 +1,17 @@
 /** Scratch filesystems for the mount tests: made here, unmounted in cleanup, never rm'd while mounted. */
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import {
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { unmount } from "../../src/index.ts";
 
 export const isRoot = process.geteuid?.() === 0;
@@ -22,25 +33,35 @@ export function sh(argv: string[]): { ok: boolean; out: string } {
 
 /** Unmount (lazily if busy) every mount under base, deepest first; remove base only if none is left. */
 export function cleanupBase(base: string): void {
-  for (let i = 0; i < 20; i++) {
-    const points = mountinfo()
-      .split("\n")
-      .map((l) => l.split(" ")[4] ?? "")
-      .filter((p) => p === base || p.startsWith(`${base}/`))
+  const points = () =>
+    mountsUnder(base)
+      .map((l) => l.split(" ")[2] as string)
       .sort((a, b) => b.length - a.length);
-    if (points.length === 0) break;
-    for (const p of points) {
+  for (let i = 0; i < 20 && points().length > 0; i++) {
+    for (const p of points()) {
       try {
         unmount(p, { detach: true });
       } catch {}
     }
   }
-  if (!mountinfo().includes(` ${base}`)) rmSync(base, { recursive: true, force: true });
+  if (points().length === 0) rmSync(base, { recursive: true, force: true });
 }
 
+/**
+ * A fresh directory under TMPDIR, unique to this call: the test's own, removed by
+ * cleanupBase. Other uids (the setpriv'd writers, a user namespace's root) must
+ * reach it, so every directory above it must be searchable by them.
+ */
 export function scratch(prefix: string): string {
-  const dir = mkdtempSync(join("/tmp", prefix));
-  chmodSync(dir, 0o755); // the setpriv'd writers must reach the mounts
+  // Real path: mountinfo names mountpoints without symlinks, and mountsUnder compares by name.
+  const dir = realpathSync(mkdtempSync(join(tmpdir(), prefix)));
+  chmodSync(dir, 0o755);
+  for (let up = dirname(dir); up !== "/"; up = dirname(up)) {
+    if ((statSync(up).mode & 0o001) === 0) {
+      rmSync(dir, { recursive: true, force: true });
+      throw new Error(`${up} is not searchable by other uids: run the tests with a TMPDIR they can reach`);
+    }
+  }
   return dir;
 }
 
@@ -125,22 +146,20 @@ export function makeFs(base: string, kind: "tmpfs" | "ext4" | "xfs" | "btrfs"): 
   return { name: kind, dir };
 }
 
-/** Mountpoints the mount tests make (all their targets live under these). */
-const OURS = ["/tmp/bun-userns-", "/tmp/idmap-example-"];
-function oursOnly(text: string): string {
-  return text
-    .split("\n")
-    .filter((l) => OURS.some((p) => (l.split(" ")[4] ?? "").startsWith(p)))
-    .join("\n");
-}
-
 /**
- * mountinfo now is byte-identical to BEFORE; where it is not, every changed
- * line must be another process's mount outside our scratch paths (the
- * machine is shared: other suites mount and unmount concurrently).
+ * The mounts at or under each of DIRS, as "id root mountpoint" lines, sorted:
+ * what a test compares before and after. DIRS are the test's own scratch
+ * paths; other processes on this host mount and unmount elsewhere meanwhile
+ * (another copy of this suite too, in its own scratch directories).
  */
-export function sameMounts(before: string): boolean {
-  const now = mountinfo();
-  if (now === before) return true;
-  return oursOnly(now) === oursOnly(before);
+export function mountsUnder(...dirs: string[]): string[] {
+  return mountinfo()
+    .split("\n")
+    .map((l) => l.split(" "))
+    .filter((f) => {
+      const point = f[4] ?? "";
+      return dirs.some((d) => point === d || point.startsWith(`${d}/`));
+    })
+    .map((f) => `${f[0]} ${f[3]} ${f[4]}`)
+    .sort();
 }
