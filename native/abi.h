@@ -189,4 +189,7 @@ enum op {
 	/* the registry of what each thread's calls hold (registry.c) */
 	OP_REG_OPEN = 50,
 	OP_REC = 51,
+	/* sandbox(): a command in a view of its own (sandbox.c; its block in sandbox-abi.h) */
+	OP_SANDBOX = 60,
+	OP_SANDBOX_ABI = 61,
 };
