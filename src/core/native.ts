@@ -887,3 +887,23 @@ export function recSweep(fd: number, rec: number): number {
   recArgs[0] = RA.sweep;
   return call(OP.rec, recArgBytes, fd, rec);
 }
+
+/* sandbox (native/sandbox.c): the request block is built by src/sandbox/request.ts (offsets only, no pointers). */
+const OP_SANDBOX = 60;
+const OP_SANDBOX_ABI = 61;
+
+/** Start a sandbox from its request block: the monitor's pid (its pidfd recorded as `rec`), or -errno. */
+export function sandboxStart(block: Uint8Array): { rc: number; rec: number } {
+  const reg = registry();
+  const rec = takeRecord();
+  const rc = call(OP_SANDBOX, block, reg, rec);
+  if (rc <= 0) freeRecord(rec);
+  return { rc, rec };
+}
+
+/** native/sandbox.c's description of its block and step table. */
+export function sandboxAbi(): string {
+  const buf = new Uint8Array(4096);
+  const n = call(OP_SANDBOX_ABI, buf, buf.length, 0);
+  return n > 0 ? new TextDecoder().decode(buf.subarray(0, n)) : "";
+}
