@@ -311,7 +311,14 @@ static s32 tmpfs(struct view *v, u64 size, s32 mode, u64 attrs)
 static s32 clone_tree(struct view *v, const char *src, s32 expect, u64 attrs)
 {
 	struct kstatx a, b;
-	s64 tfd = sys3(SYS_open_tree, AT_FDCWD, (s64)src, OPEN_TREE_CLONE | AT_RECURSIVE | O_CLOEXEC);
+	char host[PATH_BYTES + 16];
+	const char *pre = "/oldroot";
+	s32 k = 0, i;
+	s64 tfd;
+	while (*pre) host[k++] = *pre++;
+	for (i = 0; src[i] && k < PATH_BYTES + 8; i++) host[k++] = src[i];
+	host[k] = 0;
+	tfd = sys3(SYS_open_tree, AT_FDCWD, (s64)host, OPEN_TREE_CLONE | AT_RECURSIVE | O_CLOEXEC);
 	if (tfd < 0) sb_fail(v->r, S_OPEN_TREE, tfd, v->index);
 	if (expect >= 0) {
 		if (statx_at((s32)tfd, "", &a) < 0 || statx_at(expect, "", &b) < 0 || a.ino != b.ino ||
@@ -325,7 +332,7 @@ static s32 clone_tree(struct view *v, const char *src, s32 expect, u64 attrs)
 static void op_bind(struct view *v, struct sop *op)
 {
 	struct kstatx st;
-	char link[64], text[PATH_BYTES];
+	char link[80], text[PATH_BYTES];
 	const char *src = sb_str(v->r, op->source);
 	s64 n;
 	s32 tfd, dst;
@@ -334,8 +341,9 @@ static void op_bind(struct view *v, struct sop *op)
 		sb_fail(v->r, S_SOURCE, op->src, v->index);
 	}
 	if (op->flags & SF_FD) {
-		/* The fd's path in this namespace, by its /proc link's text. */
-		fd_path(link, op->src);
+		/* The fd's path on the host, by its /proc link's text (checked below to be that file). */
+		link[0] = '/'; link[1] = 'o'; link[2] = 'l'; link[3] = 'd'; link[4] = 'r'; link[5] = 'o'; link[6] = 'o'; link[7] = 't';
+		fd_path(link + 8, op->src); /* the host's /proc, under /oldroot */
 		n = sys4(SB_readlinkat, AT_FDCWD, (s64)link, (s64)text, PATH_BYTES - 1);
 		if (n < 0) sb_fail(v->r, S_SOURCE, n, v->index);
 		text[n] = 0;
@@ -514,7 +522,7 @@ static void build_view(struct sreq *r)
 	struct view v;
 	struct sop *ops = (struct sop *)((char *)r + r->ops);
 	s64 rc, mfd;
-	s32 i;
+	s32 i, base;
 	mem_zero(&v, sizeof v);
 	v.r = r;
 	v.index = -1;
@@ -524,13 +532,30 @@ static void build_view(struct sreq *r)
 	 * the host mounts later from showing up in the view). */
 	rc = sys5(SYS_mount, (s64)"none", (s64)"/", 0, MS_REC | MS_PRIVATE, 0);
 	if (rc < 0) sb_fail(r, S_PROPAGATION, rc, -1);
-	/* The new root: a tmpfs, attached on /tmp of this namespace (pivot_root
-	 * needs it mounted in the tree it leaves). */
+	/* A base to stand on: a tmpfs on /tmp, made our root with the host's
+	 * tree under /oldroot (pivot_root, as into a chroot). The host's /tmp is
+	 * no longer covered there (the tmpfs moved to "/"), so every host path
+	 * is /oldroot + its text, and the host's /proc stays visible (proc in a
+	 * user namespace mounts only where a full one is). */
 	mfd = tmpfs(&v, 0, 0755, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
 	rc = sys4(SYS_openat, AT_FDCWD, (s64)"/tmp", O_PATH | O_DIRECTORY_ | O_CLOEXEC, 0);
 	if (rc < 0) sb_fail(r, S_NEWROOT, rc, -1);
 	attach(&v, (s32)mfd, (s32)rc);
 	sys1(SYS_close, rc);
+	rc = sys3(SB_mkdirat, mfd, (s64)"oldroot", 0700);
+	if (rc >= 0) rc = sys3(SB_mkdirat, mfd, (s64)"newroot", 0755);
+	if (rc >= 0) rc = sys1(SB_fchdir, mfd);
+	if (rc >= 0) rc = sys2(SB_pivot_root, (s64)".", (s64)"oldroot");
+	if (rc >= 0) rc = sys1(SYS_chdir, (s64)"/");
+	if (rc < 0) sb_fail(r, S_NEWROOT, rc, -1);
+	base = (s32)mfd;
+	/* The view's root: its own tmpfs on /newroot. */
+	mfd = tmpfs(&v, 0, 0755, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+	rc = sys4(SYS_openat, base, (s64)"newroot", O_PATH | O_DIRECTORY_ | O_CLOEXEC, 0);
+	if (rc < 0) sb_fail(r, S_NEWROOT, rc, -1);
+	attach(&v, (s32)mfd, (s32)rc);
+	sys1(SYS_close, rc);
+	sys1(SYS_close, base);
 	v.root = (s32)mfd; /* after move_mount, the fd names the attached mount's root */
 	for (i = 0; i < r->nops; i++) {
 		struct sop *op = &ops[i];
@@ -547,9 +572,10 @@ static void build_view(struct sreq *r)
 		}
 	}
 	v.index = -1;
-	/* pivot_root(".", "."): the new root goes to "/", the old one is
-	 * stacked on it and detached at once; nothing of the host's tree stays
-	 * reachable (our cwd and root move with the pivot). */
+	/* pivot_root(".", "."): the view goes to "/", the base (with the host's
+	 * tree under it) is stacked on it and detached at once, recursively:
+	 * nothing of the host's tree stays reachable (our cwd and root move
+	 * with the pivot). */
 	rc = sys1(SB_fchdir, v.root);
 	if (rc >= 0) rc = sys2(SB_pivot_root, (s64)".", (s64)".");
 	if (rc >= 0) rc = sys2(SYS_umount2, (s64)".", MNT_DETACH);
