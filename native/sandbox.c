@@ -428,17 +428,8 @@ static void sb_monitor_main(struct sreq *r)
 		if (o->step == S_NONE) { o->step = S_KILLED; o->err = E_INTR; }
 		sb_abandon(r, (s32)x, -1);
 	}
-	if (!init) {
-		/* vfork returned: it exec'd, or it died before reporting. */
-		u8 info[128];
-		mem_zero(info, sizeof info);
-		if (sys5(SYS_waitid, P_PID, x, (s64)info, WEXITED | WNOHANG | WNOWAIT | WALL, 0) >= 0 && SI_PID(info) == x &&
-		    o->step == S_NONE) {
-			o->step = S_KILLED;
-			o->err = E_INTR;
-			sb_abandon(r, (s32)x, -1);
-		}
-	}
+	/* vfork returned (no init): the command exec'd, or failed and said so
+	 * above. One that exits at once is reaped by the monitor's loop. */
 	/* Started: let the entering child go (EOF), keep nothing but the records. */
 	for (i = 0; i < r->nops; i++)
 		if (ops[i].type == SOP_BIND && ops[i].src >= 0) sys1(SYS_close, ops[i].src);
@@ -563,6 +554,7 @@ s32 bun_userns_sandbox(struct sreq *r)
 	if (rc < 0 && rc > -PAGE) { r->step = S_CLONE; r->err = (s32)-rc; return (s32)rc; }
 	r->report = (u64)rc;
 	o = sb_out(r);
+	o->index = -1;
 	r->umask = (s32)sys1(SB_umask, 022);
 	sys1(SB_umask, r->umask);
 
