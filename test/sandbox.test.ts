@@ -17,6 +17,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type SandboxMount, type SandboxSpec, sandbox, seccompFilter, UsernsError } from "../src/index.ts";
 import { isRoot } from "./support/proc.ts";
+import { runReadmeExample } from "./support/readme.ts";
 
 const base = mkdtempSync(join(tmpdir(), "bun-userns-sandbox-"));
 afterAll(() => rmSync(base, { recursive: true, force: true }));
@@ -226,6 +227,16 @@ describe.skipIf(!isRoot)("sandbox as root (needs uid 0: the rootless suite is be
     expect(
       lines.slice(2).filter((l) => !l.startsWith("PWD=") && !l.startsWith("SHLVL=") && !l.startsWith("_=")),
     ).toEqual(["A=b", "PATH=/usr/bin"]);
+  });
+
+  test("/proc/sys stays read-only even to a command that keeps every capability", async () => {
+    // kernel.hostname is the uts namespace's own: its root may write it, but for the read-only mount.
+    const r = await run("(echo other > /proc/sys/kernel/hostname) 2>&1 || echo refused; hostname", {
+      hostname: "box",
+      capabilities: { drop: [] },
+    });
+    expect(r.out).toContain("Read-only file system");
+    expect(r.out.trim().split("\n").slice(-2)).toEqual(["refused", "box"]);
   });
 
   test("disableNestedUserns: no user namespace can be made inside", async () => {
@@ -501,5 +512,17 @@ describe("seccompFilter()", () => {
     expect(() => seccompFilter({ deny: ["no_such_call"] })).toThrow(/unknown syscall/);
     expect(() => seccompFilter({ denySocketFamilies: ["AF_NOPE"] })).toThrow(/unknown family/);
     expect(() => seccompFilter({ errno: 0 })).toThrow(/errno/);
+  });
+});
+
+describe.skipIf(!isRoot || !existsSync("/usr/lib64"))("README (needs uid 0 and a /usr/lib64 for its links)", () => {
+  test("the 'Sandboxing a command' example runs as printed: only its view is visible, its writes land in the project", () => {
+    const before = new Set(readdirSync("/tmp").filter((f) => f.startsWith("project-")));
+    const r = runReadmeExample("## Sandboxing a command");
+    // The example's project directory is its own; this test removes it.
+    for (const f of readdirSync("/tmp"))
+      if (f.startsWith("project-") && !before.has(f)) rmSync(join("/tmp", f), { recursive: true });
+    expect(r.stderr).toBe("");
+    expect(r.stdout.trim()).toBe("0 bin dev etc lib lib64 proc tmp usr work");
   });
 });
