@@ -163,7 +163,9 @@ enum step { STEPS(STEP_ENUM) STEP_COUNT };
 	X(NS_OPEN, ns_open, 40) X(NS_STAT, ns_stat, 42) X(NS_PIN, ns_pin, 43)               \
 	X(NS_UNPIN, ns_unpin, 44)                                                           \
 	/* the registry of what each thread's calls hold (registry.c) */                    \
-	X(REG_OPEN, reg_open, 50) X(REC, rec, 51)
+	X(REG_OPEN, reg_open, 50) X(REC, rec, 51)                                           \
+	/* sandbox(): a command in a view of its own (sandbox.c; its blocks in sandbox-abi.h) */ \
+	X(SANDBOX, sandbox, 60)
 
 #define OP_ENUM(id, name, num) OP_##id = num,
 enum op { CONTRACT_OPS(OP_ENUM) };
@@ -185,7 +187,7 @@ struct winsize_io { u16 rows; u16 cols; u16 xpixel; u16 ypixel; }; /* winsize */
 #define CONTRACT_BLOCKS(B)                                                               \
 	B(req, 8272) B(xreq, 192) B(mount_req, 4136) B(target_req, 4128) B(pin_req, 4160)  \
 	B(reg_header, 64) B(rec, 32) B(ns_query, 4128) B(fs_query, 4104) B(rec_args, 16)    \
-	B(pipe_out, 16) B(pty_out, 8) B(winsize_io, 8)
+	B(pipe_out, 16) B(pty_out, 8) B(winsize_io, 8) B(sreq, 256) B(sop, 48) B(made, 280)
 
 #define CONTRACT_FIELDS(F)                                                                     \
 	F(req, flags, 0, 8) F(req, owner_uid, 8, 4) F(req, setgroups, 12, 4) F(req, uid_len, 16, 4) \
@@ -221,7 +223,21 @@ struct winsize_io { u16 rows; u16 cols; u16 xpixel; u16 ypixel; }; /* winsize */
 	F(pipe_out, write_slot, 12, 4)                                                             \
 	F(pty_out, master, 0, 4) F(pty_out, slave, 4, 4)                                           \
 	F(winsize_io, rows, 0, 2) F(winsize_io, cols, 2, 2) F(winsize_io, xpixel, 4, 2)             \
-	F(winsize_io, ypixel, 6, 2)
+	F(winsize_io, ypixel, 6, 2)                                                                \
+	F(sreq, helper_pidfd, 0, 4) F(sreq, opts, 4, 4) F(sreq, nops, 8, 4) F(sreq, ops, 12, 4)     \
+	F(sreq, stdio, 16, 12) F(sreq, ppid, 28, 4) F(sreq, pid, 32, 4) F(sreq, pidfd, 36, 4)        \
+	F(sreq, step, 40, 4) F(sreq, err, 44, 4) F(sreq, index, 48, 4) F(sreq, gate, 52, 4)          \
+	F(sreq, stack_len, 56, 4) F(sreq, uid, 60, 4) F(sreq, gid, 64, 4) F(sreq, nseccomp, 68, 4)   \
+	F(sreq, caps, 72, 8) F(sreq, argc, 80, 4) F(sreq, argv, 84, 4) F(sreq, envc, 88, 4)          \
+	F(sreq, envp, 92, 4) F(sreq, ptrs, 96, 4) F(sreq, path, 100, 4) F(sreq, cwd, 104, 4)         \
+	F(sreq, hostname, 108, 4) F(sreq, seccomp, 112, 4) F(sreq, made_max, 116, 4)                \
+	F(sreq, made, 120, 4) F(sreq, copy, 124, 4) F(sreq, report, 128, 8)                        \
+	F(sreq, not_default, 136, 8) F(sreq, epipe, 144, 8) F(sreq, nmade, 152, 4)                 \
+	F(sreq, monitor, 156, 4) F(sreq, umask, 160, 4)                                            \
+	F(sop, type, 0, 4) F(sop, flags, 4, 4) F(sop, mode, 8, 4) F(sop, fd, 12, 4) F(sop, size, 16, 8) \
+	F(sop, source, 24, 4) F(sop, target, 28, 4) F(sop, data, 32, 4) F(sop, src, 36, 4)          \
+	F(made, dirfd, 0, 4) F(made, is_dir, 4, 4) F(made, ino, 8, 8) F(made, dev_major, 16, 4)     \
+	F(made, dev_minor, 20, 4) F(made, name, 24, 256)
 
 /* A command's steps (exec.c): each failure's step, and the syscall that failed there. */
 #define XSTEPS(X)                                                                              \
@@ -259,7 +275,12 @@ struct winsize_io { u16 rows; u16 cols; u16 xpixel; u16 ypixel; }; /* winsize */
 	C(REC_FREE, 0) C(REC_HELPER, 1) C(REC_COMMAND, 2) C(REC_PIPE, 3)                            \
 	C(RA_FORGET, 0) C(RA_CLOSE, 1) C(RA_KILL, 2) C(RA_POLL, 3) C(RA_RELEASE, 4) C(RA_ALIVE, 5)  \
 	C(RA_CHECK, 6) C(RA_SWEEP, 7) C(RA_ABORT, 8)                                               \
-	C(SETGROUPS_AUTO, 0) C(SETGROUPS_ALLOW, 1) C(SETGROUPS_DENY, 2)
+	C(SETGROUPS_AUTO, 0) C(SETGROUPS_ALLOW, 1) C(SETGROUPS_DENY, 2)                             \
+	C(SO_NEW_PID, 1) C(SO_AS_PID1, 2) C(SO_NEW_SESSION, 4) C(SO_NET, 8) C(SO_IPC, 16)           \
+	C(SO_UTS, 32) C(SO_CGROUP, 64) C(SO_NO_USERNS, 128)                                        \
+	C(SOP_BIND, 1) C(SOP_TMPFS, 2) C(SOP_PROC, 3) C(SOP_DEV, 4) C(SOP_MQUEUE, 5) C(SOP_DIR, 6)  \
+	C(SOP_FILE, 7) C(SOP_SYMLINK, 8) C(SOP_CHMOD, 9) C(SOP_REMOUNT_RO, 10)                     \
+	C(SF_RO, 1) C(SF_DEV, 2) C(SF_TRY, 4) C(SF_FD, 8)
 
 #define XSTEP_ENUM(id, name, syscall) X_##id,
 enum xstep { XSTEPS(XSTEP_ENUM) };

@@ -28,6 +28,7 @@
  *   watch.c      the exit watcher's blocking wait on pidfds, an epoll set (issue 11)
  *   ns.c         namespaces as fds and pinned files (issue 11)
  *   registry.c   what each thread's calls hold, readable after the thread is gone
+ *   sandbox.c    sandbox(): the view (sandbox-view.c), the hardening, the init, the monitor
  */
 #include "abi.h"
 
@@ -51,6 +52,7 @@
 #include "ns.c" /* issue 11: namespaces as fds and files */
 #include "watch.c" /* issue 11: exit notices */
 #include "registry.c"
+#include "sandbox.c"
 #include "contract.c" /* last: the contract of abi.h, held against every struct */
 
 
@@ -100,6 +102,8 @@ s32 bun_userns(s32 op, void *p, s32 x, s32 y)
 	/* the registry: x is this thread's registry fd, y a record */
 	case OP_REG_OPEN: return reg_open((const u64 *)p);
 	case OP_REC: return rec_op((struct rec_args *)p, x, y);
+	/* sandbox: x is this thread's registry fd, y the record for the monitor */
+	case OP_SANDBOX: return rec_sandbox((struct sreq *)p, x, y);
 	}
 	return -E_INVAL;
 }

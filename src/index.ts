@@ -56,3 +56,6 @@ export { NamespaceFd, openNamespace } from "./ns/namespace-fd.ts";
 export { type PinOptions, type PinSpec, type Pins, pinNamespaces, unpinNamespace } from "./ns/pins.ts";
 export { setTimeOffsets, type TimeOffsets } from "./ns/time-offsets.ts";
 export { type SubordinateIds, subordinateIds } from "./rootless/subid.ts";
+/* sandbox(): a command in a view of its own */
+export { type SandboxMount, type SandboxNamespace, type SandboxSpec, sandbox } from "./sandbox/sandbox.ts";
+export { type SeccompFilterOptions, seccompFilter } from "./sandbox/seccomp.ts";

@@ -938,3 +938,14 @@ export function recSweep(fd: number, rec: number): number {
   recArgs.setInt32(at("rec_args", "action"), RA.sweep, true);
   return call(OP.rec, recArgBytes, fd, rec);
 }
+
+/* sandbox (native/sandbox.c): the request block is built by src/sandbox/request.ts (offsets only, no pointers). */
+
+/** Start a sandbox from its request block: the monitor's pid (its pidfd recorded as `rec`), or -errno. */
+export function sandboxStart(block: Uint8Array): { rc: number; rec: number } {
+  const reg = registry();
+  const rec = takeRecord();
+  const rc = call(OP.sandbox, block, reg, rec);
+  if (rc <= 0) freeRecord(rec);
+  return { rc, rec };
+}

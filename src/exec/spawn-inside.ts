@@ -274,7 +274,7 @@ function signalNumber(sig: unknown): number {
   throw invalid("options", `unknown signal ${JSON.stringify(sig)}: expected a name like "SIGTERM" or a number 0-64`);
 }
 
-function checkStdio(stdio: unknown): [StdioSpec, StdioSpec, StdioSpec] {
+export function checkStdio(stdio: unknown): [StdioSpec, StdioSpec, StdioSpec] {
   if (stdio === undefined) return ["inherit", "inherit", "inherit"];
   if (!Array.isArray(stdio) || stdio.length > 3) throw invalid("options", "stdio must be an array of up to 3 entries");
   const out: StdioSpec[] = [];
@@ -475,23 +475,12 @@ export function spawnInside(
       hint: enterHint(r.step, r.errno),
     });
   }
-  let resolve!: (n: number) => void;
-  let reject!: (e: unknown) => void;
-  const exited = new Promise<number>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  const rec: Running = { pidfd: r.pidfd, rec: r.rec, resolve, reject, watched: false };
-  const onAbort = () => native.recKill(rec.rec, 9);
-  if (signal) {
-    signal.addEventListener("abort", onAbort, { once: true });
-    rec.onDone = () => signal.removeEventListener("abort", onAbort);
-  }
-  watch(rec);
+  // A command that could not exec gets no streams: its pipe ends are closed below.
+  const handle = adoptCommand({ pid: r.pid, pidfd: r.pidfd, rec: r.rec }, r.execErrno === 0 ? parentEnds : [], signal);
   if (r.execErrno !== 0) {
     // It exits 127/126 by itself; reap it, then say why.
     for (const rec of ours) native.recClose(rec);
-    exited.catch(() => {});
+    handle.exited.catch(() => {});
     const name = args[0] as string;
     throw new UsernsError(r.execErrno === 2 ? `${name}: command not found` : `${name}: ${errnoText(r.execErrno)}`, {
       code: errnoName(r.execErrno),
@@ -500,8 +489,36 @@ export function spawnInside(
       step: "open",
     });
   }
+  return handle;
+}
+
+/**
+ * A started command (a child of this process, its pidfd recorded as `rec`)
+ * as a handle: reaped by the shared poller, our pipe ends as streams,
+ * `signal` kills it. `killSignal` maps a signal before it is sent (sandbox()
+ * turns SIGKILL into its monitor's "end and clean up").
+ */
+export function adoptCommand(
+  cmd: { pid: number; pidfd: number; rec: number },
+  parentEnds: readonly ({ fd: number; rec: number } | undefined)[],
+  signal: AbortSignal | undefined,
+  killSignal: (n: number) => number = (n) => n,
+): InsideProcess {
+  let resolve!: (n: number) => void;
+  let reject!: (e: unknown) => void;
+  const exited = new Promise<number>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  const rec: Running = { pidfd: cmd.pidfd, rec: cmd.rec, resolve, reject, watched: false };
+  const onAbort = () => native.recKill(rec.rec, killSignal(9));
+  if (signal) {
+    signal.addEventListener("abort", onAbort, { once: true });
+    rec.onDone = () => signal.removeEventListener("abort", onAbort);
+  }
+  watch(rec);
   return {
-    pid: r.pid,
+    pid: cmd.pid,
     exited,
     stdin: parentEnds[0] === undefined ? undefined : writable(parentEnds[0].fd, parentEnds[0].rec),
     stdout: parentEnds[1] === undefined ? undefined : readable(parentEnds[1].fd, parentEnds[1].rec),
@@ -510,7 +527,7 @@ export function spawnInside(
       const n = signalNumber(sig);
       if (rec.pidfd < 0) return false;
       // Through its pidfd only while that number still names this command (native/registry.c).
-      return native.recKill(rec.rec, n) === 0;
+      return native.recKill(rec.rec, killSignal(n)) === 0;
     },
   };
 }

@@ -1,0 +1,632 @@
+/*
+ * sandbox(): a command in new namespaces with a filesystem view of its own,
+ * hardened, with no setuid binary and no helper program.
+ *
+ * The user namespace (and its maps, rootless ranges through newuidmap
+ * included) is made by a parked helper (helper.c); this file only enters
+ * it. Four processes, each for a reason:
+ *
+ *  E  the entering child, CLONE_VM of Bun's thread on the block's stack: it
+ *     sets up stdio and forks the monitor, then waits for the start to be
+ *     over. It enters nothing and changes no credential, so nothing of the
+ *     sandbox can reach Bun's memory through it. Bun's thread sleeps until
+ *     E exits (the gate word the kernel clears at its exit).
+ *  C  the monitor: a real fork (its own copy of Bun's memory, sealed
+ *     non-dumpable before anything else: only CAP_SYS_PTRACE over Bun's user
+ *     namespace can read it). It resolves every bind source on the host
+ *     with the caller's credentials, enters the user namespace, makes the
+ *     pid namespace, and stays outside the sandbox's mount namespace: when
+ *     the sandbox ends it removes what the view had to create on the host,
+ *     then exits with the command's status. Bun's handle is its pid; it
+ *     forwards signals. It is a child of Bun's thread (CLONE_PARENT), and
+ *     that thread's exit reaches it as SIG_KILL_SANDBOX (PDEATHSIG), which
+ *     it handles like a kill: the sandbox dies, the host is cleaned.
+ *  X  the sandbox's first process (pid 1 with a pid namespace), CLONE_VM of
+ *     the monitor (its copy of memory, not Bun's) and CLONE_FILES (what it
+ *     records for the cleanup is the monitor's): it makes the other
+ *     namespaces and the view. Then either it is the command (asPid1, or
+ *     no pid namespace), or it starts the command Q and stays as a small
+ *     init: it reaps, forwards signals to Q, and exits with Q's status.
+ *  Q  the command, when there is an init: vfork'd by X, it takes the ids,
+ *     drops capabilities, sets no_new_privs and seccomp, and execs.
+ *
+ * Failures are reported into a MAP_SHARED page every one of them can write
+ * (step, errno, op index); the monitor then kills what it started, cleans
+ * the host and exits, and Bun's thread reaps it before throwing.
+ */
+#include "sandbox-abi.h"
+#include "sandbox-view.c"
+
+#define SIGCHLD_ 17
+#define SIG_KILL_SANDBOX 64 /* SIGRTMAX: "kill the sandbox, then clean up"; never forwarded */
+#define PR_SET_KEEPCAPS 8
+#define PR_CAPBSET_DROP 24
+#define PR_SET_NO_NEW_PRIVS 38
+#define PR_CAP_AMBIENT_CLEAR_ALL 4
+#define SECCOMP_SET_MODE_FILTER 1
+#define CLONE_NEWIPC_ 0x08000000
+#define CLONE_NEWUTS_ 0x04000000
+#define CLONE_NEWNET_ 0x40000000
+#define CLONE_NEWCGROUP_ 0x02000000
+#define SIOCGIFFLAGS 0x8913
+#define SIOCSIFFLAGS 0x8914
+#define IFF_UP 1
+#define AF_INET_ 2
+#define SOCK_DGRAM_ 2
+#define P_ALL 0
+#define SB_CHECK_NS 10000000 /* how often a wait looks for a stop: 10 ms */
+
+struct sock_fprog_ { unsigned short len, pad[3]; u64 filter; };
+struct ifreq_ { char name[16]; short flags; char pad[22]; };
+
+/* Every stack in the block: E at the top, then C, X and Q below it. */
+static char *sb_stack(struct sreq *r, int quarter)
+{
+	return (char *)r + SB_HEADER + (((s64)r->stack_len * quarter / 4) & ~15L);
+}
+
+/* A shell's status from waitid's siginfo: the code, or 128 + the signal. */
+static s32 sb_status(u8 *info)
+{
+	if (SI_CODE(info) == CLD_EXITED) return SI_STATUS(info) & 255;
+	return 128 + (SI_STATUS(info) & 127);
+}
+
+static void sb_default_signals(u64 not_default)
+{
+	struct ksigaction dfl;
+	int sig;
+	mem_zero(&dfl, sizeof dfl);
+	for (sig = 1; sig <= 64; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP && ((not_default >> (sig - 1) & 1) || sig == SIGCHLD_))
+			sys4(SYS_rt_sigaction, sig, (s64)&dfl, 0, 8);
+}
+
+/* ---- Q: the command ---- */
+
+/* execve(file) or each PATH entry, as a shell does (EACCES wins over ENOENT). */
+static void sb_exec(struct sreq *r)
+{
+	char **argv = (char **)((char *)r + r->ptrs);
+	char **envp = argv + r->argc + 1;
+	const char *file = argv[0], *p = sb_str(r, r->path), *f;
+	char buf[4096];
+	s64 rc, seen = -E_NOENT;
+	int slash = 0, n, i;
+	for (f = file; *f; f++)
+		if (*f == '/') slash = 1;
+	if (slash || !p) {
+		rc = sys3(SYS_execve, (s64)file, (s64)argv, (s64)envp);
+		sb_fail(r, S_EXEC, rc, -1);
+	}
+	for (;;) {
+		n = 0;
+		while (*p && *p != ':' && n < 4000) buf[n++] = *p++;
+		if (n == 0) buf[n++] = '.';
+		buf[n++] = '/';
+		for (i = 0; file[i] && n < 4094; i++) buf[n++] = file[i];
+		buf[n] = 0;
+		rc = sys3(SYS_execve, (s64)buf, (s64)argv, (s64)envp);
+		if (rc != -E_NOENT && rc != -E_NOTDIR) seen = rc;
+		if (*p == 0) break;
+		p++;
+	}
+	sb_fail(r, S_EXEC, seen, -1);
+}
+
+/*
+ * The command's own hardening, in the order the kernel's rules force:
+ * capabilities leave the bounding set while we still hold CAP_SETPCAP; the
+ * ids change (KEEPCAPS only when a non-root command keeps some); capset and
+ * the ambient set give exactly the kept ones (a root command gets at exec
+ * what the bounding set allows, so that drop is what limits it);
+ * no_new_privs before seccomp (which needs it without CAP_SYS_ADMIN); the
+ * filter last, so none of our own calls before exec is filtered.
+ */
+static void sb_command(struct sreq *r)
+{
+	struct cap_header h;
+	struct cap_data d[2];
+	struct sock_fprog_ prog;
+	const char *cwd = r->cwd ? sb_str(r, r->cwd) : "/";
+	u64 none = 0;
+	s64 rc;
+	int c;
+
+	if (r->opts & SO_NEW_SESSION) {
+		rc = sys0(SB_setsid);
+		if (rc < 0) sb_fail(r, S_SETSID, rc, -1);
+	}
+	sb_default_signals(r->not_default);
+	for (c = 0; c < 64; c++) {
+		if (r->caps >> c & 1) continue;
+		rc = sys2(SYS_prctl, PR_CAPBSET_DROP, c);
+		if (rc == -E_INVAL) break; /* past the kernel's last capability */
+		if (rc < 0) sb_fail(r, S_CAPS, rc, -1);
+	}
+	if (r->caps && r->uid != 0) {
+		rc = sys2(SYS_prctl, PR_SET_KEEPCAPS, 1);
+		if (rc < 0) sb_fail(r, S_CAPS, rc, -1);
+	}
+	/* Groups first, while CAP_SETGID is ours; "deny"d setgroups is EPERM: kept as they are. */
+	rc = sys2(SYS_setgroups, 0, 0);
+	if (rc < 0 && rc != -E_PERM) sb_fail(r, S_SETID, rc, -1);
+	rc = sys3(SYS_setresgid, r->gid, r->gid, r->gid);
+	if (rc >= 0) rc = sys3(SYS_setresuid, r->uid, r->uid, r->uid);
+	if (rc < 0) sb_fail(r, S_SETID, rc, -1);
+	h.version = CAP_V3;
+	h.pid = 0;
+	d[0].effective = d[0].permitted = d[0].inheritable = (u32)r->caps;
+	d[1].effective = d[1].permitted = d[1].inheritable = (u32)(r->caps >> 32);
+	rc = sys2(SYS_capset, (s64)&h, (s64)d);
+	if (rc >= 0) rc = sys5(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+	for (c = 0; c < 64 && rc >= 0 && r->uid != 0; c++)
+		if (r->caps >> c & 1) rc = sys5(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0);
+	if (rc < 0) sb_fail(r, S_CAPS, rc, -1);
+	rc = sys5(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+	if (rc < 0) sb_fail(r, S_NNP, rc, -1);
+	/* Nothing of ours past 0-2; UNSHARE: the table may still be the monitor's. */
+	rc = sys3(SYS_close_range, 3, ~0U, CLOSE_RANGE_UNSHARE);
+	if (rc < 0) sb_fail(r, S_CLOSE_RANGE, rc, -1);
+	rc = sys1(SYS_chdir, (s64)cwd);
+	if (rc < 0) sb_fail(r, S_CHDIR, rc, -1);
+	sys1(SB_umask, r->umask);
+	if (r->nseccomp > 0) {
+		mem_zero(&prog, sizeof prog);
+		prog.len = (unsigned short)r->nseccomp;
+		prog.filter = (u64)((char *)r + r->seccomp);
+		rc = sys3(SB_seccomp, SECCOMP_SET_MODE_FILTER, 0, (s64)&prog);
+		if (rc < 0) sb_fail(r, S_SECCOMP, rc, -1);
+	}
+	sys4(SYS_rt_sigprocmask, SIG_SETMASK, (s64)&none, 0, 8);
+	sb_exec(r);
+}
+
+static void sb_command_main(struct sreq *r)
+{
+	/* Our parent is the init (pid 1 here): it cannot go before us unseen. */
+	if (sys2(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL) < 0 || sys0(SYS_getppid) != 1) sb_fail(r, S_PARENT_GONE, -E_SRCH, -1);
+	sb_command(r);
+}
+
+/* ---- X: the sandbox's first process ---- */
+
+/* The init: reap everything, forward every signal to the command, and end
+ * with the command's status (the kernel then ends whatever is left). */
+static void sb_init(s32 cmd)
+{
+	u8 info[128];
+	u64 all = ~0UL;
+	s64 sig, rc;
+	for (;;) {
+		mem_zero(info, sizeof info);
+		sig = sys4(SB_rt_sigtimedwait, (s64)&all, (s64)info, 0, 8);
+		if (sig != SIGCHLD_) {
+			if (sig > 0) sys2(SYS_kill, cmd, sig);
+			continue;
+		}
+		for (;;) {
+			mem_zero(info, sizeof info);
+			rc = sys5(SYS_waitid, P_ALL, 0, (s64)info, WEXITED | WNOHANG | WALL, 0);
+			if (rc < 0 || SI_PID(info) == 0) break;
+			if (SI_PID(info) == cmd) sys1(SYS_exit_group, sb_status(info));
+		}
+	}
+}
+
+static void sb_loopback(struct sreq *r)
+{
+	struct ifreq_ ifr;
+	s64 fd, rc;
+	mem_zero(&ifr, sizeof ifr);
+	ifr.name[0] = 'l';
+	ifr.name[1] = 'o';
+	fd = sys3(SB_socket, AF_INET_, SOCK_DGRAM_ | O_CLOEXEC, 0);
+	if (fd < 0) sb_fail(r, S_LOOPBACK, fd, -1);
+	rc = sys3(SYS_ioctl, fd, SIOCGIFFLAGS, (s64)&ifr);
+	ifr.flags |= IFF_UP;
+	if (rc >= 0) rc = sys3(SYS_ioctl, fd, SIOCSIFFLAGS, (s64)&ifr);
+	sys1(SYS_close, fd);
+	if (rc < 0) sb_fail(r, S_LOOPBACK, rc, -1);
+}
+
+static void sb_first_main(struct sreq *r)
+{
+	struct sout *o = sb_out(r);
+	const char *host = sb_str(r, r->hostname);
+	u64 ns = CLONE_NEWNS;
+	s64 rc, q;
+	s32 n;
+
+	/* Our parent is the monitor: seen as 0 from a new pid namespace. */
+	rc = sys0(SYS_getppid);
+	if (sys2(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL) < 0 || rc != ((r->opts & SO_NEW_PID) ? 0 : r->monitor))
+		sb_fail(r, S_PARENT_GONE, -E_SRCH, -1);
+	/* Modes asked for are the modes made. */
+	sys1(SB_umask, 0);
+	/* The other namespaces are ours to make: we hold every capability in the
+	 * user namespace the monitor entered. */
+	if (r->opts & SO_NET) ns |= CLONE_NEWNET_;
+	if (r->opts & SO_IPC) ns |= CLONE_NEWIPC_;
+	if (r->opts & SO_UTS) ns |= CLONE_NEWUTS_;
+	if (r->opts & SO_CGROUP) ns |= CLONE_NEWCGROUP_;
+	rc = sys1(SYS_unshare, (s64)ns);
+	if (rc < 0) sb_fail(r, S_UNSHARE, rc, -1);
+	if (r->opts & SO_NO_USERNS) {
+		/* user.max_user_namespaces is per user namespace, read and written
+		 * through /proc/sys by who opens it: 0 here refuses every user
+		 * namespace below this one. Written through the host's /proc, still
+		 * visible before the pivot. */
+		rc = sys4(SYS_openat, AT_FDCWD, (s64)"/proc/sys/user/max_user_namespaces", O_WRONLY | O_CLOEXEC, 0);
+		if (rc >= 0) {
+			s64 w = sys3(SYS_write, rc, (s64)"0\n", 2);
+			sys1(SYS_close, rc);
+			rc = w < 0 ? w : 0;
+		}
+		if (rc < 0) sb_fail(r, S_USERNS_LIMIT, rc, -1);
+	}
+	build_view(r);
+	if (host) {
+		for (n = 0; host[n]; n++) {}
+		rc = sys2(SB_sethostname, (s64)host, n);
+		if (rc < 0) sb_fail(r, S_HOSTNAME, rc, -1);
+	}
+	if (r->opts & SO_NET) sb_loopback(r);
+	if (!(r->opts & SO_NEW_PID) || (r->opts & SO_AS_PID1)) sb_command(r);
+
+	/* The command, pid 2: it shares our memory until its exec (CLONE_VFORK). */
+	q = bun_userns_clone_trampoline(CLONE_VM | CLONE_VFORK | SIGCHLD_, sb_stack(r, 1), 0, r, (void *)sb_command_main);
+	if (q < 0) sb_fail(r, S_FORK, q, -1);
+	if (o->step != S_NONE) sys1(SYS_exit_group, 126);
+	/* An init holds nothing: our own fd table, emptied (the monitor's stays). */
+	rc = sys1(SYS_unshare, CLONE_FILES);
+	if (rc >= 0) rc = sys3(SYS_close_range, 0, ~0U, 0);
+	if (rc < 0) sb_fail(r, S_CLOSE_RANGE, rc, -1);
+	o->cmd = (s32)q;
+	*(volatile s32 *)&o->ready = 1;
+	sys3(SYS_futex, (s64)&o->ready, FUTEX_WAKE, 1);
+	sb_init((s32)q);
+}
+
+/* ---- C: the monitor ---- */
+
+/* Remove what the view made on the host, newest first, each only if it is
+ * still the file that was made. */
+static void sb_cleanup(struct sreq *r)
+{
+	struct made *m = (struct made *)((char *)r + r->made);
+	struct kstatx st;
+	s32 i;
+	for (i = r->nmade - 1; i >= 0; i--) {
+		if (statx_at(m[i].dirfd, m[i].name, &st) >= 0 && st.ino == m[i].ino &&
+		    st.dev_major == m[i].dev_major && st.dev_minor == m[i].dev_minor)
+			sys3(SYS_unlinkat, m[i].dirfd, (s64)m[i].name, m[i].is_dir ? AT_REMOVEDIR : 0);
+		sys1(SYS_close, m[i].dirfd);
+	}
+	r->nmade = 0;
+}
+
+/* Close every fd but 0-2 and those the start still needs. */
+static void sb_keep_fds(struct sreq *r)
+{
+	struct sop *ops = (struct sop *)((char *)r + r->ops);
+	s32 lo = 3, next, i, fd;
+	for (;;) {
+		next = -1;
+		for (i = -2; i < r->nops; i++) {
+			fd = i == -2 ? r->helper_pidfd : i == -1 ? r->epipe[1] : (ops[i].flags & SF_FD) ? ops[i].fd : -1;
+			if (fd >= lo && (next < 0 || fd < next)) next = fd;
+		}
+		if (next < 0) {
+			sys3(SYS_close_range, lo, ~0U, 0);
+			return;
+		}
+		if (next > lo) sys3(SYS_close_range, lo, next - 1, 0);
+		lo = next + 1;
+	}
+}
+
+/* The sandbox's first process failed or we were told to end it: end it,
+ * clean the host, exit. */
+static void sb_abandon(struct sreq *r, s32 x, s32 status)
+{
+	u8 info[128];
+	if (x > 0) {
+		sys2(SYS_kill, x, SIGKILL);
+		for (;;) {
+			mem_zero(info, sizeof info);
+			if (sys5(SYS_waitid, P_PID, x, (s64)info, WEXITED | WALL, 0) != -E_INTR) break;
+		}
+		if (status < 0) status = sb_status(info);
+	}
+	sb_cleanup(r);
+	sys1(SYS_exit_group, status < 0 ? 1 : status);
+}
+
+/* Until the init says the command runs (or it died, or sits in a stop). */
+static int sb_wait_ready(struct sreq *r, s32 x)
+{
+	struct sout *o = sb_out(r);
+	struct ktimespec t;
+	u8 info[128];
+	for (;;) {
+		if (*(volatile s32 *)&o->ready) return 1;
+		t.sec = 0;
+		t.nsec = SB_CHECK_NS;
+		sys4(SYS_futex, (s64)&o->ready, FUTEX_WAIT, 0, (s64)&t);
+		if (*(volatile s32 *)&o->ready) return 1;
+		mem_zero(info, sizeof info);
+		if (sys5(SYS_waitid, P_PID, x, (s64)info, WEXITED | WSTOPPED | WNOHANG | WNOWAIT | WALL, 0) < 0) return 0;
+		if (SI_PID(info) == 0) continue;
+		if (SI_CODE(info) == CLD_STOPPED && o->step == S_NONE) { o->step = S_STOPPED; o->err = E_INTR; }
+		return 0;
+	}
+}
+
+static void sb_monitor(struct sreq *r, s32 x)
+{
+	u8 info[128];
+	u64 all = ~0UL;
+	s64 sig;
+	for (;;) {
+		mem_zero(info, sizeof info);
+		sig = sys4(SB_rt_sigtimedwait, (s64)&all, (s64)info, 0, 8);
+		if (sig == SIGCHLD_) {
+			mem_zero(info, sizeof info);
+			if (sys5(SYS_waitid, P_PID, x, (s64)info, WEXITED | WNOHANG | WALL, 0) >= 0 && SI_PID(info) == x) {
+				sb_cleanup(r);
+				sys1(SYS_exit_group, sb_status(info));
+			}
+		} else if (sig == SIG_KILL_SANDBOX) {
+			sys2(SYS_kill, x, SIGKILL);
+		} else if (sig > 0) {
+			sys2(SYS_kill, x, sig);
+		}
+	}
+}
+
+static void sb_monitor_main(struct sreq *r)
+{
+	struct sout *o = sb_out(r);
+	struct sop *ops = (struct sop *)((char *)r + r->ops);
+	struct walk w;
+	s64 rc, x;
+	s32 i, init = (r->opts & SO_NEW_PID) && !(r->opts & SO_AS_PID1);
+
+	/* Sealed first: this is a copy of Bun's memory. */
+	rc = sys2(SYS_prctl, PR_SET_DUMPABLE, 0);
+	if (rc < 0) sb_fail(r, S_DUMPABLE, rc, -1);
+	if (sys2(SYS_prctl, PR_SET_PDEATHSIG, SIG_KILL_SANDBOX) < 0 || sys0(SYS_getppid) != r->ppid)
+		sb_fail(r, S_PARENT_GONE, -E_SRCH, -1);
+	r->monitor = (s32)sys0(SYS_getpid);
+	sb_default_signals(r->not_default);
+	/* Bun's descriptors stay Bun's: another command's pipe end held here
+	 * would keep that pipe open for as long as this sandbox lives. */
+	sb_keep_fds(r);
+	/* Sources, on the host, as the caller: another uid's symlink is refused. */
+	for (i = 0; i < r->nops; i++) {
+		if (ops[i].type != SOP_BIND) continue;
+		if (ops[i].flags & SF_FD) { ops[i].src = ops[i].fd; continue; }
+		ops[i].src = walk_path(sb_str(r, ops[i].source), 1, 0, &w);
+		if (ops[i].src < 0 && !((ops[i].flags & SF_TRY) && ops[i].src == -E_NOENT))
+			sb_fail(r, S_SOURCE, ops[i].src, i);
+	}
+	rc = sys2(SYS_setns, r->helper_pidfd, CLONE_NEWUSER);
+	if (rc < 0) sb_fail(r, S_SETNS, rc, -1);
+	/* setns changed our credentials, and commit_creds set the dumpable flag
+	 * to fs.suid_dumpable: seal again. */
+	sys2(SYS_prctl, PR_SET_DUMPABLE, 0);
+	sys1(SYS_close, r->helper_pidfd);
+	if (r->opts & SO_NEW_PID) {
+		rc = sys1(SYS_unshare, CLONE_NEWPID);
+		if (rc < 0) sb_fail(r, S_UNSHARE, rc, -1);
+	}
+	x = bun_userns_clone_trampoline(CLONE_VM | CLONE_FILES | SIGCHLD_ | (init ? 0 : CLONE_VFORK), sb_stack(r, 2), 0,
+					r, (void *)sb_first_main);
+	if (x < 0) sb_fail(r, S_FORK, x, -1);
+	if (init ? !sb_wait_ready(r, (s32)x) : o->step != S_NONE) {
+		if (o->step == S_NONE) { o->step = S_KILLED; o->err = E_INTR; }
+		sb_abandon(r, (s32)x, -1);
+	}
+	/* vfork returned (no init): the command exec'd, or failed and said so
+	 * above. One that exits at once is reaped by the monitor's loop. */
+	/* Started: let the entering child go (EOF), keep nothing but the records. */
+	for (i = 0; i < r->nops; i++)
+		if (ops[i].type == SOP_BIND && ops[i].src >= 0) sys1(SYS_close, ops[i].src);
+	sys1(SYS_close, r->epipe[1]);
+	sys1(SYS_close, 0);
+	sys1(SYS_close, 1);
+	sys1(SYS_close, 2);
+	sb_monitor(r, (s32)x);
+}
+
+/* ---- E: the entering child, in Bun's memory ---- */
+
+static void sb_entering_main(struct sreq *r)
+{
+	s32 moved[3];
+	s64 rc, fd, null = -1;
+	char byte;
+	int i;
+	sys1(SYS_set_tid_address, (s64)&r->gate);
+	if (sys2(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL) < 0 || sys0(SYS_getppid) != r->ppid)
+		sb_fail(r, S_PARENT_GONE, -E_SRCH, -1);
+	r->not_default = exec_not_default();
+	/* stdio: every source above 2 first (one may be 0-2 itself), then onto 0-2. */
+	for (i = 0; i < 3; i++) {
+		moved[i] = -1;
+		if (r->stdio[i] == -1) continue;
+		if (r->stdio[i] == -2) {
+			if (null < 0) {
+				null = sys4(SYS_openat, AT_FDCWD, (s64)"/dev/null", O_RDWR | O_CLOEXEC, 0);
+				if (null >= 0 && null < 3) null = sys3(SYS_fcntl, null, F_DUPFD_CLOEXEC, 3);
+			}
+			fd = null;
+		} else
+			fd = sys3(SYS_fcntl, r->stdio[i], F_DUPFD_CLOEXEC, 3);
+		if (fd < 0) sb_fail(r, S_STDIO, fd, -1);
+		moved[i] = (s32)fd;
+	}
+	for (i = 0; i < 3; i++) {
+		if (moved[i] < 0) continue;
+		rc = sys3(SYS_dup3, moved[i], i, 0);
+		if (rc < 0) sb_fail(r, S_STDIO, rc, -1);
+	}
+	rc = sys2(SYS_pipe2, (s64)r->epipe, O_CLOEXEC);
+	if (rc < 0) sb_fail(r, S_PIPE, rc, -1);
+	/* The monitor: a child of Bun's process (CLONE_PARENT), no exit signal (Bun reaps it by pidfd). */
+	rc = bun_userns_clone_trampoline(CLONE_PARENT | CLONE_PARENT_SETTID, sb_stack(r, 3), &r->copy, r,
+					 (void *)sb_monitor_main);
+	if (rc < 0) sb_fail(r, S_CLONE, rc, -1);
+	sys1(SYS_close, r->epipe[1]);
+	for (;;) {
+		rc = sys3(SYS_read, r->epipe[0], (s64)&byte, 1);
+		if (rc != -E_INTR) break;
+	}
+	sys1(SYS_exit_group, 0);
+}
+
+/* ---- Bun's thread ---- */
+
+/* Wait until the entering child let go of Bun's memory; a stop (of it or
+ * of the monitor) is ended with SIGKILL rather than waited out. */
+static void sb_gate_wait(struct sreq *r, s32 pidfd)
+{
+	struct ktimespec t;
+	s64 rc;
+	for (;;) {
+		if (*(volatile s32 *)&r->gate == 0) return;
+		t.sec = 0;
+		t.nsec = SB_CHECK_NS;
+		rc = sys4(SYS_futex, (s64)&r->gate, FUTEX_WAIT, 1, (s64)&t);
+		if (rc == 0 || rc == -E_AGAIN || rc == -E_INTR) continue;
+		if (rc != -E_TIMEDOUT) {
+			sys4(SYS_pidfd_send_signal, pidfd, SIGKILL, 0, 0);
+			exec_reap_nowait(P_PIDFD, pidfd);
+			return;
+		}
+		if (exec_exited(pidfd)) return;
+		if (exec_stopped(P_PIDFD, pidfd)) sys4(SYS_pidfd_send_signal, pidfd, SIGKILL, 0, 0);
+		if (*(volatile s32 *)&r->copy > 0 && exec_stopped(P_PID, r->copy)) sys2(SYS_kill, r->copy, SIGKILL);
+	}
+}
+
+/*
+ * Start the sandbox. Returns the monitor's pid (its pidfd in r->pidfd), or
+ * -errno with r->step, r->err and r->index saying what failed; nothing of
+ * the start is left then (the monitor cleaned the host and was reaped).
+ */
+s32 bun_userns_sandbox(struct sreq *r)
+{
+	struct sout *o;
+	u64 all = ~0UL, old = 0;
+	u32 *offs;
+	char **ptrs;
+	u8 info[128];
+	s32 pidfd = -1, i;
+	s64 rc, pid;
+
+	r->step = S_NONE;
+	r->err = 0;
+	r->index = -1;
+	r->pid = 0;
+	r->copy = 0;
+	r->pidfd = -1;
+	r->nmade = 0;
+	if (r->stack_len < SB_STACK_MIN || r->nops < 0 || r->argc < 1 || r->envc < 0 || r->nseccomp < 0 ||
+	    r->nseccomp > 4096 || r->made_max < 0)
+		return -E_INVAL;
+	r->ppid = (s32)sys0(SYS_getpid);
+	/* The monitor's credentials change at setns, and its mm's dumpable flag
+	 * follows fs.suid_dumpable: at 1 its copy of Bun's memory would be open
+	 * to every process of the caller's uid. */
+	rc = suid_dumpable();
+	if (rc != 0 && rc != 2) { r->step = S_DUMPABLE; r->err = E_PERM; return -E_PERM; }
+	/* argv and envp as execve wants them: pointers, valid in every copy. */
+	ptrs = (char **)((char *)r + r->ptrs);
+	offs = (u32 *)((char *)r + r->argv);
+	for (i = 0; i < r->argc; i++) ptrs[i] = (char *)r + offs[i];
+	ptrs[r->argc] = 0;
+	offs = (u32 *)((char *)r + r->envp);
+	for (i = 0; i < r->envc; i++) ptrs[r->argc + 1 + i] = (char *)r + offs[i];
+	ptrs[r->argc + 1 + r->envc] = 0;
+	rc = sys6(SYS_mmap, 0, PAGE, PROT_RW, MAP_SHARED_ANON, -1, 0);
+	if (rc < 0 && rc > -PAGE) { r->step = S_CLONE; r->err = (s32)-rc; return (s32)rc; }
+	r->report = (u64)rc;
+	o = sb_out(r);
+	o->index = -1;
+	r->umask = (s32)sys1(SB_umask, 022);
+	sys1(SB_umask, r->umask);
+
+	*(volatile s32 *)&r->gate = 1;
+	rc = sys4(SYS_rt_sigprocmask, SIG_SETMASK, (s64)&all, (s64)&old, 8);
+	if (rc < 0) { r->step = S_SIGMASK; r->err = (s32)-rc; goto out; }
+	pid = bun_userns_clone_trampoline(CLONE_VM | CLONE_PIDFD, sb_stack(r, 4), &pidfd, r, (void *)sb_entering_main);
+	sys4(SYS_rt_sigprocmask, SIG_SETMASK, (s64)&old, 0, 8);
+	if (pid < 0) { r->step = S_CLONE; r->err = (s32)-pid; rc = pid; goto out; }
+	sb_gate_wait(r, pidfd);
+	for (;;) {
+		mem_zero(info, sizeof info);
+		if (sys5(SYS_waitid, P_PIDFD, pidfd, (s64)info, WEXITED | WALL, 0) != -E_INTR) break;
+	}
+	sys1(SYS_close, pidfd);
+	r->step = o->step;
+	r->err = o->err;
+	r->index = o->index;
+	if (r->step == S_NONE && (SI_CODE(info) != CLD_EXITED || SI_STATUS(info) != 0)) {
+		r->step = S_KILLED;
+		r->err = E_INTR;
+	}
+	if (r->copy > 0) {
+		if (r->step != S_NONE) {
+			/* It cleans the host and exits by itself; told again in case it still waits. */
+			sys2(SYS_kill, r->copy, SIG_KILL_SANDBOX);
+			exec_reap_pid(r->copy, info);
+		} else {
+			/* Our child (CLONE_PARENT), unreaped: the pid cannot be reused. */
+			rc = sys2(SYS_pidfd_open, r->copy, 0);
+			if (rc < 0) {
+				sys2(SYS_kill, r->copy, SIG_KILL_SANDBOX);
+				exec_reap_pid(r->copy, info);
+				r->step = S_PIDFD_OPEN;
+				r->err = (s32)-rc;
+			} else {
+				r->pidfd = (s32)rc;
+				r->pid = r->copy;
+			}
+		}
+	} else if (r->step == S_NONE) {
+		r->step = S_CLONE;
+		r->err = E_SRCH;
+	}
+	rc = r->step == S_NONE ? r->pid : -r->err;
+out:
+	sys2(SYS_munmap, (s64)r->report, PAGE);
+	r->report = 0;
+	return (s32)rc;
+}
+
+/* The monitor recorded in the registry as a command (its pidfd, its exit). */
+static s32 rec_sandbox(struct sreq *r, s32 regfd, s32 slot)
+{
+	s32 rc, put;
+	if (!reg_is(regfd, 0)) {
+		r->step = S_NONE;
+		r->err = E_BADF;
+		return -E_BADF;
+	}
+	rc = bun_userns_sandbox(r);
+	if (rc > 0) {
+		put = rec_put(regfd, slot, REC_COMMAND, r->pidfd, rc);
+		if (put < 0) {
+			sys2(SYS_kill, rc, SIG_KILL_SANDBOX);
+			reap(r->pidfd);
+			sys1(SYS_close, r->pidfd);
+			r->step = S_PIDFD_OPEN;
+			r->err = -put;
+			return put;
+		}
+	}
+	return rc;
+}
+

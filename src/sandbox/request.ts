@@ -1,0 +1,186 @@
+/**
+ * The request block of native/sandbox.c (struct sreq, struct sop and struct
+ * made: their layout is the contract's, src/core/contract.ts), built from a
+ * validated spec. Offsets only: the native side turns them into addresses,
+ * so no pointer is ever handled here.
+ */
+import { at, BLOCKS, CONSTS, SANDBOX_STEPS as STEP_TABLE } from "../core/contract.ts";
+import type { PlainMount, PlainSpec } from "./spec.ts";
+
+export const SB_HEADER = BLOCKS.sreq.size;
+export const SB_STACK = 256 * 1024;
+const SOP_SIZE = BLOCKS.sop.size;
+const MADE_SIZE = BLOCKS.made.size;
+/** Records of mount points made on the host: enough for every op to make a few directories. */
+const MADE_MAX_LIMIT = 4096;
+
+const SO = {
+  newPid: CONSTS.SO_NEW_PID,
+  asPid1: CONSTS.SO_AS_PID1,
+  newSession: CONSTS.SO_NEW_SESSION,
+  net: CONSTS.SO_NET,
+  ipc: CONSTS.SO_IPC,
+  uts: CONSTS.SO_UTS,
+  cgroup: CONSTS.SO_CGROUP,
+  noUserns: CONSTS.SO_NO_USERNS,
+} as const;
+const SOP = {
+  bind: CONSTS.SOP_BIND,
+  tmpfs: CONSTS.SOP_TMPFS,
+  proc: CONSTS.SOP_PROC,
+  dev: CONSTS.SOP_DEV,
+  mqueue: CONSTS.SOP_MQUEUE,
+  dir: CONSTS.SOP_DIR,
+  file: CONSTS.SOP_FILE,
+  symlink: CONSTS.SOP_SYMLINK,
+  chmod: CONSTS.SOP_CHMOD,
+  "remount-ro": CONSTS.SOP_REMOUNT_RO,
+} as const;
+const SF = { ro: CONSTS.SF_RO, dev: CONSTS.SF_DEV, try: CONSTS.SF_TRY, fd: CONSTS.SF_FD } as const;
+
+/** SSTEPS: the sandbox's steps, by the number the C reports. */
+export const SANDBOX_STEPS = STEP_TABLE.map(([name]) => name);
+export type SandboxStep = (typeof STEP_TABLE)[number][0];
+
+const encoder = new TextEncoder();
+
+/** Bytes appended after the fixed parts, each at an 8-aligned offset. */
+class Heap {
+  parts: Uint8Array[] = [];
+  size: number;
+  constructor(start: number) {
+    this.size = start;
+  }
+  add(bytes: Uint8Array, nul = false): number {
+    const offset = this.size;
+    const b = nul ? new Uint8Array(bytes.length + 1) : bytes;
+    if (nul) b.set(bytes);
+    this.parts.push(b);
+    this.size += b.length;
+    const pad = (8 - (this.size % 8)) % 8;
+    if (pad) {
+      this.parts.push(new Uint8Array(pad));
+      this.size += pad;
+    }
+    return offset;
+  }
+  str(s: string): number {
+    return this.add(encoder.encode(s), true);
+  }
+  zeros(n: number): number {
+    return this.add(new Uint8Array(n));
+  }
+}
+
+export interface Block {
+  bytes: Uint8Array;
+  view: DataView;
+}
+
+/** The block for this spec, with the user namespace's fd and the stdio fds given. */
+export function buildRequest(
+  s: PlainSpec,
+  usernsFd: number,
+  stdio: readonly [number, number, number],
+  path: string | null,
+): Block {
+  const n = s.mounts.length;
+  const fixed = SB_HEADER + SB_STACK;
+  const heap = new Heap(fixed + n * SOP_SIZE);
+  const ops: { m: PlainMount; source: number; target: number; data: number }[] = s.mounts.map((m) => ({
+    m,
+    source: m.kind === "bind" && m.fd < 0 ? heap.str(m.source) : m.kind === "symlink" ? heap.str(m.linkTo) : 0,
+    target: heap.str(m.target),
+    data: m.kind === "file" ? heap.add(m.data) : 0,
+  }));
+  const argvOffs = s.argv.map((a) => heap.str(a));
+  const envOffs = s.env.map((e) => heap.str(e));
+  const argvTable = heap.add(new Uint8Array(new Uint32Array(argvOffs).buffer));
+  const envTable = heap.add(new Uint8Array(new Uint32Array(envOffs).buffer));
+  const ptrs = heap.zeros((s.argv.length + s.env.length + 2) * 8);
+  const pathAt = path === null ? 0 : heap.str(path);
+  const cwdAt = s.cwd === null ? 0 : heap.str(s.cwd);
+  const hostAt = s.hostname === null ? 0 : heap.str(s.hostname);
+  const seccompAt = s.seccomp === null ? 0 : heap.add(s.seccomp);
+  const madeMax = Math.min(MADE_MAX_LIMIT, 16 + n * 4);
+  const madeAt = heap.zeros(madeMax * MADE_SIZE);
+  if (heap.size > 2 ** 31) throw new RangeError("sandbox: the request is larger than 2 GiB");
+
+  const bytes = new Uint8Array(heap.size);
+  let cursor = fixed + n * SOP_SIZE;
+  for (const p of heap.parts) {
+    bytes.set(p, cursor);
+    cursor += p.length;
+  }
+  const v = new DataView(bytes.buffer);
+  ops.forEach(({ m, source, target, data }, i) => {
+    const o = fixed + i * SOP_SIZE;
+    let flags = 0;
+    let mode = -1;
+    let fd = -1;
+    let size = 0;
+    if (m.kind === "bind") {
+      flags = (m.ro ? SF.ro : 0) | (m.dev ? SF.dev : 0) | (m.try ? SF.try : 0) | (m.fd >= 0 ? SF.fd : 0);
+      fd = m.fd;
+    } else if (m.kind === "tmpfs") {
+      mode = m.mode;
+      size = m.size;
+    } else if (m.kind === "dir" || m.kind === "chmod") mode = m.mode;
+    else if (m.kind === "file") {
+      mode = m.mode;
+      size = m.data.length;
+    }
+    v.setInt32(o + at("sop", "type"), SOP[m.kind], true);
+    v.setInt32(o + at("sop", "flags"), flags, true);
+    v.setInt32(o + at("sop", "mode"), mode, true);
+    v.setInt32(o + at("sop", "fd"), fd, true);
+    v.setBigUint64(o + at("sop", "size"), BigInt(size), true);
+    v.setUint32(o + at("sop", "source"), source, true);
+    v.setUint32(o + at("sop", "target"), target, true);
+    v.setUint32(o + at("sop", "data"), data, true);
+    v.setInt32(o + at("sop", "src"), -1, true);
+  });
+  const ns = s.namespaces;
+  const opts =
+    (ns.has("pid") ? SO.newPid : 0) |
+    (s.asPid1 ? SO.asPid1 : 0) |
+    (s.newSession ? SO.newSession : 0) |
+    (ns.has("net") ? SO.net : 0) |
+    (ns.has("ipc") ? SO.ipc : 0) |
+    (ns.has("uts") ? SO.uts : 0) |
+    (ns.has("cgroup") ? SO.cgroup : 0) |
+    (s.disableNestedUserns ? SO.noUserns : 0);
+  const S = (f: Parameters<typeof at<"sreq">>[1]) => at("sreq", f);
+  v.setInt32(S("helper_pidfd"), usernsFd, true);
+  v.setInt32(S("opts"), opts, true);
+  v.setInt32(S("nops"), n, true);
+  v.setUint32(S("ops"), fixed, true);
+  for (let i = 0; i < 3; i++) v.setInt32(S("stdio") + 4 * i, stdio[i] as number, true);
+  v.setInt32(S("stack_len"), SB_STACK, true);
+  v.setInt32(S("uid"), s.uid | 0, true);
+  v.setInt32(S("gid"), s.gid | 0, true);
+  v.setInt32(S("nseccomp"), s.seccomp === null ? 0 : s.seccomp.length / 8, true);
+  v.setBigUint64(S("caps"), s.caps, true);
+  v.setInt32(S("argc"), s.argv.length, true);
+  v.setUint32(S("argv"), argvTable, true);
+  v.setInt32(S("envc"), s.env.length, true);
+  v.setUint32(S("envp"), envTable, true);
+  v.setUint32(S("ptrs"), ptrs, true);
+  v.setUint32(S("path"), pathAt, true);
+  v.setUint32(S("cwd"), cwdAt, true);
+  v.setUint32(S("hostname"), hostAt, true);
+  v.setUint32(S("seccomp"), seccompAt, true);
+  v.setInt32(S("made_max"), madeMax, true);
+  v.setUint32(S("made"), madeAt, true);
+  return { bytes, view: v };
+}
+
+/** What the native call left in the block. */
+export function readResult(b: Block): { pidfd: number; step: SandboxStep; errno: number; index: number } {
+  return {
+    pidfd: b.view.getInt32(at("sreq", "pidfd"), true),
+    step: SANDBOX_STEPS[b.view.getInt32(at("sreq", "step"), true)] ?? "none",
+    errno: b.view.getInt32(at("sreq", "err"), true),
+    index: b.view.getInt32(at("sreq", "index"), true),
+  };
+}

@@ -1,0 +1,139 @@
+/**
+ * sandbox(argv, spec): a command in new namespaces with a filesystem view
+ * of its own, ids and capabilities of its own, no_new_privs and seccomp,
+ * started in-process (native/sandbox.c): no setuid binary, no helper
+ * program, no argument limit.
+ *
+ * The user namespace comes from a helper (startHelper: any maps, rootless
+ * ranges through newuidmap); the sandbox enters it, the helper is released
+ * once the sandbox runs. The handle is spawnInside's; its pid is the
+ * sandbox's monitor, which forwards signals, and SIGKILL (or an abort, or
+ * the timeout) ends the sandbox through it, so what the view had to create
+ * on the host is removed in every case.
+ */
+import { statSync } from "node:fs";
+import { SANDBOX_STEPS } from "../core/contract.ts";
+import { errnoName, errnoText, UsernsError } from "../core/errors.ts";
+import * as native from "../core/native.ts";
+import { startHelper } from "../core/unshare.ts";
+import { adoptCommand, type InsideProcess } from "../exec/spawn-inside.ts";
+import { openFromProcess } from "../ns/namespace-fd.ts";
+import { buildRequest, readResult, type SandboxStep } from "./request.ts";
+import { checkSpec, type PlainMount, type SandboxSpec } from "./spec.ts";
+
+export type { SandboxMount, SandboxNamespace, SandboxSpec } from "./spec.ts";
+
+/** The monitor's "end the sandbox, then clean up" (SIGRTMAX): what SIGKILL is turned into. */
+const SIG_KILL_SANDBOX = 64;
+
+/** The syscall that fails at each of the sandbox's steps (the contract's table). */
+const SYSCALL = Object.fromEntries(SANDBOX_STEPS) as Record<SandboxStep, string>;
+
+function describeMount(m: PlainMount): string {
+  return m.kind === "bind" ? `bind ${m.fd >= 0 ? `fd ${m.fd}` : m.source} on ${m.target}` : `${m.kind} ${m.target}`;
+}
+
+/** A missing source (not a "-try" one) is refused before anything is made. */
+function checkSources(mounts: readonly PlainMount[]): void {
+  mounts.forEach((m, i) => {
+    if (m.kind !== "bind" || m.fd >= 0 || m.try) return;
+    try {
+      statSync(m.source);
+    } catch (e) {
+      const errno = -((e as { errno?: number }).errno ?? -2);
+      throw new UsernsError(`sandbox: mounts[${i}]: can't find source path ${m.source}: ${errnoText(errno)}`, {
+        code: errnoName(errno),
+        errno,
+        syscall: "stat",
+        step: "options",
+      });
+    }
+  });
+}
+
+/** Run argv in a sandbox described by spec (see SandboxSpec). */
+export function sandbox(argv: readonly string[], spec: SandboxSpec = {}): InsideProcess {
+  const s = checkSpec(argv, spec);
+  checkSources(s.mounts);
+  s.signal?.throwIfAborted();
+  native.ensureRegistry();
+
+  const pathEntry = s.env.find((e) => e.startsWith("PATH="));
+  const path =
+    pathEntry === undefined ? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" : pathEntry.slice(5);
+  const helper = startHelper(s.uidMap, s.gidMap, 0, s.mapper === undefined ? {} : { mapper: s.mapper });
+  const ours: number[] = [];
+  const theirs: number[] = [];
+  const parentEnds: ({ fd: number; rec: number } | undefined)[] = [undefined, undefined, undefined];
+  let usernsFd = -1;
+  let started: { rc: number; rec: number; pidfd: number } | undefined;
+  try {
+    // The user namespace as an fd, opened by us (the monitor enters it by that fd).
+    usernsFd = openFromProcess({ pid: helper.pid, pidfd: helper.pidfd, done: () => {} }, "user").take();
+    const childStdio: [number, number, number] = [-1, -1, -1];
+    for (let i = 0; i < 3; i++) {
+      const sp = s.stdio[i];
+      if (sp === "ignore") childStdio[i] = -2;
+      else if (typeof sp === "number") childStdio[i] = sp;
+      else if (sp === "pipe") {
+        const p = native.pipe();
+        if (typeof p === "number")
+          throw new UsernsError(`pipe2: ${errnoText(-p)}`, {
+            code: errnoName(-p),
+            errno: -p,
+            syscall: "pipe2",
+            step: "open",
+          });
+        const [parent, child] = i === 0 ? ([1, 0] as const) : ([0, 1] as const);
+        ours.push(p.recs[parent]);
+        theirs.push(p.recs[child]);
+        parentEnds[i] = { fd: p.fds[parent], rec: p.recs[parent] };
+        childStdio[i] = p.fds[child];
+      }
+    }
+    const block = buildRequest(s, usernsFd, childStdio, path);
+    const { rc, rec } = native.sandboxStart(block.bytes);
+    const r = readResult(block);
+    if (rc <= 0) {
+      const at =
+        r.index >= 0 && s.mounts[r.index]
+          ? ` mounts[${r.index}] (${describeMount(s.mounts[r.index] as PlainMount)})`
+          : "";
+      const errno = r.errno || -rc || 22;
+      if (r.step === "exec") {
+        const name = s.argv[0] as string;
+        throw new UsernsError(
+          errno === 2 ? `sandbox: ${name}: command not found` : `sandbox: ${name}: ${errnoText(errno)}`,
+          {
+            code: errnoName(errno),
+            errno,
+            syscall: "execve",
+            step: "open",
+          },
+        );
+      }
+      throw new UsernsError(`sandbox: ${r.step}${at}: ${errnoText(errno)}`, {
+        code: errnoName(errno),
+        errno,
+        syscall: SYSCALL[r.step] ?? r.step,
+        step: "open",
+      });
+    }
+    started = { rc, rec, pidfd: r.pidfd };
+  } catch (e) {
+    for (const rec of ours) native.recClose(rec);
+    throw e;
+  } finally {
+    if (usernsFd >= 0) native.close(usernsFd);
+    for (const rec of theirs) native.recClose(rec);
+    helper.release();
+  }
+  const proc = adoptCommand({ pid: started.rc, pidfd: started.pidfd, rec: started.rec }, parentEnds, s.signal, (n) =>
+    n === 9 ? SIG_KILL_SANDBOX : n,
+  );
+  if (s.timeout !== undefined) {
+    const timer = setTimeout(() => proc.kill(9), s.timeout);
+    proc.exited.finally(() => clearTimeout(timer)).catch(() => {});
+  }
+  return proc;
+}

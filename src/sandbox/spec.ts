@@ -1,0 +1,433 @@
+/**
+ * The sandbox spec: its public shape, and its validation into plain frozen
+ * data. Every field and every mount entry is read exactly once (a getter or
+ * a Proxy answers once); what is validated is what is used. A bad spec gets
+ * a UsernsError naming the field or `mounts[i]` and the rule broken, before
+ * anything is created.
+ */
+import { invalid } from "../core/errors.ts";
+import { describe, type IDMap, type IDMapInput, parseIDMapping } from "../core/idmap.ts";
+import { copyOptions } from "../core/options.ts";
+import { checkArgv, checkCwd, checkEnv } from "../exec/argv.ts";
+import { checkStdio, type StdioSpec } from "../exec/spawn-inside.ts";
+import { autoMap } from "../rootless/subid.ts";
+import { BPF_MAXINSNS } from "./seccomp.ts";
+
+export type SandboxNamespace = "user" | "mnt" | "pid" | "net" | "ipc" | "uts" | "cgroup";
+
+export type SandboxMount =
+  | {
+      readonly type: "bind" | "ro-bind" | "dev-bind" | "bind-try" | "ro-bind-try" | "dev-bind-try";
+      readonly source: string;
+      readonly target: string;
+    }
+  | { readonly type: "bind-fd" | "ro-bind-fd"; readonly fd: number; readonly target: string }
+  | { readonly type: "tmpfs"; readonly target: string; readonly size?: number; readonly mode?: number }
+  | { readonly type: "proc" | "dev" | "mqueue" | "remount-ro"; readonly target: string }
+  | { readonly type: "dir"; readonly target: string; readonly mode?: number }
+  | { readonly type: "file"; readonly target: string; readonly data: Uint8Array | string; readonly mode?: number }
+  | { readonly type: "symlink"; readonly target: string; readonly linkTo: string }
+  | { readonly type: "chmod"; readonly target: string; readonly mode: number };
+
+export interface SandboxSpec {
+  /** Namespaces to make; "user" and "mnt" always. Default (or `unshareAll`): all of them. */
+  readonly namespaces?: readonly SandboxNamespace[];
+  readonly unshareAll?: boolean;
+  /** Keep the caller's network namespace (drops "net" from the list). */
+  readonly shareNet?: boolean;
+  /** The command's ids inside. Default: the caller's own euid and egid, mapped to themselves. */
+  readonly uid?: number;
+  readonly gid?: number;
+  /** The user namespace's maps, as startHelper takes them ("auto": own id as 0 plus subordinate ranges). */
+  readonly uidMap?: IDMapInput | "auto";
+  readonly gidMap?: IDMapInput | "auto";
+  readonly mapper?: "auto" | "direct" | "newuidmap";
+  readonly hostname?: string;
+  readonly mounts?: readonly SandboxMount[];
+  /** Directory inside the view to start in. Default "/". */
+  readonly cwd?: string;
+  /** The command's whole environment. Default: empty (nothing of Bun's environment goes in). */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** setsid(): the command has no controlling terminal (no TIOCSTI into ours). Default true. */
+  readonly newSession?: boolean;
+  /** Always on (the command dies with the thread that started it); false is refused. */
+  readonly dieWithParent?: boolean;
+  /** The command is pid 1 of its pid namespace instead of a small init. */
+  readonly asPid1?: boolean;
+  /** Default: none kept. `{ drop: "ALL", add: [...] }` keeps those; `{ drop: [...] }` keeps all but those. */
+  readonly capabilities?: { readonly drop?: "ALL" | readonly string[]; readonly add?: readonly string[] };
+  /** Always on; false is refused. */
+  readonly noNewPrivs?: boolean;
+  /** A seccomp program (seccompFilter(), or raw struct sock_filter bytes). */
+  readonly seccomp?: Uint8Array;
+  /** No user namespace can be made inside (user.max_user_namespaces = 0 in the sandbox's). */
+  readonly disableNestedUserns?: boolean;
+  readonly stdio?: readonly [StdioSpec?, StdioSpec?, StdioSpec?];
+  /** Aborting ends the sandbox (as kill("SIGKILL")). */
+  readonly signal?: AbortSignal;
+  /** Milliseconds; then the sandbox is ended as by kill("SIGKILL"). */
+  readonly timeout?: number;
+}
+
+const KEYS = [
+  "namespaces",
+  "unshareAll",
+  "shareNet",
+  "uid",
+  "gid",
+  "uidMap",
+  "gidMap",
+  "mapper",
+  "hostname",
+  "mounts",
+  "cwd",
+  "env",
+  "newSession",
+  "dieWithParent",
+  "asPid1",
+  "capabilities",
+  "noNewPrivs",
+  "seccomp",
+  "disableNestedUserns",
+  "stdio",
+  "signal",
+  "timeout",
+] as const;
+
+/** Capability names, by number (include/uapi/linux/capability.h). */
+export const CAPABILITIES: readonly string[] = Object.freeze([
+  "CAP_CHOWN",
+  "CAP_DAC_OVERRIDE",
+  "CAP_DAC_READ_SEARCH",
+  "CAP_FOWNER",
+  "CAP_FSETID",
+  "CAP_KILL",
+  "CAP_SETGID",
+  "CAP_SETUID",
+  "CAP_SETPCAP",
+  "CAP_LINUX_IMMUTABLE",
+  "CAP_NET_BIND_SERVICE",
+  "CAP_NET_BROADCAST",
+  "CAP_NET_ADMIN",
+  "CAP_NET_RAW",
+  "CAP_IPC_LOCK",
+  "CAP_IPC_OWNER",
+  "CAP_SYS_MODULE",
+  "CAP_SYS_RAWIO",
+  "CAP_SYS_CHROOT",
+  "CAP_SYS_PTRACE",
+  "CAP_SYS_PACCT",
+  "CAP_SYS_ADMIN",
+  "CAP_SYS_BOOT",
+  "CAP_SYS_NICE",
+  "CAP_SYS_RESOURCE",
+  "CAP_SYS_TIME",
+  "CAP_SYS_TTY_CONFIG",
+  "CAP_MKNOD",
+  "CAP_LEASE",
+  "CAP_AUDIT_WRITE",
+  "CAP_AUDIT_CONTROL",
+  "CAP_SETFCAP",
+  "CAP_MAC_OVERRIDE",
+  "CAP_MAC_ADMIN",
+  "CAP_SYSLOG",
+  "CAP_WAKE_ALARM",
+  "CAP_BLOCK_SUSPEND",
+  "CAP_AUDIT_READ",
+  "CAP_PERFMON",
+  "CAP_BPF",
+  "CAP_CHECKPOINT_RESTORE",
+]);
+
+export const MOUNTS_MAX = 65536;
+const SANDBOX_NAMESPACES: readonly SandboxNamespace[] = ["user", "mnt", "pid", "net", "ipc", "uts", "cgroup"];
+
+/** One mount entry, validated. */
+export type PlainMount =
+  | { kind: "bind"; ro: boolean; dev: boolean; try: boolean; source: string; fd: number; target: string }
+  | { kind: "tmpfs"; target: string; size: number; mode: number }
+  | { kind: "proc" | "dev" | "mqueue" | "remount-ro"; target: string }
+  | { kind: "dir"; target: string; mode: number }
+  | { kind: "file"; target: string; data: Uint8Array; mode: number }
+  | { kind: "symlink"; target: string; linkTo: string }
+  | { kind: "chmod"; target: string; mode: number };
+
+export interface PlainSpec {
+  argv: string[];
+  namespaces: Set<SandboxNamespace>;
+  uid: number;
+  gid: number;
+  uidMap: IDMap[];
+  gidMap: IDMap[];
+  mapper: "auto" | "direct" | "newuidmap" | undefined;
+  hostname: string | null;
+  mounts: PlainMount[];
+  cwd: string | null;
+  env: string[];
+  newSession: boolean;
+  asPid1: boolean;
+  caps: bigint;
+  seccomp: Uint8Array | null;
+  disableNestedUserns: boolean;
+  stdio: [StdioSpec, StdioSpec, StdioSpec];
+  signal: AbortSignal | undefined;
+  timeout: number | undefined;
+}
+
+const fail = (m: string) => invalid("options", `sandbox: ${m}`);
+
+function bool(v: unknown, what: string, dflt: boolean): boolean {
+  if (v === undefined) return dflt;
+  if (typeof v !== "boolean") throw fail(`${what} must be a boolean, got ${describe(v)}`);
+  return v;
+}
+
+function str(v: unknown, what: string): string {
+  if (typeof v !== "string") throw fail(`${what} must be a string, got ${describe(v)}`);
+  if (v.includes("\0")) throw fail(`${what} contains a NUL byte`);
+  return v;
+}
+
+/** An absolute path inside the view, normalized; ".." is refused (it could only mean leaving the root). */
+export function viewPath(v: unknown, what: string): string {
+  const s = str(v, what);
+  if (!s.startsWith("/")) throw fail(`${what} must be an absolute path inside the sandbox, got ${JSON.stringify(s)}`);
+  const parts = s.split("/").filter((p) => p !== "" && p !== ".");
+  if (parts.includes("..")) throw fail(`${what} must not contain "..": ${JSON.stringify(s)}`);
+  if (parts.some((p) => new TextEncoder().encode(p).length > 255)) throw fail(`${what} has a component over 255 bytes`);
+  const out = `/${parts.join("/")}`;
+  if (out.length > 4000) throw fail(`${what} is longer than 4000 bytes`);
+  return out;
+}
+
+function id(v: unknown, what: string, dflt: number): number {
+  if (v === undefined) return dflt;
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > 4294967294)
+    throw fail(`${what} must be an id 0-4294967294, got ${describe(v)}`);
+  return v;
+}
+
+function mode(v: unknown, what: string, dflt: number | undefined): number {
+  if (v === undefined && dflt !== undefined) return dflt;
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > 0o7777)
+    throw fail(`${what} must be a permission mode 0-0o7777, got ${describe(v)}`);
+  return v;
+}
+
+function capNumber(name: unknown, what: string): number {
+  const n =
+    typeof name === "string"
+      ? CAPABILITIES.indexOf(name.toUpperCase().startsWith("CAP_") ? name.toUpperCase() : `CAP_${name.toUpperCase()}`)
+      : -1;
+  if (n < 0) throw fail(`${what}: unknown capability ${describe(name)}`);
+  return n;
+}
+
+function caps(v: unknown): bigint {
+  if (v === undefined) return 0n;
+  const c = copyOptions(v, ["drop", "add"] as const, (m) => fail(`capabilities: ${m}`));
+  let keep = c.drop === "ALL" || c.drop === undefined ? 0n : (1n << BigInt(CAPABILITIES.length)) - 1n;
+  if (c.drop !== undefined && c.drop !== "ALL") {
+    if (!Array.isArray(c.drop))
+      throw fail(`capabilities.drop must be "ALL" or a list of names, got ${describe(c.drop)}`);
+    Array.from(c.drop as unknown[]).forEach((n, i) => {
+      keep &= ~(1n << BigInt(capNumber(n, `capabilities.drop[${i}]`)));
+    });
+  }
+  if (c.add !== undefined) {
+    if (!Array.isArray(c.add)) throw fail(`capabilities.add must be a list of names, got ${describe(c.add)}`);
+    Array.from(c.add as unknown[]).forEach((n, i) => {
+      keep |= 1n << BigInt(capNumber(n, `capabilities.add[${i}]`));
+    });
+  }
+  return keep;
+}
+
+const BIND_TYPES: Record<string, [ro: boolean, dev: boolean, tryIt: boolean]> = {
+  bind: [false, false, false],
+  "ro-bind": [true, false, false],
+  "dev-bind": [false, true, false],
+  "bind-try": [false, false, true],
+  "ro-bind-try": [true, false, true],
+  "dev-bind-try": [false, true, true],
+};
+
+function mountEntry(raw: unknown, i: number): PlainMount {
+  const at = `mounts[${i}]`;
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw))
+    throw fail(`${at} must be an object, got ${describe(raw)}`);
+  const e = copyOptions(raw, ["type", "source", "target", "fd", "size", "mode", "data", "linkTo"] as const, (m) =>
+    fail(`${at}: ${m}`),
+  );
+  const type = e.type;
+  const target = viewPath(e.target, `${at}.target`);
+  const only = (allowed: string[]) => {
+    for (const k of ["source", "fd", "size", "mode", "data", "linkTo"] as const)
+      if (e[k] !== undefined && !allowed.includes(k))
+        throw fail(`${at}: "${k}" does not apply to type ${JSON.stringify(type)}`);
+  };
+  if (typeof type === "string" && BIND_TYPES[type]) {
+    only(["source"]);
+    const [ro, dev, tryIt] = BIND_TYPES[type] as [boolean, boolean, boolean];
+    const source = str(e.source, `${at}.source`);
+    if (!source.startsWith("/"))
+      throw fail(`${at}.source must be an absolute host path, got ${JSON.stringify(source)}`);
+    return { kind: "bind", ro, dev, try: tryIt, source, fd: -1, target };
+  }
+  if (target === "/" && type !== "tmpfs") throw fail(`${at}: only binds and tmpfs may be mounted on "/"`);
+  switch (type) {
+    case "bind-fd":
+    case "ro-bind-fd": {
+      only(["fd"]);
+      const fd = e.fd;
+      if (typeof fd !== "number" || !Number.isInteger(fd) || fd < 0 || fd > 2 ** 31 - 1)
+        throw fail(`${at}.fd must be a file descriptor, got ${describe(fd)}`);
+      return { kind: "bind", ro: type === "ro-bind-fd", dev: false, try: false, source: "", fd, target };
+    }
+    case "tmpfs": {
+      only(["size", "mode"]);
+      const size = e.size;
+      if (size !== undefined && (typeof size !== "number" || !Number.isSafeInteger(size) || size <= 0))
+        throw fail(`${at}.size must be a positive number of bytes, got ${describe(size)}`);
+      return {
+        kind: "tmpfs",
+        target,
+        size: (size as number | undefined) ?? 0,
+        mode: mode(e.mode, `${at}.mode`, 0o755),
+      };
+    }
+    case "proc":
+    case "dev":
+    case "mqueue":
+    case "remount-ro":
+      only([]);
+      return { kind: type, target };
+    case "dir":
+      only(["mode"]);
+      return { kind: "dir", target, mode: e.mode === undefined ? -1 : mode(e.mode, `${at}.mode`, undefined) };
+    case "chmod":
+      only(["mode"]);
+      return { kind: "chmod", target, mode: mode(e.mode, `${at}.mode`, undefined) };
+    case "file": {
+      only(["data", "mode"]);
+      const d = e.data;
+      let data: Uint8Array;
+      if (typeof d === "string") data = new TextEncoder().encode(d);
+      else if (d instanceof Uint8Array) data = d.slice();
+      else throw fail(`${at}.data must be a string or a Uint8Array, got ${describe(d)}`);
+      return { kind: "file", target, data, mode: mode(e.mode, `${at}.mode`, 0o644) };
+    }
+    case "symlink": {
+      only(["linkTo"]);
+      const linkTo = str(e.linkTo, `${at}.linkTo`);
+      if (linkTo === "" || linkTo.length > 4000) throw fail(`${at}.linkTo must be 1-4000 bytes`);
+      return { kind: "symlink", target, linkTo };
+    }
+    case "overlay":
+    case "tmp-overlay":
+    case "ro-overlay":
+      throw fail(`${at}: type ${JSON.stringify(type)} is not supported yet`);
+  }
+  throw fail(`${at}.type: unknown mount type ${describe(type)}`);
+}
+
+/** Copy the spec once and check it whole. */
+export function checkSpec(argv: unknown, spec: unknown): PlainSpec {
+  if (spec !== undefined && (typeof spec !== "object" || spec === null))
+    throw fail(`spec must be an object, got ${describe(spec)}`);
+  const o = copyOptions(spec, KEYS, fail);
+  const args = checkArgv(argv);
+  // Namespaces.
+  let ns: Set<SandboxNamespace>;
+  if (o.namespaces === undefined || bool(o.unshareAll, "unshareAll", false)) {
+    if (o.namespaces !== undefined && o.unshareAll === true) throw fail("give namespaces or unshareAll, not both");
+    ns = new Set(SANDBOX_NAMESPACES);
+  } else {
+    if (!Array.isArray(o.namespaces)) throw fail(`namespaces must be an array, got ${describe(o.namespaces)}`);
+    ns = new Set();
+    Array.from(o.namespaces as unknown[]).forEach((n, i) => {
+      if (!SANDBOX_NAMESPACES.includes(n as SandboxNamespace))
+        throw fail(`namespaces[${i}]: ${describe(n)} is not one of ${SANDBOX_NAMESPACES.join(", ")}`);
+      ns.add(n as SandboxNamespace);
+    });
+    if (!ns.has("user") || !ns.has("mnt")) throw fail('namespaces must include "user" and "mnt": the view needs both');
+  }
+  if (bool(o.shareNet, "shareNet", false)) {
+    if (o.namespaces !== undefined && ns.has("net")) throw fail('shareNet conflicts with "net" in namespaces');
+    ns.delete("net");
+  }
+  const hostname = o.hostname === undefined ? null : str(o.hostname, "hostname");
+  if (hostname !== null && (hostname === "" || new TextEncoder().encode(hostname).length > 64))
+    throw fail("hostname must be 1-64 bytes");
+  if (hostname !== null && !ns.has("uts")) throw fail('hostname needs the "uts" namespace');
+  const asPid1 = bool(o.asPid1, "asPid1", false);
+  if (asPid1 && !ns.has("pid")) throw fail('asPid1 needs the "pid" namespace');
+  if (bool(o.dieWithParent, "dieWithParent", true) === false)
+    throw fail("dieWithParent: false is not supported: a sandbox always dies with the thread that started it");
+  if (bool(o.noNewPrivs, "noNewPrivs", true) === false)
+    throw fail("noNewPrivs: false is not supported: no_new_privs is always set");
+  // Mounts.
+  let mounts: PlainMount[] = [];
+  if (o.mounts !== undefined) {
+    if (!Array.isArray(o.mounts)) throw fail(`mounts must be an array, got ${describe(o.mounts)}`);
+    const list = o.mounts as unknown[];
+    const n = list.length;
+    if (!Number.isInteger(n) || n > MOUNTS_MAX) throw fail(`mounts has ${n} entries; at most ${MOUNTS_MAX}`);
+    mounts = [];
+    for (let i = 0; i < n; i++) mounts.push(mountEntry(list[i], i));
+  }
+  mounts.forEach((m, i) => {
+    if (m.kind === "proc" && !ns.has("pid"))
+      throw fail(`mounts[${i}]: proc needs the "pid" namespace (it shows the caller's processes otherwise)`);
+    if (m.kind === "mqueue" && !ns.has("ipc")) throw fail(`mounts[${i}]: mqueue needs the "ipc" namespace`);
+  });
+  const seccomp = o.seccomp;
+  if (seccomp !== undefined) {
+    if (!(seccomp instanceof Uint8Array))
+      throw fail(`seccomp must be a Uint8Array (seccompFilter() or raw BPF), got ${describe(seccomp)}`);
+    if (seccomp.length === 0 || seccomp.length % 8 !== 0 || seccomp.length / 8 > BPF_MAXINSNS)
+      throw fail(`seccomp must be 1-${BPF_MAXINSNS} struct sock_filter (8 bytes each), got ${seccomp.length} bytes`);
+  }
+  const timeout = o.timeout;
+  if (
+    timeout !== undefined &&
+    (typeof timeout !== "number" || !Number.isFinite(timeout) || timeout <= 0 || timeout > 2 ** 31 - 1)
+  )
+    throw fail(`timeout must be a positive number of milliseconds, got ${describe(timeout)}`);
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw fail("signal must be an AbortSignal");
+  const maps = (v: unknown, what: string): IDMapInput | "auto" | undefined => {
+    if (v === undefined || v === "auto" || typeof v === "string") return v === undefined ? undefined : str(v, what);
+    if (Array.isArray(v)) return Array.from(v as unknown[]) as unknown as IDMapInput;
+    throw fail(`${what} must be a map text, "auto" or a list of extents, got ${describe(v)}`);
+  };
+  const euid = process.geteuid?.() ?? 0;
+  const egid = process.getegid?.() ?? 0;
+  const uidMap = maps(o.uidMap, "uidMap");
+  const gidMap = maps(o.gidMap, "gidMap");
+  const uid = id(o.uid, "uid", uidMap === undefined ? euid : 0);
+  const gid = id(o.gid, "gid", gidMap === undefined ? egid : 0);
+  const mapper = o.mapper;
+  if (mapper !== undefined && mapper !== "auto" && mapper !== "direct" && mapper !== "newuidmap")
+    throw fail(`mapper must be "auto", "direct" or "newuidmap", got ${describe(mapper)}`);
+  return Object.freeze({
+    argv: args,
+    namespaces: ns,
+    uid,
+    gid,
+    uidMap: parseIDMapping(uidMap === "auto" ? autoMap("uid") : (uidMap ?? `${uid}:${euid}:1`), "uid"),
+    gidMap: parseIDMapping(gidMap === "auto" ? autoMap("gid") : (gidMap ?? `${gid}:${egid}:1`), "gid"),
+    mapper,
+    hostname,
+    mounts,
+    cwd: o.cwd === undefined ? null : viewPath(checkCwd(o.cwd), "cwd"),
+    env: checkEnv(o.env === undefined ? {} : o.env),
+    newSession: bool(o.newSession, "newSession", true),
+    asPid1,
+    caps: caps(o.capabilities),
+    seccomp: seccomp === undefined ? null : (seccomp as Uint8Array).slice(),
+    disableNestedUserns: bool(o.disableNestedUserns, "disableNestedUserns", false),
+    stdio: checkStdio(o.stdio),
+    signal: o.signal as AbortSignal | undefined,
+    timeout: timeout as number | undefined,
+  });
+}

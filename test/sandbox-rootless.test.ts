@@ -1,0 +1,71 @@
+// sandbox() as an unprivileged user: its own id, and its subordinate ranges
+// through newuidmap ("auto"). A throwaway user; every /etc file touched is
+// restored byte for byte.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { isRoot } from "./support/proc.ts";
+
+const tools = ["setpriv", "useradd", "newuidmap", "newgidmap"].every((t) => Bun.which(t));
+const FILES = ["/etc/passwd", "/etc/group", "/etc/shadow", "/etc/gshadow", "/etc/subuid", "/etc/subgid"];
+const USER = "bunuserns-sandbox";
+const UID = 2988;
+const saved = new Map<string, Buffer | undefined>();
+
+describe.skipIf(!isRoot || !tools)(
+  "sandbox rootless (needs root to make the user, util-linux setpriv, shadow's useradd and uidmap)",
+  () => {
+    beforeAll(() => {
+      for (const f of FILES) {
+        try {
+          saved.set(f, readFileSync(f));
+        } catch {
+          saved.set(f, undefined);
+        }
+      }
+      const r = Bun.spawnSync(["useradd", "-M", "-u", String(UID), "-s", "/bin/sh", USER], { stderr: "pipe" });
+      if (r.exitCode !== 0) throw new Error(`useradd: ${r.stderr}`);
+      writeFileSync("/etc/subuid", `${saved.get("/etc/subuid") ?? ""}${USER}:400000:65536\n`);
+      writeFileSync("/etc/subgid", `${saved.get("/etc/subgid") ?? ""}${USER}:400000:65536\n`);
+    });
+    afterAll(() => {
+      for (const [file, bytes] of saved) {
+        if (bytes === undefined) rmSync(file, { force: true });
+        else writeFileSync(file, bytes);
+      }
+    });
+
+    test("own id and subordinate ranges: ids, caps, writes to a bind, and nothing left on the host", async () => {
+      const p = Bun.spawn(
+        [
+          "setpriv",
+          `--reuid=${UID}`,
+          `--regid=${UID}`,
+          "--clear-groups",
+          process.execPath,
+          join(import.meta.dir, "fixtures", "sandbox-rootless.ts"),
+        ],
+        { env: { ...process.env, HOME: "/tmp", TMPDIR: "/tmp" }, stdout: "pipe", stderr: "pipe" },
+      );
+      const [out, err] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+      expect(err).toBe("");
+      const r = JSON.parse(out.trim());
+      expect(r.uid).toBe(UID);
+      // Own id: the caller's uid mapped to itself, no capabilities, its writes land on the host.
+      expect(r.own.out.split("\n")).toEqual([
+        `Uid: ${UID} ${UID} ${UID} ${UID}`,
+        "CapEff: 0000000000000000",
+        "NoNewPrivs: 1",
+        "written",
+      ]);
+      expect(r.leftOwn).toEqual(["f"]);
+      // "auto": uid 1000 inside is the subordinate 400999 outside, which may not write the user's directory.
+      const lines = r.auto.out.split("\n");
+      expect(lines.slice(0, 3)).toEqual(["Uid: 1000 1000 1000 1000", "CapEff: 0000000000000000", "NoNewPrivs: 1"]);
+      expect(lines.slice(3, 5).map((l: string) => l.trim())).toEqual([`0 ${UID} 1`, "1 400000 65536"]);
+      expect(lines[5]).toBe("refused");
+      expect(r.autoRoot.out.split("\n")).toEqual(["0", "masked"]);
+      expect(r.leftAuto).toEqual(["f"]);
+    }, 60000);
+  },
+);

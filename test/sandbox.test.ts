@@ -1,0 +1,515 @@
+// sandbox(): each spec field, checked from inside the sandbox and on the host.
+import { afterAll, describe, expect, test } from "bun:test";
+import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type SandboxMount, type SandboxSpec, sandbox, seccompFilter, UsernsError } from "../src/index.ts";
+import { isRoot } from "./support/proc.ts";
+
+const base = mkdtempSync(join(tmpdir(), "bun-userns-sandbox-"));
+afterAll(() => rmSync(base, { recursive: true, force: true }));
+let n = 0;
+function hostDir(): string {
+  const d = join(base, `d${n++}`);
+  mkdirSync(d);
+  return d;
+}
+
+/** A read-only system: /usr, /etc and the usual links. */
+const SYSTEM: SandboxMount[] = [
+  { type: "ro-bind", source: "/usr", target: "/usr" },
+  { type: "ro-bind", source: "/etc", target: "/etc" },
+  { type: "symlink", target: "/bin", linkTo: "usr/bin" },
+  { type: "symlink", target: "/sbin", linkTo: "usr/sbin" },
+  { type: "symlink", target: "/lib", linkTo: "usr/lib" },
+  ...(existsSync("/usr/lib64") ? [{ type: "symlink" as const, target: "/lib64", linkTo: "usr/lib64" }] : []),
+  { type: "proc", target: "/proc" },
+  { type: "dev", target: "/dev" },
+];
+
+async function run(script: string, spec: SandboxSpec = {}, extra: SandboxMount[] = []) {
+  const p = sandbox(["/bin/sh", "-c", script], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { PATH: "/usr/bin:/bin" },
+    ...spec,
+    mounts: [...SYSTEM, ...extra, ...(spec.mounts ?? [])],
+  });
+  const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  return { out, err, code };
+}
+
+function status(text: string, key: string): string {
+  return (new RegExp(`^${key}:\\s*(.*)$`, "m").exec(text)?.[1] ?? "").trim();
+}
+
+describe.skipIf(!isRoot)("sandbox as root (needs uid 0: the rootless suite is below)", () => {
+  test("only what was mounted is visible, and mountinfo inside lists only the view", async () => {
+    const r = await run("ls -A /; echo ---; cut -d' ' -f5 /proc/self/mountinfo");
+    expect(r.code).toBe(0);
+    const [ls, mi] = r.out.split("---\n") as [string, string];
+    expect(ls.trim().split("\n").sort()).toEqual(
+      ["bin", "dev", "etc", "lib", "proc", "sbin", "usr", ...(existsSync("/usr/lib64") ? ["lib64"] : [])].sort(),
+    );
+    const points = mi.trim().split("\n");
+    expect(points[0]).toBe("/");
+    for (const p of points) expect(p === "/" || /^\/(usr|etc|proc|dev)(\/|$)/.test(p)).toBe(true);
+  });
+
+  test("ro-bind is read-only; writes through a bind land on the host", async () => {
+    const ro = hostDir();
+    const rw = hostDir();
+    const r = await run("(echo a > /ro/f) 2>&1 || echo refused; echo b > /rw/f && echo written", {}, [
+      { type: "ro-bind", source: ro, target: "/ro" },
+      { type: "bind", source: rw, target: "/rw" },
+    ]);
+    expect(r.out).toContain("Read-only file system");
+    expect(r.out.trim().split("\n").slice(-2)).toEqual(["refused", "written"]);
+    expect(existsSync(join(ro, "f"))).toBe(false);
+    expect(readFileSync(join(rw, "f"), "utf8")).toBe("b\n");
+  });
+
+  test("tmpfs has the size and mode asked for", async () => {
+    const r = await run(
+      "stat -c %a /scratch; head -c 1048576 /dev/zero > /scratch/a && echo fits; head -c 3145728 /dev/zero > /scratch/b || echo full",
+      {},
+      [{ type: "tmpfs", target: "/scratch", size: 2 << 20, mode: 0o1777 }],
+    );
+    expect(r.out.trim().split("\n")).toEqual(["1777", "fits", "full"]);
+  });
+
+  test("/dev has exactly the expected nodes, and they work", async () => {
+    const r = await run("ls -A /dev | sort | tr '\\n' ' '; echo; head -c 4 /dev/zero | od -An -tx1; ls -A /dev/pts");
+    expect(r.code).toBe(0);
+    const [names, zero, pts] = r.out.split("\n");
+    expect(names?.trim().split(" ")).toEqual(
+      [
+        "fd",
+        "full",
+        "null",
+        "ptmx",
+        "pts",
+        "random",
+        "shm",
+        "stderr",
+        "stdin",
+        "stdout",
+        "tty",
+        "urandom",
+        "zero",
+      ].sort(),
+    );
+    expect(zero?.trim()).toBe("00 00 00 00");
+    expect(pts?.trim()).toBe("ptmx");
+  });
+
+  test("file, dir, symlink and chmod ops make what they say", async () => {
+    const r = await run("cat /etc2/conf; stat -c %a /etc2/conf; stat -c %a /d/e; readlink /l; stat -c %a /tmp", {}, [
+      { type: "file", target: "/etc2/conf", data: "hello\n", mode: 0o400 },
+      { type: "dir", target: "/d/e", mode: 0o711 },
+      { type: "symlink", target: "/l", linkTo: "/d/e" },
+      { type: "tmpfs", target: "/tmp" },
+      { type: "chmod", target: "/tmp", mode: 0o1777 },
+    ]);
+    expect(r.out.trim().split("\n")).toEqual(["hello", "400", "711", "/d/e", "1777"]);
+  });
+
+  test("ids and capabilities inside: none kept by default, exactly those added otherwise", async () => {
+    const plain = await run("cat /proc/self/status");
+    expect(status(plain.out, "Uid")).toBe("0\t0\t0\t0");
+    for (const k of ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"])
+      expect(status(plain.out, k)).toBe("0000000000000000");
+    expect(status(plain.out, "NoNewPrivs")).toBe("1");
+    const kept = await run("cat /proc/self/status", {
+      uidMap: "0:0:1,1000:1000:1",
+      gidMap: "0:0:1,1000:1000:1",
+      uid: 1000,
+      gid: 1000,
+      capabilities: { drop: "ALL", add: ["CAP_NET_BIND_SERVICE"] },
+    });
+    expect(status(kept.out, "Uid")).toBe("1000\t1000\t1000\t1000");
+    expect(status(kept.out, "Gid")).toBe("1000\t1000\t1000\t1000");
+    expect(status(kept.out, "CapEff")).toBe("0000000000000400");
+    expect(status(kept.out, "CapBnd")).toBe("0000000000000400");
+    expect(status(kept.out, "CapAmb")).toBe("0000000000000400");
+  });
+
+  test("seccomp: a denied syscall gets the errno; socket(AF_UNIX) is refused, AF_INET allowed", async () => {
+    const py =
+      "import socket\n" +
+      "for f in (socket.AF_UNIX, socket.AF_INET):\n" +
+      "  try:\n    socket.socket(f, socket.SOCK_STREAM); print(int(f), 'ok')\n" +
+      "  except OSError as e: print(int(f), e.errno)\n";
+    const r = await run(`mkdir /tmp/x; echo mkdir=$?; python3 -c "${py}"`, {
+      seccomp: seccompFilter({ denySocketFamilies: ["AF_UNIX"], deny: ["mkdir", "mkdirat"], errno: 13 }),
+      mounts: [{ type: "tmpfs", target: "/tmp" }],
+    });
+    expect(r.err).toContain("Permission denied");
+    expect(r.out.trim().split("\n")).toEqual(["mkdir=1", "1 13", "2 ok"]);
+  });
+
+  test("no_new_privs: a setuid-root binary run by uid 1000 inside does not gain root", async () => {
+    const d = hostDir();
+    copyFileSync("/usr/bin/id", join(d, "id"));
+    chownSync(join(d, "id"), 0, 0);
+    chmodSync(join(d, "id"), 0o4755);
+    const r = await run("/s/id -u; /s/id -ru", {
+      uidMap: "0:0:1,1000:1000:1",
+      gidMap: "0:0:1,1000:1000:1",
+      uid: 1000,
+      gid: 1000,
+      mounts: [{ type: "ro-bind", source: d, target: "/s" }],
+    });
+    expect(r.out.trim().split("\n")).toEqual(["1000", "1000"]);
+  });
+
+  test("new session: the command leads its own session (no controlling terminal); without it, it does not", async () => {
+    // Field 6 of /proc/self/stat is the session id, here in the sandbox's pid namespace.
+    const script = "read -r s < /proc/self/stat; set -- $s; echo $1 $6";
+    const own = await run(script);
+    const [pid, sid] = own.out.trim().split(" ");
+    expect(sid).toBe(pid);
+    const shared = await run(script, { newSession: false });
+    expect(shared.out.trim().split(" ")[1]).toBe("0"); // the caller's session, outside the namespace
+  });
+
+  test("pid 1 is a small init unless asPid1; signals reach the command", async () => {
+    const init = await run("echo $$");
+    expect(init.out.trim()).toBe("2");
+    const own = await run("echo $$", { asPid1: true });
+    expect(own.out.trim()).toBe("1");
+    const p = sandbox(["/bin/sh", "-c", "trap 'exit 7' TERM; echo ready; while :; do sleep 0.05; done"], {
+      stdio: ["ignore", "pipe", "inherit"],
+      env: { PATH: "/usr/bin" },
+      mounts: SYSTEM,
+    });
+    const reader = (p.stdout as ReadableStream<Uint8Array>).getReader();
+    const first = await reader.read();
+    expect(new TextDecoder().decode(first.value)).toBe("ready\n");
+    p.kill("SIGTERM");
+    expect(await p.exited).toBe(7);
+  });
+
+  test("network: loopback is up and nothing else; shareNet keeps the host's", async () => {
+    const r = await run(
+      "cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' '; cat /sys/class/net/lo/operstate 2>/dev/null; ip -o link show lo 2>/dev/null | grep -c UP",
+    );
+    expect(r.out.trim().split("\n")[0]).toBe("lo");
+    expect(r.out.trim().split("\n")).toHaveLength(2);
+    expect(r.out.trim().split("\n")[1]).toBe("1");
+    const host = readFileSync("/proc/net/dev", "utf8").trim().split("\n").length;
+    const shared = await run("cat /proc/net/dev | wc -l", { shareNet: true });
+    expect(Number(shared.out.trim())).toBe(host);
+  });
+
+  test("hostname, cwd and env are the command's, and nothing of Bun's environment goes in", async () => {
+    process.env.BUN_USERNS_SANDBOX_PROBE = "leak";
+    const r = await run("hostname; pwd; env | sort", {
+      hostname: "box",
+      cwd: "/usr",
+      env: { PATH: "/usr/bin", A: "b" },
+    });
+    delete process.env.BUN_USERNS_SANDBOX_PROBE;
+    const lines = r.out.trim().split("\n");
+    expect(lines.slice(0, 2)).toEqual(["box", "/usr"]);
+    expect(
+      lines.slice(2).filter((l) => !l.startsWith("PWD=") && !l.startsWith("SHLVL=") && !l.startsWith("_=")),
+    ).toEqual(["A=b", "PATH=/usr/bin"]);
+  });
+
+  test("/proc/sys stays read-only even to a command that keeps every capability", async () => {
+    // kernel.hostname is the uts namespace's own: its root may write it, but for the read-only mount.
+    const r = await run("(echo other > /proc/sys/kernel/hostname) 2>&1 || echo refused; hostname", {
+      hostname: "box",
+      capabilities: { drop: [] },
+    });
+    expect(r.out).toContain("Read-only file system");
+    expect(r.out.trim().split("\n").slice(-2)).toEqual(["refused", "box"]);
+  });
+
+  test("disableNestedUserns: no user namespace can be made inside", async () => {
+    const off = await run("unshare -U true; echo $?", { disableNestedUserns: true });
+    expect(off.out.trim()).not.toBe("0");
+    const on = await run("unshare -U true; echo $?");
+    expect(on.out.trim()).toBe("0");
+  });
+});
+
+describe.skipIf(!isRoot)("sandbox leaves nothing on the host (needs uid 0)", () => {
+  test("a mount point made under a host bind is removed after success; one that existed stays", async () => {
+    const d = hostDir();
+    mkdirSync(join(d, "kept"));
+    const r = await run("test -c /w/new/deep/null && test -c /w/kept/null && echo masked", {
+      mounts: [
+        { type: "bind", source: d, target: "/w" },
+        { type: "ro-bind", source: "/dev/null", target: "/w/new/deep/null" },
+        { type: "ro-bind", source: "/dev/null", target: "/w/kept/null" },
+      ],
+    });
+    expect(r.out.trim()).toBe("masked");
+    expect(readdirSync(d)).toEqual(["kept"]);
+    expect(readdirSync(join(d, "kept"))).toEqual([]);
+  });
+
+  test("after a failure later in the plan, what was made is removed and the error names the entry", async () => {
+    const d = hostDir();
+    let err: unknown;
+    try {
+      sandbox(["/bin/true"], {
+        mounts: [
+          { type: "bind", source: d, target: "/w" },
+          { type: "dir", target: "/w/made" },
+          { type: "ro-bind", source: "/dev/null", target: "/w/made/x" },
+          { type: "symlink", target: "/w/made/x", linkTo: "elsewhere" },
+        ],
+      });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(UsernsError);
+    expect((err as Error).message).toContain("mounts[3]");
+    expect(readdirSync(d)).toEqual([]);
+  });
+
+  test("kill('SIGKILL') ends the sandbox and still cleans the host", async () => {
+    const d = hostDir();
+    const p = sandbox(["/bin/sh", "-c", "echo up; exec sleep 600"], {
+      stdio: ["ignore", "pipe", "inherit"],
+      mounts: [...SYSTEM, { type: "bind", source: d, target: "/w" }, { type: "tmpfs", target: "/w/m" }],
+    });
+    await (p.stdout as ReadableStream<Uint8Array>).getReader().read();
+    expect(readdirSync(d)).toEqual(["m"]);
+    p.kill("SIGKILL");
+    expect(await p.exited).toBe(137);
+    expect(readdirSync(d)).toEqual([]);
+  });
+
+  test("SIGKILL of the caller ends the sandbox (die-with-parent) and the host is cleaned", async () => {
+    const d = hostDir();
+    const script = join(base, "caller.ts");
+    writeFileSync(
+      script,
+      `import { sandbox } from ${JSON.stringify(join(import.meta.dir, "../src/index.ts"))};
+const p = sandbox(["/bin/sh", "-c", "echo $$ > /w/m/pid; exec sleep 600"], {
+  mounts: [{ type: "ro-bind", source: "/usr", target: "/usr" }, { type: "symlink", target: "/bin", linkTo: "usr/bin" },
+    { type: "symlink", target: "/lib", linkTo: "usr/lib" }, { type: "symlink", target: "/lib64", linkTo: "usr/lib64" },
+    { type: "bind", source: ${JSON.stringify(d)}, target: "/w" }, { type: "bind", source: ${JSON.stringify(d)}, target: "/w/m" }],
+});
+console.log(p.pid);
+await p.exited;`,
+    );
+    const caller = Bun.spawn([process.execPath, script], { stdout: "pipe", stderr: "inherit" });
+    const reader = caller.stdout.getReader();
+    const monitor = Number(new TextDecoder().decode((await reader.read()).value).trim());
+    expect(monitor).toBeGreaterThan(0);
+    // The command is running once it wrote its pid through the bind.
+    for (let i = 0; i < 2000 && !existsSync(join(d, "pid")); i++) await Bun.sleep(10);
+    expect(existsSync(join(d, "m"))).toBe(true);
+    caller.kill("SIGKILL");
+    await caller.exited;
+    // The monitor ends the sandbox and exits; then the mount point it made is gone.
+    for (let i = 0; i < 2000 && existsSync(`/proc/${monitor}`); i++) await Bun.sleep(10);
+    expect(existsSync(`/proc/${monitor}`)).toBe(false);
+    expect(readdirSync(d).sort()).toEqual(["pid"]);
+  });
+});
+
+describe.skipIf(!isRoot)("escape attempts (needs uid 0)", () => {
+  test("a symlink planted in a bound directory resolves inside the view, not on the host", async () => {
+    const d = hostDir();
+    symlinkSync("/", join(d, "up"));
+    symlinkSync("../../../../../../..", join(d, "dots"));
+    const r = await run("test -d /escaped-a && test -d /escaped-b && echo inside", {
+      mounts: [
+        { type: "bind", source: d, target: "/w" },
+        { type: "tmpfs", target: "/w/up/escaped-a" },
+        { type: "tmpfs", target: "/w/dots/escaped-b" },
+      ],
+    });
+    expect(r.out.trim()).toBe("inside");
+    expect(existsSync("/escaped-a")).toBe(false);
+    expect(existsSync("/escaped-b")).toBe(false);
+  });
+
+  test("a /proc/self/root link in a destination is refused (no magic links), nothing made", async () => {
+    const d = hostDir();
+    symlinkSync("/proc/self/root/tmp", join(d, "magic"));
+    expect(() =>
+      sandbox(["/bin/true"], {
+        mounts: [
+          { type: "proc", target: "/proc" },
+          { type: "bind", source: d, target: "/w" },
+          { type: "tmpfs", target: "/w/magic/x" },
+        ],
+      }),
+    ).toThrow(/resolve mounts\[2\]/);
+    expect(readdirSync(d)).toEqual(["magic"]);
+  });
+
+  test("a file op onto a planted symlink does not write through it", async () => {
+    const d = hostDir();
+    const victim = join(hostDir(), "victim");
+    writeFileSync(victim, "original");
+    symlinkSync(victim, join(d, "conf"));
+    expect(() =>
+      sandbox(["/bin/true"], {
+        mounts: [
+          { type: "bind", source: d, target: "/w" },
+          { type: "file", target: "/w/conf", data: "overwritten" },
+        ],
+      }),
+    ).toThrow(UsernsError);
+    expect(readFileSync(victim, "utf8")).toBe("original");
+  });
+
+  test("a mount made inside (with CAP_SYS_ADMIN kept) does not propagate to the host", async () => {
+    const d = hostDir();
+    const r = await run("mount -t tmpfs none /w && touch /w/inside && echo mounted", {
+      capabilities: { drop: [] },
+      mounts: [{ type: "bind", source: d, target: "/w" }],
+    });
+    expect(r.out.trim()).toBe("mounted");
+    expect(readdirSync(d)).toEqual([]);
+    expect(readFileSync("/proc/self/mountinfo", "utf8")).not.toContain(` ${d} `);
+  });
+
+  test("the command cannot see or signal the caller: outside its pid namespace", async () => {
+    const r = await run(`kill -0 ${process.pid} 2>&1; echo $?; ls /proc | grep -c '^[0-9]'`);
+    const lines = r.out.trim().split("\n");
+    expect(lines.at(-2)).toBe("1");
+    expect(Number(lines.at(-1))).toBeLessThanOrEqual(4); // init, sh, ls, grep
+  });
+});
+
+describe("hostile specs are refused before anything is made", () => {
+  const refuse = (spec: unknown, re: RegExp, argv: unknown = ["/bin/true"]) => {
+    let err: unknown;
+    try {
+      sandbox(argv as string[], spec as SandboxSpec);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(UsernsError);
+    expect((err as UsernsError).code).toBe("EINVAL");
+    expect((err as Error).message).toMatch(re);
+  };
+  test("relative, escaping and NUL targets; NUL in argv; unknown types and keys", () => {
+    refuse({ mounts: [{ type: "tmpfs", target: "tmp" }] }, /mounts\[0\]\.target must be an absolute path/);
+    refuse(
+      {
+        mounts: [
+          { type: "dir", target: "/a" },
+          { type: "tmpfs", target: "/a/../../x" },
+        ],
+      },
+      /mounts\[1\]\.target must not contain "\.\."/,
+    );
+    refuse({ mounts: [{ type: "tmpfs", target: "/a\0b" }] }, /mounts\[0\]\.target contains a NUL/);
+    refuse(
+      { mounts: [{ type: "bind", source: "rel", target: "/x" }] },
+      /mounts\[0\]\.source must be an absolute host path/,
+    );
+    refuse({ mounts: [{ type: "tmpfs", target: "/x", linkTo: "y" }] }, /mounts\[0\]: "linkTo" does not apply/);
+    refuse({ mounts: [{ type: "nfs", target: "/x" }] }, /mounts\[0\]\.type: unknown mount type/);
+    refuse({ mounts: [{ type: "overlay", target: "/x" }] }, /not supported yet/);
+    refuse({ bogus: 1 }, /unknown option "bogus"/);
+    refuse({}, /NUL/, ["/bin/tr\0ue"]);
+  });
+  test("conflicting options", () => {
+    refuse({ namespaces: ["user", "mnt"], asPid1: true }, /asPid1 needs the "pid" namespace/);
+    refuse({ namespaces: ["user", "mnt"], hostname: "x" }, /hostname needs the "uts" namespace/);
+    refuse({ namespaces: ["user", "mnt", "net"], shareNet: true }, /shareNet conflicts/);
+    refuse({ namespaces: ["user", "pid"] }, /must include "user" and "mnt"/);
+    refuse({ dieWithParent: false }, /dieWithParent: false is not supported/);
+    refuse({ noNewPrivs: false }, /no_new_privs is always set/);
+    refuse(
+      { namespaces: ["user", "mnt"], mounts: [{ type: "proc", target: "/proc" }] },
+      /proc needs the "pid" namespace/,
+    );
+    refuse({ seccomp: new Uint8Array(12) }, /struct sock_filter/);
+    refuse({ capabilities: { add: ["CAP_NOPE"] } }, /unknown capability/);
+  });
+  test("a huge list is refused by its length, without reading its entries", () => {
+    let reads = 0;
+    const huge = new Proxy([] as unknown[], {
+      get(t, k) {
+        if (k === "length") return 10_000_000;
+        if (typeof k === "string" && /^\d+$/.test(k)) reads++;
+        return Reflect.get(t, k);
+      },
+    });
+    refuse({ mounts: huge }, /at most 65536/);
+    expect(reads).toBe(0);
+  });
+  test.skipIf(!isRoot)(
+    "each field and entry is read once: a getter answering a safe value then a hostile one",
+    async () => {
+      const d = hostDir();
+      let reads = 0;
+      const entry = {
+        type: "bind",
+        source: d,
+        get target() {
+          reads++;
+          return reads === 1 ? "/safe" : "/../../escape";
+        },
+      };
+      const r = await run("test -d /safe && echo ok", { mounts: [entry as unknown as SandboxMount] });
+      expect(r.out.trim()).toBe("ok");
+      expect(reads).toBe(1);
+    },
+  );
+  test("a missing source is refused naming the entry, and a -try one is skipped", async () => {
+    const missing = join(base, "does-not-exist");
+    let err: unknown;
+    try {
+      sandbox(["/bin/true"], {
+        mounts: [
+          { type: "tmpfs", target: "/t" },
+          { type: "ro-bind", source: missing, target: "/m" },
+        ],
+      });
+    } catch (e) {
+      err = e;
+    }
+    expect((err as UsernsError).code).toBe("ENOENT");
+    expect((err as Error).message).toContain("mounts[1]");
+    if (!isRoot) return;
+    const r = await run("test -e /m || echo skipped", {
+      mounts: [{ type: "ro-bind-try", source: missing, target: "/m" }],
+    });
+    expect(r.out.trim()).toBe("skipped");
+  });
+  test("exec failure: command not found", () => {
+    if (!isRoot) return;
+    expect(() => sandbox(["/nope"], { mounts: SYSTEM })).toThrow(/nope: command not found/);
+  });
+});
+
+describe("seccompFilter()", () => {
+  test("checks the architecture first and kills a foreign one", () => {
+    const prog = seccompFilter({ deny: ["ptrace"] });
+    const v = new DataView(prog.buffer);
+    // ld [4] (arch); jeq x86_64; ...; jeq aarch64; ...; ret KILL_PROCESS
+    expect([v.getUint16(0, true), v.getUint32(4, true)]).toEqual([0x20, 4]);
+    expect(v.getUint32(8 + 4, true)).toBe(0xc000003e);
+    expect(v.getUint32(24 + 4, true)).toBe(0xc00000b7);
+    expect([v.getUint16(40, true), v.getUint32(44, true)]).toEqual([0x06, 0x80000000]);
+  });
+  test("unknown syscalls and families are refused", () => {
+    expect(() => seccompFilter({ deny: ["no_such_call"] })).toThrow(/unknown syscall/);
+    expect(() => seccompFilter({ denySocketFamilies: ["AF_NOPE"] })).toThrow(/unknown family/);
+    expect(() => seccompFilter({ errno: 0 })).toThrow(/errno/);
+  });
+});
