@@ -21,7 +21,7 @@ export class UsernsFd implements Disposable {
   /** NS_GET_OWNER_UID: the uid that owns this user namespace. */
   ownerUid(): number {
     const uid = native.ownerUid(this.#fd);
-    if (uid < 0) throw syscallError("open", "ioctl", -uid, `NS_GET_OWNER_UID: ${errnoText(-uid)}`);
+    if (uid < 0) throw syscallError("namespace", "ioctl", -uid, `NS_GET_OWNER_UID: ${errnoText(-uid)}`);
     return uid;
   }
 

@@ -13,7 +13,7 @@ export const namespaceFlag = kindFlag;
 
 /** "mount" and "network" are accepted as util-linux spells them. */
 export function checkNamespaceName(raw: unknown, where: string): ExecNamespace {
-  return checkNamespaceKind(raw, where);
+  return checkNamespaceKind(raw, where, "options");
 }
 
 /**
@@ -68,16 +68,16 @@ export function resolveNamespaces(
   const wanted = new Set<ExecNamespace>();
   const explicit = names !== undefined;
   if (explicit) {
-    if (!Array.isArray(names)) throw invalid("flags", "namespaces must be an array of namespace names");
+    if (!Array.isArray(names)) throw invalid("options", "namespaces must be an array of namespace names");
     for (const n of [...names]) wanted.add(checkNamespaceName(n, "namespaces"));
   }
   const fileList: [ExecNamespace, string][] = [];
   if (files !== undefined) {
-    if (typeof files !== "object" || files === null) throw invalid("flags", "namespaceFiles must be an object");
+    if (typeof files !== "object" || files === null) throw invalid("options", "namespaceFiles must be an object");
     for (const [k, v] of Object.entries({ ...(files as Record<string, unknown>) })) {
       const name = checkNamespaceName(k, "namespaceFiles");
       if (typeof v !== "string" || v === "" || v.includes("\0")) {
-        throw invalid("flags", `namespaceFiles.${k} must be a non-empty path, got ${JSON.stringify(v)}`);
+        throw invalid("options", `namespaceFiles.${k} must be a non-empty path, got ${JSON.stringify(v)}`);
       }
       fileList.push([name, v]);
     }
@@ -96,9 +96,10 @@ export function resolveNamespaces(
         theirs === 13 || theirs === 1
           ? "permission denied (ptrace access mode: the process belongs to another uid, is not dumpable, or a security module refuses)"
           : "no such process or namespace";
-      throw invalid("flags", `cannot read /proc/${pid}/ns/${file}: ${why}`, {
+      throw invalid("namespace", `cannot read /proc/${pid}/ns/${file}: ${why}`, {
         code: theirs === 13 || theirs === 1 ? errnoName(theirs) : "ESRCH",
         errno: theirs === 13 || theirs === 1 ? theirs : 3,
+        syscall: "readlink",
       });
     }
     // Only then is ours needed (each /proc link read is a path walk).

@@ -166,7 +166,7 @@ function settle(r: Running, rc: number): void {
         code: errnoName(-rc),
         errno: -rc,
         syscall: "waitid",
-        step: "park",
+        step: "wait",
       }),
     );
 }
@@ -383,7 +383,7 @@ export function spawnInside(
   const viaFds = !privileged && ns.fromPid !== 0;
   try {
     if (pidfd < 0 && (ns.fromPid !== 0 || ns.timeFromPid)) {
-      const fd = openPidfd(pid, "open");
+      const fd = openPidfd(pid, "pidfd");
       opened.push(fd);
       pidfd = fd;
     }
@@ -422,7 +422,7 @@ export function spawnInside(
             code: errnoName(-p),
             errno: -p,
             syscall: "pipe2",
-            step: "open",
+            step: "pipe",
           }),
         );
       const { fds, recs } = p as Exclude<typeof p, number>;
@@ -466,12 +466,12 @@ export function spawnInside(
   for (const rec of theirs) native.recClose(rec);
   if (!r.ok) {
     for (const rec of ours) native.recClose(rec);
-    const syscall = r.step === "setns" || r.step === "setns_fd" ? "setns" : r.step === "ctty" ? "ioctl" : r.step;
+    // The step is the command's (XSTEPS); the syscall is the one that fails there.
     throw new UsernsError(`spawnInside: ${r.step}: ${errnoText(r.errno)}`, {
       code: errnoName(r.errno),
       errno: r.errno,
-      syscall,
-      step: "open",
+      syscall: native.execStepSyscall(r.step),
+      step: r.step,
       hint: enterHint(r.step, r.errno),
     });
   }
@@ -497,7 +497,7 @@ export function spawnInside(
       code: errnoName(r.execErrno),
       errno: r.execErrno,
       syscall: "execve",
-      step: "open",
+      step: "exec",
     });
   }
   return {
@@ -531,7 +531,7 @@ export function runsAsOtherUid(
   let pidfd = helper ? helper.pidfd : -1;
   try {
     const ns = resolveNamespaces(pid, options.namespaces, options.namespaceFiles, helper && helperLinks(helper));
-    if (pidfd < 0) pidfd = openPidfd(pid, "open");
+    if (pidfd < 0) pidfd = openPidfd(pid, "pidfd");
     return commandHostUid(ns, uid, pid, pidfd, helper) !== ownUid();
   } catch {
     return true; // spawnInside will say what is wrong

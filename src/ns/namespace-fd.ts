@@ -117,7 +117,13 @@ function openError(path: string, errno: number, kind?: NamespaceKind): UsernsErr
       : errno === 13 || errno === 1
         ? "permission denied (ptrace access mode: the process belongs to another uid or is not dumpable, or a security module refuses)"
         : errnoText(errno);
-  return syscallError("namespace", "open", errno, `open ${kind ?? "namespace"} ${path}: ${why}`);
+  // ENOTTY: the nsfs check (what NS_GET_NSTYPE answers for a file that is no namespace); else the open.
+  return syscallError(
+    "namespace",
+    errno === 25 ? "ioctl" : "openat",
+    errno,
+    `open ${kind ?? "namespace"} ${path}: ${why}`,
+  );
 }
 
 /** Open a checked namespace file: the fd of kind `kind` (any kind if undefined). */
@@ -146,7 +152,7 @@ export function openFromProcess(held: HeldProcess, kind: NamespaceKind, file = k
     if (file === "pid_for_children" && (e as UsernsError).errno === 2 && native.pidfdSignal(held.pidfd, 0) === 0) {
       throw syscallError(
         "namespace",
-        "open",
+        "openat",
         2,
         `process ${held.pid} has a new pid namespace without a pid 1 yet: the kernel shows it (and lets it be pinned) only once its first process exists`,
         "take it from a process inside it instead, e.g. the command of spawnInside(..., { newPidNamespace: true }), or `bun-userns exec -p --pid=FILE -- CMD`",

@@ -118,7 +118,7 @@ export function setTimeOffsets(target: Helper | number, offsets: TimeOffsets): v
           : errno === EACCES || errno === EPERM
             ? "permission denied (the process belongs to another uid or is not dumpable)"
             : errnoText(errno);
-      throw syscallError("time_offsets", "open", errno, `open ${path}: ${why}`);
+      throw syscallError("time_offsets", "openat", errno, `open ${path}: ${why}`);
     }
     try {
       // The file names the task it was opened on; a live pidfd now proves that is ours.
