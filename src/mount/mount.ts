@@ -5,6 +5,7 @@
  */
 import { resolve } from "node:path";
 import { invalid, UsernsError } from "../core/errors.ts";
+import { FdHandle } from "../core/fd-handle.ts";
 import { describe, type IDMapInput, parseIDMapping } from "../core/idmap.ts";
 import * as native from "../core/native.ts";
 import { getUsernsFd, getUsernsFdSync } from "../core/unshare.ts";
@@ -104,17 +105,18 @@ function unmountFlags(options: unknown): number {
  * A detached, idmapped mount (O_CLOEXEC fd), visible nowhere until
  * `attach(target)`. Closing it unattached frees the mount: nothing is left.
  * Once attached it remembers the mount it made (its mount id), and
- * `unmount()` removes that mount only.
+ * `unmount()` removes that mount only. Its fd (O_CLOEXEC, -1 once closed)
+ * is closed once, by close(), `using`, or the leak net (fd-handle.ts);
+ * closed unattached, the kernel frees the mount with it.
  */
-export class IdmappedTree implements Disposable {
-  #fd: number;
+export class IdmappedTree extends FdHandle {
   #attached: string | undefined;
   #mountId: bigint | undefined;
   #unmounted = false;
   readonly source: string;
 
   constructor(fd: number, source: string) {
-    this.#fd = fd;
+    super(fd, "IdmappedTree");
     this.source = source;
   }
 
@@ -127,11 +129,6 @@ export class IdmappedTree implements Disposable {
     return this.#mountId;
   }
 
-  /** The mount fd (O_CLOEXEC); -1 once closed. */
-  get fd(): number {
-    return this.#fd;
-  }
-
   /** Where it was attached, if it was. */
   get attachedAt(): string | undefined {
     return this.#attached;
@@ -140,7 +137,7 @@ export class IdmappedTree implements Disposable {
   /** move_mount onto TARGET. Once only: a second attach is an error. */
   attach(target: string): void {
     const t = checkPath("target", target);
-    if (this.#fd < 0) throw invalid("move_mount", "the idmapped tree is closed");
+    if (this.fd < 0) throw invalid("move_mount", "the idmapped tree is closed");
     if (this.#attached !== undefined) {
       throw new UsernsError(`the idmapped tree of ${this.source} is already attached at ${this.#attached}`, {
         code: "EBUSY",
@@ -155,7 +152,7 @@ export class IdmappedTree implements Disposable {
 
   /** attach with the context a failure's hint needs. @internal */
   attachAs(target: string, ctx: MountContext): void {
-    this.#mountId = attachOrThrow(this.#fd, { ...ctx, source: this.source, target });
+    this.#mountId = attachOrThrow(this.fd, { ...ctx, source: this.source, target });
     this.#attached = target;
   }
 
@@ -176,18 +173,6 @@ export class IdmappedTree implements Disposable {
     const a = native.umount(resolve(target), flags, this.#mountId ?? 0n);
     if (a.rc < 0) throw mountError(a, { target, mountId: this.#mountId }, "umount");
     this.#unmounted = true;
-  }
-
-  /** Close the fd. Unattached: the kernel frees the mount with it. */
-  close(): void {
-    const fd = this.#fd;
-    if (fd < 0) return;
-    this.#fd = -1;
-    native.close(fd);
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
   }
 }
 

@@ -6,24 +6,18 @@
  * kind). The fd is O_CLOEXEC and owned by the handle.
  */
 import { ESRCH, errnoName, errnoText, invalid, type Step, syscallError, UsernsError } from "../core/errors.ts";
+import { FdHandle } from "../core/fd-handle.ts";
 import { type Helper, isHelper } from "../core/helper.ts";
 import * as native from "../core/native.ts";
 import { checkNamespaceKind, kindFile, kindOfType, type NamespaceKind } from "./kinds.ts";
 
-/** Safety net: a handle dropped without close() has its fd closed when collected. */
-const dropped = new FinalizationRegistry<number>((fd) => {
-  native.close(fd);
-});
-
-export class NamespaceFd implements Disposable {
-  #fd: number;
+export class NamespaceFd extends FdHandle {
   readonly kind: NamespaceKind;
 
   /** Only this module makes them, from an fd it has checked. */
   private constructor(fd: number, kind: NamespaceKind) {
-    this.#fd = fd;
+    super(fd, "NamespaceFd");
     this.kind = kind;
-    dropped.register(this, fd, this);
   }
 
   /** @internal */
@@ -31,19 +25,10 @@ export class NamespaceFd implements Disposable {
     return new NamespaceFd(fd, kind);
   }
 
-  /** The descriptor (O_RDONLY|O_CLOEXEC, usable with setns(2)); -1 once closed. */
-  get fd(): number {
-    return this.#fd;
-  }
-
-  get closed(): boolean {
-    return this.#fd < 0;
-  }
-
   /** The nsfs inode: two fds with the same inode are the same namespace. */
   get inode(): number {
-    if (this.#fd < 0) throw invalid("namespace", "the namespace fd is closed");
-    const st = native.nsStat("", this.#fd);
+    if (this.fd < 0) throw invalid("namespace", "the namespace fd is closed");
+    const st = native.nsStat("", this.fd);
     if (typeof st === "number") throw syscallError("namespace", "statx", -st, `statx: ${errnoText(-st)}`);
     return st.inode;
   }
@@ -55,23 +40,7 @@ export class NamespaceFd implements Disposable {
 
   /** @internal Hand the fd over to code that closes it itself (the handle is closed). */
   take(): number {
-    const fd = this.#fd;
-    this.#fd = -1;
-    dropped.unregister(this);
-    return fd;
-  }
-
-  /** Close the descriptor; later calls do nothing. */
-  close(): void {
-    const fd = this.#fd;
-    if (fd < 0) return;
-    this.#fd = -1;
-    dropped.unregister(this);
-    native.close(fd);
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
+    return this.takeFd();
   }
 }
 
