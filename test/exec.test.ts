@@ -1,4 +1,4 @@
-/** issue 11: spawnInside — commands run inside the namespaces, reaped on every path. */
+/** SpawnInside — commands run inside the namespaces, reaped on every path. */
 import { afterEach, describe, expect, test } from "bun:test";
 import { closeSync, mkdtempSync, openSync, readdirSync, readlinkSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";

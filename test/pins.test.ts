@@ -1,4 +1,4 @@
-/** issue 11: namespaces as fds (openNamespace) and as files (pinNamespaces, unpinNamespace). */
+/** Namespaces as fds (openNamespace) and as files (pinNamespaces, unpinNamespace). */
 import { afterAll, describe, expect, test } from "bun:test";
 import {
   existsSync,

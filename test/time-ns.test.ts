@@ -1,5 +1,5 @@
 /**
- * issue 11: time namespaces: setTimeOffsets, spawnInside entering one (the
+ * Time namespaces: setTimeOffsets, spawnInside entering one (the
  * forked inner of native/exec.c), and `exec -T --monotonic/--boottime`.
  */
 import { ptr } from "bun:ffi";

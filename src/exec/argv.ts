@@ -1,4 +1,4 @@
-/** issue 11: argv, env and cwd for spawnInside, copied once into plain strings. */
+/** Argv, env and cwd for spawnInside, copied once into plain strings. */
 
 import { invalid } from "../core/errors.ts";
 import { describe } from "../core/idmap.ts";

@@ -1,4 +1,4 @@
-/** issue 11: which namespaces spawnInside enters, from the pid or from files. */
+/** Which namespaces spawnInside enters, from the pid or from files. */
 import { readlinkSync } from "node:fs";
 import { errnoName, invalid } from "../core/errors.ts";
 import { checkNamespaceKind, kindFile, kindFlag, NAMESPACE_KINDS, type NamespaceKind } from "../ns/kinds.ts";

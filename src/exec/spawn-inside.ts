@@ -1,5 +1,5 @@
 /**
- * issue 11: spawnInside — enter a helper's (or any pid's) namespaces and exec
+ * SpawnInside — enter a helper's (or any pid's) namespaces and exec
  * argv there (native/exec.c). The JS thread sleeps only until the child has
  * let go of Bun's memory at its execve; while the command runs, one shared
  * poller reaps it without blocking: woken by the exit watcher
@@ -137,8 +137,8 @@ let timer: ReturnType<typeof setTimeout> | undefined;
 let delay = 1;
 /**
  * Until then, poll every 1 ms (the timer floor) instead of backing off: most
- * commands are short. Spinning every event-loop turn instead was measured slower on a
- * busy 2-core machine: the spinning thread competes with the command for CPU.
+ * commands are short. Not spinning every event-loop turn: the spinning thread
+ * would compete with the command for the CPU (docs/performance.md).
  */
 let eagerUntil = 0;
 const EAGER_MS = 10;

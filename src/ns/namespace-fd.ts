@@ -1,5 +1,5 @@
 /**
- * issue 11: a namespace as a descriptor. `openNamespace(pid | helper, kind)`
+ * A namespace as a descriptor. `openNamespace(pid | helper, kind)`
  * takes /proc/PID/ns/<kind> race-free (the pid is held by a pidfd across the
  * open, so a recycled pid is refused); `openNamespace(path, kind?)` opens a
  * pinned file and checks with NS_GET_NSTYPE that it is a namespace (of that

@@ -1,5 +1,5 @@
 /**
- * issue 11: namespaces pinned to files, as `ip netns attach` and
+ * Namespaces pinned to files, as `ip netns attach` and
  * `unshare --net=FILE` make them: a bind mount of /proc/PID/ns/<kind> onto a
  * file, which keeps the namespace alive after every process in it is gone.
  * All input is validated before anything is created; a failure part-way

@@ -1,5 +1,5 @@
 /**
- * issue 11: the clock offsets of a new time namespace (util-linux unshare
+ * The clock offsets of a new time namespace (util-linux unshare
  * --monotonic/--boottime). A helper that unshared "time" has made the
  * namespace its children get (time_for_children); its offsets are written to
  * /proc/PID/timens_offsets, and the kernel freezes them when the first
