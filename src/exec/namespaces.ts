@@ -1,6 +1,7 @@
 /** Which namespaces spawnInside enters, from the pid or from files. */
 import { readlinkSync } from "node:fs";
 import { errnoName, invalid } from "../core/errors.ts";
+import { validateArray, validateObject, validatePath } from "../core/validate.ts";
 import { checkNamespaceKind, kindFile, kindFlag, NAMESPACE_KINDS, type NamespaceKind } from "../ns/kinds.ts";
 
 export type ExecNamespace = NamespaceKind;
@@ -68,18 +69,15 @@ export function resolveNamespaces(
   const wanted = new Set<ExecNamespace>();
   const explicit = names !== undefined;
   if (explicit) {
-    if (!Array.isArray(names)) throw invalid("options", "namespaces must be an array of namespace names");
+    validateArray(names, "namespaces");
     for (const n of [...names]) wanted.add(checkNamespaceName(n, "namespaces"));
   }
   const fileList: [ExecNamespace, string][] = [];
   if (files !== undefined) {
-    if (typeof files !== "object" || files === null) throw invalid("options", "namespaceFiles must be an object");
-    for (const [k, v] of Object.entries({ ...(files as Record<string, unknown>) })) {
+    validateObject(files, "namespaceFiles");
+    for (const [k, v] of Object.entries({ ...files })) {
       const name = checkNamespaceName(k, "namespaceFiles");
-      if (typeof v !== "string" || v === "" || v.includes("\0")) {
-        throw invalid("options", `namespaceFiles.${k} must be a non-empty path, got ${JSON.stringify(v)}`);
-      }
-      fileList.push([name, v]);
+      fileList.push([name, validatePath(v, `namespaceFiles.${k}`)]);
     }
   }
   const fromFile = new Set(fileList.map(([n]) => n));

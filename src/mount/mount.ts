@@ -6,10 +6,11 @@
 import { resolve } from "node:path";
 import { invalid, UsernsError } from "../core/errors.ts";
 import { FdHandle } from "../core/fd-handle.ts";
-import { describe, type IDMapInput, parseIDMapping } from "../core/idmap.ts";
+import { type IDMapInput, parseIDMapping } from "../core/idmap.ts";
 import * as native from "../core/native.ts";
 import { getUsernsFd, getUsernsFdSync } from "../core/unshare.ts";
 import { UsernsFd } from "../core/usernsfd.ts";
+import { typeError, validateBoolean, validateInteger, validateObject, validatePath } from "../core/validate.ts";
 import { type MountContext, mountError } from "./errors.ts";
 import { checkMountOptions, type IdmapMountOptions, type MountAttrs } from "./options.ts";
 
@@ -26,10 +27,8 @@ export type MountIdmap = MountMaps | UsernsFd | number;
 
 type Resolved = { kind: "maps"; uidMap: IDMapInput; gidMap: IDMapInput } | { kind: "fd"; fd: number };
 
-function checkPath(what: string, p: unknown): string {
-  if (typeof p !== "string") throw invalid("options", `${what} must be a path string, got ${describe(p)}`);
-  if (p.length === 0) throw invalid("options", `${what} must not be empty`);
-  if (p.includes("\0")) throw invalid("options", `${what} ${JSON.stringify(p)} contains a NUL byte`);
+function checkPath(what: string, raw: unknown): string {
+  const p = validatePath(raw, what);
   if (new TextEncoder().encode(p).length >= 4096)
     throw invalid("options", `${what} is ${p.length} characters long: paths must be shorter than 4096 bytes`);
   return p;
@@ -42,22 +41,15 @@ function checkIdmap(idmap: unknown): Resolved {
     if (fd < 0) throw invalid("options", "the UsernsFd given is closed");
     return { kind: "fd", fd };
   }
-  if (typeof idmap === "number") {
-    if (!Number.isInteger(idmap) || idmap < 0 || idmap > 0x7fffffff)
-      throw invalid("options", `invalid user-namespace fd ${idmap}: must be an integer from 0 to 2147483647`);
-    return { kind: "fd", fd: idmap };
-  }
-  if (idmap === null || typeof idmap !== "object" || Array.isArray(idmap)) {
-    throw invalid(
-      "options",
-      `the idmap must be { uidMap, gidMap }, a UsernsFd or an fd number, got ${describe(idmap)}`,
-    );
-  }
+  if (typeof idmap === "number")
+    return { kind: "fd", fd: validateInteger(idmap, "the user-namespace fd", 0, 0x7fffffff) };
+  if (idmap === null || typeof idmap !== "object" || Array.isArray(idmap))
+    throw typeError("the idmap", "{ uidMap, gidMap }, a UsernsFd or an fd number", idmap);
   const o = idmap as Record<string, unknown>;
   const uid = o.uidMap;
   const gid = o.gidMap;
   if (uid === undefined || gid === undefined)
-    throw invalid("options", "the idmap needs both uidMap and gidMap (or pass a UsernsFd)");
+    throw new TypeError("the idmap needs both uidMap and gidMap (or pass a UsernsFd)");
   // Parsed copies: what is validated is what the helper is given.
   return {
     kind: "maps",
@@ -90,14 +82,12 @@ function attachOrThrow(treeFd: number, ctx: MountContext & { target: string }): 
 /** UnmountOptions read once into umount2 flags. */
 function unmountFlags(options: unknown): number {
   if (options === undefined || options === null) return 0;
-  if (typeof options !== "object")
-    throw invalid("options", `unmount options must be an object, got ${describe(options)}`);
-  const copy = { ...(options as Record<string, unknown>) };
+  validateObject(options, "unmount options");
+  const copy = { ...options };
   for (const key of Object.keys(copy))
-    if (key !== "detach") throw invalid("options", `unknown unmount option ${JSON.stringify(key)}; known: detach`);
+    if (key !== "detach") throw new TypeError(`unknown unmount option ${JSON.stringify(key)}; known: detach`);
   const d = copy.detach;
-  if (d !== undefined && typeof d !== "boolean")
-    throw invalid("options", `unmount option detach must be a boolean, got ${describe(d)}`);
+  if (d !== undefined) validateBoolean(d, "unmount option detach");
   return d === true ? 2 /* MNT_DETACH */ : 0;
 }
 

@@ -9,6 +9,7 @@ import { ESRCH, errnoName, errnoText, invalid, type Step, syscallError, UsernsEr
 import { FdHandle } from "../core/fd-handle.ts";
 import { type Helper, isHelper } from "../core/helper.ts";
 import * as native from "../core/native.ts";
+import { typeError, validateInteger, validatePath } from "../core/validate.ts";
 import { checkNamespaceKind, kindFile, kindOfType, type NamespaceKind } from "./kinds.ts";
 
 export class NamespaceFd extends FdHandle {
@@ -58,9 +59,8 @@ export function holdProcess(target: unknown, what: string): HeldProcess {
     target.checkAlive();
     return { pid: target.pid, pidfd: target.pidfd, done: () => {} };
   }
-  if (typeof target !== "number" || !Number.isInteger(target) || target <= 0 || target > 2 ** 22) {
-    throw invalid("namespace", `${what} takes a Helper or a pid, got ${JSON.stringify(target) ?? typeof target}`);
-  }
+  if (typeof target !== "number") throw typeError(`${what}'s target`, "a Helper or a pid", target);
+  validateInteger(target, `the pid ${what} takes`, 1, 2 ** 22, "namespace");
   const pidfd = openPidfd(target, "namespace");
   return { pid: target, pidfd, done: () => native.close(pidfd) };
 }
@@ -149,8 +149,7 @@ export function openFromProcess(held: HeldProcess, kind: NamespaceKind, file = k
  */
 export function openNamespace(target: Helper | number | string, kind?: NamespaceKind | string): NamespaceFd {
   if (typeof target === "string") {
-    if (target === "" || target.includes("\0"))
-      throw invalid("namespace", `a namespace path must be non-empty, got ${JSON.stringify(target)}`);
+    validatePath(target, "a namespace path", "namespace");
     return openChecked(target, kind === undefined ? undefined : checkNamespaceKind(kind, "openNamespace", "namespace"));
   }
   const k = checkNamespaceKind(kind, "openNamespace", "namespace");
