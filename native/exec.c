@@ -200,7 +200,8 @@ static void exec_prepare(struct xreq *r, u64 not_default)
 	/* Default dispositions: Bun ignores some signals (SIG_IGN survives
 	 * execve) and its handlers live in memory we still share (one could
 	 * run between the unblock below and execve). Only those that are not
-	 * SIG_DFL need a call: 62 calls were ~10% of a spawnInside. */
+	 * SIG_DFL need a call (a call per signal shows in spawnInside's time,
+	 * docs/performance.md). */
 	mem_zero(&dfl, sizeof dfl);
 	for (sig = 1; sig <= 64; sig++)
 		if (sig != SIGKILL && sig != SIGSTOP && (not_default >> (sig - 1) & 1))

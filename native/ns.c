@@ -1,5 +1,5 @@
 /*
- * Namespaces as descriptors and as files (issue 11): open a namespace
+ * Namespaces as descriptors and as files: open a namespace
  * checked, bind mount one onto a file (a pin, as `ip netns attach` and
  * `unshare --net=FILE` make), and remove exactly such a pin. Runs on the
  * caller's thread in the caller's mount namespace; paths arrive validated

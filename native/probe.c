@@ -1,4 +1,4 @@
-/* Read-only questions to the kernel: no helper, nothing left open. */
+/* Read-only questions to the kernel, no helper: the one fd made (open_ns's) is the caller's to close. */
 
 /* /proc/<pid>/ns/<name>, close-on-exec. */
 s32 bun_userns_open_ns(s32 pid, const char *name)

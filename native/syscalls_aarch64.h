@@ -65,11 +65,11 @@
 #define SYS_close_range 436
 #define SYS_open_tree 428
 #define SYS_mount_setattr 442
-/* issue 9: mounts */
+/* mounts */
 #define SYS_move_mount 429
 #define SYS_umount2 39
 #define SYS_statfs 43
-/* issue 11: exec */
+/* exec */
 #define SYS_setns 268
 #define SYS_execve 221
 #define SYS_dup3 24
@@ -79,16 +79,16 @@
 #define SYS_fcntl 25
 #define SYS_setgroups 159
 #define SYS_setresgid 149
-/* issue 11: namespaces as files */
+/* namespaces as files */
 #define SYS_fstatfs 44
 #define SYS_unlinkat 35
 #define SYS_statx 291
-/* issue 11: the exec gate (set_tid_address) and exit notices (an epoll set) */
+/* the exec gate (set_tid_address) and exit notices (an epoll set) */
 #define SYS_set_tid_address 96
 #define SYS_epoll_create1 20
 #define SYS_epoll_ctl 21
 #define SYS_epoll_pwait 22
-/* issue 11: entering a time namespace (a shared page for the forked inner's report) */
+/* entering a time namespace (a shared page for the forked inner's report) */
 #define SYS_mmap 222
 #define SYS_munmap 215
 /* memfds: the park program (park.c) and each thread's registry (registry.c) */

@@ -39,11 +39,11 @@
 #define SYS_close_range 436
 #define SYS_open_tree 428
 #define SYS_mount_setattr 442
-/* issue 9: mounts */
+/* mounts */
 #define SYS_move_mount 429
 #define SYS_umount2 166
 #define SYS_statfs 137
-/* issue 11: exec */
+/* exec */
 #define SYS_setns 308
 #define SYS_execve 59
 #define SYS_dup3 292
@@ -53,16 +53,16 @@
 #define SYS_fcntl 72
 #define SYS_setgroups 116
 #define SYS_setresgid 119
-/* issue 11: namespaces as files */
+/* namespaces as files */
 #define SYS_fstatfs 138
 #define SYS_unlinkat 263
 #define SYS_statx 332
-/* issue 11: the exec gate (set_tid_address) and exit notices (an epoll set) */
+/* the exec gate (set_tid_address) and exit notices (an epoll set) */
 #define SYS_set_tid_address 218
 #define SYS_epoll_create1 291
 #define SYS_epoll_ctl 233
 #define SYS_epoll_pwait 281
-/* issue 11: entering a time namespace (a shared page for the forked inner's report) */
+/* entering a time namespace (a shared page for the forked inner's report) */
 #define SYS_mmap 9
 #define SYS_munmap 11
 /* memfds: the park program (park.c) and each thread's registry (registry.c) */

@@ -22,11 +22,11 @@
  *   spawn.c      the caller's side: clone, maps, start, abort, liveness, release
  *   probe.c      read-only probes (kernel support, caps, namespace fds)
  *   resolve.c    a path resolved once to descriptors, refusing other uids' symlinks
- *   mount.c      idmapped mounts: open_tree, mount_setattr, move_mount (issue 9)
- *   exec.c       a command inside a pid's namespaces (issue 11)
+ *   mount.c      idmapped mounts: open_tree, mount_setattr, move_mount
+ *   exec.c       a command inside a pid's namespaces
  *   pty.c        a pty for a command run as another uid (its own terminal)
- *   watch.c      the exit watcher's blocking wait on pidfds, an epoll set (issue 11)
- *   ns.c         namespaces as fds and pinned files (issue 11)
+ *   watch.c      the exit watcher's blocking wait on pidfds, an epoll set
+ *   ns.c         namespaces as fds and pinned files
  *   registry.c   what each thread's calls hold, readable after the thread is gone
  *   sandbox.c    sandbox(): the view (sandbox-view.c), the hardening, the init, the monitor
  */
@@ -34,7 +34,7 @@
 
 #if defined(__x86_64__)
 #include "syscalls_x86_64.h"
-#elif defined(__aarch64__) /* issue 12: aarch64 */
+#elif defined(__aarch64__) /* aarch64 */
 #include "syscalls_aarch64.h"
 #else
 #error "bun-userns: only x86_64 and aarch64 are supported"
@@ -46,19 +46,19 @@
 #include "spawn.c"
 #include "probe.c"
 #include "resolve.c" /* paths another uid may change: resolved once */
-#include "mount.c" /* issue 9: mounts */
-#include "exec.c" /* issue 11: exec */
+#include "mount.c" /* mounts */
+#include "exec.c" /* exec */
 #include "pty.c"
-#include "ns.c" /* issue 11: namespaces as fds and files */
-#include "watch.c" /* issue 11: exit notices */
+#include "ns.c" /* namespaces as fds and files */
+#include "watch.c" /* exit notices */
 #include "registry.c"
 #include "sandbox.c"
 #include "contract.c" /* last: the contract of abi.h, held against every struct */
 
 
 /*
- * The one symbol bun:ffi binds: each bound symbol costs ~0.35 ms of a
- * one-shot's start (Bun compiles a trampoline per symbol).
+ * The one symbol bun:ffi binds: Bun compiles a trampoline per bound
+ * symbol, which a one-shot pays at its start (docs/performance.md).
  */
 s32 bun_userns(s32 op, void *p, s32 x, s32 y)
 {

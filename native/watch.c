@@ -1,5 +1,5 @@
 /*
- * issue 11: exit notices for spawnInside (src/exec/exit-watcher.ts).
+ * Exit notices for spawnInside (src/exec/exit-watcher.ts).
  *
  * Bun has no public way to put a pidfd in its event loop, so a Worker thread
  * blocks here instead, in epoll_pwait on an epoll set the owning thread adds

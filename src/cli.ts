@@ -7,7 +7,7 @@
 import { type ParseArgsConfig, parseArgs } from "node:util";
 import { split, UNSHARE_OPTIONS, unshareFlags } from "./cli/args.ts";
 import { runDoctor } from "./cli/doctor.ts";
-import { cmdEnter, cmdExec } from "./cli/exec.ts"; /* issue 11: exec */
+import { cmdEnter, cmdExec } from "./cli/exec.ts"; /* exec */
 import { cliMaps, MAP_OPTIONS, MAP_VALUE_OPTIONS } from "./cli/maps.ts";
 import { runCommand } from "./cli/run.ts";
 import { UsernsError } from "./core/errors.ts";
@@ -234,7 +234,7 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdRun(rest);
       case "doctor":
         return cmdDoctor(rest);
-      /* issue 11: exec */
+      /* exec */
       case "exec":
         return await cmdExec(rest);
       case "enter":
@@ -245,7 +245,7 @@ export async function main(argv: string[]): Promise<number> {
         return (await import("./cli/pin.ts")).cmdUnpin(rest);
       case "parse":
         return cmdParse(rest);
-      /* issue 9: mounts */
+      /* mounts */
       case "mount":
       case "umount":
         return await (await import("./cli/mount.ts")).runMountCommand(command, rest);

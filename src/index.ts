@@ -28,7 +28,7 @@ export {
   unshareAfterEnterUsernsSync,
 } from "./core/unshare.ts";
 export { UsernsFd } from "./core/usernsfd.ts";
-/* issue 11: exec */
+/* exec */
 export {
   type ExecNamespace,
   type InsideProcess,
@@ -36,7 +36,7 @@ export {
   type StdioSpec,
   spawnInside,
 } from "./exec/spawn-inside.ts";
-/* issue 9: mounts */
+/* mounts */
 export {
   type IdmapMountOptions,
   IdmappedTree,
@@ -50,7 +50,7 @@ export {
   type UnmountOptions,
   unmount,
 } from "./mount/mount.ts";
-/* issue 11: namespaces as fds and files */
+/* namespaces as fds and files */
 export { NAMESPACE_KINDS, type NamespaceKind } from "./ns/kinds.ts";
 export { NamespaceFd, openNamespace } from "./ns/namespace-fd.ts";
 export { type PinOptions, type PinSpec, type Pins, pinNamespaces, unpinNamespace } from "./ns/pins.ts";

@@ -1,4 +1,4 @@
-/** issue 11: `bun-userns exec` and `bun-userns enter`, run as a user would. */
+/** `bun-userns exec` and `bun-userns enter`, run as a user would. */
 import { describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";

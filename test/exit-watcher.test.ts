@@ -1,5 +1,5 @@
 /**
- * issue 11: spawnInside's exit watcher — a Worker blocked in epoll_pwait on
+ * SpawnInside's exit watcher — a Worker blocked in epoll_pwait on
  * the commands' pidfds that reports exits at once (src/exec/exit-watcher.ts); the timer alone
  * where it does not run. Each case runs in a fresh process: the watcher
  * starts at a process's first command.

@@ -385,8 +385,10 @@ describe.skipIf(!isRoot)(
     test("unmapped / invalid maps: EINVAL before anything is created", () => {
       const e = failing(() => idmapMountSync("/tmp", target, { uidMap: "0:100000:0", gidMap: MAP_UP }));
       expect(e).toMatchObject({ code: "EINVAL", step: "parse" });
-      const e2 = failing(() => idmapMountSync("/tmp", target, { uidMap: MAP_UP } as never));
-      expect(e2.message).toContain("both uidMap and gidMap");
+      // A missing map is a wrong JS type (undefined), as everywhere: a TypeError.
+      const e2 = thrown(() => idmapMountSync("/tmp", target, { uidMap: MAP_UP } as never));
+      expect(e2).toBeInstanceOf(TypeError);
+      expect((e2 as Error).message).toContain("both uidMap and gidMap");
     });
     test("an fd that is not a user namespace: EINVAL, hint says so", () => {
       const fd = openSync("/proc/self/ns/net", "r");

@@ -1,4 +1,4 @@
-/** issue 11: `bun-userns pin`, `unpin` and `exec --NS=FILE`, run as a user would. */
+/** `bun-userns pin`, `unpin` and `exec --NS=FILE`, run as a user would. */
 import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";

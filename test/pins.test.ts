@@ -1,4 +1,4 @@
-/** issue 11: namespaces as fds (openNamespace) and as files (pinNamespaces, unpinNamespace). */
+/** Namespaces as fds (openNamespace) and as files (pinNamespaces, unpinNamespace). */
 import { afterAll, describe, expect, test } from "bun:test";
 import {
   existsSync,
@@ -107,10 +107,14 @@ describe("openNamespace", () => {
     expect((thrown(() => openNamespace(process.pid, "netz")) as UsernsError).message).toContain(
       'unknown namespace "netz" in openNamespace',
     );
-    expect((thrown(() => openNamespace(process.pid)) as UsernsError).code).toBe("EINVAL");
+    // A value of the wrong JS type is a TypeError; a number or string that is not allowed, EINVAL.
+    expect(thrown(() => openNamespace(process.pid))).toBeInstanceOf(TypeError);
     const hostileKind = { toString: () => "net", valueOf: () => "net" };
-    expect((thrown(() => openNamespace(process.pid, hostileKind as never)) as UsernsError).code).toBe("EINVAL");
-    for (const t of [0, -1, 1.5, 2 ** 31, Number.NaN, {}, null, "", "a\0b", new Proxy({}, {})]) {
+    expect(thrown(() => openNamespace(process.pid, hostileKind as never))).toBeInstanceOf(TypeError);
+    for (const t of [{}, null, new Proxy({}, {})]) {
+      expect(thrown(() => openNamespace(t as never, "net"))).toBeInstanceOf(TypeError);
+    }
+    for (const t of [0, -1, 1.5, 2 ** 31, Number.NaN, "", "a\0b"]) {
       expect((thrown(() => openNamespace(t as never, "net")) as UsernsError).code).toBe("EINVAL");
     }
     expect(leakableFds()).toEqual(before);
@@ -269,16 +273,18 @@ describe.skipIf(pinsSkip !== "")(`pinNamespaces${pinsSkip}`, () => {
       [{ net: join(dir, "link") }, "EEXIST", "not a regular file"],
       [{ net: join(dir, "a"), uts: join(dir, "a") }, "EINVAL", "given for two namespaces"],
       [{ net: join(dir, "a"), network: join(dir, "b") }, "EINVAL", "net is given twice"],
-      [{ net: "" }, "EINVAL", "needs a path"],
-      [{ net: 7 }, "EINVAL", "needs a path"],
+      [{ net: "" }, "EINVAL", "path must not be empty"],
       [{}, "EINVAL", "no namespace to pin"],
-      [null, "EINVAL", "takes an object"],
+      // A value of the wrong JS type is a TypeError.
+      [{ net: 7 }, "TypeError", "path must be a string, got number 7"],
+      [null, "TypeError", "must be an object of namespace → path"],
+      [{ [Symbol.iterator]: 1, net: true }, "TypeError", "path must be a string, got boolean true"],
     ];
     for (const [spec, code, text] of cases) {
       const e = thrown(() => pinNamespaces(h, spec as never)) as UsernsError;
-      expect(e).toBeInstanceOf(UsernsError);
+      expect(e).toBeInstanceOf(code === "TypeError" ? TypeError : UsernsError);
       expect([code, e.message]).toEqual([code, expect.stringContaining(text)]);
-      expect(e.code).toBe(code);
+      if (code !== "TypeError") expect(e.code).toBe(code);
     }
     expect(snapshot(dir)).toBe(before);
     expect(readFileSync(VICTIM, "utf8")).toBe("victim\n");

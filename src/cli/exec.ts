@@ -1,5 +1,5 @@
 /**
- * issue 11: `bun-userns exec` (CMD runs inside new namespaces, util-linux
+ * `bun-userns exec` (CMD runs inside new namespaces, util-linux
  * unshare(1) options) and `bun-userns enter` (CMD runs inside an existing
  * process's namespaces or namespace files, nsenter(1) options). Exit status
  * as a shell: CMD's code, 128+N if signal N killed it, 127 not found, 126

@@ -1,4 +1,4 @@
-/** `bun-userns mount` and `bun-userns umount` (issue 9). */
+/** `bun-userns mount` and `bun-userns umount`. */
 import { type ParseArgsConfig, parseArgs } from "node:util";
 import { UsernsError } from "../core/errors.ts";
 import { idmapMount, unmount } from "../mount/mount.ts";

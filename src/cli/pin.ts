@@ -1,5 +1,5 @@
 /**
- * issue 11: `bun-userns pin` (namespaces to files, like `unshare --net=FILE`
+ * `bun-userns pin` (namespaces to files, like `unshare --net=FILE`
  * without a command, or `ip netns attach NAME PID` with --target) and
  * `bun-userns unpin FILE...` (like `ip netns delete`). Exit 0, 1 failure,
  * 2 usage.

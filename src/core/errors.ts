@@ -1,13 +1,17 @@
 /** Errors with Go-compatible messages and machine-readable fields. */
+import type { EXEC_STEPS } from "./contract.ts";
 import { HELPER_STEPS } from "./contract.ts";
 
 /** A helper's steps (the contract's step table, native/abi.h STEPS), by the number the C reports. */
 export const NATIVE_STEPS = HELPER_STEPS.map(([step]) => step);
 export type NativeStep = (typeof HELPER_STEPS)[number][0];
+/** A command's steps (the contract's XSTEPS, native/exec.c): where spawnInside's entering child failed. */
+export type ExecStep = (typeof EXEC_STEPS)[number][0];
 
 /** Where in the sequence an error arose. */
 export type Step =
   | NativeStep
+  | ExecStep
   | "flags"
   | "options"
   | "pidfd"
@@ -20,12 +24,15 @@ export type Step =
   | "subid"
   | "newuidmap"
   | "newgidmap"
-  /* issue 9: mounts */
+  /* spawnInside: its stdio pipes, and the wait for its command */
+  | "pipe"
+  | "wait"
+  /* mounts */
   | "open_tree"
   | "mount_setattr"
   | "move_mount"
   | "umount"
-  /* issue 11: namespaces as fds and files */
+  /* namespaces as fds and files */
   | "namespace"
   | "pin"
   | "unpin"

@@ -6,7 +6,9 @@
  * with only the Bun binary). BUN_USERNS_LIB=/path/libuserns.so: dlopen a
  * gcc build of the same file instead.
  */
+
 import { cc, dlopen, type FFIFunction, ptr } from "bun:ffi";
+import { readFileSync } from "node:fs";
 import {
   ABI_VERSION,
   at,
@@ -26,7 +28,7 @@ export type { NativeStep };
 
 /**
  * One bound symbol, `bun_userns(op, ptr, x, y)`: Bun compiles a trampoline for
- * every symbol it binds (~0.35 ms each), which a one-shot `bunx` pays at start.
+ * every symbol it binds, which a one-shot `bunx` pays at start (docs/performance.md).
  */
 const SYMBOLS = {
   bun_userns: { args: ["i32", "ptr", "i32", "i32"], returns: "i32" },
@@ -49,7 +51,7 @@ let info: NativeInfo | undefined;
 function load(): Entry {
   const t0 = performance.now();
   const so = process.env.BUN_USERNS_LIB;
-  /* issue 12: aarch64. native/userns.c has the syscalls and assembly of these two only. */
+  /* aarch64. native/userns.c has the syscalls and assembly of these two only. */
   if (process.arch !== "x64" && process.arch !== "arm64") {
     throw new UsernsError(`bun-userns: unsupported architecture ${process.arch} (x64 and arm64 only)`, {
       code: "ENOSYS",
@@ -347,7 +349,7 @@ export interface MountAnswer {
   mountId?: bigint;
 }
 
-/** Path bytes plus NUL, or undefined when they do not fit (or hold a NUL). */
+/** A path's bytes, without a NUL: the zeroed request block supplies it. Undefined when they do not fit beside it (or hold a NUL). */
 function pathBytes(s: string, max: number): Uint8Array | undefined {
   const b = encoder.encode(s);
   if (b.length >= max || b.includes(0)) return undefined;
@@ -494,8 +496,8 @@ export type ExecResult =
 
 /**
  * The request block, reused: the call is synchronous and returns only once
- * the child has let go of Bun's memory, so no child still reads it. Allocating
- * (and zeroing) 64 KiB of stack per call was a fifth of spawnInside's time.
+ * the child has let go of Bun's memory, so no child still reads it, and its
+ * stack is not allocated and zeroed per call (docs/performance.md).
  */
 let xbuf: Uint8Array | undefined;
 let xview: DataView | undefined;
@@ -856,7 +858,6 @@ export function threadStart(stat: string): bigint {
 /** This thread's registry, made at its first call that records anything. */
 function registry(): number {
   if (regfd >= 0) return regfd;
-  const { readFileSync } = require("node:fs") as typeof import("node:fs");
   const start = new BigUint64Array([threadStart(readFileSync("/proc/thread-self/stat", "utf8"))]);
   const fd = call(OP.reg_open, new Uint8Array(start.buffer), 0, 0);
   if (fd < 0) {

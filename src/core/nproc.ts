@@ -5,6 +5,7 @@
  * clear EAGAIN, when it would leave Bun too few slots under a small limit.
  * Exempt callers (root, CAP_SYS_ADMIN, CAP_SYS_RESOURCE) are never counted.
  */
+import { readFileSync } from "node:fs";
 import { EAGAIN, syscallError, type UsernsError } from "./errors.ts";
 import * as native from "./native.ts";
 
@@ -18,7 +19,6 @@ const RESERVE = 8 + 2 * (navigator.hardwareConcurrency || 2);
 let limit: number | undefined;
 
 function threadsOfThisProcess(): number {
-  const { readFileSync } = require("node:fs") as typeof import("node:fs");
   const stat = readFileSync("/proc/self/stat", "utf8");
   // num_threads is field 20 of proc(5); fields after the comm start at 3.
   return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[17]);

@@ -1,6 +1,10 @@
-/** Options shared by the public calls, validated before anything is created. */
+/**
+ * Options shared by the public calls, validated before anything is created
+ * by the one rule of validate.ts (wrong type: TypeError; wrong value: EINVAL).
+ */
 import { invalid } from "./errors.ts";
 import { describe } from "./idmap.ts";
+import { validateAbortSignal, validateNumber, validateString } from "./validate.ts";
 
 export interface UnshareOptions {
   /**
@@ -64,35 +68,32 @@ export function checkOptions(options: unknown): UnshareOptions {
   const o = copyOptions(options, KEYS, (m) => new TypeError(m));
   const out: UnshareOptions = {};
   if (o.setgroups !== undefined) {
-    if (typeof o.setgroups !== "string")
-      throw new TypeError(`options.setgroups must be a string, got ${describe(o.setgroups)}`);
+    validateString(o.setgroups, "options.setgroups");
     if (o.setgroups !== "allow" && o.setgroups !== "deny") {
       throw invalid("options", `invalid setgroups ${JSON.stringify(o.setgroups)}: must be "allow" or "deny"`);
     }
     out.setgroups = o.setgroups;
   }
   if (o.owner !== undefined) {
-    if (typeof o.owner !== "string") throw new TypeError(`options.owner must be a string, got ${describe(o.owner)}`);
+    validateString(o.owner, "options.owner");
     if (o.owner !== "mapping" && o.owner !== "caller") {
       throw invalid("options", `invalid owner ${JSON.stringify(o.owner)}: must be "mapping" or "caller"`);
     }
     out.owner = o.owner;
   }
   if (o.mapper !== undefined) {
-    if (typeof o.mapper !== "string") throw new TypeError(`options.mapper must be a string, got ${describe(o.mapper)}`);
+    validateString(o.mapper, "options.mapper");
     if (o.mapper !== "auto" && o.mapper !== "direct" && o.mapper !== "newuidmap") {
       throw invalid("options", `invalid mapper ${JSON.stringify(o.mapper)}: must be "auto", "direct" or "newuidmap"`);
     }
     out.mapper = o.mapper;
   }
   if (o.signal !== undefined) {
-    if (!(o.signal instanceof AbortSignal))
-      throw new TypeError(`options.signal must be an AbortSignal, got ${describe(o.signal)}`);
+    validateAbortSignal(o.signal, "options.signal");
     out.signal = o.signal;
   }
   if (o.timeout !== undefined) {
-    if (typeof o.timeout !== "number")
-      throw new TypeError(`options.timeout must be a number, got ${describe(o.timeout)}`);
+    validateNumber(o.timeout, "options.timeout");
     if (!Number.isFinite(o.timeout) || o.timeout < 0) {
       throw invalid("options", `invalid timeout ${o.timeout}: must be a finite number of milliseconds, 0 or more`);
     }

@@ -16,6 +16,7 @@
  * Each record names its descriptor by inode (and pid), so a number that now
  * names something else is left alone.
  */
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import * as native from "./native.ts";
 
 const INTERVAL_MS = 1000;
@@ -33,7 +34,6 @@ export function sweepIfDue(): void {
 
 /** Is the thread with this tid and start time still one of ours? */
 function threadLives(tid: number, start: bigint): boolean {
-  const { readFileSync } = require("node:fs") as typeof import("node:fs");
   try {
     return native.threadStart(readFileSync(`/proc/self/task/${tid}/stat`, "utf8")) === start;
   } catch {
@@ -49,8 +49,6 @@ function threadLives(tid: number, start: bigint): boolean {
 export function reapOrphans(): number {
   if (!Bun.isMainThread) return 0;
   last = performance.now();
-  // Loaded here, not at import: node:fs costs ~2 ms of a one-shot's start.
-  const { readdirSync, readFileSync, readlinkSync } = require("node:fs") as typeof import("node:fs");
   let n = 0;
   let fds: string[];
   try {

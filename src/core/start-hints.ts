@@ -3,13 +3,12 @@
  * from what this machine actually says (sysctls, /proc/self/status), so it
  * names the real cause rather than the usual suspect. Runs on error paths only.
  */
+import { readFileSync } from "node:fs";
 import { EACCES, EAGAIN, ENOSPC, ENOSYS, EPERM, ETIMEDOUT } from "./errors.ts";
 import type { NativeStep } from "./native.ts";
 
 function read(path: string): string | undefined {
   try {
-    // Only on an error path: node:fs costs a one-shot ~2 ms at import.
-    const { readFileSync } = require("node:fs") as typeof import("node:fs");
     return readFileSync(path, "utf8").trim();
   } catch {
     return undefined;

@@ -231,7 +231,7 @@ function openUserns(pid: number): number {
   if (fd < 0) {
     throw syscallError(
       "open",
-      "open",
+      "openat",
       -fd,
       `failed to get userns file descriptor for /proc/${pid}/ns/user: ${errnoText(-fd)}`,
     );

@@ -1,5 +1,5 @@
 /**
- * issue 11: the exit watcher's Worker (see exit-watcher.ts). Blocks in
+ * The exit watcher's Worker (see exit-watcher.ts). Blocks in
  * epoll_pwait on the set the main thread adds each command's pidfd to, and
  * posts "exit" when any exited. It never returns to its event loop and
  * touches no descriptor: the set and the pidfds are the main thread's.

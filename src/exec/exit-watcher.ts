@@ -1,5 +1,5 @@
 /**
- * issue 11: event-driven exit notices for spawnInside's poller.
+ * Event-driven exit notices for spawnInside's poller.
  *
  * Bun has no public API to put a pidfd in its event loop, and a timer cannot
  * look sooner than 1 ms. So the main thread starts one Worker (lazily, at

@@ -1,6 +1,7 @@
-/** issue 11: which namespaces spawnInside enters, from the pid or from files. */
+/** Which namespaces spawnInside enters, from the pid or from files. */
 import { readlinkSync } from "node:fs";
 import { errnoName, invalid } from "../core/errors.ts";
+import { validateArray, validateObject, validatePath } from "../core/validate.ts";
 import { checkNamespaceKind, kindFile, kindFlag, NAMESPACE_KINDS, type NamespaceKind } from "../ns/kinds.ts";
 
 export type ExecNamespace = NamespaceKind;
@@ -13,7 +14,7 @@ export const namespaceFlag = kindFlag;
 
 /** "mount" and "network" are accepted as util-linux spells them. */
 export function checkNamespaceName(raw: unknown, where: string): ExecNamespace {
-  return checkNamespaceKind(raw, where);
+  return checkNamespaceKind(raw, where, "options");
 }
 
 /**
@@ -68,18 +69,15 @@ export function resolveNamespaces(
   const wanted = new Set<ExecNamespace>();
   const explicit = names !== undefined;
   if (explicit) {
-    if (!Array.isArray(names)) throw invalid("flags", "namespaces must be an array of namespace names");
+    validateArray(names, "namespaces");
     for (const n of [...names]) wanted.add(checkNamespaceName(n, "namespaces"));
   }
   const fileList: [ExecNamespace, string][] = [];
   if (files !== undefined) {
-    if (typeof files !== "object" || files === null) throw invalid("flags", "namespaceFiles must be an object");
-    for (const [k, v] of Object.entries({ ...(files as Record<string, unknown>) })) {
+    validateObject(files, "namespaceFiles");
+    for (const [k, v] of Object.entries({ ...files })) {
       const name = checkNamespaceName(k, "namespaceFiles");
-      if (typeof v !== "string" || v === "" || v.includes("\0")) {
-        throw invalid("flags", `namespaceFiles.${k} must be a non-empty path, got ${JSON.stringify(v)}`);
-      }
-      fileList.push([name, v]);
+      fileList.push([name, validatePath(v, `namespaceFiles.${k}`)]);
     }
   }
   const fromFile = new Set(fileList.map(([n]) => n));
@@ -96,9 +94,10 @@ export function resolveNamespaces(
         theirs === 13 || theirs === 1
           ? "permission denied (ptrace access mode: the process belongs to another uid, is not dumpable, or a security module refuses)"
           : "no such process or namespace";
-      throw invalid("flags", `cannot read /proc/${pid}/ns/${file}: ${why}`, {
+      throw invalid("namespace", `cannot read /proc/${pid}/ns/${file}: ${why}`, {
         code: theirs === 13 || theirs === 1 ? errnoName(theirs) : "ESRCH",
         errno: theirs === 13 || theirs === 1 ? theirs : 3,
+        syscall: "readlink",
       });
     }
     // Only then is ours needed (each /proc link read is a path walk).

@@ -1,5 +1,5 @@
 /**
- * issue 11: spawnInside — enter a helper's (or any pid's) namespaces and exec
+ * SpawnInside — enter a helper's (or any pid's) namespaces and exec
  * argv there (native/exec.c). The JS thread sleeps only until the child has
  * let go of Bun's memory at its execve; while the command runs, one shared
  * poller reaps it without blocking: woken by the exit watcher
@@ -19,6 +19,16 @@ import { nprocShortfall } from "../core/nproc.ts";
 import { copyOptions } from "../core/options.ts";
 import { sweepIfDue } from "../core/orphans.ts";
 import { assertOwnProc } from "../core/own-proc.ts";
+import {
+  badValue,
+  typeError,
+  validateAbortSignal,
+  validateArray,
+  validateBoolean,
+  validateInteger,
+  validateObject,
+  validateOneOf,
+} from "../core/validate.ts";
 import { NAMESPACE_KINDS } from "../ns/kinds.ts";
 import { openChecked, openFromProcess, openPidfd } from "../ns/namespace-fd.ts";
 import { checkArgv, checkCwd, checkEnv } from "./argv.ts";
@@ -137,8 +147,8 @@ let timer: ReturnType<typeof setTimeout> | undefined;
 let delay = 1;
 /**
  * Until then, poll every 1 ms (the timer floor) instead of backing off: most
- * commands are short. Spinning every event-loop turn instead was measured slower on a
- * busy 2-core machine: the spinning thread competes with the command for CPU.
+ * commands are short. Not spinning every event-loop turn: the spinning thread
+ * would compete with the command for the CPU (docs/performance.md).
  */
 let eagerUntil = 0;
 const EAGER_MS = 10;
@@ -166,7 +176,7 @@ function settle(r: Running, rc: number): void {
         code: errnoName(-rc),
         errno: -rc,
         syscall: "waitid",
-        step: "park",
+        step: "wait",
       }),
     );
 }
@@ -269,20 +279,23 @@ function writable(fd: number, rec: number): WritableStream<Uint8Array> {
 const SIGNALS = constants.signals as Record<string, number>;
 
 function signalNumber(sig: unknown): number {
+  if (typeof sig !== "number" && typeof sig !== "string")
+    throw typeError("signal", 'a name like "SIGTERM" or a number', sig);
   if (typeof sig === "number" && Number.isInteger(sig) && sig >= 0 && sig <= 64) return sig;
   if (typeof sig === "string" && SIGNALS[sig] !== undefined) return SIGNALS[sig] as number;
-  throw invalid("options", `unknown signal ${JSON.stringify(sig)}: expected a name like "SIGTERM" or a number 0-64`);
+  throw badValue(`unknown signal ${JSON.stringify(sig)}: expected a name like "SIGTERM" or a number 0-64`);
 }
 
 export function checkStdio(stdio: unknown): [StdioSpec, StdioSpec, StdioSpec] {
   if (stdio === undefined) return ["inherit", "inherit", "inherit"];
-  if (!Array.isArray(stdio) || stdio.length > 3) throw invalid("options", "stdio must be an array of up to 3 entries");
+  validateArray(stdio, "stdio");
+  if (stdio.length > 3) throw badValue(`stdio must have up to 3 entries, got ${stdio.length}`);
   const out: StdioSpec[] = [];
   for (let i = 0; i < 3; i++) {
     const s: unknown = stdio[i] ?? "inherit";
-    if (s === "inherit" || s === "pipe" || s === "ignore") out.push(s);
-    else if (typeof s === "number" && Number.isInteger(s) && s >= 0 && s < 2 ** 31) out.push(s);
-    else throw invalid("options", `stdio[${i}] must be "inherit", "pipe", "ignore" or an fd, got ${JSON.stringify(s)}`);
+    const what = `stdio[${i}]`;
+    if (typeof s === "number") out.push(validateInteger(s, what, 0, 2 ** 31 - 1));
+    else out.push(validateOneOf(s, what, ["inherit", "pipe", "ignore"] as const));
   }
   return out as [StdioSpec, StdioSpec, StdioSpec];
 }
@@ -299,27 +312,30 @@ export function spawnInside(
   options: SpawnInsideOptions = {},
 ): InsideProcess {
   // Copy hostile input once: what is validated is what is used.
-  if (typeof options !== "object" || options === null) throw invalid("options", "options must be an object");
-  const o = copyOptions(options, SPAWN_KEYS, (m) => invalid("options", m), "ignore");
+  validateObject(options, "options");
+  const o = copyOptions(options, SPAWN_KEYS, (m) => new TypeError(m), "ignore");
   const args = checkArgv(argv);
   const env = checkEnv(o.env === undefined ? process.env : o.env);
   const cwd = o.cwd === undefined ? null : checkCwd(o.cwd);
   const stdio = checkStdio(o.stdio);
   const signal = o.signal;
-  if (signal !== undefined && !(signal instanceof AbortSignal))
-    throw invalid("options", "signal must be an AbortSignal");
-  const newPid = o.newPidNamespace === true;
-  const mountProc = o.mountProc === true;
+  if (signal !== undefined) validateAbortSignal(signal, "signal");
+  const flag = (v: unknown, name: string): boolean => {
+    if (v !== undefined) validateBoolean(v, name);
+    return v === true;
+  };
+  const newPid = flag(o.newPidNamespace, "newPidNamespace");
+  const mountProc = flag(o.mountProc, "mountProc");
   let pid: number;
   let helperPidfd = -1;
   if (isHelper(helperOrPid)) {
     helperOrPid.checkAlive();
     pid = helperOrPid.pid;
     helperPidfd = helperOrPid.pidfd;
-  } else if (typeof helperOrPid === "number" && Number.isInteger(helperOrPid) && helperOrPid > 0) {
-    pid = helperOrPid;
+  } else if (typeof helperOrPid === "number") {
+    pid = validateInteger(helperOrPid, "the pid spawnInside takes", 1, 2 ** 31 - 1);
   } else {
-    throw invalid("options", `spawnInside takes a Helper or a pid, got ${JSON.stringify(helperOrPid)}`);
+    throw typeError("spawnInside's first argument", "a Helper or a pid", helperOrPid);
   }
   const ns = resolveNamespaces(
     pid,
@@ -327,26 +343,25 @@ export function spawnInside(
     o.namespaceFiles,
     isHelper(helperOrPid) ? helperLinks(helperOrPid) : undefined,
   );
-  const prop = o.propagation ?? "private";
-  if (prop !== "private" && prop !== "slave" && prop !== "shared") {
-    throw invalid("options", `propagation must be "private", "slave" or "shared", got ${JSON.stringify(prop)}`);
-  }
-  const fork = o.fork === true;
+  const prop = validateOneOf(o.propagation ?? "private", "propagation", ["private", "slave", "shared"] as const);
+  const fork = flag(o.fork, "fork");
   const newSession = o.newSession;
-  if (newSession !== undefined && typeof newSession !== "boolean")
-    throw invalid("options", `newSession must be a boolean, got ${JSON.stringify(newSession)}`);
-  const ctty = o.controllingTerminal;
-  if (ctty !== undefined && ctty !== 0 && ctty !== 1 && ctty !== 2)
-    throw invalid("options", `controllingTerminal must be 0, 1 or 2, got ${JSON.stringify(ctty)}`);
+  if (newSession !== undefined) validateBoolean(newSession, "newSession");
+  const ctty =
+    o.controllingTerminal === undefined
+      ? undefined
+      : validateOneOf(o.controllingTerminal, "controllingTerminal", [0, 1, 2] as const);
   if (ctty !== undefined && newSession === false)
     throw invalid("options", "controllingTerminal needs a new session: it cannot be combined with newSession: false");
   if (ctty !== undefined && (stdio[ctty] === "pipe" || stdio[ctty] === "ignore"))
     throw invalid("options", `controllingTerminal ${ctty}: stdio[${ctty}] must be a terminal fd, not "${stdio[ctty]}"`);
   const ids = [o.uid, o.gid].map((id, i) => {
-    if (id === "keep") return -1;
+    const name = i ? "gid" : "uid";
     if (id === undefined) return 0;
-    if (typeof id === "number" && Number.isInteger(id) && id >= 0 && id < 2 ** 31 - 1) return id;
-    throw invalid("options", `${i ? "gid" : "uid"} must be an id or "keep", got ${JSON.stringify(id)}`);
+    if (typeof id === "number") return validateInteger(id, name, 0, 2 ** 31 - 2);
+    if (typeof id !== "string") throw typeError(name, 'an id or "keep"', id);
+    if (id !== "keep") throw badValue(`${name} must be an id or "keep", got ${JSON.stringify(id)}`);
+    return -1;
   }) as [number, number];
   if (mountProc && !ns.entered.has("mnt"))
     throw invalid(
@@ -383,7 +398,7 @@ export function spawnInside(
   const viaFds = !privileged && ns.fromPid !== 0;
   try {
     if (pidfd < 0 && (ns.fromPid !== 0 || ns.timeFromPid)) {
-      const fd = openPidfd(pid, "open");
+      const fd = openPidfd(pid, "pidfd");
       opened.push(fd);
       pidfd = fd;
     }
@@ -422,7 +437,7 @@ export function spawnInside(
             code: errnoName(-p),
             errno: -p,
             syscall: "pipe2",
-            step: "open",
+            step: "pipe",
           }),
         );
       const { fds, recs } = p as Exclude<typeof p, number>;
@@ -466,12 +481,12 @@ export function spawnInside(
   for (const rec of theirs) native.recClose(rec);
   if (!r.ok) {
     for (const rec of ours) native.recClose(rec);
-    const syscall = r.step === "setns" || r.step === "setns_fd" ? "setns" : r.step === "ctty" ? "ioctl" : r.step;
+    // The step is the command's (XSTEPS); the syscall is the one that fails there.
     throw new UsernsError(`spawnInside: ${r.step}: ${errnoText(r.errno)}`, {
       code: errnoName(r.errno),
       errno: r.errno,
-      syscall,
-      step: "open",
+      syscall: native.execStepSyscall(r.step),
+      step: r.step,
       hint: enterHint(r.step, r.errno),
     });
   }
@@ -486,7 +501,7 @@ export function spawnInside(
       code: errnoName(r.execErrno),
       errno: r.execErrno,
       syscall: "execve",
-      step: "open",
+      step: "exec",
     });
   }
   return handle;
@@ -548,7 +563,7 @@ export function runsAsOtherUid(
   let pidfd = helper ? helper.pidfd : -1;
   try {
     const ns = resolveNamespaces(pid, options.namespaces, options.namespaceFiles, helper && helperLinks(helper));
-    if (pidfd < 0) pidfd = openPidfd(pid, "open");
+    if (pidfd < 0) pidfd = openPidfd(pid, "pidfd");
     return commandHostUid(ns, uid, pid, pidfd, helper) !== ownUid();
   } catch {
     return true; // spawnInside will say what is wrong

@@ -5,10 +5,12 @@
  */
 import { resolve } from "node:path";
 import { invalid, UsernsError } from "../core/errors.ts";
-import { describe, type IDMapInput, parseIDMapping } from "../core/idmap.ts";
+import { FdHandle } from "../core/fd-handle.ts";
+import { type IDMapInput, parseIDMapping } from "../core/idmap.ts";
 import * as native from "../core/native.ts";
 import { getUsernsFd, getUsernsFdSync } from "../core/unshare.ts";
 import { UsernsFd } from "../core/usernsfd.ts";
+import { typeError, validateBoolean, validateInteger, validateObject, validatePath } from "../core/validate.ts";
 import { type MountContext, mountError } from "./errors.ts";
 import { checkMountOptions, type IdmapMountOptions, type MountAttrs } from "./options.ts";
 
@@ -25,10 +27,8 @@ export type MountIdmap = MountMaps | UsernsFd | number;
 
 type Resolved = { kind: "maps"; uidMap: IDMapInput; gidMap: IDMapInput } | { kind: "fd"; fd: number };
 
-function checkPath(what: string, p: unknown): string {
-  if (typeof p !== "string") throw invalid("options", `${what} must be a path string, got ${describe(p)}`);
-  if (p.length === 0) throw invalid("options", `${what} must not be empty`);
-  if (p.includes("\0")) throw invalid("options", `${what} ${JSON.stringify(p)} contains a NUL byte`);
+function checkPath(what: string, raw: unknown): string {
+  const p = validatePath(raw, what);
   if (new TextEncoder().encode(p).length >= 4096)
     throw invalid("options", `${what} is ${p.length} characters long: paths must be shorter than 4096 bytes`);
   return p;
@@ -41,22 +41,15 @@ function checkIdmap(idmap: unknown): Resolved {
     if (fd < 0) throw invalid("options", "the UsernsFd given is closed");
     return { kind: "fd", fd };
   }
-  if (typeof idmap === "number") {
-    if (!Number.isInteger(idmap) || idmap < 0 || idmap > 0x7fffffff)
-      throw invalid("options", `invalid user-namespace fd ${idmap}: must be an integer from 0 to 2147483647`);
-    return { kind: "fd", fd: idmap };
-  }
-  if (idmap === null || typeof idmap !== "object" || Array.isArray(idmap)) {
-    throw invalid(
-      "options",
-      `the idmap must be { uidMap, gidMap }, a UsernsFd or an fd number, got ${describe(idmap)}`,
-    );
-  }
+  if (typeof idmap === "number")
+    return { kind: "fd", fd: validateInteger(idmap, "the user-namespace fd", 0, 0x7fffffff) };
+  if (idmap === null || typeof idmap !== "object" || Array.isArray(idmap))
+    throw typeError("the idmap", "{ uidMap, gidMap }, a UsernsFd or an fd number", idmap);
   const o = idmap as Record<string, unknown>;
   const uid = o.uidMap;
   const gid = o.gidMap;
   if (uid === undefined || gid === undefined)
-    throw invalid("options", "the idmap needs both uidMap and gidMap (or pass a UsernsFd)");
+    throw new TypeError("the idmap needs both uidMap and gidMap (or pass a UsernsFd)");
   // Parsed copies: what is validated is what the helper is given.
   return {
     kind: "maps",
@@ -89,14 +82,12 @@ function attachOrThrow(treeFd: number, ctx: MountContext & { target: string }): 
 /** UnmountOptions read once into umount2 flags. */
 function unmountFlags(options: unknown): number {
   if (options === undefined || options === null) return 0;
-  if (typeof options !== "object")
-    throw invalid("options", `unmount options must be an object, got ${describe(options)}`);
-  const copy = { ...(options as Record<string, unknown>) };
+  validateObject(options, "unmount options");
+  const copy = { ...options };
   for (const key of Object.keys(copy))
-    if (key !== "detach") throw invalid("options", `unknown unmount option ${JSON.stringify(key)}; known: detach`);
+    if (key !== "detach") throw new TypeError(`unknown unmount option ${JSON.stringify(key)}; known: detach`);
   const d = copy.detach;
-  if (d !== undefined && typeof d !== "boolean")
-    throw invalid("options", `unmount option detach must be a boolean, got ${describe(d)}`);
+  if (d !== undefined) validateBoolean(d, "unmount option detach");
   return d === true ? 2 /* MNT_DETACH */ : 0;
 }
 
@@ -104,17 +95,18 @@ function unmountFlags(options: unknown): number {
  * A detached, idmapped mount (O_CLOEXEC fd), visible nowhere until
  * `attach(target)`. Closing it unattached frees the mount: nothing is left.
  * Once attached it remembers the mount it made (its mount id), and
- * `unmount()` removes that mount only.
+ * `unmount()` removes that mount only. Its fd (O_CLOEXEC, -1 once closed)
+ * is closed once, by close(), `using`, or the leak net (fd-handle.ts);
+ * closed unattached, the kernel frees the mount with it.
  */
-export class IdmappedTree implements Disposable {
-  #fd: number;
+export class IdmappedTree extends FdHandle {
   #attached: string | undefined;
   #mountId: bigint | undefined;
   #unmounted = false;
   readonly source: string;
 
   constructor(fd: number, source: string) {
-    this.#fd = fd;
+    super(fd, "IdmappedTree");
     this.source = source;
   }
 
@@ -127,11 +119,6 @@ export class IdmappedTree implements Disposable {
     return this.#mountId;
   }
 
-  /** The mount fd (O_CLOEXEC); -1 once closed. */
-  get fd(): number {
-    return this.#fd;
-  }
-
   /** Where it was attached, if it was. */
   get attachedAt(): string | undefined {
     return this.#attached;
@@ -140,7 +127,7 @@ export class IdmappedTree implements Disposable {
   /** move_mount onto TARGET. Once only: a second attach is an error. */
   attach(target: string): void {
     const t = checkPath("target", target);
-    if (this.#fd < 0) throw invalid("move_mount", "the idmapped tree is closed");
+    if (this.fd < 0) throw invalid("move_mount", "the idmapped tree is closed");
     if (this.#attached !== undefined) {
       throw new UsernsError(`the idmapped tree of ${this.source} is already attached at ${this.#attached}`, {
         code: "EBUSY",
@@ -155,7 +142,7 @@ export class IdmappedTree implements Disposable {
 
   /** attach with the context a failure's hint needs. @internal */
   attachAs(target: string, ctx: MountContext): void {
-    this.#mountId = attachOrThrow(this.#fd, { ...ctx, source: this.source, target });
+    this.#mountId = attachOrThrow(this.fd, { ...ctx, source: this.source, target });
     this.#attached = target;
   }
 
@@ -176,18 +163,6 @@ export class IdmappedTree implements Disposable {
     const a = native.umount(resolve(target), flags, this.#mountId ?? 0n);
     if (a.rc < 0) throw mountError(a, { target, mountId: this.#mountId }, "umount");
     this.#unmounted = true;
-  }
-
-  /** Close the fd. Unattached: the kernel frees the mount with it. */
-  close(): void {
-    const fd = this.#fd;
-    if (fd < 0) return;
-    this.#fd = -1;
-    native.close(fd);
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
   }
 }
 

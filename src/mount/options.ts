@@ -2,8 +2,7 @@
  * Options of the idmapped-mount calls, validated into plain data before
  * anything is created (each property of the caller's object is read once).
  */
-import { invalid } from "../core/errors.ts";
-import { describe } from "../core/idmap.ts";
+import { validateBoolean, validateObject, validateOneOf } from "../core/validate.ts";
 
 export type Propagation = "private" | "slave" | "shared" | "unbindable";
 
@@ -63,14 +62,12 @@ const KEYS = new Set<string>([...BOOLEANS, "propagation"]);
 export function checkMountOptions(options: unknown): MountAttrs {
   const o: Record<string, unknown> = {};
   if (options !== undefined && options !== null) {
-    if (typeof options !== "object" || Array.isArray(options)) {
-      throw invalid("options", `mount options must be an object, got ${describe(options)}`);
-    }
+    validateObject(options, "mount options");
     for (const key of Object.keys(options)) {
       if (!KEYS.has(key)) {
-        throw invalid("options", `unknown mount option ${JSON.stringify(key)}; known: ${[...KEYS].join(", ")}`);
+        throw new TypeError(`unknown mount option ${JSON.stringify(key)}; known: ${[...KEYS].join(", ")}`);
       }
-      o[key] = (options as Record<string, unknown>)[key]; // read once
+      o[key] = options[key]; // read once
     }
   }
   const out: MountAttrs = {
@@ -83,7 +80,7 @@ export function checkMountOptions(options: unknown): MountAttrs {
   for (const key of BOOLEANS) {
     const v = o[key];
     if (v === undefined) continue;
-    if (typeof v !== "boolean") throw invalid("options", `mount option ${key} must be a boolean, got ${describe(v)}`);
+    validateBoolean(v, `mount option ${key}`);
     (out.options as unknown as Record<string, unknown>)[key] = v;
     if (key === "recursive") out.recursive = v;
     else if (v) out.attrSet |= ATTR[key];
@@ -91,12 +88,7 @@ export function checkMountOptions(options: unknown): MountAttrs {
   if (out.attrSet & ATTR.noatime) out.attrClr |= MOUNT_ATTR__ATIME;
   const p = o.propagation;
   if (p !== undefined) {
-    if (typeof p !== "string" || !Object.hasOwn(PROPAGATION, p)) {
-      throw invalid(
-        "options",
-        `invalid propagation ${typeof p === "string" ? JSON.stringify(p) : describe(p)}: must be "private", "slave", "shared" or "unbindable"`,
-      );
-    }
+    validateOneOf(p, "propagation", Object.keys(PROPAGATION));
     out.propagation = PROPAGATION[p as Propagation];
     out.options.propagation = p as Propagation;
   }

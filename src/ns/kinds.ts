@@ -3,8 +3,10 @@
  * kernel spell them), CLONE_NEW* values (what NS_GET_NSTYPE answers) and the
  * file each is taken from.
  */
+
 import { invalid, type Step } from "../core/errors.ts";
 import { CLONE_NEWUSER, NAMESPACE_FLAGS, type NamespaceName } from "../core/flags.ts";
+import { typeError } from "../core/validate.ts";
 
 export type NamespaceKind = NamespaceName | "user";
 
@@ -40,12 +42,18 @@ export function kindFile(kind: NamespaceKind): string {
   return kind === "pid" ? "pid_for_children" : kind === "time" ? "time_for_children" : kind;
 }
 
-/** A kind from untrusted input ("mount" and "network" as util-linux spells them), or EINVAL naming it. */
+/**
+ * A kind from untrusted input ("mount" and "network" as util-linux spells
+ * them): TypeError for a non-string, EINVAL naming an unknown one.
+ */
 export function checkNamespaceKind(raw: unknown, where: string, step: Step = "flags"): NamespaceKind {
+  if (typeof raw !== "string") throw typeError(`a namespace in ${where}`, "a namespace name", raw);
   const name = raw === "mount" ? "mnt" : raw === "network" ? "net" : raw;
-  if (typeof name !== "string" || !(NAMESPACE_KINDS as readonly string[]).includes(name)) {
-    const shown = typeof raw === "string" ? JSON.stringify(raw.slice(0, 64)) : typeof raw;
-    throw invalid(step, `unknown namespace ${shown} in ${where}: expected one of ${NAMESPACE_KINDS.join(", ")}`);
+  if (!(NAMESPACE_KINDS as readonly string[]).includes(name)) {
+    throw invalid(
+      step,
+      `unknown namespace ${JSON.stringify(raw.slice(0, 64))} in ${where}: expected one of ${NAMESPACE_KINDS.join(", ")}`,
+    );
   }
   return name as NamespaceKind;
 }

@@ -1,29 +1,24 @@
 /**
- * issue 11: a namespace as a descriptor. `openNamespace(pid | helper, kind)`
+ * A namespace as a descriptor. `openNamespace(pid | helper, kind)`
  * takes /proc/PID/ns/<kind> race-free (the pid is held by a pidfd across the
  * open, so a recycled pid is refused); `openNamespace(path, kind?)` opens a
  * pinned file and checks with NS_GET_NSTYPE that it is a namespace (of that
  * kind). The fd is O_CLOEXEC and owned by the handle.
  */
 import { ESRCH, errnoName, errnoText, invalid, type Step, syscallError, UsernsError } from "../core/errors.ts";
+import { FdHandle } from "../core/fd-handle.ts";
 import { type Helper, isHelper } from "../core/helper.ts";
 import * as native from "../core/native.ts";
+import { typeError, validateInteger, validatePath } from "../core/validate.ts";
 import { checkNamespaceKind, kindFile, kindOfType, type NamespaceKind } from "./kinds.ts";
 
-/** Safety net: a handle dropped without close() has its fd closed when collected. */
-const dropped = new FinalizationRegistry<number>((fd) => {
-  native.close(fd);
-});
-
-export class NamespaceFd implements Disposable {
-  #fd: number;
+export class NamespaceFd extends FdHandle {
   readonly kind: NamespaceKind;
 
   /** Only this module makes them, from an fd it has checked. */
   private constructor(fd: number, kind: NamespaceKind) {
-    this.#fd = fd;
+    super(fd, "NamespaceFd");
     this.kind = kind;
-    dropped.register(this, fd, this);
   }
 
   /** @internal */
@@ -31,19 +26,10 @@ export class NamespaceFd implements Disposable {
     return new NamespaceFd(fd, kind);
   }
 
-  /** The descriptor (O_RDONLY|O_CLOEXEC, usable with setns(2)); -1 once closed. */
-  get fd(): number {
-    return this.#fd;
-  }
-
-  get closed(): boolean {
-    return this.#fd < 0;
-  }
-
   /** The nsfs inode: two fds with the same inode are the same namespace. */
   get inode(): number {
-    if (this.#fd < 0) throw invalid("namespace", "the namespace fd is closed");
-    const st = native.nsStat("", this.#fd);
+    if (this.fd < 0) throw invalid("namespace", "the namespace fd is closed");
+    const st = native.nsStat("", this.fd);
     if (typeof st === "number") throw syscallError("namespace", "statx", -st, `statx: ${errnoText(-st)}`);
     return st.inode;
   }
@@ -55,23 +41,7 @@ export class NamespaceFd implements Disposable {
 
   /** @internal Hand the fd over to code that closes it itself (the handle is closed). */
   take(): number {
-    const fd = this.#fd;
-    this.#fd = -1;
-    dropped.unregister(this);
-    return fd;
-  }
-
-  /** Close the descriptor; later calls do nothing. */
-  close(): void {
-    const fd = this.#fd;
-    if (fd < 0) return;
-    this.#fd = -1;
-    dropped.unregister(this);
-    native.close(fd);
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
+    return this.takeFd();
   }
 }
 
@@ -89,9 +59,8 @@ export function holdProcess(target: unknown, what: string): HeldProcess {
     target.checkAlive();
     return { pid: target.pid, pidfd: target.pidfd, done: () => {} };
   }
-  if (typeof target !== "number" || !Number.isInteger(target) || target <= 0 || target > 2 ** 22) {
-    throw invalid("namespace", `${what} takes a Helper or a pid, got ${JSON.stringify(target) ?? typeof target}`);
-  }
+  if (typeof target !== "number") throw typeError(`${what}'s target`, "a Helper or a pid", target);
+  validateInteger(target, `the pid ${what} takes`, 1, 2 ** 22, "namespace");
   const pidfd = openPidfd(target, "namespace");
   return { pid: target, pidfd, done: () => native.close(pidfd) };
 }
@@ -117,7 +86,13 @@ function openError(path: string, errno: number, kind?: NamespaceKind): UsernsErr
       : errno === 13 || errno === 1
         ? "permission denied (ptrace access mode: the process belongs to another uid or is not dumpable, or a security module refuses)"
         : errnoText(errno);
-  return syscallError("namespace", "open", errno, `open ${kind ?? "namespace"} ${path}: ${why}`);
+  // ENOTTY: the nsfs check (what NS_GET_NSTYPE answers for a file that is no namespace); else the open.
+  return syscallError(
+    "namespace",
+    errno === 25 ? "ioctl" : "openat",
+    errno,
+    `open ${kind ?? "namespace"} ${path}: ${why}`,
+  );
 }
 
 /** Open a checked namespace file: the fd of kind `kind` (any kind if undefined). */
@@ -146,7 +121,7 @@ export function openFromProcess(held: HeldProcess, kind: NamespaceKind, file = k
     if (file === "pid_for_children" && (e as UsernsError).errno === 2 && native.pidfdSignal(held.pidfd, 0) === 0) {
       throw syscallError(
         "namespace",
-        "open",
+        "openat",
         2,
         `process ${held.pid} has a new pid namespace without a pid 1 yet: the kernel shows it (and lets it be pinned) only once its first process exists`,
         "take it from a process inside it instead, e.g. the command of spawnInside(..., { newPidNamespace: true }), or `bun-userns exec -p --pid=FILE -- CMD`",
@@ -174,8 +149,7 @@ export function openFromProcess(held: HeldProcess, kind: NamespaceKind, file = k
  */
 export function openNamespace(target: Helper | number | string, kind?: NamespaceKind | string): NamespaceFd {
   if (typeof target === "string") {
-    if (target === "" || target.includes("\0"))
-      throw invalid("namespace", `a namespace path must be non-empty, got ${JSON.stringify(target)}`);
+    validatePath(target, "a namespace path", "namespace");
     return openChecked(target, kind === undefined ? undefined : checkNamespaceKind(kind, "openNamespace", "namespace"));
   }
   const k = checkNamespaceKind(kind, "openNamespace", "namespace");

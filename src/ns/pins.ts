@@ -1,5 +1,5 @@
 /**
- * issue 11: namespaces pinned to files, as `ip netns attach` and
+ * Namespaces pinned to files, as `ip netns attach` and
  * `unshare --net=FILE` make them: a bind mount of /proc/PID/ns/<kind> onto a
  * file, which keeps the namespace alive after every process in it is gone.
  * All input is validated before anything is created; a failure part-way
@@ -9,10 +9,11 @@
  * removes only those. Unpinning by path removes only a namespace bind mount,
  * and its file only if it is what a pin creates.
  */
+
 import { readFileSync } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
 import { EINVAL, EPERM, errnoText, invalid, syscallError, UsernsError } from "../core/errors.ts";
-import { describe } from "../core/idmap.ts";
+import { typeError, validateBoolean, validateObject, validatePath } from "../core/validate.ts";
 
 const ELOOP = 40;
 
@@ -78,10 +79,9 @@ function onSharedMount(mountId: number): boolean {
 }
 
 /** One pin's target, checked: nothing is created here. */
-function planPin(kind: NamespaceKind, raw: unknown, overwrite: boolean): PinPlan {
-  if (typeof raw !== "string" || raw === "" || raw.includes("\0") || raw.length > 4000) {
-    throw invalid("pin", `the ${kind} pin needs a path, got ${JSON.stringify(raw) ?? typeof raw}`);
-  }
+function planPin(kind: NamespaceKind, given: unknown, overwrite: boolean): PinPlan {
+  const raw = validatePath(given, `the ${kind} pin's path`, "pin");
+  if (raw.length > 4000) throw invalid("pin", `the ${kind} pin's path is ${raw.length} characters long: at most 4000`);
   const path = resolve(raw);
   const name = basename(path);
   if (name === "" || path === "/") throw invalid("pin", `${JSON.stringify(raw)} names no file to pin ${kind} onto`);
@@ -127,27 +127,20 @@ function planPin(kind: NamespaceKind, raw: unknown, overwrite: boolean): PinPlan
 /** PinOptions read once into plain data. */
 function checkPinOptions(options: unknown): boolean {
   if (options === undefined) return false;
-  if (typeof options !== "object" || options === null || Array.isArray(options)) {
-    throw invalid(
-      "pin",
-      `pinNamespaces options must be an object such as { overwrite: true }, got ${describe(options)}`,
-    );
-  }
-  const copy = { ...(options as Record<string, unknown>) };
+  validateObject(options, "pinNamespaces options");
+  const copy = { ...options };
   for (const key of Object.keys(copy))
-    if (key !== "overwrite") throw invalid("pin", `unknown pin option ${JSON.stringify(key)}; known: overwrite`);
+    if (key !== "overwrite") throw new TypeError(`unknown pin option ${JSON.stringify(key)}; known: overwrite`);
   const o = copy.overwrite;
-  if (o !== undefined && typeof o !== "boolean")
-    throw invalid("pin", `pin option overwrite must be a boolean, got ${describe(o)}`);
+  if (o !== undefined) validateBoolean(o, "pin option overwrite");
   return o === true;
 }
 
 /** Validated plain data from hostile input: the spec and options are read once. */
 export function planPins(spec: unknown, options?: unknown): PinPlan[] {
   const overwrite = checkPinOptions(options);
-  if (typeof spec !== "object" || spec === null || Array.isArray(spec)) {
-    throw invalid("pin", 'pinNamespaces takes an object of namespace → path, e.g. { net: "/run/netns/sb1" }');
-  }
+  if (typeof spec !== "object" || spec === null || Array.isArray(spec))
+    throw typeError("pinNamespaces' spec", 'an object of namespace → path, e.g. { net: "/run/netns/sb1" }', spec);
   const entries = Object.entries({ ...(spec as Record<string, unknown>) });
   if (entries.length === 0) throw invalid("pin", "pinNamespaces: no namespace to pin");
   const byKind = new Map<NamespaceKind, unknown>();
@@ -358,8 +351,6 @@ function removePin(path: string, made: native.PinMade | undefined, unlink: boole
  * that is not a namespace bind mount is refused untouched.
  */
 export function unpinNamespace(path: string): Unpinned {
-  if (typeof path !== "string" || path === "" || path.includes("\0")) {
-    throw invalid("unpin", `unpinNamespace takes a path, got ${JSON.stringify(path) ?? typeof path}`);
-  }
+  validatePath(path, "unpinNamespace's path", "unpin");
   return removePin(resolve(path), undefined, true);
 }

@@ -1,15 +1,17 @@
 /**
- * issue 11: the clock offsets of a new time namespace (util-linux unshare
+ * The clock offsets of a new time namespace (util-linux unshare
  * --monotonic/--boottime). A helper that unshared "time" has made the
  * namespace its children get (time_for_children); its offsets are written to
  * /proc/PID/timens_offsets, and the kernel freezes them when the first
  * process enters (timens_on_fork/timens_install: EACCES after that), so they
  * are set between startHelper and the first spawnInside.
  */
+
 import { closeSync, openSync, readlinkSync, writeSync } from "node:fs";
 import { EACCES, EPERM, ESRCH, errnoText, invalid, syscallError } from "../core/errors.ts";
 import type { Helper } from "../core/helper.ts";
 import * as native from "../core/native.ts";
+import { typeError } from "../core/validate.ts";
 import { holdProcess } from "./namespace-fd.ts";
 
 /** Seconds added to the clock inside (negative: earlier); fractions to the nanosecond. */
@@ -43,7 +45,9 @@ function toTimespec(clock: string, raw: unknown): [bigint, number] {
     if (raw > BigInt(KTIME_SEC_MAX) || raw < -BigInt(KTIME_SEC_MAX)) throw bad(`is beyond ±${KTIME_SEC_MAX} s`);
     return [raw, 0];
   }
-  if (typeof raw !== "number" || !Number.isFinite(raw)) throw bad("is not a finite number of seconds");
+  if (typeof raw !== "number")
+    throw typeError(`setTimeOffsets: the ${clock} offset`, "a number of seconds or a bigint", raw);
+  if (!Number.isFinite(raw)) throw bad("is not a finite number of seconds");
   if (Math.abs(raw) > KTIME_SEC_MAX) throw bad(`is beyond ±${KTIME_SEC_MAX} s`);
   let sec = Math.floor(raw);
   let nsec = Math.round((raw - sec) * 1e9);
@@ -56,14 +60,12 @@ function toTimespec(clock: string, raw: unknown): [bigint, number] {
 
 /** The text timens_offsets takes: one "<clock> <sec> <nsec>" line per clock. */
 export function timeOffsetsText(spec: unknown): string {
-  if (typeof spec !== "object" || spec === null || Array.isArray(spec)) {
-    throw invalid("options", "setTimeOffsets takes { monotonic?, boottime? } (seconds)");
-  }
+  if (typeof spec !== "object" || spec === null || Array.isArray(spec))
+    throw typeError("setTimeOffsets' offsets", "{ monotonic?, boottime? } (seconds)", spec);
   const keys = Object.keys(spec);
   const unknown = keys.find((k) => !(CLOCKS as readonly string[]).includes(k));
   if (unknown !== undefined) {
-    throw invalid(
-      "options",
+    throw new TypeError(
       `setTimeOffsets: unknown clock ${JSON.stringify(unknown)}: a time namespace offsets monotonic and boottime only`,
     );
   }
@@ -118,7 +120,7 @@ export function setTimeOffsets(target: Helper | number, offsets: TimeOffsets): v
           : errno === EACCES || errno === EPERM
             ? "permission denied (the process belongs to another uid or is not dumpable)"
             : errnoText(errno);
-      throw syscallError("time_offsets", "open", errno, `open ${path}: ${why}`);
+      throw syscallError("time_offsets", "openat", errno, `open ${path}: ${why}`);
     }
     try {
       // The file names the task it was opened on; a live pidfd now proves that is ours.

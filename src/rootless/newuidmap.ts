@@ -4,6 +4,7 @@
  * (ranges from /etc/subuid and /etc/subgid). Their failures are read back
  * into a UsernsError that names the cause and the fix.
  */
+import { readFileSync, statSync } from "node:fs";
 import { UsernsError } from "../core/errors.ts";
 import { type IDMap, mapText } from "../core/idmap.ts";
 import type { MapperFailure, MapWriter } from "../core/native.ts";
@@ -47,7 +48,6 @@ export function findShadowTools(): ShadowTools {
       );
     tools[step] = path;
   }
-  const { readFileSync } = require("node:fs") as typeof import("node:fs");
   if (/^NoNewPrivs:\s*1$/m.test(readFileSync("/proc/self/status", "utf8"))) {
     throw startFailure(
       "newuidmap",
@@ -77,7 +77,6 @@ function hintFor(step: "newuidmap" | "newgidmap", tool: string, stderr: string):
   }
   if (/write to [ug]id_map failed: Operation not permitted/.test(stderr)) {
     if (readSysctl("kernel.apparmor_restrict_unprivileged_userns") === "1") return appArmorProfileHint();
-    const { statSync } = require("node:fs") as typeof import("node:fs");
     const st = statSync(tool);
     if ((st.mode & 0o4000) === 0 || st.uid !== 0) {
       return `${tool} is neither setuid root nor given file capabilities, so it has no privilege to write the map (rootlesskit#404): chmod u+s ${tool}, or setcap cap_${step === "newuidmap" ? "setuid" : "setgid"}+ep ${tool}`;

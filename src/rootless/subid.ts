@@ -3,6 +3,7 @@
  * reads them) and the "auto" map built from them: podman's default rootless
  * mapping, `0:<own id>:1` then the user's ranges from container id 1.
  */
+import { readFileSync } from "node:fs";
 import { UsernsError } from "../core/errors.ts";
 import { type IDMap, MAX_EXTENTS, MAX_ID } from "../core/idmap.ts";
 
@@ -19,7 +20,6 @@ export const SUBGID = "/etc/subgid";
 
 function read(path: string): string | undefined {
   try {
-    const { readFileSync } = require("node:fs") as typeof import("node:fs");
     return readFileSync(path, "utf8");
   } catch {
     return undefined;

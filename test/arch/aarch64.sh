@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 12: run the whole `bun test` suite on an emulated arm64 Linux kernel.
+# run the whole `bun test` suite on an emulated arm64 Linux kernel.
 #
 #   test/arch/aarch64.sh            the suite, as root inside the VM; prints "N passed, N failed"
 #   test/arch/aarch64.sh --bench    the sanity ratio: Bun cycle vs the C floor, both inside the VM

@@ -1,4 +1,4 @@
-// Issue 12: the two syscall headers define the same names, and each number is
+// The two syscall headers define the same names, and each number is
 // the one its architecture's kernel headers give (checked where a compiler
 // for that architecture is installed; otherwise those cases skip and say so).
 import { describe, expect, test } from "bun:test";

@@ -1,5 +1,5 @@
 /**
- * Issue 12: the sanity row from inside the emulated arm64 machine, run there by
+ * The sanity row from inside the emulated arm64 machine, run there by
  * `test/arch/aarch64.sh --bench` as `bun test/bench/aarch64.ts [FLOOR]`. FLOOR is
  * test/bench/floor.c built on the host with aarch64-linux-gnu-gcc -static.
  * Under TCG emulation absolute times mean nothing: only the ratio is printed.

@@ -1,5 +1,5 @@
 /*
- * issue 11 bench floor: what spawnInside does, in plain C with libc.
+ * The bench's floor: what spawnInside does, in plain C with libc.
  * Usage: exec-floor PID FLAGS N. Per call: vfork, setns(pidfd, FLAGS),
  * execve /bin/true, waitpid. Prints N per-call nanosecond counts.
  */

@@ -1,5 +1,5 @@
 /**
- * Issue 11's rows: spawnInside per call against a C floor doing the same
+ * The exec rows: spawnInside per call against a C floor doing the same
  * vfork+setns(pidfd)+execve+wait (exec-floor.c); a whole in-process cycle
  * (helper + command inside + reap) against Bun.spawn of util-linux unshare;
  * and the CLI end to end against `unshare -r -n true` and bubblewrap.

@@ -1,5 +1,5 @@
 /**
- * Issue 9's rows: an idmapped bind mount + umount of one directory, from
+ * The idmapped-mount rows: an idmapped bind mount + umount of one directory, from
  * bun-userns (maps → a fresh userns per call), the C floor (mount-floor.c,
  * same syscalls, a fresh userns per call), util-linux's whole command; and
  * 10 layers sharing one UsernsFd against one layer.

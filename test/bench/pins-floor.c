@@ -1,5 +1,5 @@
 /*
- * issue 11 bench floor: what pinNamespaces + unpin do, in plain C with libc.
+ * The bench's floor: what pinNamespaces + unpin do, in plain C with libc.
  * Usage: pins-floor PID DIR N. Per call: open /proc/PID/ns/net, create
  * DIR/floor O_EXCL, bind mount, close both; then umount2(MNT_DETACH) and
  * unlink. Prints N per-call nanosecond counts.

@@ -1,5 +1,5 @@
 /**
- * Issue 11's pin rows: pinNamespaces + unpin per call against a C floor
+ * The pin rows: pinNamespaces + unpin per call against a C floor
  * doing open + create + bind mount + umount + unlink (pins-floor.c), and the
  * whole commands against util-linux (`unshare --net=FILE true` + `umount`)
  * and iproute2 (`ip netns attach` + `ip netns delete`).

@@ -302,7 +302,7 @@ else {
   else notes.push("podman not installed: no podman unshare row");
 }
 
-// --- issue 9: idmapped mounts (test/bench/mount.ts) ----------------------------------
+// --- idmapped mounts (test/bench/mount.ts) ----------------------------------
 {
   const m = (await import("./mount.ts")).mountRows(quick ? 10 : 200);
   if ("skipped" in m) notes.push(`idmapped-mount rows skipped: ${m.skipped}`);
@@ -313,7 +313,7 @@ else {
   }
 }
 
-// --- issue 11: commands inside the namespaces (test/bench/exec.ts) -----------------------
+// --- commands inside the namespaces (test/bench/exec.ts) -----------------------
 {
   const x = await (await import("./exec.ts")).execRows(quick ? 10 : 200);
   if ("skipped" in x) notes.push(`exec rows skipped: ${x.skipped}`);
@@ -324,7 +324,7 @@ else {
   }
 }
 
-// --- issue 11: namespaces pinned to files (test/bench/pins.ts) --------------------------
+// --- namespaces pinned to files (test/bench/pins.ts) --------------------------
 {
   const x = (await import("./pins.ts")).pinRows(quick ? 10 : 200);
   if ("skipped" in x) notes.push(`pin rows skipped: ${x.skipped}`);
@@ -342,7 +342,7 @@ if (process.geteuid?.() === 0) {
   notes.push(...x.notes);
 } else notes.push("sandbox rows skipped: run as root (the rootless sandbox is covered by the tests)");
 
-// --- issue 12: aarch64 sanity ratio, from inside an emulated arm64 VM (opt-in: a VM boot) ---
+// --- aarch64 sanity ratio, from inside an emulated arm64 VM (opt-in: a VM boot) ---
 if (process.env.BENCH_AARCH64 === "1") {
   const arm = (await import("./aarch64.ts")).aarch64Row();
   notes.push("line" in arm ? arm.line : `aarch64 row skipped: ${arm.skipped}`);

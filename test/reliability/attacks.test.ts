@@ -1,4 +1,4 @@
-// Issue 8, attacked from outside: each case failed on the code before the fix.
+// Attacks from outside (other uids, hostile environments): each case failed on the code before its fix.
 
 import { ptr } from "bun:ffi";
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
@@ -69,7 +69,7 @@ async function probeAs1000(args: string[]) {
 const DENIED = { environ: "EACCES", mem: "EACCES", maps: "EACCES", attach: "refused" };
 // The attack the issue reproduced: uid 1000 reading the secret through /proc/<helper>/mem.
 
-describe("item 1: another uid cannot reach a helper's (Bun's) memory", () => {
+describe("another uid cannot reach a helper's (Bun's) memory", () => {
   rootTest("helpers mapped to uid 1000, every option combination: no environ, mem, maps or PTRACE_ATTACH", async () => {
     const combos = [
       { owner: "mapping" as const },
@@ -144,7 +144,7 @@ describe("item 1: another uid cannot reach a helper's (Bun's) memory", () => {
   );
 });
 
-describe("item 2: the caller dying at any instant of setup takes its helpers with it", () => {
+describe("the caller dying at any instant of setup takes its helpers with it", () => {
   rootTest(
     `${EMULATED ? 40 : 200} kills (SIGKILL, and process.exit while Workers are mid-call) under a subreaper: no helper lives 1 s`,
     async () => {
@@ -158,7 +158,7 @@ describe("item 2: the caller dying at any instant of setup takes its helpers wit
   );
 });
 
-describe("item 3: a job-control stop is not a park", () => {
+describe("a job-control stop is not a park", () => {
   rootTest(
     "SIGSTOP/SIGCONT storm on the process group: every callback sees new namespaces, no false failure",
     async () => {
@@ -193,7 +193,7 @@ describe("item 3: a job-control stop is not a park", () => {
   );
 });
 
-describe("item 4: the dumpable flag is never saved and restored per thread", () => {
+describe("the dumpable flag is never saved and restored per thread", () => {
   let restore = () => {};
   afterEach(() => restore());
   for (const value of ["0", "2", "1"]) {
@@ -215,7 +215,7 @@ describe("item 4: the dumpable flag is never saved and restored per thread", () 
   }
 });
 
-describe("item 5: the orphan sweep touches only helpers whose creating thread is gone", () => {
+describe("the orphan sweep touches only helpers whose creating thread is gone", () => {
   rootTest("live children named like helpers are left alone, and Bun still sees them exit", async () => {
     const dir = mkdtempSync(join(tmpdir(), "bun-userns-names-"));
     try {
@@ -254,7 +254,7 @@ describe("item 5: the orphan sweep touches only helpers whose creating thread is
   });
 });
 
-describe("item 8: hostile JS objects cannot bypass validation", () => {
+describe("hostile JS objects cannot bypass validation", () => {
   test("an array with its own .map, an Array subclass, valueOf objects: validated copy or a clear error", () => {
     const evil = [{ containerID: 0, hostID: 1000, size: 1 }];
     (evil as unknown as { map: unknown }).map = () => [{ text: "x", values: [0n, 4294968296n, 1n] }];
@@ -321,7 +321,7 @@ describe("item 8: hostile JS objects cannot bypass validation", () => {
   });
 });
 
-describe("item 9: size is checked before any per-field work", () => {
+describe("size is checked before any per-field work", () => {
   test("a 52 MB map string is refused without building millions of strings", () => {
     const huge = "0:0:1,".repeat(8_700_000);
     Bun.gc(true);
@@ -334,7 +334,7 @@ describe("item 9: size is checked before any per-field work", () => {
   });
 });
 
-describe("item 10: RLIMIT_NPROC never crashes Bun", () => {
+describe("RLIMIT_NPROC never crashes Bun", () => {
   rootTest(
     "uid 65534 with ulimit -u 10..16 and 20 helpers in flight: EAGAIN UsernsErrors, exit 0",
     async () => {

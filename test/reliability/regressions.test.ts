@@ -1,4 +1,4 @@
-// Issue 8, items 6, 7, 11, 12 and 13: each case failed on the code before the fix.
+// Regressions of the helper cycle under hostile conditions: each case failed on the code before its fix.
 // The seccomp filters, the C driver and the mismatching .so builds are built
 // here with gcc into a temporary directory; without gcc those cases skip.
 
@@ -32,7 +32,7 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const OWN_UID = `0:${process.geteuid?.() ?? 0}:1`;
 const OWN_GID = `0:${process.getegid?.() ?? 0}:1`;
 
-/** Syscall numbers (x86_64's, or the arm64 generic table's: issue 12) and errnos the filters use. */
+/** Syscall numbers (x86_64's, or the arm64 generic table's) and errnos the filters use. */
 const SYS =
   process.arch === "arm64"
     ? ({ clone: 220, ptrace: 117, capset: 91, prctl: 167, close_range: 436 } as const)
@@ -81,8 +81,8 @@ function denied(rules: string[], argv: string[]): string[] {
 
 const bun = (...args: string[]) => [process.execPath, ...args];
 
-describe.skipIf(!isRoot || !unshare)("item 6: a failed start arms no timer (needs root and util-linux unshare)", () => {
-  test("item 6: three start failures with { timeout: 4000 } leave nothing armed; the process exits on its own", async () => {
+describe.skipIf(!isRoot || !unshare)("a failed start arms no timer (needs root and util-linux unshare)", () => {
+  test("three start failures with { timeout: 4000 } leave nothing armed; the process exits on its own", async () => {
     // Root of a fresh user namespace in which host uid 1000 is not mapped:
     // the uid_map write is refused, after validation, in the kernel.
     const r = await run([unshare as string, "-U", "-r", ...bun(PROBE, "timer", "0:1000:1")]);
@@ -100,13 +100,13 @@ describe.skipIf(!isRoot || !unshare)("item 6: a failed start arms no timer (need
   });
 });
 
-describe("item 7: no unvalidated way to create a helper", () => {
-  test("item 7: the package exports no Helper value (only the type)", () => {
+describe("no unvalidated way to create a helper", () => {
+  test("the package exports no Helper value (only the type)", () => {
     expect("Helper" in api).toBe(false);
     expect(Object.keys(api)).not.toContain("Helper");
   });
 
-  test.skipIf(!isRoot)("item 7: a helper's constructor cannot be called from outside (needs root)", () => {
+  test.skipIf(!isRoot)("a helper's constructor cannot be called from outside (needs root)", () => {
     const before = helperChildren().length;
     const h = startHelper(OWN_UID, OWN_GID, 0);
     try {
@@ -120,7 +120,7 @@ describe("item 7: no unvalidated way to create a helper", () => {
     expect(helperChildren().length).toBe(before);
   });
 
-  test("item 7: native.spawn refuses a map text longer than its buffer before any clone", () => {
+  test("native.spawn refuses a map text longer than its buffer before any clone", () => {
     const before = childPids().length;
     const spec = {
       flags: 0,
@@ -142,7 +142,7 @@ describe("item 7: no unvalidated way to create a helper", () => {
   });
 
   describe.skipIf(!gcc)("with clone(CLONE_NEWUSER) denied by seccomp, so any clone shows (needs gcc)", () => {
-    test("item 7: native.spawn with 6000-byte uid or gid text, or 4096 bytes, never reaches clone", async () => {
+    test("native.spawn with 6000-byte uid or gid text, or 4096 bytes, never reaches clone", async () => {
       const r = await run(denied(DENY_USERNS_CLONE, bun(PROBE, "bounds")));
       expect(r.err).toBe("");
       const out = result(r);
@@ -154,7 +154,7 @@ describe("item 7: no unvalidated way to create a helper", () => {
       expect(out.children).toBe(0);
     });
 
-    test("item 7: the C's own bound: bun_userns_clone with uid_len 5000 returns -EINVAL and clones nothing", async () => {
+    test("the C's own bound: bun_userns_clone with uid_len 5000 returns -EINVAL and clones nothing", async () => {
       const driver = build("clone-bounds", fixture("clone-bounds.c"));
       const r = await run(denied(DENY_USERNS_CLONE, [driver]));
       expect(r.err).toBe("");
@@ -173,8 +173,8 @@ function fdinfoPid(fd: number): number {
   return Number(/^Pid:\s*(-?\d+)$/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, "utf8"))?.[1]);
 }
 
-describe.skipIf(!isRoot)("item 11: the callback is told when the call gives up on it (needs root)", () => {
-  test("item 11: abort during an async callback: ctx.signal aborts with the reason; ctx.pidfd is the helper's pidfd", async () => {
+describe.skipIf(!isRoot)("the callback is told when the call gives up on it (needs root)", () => {
+  test("abort during an async callback: ctx.signal aborts with the reason; ctx.pidfd is the helper's pidfd", async () => {
     const ac = new AbortController();
     const reason = new Error("caller gave up");
     const seen: {
@@ -221,7 +221,7 @@ describe.skipIf(!isRoot)("item 11: the callback is told when the call gives up o
     finish();
   });
 
-  test("item 11: timeout during an async callback: ctx.signal aborts with the same TimeoutError the call rejects with", async () => {
+  test("timeout during an async callback: ctx.signal aborts with the same TimeoutError the call rejects with", async () => {
     let ctxSeen: CallbackContext | undefined;
     const call = unshareAfterEnterUserns(
       OWN_UID,
@@ -241,7 +241,7 @@ describe.skipIf(!isRoot)("item 11: the callback is told when the call gives up o
     expect(ctxSeen?.signal.reason).toBe(err);
   });
 
-  test("item 11: the sync callback gets the same context: a live pidfd on the helper, a signal not aborted", () => {
+  test("the sync callback gets the same context: a live pidfd on the helper, a signal not aborted", () => {
     let link = "";
     let fdPid = 0;
     let pidSeen = 0;
@@ -268,9 +268,9 @@ async function startFailure(cmd: string[]) {
   return { error: out.error, pid: r.pid };
 }
 
-describe.skipIf(!isRoot)("item 12: each failing step reports its own syscall and a hint that fits (needs root)", () => {
+describe.skipIf(!isRoot)("each failing step reports its own syscall and a hint that fits (needs root)", () => {
   test.skipIf(!strace)(
-    "item 12: under strace -f the ptrace step's hint names the tracer's TracerPid, not Yama (needs strace: apt-get install strace)",
+    "under strace -f the ptrace step's hint names the tracer's TracerPid, not Yama (needs strace: apt-get install strace)",
     async () => {
       const { error, pid } = await startFailure([
         strace as string,
@@ -295,14 +295,14 @@ describe.skipIf(!isRoot)("item 12: each failing step reports its own syscall and
   );
 
   describe.skipIf(!gcc)("under seccomp filters (needs gcc)", () => {
-    test("item 12: ptrace denied (EPERM) by seccomp: the hint names seccomp, not Yama", async () => {
+    test("ptrace denied (EPERM) by seccomp: the hint names seccomp, not Yama", async () => {
       const { error } = await startFailure(denied([String(SYS.ptrace), String(EPERM)], bun(PROBE, "start", OWN_UID)));
       expect(error).toMatchObject({ code: "EPERM", step: "ptrace", syscall: "ptrace" });
       expect(error.hint).toContain("seccomp");
       expect(error.hint).not.toMatch(/yama/i);
     });
 
-    test('item 12: capset denied, as root with the default owner mapping: step "capset", syscall "capset"', async () => {
+    test('capset denied, as root with the default owner mapping: step "capset", syscall "capset"', async () => {
       const { error } = await startFailure(
         denied([String(SYS.capset), String(EPERM)], bun(PROBE, "start", "0:1000:1")),
       );
@@ -315,7 +315,7 @@ describe.skipIf(!isRoot)("item 12: each failing step reports its own syscall and
       expect(error.hint).toContain("seccomp");
     });
 
-    test('item 12: prctl(PR_GET_PDEATHSIG) denied: step "prctl", syscall "prctl"', async () => {
+    test('prctl(PR_GET_PDEATHSIG) denied: step "prctl", syscall "prctl"', async () => {
       const { error } = await startFailure(
         denied([`${SYS.prctl}:${PR_GET_PDEATHSIG}`, String(EPERM)], bun(PROBE, "start", "0:1000:1")),
       );
@@ -329,7 +329,7 @@ describe.skipIf(!isRoot)("item 12: each failing step reports its own syscall and
   });
 
   test.skipIf(!unshare)(
-    "item 12: ENOSPC at user.max_user_namespaces = 1: the hint says user namespaces are freed asynchronously (needs util-linux unshare)",
+    "ENOSPC at user.max_user_namespaces = 1: the hint says user namespaces are freed asynchronously (needs util-linux unshare)",
     async () => {
       // The limit is set in a private user namespace (each has its own
       // user.max_user_namespaces, checked up the chain): the host's sysctl,
@@ -352,10 +352,10 @@ describe.skipIf(!isRoot)("item 12: each failing step reports its own syscall and
   );
 });
 
-describe.skipIf(!isRoot || !gcc)("item 13: close_range is probed up front (needs root and gcc)", () => {
+describe.skipIf(!isRoot || !gcc)("close_range is probed up front (needs root and gcc)", () => {
   const noCloseRange = [String(SYS.close_range), String(ENOSYS)];
 
-  test("item 13: close_range ENOSYS: all four entry points fail before spawning, naming close_range", async () => {
+  test("close_range ENOSYS: all four entry points fail before spawning, naming close_range", async () => {
     const r = await run(denied(noCloseRange, bun(PROBE, "all", OWN_UID)));
     expect(r.err).toBe("");
     const out = result(r);
@@ -368,7 +368,7 @@ describe.skipIf(!isRoot || !gcc)("item 13: close_range is probed up front (needs
     expect(out.children).toBe(0);
   });
 
-  test("item 13: doctor --json reports the pidfd check failing, naming close_range", async () => {
+  test("doctor --json reports the pidfd check failing, naming close_range", async () => {
     const r = await run(denied(noCloseRange, bun(CLI, "doctor", "--json")));
     expect(r.code).toBe(1);
     const doc = JSON.parse(r.out);
@@ -379,13 +379,13 @@ describe.skipIf(!isRoot || !gcc)("item 13: close_range is probed up front (needs
   });
 });
 
-describe.skipIf(!gcc)("item 13: BUN_USERNS_LIB is checked against this package's ABI at load (needs gcc)", () => {
+describe.skipIf(!gcc)("BUN_USERNS_LIB is checked against this package's ABI at load (needs gcc)", () => {
   // The first native layer bound op 0 to spawn: the ABI question must not run it. Its two
   // source files are kept in test/fixtures/first-release (so a shallow clone runs this too).
   const FIRST = join(ROOT, "test", "fixtures", "first-release");
 
   test.skipIf(!strace || process.arch !== "x64")(
-    "item 13: a .so of the first release is refused at load without running anything (needs strace, and x86_64: the first release built only there)",
+    "a .so of the first release is refused at load without running anything (needs strace, and x86_64: the first release built only there)",
     async () => {
       const so = build("first-release.so", join(FIRST, "userns.c"), SO_FLAGS);
       const r = await run([strace as string, "-f", "-e", "trace=clone,clone3", ...bun(PROBE, "load")], {
@@ -416,7 +416,7 @@ describe.skipIf(!gcc)("item 13: BUN_USERNS_LIB is checked against this package's
 
   const load = async (so: string) => result(await run(bun(PROBE, "load"), { BUN_USERNS_LIB: so }));
 
-  test("item 13: an unchanged copy loads; BUN_USERNS_ABI changed to 1, or a STEPS row renamed, fails at load", async () => {
+  test("an unchanged copy loads; BUN_USERNS_ABI changed to 1, or a STEPS row renamed, fails at load", async () => {
     expect(await load(library("same", (s) => s))).toEqual({ ok: true });
     const version = Number(
       /^#define BUN_USERNS_ABI (\d+)$/m.exec(readFileSync(join(ROOT, "native", "abi.h"), "utf8"))?.[1],
