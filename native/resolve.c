@@ -234,7 +234,11 @@ restart:
 			}
 			sys1(SYS_close, dfd);
 			dfd = fd;
-			dir = st;
+			/* Field by field: a struct assignment is a memmove call in
+			 * TinyCC's arm64 code, and there is no libc to resolve it. */
+			dir.uid = st.uid;
+			dir.mode = st.mode;
+			dir.mnt_id = st.mnt_id;
 			continue;
 		}
 		if ((st.mode & S_IFMT) != S_IFLNK) {
