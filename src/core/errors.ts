@@ -1,5 +1,5 @@
 /** Errors with Go-compatible messages and machine-readable fields. */
-import type { EXEC_STEPS } from "./contract.ts";
+import type { EXEC_STEPS, SANDBOX_STEPS } from "./contract.ts";
 import { HELPER_STEPS } from "./contract.ts";
 
 /** A helper's steps (the contract's step table, native/abi.h STEPS), by the number the C reports. */
@@ -7,11 +7,14 @@ export const NATIVE_STEPS = HELPER_STEPS.map(([step]) => step);
 export type NativeStep = (typeof HELPER_STEPS)[number][0];
 /** A command's steps (the contract's XSTEPS, native/exec.c): where spawnInside's entering child failed. */
 export type ExecStep = (typeof EXEC_STEPS)[number][0];
+/** A sandbox's steps (the contract's SSTEPS, native/sandbox.c). */
+export type SandboxStep = (typeof SANDBOX_STEPS)[number][0];
 
 /** Where in the sequence an error arose. */
 export type Step =
   | NativeStep
   | ExecStep
+  | SandboxStep
   | "flags"
   | "options"
   | "pidfd"

@@ -11,7 +11,7 @@
  * the timeout) ends the sandbox through it, so what the view had to create
  * on the host is removed in every case.
  */
-import { statSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { SANDBOX_STEPS } from "../core/contract.ts";
 import { errnoName, errnoText, UsernsError } from "../core/errors.ts";
 import * as native from "../core/native.ts";
@@ -25,6 +25,18 @@ export type { SandboxMount, SandboxNamespace, SandboxSpec } from "./spec.ts";
 
 /** The monitor's "end the sandbox, then clean up" (SIGRTMAX): what SIGKILL is turned into. */
 const SIG_KILL_SANDBOX = 64;
+
+/** Is / the initial ramfs (rootfs), which pivot_root refuses to leave? */
+function rootIsInitramfs(): boolean {
+  try {
+    const line = readFileSync("/proc/self/mountinfo", "utf8")
+      .split("\n")
+      .find((l) => l.split(" ")[4] === "/");
+    return line !== undefined && line.split(" - ")[1]?.startsWith("rootfs ") === true;
+  } catch {
+    return false;
+  }
+}
 
 /** The syscall that fails at each of the sandbox's steps (the contract's table). */
 const SYSCALL = Object.fromEntries(SANDBOX_STEPS) as Record<SandboxStep, string>;
@@ -108,7 +120,7 @@ export function sandbox(argv: readonly string[], spec: SandboxSpec = {}): Inside
             code: errnoName(errno),
             errno,
             syscall: "execve",
-            step: "open",
+            step: "exec",
           },
         );
       }
@@ -116,7 +128,11 @@ export function sandbox(argv: readonly string[], spec: SandboxSpec = {}): Inside
         code: errnoName(errno),
         errno,
         syscall: SYSCALL[r.step] ?? r.step,
-        step: "open",
+        step: r.step,
+        hint:
+          r.step === "newroot" && errno === 22 && rootIsInitramfs()
+            ? "/ is the initial ramfs (rootfs), where pivot_root is refused: run from a real root filesystem (switch_root, as an init does)"
+            : undefined,
       });
     }
     started = { rc, rec, pidfd: r.pidfd };

@@ -152,3 +152,15 @@ export function inNanosleep(pid: number): boolean {
     return false;
   }
 }
+
+/** Is / the initial ramfs (rootfs), as in an initramfs-only VM? pivot_root refuses to leave it. */
+export const rootIsInitramfs = (() => {
+  try {
+    const line = readFileSync("/proc/self/mountinfo", "utf8")
+      .split("\n")
+      .find((l) => l.split(" ")[4] === "/");
+    return line !== undefined && line.split(" - ")[1]?.startsWith("rootfs ") === true;
+  } catch {
+    return false;
+  }
+})();
