@@ -369,12 +369,44 @@ static void exec_enter_main(struct xreq *r)
 	exec_prepare(r, r->not_default);
 }
 
+/*
+ * STDIO (-1 keep ours, -2 /dev/null, else an fd of ours) onto 0, 1, 2: every
+ * source moved above 2 first (a source may itself be 0-2, as in 2>&1), then
+ * dup3 onto 0-2, which clears close-on-exec. One /dev/null, read-write, for
+ * every "ignore", also above 2 (0-2 may be closed in Bun). 0 or -errno.
+ */
+static s64 exec_stdio(const s32 *stdio)
+{
+	s32 moved[3];
+	s64 rc, fd, null = -1;
+	int i;
+	for (i = 0; i < 3; i++) {
+		moved[i] = -1;
+		if (stdio[i] == -1) continue;
+		if (stdio[i] == -2) {
+			if (null < 0) {
+				null = sys4(SYS_openat, AT_FDCWD, (s64)"/dev/null", O_RDWR | O_CLOEXEC, 0);
+				if (null >= 0 && null < 3) null = sys3(SYS_fcntl, null, F_DUPFD_CLOEXEC, 3);
+			}
+			fd = null;
+		} else
+			fd = sys3(SYS_fcntl, stdio[i], F_DUPFD_CLOEXEC, 3);
+		if (fd < 0) return fd;
+		moved[i] = (s32)fd;
+	}
+	for (i = 0; i < 3; i++) {
+		if (moved[i] < 0) continue;
+		rc = sys3(SYS_dup3, moved[i], i, 0);
+		if (rc < 0) return rc;
+	}
+	return 0;
+}
+
 /* The entering child, called by the clone trampoline; never returns. */
 static void exec_child_main(struct xreq *r)
 {
 	struct xreq *shared;
-	s32 moved[3];
-	s64 rc, fd, null;
+	s64 rc;
 	int i;
 
 	/* The gate: the kernel zeroes r->gate and wakes its futex when we let
@@ -387,30 +419,8 @@ static void exec_child_main(struct xreq *r)
 		xfail(r, X_PARENT_GONE, -E_SRCH, 126);
 	r->not_default = exec_not_default();
 
-	/* stdio: move every source above 2 first (a source may itself be 0-2,
-	 * as in 2>&1), then dup3 onto 0, 1, 2, which clears close-on-exec. */
-	null = -1;
-	for (i = 0; i < 3; i++) {
-		moved[i] = -1;
-		if (r->stdio[i] == -1) continue;
-		if (r->stdio[i] == -2) {
-			/* One /dev/null, read-write, for every "ignore". */
-			if (null < 0) {
-				null = sys4(SYS_openat, AT_FDCWD, (s64)"/dev/null", O_RDWR | O_CLOEXEC, 0);
-				/* Above 2 like every source (0-2 may be closed in Bun). */
-				if (null >= 0 && null < 3) null = sys3(SYS_fcntl, null, F_DUPFD_CLOEXEC, 3);
-			}
-			fd = null;
-		} else
-			fd = sys3(SYS_fcntl, r->stdio[i], F_DUPFD_CLOEXEC, 3);
-		if (fd < 0) xfail(r, X_STDIO, fd, 126);
-		moved[i] = (s32)fd;
-	}
-	for (i = 0; i < 3; i++) {
-		if (moved[i] < 0) continue;
-		rc = sys3(SYS_dup3, moved[i], i, 0);
-		if (rc < 0) xfail(r, X_STDIO, rc, 126);
-	}
+	rc = exec_stdio(r->stdio);
+	if (rc < 0) xfail(r, X_STDIO, rc, 126);
 
 	if (!(r->opts & XOPT_OWN_MM)) exec_enter_main(r);
 
@@ -666,21 +676,28 @@ s32 bun_userns_exec(struct xreq *r)
 	return (s32)rc;
 }
 
-/* Without blocking: -EAGAIN while it runs, else its status as a shell
- * gives it (code, or 128+N for signal N), reaped. */
-s32 bun_userns_exec_poll(s32 pidfd)
+/* A child of ours by pidfd or pid, without blocking: -EAGAIN while it runs,
+ * else its status as a shell gives it (code, or 128+N for signal N), reaped. */
+static s32 exec_poll_id(s32 idtype, s32 id)
 {
 	u8 info[128];
 	s64 rc;
 	for (;;) {
 		mem_zero(info, sizeof info);
-		rc = sys5(SYS_waitid, P_PIDFD, pidfd, (s64)info, WEXITED | WNOHANG | WALL, 0);
+		rc = sys5(SYS_waitid, idtype, id, (s64)info, WEXITED | WNOHANG | WALL, 0);
 		if (rc != -E_INTR) break;
 	}
 	if (rc < 0) return (s32)rc;
 	if (SI_CODE(info) == CLD_EXITED) return SI_STATUS(info) & 255;
 	if (SI_CODE(info) == CLD_KILLED || SI_CODE(info) == CLD_DUMPED) return 128 + SI_STATUS(info);
 	return -E_AGAIN; /* no child changed state (si_pid 0) */
+}
+
+/* Without blocking: -EAGAIN while it runs, else its status as a shell
+ * gives it (code, or 128+N for signal N), reaped. */
+s32 bun_userns_exec_poll(s32 pidfd)
+{
+	return exec_poll_id(P_PIDFD, pidfd);
 }
 
 /* pipe2(O_CLOEXEC) into out[0] (read end), out[1] (write end). */

@@ -192,23 +192,6 @@ static s32 rec_end(const struct rec *e)
 	return (s32)rc;
 }
 
-/* A command's exit, reaped without blocking: bun_userns_exec_poll by pid. */
-static s32 poll_pid(s32 pid)
-{
-	u8 info[128];
-	s64 rc;
-	for (;;) {
-		mem_zero(info, sizeof info);
-		rc = sys5(SYS_waitid, P_PID_, pid, (s64)info, WEXITED | WNOHANG | WALL, 0);
-		if (rc != -E_INTR) break;
-	}
-	if (rc < 0) return (s32)rc;
-	if (SI_CODE(info) == CLD_EXITED) return SI_STATUS(info) & 255;
-	if (SI_CODE(info) == CLD_KILLED || SI_CODE(info) == CLD_DUMPED) return 128 + SI_STATUS(info);
-	return -E_AGAIN;
-}
-
-
 /* One action on the record in SLOT (a struct req for RA_ABORT). */
 static s32 rec_op(struct rec_args *args, s32 regfd, s32 slot)
 {
@@ -241,7 +224,7 @@ static s32 rec_op(struct rec_args *args, s32 regfd, s32 slot)
 	}
 	case RA_POLL: {
 		int ours = rec_names(&e);
-		rc = ours ? bun_userns_exec_poll(e.fd) : poll_pid(e.pid);
+		rc = ours ? bun_userns_exec_poll(e.fd) : exec_poll_id(P_PID_, e.pid);
 		if (rc == -E_AGAIN) return rc;
 		if (ours) sys1(SYS_close, e.fd);
 		break;

@@ -444,34 +444,15 @@ static void sb_monitor_main(struct sreq *r)
 
 static void sb_entering_main(struct sreq *r)
 {
-	s32 moved[3];
-	s64 rc, fd, null = -1;
+	s64 rc;
 	char byte;
-	int i;
 	sys1(SYS_set_tid_address, (s64)&r->gate);
 	if (sys2(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL) < 0 || sys0(SYS_getppid) != r->ppid)
 		sb_fail(r, S_PARENT_GONE, -E_SRCH, -1);
 	r->not_default = exec_not_default();
-	/* stdio: every source above 2 first (one may be 0-2 itself), then onto 0-2. */
-	for (i = 0; i < 3; i++) {
-		moved[i] = -1;
-		if (r->stdio[i] == -1) continue;
-		if (r->stdio[i] == -2) {
-			if (null < 0) {
-				null = sys4(SYS_openat, AT_FDCWD, (s64)"/dev/null", O_RDWR | O_CLOEXEC, 0);
-				if (null >= 0 && null < 3) null = sys3(SYS_fcntl, null, F_DUPFD_CLOEXEC, 3);
-			}
-			fd = null;
-		} else
-			fd = sys3(SYS_fcntl, r->stdio[i], F_DUPFD_CLOEXEC, 3);
-		if (fd < 0) sb_fail(r, S_STDIO, fd, -1);
-		moved[i] = (s32)fd;
-	}
-	for (i = 0; i < 3; i++) {
-		if (moved[i] < 0) continue;
-		rc = sys3(SYS_dup3, moved[i], i, 0);
-		if (rc < 0) sb_fail(r, S_STDIO, rc, -1);
-	}
+	/* stdio onto 0-2, as a command's (exec.c). */
+	rc = exec_stdio(r->stdio);
+	if (rc < 0) sb_fail(r, S_STDIO, rc, -1);
 	rc = sys2(SYS_pipe2, (s64)r->epipe, O_CLOEXEC);
 	if (rc < 0) sb_fail(r, S_PIPE, rc, -1);
 	/* The monitor: a child of Bun's process (CLONE_PARENT), no exit signal (Bun reaps it by pidfd). */
