@@ -5,6 +5,9 @@
  * "exec": as the library does for a caller without CAP_SYS_PTRACE (own ids,
  * setgroups deny, the helper leaves the mm by exec'ing the park program);
  * otherwise as for a privileged one (the mm sealed, maps of uid 1000).
+ * Both record the helper in a registry and act through its record, as the
+ * library does (registry.c: a terminated Worker's helpers stay collectable,
+ * a pidfd number reused by the application is never signalled).
  * No libc headers: userns.c defines its own names; declare what we use.
  */
 #include "../../native/userns.c"
@@ -63,16 +66,23 @@ int main(int argc, char **argv)
 		put(r->uid_text, "0 1000 10\n", &r->uid_len);
 		put(r->gid_text, "0 1000 10\n", &r->gid_len);
 	}
+	u64 start = 0;
+	s32 reg = reg_open(&start);
+	struct rec_args act;
+	if (reg < 0) { printf("error: registry %d\n", reg); return 1; }
 	for (long i = 0; i < n; i++) {
 		long t0 = now_ns();
-		s32 pid = bun_userns_clone(r);
+		s32 pid = rec_clone(r, reg, 0);
 		if (pid > 0 && bun_userns_write_maps(r) < 0) pid = bun_userns_abort(r, -r->err);
-		if (pid > 0) pid = bun_userns_start(r);
+		if (pid > 0) pid = rec_start(r, reg, 0);
 		if (pid < 0) { printf("error step %d errno %d\n", r->step, r->err); return 1; }
 		s32 fd = bun_userns_open_ns(pid, "user");
 		sys1(SYS_close, fd);
-		if (bun_userns_alive(r->pidfd, pid) != 0) { printf("error: not alive\n"); return 1; }
-		bun_userns_release(r->pidfd);
+		act.action = RA_ALIVE;
+		act.arg = 0;
+		if (rec_op(&act, reg, 0) != 0) { printf("error: not alive\n"); return 1; }
+		act.action = RA_RELEASE;
+		rec_op(&act, reg, 0);
 		printf(i ? " %ld" : "%ld", now_ns() - t0);
 	}
 	printf("\n");
