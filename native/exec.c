@@ -121,23 +121,17 @@ static void xfail(struct xreq *r, s32 step, s64 err, s32 status)
 	sys1(SYS_exit_group, status);
 }
 
-/* execve(file) or, for a bare name, each PATH entry like a shell: the last
- * EACCES wins over ENOENT (126 "not executable" vs 127 "not found"). */
-static void exec_lookup(struct xreq *r)
+/* execve(file) or, for a bare name, each PATH entry (0: none) like a shell:
+ * returns only on failure, the error to report: the last EACCES (or other)
+ * wins over ENOENT ("not executable" 126 over "not found" 127). */
+static s64 exec_search(const char *file, char **argv, char **envp, const char *p)
 {
-	char **argv = (char **)r->argv;
-	char **envp = (char **)r->envp;
-	const char *file = argv[0];
-	const char *p = (const char *)r->path;
 	const char *f;
 	char buf[4096];
 	s64 rc, seen = -E_NOENT;
 	int slash = 0, n, i;
 	for (f = file; *f; f++) if (*f == '/') slash = 1;
-	if (slash || !p) {
-		rc = sys3(SYS_execve, (s64)file, (s64)argv, (s64)envp);
-		xfail(r, X_EXEC, rc, rc == -E_NOENT || rc == -E_NOTDIR ? 127 : 126);
-	}
+	if (slash || !p) return sys3(SYS_execve, (s64)file, (s64)argv, (s64)envp);
 	for (;;) {
 		n = 0;
 		while (*p && *p != ':' && n < 4000) buf[n++] = *p++;
@@ -147,10 +141,16 @@ static void exec_lookup(struct xreq *r)
 		buf[n] = 0;
 		rc = sys3(SYS_execve, (s64)buf, (s64)argv, (s64)envp);
 		if (rc != -E_NOENT && rc != -E_NOTDIR) seen = rc;
-		if (*p == 0) break;
+		if (*p == 0) return seen;
 		p++;
 	}
-	xfail(r, X_EXEC, seen, seen == -E_NOENT ? 127 : 126);
+}
+
+static void exec_lookup(struct xreq *r)
+{
+	char **argv = (char **)r->argv;
+	s64 rc = exec_search(argv[0], argv, (char **)r->envp, (const char *)r->path);
+	xfail(r, X_EXEC, rc, rc == -E_NOENT || rc == -E_NOTDIR ? 127 : 126);
 }
 
 /* The hex mask after key (e.g. "\nSigIgn:\t") in the text, or ~0 if absent or malformed. */

@@ -6,15 +6,24 @@ static void mem_zero(void *p, long n)
 	while (n-- > 0) *b++ = 0;
 }
 
-/* "/proc/<pid>/<name>" into out (at least 64 bytes). */
-static void proc_path(char *out, s32 pid, const char *name)
+/* PRE, then the decimal of a non-negative V, into out; NUL-terminated.
+ * Returns the end (the NUL), so more can follow. */
+static char *put_decimal(char *out, const char *pre, s32 v)
 {
-	const char *pre = "/proc/";
 	char digits[12];
 	int n = 0;
 	while (*pre) *out++ = *pre++;
-	do { digits[n++] = (char)('0' + pid % 10); pid /= 10; } while (pid);
+	do { digits[n++] = (char)('0' + v % 10); v /= 10; } while (v);
 	while (n) *out++ = digits[--n];
+	*out = 0;
+	return out;
+}
+
+/* "/proc/<pid>/<name>" into out (at least 64 bytes). */
+static void proc_path(char *out, s32 pid, const char *name)
+{
+	int n = 0;
+	out = put_decimal(out, "/proc/", pid);
 	*out++ = '/';
 	while (*name && n++ < 40) *out++ = *name++;
 	*out = 0;

@@ -127,15 +127,10 @@ static void rec_forget(s32 regfd, s32 slot)
 static s32 fdinfo_pid(s32 fd)
 {
 	char path[64], buf[512];
-	const char *pre = "/proc/self/fdinfo/";
-	char digits[12];
 	s64 n, f;
-	int i = 0, d = 0;
+	int i;
 	s32 pid = -1;
-	while (*pre) path[i++] = *pre++;
-	do { digits[d++] = (char)('0' + fd % 10); fd /= 10; } while (fd);
-	while (d) path[i++] = digits[--d];
-	path[i] = 0;
+	put_decimal(path, "/proc/self/fdinfo/", fd);
 	f = sys4(SYS_openat, AT_FDCWD, (s64)path, O_RDONLY | O_CLOEXEC, 0);
 	if (f < 0) return -1;
 	n = sys3(SYS_read, f, (s64)buf, sizeof buf - 1);

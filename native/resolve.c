@@ -93,13 +93,7 @@ static s64 statx_at(s32 dirfd, const char *name, struct kstatx *st)
 /* "/proc/self/fd/N": the exact file an fd holds, as a path mount(2) takes. */
 static void fd_path(char *out, s32 fd)
 {
-	const char *pre = "/proc/self/fd/";
-	char digits[12];
-	int n = 0;
-	while (*pre) *out++ = *pre++;
-	do { digits[n++] = (char)('0' + fd % 10); fd /= 10; } while (fd);
-	while (n) *out++ = digits[--n];
-	*out = 0;
+	put_decimal(out, "/proc/self/fd/", fd);
 }
 
 /* Where a walk stopped: the path as walked up to the component that refused

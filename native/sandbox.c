@@ -84,34 +84,11 @@ static void sb_default_signals(u64 not_default)
 
 /* ---- Q: the command ---- */
 
-/* execve(file) or each PATH entry, as a shell does (EACCES wins over ENOENT). */
+/* execve(file) or each PATH entry, as a shell does (exec.c). */
 static void sb_exec(struct sreq *r)
 {
 	char **argv = (char **)((char *)r + r->ptrs);
-	char **envp = argv + r->argc + 1;
-	const char *file = argv[0], *p = sb_str(r, r->path), *f;
-	char buf[4096];
-	s64 rc, seen = -E_NOENT;
-	int slash = 0, n, i;
-	for (f = file; *f; f++)
-		if (*f == '/') slash = 1;
-	if (slash || !p) {
-		rc = sys3(SYS_execve, (s64)file, (s64)argv, (s64)envp);
-		sb_fail(r, S_EXEC, rc, -1);
-	}
-	for (;;) {
-		n = 0;
-		while (*p && *p != ':' && n < 4000) buf[n++] = *p++;
-		if (n == 0) buf[n++] = '.';
-		buf[n++] = '/';
-		for (i = 0; file[i] && n < 4094; i++) buf[n++] = file[i];
-		buf[n] = 0;
-		rc = sys3(SYS_execve, (s64)buf, (s64)argv, (s64)envp);
-		if (rc != -E_NOENT && rc != -E_NOTDIR) seen = rc;
-		if (*p == 0) break;
-		p++;
-	}
-	sb_fail(r, S_EXEC, seen, -1);
+	sb_fail(r, S_EXEC, exec_search(argv[0], argv, argv + r->argc + 1, sb_str(r, r->path)), -1);
 }
 
 /*
