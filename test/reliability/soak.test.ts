@@ -39,7 +39,8 @@ test.skipIf(!isRoot)(
     console.log(`soak: ${JSON.stringify(report)}`);
     expect(report.errors).toEqual({});
     expect(leakableFds()).toEqual(leakBefore);
-    expect(report.fds.after).toBe(report.fds.before);
+    // Bun may close an fd of its own meanwhile; a leak of ours adds one per call.
+    expect(report.fds.after).toBeLessThanOrEqual(report.fds.before);
     expect(report.children).toBe(0);
     expect(report.waitid).toBe("none");
     // JS heap noise only: a leak of one 24 KiB request block per call would be 24 MiB per 1,000.
