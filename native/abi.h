@@ -41,6 +41,8 @@ typedef unsigned char u8;
 #define CLOSE_RANGE_UNSHARE 2
 #define MS_REC 0x4000
 #define MS_PRIVATE 0x40000
+#define MS_SLAVE 0x80000
+#define MS_SHARED 0x100000
 #define PR_SET_PDEATHSIG 1
 #define PR_GET_PDEATHSIG 2
 #define PR_GET_DUMPABLE 3
@@ -99,7 +101,7 @@ struct req {
 	s32 park_exec;   /* 64 in: 1 = exec the park program after setup (native/park.c), 0 = seal Bun's mm */
 	s32 image_fd;    /* 68 caller: the park program's fd, for the helper */
 	s32 mm_gate;     /* 72 futex: 1 until the helper lets go of Bun's mm (exec or exit), then 0 */
-	s32 pad;         /* 76 */
+	s32 propagation; /* 76 in: / of a new mount namespace: PROP_PRIVATE (0), _SLAVE, _SHARED, _UNCHANGED */
 	char uid_text[MAP_TEXT_MAX]; /* 80 */
 	char gid_text[MAP_TEXT_MAX]; /* 80 + 4096 */
 	/* the helper's stack follows */
@@ -185,7 +187,7 @@ struct winsize_io { u16 rows; u16 cols; u16 xpixel; u16 ypixel; }; /* winsize */
  * size). contract.c asserts each against the C struct.
  */
 #define CONTRACT_BLOCKS(B)                                                               \
-	B(req, 8272) B(xreq, 192) B(mount_req, 4136) B(target_req, 4128) B(pin_req, 4160)  \
+	B(req, 8272) B(xreq, 248) B(mount_req, 4136) B(target_req, 4128) B(pin_req, 4160)  \
 	B(reg_header, 64) B(rec, 32) B(ns_query, 4128) B(fs_query, 4104) B(rec_args, 16)    \
 	B(pipe_out, 16) B(pty_out, 8) B(winsize_io, 8) B(sreq, 256) B(sop, 48) B(made, 280)
 
@@ -194,7 +196,8 @@ struct winsize_io { u16 rows; u16 cols; u16 xpixel; u16 ypixel; }; /* winsize */
 	F(req, gid_len, 20, 4) F(req, ppid, 24, 4) F(req, go, 28, 4) F(req, step, 32, 4)            \
 	F(req, err, 36, 4) F(req, pid, 40, 4) F(req, pidfd, 44, 4) F(req, stack_len, 48, 4)         \
 	F(req, cpu, 52, 4) F(req, tid, 56, 4) F(req, state, 60, 4) F(req, park_exec, 64, 4)         \
-	F(req, image_fd, 68, 4) F(req, mm_gate, 72, 4) F(req, uid_text, 80, 4096)                   \
+	F(req, image_fd, 68, 4) F(req, mm_gate, 72, 4) F(req, propagation, 76, 4)                 \
+	F(req, uid_text, 80, 4096)                   \
 	F(req, gid_text, 4176, 4096)                                                               \
 	F(xreq, pidfd, 0, 4) F(xreq, ns_flags, 4, 4) F(xreq, nfds, 8, 4) F(xreq, opts, 12, 4)        \
 	F(xreq, stdio, 16, 12) F(xreq, ppid, 28, 4) F(xreq, pid, 32, 4) F(xreq, cmd_pidfd, 36, 4)    \
@@ -202,7 +205,9 @@ struct winsize_io { u16 rows; u16 cols; u16 xpixel; u16 ypixel; }; /* winsize */
 	F(xreq, stack_len, 112, 4) F(xreq, gate, 116, 4) F(xreq, argv, 120, 8) F(xreq, envp, 128, 8) \
 	F(xreq, path, 136, 8) F(xreq, cwd, 144, 8) F(xreq, uid, 152, 4) F(xreq, gid, 156, 4)         \
 	F(xreq, report, 160, 8) F(xreq, fork_stack, 168, 8) F(xreq, not_default, 176, 8)            \
-	F(xreq, copy, 184, 4) F(xreq, ctty, 188, 4)                                                \
+	F(xreq, copy, 184, 4) F(xreq, ctty, 188, 4) F(xreq, unshare, 192, 4)                       \
+	F(xreq, kill_sig, 196, 4) F(xreq, root, 200, 8) F(xreq, proc_dir, 208, 8)                  \
+	F(xreq, time_off, 216, 32)                                                                 \
 	F(mount_req, attr_set, 0, 8) F(mount_req, attr_clr, 8, 8) F(mount_req, propagation, 16, 8)  \
 	F(mount_req, userns_fd, 24, 4) F(mount_req, recursive, 28, 4) F(mount_req, path, 32, 4096)  \
 	F(mount_req, owner, 4128, 4)                                                               \
@@ -248,7 +253,8 @@ struct winsize_io { u16 rows; u16 cols; u16 xpixel; u16 ypixel; }; /* winsize */
 	X(EXEC, exec, execve) X(PIDFD_OPEN, pidfd_open, pidfd_open) X(UNSHARE, unshare, unshare)    \
 	X(PROPAGATION, propagation, mount) X(SETID, setid, setresuid) X(GATE, gate, futex)          \
 	X(STOPPED, stopped, waitid) X(DUMPABLE, dumpable, prctl) X(KILLED, killed, waitid)          \
-	X(SETSID, setsid, setsid) X(CTTY, ctty, ioctl)
+	X(SETSID, setsid, setsid) X(CTTY, ctty, ioctl) X(CHROOT, chroot, chroot)                  \
+	X(CAPS, caps, capset) X(TIME_OFFSETS, time_offsets, write)
 
 /* An idmapped mount's steps (mount.c); 0 is success. */
 #define MSTEPS(X)                                                                              \
@@ -270,7 +276,9 @@ struct winsize_io { u16 rows; u16 cols; u16 xpixel; u16 ypixel; }; /* winsize */
 /* Option bits and codes the TypeScript sets or reads. */
 #define CONTRACT_CONSTS(C)                                                                     \
 	C(XOPT_FORK, 1) C(XOPT_MOUNT_PROC, 2) C(XOPT_NEW_PID, 4) C(XOPT_SLAVE, 8) C(XOPT_SHARED, 16) \
-	C(XOPT_OWN_MM, 32) C(XOPT_NEW_SESSION, 64) C(XOPT_CTTY, 128)                               \
+	C(XOPT_OWN_MM, 32) C(XOPT_NEW_SESSION, 64) C(XOPT_CTTY, 128) C(XOPT_PRIVATE, 256)          \
+	C(XOPT_KEEP_CAPS, 512) C(XOPT_TIME_OFFSETS, 1024)                                          \
+	C(PROP_PRIVATE, 0) C(PROP_SLAVE, 1) C(PROP_SHARED, 2) C(PROP_UNCHANGED, 3)                 \
 	C(PIN_CREATE, 1) C(PIN_UNLINK, 2) C(PIN_UNLINK_MADE, 4) C(PIN_OVERWRITE, 8)                 \
 	C(REC_FREE, 0) C(REC_HELPER, 1) C(REC_COMMAND, 2) C(REC_PIPE, 3)                            \
 	C(RA_FORGET, 0) C(RA_CLOSE, 1) C(RA_KILL, 2) C(RA_POLL, 3) C(RA_RELEASE, 4) C(RA_ALIVE, 5)  \

@@ -52,9 +52,10 @@
 #define PROT_RW 3           /* PROT_READ | PROT_WRITE */
 #define MAP_SHARED_ANON 0x21 /* MAP_SHARED | MAP_ANONYMOUS */
 #define PAGE 4096
-#define MS_SLAVE 0x80000
-#define MS_SHARED 0x100000
 #define CLONE_NEWPID 0x20000000
+#define PR_CAP_AMBIENT_CLEAR_ALL 4
+#define CLOCK_MONOTONIC 1
+#define CLOCK_BOOTTIME 7
 #define XFD_MAX 8
 #define F_DUPFD_CLOEXEC 1030
 #define MS_NOSUID 2
@@ -99,7 +100,12 @@ struct xreq {
 	u64 not_default;      /* 176 entering child: signals whose disposition is not SIG_DFL */
 	s32 copy;             /* 184 own mm: the copy's pid (CLONE_PARENT_SETTID) */
 	s32 ctty;             /* 188 in: with XOPT_CTTY, which of 0-2 becomes the controlling terminal */
-	/* 192: the stack, then pointer tables and strings */
+	u32 unshare;          /* 192 in: CLONE_NEW* the command's process makes itself once inside (never user) */
+	s32 kill_sig;         /* 196 in: the command's parent-death signal (0: SIGKILL) */
+	u64 root;             /* 200 in: chroot here once inside (then chdir to cwd, or /), or 0 */
+	u64 proc_dir;         /* 208 in: with XOPT_MOUNT_PROC, where (0: /proc) */
+	s64 time_off[4];      /* 216 in: with XOPT_TIME_OFFSETS: monotonic s, ns, boottime s, ns */
+	/* 248: the stack, then pointer tables and strings */
 };
 
 struct ksigaction { u64 handler, flags, restorer, mask; };
@@ -190,13 +196,40 @@ static u64 exec_not_default(void)
 	return exec_status_mask(buf, n, "\nSigIgn:\t") | exec_status_mask(buf, n, "\nSigCgt:\t");
 }
 
-/* The last steps before execve, in the process that becomes the command. */
+/* Keep every permitted capability across an execve as a non-root id
+ * (util-linux --keep-caps): execve recomputes the permitted set from the
+ * file and the ambient set, and the ambient set takes only what is both
+ * permitted and inheritable, so the inheritable set is raised first. */
+static void exec_keep_caps(struct xreq *r)
+{
+	struct cap_header hdr;
+	struct cap_data caps[2];
+	s64 rc;
+	int cap;
+	hdr.version = CAP_V3;
+	hdr.pid = 0;
+	rc = sys2(SYS_capget, (s64)&hdr, (s64)caps);
+	if (rc < 0) xfail(r, X_CAPS, rc, 126);
+	caps[0].inheritable = caps[0].permitted;
+	caps[1].inheritable = caps[1].permitted;
+	rc = sys2(SYS_capset, (s64)&hdr, (s64)caps);
+	if (rc < 0) xfail(r, X_CAPS, rc, 126);
+	for (cap = 0; cap < 64; cap++) {
+		if (!((cap < 32 ? caps[0].permitted >> cap : caps[1].permitted >> (cap - 32)) & 1)) continue;
+		rc = sys5(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0);
+		if (rc < 0) xfail(r, X_CAPS, rc, 126);
+	}
+}
+
+/* The last steps before execve, in the process that becomes the command:
+ * util-linux's order (propagation, root, directory, /proc, ids, caps). */
 static void exec_prepare(struct xreq *r, u64 not_default)
 {
 	struct ksigaction dfl;
-	u64 none = 0;
+	u64 none = 0, prop;
 	s64 rc;
 	int sig;
+	const char *proc = r->proc_dir ? (const char *)r->proc_dir : "/proc";
 	/* Default dispositions: Bun ignores some signals (SIG_IGN survives
 	 * execve) and its handlers live in memory we still share (one could
 	 * run between the unblock below and execve). Only those that are not
@@ -206,29 +239,59 @@ static void exec_prepare(struct xreq *r, u64 not_default)
 	for (sig = 1; sig <= 64; sig++)
 		if (sig != SIGKILL && sig != SIGSTOP && (not_default >> (sig - 1) & 1))
 			sys4(SYS_rt_sigaction, sig, (s64)&dfl, 0, 8);
+	/* Propagation of / in the mount namespace we are in, before anything
+	 * is mounted (util-linux --propagation). A copy made in our own user
+	 * namespace keeps the peers of a shared mount, so private must be
+	 * asked for; none of the bits leaves it as the copy (or helper) made it. */
+	prop = r->opts & XOPT_PRIVATE ? MS_PRIVATE : r->opts & XOPT_SLAVE ? MS_SLAVE : r->opts & XOPT_SHARED ? MS_SHARED : 0;
+	if (prop) {
+		rc = sys5(SYS_mount, (s64)"none", (s64)"/", 0, MS_REC | prop, 0);
+		if (rc < 0) xfail(r, X_PROPAGATION, rc, 126);
+	}
+	/* A new root: the path is looked up in the entered mount namespace,
+	 * and the directory then defaults to it (chroot keeps the cwd). */
+	if (r->root) {
+		rc = sys1(SYS_chroot, (s64)r->root);
+		if (rc < 0) xfail(r, X_CHROOT, rc, 126);
+	}
+	if (r->cwd || r->root) {
+		rc = sys1(SYS_chdir, r->cwd ? (s64)r->cwd : (s64)"/");
+		if (rc < 0) xfail(r, X_CHDIR, rc, 126);
+	}
+	if (r->opts & XOPT_MOUNT_PROC) {
+		/* Our /proc must not propagate back to the namespace we copied. A
+		 * directory with nothing mounted on it answers EINVAL: nothing to
+		 * change there. */
+		rc = sys5(SYS_mount, (s64)"none", (s64)proc, 0, MS_REC | MS_PRIVATE, 0);
+		if (rc >= 0 || rc == -E_INVAL)
+			rc = sys5(SYS_mount, (s64)"proc", (s64)proc, (s64)"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, 0);
+		if (rc < 0) xfail(r, X_MOUNT_PROC, rc, 126);
+	}
+	/* The ids last of what needs privilege: a uid change drops the
+	 * capabilities the steps above use. Groups first, while we still have
+	 * CAP_SETGID; setgroups is refused where it was set to "deny". */
+	if (r->gid >= 0) {
+		rc = sys2(SYS_setgroups, 0, 0);
+		if (rc < 0 && rc != -E_PERM) xfail(r, X_SETID, rc, 126);
+		rc = sys3(SYS_setresgid, r->gid, r->gid, r->gid);
+		if (rc < 0) xfail(r, X_SETID, rc, 126);
+	}
+	if (r->uid >= 0) {
+		rc = sys3(SYS_setresuid, r->uid, r->uid, r->uid);
+		if (rc < 0) xfail(r, X_SETID, rc, 126);
+	}
+	if (r->opts & XOPT_KEEP_CAPS) exec_keep_caps(r);
 	/* The command dies with the thread that started it. PDEATHSIG is ours
-	 * to set now (a CLONE_PARENT inner sets its own); a parent that died
-	 * before the prctl is caught by the check after it. */
-	rc = sys2(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL);
+	 * to set now, after the last credential change (which clears it); a
+	 * CLONE_PARENT inner sets its own; a parent that died before the
+	 * prctl is caught by the check after it. */
+	rc = sys2(SYS_prctl, PR_SET_PDEATHSIG, r->kill_sig > 0 ? r->kill_sig : SIGKILL);
 	if (rc < 0) xfail(r, X_PDEATHSIG, rc, 126);
 	/* An inner in another pid namespace (new or entered) sees its parent,
 	 * outside, as 0. */
 	rc = sys0(SYS_getppid);
 	if (rc != r->ppid && !(rc == 0 && ((r->opts & XOPT_NEW_PID) || exec_enters(r, CLONE_NEWPID))))
 		xfail(r, X_PARENT_GONE, -E_SRCH, 126);
-	/* The helper made its mount namespace private; asked otherwise, set it
-	 * here, before anything is mounted (util-linux --propagation). */
-	if (r->opts & (XOPT_SLAVE | XOPT_SHARED)) {
-		rc = sys5(SYS_mount, (s64)"none", (s64)"/", 0, MS_REC | (r->opts & XOPT_SLAVE ? MS_SLAVE : MS_SHARED), 0);
-		if (rc < 0) xfail(r, X_PROPAGATION, rc, 126);
-	}
-	if (r->opts & XOPT_MOUNT_PROC) {
-		/* Our /proc must not propagate back to the namespace we copied. */
-		rc = sys5(SYS_mount, (s64)"none", (s64)"/proc", 0, MS_REC | MS_PRIVATE, 0);
-		if (rc >= 0)
-			rc = sys5(SYS_mount, (s64)"proc", (s64)"/proc", (s64)"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, 0);
-		if (rc < 0) xfail(r, X_MOUNT_PROC, rc, 126);
-	}
 	/*
 	 * A terminal is a way back to the caller: a process whose controlling
 	 * terminal it is may push bytes into its input with TIOCSTI (tty_ioctl
@@ -265,34 +328,51 @@ static void exec_inner_main(struct xreq *r)
 }
 
 /*
- * Once inside: the ids, then nothing of ours but 0-2, then the directory.
- * setns keeps our credentials: our uid may not even be mapped in the
- * entered user namespace (it then shows as the overflow uid). Become the
- * asked id there, as nsenter does: groups first, while we still have
- * CAP_SETGID; setgroups is refused where it was set to "deny". The fd
- * table is our own copy (no CLONE_FILES), so close_range closes nothing of
- * Bun's. Entering a mount namespace moved us to its root; chdir comes last,
- * with the permissions of the ids taken.
+ * Once inside, nothing of ours but 0-2: the fd table is our own copy (no
+ * CLONE_FILES), so close_range closes nothing of Bun's. setns keeps our
+ * credentials (our uid may not even be mapped in the entered user
+ * namespace): the ids asked for are taken last, in exec_prepare, as are
+ * the root and the directory (with the permissions of those ids' caller).
  */
 static void exec_settle(struct xreq *r)
 {
-	s64 rc;
-	if (r->gid >= 0) {
-		rc = sys2(SYS_setgroups, 0, 0);
-		if (rc < 0 && rc != -E_PERM) xfail(r, X_SETID, rc, 126);
-		rc = sys3(SYS_setresgid, r->gid, r->gid, r->gid);
-		if (rc < 0) xfail(r, X_SETID, rc, 126);
-	}
-	if (r->uid >= 0) {
-		rc = sys3(SYS_setresuid, r->uid, r->uid, r->uid);
-		if (rc < 0) xfail(r, X_SETID, rc, 126);
-	}
-	rc = sys3(SYS_close_range, 3, ~0U, 0);
+	s64 rc = sys3(SYS_close_range, 3, ~0U, 0);
 	if (rc < 0) xfail(r, X_CLOSE_RANGE, rc, 126);
-	if (r->cwd) {
-		rc = sys1(SYS_chdir, (s64)r->cwd);
-		if (rc < 0) xfail(r, X_CHDIR, rc, 126);
-	}
+}
+
+/* "-123" into out; returns the end. */
+static char *exec_put_s64(char *out, s64 v)
+{
+	char tmp[24];
+	int n = 0;
+	u64 u = v < 0 ? (u64)-v : (u64)v;
+	if (v < 0) *out++ = '-';
+	do { tmp[n++] = (char)('0' + u % 10); u /= 10; } while (u);
+	while (n) *out++ = tmp[--n];
+	return out;
+}
+
+/*
+ * Clock offsets of the time namespace we made (unshare(CLONE_NEWTIME) sets
+ * only our children's, which execve then enters): the kernel takes them
+ * only while no process is in it yet, so before the execve, as
+ * "<clock> <secs> <nsecs>" lines in /proc/self/timens_offsets.
+ */
+static void exec_time_offsets(struct xreq *r)
+{
+	char buf[128], *p = buf;
+	s64 fd, rc;
+	p = exec_put_s64(p, CLOCK_MONOTONIC); *p++ = ' ';
+	p = exec_put_s64(p, r->time_off[0]); *p++ = ' ';
+	p = exec_put_s64(p, r->time_off[1]); *p++ = '\n';
+	p = exec_put_s64(p, CLOCK_BOOTTIME); *p++ = ' ';
+	p = exec_put_s64(p, r->time_off[2]); *p++ = ' ';
+	p = exec_put_s64(p, r->time_off[3]); *p++ = '\n';
+	fd = sys4(SYS_openat, AT_FDCWD, (s64)"/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC, 0);
+	if (fd < 0) xfail(r, X_TIME_OFFSETS, fd, 126);
+	rc = sys3(SYS_write, fd, (s64)buf, p - buf);
+	sys1(SYS_close, fd);
+	if (rc < 0) xfail(r, X_TIME_OFFSETS, rc, 126);
 }
 
 /*
@@ -342,7 +422,15 @@ static void exec_enter_main(struct xreq *r)
 		if (rc < 0) xfail(r, X_SETNS_FD, rc, 126);
 	}
 
-	/* The ids after every setns: a uid change drops the capabilities setns needs. */
+	/* Namespaces of its own (util-linux unshare without a user namespace):
+	 * made here, in whatever user namespace we are now in, which owns them.
+	 * A pid namespace is made below, a time namespace's offsets set now. */
+	if (r->unshare & ~(u32)(CLONE_NEWPID | CLONE_NEWUSER)) {
+		rc = sys1(SYS_unshare, r->unshare & ~(u32)(CLONE_NEWPID | CLONE_NEWUSER));
+		if (rc < 0) xfail(r, X_UNSHARE, rc, 126);
+	}
+	if (r->opts & XOPT_TIME_OFFSETS) exec_time_offsets(r);
+
 	exec_settle(r);
 
 	/* A new pid namespace is made here, not by the helper: a pid namespace

@@ -114,10 +114,15 @@ void bun_userns_helper_main(struct req *r)
 		if (rc < 0) helper_fail(r, STEP_UNSHARE, rc);
 	}
 
-	/* A new mount namespace inherits shared propagation (systemd makes / shared);
-	 * make it private like Go does, so nothing mounted here leaks out. */
-	if (r->flags & CLONE_NEWNS) {
-		rc = sys5(SYS_mount, (s64)"none", (s64)"/", 0, MS_REC | MS_PRIVATE, 0);
+	/* A new mount namespace inherits shared propagation (systemd makes / shared),
+	 * reduced to slave by the crossing into our less privileged user
+	 * namespace: by default make it private like Go does, so nothing mounted
+	 * here leaks out; or what the caller asks (util-linux --propagation). A
+	 * mount once private has lost its master for good, so this is the only
+	 * place a slave or shared / can come from. */
+	if ((r->flags & CLONE_NEWNS) && r->propagation != PROP_UNCHANGED) {
+		rc = sys5(SYS_mount, (s64)"none", (s64)"/", 0,
+			  MS_REC | (r->propagation == PROP_SLAVE ? MS_SLAVE : r->propagation == PROP_SHARED ? MS_SHARED : MS_PRIVATE), 0);
 		if (rc < 0) helper_fail(r, STEP_MOUNT, rc);
 	}
 

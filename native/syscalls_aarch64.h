@@ -75,6 +75,7 @@
 #define SYS_dup3 24
 #define SYS_pipe2 59
 #define SYS_chdir 49
+#define SYS_chroot 51
 #define SYS_rt_sigaction 134
 #define SYS_fcntl 25
 #define SYS_setgroups 159

@@ -49,6 +49,7 @@
 #define SYS_dup3 292
 #define SYS_pipe2 293
 #define SYS_chdir 80
+#define SYS_chroot 161
 #define SYS_rt_sigaction 13
 #define SYS_fcntl 72
 #define SYS_setgroups 116

@@ -85,6 +85,9 @@ rootTest("spawnInside reads each option once and uses what it validated", async 
     gid: 0,
     fork: false,
     propagation: "private",
+    unshare: ["uts"],
+    killSignal: "SIGKILL",
+    keepCaps: false,
   });
   const p = spawnInside(h, ["sh", "-c", "echo $PATH"], b.o);
   expect(await new Response(p.stdout).text()).toBe("/usr/bin:/bin\n");

@@ -72,12 +72,13 @@ export const BLOCKS = {
       park_exec: [64, 4],
       image_fd: [68, 4],
       mm_gate: [72, 4],
+      propagation: [76, 4],
       uid_text: [80, 4096],
       gid_text: [4176, 4096],
     },
   },
   xreq: {
-    size: 192,
+    size: 248,
     fields: {
       pidfd: [0, 4],
       ns_flags: [4, 4],
@@ -104,6 +105,11 @@ export const BLOCKS = {
       not_default: [176, 8],
       copy: [184, 4],
       ctty: [188, 4],
+      unshare: [192, 4],
+      kill_sig: [196, 4],
+      root: [200, 8],
+      proc_dir: [208, 8],
+      time_off: [216, 32],
     },
   },
   mount_req: {
@@ -330,6 +336,9 @@ export const EXEC_STEPS = [
   ["killed", "waitid"],
   ["setsid", "setsid"],
   ["ctty", "ioctl"],
+  ["chroot", "chroot"],
+  ["caps", "capset"],
+  ["time_offsets", "write"],
 ] as const;
 
 /** MSTEPS: an idmapped mount's steps (mount.c); 0 is success. */
@@ -422,6 +431,13 @@ export const CONSTS = {
   XOPT_OWN_MM: 32,
   XOPT_NEW_SESSION: 64,
   XOPT_CTTY: 128,
+  XOPT_PRIVATE: 256,
+  XOPT_KEEP_CAPS: 512,
+  XOPT_TIME_OFFSETS: 1024,
+  PROP_PRIVATE: 0,
+  PROP_SLAVE: 1,
+  PROP_SHARED: 2,
+  PROP_UNCHANGED: 3,
   PIN_CREATE: 1,
   PIN_UNLINK: 2,
   PIN_UNLINK_MADE: 4,

@@ -25,6 +25,7 @@ export interface HelperSpec {
   readonly setgroups?: "allow" | "deny";
   readonly owner?: "mapping" | "caller";
   readonly mapper?: "auto" | "direct" | "newuidmap";
+  readonly propagation?: "private" | "slave" | "shared" | "unchanged";
 }
 
 /** This thread's helpers, held weakly so a dropped handle can be collected. */
@@ -153,7 +154,15 @@ export function spawnHelper(spec: HelperSpec): Helper {
   // leaves that memory by exec'ing the park program (native/park.c).
   const park = (caps & CAP_SYS_PTRACE) !== 0 ? "seal" : "exec";
   const r = native.spawn(
-    { flags: spec.flags, ownerUid, setgroups, uidText: mapText(spec.uid), gidText: mapText(spec.gid), park },
+    {
+      flags: spec.flags,
+      ownerUid,
+      setgroups,
+      uidText: mapText(spec.uid),
+      gidText: mapText(spec.gid),
+      park,
+      propagation: spec.propagation ?? "private",
+    },
     writer,
   );
   if (!r.ok) throw "mapper" in r ? r.mapper.error : startError(r.step, r.errno, setgroups, spec);

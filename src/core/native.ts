@@ -152,6 +152,8 @@ export interface SpawnSpec {
   ownerUid: number;
   /** "auto": "allow", or "deny" where the parent user namespace forbids "allow". */
   setgroups: "allow" | "deny" | "auto";
+  /** / of a new mount namespace, set by the helper (default private). */
+  propagation?: "private" | "slave" | "shared" | "unchanged";
   uidText: string;
   gidText: string;
   /**
@@ -216,6 +218,16 @@ export function spawn(spec: SpawnSpec, writer?: MapWriter): SpawnResult {
   v.setInt32(
     OFF_SETGROUPS,
     { auto: CONSTS.SETGROUPS_AUTO, allow: CONSTS.SETGROUPS_ALLOW, deny: CONSTS.SETGROUPS_DENY }[spec.setgroups],
+    true,
+  );
+  v.setInt32(
+    at("req", "propagation"),
+    {
+      private: CONSTS.PROP_PRIVATE,
+      slave: CONSTS.PROP_SLAVE,
+      shared: CONSTS.PROP_SHARED,
+      unchanged: CONSTS.PROP_UNCHANGED,
+    }[spec.propagation ?? "private"],
     true,
   );
   v.setInt32(OFF_UID_LEN, spec.uidText.length, true);
@@ -473,8 +485,20 @@ export interface ExecSpec {
    * namespace always does.
    */
   ownMm: boolean;
-  /** Mount propagation of / to set before exec (the helper left it private). */
-  propagation?: "slave" | "shared";
+  /** Mount propagation of / to set before exec (undefined: leave it as it is). */
+  propagation?: "private" | "slave" | "shared";
+  /** CLONE_NEW* flags (not user) the command's process makes itself once inside; 0: none. */
+  unshare: number;
+  /** The command's parent-death signal (0: SIGKILL). */
+  killSignal: number;
+  /** chroot here once inside (the directory then defaults to it), or null. */
+  root: string | null;
+  /** Where mountProc mounts (null: /proc). */
+  procDir: string | null;
+  /** Keep the permitted capabilities across exec as ambient ones (util-linux --keep-caps). */
+  keepCaps: boolean;
+  /** Offsets of the time namespace made by `unshare` (seconds, nanoseconds 0-999999999). */
+  timeOffsets: { monotonic: [bigint, number]; boottime: [bigint, number] } | null;
   /** setsid() before exec: the command has no controlling terminal. */
   newSession: boolean;
   /** Then make the terminal on this stdio slot (0-2) its controlling terminal (implies newSession); -1: none. */
@@ -517,7 +541,7 @@ export function execInside(spec: ExecSpec): ExecResult {
   if (spec.fds.length > X_FD_MAX) return { ok: false, errno: 22, step: "none" };
   const reg = registry();
   const rec = takeRecord();
-  const strings = [...spec.argv, ...spec.env, spec.path ?? "", spec.cwd ?? ""];
+  const strings = [...spec.argv, ...spec.env, spec.path ?? "", spec.cwd ?? "", spec.root ?? "", spec.procDir ?? ""];
   const tableAt = X_HEADER + X_STACK;
   const ptrCount = spec.argv.length + 1 + spec.env.length + 1;
   // UTF-8 takes at most 3 bytes per UTF-16 unit, plus the NUL.
@@ -556,6 +580,9 @@ export function execInside(spec: ExecSpec): ExecResult {
       (spec.newPid ? CONSTS.XOPT_NEW_PID : 0) |
       (spec.propagation === "slave" ? CONSTS.XOPT_SLAVE : 0) |
       (spec.propagation === "shared" ? CONSTS.XOPT_SHARED : 0) |
+      (spec.propagation === "private" ? CONSTS.XOPT_PRIVATE : 0) |
+      (spec.keepCaps ? CONSTS.XOPT_KEEP_CAPS : 0) |
+      (spec.timeOffsets !== null ? CONSTS.XOPT_TIME_OFFSETS : 0) |
       (spec.ownMm ? CONSTS.XOPT_OWN_MM : 0) |
       (spec.newSession ? CONSTS.XOPT_NEW_SESSION : 0) |
       (spec.ctty >= 0 ? CONSTS.XOPT_CTTY : 0),
@@ -574,6 +601,14 @@ export function execInside(spec: ExecSpec): ExecResult {
   v.setBigUint64(X("cwd"), spec.cwd === null ? 0n : BigInt(addr[n + 1] as number), true);
   v.setInt32(X("uid"), spec.uid, true);
   v.setInt32(X("gid"), spec.gid, true);
+  v.setUint32(X("unshare"), spec.unshare >>> 0, true);
+  v.setInt32(X("kill_sig"), spec.killSignal, true);
+  v.setBigUint64(X("root"), spec.root === null ? 0n : BigInt(addr[n + 2] as number), true);
+  v.setBigUint64(X("proc_dir"), spec.procDir === null ? 0n : BigInt(addr[n + 3] as number), true);
+  const t = spec.timeOffsets;
+  [t?.monotonic[0], t?.monotonic[1], t?.boottime[0], t?.boottime[1]].forEach((x, i) => {
+    v.setBigInt64(X("time_off") + 8 * i, BigInt(x ?? 0), true);
+  });
   const rc = call(OP.exec, base, reg, rec);
   const step = EXEC_STEPS[v.getInt32(X("step"), true)] ?? "none";
   const err = v.getInt32(X("err"), true);

@@ -28,6 +28,16 @@ export interface UnshareOptions {
    * helpers otherwise.
    */
   mapper?: "auto" | "direct" | "newuidmap";
+  /**
+   * Mount propagation of `/` in a new mount namespace (CLONE_NEWNS), set by
+   * the helper right after its unshare, as util-linux `unshare --propagation`.
+   * `"private"` (default): nothing mounted inside leaks out, nothing from
+   * outside comes in. `"slave"`: mounts made outside still arrive. `"shared"`:
+   * both ways, among mounts the new namespace may reach. `"unchanged"`: as
+   * the kernel copied it (crossing into a new user namespace, shared mounts
+   * arrive as slaves).
+   */
+  propagation?: "private" | "slave" | "shared" | "unchanged";
   /** Aborting kills and reaps the helper and rejects with the reason. */
   signal?: AbortSignal;
   /** Milliseconds the callback may take; then it is aborted with a TimeoutError. */
@@ -62,7 +72,7 @@ export function copyOptions<K extends string>(
   return out;
 }
 
-const KEYS = ["setgroups", "owner", "mapper", "signal", "timeout"] as const;
+const KEYS = ["setgroups", "owner", "mapper", "propagation", "signal", "timeout"] as const;
 
 export function checkOptions(options: unknown): UnshareOptions {
   const o = copyOptions(options, KEYS, (m) => new TypeError(m));
@@ -87,6 +97,17 @@ export function checkOptions(options: unknown): UnshareOptions {
       throw invalid("options", `invalid mapper ${JSON.stringify(o.mapper)}: must be "auto", "direct" or "newuidmap"`);
     }
     out.mapper = o.mapper;
+  }
+  if (o.propagation !== undefined) {
+    validateString(o.propagation, "options.propagation");
+    const p = o.propagation;
+    if (p !== "private" && p !== "slave" && p !== "shared" && p !== "unchanged") {
+      throw invalid(
+        "options",
+        `invalid propagation ${JSON.stringify(p)}: must be "private", "slave", "shared" or "unchanged"`,
+      );
+    }
+    out.propagation = p;
   }
   if (o.signal !== undefined) {
     validateAbortSignal(o.signal, "options.signal");

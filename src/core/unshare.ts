@@ -51,6 +51,7 @@ function prepare(uidMap: IDMapInput, gidMap: IDMapInput, flags: unknown, f: unkn
     setgroups: opts.setgroups,
     owner: opts.owner,
     mapper: opts.mapper,
+    propagation: opts.propagation,
   });
   return { spec, opts };
 }
@@ -60,7 +61,7 @@ export function startHelper(
   uidMap: IDMapInput,
   gidMap: IDMapInput,
   flags: number,
-  options?: Pick<UnshareOptions, "setgroups" | "owner" | "mapper">,
+  options?: Pick<UnshareOptions, "setgroups" | "owner" | "mapper" | "propagation">,
 ): Helper {
   const { spec, opts } = prepare(uidMap, gidMap, flags, undefined, options);
   if (opts.signal || opts.timeout !== undefined) throw new TypeError("startHelper takes no signal or timeout");

@@ -27,8 +27,8 @@ export function checkEnv(env: unknown): string[] {
   return out;
 }
 
-export function checkCwd(cwd: unknown): string {
-  const s = plain(cwd, "cwd");
-  if (s === "") throw badValue("cwd must not be empty");
+export function checkCwd(cwd: unknown, what = "cwd"): string {
+  const s = plain(cwd, what);
+  if (s === "") throw badValue(`${what} must not be empty`);
   return s;
 }

@@ -31,10 +31,17 @@ import {
 } from "../core/validate.ts";
 import { NAMESPACE_KINDS } from "../ns/kinds.ts";
 import { openChecked, openFromProcess, openPidfd } from "../ns/namespace-fd.ts";
+import { type TimeOffsets, toTimespec } from "../ns/time-offsets.ts";
 import { checkArgv, checkCwd, checkEnv } from "./argv.ts";
 import { exitWatcherReady, watchExit } from "./exit-watcher.ts";
 import { mapUid, ownUid, readUidMap } from "./host-uid.ts";
-import { type ExecNamespace, type LinkCache, namespaceFlag, resolveNamespaces } from "./namespaces.ts";
+import {
+  checkNamespaceName,
+  type ExecNamespace,
+  type LinkCache,
+  namespaceFlag,
+  resolveNamespaces,
+} from "./namespaces.ts";
 
 export type { ExecNamespace };
 
@@ -68,18 +75,50 @@ export interface SpawnInsideOptions {
   readonly signal?: AbortSignal;
   /** Make a new pid namespace (owned by the entered user namespace): the command is its pid 1. */
   readonly newPidNamespace?: boolean;
-  /** Mount a fresh /proc first (needs "mnt" entered; shows the new pid namespace with newPidNamespace). */
-  readonly mountProc?: boolean;
   /**
-   * Entering a user namespace: become this uid and gid there (default 0, its
-   * root, as nsenter does; "keep": our own ids, which may be unmapped there).
+   * Mount a fresh /proc first (needs "mnt" entered or in `unshare`; shows the
+   * new pid namespace with newPidNamespace); a string mounts it there instead
+   * of /proc (util-linux --mount-proc=DIR; after `root`, inside it).
+   */
+  readonly mountProc?: boolean | string;
+  /**
+   * New namespaces the command's process makes itself once inside, as
+   * util-linux unshare does without a user namespace: owned by the user
+   * namespace it is then in (ours, when none is entered). Not "user" (a user
+   * namespace needs maps: startHelper makes one); "pid" is newPidNamespace.
+   */
+  readonly unshare?: readonly ExecNamespace[];
+  /** Clock offsets of the time namespace made by `unshare` (seconds; see setTimeOffsets). */
+  readonly timeOffsets?: TimeOffsets;
+  /** chroot here once inside (looked up there); the directory is then `cwd`, or the new root. */
+  readonly root?: string;
+  /** The command's parent-death signal: sent to it when the thread that started it ends (default SIGKILL). */
+  readonly killSignal?: NodeJS.Signals | number;
+  /**
+   * Keep every permitted capability across exec as an ambient one
+   * (util-linux --keep-caps): a command that runs as a non-root id of a user
+   * namespace keeps the capabilities it holds there.
+   */
+  readonly keepCaps?: boolean;
+  /**
+   * Become this uid and gid (setgroups to none first) just before exec.
+   * Entering a user namespace, the default is 0, its root, as nsenter does
+   * ("keep": our own ids, which may be unmapped there); otherwise the
+   * default is to keep ours, and a number is taken in our user namespace
+   * (needs CAP_SETUID/CAP_SETGID, as util-linux -S/-G).
    */
   readonly uid?: number | "keep";
   readonly gid?: number | "keep";
   /** Clone once more inside (implied by entering or making a pid namespace). */
   readonly fork?: boolean;
-  /** Mount propagation of / inside a new mount namespace: "private" (the helper's, default), "slave", "shared". */
-  readonly propagation?: "private" | "slave" | "shared";
+  /**
+   * Mount propagation of / in the command's mount namespace, set before
+   * anything is mounted: "private", "slave", "shared", or "unchanged". Default:
+   * "private" for a mount namespace made by `unshare` (as util-linux), and
+   * "unchanged" for an entered one (a helper's is already what startHelper's
+   * `propagation` made it: private unless asked otherwise).
+   */
+  readonly propagation?: "private" | "slave" | "shared" | "unchanged";
   /**
    * setsid() before exec: the command leads a new session with no
    * controlling terminal, so it cannot push input into ours (TIOCSTI) nor
@@ -115,6 +154,11 @@ const SPAWN_KEYS = [
   "propagation",
   "newSession",
   "controllingTerminal",
+  "unshare",
+  "timeOffsets",
+  "root",
+  "killSignal",
+  "keepCaps",
 ] as const;
 
 export interface InsideProcess {
@@ -324,8 +368,38 @@ export function spawnInside(
     if (v !== undefined) validateBoolean(v, name);
     return v === true;
   };
-  const newPid = flag(o.newPidNamespace, "newPidNamespace");
-  const mountProc = flag(o.mountProc, "mountProc");
+  let newPid = flag(o.newPidNamespace, "newPidNamespace");
+  let procDir: string | null = null;
+  if (typeof o.mountProc === "string") procDir = checkCwd(o.mountProc, "mountProc");
+  const mountProc = procDir !== null || flag(o.mountProc, "mountProc");
+  const own = new Set<ExecNamespace>();
+  if (o.unshare !== undefined) {
+    validateArray(o.unshare, "unshare");
+    for (const n of [...o.unshare]) {
+      const name = checkNamespaceName(n, "unshare");
+      if (name === "user")
+        throw invalid(
+          "options",
+          "unshare cannot make a user namespace (it needs maps): start a helper with startHelper",
+        );
+      if (name === "pid") newPid = true;
+      else own.add(name);
+    }
+  }
+  let timeOffsets: native.ExecSpec["timeOffsets"] = null;
+  if (o.timeOffsets !== undefined) {
+    validateObject(o.timeOffsets, "timeOffsets");
+    const t = copyOptions(o.timeOffsets, ["monotonic", "boottime"] as const, (m) => new TypeError(m));
+    if (!own.has("time")) throw invalid("options", 'timeOffsets offset a new time namespace: add "time" to unshare');
+    timeOffsets = {
+      monotonic: t.monotonic === undefined ? [0n, 0] : toTimespec("monotonic", t.monotonic),
+      boottime: t.boottime === undefined ? [0n, 0] : toTimespec("boottime", t.boottime),
+    };
+  }
+  const root = o.root === undefined ? null : checkCwd(o.root, "root");
+  const killSignal = o.killSignal === undefined ? 0 : signalNumber(o.killSignal);
+  if (killSignal === 0 && o.killSignal !== undefined) throw badValue("killSignal must be a signal, not 0");
+  const keepCaps = flag(o.keepCaps, "keepCaps");
   let pid: number;
   let helperPidfd = -1;
   if (isHelper(helperOrPid)) {
@@ -343,7 +417,12 @@ export function spawnInside(
     o.namespaceFiles,
     isHelper(helperOrPid) ? helperLinks(helperOrPid) : undefined,
   );
-  const prop = validateOneOf(o.propagation ?? "private", "propagation", ["private", "slave", "shared"] as const);
+  const prop = validateOneOf(o.propagation ?? (own.has("mnt") ? "private" : "unchanged"), "propagation", [
+    "private",
+    "slave",
+    "shared",
+    "unchanged",
+  ] as const);
   const fork = flag(o.fork, "fork");
   const newSession = o.newSession;
   if (newSession !== undefined) validateBoolean(newSession, "newSession");
@@ -357,17 +436,21 @@ export function spawnInside(
     throw invalid("options", `controllingTerminal ${ctty}: stdio[${ctty}] must be a terminal fd, not "${stdio[ctty]}"`);
   const ids = [o.uid, o.gid].map((id, i) => {
     const name = i ? "gid" : "uid";
-    if (id === undefined) return 0;
+    if (id === undefined) return ns.entered.has("user") ? 0 : -1;
     if (typeof id === "number") return validateInteger(id, name, 0, 2 ** 31 - 2);
     if (typeof id !== "string") throw typeError(name, 'an id or "keep"', id);
     if (id !== "keep") throw badValue(`${name} must be an id or "keep", got ${JSON.stringify(id)}`);
     return -1;
   }) as [number, number];
-  if (mountProc && !ns.entered.has("mnt"))
+  if (mountProc && !ns.entered.has("mnt") && !own.has("mnt"))
     throw invalid(
       "options",
-      'mountProc needs "mnt" among the namespaces: /proc would be mounted in our own mount namespace',
+      'mountProc needs "mnt" among the namespaces or in unshare: /proc would be mounted in our own mount namespace',
     );
+  // Without a mount namespace of its own, / is ours: "private" there means as it is (the helper's).
+  const inMnt = ns.entered.has("mnt") || own.has("mnt");
+  if ((prop === "slave" || prop === "shared") && !inMnt)
+    throw invalid("options", 'propagation needs "mnt" among the namespaces or in unshare: / is our own');
   signal?.throwIfAborted();
   // Each command is a process of ours until it enters: refused as helpers are under a small RLIMIT_NPROC.
   sweepIfDue();
@@ -464,9 +547,15 @@ export function spawnInside(
     ownMm: !privileged,
     fds,
     fork: fork || ns.entered.has("pid") || newPid,
-    propagation: prop === "private" ? undefined : prop,
-    uid: ns.entered.has("user") ? ids[0] : -1,
-    gid: ns.entered.has("user") ? ids[1] : -1,
+    propagation: prop === "unchanged" || !inMnt ? undefined : prop,
+    uid: ids[0],
+    gid: ids[1],
+    unshare: [...own].reduce((f, n) => f | namespaceFlag(n), 0) >>> 0,
+    killSignal,
+    root,
+    procDir,
+    keepCaps,
+    timeOffsets,
     newPid,
     mountProc,
     newSession: session,
@@ -583,8 +672,9 @@ function commandHostUid(
   pidfd: number,
   helper: Helper | undefined,
 ): number | undefined {
-  // setns keeps our credentials: without a user namespace entered or ids taken there, it is us.
-  if (!ns.entered.has("user") || uid < 0) return process.geteuid?.();
+  // setns keeps our credentials: without ids taken, it is us; without a user namespace entered, the id taken.
+  if (uid < 0) return process.geteuid?.();
+  if (!ns.entered.has("user")) return uid;
   // A namespace file's uid_map cannot be read from its fd.
   if (ns.files.some(([n]) => n === "user")) return undefined;
   const map = readUidMap(pid, pidfd, helper);

@@ -28,7 +28,7 @@ const CLOCKS = ["monotonic", "boottime"] as const;
 const ERANGE = 34;
 
 /** One clock's offset as the kernel's timespec: seconds, then 0 ≤ nanoseconds < 1e9. */
-function toTimespec(clock: string, raw: unknown): [bigint, number] {
+export function toTimespec(clock: string, raw: unknown): [bigint, number] {
   // Described without running any of its code (no String() of a hostile object).
   const shown =
     typeof raw === "bigint"
