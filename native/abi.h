@@ -277,7 +277,7 @@ struct winsize_io { u16 rows; u16 cols; u16 xpixel; u16 ypixel; }; /* winsize */
 #define CONTRACT_CONSTS(C)                                                                     \
 	C(XOPT_FORK, 1) C(XOPT_MOUNT_PROC, 2) C(XOPT_NEW_PID, 4) C(XOPT_SLAVE, 8) C(XOPT_SHARED, 16) \
 	C(XOPT_OWN_MM, 32) C(XOPT_NEW_SESSION, 64) C(XOPT_CTTY, 128) C(XOPT_PRIVATE, 256)          \
-	C(XOPT_KEEP_CAPS, 512) C(XOPT_TIME_OFFSETS, 1024)                                          \
+	C(XOPT_KEEP_CAPS, 512) C(XOPT_TIME_OFFSETS, 1024) C(POLL_SIGNALED, 256)                    \
 	C(PROP_PRIVATE, 0) C(PROP_SLAVE, 1) C(PROP_SHARED, 2) C(PROP_UNCHANGED, 3)                 \
 	C(PIN_CREATE, 1) C(PIN_UNLINK, 2) C(PIN_UNLINK_MADE, 4) C(PIN_OVERWRITE, 8)                 \
 	C(REC_FREE, 0) C(REC_HELPER, 1) C(REC_COMMAND, 2) C(REC_PIPE, 3)                            \

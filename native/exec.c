@@ -765,7 +765,7 @@ s32 bun_userns_exec(struct xreq *r)
 }
 
 /* A child of ours by pidfd or pid, without blocking: -EAGAIN while it runs,
- * else its status as a shell gives it (code, or 128+N for signal N), reaped. */
+ * else its exit code, or POLL_SIGNALED+N for signal N, reaped. */
 static s32 exec_poll_id(s32 idtype, s32 id)
 {
 	u8 info[128];
@@ -777,12 +777,13 @@ static s32 exec_poll_id(s32 idtype, s32 id)
 	}
 	if (rc < 0) return (s32)rc;
 	if (SI_CODE(info) == CLD_EXITED) return SI_STATUS(info) & 255;
-	if (SI_CODE(info) == CLD_KILLED || SI_CODE(info) == CLD_DUMPED) return 128 + SI_STATUS(info);
+	/* Apart from an exit code (0-255), so the caller can die of the same signal. */
+	if (SI_CODE(info) == CLD_KILLED || SI_CODE(info) == CLD_DUMPED) return POLL_SIGNALED + SI_STATUS(info);
 	return -E_AGAIN; /* no child changed state (si_pid 0) */
 }
 
-/* Without blocking: -EAGAIN while it runs, else its status as a shell
- * gives it (code, or 128+N for signal N), reaped. */
+/* Without blocking: -EAGAIN while it runs, else its exit code, or
+ * POLL_SIGNALED+N for signal N, reaped. */
 s32 bun_userns_exec_poll(s32 pidfd)
 {
 	return exec_poll_id(P_PIDFD, pidfd);

@@ -187,3 +187,13 @@ test("unshare, root, killSignal, keepCaps, timeOffsets: bad values are refused b
   expect(bad({ propagation: "slave" })).toThrow('propagation needs "mnt"');
   expect(bad({ mountProc: "/proc" })).toThrow('mountProc needs "mnt"');
 });
+
+test("signalCode tells death by a signal from an exit with the same shell status", async () => {
+  const killed = spawnInside(process.pid, ["sh", "-c", "kill -TERM $$"], { namespaces: [] });
+  expect(killed.signalCode).toBeNull();
+  expect(await killed.exited).toBe(143);
+  expect(killed.signalCode).toBe("SIGTERM");
+  const exited = spawnInside(process.pid, ["sh", "-c", "exit 143"], { namespaces: [] });
+  expect(await exited.exited).toBe(143);
+  expect(exited.signalCode).toBeNull();
+});

@@ -619,7 +619,7 @@ export function execInside(spec: ExecSpec): ExecResult {
   return { ok: true, pid: rc, pidfd: v.getInt32(X("cmd_pidfd"), true), rec, execErrno: step === "exec" ? err : 0 };
 }
 
-/** -EAGAIN while running; else the shell status (code, 128+N), reaped; or -errno. */
+/** -EAGAIN while running; else the code, or CONSTS.POLL_SIGNALED+N for signal N, reaped; or -errno. */
 export function execPoll(pidfd: number): number {
   return call(OP.exec_poll, null, pidfd, 0);
 }
@@ -949,7 +949,7 @@ export function recKill(rec: number, sig: number): number {
   return recordCall(RA.kill, rec, sig);
 }
 
-/** A recorded command's exit: -EAGAIN while running; else its shell status (reaped, pidfd closed) or -errno. */
+/** A recorded command's exit: -EAGAIN while running; else its code, or CONSTS.POLL_SIGNALED+N for signal N (reaped, pidfd closed), or -errno. */
 export function recPoll(rec: number): number {
   const rc = recordCall(RA.poll, rec);
   return rc === -11 ? rc : done(rec, rc);

@@ -12,6 +12,7 @@
 import { readFileSync } from "node:fs";
 import { constants } from "node:os";
 import { isatty } from "node:tty";
+import { CONSTS } from "../core/contract.ts";
 import { errnoName, errnoText, invalid, UsernsError } from "../core/errors.ts";
 import { type Helper, isHelper, liveHelperCount } from "../core/helper.ts";
 import * as native from "../core/native.ts";
@@ -166,6 +167,8 @@ export interface InsideProcess {
   readonly pid: number;
   /** Exit code, or 128+N when signal N killed it (as a shell reports it). */
   readonly exited: Promise<number>;
+  /** Once `exited` has settled: the signal that killed it ("SIGKILL"…), or null if it exited. */
+  readonly signalCode: NodeJS.Signals | null;
   readonly stdin: WritableStream<Uint8Array> | undefined;
   readonly stdout: ReadableStream<Uint8Array> | undefined;
   readonly stderr: ReadableStream<Uint8Array> | undefined;
@@ -181,6 +184,8 @@ interface Running {
   resolve: (status: number) => void;
   reject: (e: unknown) => void;
   onDone?: () => void;
+  /** The signal that killed it, once reaped. */
+  signal?: number;
   /** Its pidfd is in the exit watcher's epoll set, which reports its exit. */
   watched: boolean;
 }
@@ -213,7 +218,10 @@ function settle(r: Running, rc: number): void {
   // The poll that reaped it closed its pidfd and forgot its record.
   r.pidfd = -1;
   r.onDone?.();
-  if (rc >= 0) r.resolve(rc);
+  if (rc >= CONSTS.POLL_SIGNALED) {
+    r.signal = rc - CONSTS.POLL_SIGNALED;
+    r.resolve(128 + r.signal);
+  } else if (rc >= 0) r.resolve(rc);
   else
     r.reject(
       new UsernsError(`waitid: ${errnoText(-rc)}`, {
@@ -328,6 +336,10 @@ function signalNumber(sig: unknown): number {
   if (typeof sig === "number" && Number.isInteger(sig) && sig >= 0 && sig <= 64) return sig;
   if (typeof sig === "string" && SIGNALS[sig] !== undefined) return SIGNALS[sig] as number;
   throw badValue(`unknown signal ${JSON.stringify(sig)}: expected a name like "SIGTERM" or a number 0-64`);
+}
+
+function signalName(n: number): NodeJS.Signals {
+  return (Object.keys(SIGNALS).find((k) => SIGNALS[k] === n) ?? `SIG${n}`) as NodeJS.Signals;
 }
 
 export function checkStdio(stdio: unknown): [StdioSpec, StdioSpec, StdioSpec] {
@@ -624,6 +636,9 @@ export function adoptCommand(
   return {
     pid: cmd.pid,
     exited,
+    get signalCode(): NodeJS.Signals | null {
+      return rec.signal === undefined ? null : signalName(rec.signal);
+    },
     stdin: parentEnds[0] === undefined ? undefined : writable(parentEnds[0].fd, parentEnds[0].rec),
     stdout: parentEnds[1] === undefined ? undefined : readable(parentEnds[1].fd, parentEnds[1].rec),
     stderr: parentEnds[2] === undefined ? undefined : readable(parentEnds[2].fd, parentEnds[2].rec),
