@@ -144,8 +144,8 @@ s32 bun_userns_clone(struct req *r)
 	r->pid = 0;
 	r->mm_gate = 1;
 	r->image_fd = -1;
-	/* The native layer's own bounds, whatever the caller checked. */
-	if (r->uid_len <= 0 || r->uid_len >= MAP_TEXT_MAX || r->gid_len <= 0 || r->gid_len >= MAP_TEXT_MAX ||
+	/* The native layer's own bounds, whatever the caller checked (0: a map left unwritten). */
+	if (r->uid_len < 0 || r->uid_len >= MAP_TEXT_MAX || r->gid_len < 0 || r->gid_len >= MAP_TEXT_MAX ||
 	    r->stack_len < 4096)
 		return (s32)fail(r, STEP_NONE, -E_INVAL);
 	r->ppid = (s32)sys0(SYS_getpid);
@@ -208,7 +208,9 @@ s32 bun_userns_write_setgroups(struct req *r)
  * writer must say "deny" before gid_map is accepted. */
 s32 bun_userns_write_maps(struct req *r)
 {
-	s64 rc = write_proc_file(r->pid, "uid_map", r->uid_text, r->uid_len);
+	/* An empty text is a map left unwritten (util-linux unshare -U): the
+	 * kernel refuses an empty write, and unmapped ids show as the overflow id. */
+	s64 rc = r->uid_len ? write_proc_file(r->pid, "uid_map", r->uid_text, r->uid_len) : 0;
 	if (rc < 0) return (s32)fail(r, STEP_UID_MAP, rc);
 	rc = write_proc_file(r->pid, "setgroups", r->setgroups == 2 ? "deny" : "allow", r->setgroups == 2 ? 4 : 5);
 	/* "allow" is refused under a parent whose setgroups is "deny"; by default
@@ -218,7 +220,7 @@ s32 bun_userns_write_maps(struct req *r)
 		rc = write_proc_file(r->pid, "setgroups", "deny", 4);
 	}
 	if (rc < 0 && rc != -2 /* ENOENT: kernel before 3.19 */) return (s32)fail(r, STEP_SETGROUPS, rc);
-	rc = write_proc_file(r->pid, "gid_map", r->gid_text, r->gid_len);
+	rc = r->gid_len ? write_proc_file(r->pid, "gid_map", r->gid_text, r->gid_len) : 0;
 	return rc < 0 ? (s32)fail(r, STEP_GID_MAP, rc) : 0;
 }
 

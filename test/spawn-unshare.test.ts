@@ -197,3 +197,20 @@ test("signalCode tells death by a signal from an exit with the same shell status
   expect(await exited.exited).toBe(143);
   expect(exited.signalCode).toBeNull();
 });
+
+test.skipIf(!isRoot)(
+  'a "none" map stays unwritten: ids inside are the overflow ids, as util-linux unshare -U (needs root)',
+  async () => {
+    using h = startHelper("none", "0:0:1", 0);
+    const p = spawnInside(h, ["sh", "-c", "id -u; id -g; wc -c < /proc/self/uid_map; cat /proc/self/gid_map"], {
+      namespaces: ["user"],
+      uid: "keep",
+      gid: "keep",
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    const out = (await new Response(p.stdout).text()).trim().split(/\s+/);
+    expect(await p.exited).toBe(0);
+    const overflow = readFileSync("/proc/sys/kernel/overflowuid", "utf8").trim();
+    expect(out).toEqual([overflow, "0", "0", "0", "0", "1"]);
+  },
+);

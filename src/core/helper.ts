@@ -131,7 +131,9 @@ function useShadowTools(spec: HelperSpec, caps: number): boolean {
   const mapper = spec.mapper ?? "auto";
   if (mapper !== "auto") return mapper === "newuidmap";
   if ((caps & CAP_SETUID) !== 0 && (caps & CAP_SETGID) !== 0) return false;
-  const own = (m: readonly IDMap[], id: number | undefined) => m.length === 1 && m[0]?.size === 1 && m[0].hostID === id;
+  // An unwritten map ("none") needs nobody's privilege.
+  const own = (m: readonly IDMap[], id: number | undefined) =>
+    m.length === 0 || (m.length === 1 && m[0]?.size === 1 && m[0].hostID === id);
   return !(own(spec.uid, process.geteuid?.()) && own(spec.gid, process.getegid?.()));
 }
 
@@ -145,10 +147,10 @@ export function spawnHelper(spec: HelperSpec): Helper {
   // Checked (tools present, no no_new_privs) before anything is created.
   const writer = useShadowTools(spec, caps) ? shadowWriter(findShadowTools(), spec.uid, spec.gid) : undefined;
   const setgroups = spec.setgroups ?? (writer ? "auto" : (caps & CAP_SETGID) !== 0 ? "auto" : "deny");
-  const first = spec.uid[0] as IDMap;
+  const first = spec.uid[0];
   const owner = spec.owner ?? "mapping";
-  // newuidmap writes as the caller's uid, which must own the namespace.
-  const ownerUid = owner === "mapping" && !writer && (caps & CAP_SETUID) !== 0 ? first.hostID : -1;
+  // newuidmap writes as the caller's uid, which must own the namespace; with no uid map, so do we.
+  const ownerUid = owner === "mapping" && !writer && first && (caps & CAP_SETUID) !== 0 ? first.hostID : -1;
   // A caller with CAP_SYS_PTRACE keeps every access to a sealed mm, so its
   // helpers share Bun's memory under a seal; any other caller's helper
   // leaves that memory by exec'ing the park program (native/park.c).

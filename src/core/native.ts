@@ -180,9 +180,9 @@ export interface MapperFailure {
   readonly error: Error;
 }
 
-/** The map texts are ASCII digits, spaces and newlines, shorter than the C's buffers. */
+/** The map texts are ASCII digits, spaces and newlines, shorter than the C's buffers ("": left unwritten). */
 function putText(bytes: Uint8Array, at: number, s: string): boolean {
-  if (s.length === 0 || s.length >= MAP_TEXT_MAX) return false;
+  if (s.length >= MAP_TEXT_MAX) return false;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
     if (c !== 10 && c !== 32 && (c < 48 || c > 57)) return false;

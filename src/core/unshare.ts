@@ -40,8 +40,9 @@ function prepare(uidMap: IDMapInput, gidMap: IDMapInput, flags: unknown, f: unkn
   }
   const kernel = unsupportedKernel();
   if (kernel) throw kernel;
-  const uid = parseIDMapping(uidMap === "auto" ? autoMap("uid") : uidMap, "uid");
-  const gid = parseIDMapping(gidMap === "auto" ? autoMap("gid") : gidMap, "gid");
+  // "none": the map stays unwritten (util-linux unshare -U): ids show as the overflow id there.
+  const uid = uidMap === "none" ? [] : parseIDMapping(uidMap === "auto" ? autoMap("uid") : uidMap, "uid");
+  const gid = gidMap === "none" ? [] : parseIDMapping(gidMap === "auto" ? autoMap("gid") : gidMap, "gid");
   const bad = unsupportedFlags(unshareFlags);
   if (bad) throw bad;
   const spec: HelperSpec = Object.freeze({

@@ -61,7 +61,7 @@ export function findShadowTools(): ShadowTools {
 }
 
 function ranges(extents: readonly IDMap[]): string[] {
-  return mapText(extents).trim().split(/\s+/);
+  return extents.length === 0 ? [] : mapText(extents).trim().split(/\s+/);
 }
 
 /** The hint for what newuidmap/newgidmap printed. */
@@ -94,6 +94,7 @@ export function shadowWriter(tools: ShadowTools, uid: readonly IDMap[], gid: rea
   ] as const;
   return (pid: number): MapperFailure | undefined => {
     for (const [step, tool, args] of jobs) {
+      if (args.length === 0) continue; // "none": left unwritten
       const r = Bun.spawnSync([tool, String(pid), ...args], { stdin: "ignore", stdout: "ignore", stderr: "pipe" });
       if (r.exitCode === 0) continue;
       const stderr = r.stderr.toString().trim();
