@@ -4,13 +4,22 @@
  * a machine (doctor), validate a mapping (parse). Options follow util-linux
  * unshare(1) where the meaning is the same.
  */
-import { type ParseArgsConfig, parseArgs } from "node:util";
-import { split, UNSHARE_OPTIONS, unshareFlags } from "./cli/args.ts";
+import {
+  choice,
+  flagsOf,
+  namespaceOptions,
+  nsTable,
+  parseArgv,
+  report,
+  str,
+  UsageError,
+  unshareList,
+} from "./cli/args.ts";
 import { runDoctor } from "./cli/doctor.ts";
-import { cmdEnter, cmdExec } from "./cli/exec.ts"; /* exec */
-import { cliMaps, MAP_OPTIONS, MAP_VALUE_OPTIONS } from "./cli/maps.ts";
+import { cmdEnter } from "./cli/enter.ts";
+import { cmdExec } from "./cli/exec.ts"; /* exec */
+import { cliMaps, MAP_TABLE } from "./cli/maps.ts";
 import { runCommand } from "./cli/run.ts";
-import { UsernsError } from "./core/errors.ts";
 import { NAMESPACE_FLAGS } from "./core/flags.ts";
 import { mapText, parseIDMapping } from "./core/idmap.ts";
 
@@ -47,13 +56,14 @@ alive and kills and reaps it. Exits with CMD's status (128+N if a signal N
 killed it); 1 if the helper died while CMD ran.
 
 Options:
-      --map-users M     uid map: container-id:host-id:size[,...] (default 0:<euid>:1)
-      --map-groups M    gid map (default 0:<egid>:1, or the --map-users map)
-      --map M           the same map for users and groups
-  -r, --map-root-user   own uid and gid as 0 (the default)
-      --map-current-user  own uid and gid as themselves
-      --map-auto        own ids as 0, then your /etc/subuid and /etc/subgid ranges
-                        from 1 (podman's rootless default; needs newuidmap/newgidmap)
+      --map M           the same map for users and groups: container-id:host-id:size[,...]
+                        (default: 0:<euid>:1 and 0:<egid>:1)
+  -r, --map-root-user   own uid and gid as 0 (setgroups deny, unless --setgroups allow)
+  -c, --map-current-user  own uid and gid as themselves
+      --map-user=UID    own uid as UID     --map-group=GID   own gid as GID
+      --map-users=RANGE uid range outer,inner,count (or inner:outer:count, or auto); repeatable
+      --map-groups=RANGE  gid range, the same
+      --map-auto        your first /etc/subuid and /etc/subgid ranges from 0 (as util-linux)
       --mapper auto|direct|newuidmap   who writes the maps (default auto: this
                         process when it may, shadow's newuidmap/newgidmap otherwise)
       --unshare LIST    namespaces to unshare in the helper: ${Object.keys(NAMESPACE_FLAGS).join(",")}
@@ -66,7 +76,7 @@ Options:
 
 Examples:
   bun-userns run --map 0:1000:65536 --unshare mnt,net -- sh -c 'readlink /proc/$USERNS_PID/ns/user /proc/{pid}/ns/net'
-  bun-userns run --map-users 0:100000:65536 --map-groups 0:100000:65536 -- mount-idmapped /proc/{pid}/ns/user
+  bun-userns run --map-users 100000,0,65536 --map-groups 100000,0,65536 -- mount-idmapped /proc/{pid}/ns/user
   bun-userns run --net -- ip netns attach sandbox {pid}`,
   doctor: `Usage: bun-userns doctor [--path DIR] [--json]
 
@@ -100,115 +110,96 @@ Examples:
   bun-userns parse 0:4294968296:1     # refused: the kernel would truncate it to 1000`,
 } as const;
 
-class UsageError extends Error {}
-
 function out(s: string): void {
   process.stdout.write(`${s}\n`);
 }
 
-function fail(e: unknown, json: boolean): number {
-  if (e instanceof UsageError) {
-    process.stderr.write(`bun-userns: ${e.message}\nTry 'bun-userns --help'.\n`);
-    return 2;
-  }
-  const u = e instanceof UsernsError ? e : undefined;
-  const message = e instanceof Error ? e.message : String(e);
-  if (json) {
-    out(
-      JSON.stringify({ ok: false, error: { message, code: u?.code, errno: u?.errno, step: u?.step, hint: u?.hint } }),
-    );
-  }
-  process.stderr.write(`bun-userns: ${message}\n${u?.hint ? `hint: ${u.hint}\n` : ""}`);
-  return 1;
-}
-
-function parse<const T extends ParseArgsConfig>(config: T) {
-  try {
-    return parseArgs(config);
-  } catch (e) {
-    throw new UsageError((e as Error).message.replace(/\. To specify a positional argument.*$/s, ""));
-  }
-}
-
 async function cmdRun(args: string[]): Promise<number> {
-  const [head, command] = split(args, new Set([...MAP_VALUE_OPTIONS, "--unshare", "--setgroups", "--owner"]));
-  const { values } = parse({
-    args: head,
-    strict: true,
-    allowPositionals: false,
-    options: {
-      ...MAP_OPTIONS,
-      ...UNSHARE_OPTIONS,
-      setgroups: { type: "string" },
-      owner: { type: "string" },
-      json: { type: "boolean" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
-  if (values.help) {
-    out(HELP.run);
-    return 0;
-  }
-  const json = values.json === true;
+  let json = false;
   try {
-    if (command.length === 0) throw new UsageError("run: missing command (bun-userns run [options] -- CMD [ARGS...])");
-    const maps = cliMaps("run", values);
-    if (typeof maps === "string") throw new UsageError(maps);
-    if (values.setgroups !== undefined && values.setgroups !== "allow" && values.setgroups !== "deny") {
-      throw new UsageError(`run: --setgroups takes allow or deny, not ${JSON.stringify(values.setgroups)}`);
+    const p = parseArgv(
+      "run",
+      args,
+      {
+        ...MAP_TABLE,
+        ...nsTable(false),
+        unshare: { type: "string" },
+        setgroups: { type: "string" },
+        owner: { type: "string" },
+        json: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+      "command",
+    );
+    const v = p.values;
+    if (v.help) {
+      out(HELP.run);
+      return 0;
     }
-    if (values.owner !== undefined && values.owner !== "mapping" && values.owner !== "caller") {
-      throw new UsageError(`run: --owner takes mapping or caller, not ${JSON.stringify(values.owner)}`);
+    json = v.json === true;
+    if (p.rest.length === 0) throw new UsageError("run: missing command (bun-userns run [options] -- CMD [ARGS...])");
+    const { kinds, files } = namespaceOptions("run", p);
+    if (Object.keys(files).length > 0) throw new UsageError("run: --NS=FILE pins: use bun-userns pin or exec");
+    if (kinds.has("user"))
+      throw new UsageError("run: its helper's user namespace is always new: -U/--user adds nothing");
+    for (const k of unshareList("run", str(v.unshare))) {
+      if (k === "user") throw new UsageError("run: --unshare user: user namespaces are always created by run");
+      kinds.add(k);
     }
-    const flags = unshareFlags(values);
+    const setgroups = choice("run", "setgroups", v.setgroups, ["allow", "deny"] as const);
+    const owner = choice("run", "owner", v.owner, ["mapping", "caller"] as const);
+    const maps = cliMaps("run", p);
+    const uid = process.geteuid?.() ?? 0;
+    const gid = process.getegid?.() ?? 0;
     return await runCommand({
-      uidMap: maps.uidMap,
-      gidMap: maps.gidMap,
-      mapper: maps.mapper,
-      flags,
-      command,
+      uidMap: maps?.uidMap ?? `0:${uid}:1`,
+      gidMap: maps?.gidMap ?? `0:${gid}:1`,
+      mapper: maps?.mapper,
+      flags: flagsOf(kinds),
+      command: p.rest,
       json,
-      setgroups: values.setgroups as "allow" | "deny" | undefined,
-      owner: values.owner as "mapping" | "caller" | undefined,
+      setgroups: setgroups ?? (maps?.denySetgroups ? "deny" : undefined),
+      owner,
     });
   } catch (e) {
-    return fail(e, json);
+    return report(e, json);
   }
 }
 
 function cmdDoctor(args: string[]): number {
-  const { values } = parse({
+  const { values, rest } = parseArgv(
+    "doctor",
     args,
-    strict: true,
-    allowPositionals: false,
-    options: { path: { type: "string" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
-  });
+    { path: { type: "string" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+    "positionals",
+  );
+  if (rest.length > 0) throw new UsageError(`doctor: unexpected argument ${JSON.stringify(rest[0])}`);
   if (values.help) {
     out(HELP.doctor);
     return 0;
   }
-  const report = runDoctor(values.path);
+  const result = runDoctor(str(values.path));
   if (values.json) {
-    out(JSON.stringify(report, null, 2));
+    out(JSON.stringify(result, null, 2));
   } else {
-    const width = Math.max(...report.checks.map((c) => c.name.length));
-    for (const c of report.checks) {
+    const width = Math.max(...result.checks.map((c) => c.name.length));
+    for (const c of result.checks) {
       out(`${c.status.padEnd(4)}  ${c.name.padEnd(width)}  ${c.detail}`);
       if (c.hint && c.status !== "ok")
         out(`      ${" ".repeat(width)}  hint: ${c.hint.replace(/\n/g, `\n      ${" ".repeat(width)}  `)}`);
     }
-    out(report.ok ? "bun-userns can work here." : "bun-userns cannot work here: see the failed checks above.");
+    out(result.ok ? "bun-userns can work here." : "bun-userns cannot work here: see the failed checks above.");
   }
-  return report.ok ? 0 : 1;
+  return result.ok ? 0 : 1;
 }
 
 function cmdParse(args: string[]): number {
-  const { values, positionals } = parse({
+  const { values, rest: positionals } = parseArgv(
+    "parse",
     args,
-    strict: true,
-    allowPositionals: true,
-    options: { json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
-  });
+    { json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+    "positionals",
+  );
   if (values.help) {
     out(HELP.parse);
     return 0;
@@ -222,7 +213,8 @@ function cmdParse(args: string[]): number {
     else process.stdout.write(text);
     return 0;
   } catch (e) {
-    return fail(e, json);
+    // A map the library refuses is parse's answer (exit 1), not a usage error.
+    return report(e, json);
   }
 }
 
@@ -263,7 +255,7 @@ export async function main(argv: string[]): Promise<number> {
         throw new UsageError(`unknown command ${JSON.stringify(command)}`);
     }
   } catch (e) {
-    return fail(e, false);
+    return report(e);
   }
 }
 

@@ -52,7 +52,10 @@ describe("usage", () => {
     const cases: [string[], string][] = [
       [[], "Usage: bun-userns"],
       [["frobnicate"], 'unknown command "frobnicate"'],
-      [["run", "--bogus", "--", "true"], "Unknown option '--bogus'"],
+      [["run", "--bogus", "--", "true"], "unrecognized option '--bogus'"],
+      [["run", "--unshare", "netz", "--", "true"], "unknown namespace"],
+      [["run", "--unshare", "user", "--", "true"], "user namespaces are always created by run"],
+      [["run", "--map", "0:1000:0", "--", "true"], "size must be at least 1"],
       [["run", "--map"], "--map"],
       [["run", "--map", "0:1000:1"], "run: missing command"],
       [["run", "--setgroups", "maybe", "--", "true"], "--setgroups takes allow or deny"],
@@ -61,7 +64,7 @@ describe("usage", () => {
       [["parse"], "parse: expected one MAP argument, got 0"],
       [["parse", "a", "b"], "got 2"],
       [["doctor", "--path"], "--path"],
-      [["doctor", "extra"], "Unexpected argument"],
+      [["doctor", "extra"], "unexpected argument"],
     ];
     for (const [args, text] of cases) {
       const r = await cli(args);
@@ -177,15 +180,15 @@ describe.skipIf(!isRoot)("run (needs root)", () => {
     expect(r.stderr).toBe("bun-userns: /nonexistent/cmd: command not found\n");
   });
 
-  test("library errors: message on stderr, exit 1", async () => {
+  test("a map or a namespace name the library refuses: its reason on stderr, a usage error (exit 2)", async () => {
     const r = await cli(["run", "--map", "0:1000:0", "--", "true"]);
     expect(r).toEqual({
       stdout: "",
-      stderr: "bun-userns: invalid mapping 0:1000:0, size must be at least 1\n",
-      code: 1,
+      stderr: "bun-userns: run: --map: invalid mapping 0:1000:0, size must be at least 1\nTry 'bun-userns --help'.\n",
+      code: 2,
     });
     const ns = await cli(["run", "--unshare", "mnt,bogus", "--", "true"]);
-    expect(ns.code).toBe(1);
+    expect(ns.code).toBe(2);
     expect(ns.stderr).toContain('unknown namespace "bogus"');
   });
 

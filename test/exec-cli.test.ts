@@ -119,18 +119,18 @@ describe("bun-userns exec", () => {
     expect(await p.exited).toBe(42);
   });
 
-  test("bad input: unknown namespace, --pid=FILE without -p, missing command: usage errors, nothing run", async () => {
+  test("bad input: unknown namespace, --pid=FILE without --fork, missing command: usage errors, nothing run", async () => {
     const dir = mkdtempSync(join(tmpdir(), "bun-userns-exec-bad-"));
     try {
       // CMD would leave this file: its absence shows CMD never ran.
       const marker = join(dir, "ran");
       const cmd = ["--", "sh", "-c", `: > ${marker}`];
       const u = await cli(["exec", "--unshare", "netz", ...cmd]);
-      expect(u.code).toBe(1);
+      expect(u.code).toBe(2);
       expect(u.stderr).toContain('unknown namespace "netz"');
       const pin = await cli(["exec", "-r", `--pid=${join(dir, "pin")}`, ...cmd]);
       expect(pin.code).toBe(2);
-      expect(pin.stderr).toContain("--pid=FILE pins a new pid namespace: add --pid");
+      expect(pin.stderr).toContain("--pid=FILE pins the pid namespace CMD is pid 1 of: add --fork");
       expect(existsSync(join(dir, "pin"))).toBe(false);
       expect((await cli(["exec", "-r"])).code).toBe(2);
       expect((await cli(["exec", "--propagation", "weird", ...cmd])).code).toBe(2);

@@ -38,7 +38,7 @@ describe("bun-userns pin / unpin: usage", () => {
       [["pin", "--target", "abc", `--net=${x}`], "--target takes a pid"],
       [["pin", "--target", "1", "-n", `--net=${x}`], "takes no map or unshare options"],
       [["pin", "--net="], "--net= needs a file"],
-      [["pin", "--bogus", `--net=${x}`], "Unknown option"],
+      [["pin", "--bogus", `--net=${x}`], "unrecognized option '--bogus'"],
       [["unpin"], "missing FILE"],
     ] as [string[], string][]) {
       const r = cli(args);
@@ -145,7 +145,7 @@ describe.skipIf(cliSkip !== "")(`bun-userns pin / unpin / exec --NS=FILE${cliSki
     expect(readdirSync(dir)).toEqual([]);
   });
 
-  test("bad input creates nothing: a missing directory, a mountpoint, --pid=FILE without -p; unpin of a non-pin is refused", () => {
+  test("bad input creates nothing: a missing directory, a mountpoint, --pid=FILE without --fork; unpin of a non-pin is refused", () => {
     const dir = join(base, "bad");
     mkdirSync(join(dir, "tmpfs"), { recursive: true });
     writeFileSync(join(dir, "plain"), "x");
@@ -168,7 +168,7 @@ describe.skipIf(cliSkip !== "")(`bun-userns pin / unpin / exec --NS=FILE${cliSki
     expect(existsSync(join(dir, "ran"))).toBe(false); // the command never ran
     const noP = cli(["exec", "-r", `--pid=${join(dir, "pid")}`, "--", "true"]);
     expect(noP.code).toBe(2);
-    expect(noP.stderr).toContain("--pid=FILE pins a new pid namespace: add --pid");
+    expect(noP.stderr).toContain("--pid=FILE pins the pid namespace CMD is pid 1 of: add --fork");
     const first = cli(["pin", "-u", `--uts=${join(dir, "uts")}`]);
     expect(first.code).toBe(0);
     const again = cli(["pin", "-u", `--uts=${join(dir, "uts")}`]);

@@ -1,364 +1,314 @@
 /**
- * `bun-userns exec` (CMD runs inside new namespaces, util-linux
- * unshare(1) options) and `bun-userns enter` (CMD runs inside an existing
- * process's namespaces or namespace files, nsenter(1) options). Exit status
- * as a shell: CMD's code, 128+N if signal N killed it, 127 not found, 126
- * not executable. SIGTERM, SIGINT and SIGHUP sent to us are passed on to CMD.
+ * `bun-userns exec`: CMD inside new namespaces, a drop-in for util-linux
+ * unshare(1) (its options, their meanings, its exit status). A user
+ * namespace is made only when asked for (-U, -r, -c, a map option), as
+ * util-linux decides: then a helper parked in it makes the other
+ * namespaces and CMD enters them (spawnInside); without one, CMD's own
+ * process makes them (spawnInside's `unshare`), in our user namespace.
  */
-
-import { isatty } from "node:tty";
-import { CLONE_NEWPID, NAMESPACE_FLAGS, type NamespaceName } from "../core/flags.ts";
+import { constants } from "node:os";
 import type { Helper } from "../core/helper.ts";
 import { startHelper } from "../core/unshare.ts";
-import { checkNamespaceName, type ExecNamespace } from "../exec/namespaces.ts";
+import type { ExecNamespace } from "../exec/namespaces.ts";
 import { type InsideProcess, runsAsOtherUid, type SpawnInsideOptions, spawnInside } from "../exec/spawn-inside.ts";
 import { type Pins, pinNamespaces, pinPidNamespaceOf, planPins } from "../ns/pins.ts";
 import { KTIME_SEC_MAX, setTimeOffsets, type TimeOffsets } from "../ns/time-offsets.ts";
 import {
-  failure,
-  NS_OPTIONS,
-  parse,
-  split,
-  takeFiles,
-  UNSHARE_OPTIONS,
+  choice,
+  flagsOf,
+  namespaceOptions,
+  nsTable,
+  type OptionTable,
+  type Parsed,
+  parseArgv,
+  printVersion,
+  report,
+  str,
   UsageError,
-  unshareFlags,
-  usage,
+  unshareList,
 } from "./args.ts";
-import { cliMaps, MAP_OPTIONS, MAP_VALUE_OPTIONS } from "./maps.ts";
-import { PtyRelay, relayed } from "./pty.ts";
+import { cliMaps, MAP_TABLE } from "./maps.ts";
+import type { PtyRelay } from "./pty.ts";
+import { checkTerminalOptions, finish, SignalRelay, TERMINAL_TABLE, terminalFor, terminalOptions } from "./relay.ts";
 
-export const EXEC_HELP = `Usage: bun-userns exec [options] -- CMD [ARGS...]
+export const EXEC_HELP = `Usage: bun-userns exec [options] [--] CMD [ARGS...]
 
-Runs CMD inside a new user namespace and the namespaces asked for (like
-util-linux unshare(1), with no util-linux at run time). Exits with CMD's
-status (128+N if signal N killed it; 127 not found; 126 not executable).
-SIGTERM, SIGINT and SIGHUP sent to bun-userns are passed on to CMD.
+Runs CMD inside new namespaces, as util-linux unshare(1) does (same options,
+same meanings; no util-linux at run time). A user namespace is made only when
+asked for (-U, -r, -c or a map option). Exits with CMD's status, or dies of
+the signal that killed it; 127 not found, 126 not executable, 1 on a failure,
+2 on a usage error. SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2,
+SIGWINCH and SIGCONT sent to bun-userns are passed on to CMD.
 
 Options:
-  -r, --map-root-user      own uid and gid as 0 (the default)
-      --map-current-user   own uid and gid as themselves
-      --map M              the same map for users and groups (container:host:size[,...])
-      --map-users M        uid map      --map-groups M   gid map
-  -m, --mount   -u, --uts   -i, --ipc   -n, --net   -p, --pid   -C, --cgroup   -T, --time
-      --unshare LIST       the same as a list: mnt,uts,ipc,net,pid,cgroup,time
-      --fork               fork once inside (implied by -p: CMD is pid 1)
-      --mount-proc         mount a fresh /proc (implies -m)
-      --propagation P      private (default), slave or shared
-      --monotonic SECS     offset of CLOCK_MONOTONIC inside (needs -T; may be negative, fractional)
-      --boottime SECS      offset of CLOCK_BOOTTIME and /proc/uptime inside (needs -T)
+  -U, --user[=FILE]         a new user namespace (pinned to FILE)
+  -m, --mount[=FILE]  -u, --uts[=FILE]  -i, --ipc[=FILE]  -n, --net[=FILE]
+  -p, --pid[=FILE]    -C, --cgroup[=FILE]  -T, --time[=FILE]
+                            the other namespaces (each pinned to FILE if given)
+      --unshare LIST        the same as a list: mnt,uts,ipc,net,pid,cgroup,time
+  -r, --map-root-user       own uid and gid as 0 (setgroups deny, unless --setgroups allow)
+  -c, --map-current-user    own uid and gid as themselves
+      --map-user=UID|NAME   own uid as this one      --map-group=GID|NAME  the same for the gid
+      --map-users=RANGE     outer,inner,count (or inner:outer:count, or auto); repeatable
+      --map-groups=RANGE    the same for gids
+      --map-auto            --map-users=auto --map-groups=auto
+      --map M               a whole map for users and groups (container:host:size[,...])
+      --mapper auto|direct|newuidmap   who writes the maps
       --setgroups allow|deny
-      --wd DIR             working directory inside (default: the current one)
-      --NS=FILE            pin a namespace to FILE (NS: user, mount, net, uts, ipc, cgroup, pid, time)
-      --pty                CMD gets its own terminal, a new pty relayed to ours (see below)
-      --no-pty             never: CMD gets our terminal, in a new session if it runs as another uid
-      --new-session        setsid() for CMD even when it runs as our own uid (like bwrap's)
-  -h, --help
+  -f, --fork                CMD as a child (with -p: pid 1 of the new pid namespace)
+      --kill-child[=SIG]    the signal CMD gets when bun-userns dies (default SIGKILL; implies --fork)
+      --forward-signals     accepted (signals are always passed on; implies --fork)
+      --mount-proc[=DIR]    a fresh proc at DIR (default /proc; implies -m)
+      --propagation private|slave|shared|unchanged   of / in the new mount namespace (default private)
+      --keep-caps           keep the capabilities of the new user namespace across exec
+  -S, --setuid UID          become UID (in the new user namespace, if any)
+  -G, --setgid GID          become GID, with no supplementary groups
+  -R, --root DIR            chroot to DIR (then -w inside it, or /)
+  -w, --wd DIR              working directory
+      --monotonic SECS      offset of CLOCK_MONOTONIC in the new time namespace (needs -T)
+      --boottime SECS       offset of CLOCK_BOOTTIME and /proc/uptime (needs -T)
+      --clear-env           CMD gets no environment
+      --whitelist-env LIST  CMD gets only these variables (comma-separated)
+      --pty                 CMD gets its own terminal, a new pty relayed to ours
+      --no-pty              never: CMD gets our terminal, in a new session if it runs as another uid
+      --new-session         setsid() for CMD even when it runs as our own uid (like bwrap's)
+  -h, --help   -V, --version
 
 When stdin is a terminal and CMD runs as a host uid other than ours, CMD gets
 a new pty instead of our terminal (as sudo's use_pty): it cannot type into
-our shell (TIOCSTI) or reopen our terminal. Job control, ^C, ^Z and the
-window size work inside it. As our own uid, CMD shares our terminal.
+our shell (TIOCSTI) or reopen our terminal.
 
 Example:
   bun-userns exec -r -n -- sh -c 'id -u; readlink /proc/self/ns/net'`;
 
-export const ENTER_HELP = `Usage: bun-userns enter --target PID [options] -- CMD [ARGS...]
+export const EXEC_TABLE: OptionTable = {
+  ...nsTable(false),
+  ...MAP_TABLE,
+  unshare: { type: "string" },
+  fork: { type: "boolean", short: "f" },
+  "kill-child": { type: "optional" },
+  "forward-signals": { type: "boolean" },
+  "mount-proc": { type: "optional" },
+  propagation: { type: "string" },
+  setgroups: { type: "string" },
+  "keep-caps": { type: "boolean" },
+  setuid: { type: "string", short: "S" },
+  setgid: { type: "string", short: "G" },
+  root: { type: "string", short: "R" },
+  wd: { type: "string", short: "w" },
+  monotonic: { type: "string" },
+  boottime: { type: "string" },
+  "clear-env": { type: "boolean" },
+  "whitelist-env": { type: "string" },
+  ...TERMINAL_TABLE,
+  help: { type: "boolean", short: "h" },
+  version: { type: "boolean", short: "V" },
+};
 
-Runs CMD inside the namespaces of process PID (like util-linux nsenter(1)),
-or inside namespace files (--net=/run/netns/x). Exit status as a shell.
+/** A signal as util-linux takes it: a number, or a name with or without SIG. */
+export function signalArg(cmd: string, opt: string, v: string): NodeJS.Signals {
+  const all = constants.signals as Record<string, number>;
+  const byNumber = Object.keys(all).find((k) => String(all[k]) === v);
+  const name = /^[0-9]+$/.test(v)
+    ? byNumber
+    : v.toUpperCase().startsWith("SIG")
+      ? v.toUpperCase()
+      : `SIG${v.toUpperCase()}`;
+  if (name === undefined || all[name] === undefined)
+    throw new UsageError(`${cmd}: --${opt}: unknown signal ${JSON.stringify(v)}`);
+  return name as NodeJS.Signals;
+}
 
-Options:
-  -t, --target PID         the process whose namespaces to enter
-  -U, --user  -m, --mount  -n, --net  -i, --ipc  -u, --uts  -p, --pid  -C, --cgroup  -T, --time
-  -a, --all                every namespace of PID that differs from ours (not pid, time)
-      --NS=FILE            enter the namespace in FILE instead (NS as above)
-      --wd DIR             working directory inside
-      --pty                CMD gets its own terminal, a new pty relayed to ours (see below)
-      --no-pty             never: CMD gets our terminal, in a new session if it runs as another uid
-      --new-session        setsid() for CMD even when it runs as our own uid (like bwrap's)
-  -h, --help
+/** An id for -S/-G: a decimal number, as util-linux reads it. */
+export function idArg(cmd: string, opt: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^[0-9]{1,10}$/.test(v) || Number(v) > 4294967294)
+    throw new UsageError(`${cmd}: --${opt} takes a number, not ${JSON.stringify(v)}`);
+  return Number(v);
+}
 
-As for exec: CMD of another host uid gets a new pty when stdin is a terminal.`;
-
-/**
- * Passes SIGTERM/SIGINT/SIGHUP on to CMD. Listening starts before CMD does:
- * a signal that arrives while the helper is still being released (CMD may
- * already be printing) is held and delivered once CMD is known, instead of
- * killing us with CMD left to PDEATHSIG.
- */
-class SignalRelay implements Disposable {
-  #target: InsideProcess | undefined;
-  #held: NodeJS.Signals[] = [];
-  readonly #handlers: (readonly [NodeJS.Signals, () => void])[] = [];
-
-  constructor() {
-    for (const s of ["SIGTERM", "SIGINT", "SIGHUP"] as const) this.pass(s);
+function offsets(v: Parsed["values"]): TimeOffsets | undefined {
+  let out: TimeOffsets | undefined;
+  for (const clock of ["monotonic", "boottime"] as const) {
+    const raw = str(v[clock]);
+    if (raw === undefined) continue;
+    if (!/^-?[0-9]{1,19}(\.[0-9]{1,9})?$/.test(raw))
+      throw new UsageError(`exec: --${clock} takes seconds (e.g. 86400, -3.5), not ${JSON.stringify(raw)}`);
+    if (Math.abs(Number(raw)) > KTIME_SEC_MAX)
+      throw new UsageError(`exec: --${clock} ${raw} is beyond the kernel's ±${KTIME_SEC_MAX} s`);
+    out = { ...out, [clock]: Number(raw) };
   }
+  return out;
+}
 
-  /** Pass this signal on too (with a pty: SIGQUIT, which would otherwise leave our terminal raw). */
-  pass(s: NodeJS.Signals): void {
-    const fn = () => (this.#target ? this.#target.kill(s) : this.#held.push(s));
-    this.#handlers.push([s, fn]);
-    process.on(s, fn);
+/** CMD's environment: ours, none (--clear-env), or only the listed variables. */
+function environment(v: Parsed["values"]): Record<string, string | undefined> | undefined {
+  const keep = str(v["whitelist-env"]);
+  if (keep !== undefined) {
+    const names = new Set(keep.split(","));
+    return Object.fromEntries(Object.entries(process.env).filter(([k]) => names.has(k)));
   }
+  return v["clear-env"] ? {} : undefined;
+}
 
-  async waitFor(p: InsideProcess): Promise<number> {
-    this.#target = p;
-    for (const s of this.#held.splice(0)) p.kill(s);
-    return await p.exited;
+/** Everything the options ask for, checked before anything is made. */
+function plan(p: Parsed) {
+  const v = p.values;
+  const { kinds, files } = namespaceOptions("exec", p);
+  for (const k of unshareList("exec", str(v.unshare))) kinds.add(k);
+  const procDir = v["mount-proc"];
+  if (procDir !== undefined) kinds.add("mnt");
+  if (procDir === "") throw new UsageError("exec: --mount-proc= needs a directory");
+  const maps = cliMaps("exec", p);
+  const user = kinds.has("user") || maps !== undefined;
+  const setgroups = choice("exec", "setgroups", v.setgroups, ["allow", "deny"] as const);
+  if (setgroups !== undefined && !user)
+    throw new UsageError("exec: --setgroups is about a new user namespace: add -U (or a map option)");
+  const propagation = choice("exec", "propagation", v.propagation, [
+    "private",
+    "slave",
+    "shared",
+    "unchanged",
+  ] as const);
+  const time = offsets(v);
+  if (time !== undefined && !kinds.has("time")) {
+    const which = v.monotonic !== undefined ? "--monotonic" : "--boottime";
+    throw new UsageError(`exec: ${which} offsets a new time namespace: add -T (or --unshare time)`);
   }
-
-  [Symbol.dispose](): void {
-    for (const [s, fn] of this.#handlers) process.off(s, fn);
-  }
+  const kill = v["kill-child"];
+  const killSignal = kill === undefined ? undefined : kill === true ? "SIGKILL" : signalArg("exec", "kill-child", kill);
+  const fork = v.fork === true || kill !== undefined || v["forward-signals"] === true;
+  if (files.pid !== undefined && !fork)
+    throw new UsageError("exec: --pid=FILE pins the pid namespace CMD is pid 1 of: add --fork (-f)");
+  if (Object.keys(files).length > 0) planPins(files); // a bad path creates nothing
+  checkTerminalOptions("exec", v);
+  return {
+    kinds,
+    files,
+    maps,
+    user,
+    setgroups: setgroups ?? (maps?.denySetgroups ? "deny" : undefined),
+    propagation: propagation ?? "private",
+    time,
+    killSignal,
+    fork,
+    procDir: typeof procDir === "string" ? procDir : undefined,
+    uid: idArg("exec", "setuid", str(v.setuid)),
+    gid: idArg("exec", "setgid", str(v.setgid)),
+    root: str(v.root),
+    wd: str(v.wd),
+    env: environment(v),
+  };
 }
 
 export async function cmdExec(args: string[]): Promise<number> {
-  let values: Record<string, string | boolean | undefined>;
-  let command: string[];
-  let files: Partial<Record<ExecNamespace, string>>;
+  let p: Parsed;
+  let x: ReturnType<typeof plan>;
   try {
-    const [head, cmd] = split(
-      args,
-      new Set([...MAP_VALUE_OPTIONS, "--unshare", "--setgroups", "--propagation", "--wd", "--monotonic", "--boottime"]),
-    );
-    // getopt takes the word after --monotonic even when it starts with "-" (a negative offset).
-    for (let i = 0; i < head.length - 1; i++) {
-      if (head[i] === "--monotonic" || head[i] === "--boottime") head.splice(i, 2, `${head[i]}=${head[i + 1]}`);
-    }
-    const taken = takeFiles(head, "exec");
-    files = taken.files;
-    command = cmd;
-    values = parse({
-      args: taken.rest,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        ...MAP_OPTIONS,
-        ...UNSHARE_OPTIONS,
-        fork: { type: "boolean", short: "f" },
-        "mount-proc": { type: "boolean" },
-        propagation: { type: "string" },
-        monotonic: { type: "string" },
-        boottime: { type: "string" },
-        setgroups: { type: "string" },
-        wd: { type: "string" },
-        ...TERMINAL_OPTIONS,
-        help: { type: "boolean", short: "h" },
-      },
-    }).values;
-    if (values.help) {
+    p = parseArgv("exec", args, EXEC_TABLE, "command");
+    if (p.values.help) {
       process.stdout.write(`${EXEC_HELP}\n`);
       return 0;
     }
-    if (command.length === 0)
-      throw new UsageError("exec: missing command (bun-userns exec [options] -- CMD [ARGS...])");
-    if (values.setgroups !== undefined && values.setgroups !== "allow" && values.setgroups !== "deny") {
-      throw new UsageError(`exec: --setgroups takes allow or deny, not ${JSON.stringify(values.setgroups)}`);
+    if (p.values.version) {
+      await printVersion();
+      return 0;
     }
-    const prop = values.propagation ?? "private";
-    if (prop !== "private" && prop !== "slave" && prop !== "shared") {
-      throw new UsageError(`exec: --propagation takes private, slave or shared, not ${JSON.stringify(prop)}`);
-    }
-    checkTerminalOptions("exec", values);
+    if (p.rest.length === 0) throw new UsageError("exec: missing command (bun-userns exec [options] -- CMD [ARGS...])");
+    x = plan(p);
   } catch (e) {
-    if (e instanceof UsageError) return usage(e);
-    return failure(e);
+    return report(e);
   }
-  let offsets: TimeOffsets | undefined;
-  for (const clock of ["monotonic", "boottime"] as const) {
-    const raw = values[clock];
-    if (typeof raw !== "string") continue;
-    if (!/^-?[0-9]{1,19}(\.[0-9]{1,9})?$/.test(raw)) {
-      return usage(new UsageError(`exec: --${clock} takes seconds (e.g. 86400, -3.5), not ${JSON.stringify(raw)}`));
-    }
-    if (Math.abs(Number(raw)) > KTIME_SEC_MAX) {
-      return usage(new UsageError(`exec: --${clock} ${raw} is beyond the kernel's ±${KTIME_SEC_MAX} s`));
-    }
-    offsets = { ...offsets, [clock]: Number(raw) };
-  }
+  const relay = new SignalRelay();
   let helper: Helper | undefined;
+  let holder: InsideProcess | undefined;
   let pty: PtyRelay | undefined;
   const pins: Pins[] = [];
-  using relay = new SignalRelay();
   try {
-    let flags = unshareFlags(values);
-    if (values["mount-proc"]) flags |= NAMESPACE_FLAGS.mnt;
-    // A pin asks for its namespace to be new, except user (always new).
-    for (const ns of Object.keys(files) as ExecNamespace[]) {
-      if (ns !== "user" && (flags & NAMESPACE_FLAGS[ns as NamespaceName]) === 0) {
-        const opt = Object.keys(NS_OPTIONS).find((k) => NS_OPTIONS[k] === ns);
-        return usage(
-          new UsageError(`exec: --${opt}=FILE pins a new ${ns} namespace: add --${opt} (or --unshare ${ns})`),
-        );
-      }
-    }
-    flags >>>= 0;
-    if (offsets !== undefined && (flags & NAMESPACE_FLAGS.time) === 0) {
-      const which = values.monotonic !== undefined ? "--monotonic" : "--boottime";
-      return usage(new UsageError(`exec: ${which} offsets a new time namespace: add -T (or --unshare time)`));
-    }
-    const maps = cliMaps("exec", values as Record<string, string | undefined>);
-    if (typeof maps === "string") return usage(new UsageError(maps));
-    // Pin paths are checked before anything exists: a bad one creates nothing.
-    if (Object.keys(files).length > 0) planPins(files);
-    const newPid = (flags & CLONE_NEWPID) !== 0;
-    const helperFlags = (flags & ~CLONE_NEWPID) >>> 0;
-    helper = startHelper(maps.uidMap, maps.gidMap, helperFlags, {
-      setgroups: values.setgroups as "allow" | "deny" | undefined,
-      mapper: maps.mapper,
-    });
-    const names: ExecNamespace[] = ["user"];
-    for (const [name, bit] of Object.entries(NAMESPACE_FLAGS)) {
-      if ((helperFlags & bit) !== 0) names.push(name as ExecNamespace);
-    }
-    // Before anything enters the time namespace: then the kernel freezes them.
-    if (offsets !== undefined) setTimeOffsets(helper, offsets);
-    const { pid: pidFile, ...fromHelper } = files;
-    if (Object.keys(fromHelper).length > 0) pins.push(pinNamespaces(helper, fromHelper));
-    // util-linux: --map-current-user keeps our ids; otherwise CMD is the namespace's root.
-    const uid = values["map-current-user"] ? (process.geteuid?.() ?? 0) : 0;
-    pty = terminalFor(values, () => runsAsOtherUid(helper as Helper, { namespaces: names, uid }));
-    const p = spawnInside(helper, command, {
-      namespaces: names,
+    const newPid = x.kinds.has("pid");
+    const others = [...x.kinds].filter((k) => k !== "user" && k !== "pid");
+    const { pid: pidFile, ...otherFiles } = x.files;
+    // util-linux keeps the working directory; entering a mount namespace (setns) would reset it.
+    const cwd = x.wd ?? (x.root === undefined ? process.cwd() : undefined);
+    const common: SpawnInsideOptions = {
       newPidNamespace: newPid,
-      mountProc: values["mount-proc"] === true,
-      fork: values.fork === true,
-      propagation: values.propagation as "private" | "slave" | "shared" | undefined,
-      cwd: (values.wd as string | undefined) ?? process.cwd(),
-      uid,
-      gid: values["map-current-user"] ? (process.getegid?.() ?? 0) : 0,
-      ...terminalOptions(values, pty),
-    });
-    // CMD holds the namespaces now; the helper's job is done.
-    helper.release();
+      fork: x.fork,
+      mountProc: x.procDir ?? p.values["mount-proc"] === true,
+      root: x.root,
+      cwd,
+      killSignal: x.killSignal,
+      ...(x.env === undefined ? {} : { env: x.env }),
+    };
+    let target: Helper | number = process.pid;
+    let options: SpawnInsideOptions;
+    if (x.user) {
+      // A helper parked in the new user namespace makes the others; CMD enters them.
+      helper = startHelper(x.maps?.uidMap ?? "none", x.maps?.gidMap ?? "none", flagsOf(others), {
+        setgroups: x.setgroups,
+        mapper: x.maps?.mapper,
+        propagation: x.propagation,
+      });
+      if (x.time !== undefined) setTimeOffsets(helper, x.time); // before anything enters: then they freeze
+      if (Object.keys(otherFiles).length > 0) pins.push(pinNamespaces(helper, otherFiles));
+      target = helper;
+      // Our own ids, as mapped there (unshare changes no id), or its root with --map; -S/-G take ids there.
+      const own = x.maps?.asRoot ? 0 : ("keep" as const);
+      options = {
+        ...common,
+        namespaces: ["user", ...(others as ExecNamespace[])],
+        uid: x.uid ?? own,
+        gid: x.gid ?? own,
+        keepCaps: p.values["keep-caps"] === true,
+      };
+    } else if (Object.keys(otherFiles).length > 0) {
+      // Pins need the namespaces to exist before CMD may exit: a holder makes them, CMD enters them.
+      holder = spawnInside(process.pid, ["sh", "-c", "read x"], {
+        namespaces: [],
+        unshare: others,
+        timeOffsets: x.time,
+        propagation: x.propagation,
+        stdio: ["pipe", "ignore", "ignore"],
+      });
+      pins.push(pinNamespaces(holder.pid, otherFiles));
+      target = holder.pid;
+      options = { ...common, namespaces: others as ExecNamespace[], uid: x.uid, gid: x.gid };
+    } else {
+      options = {
+        ...common,
+        namespaces: [],
+        unshare: others as ExecNamespace[],
+        timeOffsets: x.time,
+        propagation: x.propagation,
+        uid: x.uid,
+        gid: x.gid,
+      };
+    }
+    const t = target;
+    pty = terminalFor(p.values, () => runsAsOtherUid(t, options));
+    const cmd = spawnInside(target, p.rest, { ...options, ...terminalOptions(p.values, pty) });
+    // CMD holds the namespaces now; the helper's (or holder's) job is done.
+    helper?.release();
     helper = undefined;
+    holder?.kill("SIGKILL");
     if (pidFile !== undefined) {
-      // Only a pid namespace with its pid 1 can be pinned: CMD (or its fork) is that.
+      // Only a pid namespace with its pid 1 can be pinned: CMD (forked) is that.
       try {
-        pins.push(pinPidNamespaceOf(p.pid, pidFile));
+        pins.push(pinPidNamespaceOf(cmd.pid, pidFile));
       } catch (e) {
-        p.kill();
-        await p.exited;
+        cmd.kill("SIGKILL");
+        await cmd.exited;
         throw e;
       }
     }
     pins.length = 0; // they outlive the command: that is what they are for
-    if (pty === undefined) return await relay.waitFor(p);
-    relay.pass("SIGQUIT");
-    return await relayed(pty, p, (q) => relay.waitFor(q));
+    return await finish(relay, cmd, pty);
   } catch (e) {
     for (const pin of pins) pin.unpin();
-    return failure(e);
+    pty?.restore();
+    relay[Symbol.dispose]();
+    return report(e);
   } finally {
     helper?.release();
-    pty?.restore();
+    holder?.kill("SIGKILL");
   }
-}
-
-export async function cmdEnter(args: string[]): Promise<number> {
-  using relay = new SignalRelay();
-  let p: InsideProcess;
-  let pty: PtyRelay | undefined;
-  try {
-    const [head, command] = split(args, new Set(["--target", "-t", "--wd"]));
-    const { rest, files } = takeFiles(head, "enter");
-    const { values } = parse({
-      args: rest,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        target: { type: "string", short: "t" },
-        user: { type: "boolean", short: "U" },
-        mount: { type: "boolean", short: "m" },
-        net: { type: "boolean", short: "n" },
-        ipc: { type: "boolean", short: "i" },
-        uts: { type: "boolean", short: "u" },
-        pid: { type: "boolean", short: "p" },
-        cgroup: { type: "boolean", short: "C" },
-        time: { type: "boolean", short: "T" },
-        all: { type: "boolean", short: "a" },
-        wd: { type: "string" },
-        ...TERMINAL_OPTIONS,
-        help: { type: "boolean", short: "h" },
-      },
-    });
-    if (values.help) {
-      process.stdout.write(`${ENTER_HELP}\n`);
-      return 0;
-    }
-    if (command.length === 0) throw new UsageError("enter: missing command (bun-userns enter --target PID -- CMD)");
-    checkTerminalOptions("enter", values);
-    const names: ExecNamespace[] = [];
-    for (const [opt, ns] of Object.entries(NS_OPTIONS)) {
-      if ((values as Record<string, unknown>)[opt] === true) names.push(checkNamespaceName(ns, "enter"));
-    }
-    let pid = process.pid;
-    if (values.target !== undefined) {
-      if (!/^[1-9][0-9]{0,9}$/.test(values.target)) {
-        throw new UsageError(`enter: --target takes a pid, not ${JSON.stringify(values.target)}`);
-      }
-      pid = Number(values.target);
-    } else if (names.length > 0 || values.all) {
-      throw new UsageError("enter: namespaces without a file need --target PID");
-    } else if (Object.keys(files).length === 0) {
-      throw new UsageError("enter: nothing to enter: give --target PID with --all or namespace options, or --NS=FILE");
-    }
-    if (values.all && names.length > 0) throw new UsageError("enter: --all cannot be combined with namespace options");
-    if (names.length === 0 && !values.all && values.target !== undefined && Object.keys(files).length === 0) {
-      throw new UsageError("enter: say which namespaces: --all, or --user --mount --net ...");
-    }
-    const namespaces = values.all ? undefined : names;
-    pty = terminalFor(values, () => runsAsOtherUid(pid, { namespaces, namespaceFiles: files }));
-    p = spawnInside(pid, command, {
-      namespaces,
-      namespaceFiles: files,
-      cwd: values.wd,
-      ...terminalOptions(values, pty),
-    });
-  } catch (e) {
-    pty?.restore();
-    if (e instanceof UsageError) return usage(e);
-    return failure(e);
-  }
-  if (pty === undefined) return await relay.waitFor(p);
-  relay.pass("SIGQUIT");
-  try {
-    return await relayed(pty, p, (q) => relay.waitFor(q));
-  } finally {
-    pty.restore();
-  }
-}
-
-/** --pty, --no-pty, --new-session: CMD's terminal (see EXEC_HELP). */
-const TERMINAL_OPTIONS = {
-  pty: { type: "boolean" },
-  "no-pty": { type: "boolean" },
-  "new-session": { type: "boolean" },
-} as const;
-
-function checkTerminalOptions(cmd: string, v: Record<string, unknown>): void {
-  if (v.pty && v["no-pty"]) throw new UsageError(`${cmd}: choose --pty or --no-pty`);
-  if (v.pty && !isatty(0)) throw new UsageError(`${cmd}: --pty needs a terminal on stdin`);
-}
-
-/**
- * A pty for CMD when stdin is a terminal and CMD runs as a host uid other
- * than ours (or --pty); undefined otherwise (--no-pty, or CMD is us).
- */
-function terminalFor(v: Record<string, unknown>, otherUid: () => boolean): PtyRelay | undefined {
-  if (v["no-pty"]) return undefined;
-  if (!v.pty && !(isatty(0) && otherUid())) return undefined;
-  return new PtyRelay();
-}
-
-/**
- * With a pty: its slave for our terminal fds, and as CMD's controlling
- * terminal. Without: --new-session forces setsid; otherwise spawnInside's
- * default (a new session when CMD is another uid and a terminal is in reach).
- */
-function terminalOptions(v: Record<string, unknown>, pty: PtyRelay | undefined): SpawnInsideOptions {
-  if (pty !== undefined) return { stdio: pty.stdio(), controllingTerminal: 0 };
-  return v["new-session"] ? { newSession: true } : {};
 }

@@ -7,8 +7,8 @@
 import { startHelper } from "../core/unshare.ts";
 import type { NamespaceKind } from "../ns/kinds.ts";
 import { pinNamespaces, unpinNamespace } from "../ns/pins.ts";
-import { failure, parse, takeFiles, UNSHARE_OPTIONS, UsageError, unshareFlags, usage } from "./args.ts";
-import { cliMaps, MAP_OPTIONS } from "./maps.ts";
+import { choice, flagsOf, namespaceOptions, nsTable, parseArgv, report, str, UsageError, unshareList } from "./args.ts";
+import { cliMaps, MAP_TABLE } from "./maps.ts";
 
 export const PIN_HELP = `Usage: bun-userns pin [options] --NS=FILE [--NS=FILE...]
        bun-userns pin --target PID --NS=FILE [--NS=FILE...]
@@ -45,72 +45,63 @@ permission, yours); any other file stays, and unpin says so. A FILE that is
 not a namespace bind mount is refused untouched.`;
 
 export function cmdPin(args: string[]): number {
-  let values: Record<string, string | boolean | undefined>;
-  let files: Partial<Record<NamespaceKind, string>>;
   try {
-    const taken = takeFiles(args, "pin");
-    files = taken.files;
-    values = parse({
-      args: taken.rest,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        ...MAP_OPTIONS,
-        ...UNSHARE_OPTIONS,
+    const p = parseArgv(
+      "pin",
+      args,
+      {
+        ...MAP_TABLE,
+        ...nsTable(false),
+        unshare: { type: "string" },
         target: { type: "string", short: "t" },
         setgroups: { type: "string" },
         json: { type: "boolean" },
         force: { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
-    }).values;
-    if (values.help) {
+      "positionals",
+    );
+    const v = p.values;
+    if (v.help) {
       process.stdout.write(`${PIN_HELP}\n`);
       return 0;
     }
+    if (p.rest.length > 0) throw new UsageError(`pin: unexpected argument ${JSON.stringify(p.rest[0])}`);
+    const { kinds, files, bare } = namespaceOptions("pin", p);
+    for (const k of unshareList("pin", str(v.unshare))) kinds.add(k);
     if (Object.keys(files).length === 0) throw new UsageError("pin: say what to pin: --net=FILE, --user=FILE, ...");
-    if (values.target !== undefined) {
-      if (!/^[1-9][0-9]{0,9}$/.test(values.target as string)) {
-        throw new UsageError(`pin: --target takes a pid, not ${JSON.stringify(values.target)}`);
-      }
-      const made = ["unshare", "mount", "uts", "ipc", "net", "cgroup", "time", "pid", "setgroups"].find(
-        (o) => values[o] !== undefined,
-      );
-      if (made || Object.keys(MAP_OPTIONS).some((o) => values[o] !== undefined)) {
+    const setgroups = choice("pin", "setgroups", v.setgroups, ["allow", "deny"] as const);
+    const target = str(v.target);
+    const maps = target === undefined ? cliMaps("pin", p) : undefined;
+    if (target !== undefined) {
+      if (!/^[1-9][0-9]{0,9}$/.test(target))
+        throw new UsageError(`pin: --target takes a pid, not ${JSON.stringify(target)}`);
+      const made = bare.size > 0 || v.unshare !== undefined || setgroups !== undefined;
+      if (made || p.seen.some(([o]) => Object.hasOwn(MAP_TABLE, o)))
         throw new UsageError("pin: --target pins an existing process's namespaces: it takes no map or unshare options");
-      }
-    } else if (files.pid !== undefined || values.pid) {
+    } else if (kinds.has("pid")) {
       throw new UsageError(
-        "pin: a new pid namespace has no pid 1 to pin it by: use bun-userns exec -p --pid=FILE -- CMD, or pin --target PID --pid=FILE",
+        "pin: a new pid namespace has no pid 1 to pin it by: use bun-userns exec -f -p --pid=FILE -- CMD, or pin --target PID --pid=FILE",
       );
     }
-    if (values.setgroups !== undefined && values.setgroups !== "allow" && values.setgroups !== "deny") {
-      throw new UsageError(`pin: --setgroups takes allow or deny, not ${JSON.stringify(values.setgroups)}`);
-    }
-  } catch (e) {
-    if (e instanceof UsageError) return usage(e);
-    return failure(e);
-  }
-  const overwrite = values.force === true;
-  try {
+    const overwrite = v.force === true;
     let paths: Readonly<Partial<Record<NamespaceKind, string>>>;
-    if (values.target !== undefined) {
-      paths = pinNamespaces(Number(values.target), files, { overwrite }).paths;
+    if (target !== undefined) {
+      paths = pinNamespaces(Number(target), files, { overwrite }).paths;
     } else {
-      const flags = unshareFlags(values, files);
-      const maps = cliMaps("pin", values as Record<string, string | undefined>);
-      if (typeof maps === "string") return usage(new UsageError(maps));
-      using helper = startHelper(maps.uidMap, maps.gidMap, flags, {
-        setgroups: values.setgroups as "allow" | "deny" | undefined,
-        mapper: maps.mapper,
+      const uid = process.geteuid?.() ?? 0;
+      const gid = process.getegid?.() ?? 0;
+      using helper = startHelper(maps?.uidMap ?? `0:${uid}:1`, maps?.gidMap ?? `0:${gid}:1`, flagsOf(kinds), {
+        setgroups: setgroups ?? (maps?.denySetgroups ? "deny" : undefined),
+        mapper: maps?.mapper,
       });
       paths = pinNamespaces(helper, files, { overwrite }).paths;
     }
-    if (values.json) process.stdout.write(`${JSON.stringify(paths)}\n`);
+    if (v.json) process.stdout.write(`${JSON.stringify(paths)}\n`);
     else for (const [kind, path] of Object.entries(paths)) process.stdout.write(`${kind} ${path}\n`);
     return 0;
   } catch (e) {
-    return failure(e);
+    return report(e);
   }
 }
 
@@ -120,7 +111,7 @@ export function cmdUnpin(args: string[]): number {
     return 0;
   }
   const paths = args[0] === "--" ? args.slice(1) : args;
-  if (paths.length === 0) return usage(new UsageError("unpin: missing FILE (bun-userns unpin FILE...)"));
+  if (paths.length === 0) return report(new UsageError("unpin: missing FILE (bun-userns unpin FILE...)"));
   let rc = 0;
   for (const path of paths) {
     try {
@@ -128,7 +119,7 @@ export function cmdUnpin(args: string[]): number {
         process.stderr.write(`bun-userns: unpinned ${path}; the file stays (not one a pin creates)\n`);
       }
     } catch (e) {
-      rc = failure(e);
+      rc = report(e);
     }
   }
   return rc;

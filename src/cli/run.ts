@@ -73,8 +73,9 @@ export async function runCommand(spec: RunSpec): Promise<number> {
       async (pid) => {
         helperPid = pid;
         const argv = spec.command.map((a) => a.replaceAll("{pid}", String(pid)));
-        child = startCommand(argv, pid);
+        // Listening before CMD starts: a signal that comes as soon as CMD runs is not missed.
         for (const [sig, fn] of handlers) process.on(sig, fn);
+        child = startCommand(argv, pid);
         await child.exited;
         exitCode = child.exitCode;
         signal = signalName(child.signalCode);

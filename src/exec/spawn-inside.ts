@@ -110,7 +110,11 @@ export interface SpawnInsideOptions {
    */
   readonly uid?: number | "keep";
   readonly gid?: number | "keep";
-  /** Clone once more inside (implied by entering or making a pid namespace). */
+  /**
+   * Clone once more inside. Default: only when entering or making a pid
+   * namespace, so that the command is in it (pid 1 of a new one). false: never,
+   * so only the command's children are (util-linux unshare -p without --fork).
+   */
   readonly fork?: boolean;
   /**
    * Mount propagation of / in the command's mount namespace, set before
@@ -558,7 +562,9 @@ export function spawnInside(
     nsFlags: viaFds ? 0 : ns.fromPid,
     ownMm: !privileged,
     fds,
-    fork: fork || ns.entered.has("pid") || newPid,
+    // Explicitly false: the command itself stays outside a pid namespace entered or made (only its
+    // children are in it), as util-linux unshare -p without --fork and nsenter -F.
+    fork: o.fork === false ? false : fork || ns.entered.has("pid") || newPid,
     propagation: prop === "unchanged" || !inMnt ? undefined : prop,
     uid: ids[0],
     gid: ids[1],
@@ -730,5 +736,7 @@ function enterHint(step: string, errno: number): string | undefined {
     return "setns refused: entering our own user namespace again, a file that is not a namespace of that type, or a kernel before 5.8 (setns with a pidfd)";
   }
   if (step === "setns" && errno === 1) return "setns needs CAP_SYS_ADMIN over the target's user namespace";
+  if (step === "time_offsets" && errno === 34)
+    return "an offset takes the clock below zero or past the kernel's limit (KTIME_SEC_MAX / 2 s)";
   return undefined;
 }
