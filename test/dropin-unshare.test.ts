@@ -287,7 +287,7 @@ describe.skipIf(!READY)(`exec side by side with util-linux unshare ${WHY}`, () =
   test("util-linux's env cases: --clear-env leaves CMD no variables; --whitelist-env keeps only those named", async () => {
     const env = { DROPIN_ONE: "one", DROPIN_TWO: "two" };
     const cleared = await run(
-      [...BUN_USERNS, "exec", "--clear-env", "--", "/bin/sh", "-c", 'echo "${DROPIN_ONE:-CLEARED}"'],
+      [...BUN_USERNS, "exec", "--clear-env", "--", "/bin/sh", "-c", `echo "\${DROPIN_ONE:-CLEARED}"`],
       { env },
     );
     expect(cleared.stdout).toBe("CLEARED\n");
@@ -300,7 +300,7 @@ describe.skipIf(!READY)(`exec side by side with util-linux unshare ${WHY}`, () =
         "--",
         "/bin/sh",
         "-c",
-        'echo "${DROPIN_ONE}${DROPIN_TWO:-}"',
+        `echo "\${DROPIN_ONE}\${DROPIN_TWO:-}"`,
       ],
       { env },
     );

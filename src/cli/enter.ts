@@ -129,8 +129,8 @@ export async function cmdEnter(args: string[]): Promise<number> {
     const uid = idArg("enter", "setuid", str(v.setuid));
     const gid = idArg("enter", "setgid", str(v.setgid));
     // PID's root and cwd: through /proc from our mount namespace, or (entering PID's) as its paths there.
-    const procPath = (what: "root" | "cwd") => {
-      if (entersMnt) {
+    const procPath = (what: "root" | "cwd", inside: boolean) => {
+      if (inside) {
         try {
           return readlinkSync(`/proc/${pid}/${what}`);
         } catch {
@@ -141,8 +141,9 @@ export async function cmdEnter(args: string[]): Promise<number> {
     };
     // nsenter takes -w=DIR and -W=DIR (the "=" of an attached value dropped).
     const plain = (x: string | true | undefined) => str(x)?.replace(/^=/, "");
-    const root = v.root === true ? procPath("root") : plain(v.root);
-    const wd = plain(v.wdns) ?? (v.wd === true ? procPath("cwd") : plain(v.wd));
+    const root = v.root === true ? procPath("root", entersMnt) : plain(v.root);
+    // After a chroot, PID's cwd is looked up inside the new root: its path as PID sees it.
+    const wd = plain(v.wdns) ?? (v.wd === true ? procPath("cwd", entersMnt || root !== undefined) : plain(v.wd));
     const options: SpawnInsideOptions = {
       namespaces: names,
       namespaceFiles: files,

@@ -88,7 +88,7 @@ export async function run(
   }
   const [stdout] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text()]);
   await p.exited;
-  return { stdout, code: p.exitCode, signal: p.signalCode };
+  return { stdout, code: p.exitCode, signal: p.signalCode === null ? null : String(p.signalCode) };
 }
 
 /** The probe's lines as a record, for a readable diff. */
