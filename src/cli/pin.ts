@@ -25,7 +25,7 @@ Options:
   --NS=FILE                NS: user, mount, net, uts, ipc, cgroup, time (pid:
                            only with --target: a pid namespace needs a pid 1)
   -t, --target PID         pin PID's namespaces instead of new ones
-  -r, --map-root-user  --map-current-user  --map M  --map-users M  --map-groups M
+  -r -c --map-user --map-group --map-users --map-groups --map-auto --map M   as for exec
   -m -u -i -n -C -T, --unshare LIST   also unshare these (each pin's own is implied)
       --setgroups allow|deny
       --force              bind over an existing regular file of yours that has
