@@ -1,7 +1,8 @@
 /*
- * What the caller (src/core/native.ts) and the C agree on: the request block, the
- * step table and the op numbers. src/core/native.ts checks all three at load
- * (OP_ABI), so a stale BUN_USERNS_LIB build is refused instead of misread.
+ * What the caller (the codecs of src/) and the C agree on: the op numbers,
+ * every request block's fields, the step tables and the option bits. The
+ * loader (src/core/native.ts) compares all of it at load (OP_ABI, rendered by
+ * contract.c), so a stale BUN_USERNS_LIB build is refused instead of misread.
  */
 #define BUN_USERNS_ABI 5
 

@@ -32,7 +32,7 @@ struct mount_attr { u64 attr_set, attr_clr, propagation, userns_fd; };
 static s32 mount_fail(s32 step, s64 rc) { return (s32)(-(step * 1000) + rc); }
 
 
-/* What src/core/native.ts fills (the offsets are native/abi.h's, asserted in contract.c). */
+/* What src/mount/mount-codec.ts fills (the offsets are native/abi.h's, asserted in contract.c). */
 struct mount_req {
 	u64 attr_set;    /*  0 MOUNT_ATTR_* to set, MOUNT_ATTR_IDMAP among them */
 	u64 attr_clr;    /*  8 MOUNT_ATTR_* to clear (MOUNT_ATTR__ATIME with an atime mode) */

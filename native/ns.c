@@ -22,7 +22,7 @@
 #define E_BUSY 16
 
 #define OFFSET_P(f) ((long)&((struct pin_req *)0)->f)
-/* Where a pin or unpin stopped, for the error's step (src/core/native.ts). */
+/* Where a pin or unpin stopped, for the error's step (src/ns/ns-codec.ts). */
 
 /* statfs f_type is the first word of struct statfs on every 64-bit arch. */
 static s64 is_nsfs(s32 fd)
@@ -99,7 +99,7 @@ s32 bun_userns_ns_stat(const char *path, s32 fd, u32 *out)
 
 /* Its steps (NSSTEPS), refusals (PIN_WHYS) and flags (PIN_*) are the contract's: native/abi.h. */
 
-/* The request of a pin and an unpin (src/core/native.ts mirrors it). */
+/* The request of a pin and an unpin (src/ns/ns-codec.ts mirrors it). */
 struct pin_req {
 	s32 step;        /*  0 out: enum ns_step where it stopped, 0 when done */
 	s32 why;         /*  4 out: enum pin_why */

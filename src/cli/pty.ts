@@ -12,7 +12,7 @@
 import { write, writeSync } from "node:fs";
 import { isatty, ReadStream } from "node:tty";
 import { errnoName, errnoText, UsernsError } from "../core/errors.ts";
-import * as native from "../core/native.ts";
+import * as processCodec from "../core/process-codec.ts";
 import type { InsideProcess } from "../exec/spawn-inside.ts";
 
 /**
@@ -39,7 +39,7 @@ export class PtyRelay implements Disposable {
 
   /** A new pty like our terminal on fd 0 (settings and size). */
   constructor() {
-    const r = native.ptyOpen(0);
+    const r = processCodec.ptyOpen(0);
     if (typeof r === "number") {
       throw new UsernsError(`cannot open a pty for the command: /dev/ptmx: ${errnoText(-r)}`, {
         code: errnoName(-r),
@@ -66,7 +66,7 @@ export class PtyRelay implements Disposable {
 
   /** Once the command has it: the pty ends (EIO on the master) when the last holder closes it. */
   closeSlave(): void {
-    if (this.#slave >= 0) native.close(this.#slave);
+    if (this.#slave >= 0) processCodec.close(this.#slave);
     this.#slave = -1;
   }
 
@@ -140,8 +140,8 @@ export class PtyRelay implements Disposable {
   }
 
   #copySize(): void {
-    const ws = native.getWinsize(0);
-    if (typeof ws !== "number") native.setWinsize(this.master, ws);
+    const ws = processCodec.getWinsize(0);
+    if (typeof ws !== "number") processCodec.setWinsize(this.master, ws);
   }
 
   /** To the command, in order, off the event loop: a write blocks while the pty's input is full. */

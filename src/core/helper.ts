@@ -6,11 +6,13 @@
 
 import { findShadowTools, shadowWriter } from "../rootless/newuidmap.ts";
 import { EBADF, ESRCH, errnoText, syscallError, type UsernsError } from "./errors.ts";
+import * as helperCodec from "./helper-codec.ts";
 import { type IDMap, mapText } from "./idmap.ts";
-import * as native from "./native.ts";
 import { nprocShortfall } from "./nproc.ts";
 import { sweepIfDue } from "./orphans.ts";
 import { assertOwnProc } from "./own-proc.ts";
+import * as processCodec from "./process-codec.ts";
+import * as registryCodec from "./registry-codec.ts";
 import { startHint } from "./start-hints.ts";
 
 const CAP_SETGID = 1 << 6;
@@ -36,10 +38,10 @@ const live = new Map<number, WeakRef<Helper>>();
  * nothing can settle. When the handle is garbage-collected, kill and reap the
  * helper, close the pidfd, and say so. Finalizers run on this thread, the tracer.
  */
-const leaked = new FinalizationRegistry<{ pid: number; rec: number; slot: native.Slot }>((h) => {
+const leaked = new FinalizationRegistry<{ pid: number; rec: number; slot: helperCodec.Slot }>((h) => {
   live.delete(h.pid);
-  native.recRelease(h.rec);
-  native.releaseSlot(h.slot);
+  registryCodec.recRelease(h.rec);
+  helperCodec.releaseSlot(h.slot);
   process.emitWarning(
     `bun-userns: helper ${h.pid} was garbage-collected without release() (a dropped startHelper handle, or a callback awaiting a promise nothing can settle); killed and reaped it`,
     { code: "BUN_USERNS_LEAKED_HELPER" },
@@ -69,9 +71,9 @@ export class Helper implements Disposable {
   #pidfd: number;
   /** Its record in this thread's registry (native/registry.c). */
   #rec: number;
-  #slot: native.Slot | undefined;
+  #slot: helperCodec.Slot | undefined;
 
-  constructor(token: symbol, pid: number, pidfd: number, slot: native.Slot, rec: number) {
+  constructor(token: symbol, pid: number, pidfd: number, slot: helperCodec.Slot, rec: number) {
     if (token !== TOKEN) throw new TypeError("Helper is not constructible; use startHelper()");
     this.pid = pid;
     this.#pidfd = pidfd;
@@ -92,7 +94,7 @@ export class Helper implements Disposable {
   /** The seed's liveness check, plus "has not died or been killed since". */
   checkAlive(): void {
     if (this.#slot === undefined) throw livenessError(ESRCH);
-    const rc = native.recAlive(this.#rec);
+    const rc = registryCodec.recAlive(this.#rec);
     if (rc === -EBADF) throw pidfdReplaced(this.pid, this.#pidfd);
     if (rc < 0) throw livenessError(-rc);
   }
@@ -108,9 +110,9 @@ export class Helper implements Disposable {
     live.delete(this.pid);
     leaked.unregister(this);
     // Through the pidfd while it still names the helper; else by its pid (our unreaped child).
-    const rc = native.recRelease(this.#rec);
+    const rc = registryCodec.recRelease(this.#rec);
     this.#pidfd = -1;
-    native.releaseSlot(slot);
+    helperCodec.releaseSlot(slot);
     if (rc < 0 && -rc !== ESRCH) return syscallError("kill", "pidfd_send_signal", -rc, errnoText(-rc));
     return undefined;
   }
@@ -138,7 +140,7 @@ function useShadowTools(spec: HelperSpec, caps: number): boolean {
 export function spawnHelper(spec: HelperSpec): Helper {
   assertOwnProc();
   sweepIfDue();
-  const caps = native.capEffective();
+  const caps = processCodec.capEffective();
   const crowded = nprocShortfall(caps, live.size, "helper");
   if (crowded) throw crowded;
   // Checked (tools present, no no_new_privs) before anything is created.
@@ -152,7 +154,7 @@ export function spawnHelper(spec: HelperSpec): Helper {
   // helpers share Bun's memory under a seal; any other caller's helper
   // leaves that memory by exec'ing the park program (native/park.c).
   const park = (caps & CAP_SYS_PTRACE) !== 0 ? "seal" : "exec";
-  const r = native.spawn(
+  const r = helperCodec.spawn(
     { flags: spec.flags, ownerUid, setgroups, uidText: mapText(spec.uid), gidText: mapText(spec.gid), park },
     writer,
   );
@@ -183,8 +185,8 @@ function livenessError(errno: number): UsernsError {
   );
 }
 
-function startError(step: native.NativeStep, errno: number, setgroups: string, spec: HelperSpec): UsernsError {
-  const syscall = native.stepSyscall(step);
+function startError(step: helperCodec.NativeStep, errno: number, setgroups: string, spec: HelperSpec): UsernsError {
+  const syscall = helperCodec.stepSyscall(step);
   // The map files are written with write(2); the message names the file, as before.
   const what = step === "uid_map" || step === "gid_map" || step === "setgroups" ? `write ${step}` : syscall;
   return syscallError(

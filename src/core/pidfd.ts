@@ -1,6 +1,6 @@
 /** Kernel support the helper needs (pidfds, close_range), probed once per thread. */
 import { errnoText, UsernsError } from "./errors.ts";
-import { probeKernel } from "./native.ts";
+import { probeKernel } from "./process-codec.ts";
 
 const CALLS = ["", "pidfd_open", "pidfd_send_signal", "waitid(P_PIDFD)", "close_range"];
 let cached: number | undefined;

@@ -9,9 +9,9 @@ import { errnoText, syscallError, UsernsError } from "./errors.ts";
 import { checkFlags, unsupportedFlags } from "./flags.ts";
 import { type Helper, type HelperSpec, spawnHelper } from "./helper.ts";
 import { describe, type IDMapInput, parseIDMapping } from "./idmap.ts";
-import * as native from "./native.ts";
 import { checkOptions, type UnshareOptions } from "./options.ts";
 import { supportsPidFD, unsupportedKernel } from "./pidfd.ts";
+import * as processCodec from "./process-codec.ts";
 import { UsernsFd } from "./usernsfd.ts";
 
 /** What a callback gets beside the pid: how to notice that the call gave up on it. */
@@ -227,7 +227,7 @@ export function unshareAfterEnterUsernsSync(
 }
 
 function openUserns(pid: number): number {
-  const fd = native.openNs(pid, "user");
+  const fd = processCodec.openNs(pid, "user");
   if (fd < 0) {
     throw syscallError(
       "open",
@@ -250,7 +250,7 @@ function fdCollector() {
     },
     /** After a failed call: the fd (if opened) is ours to close. */
     drop(): void {
-      if (fd >= 0) native.close(fd);
+      if (fd >= 0) processCodec.close(fd);
     },
     take(): UsernsFd {
       return new UsernsFd(fd);

@@ -14,11 +14,12 @@ import { constants } from "node:os";
 import { isatty } from "node:tty";
 import { errnoName, errnoText, invalid, UsernsError } from "../core/errors.ts";
 import { type Helper, isHelper, liveHelperCount } from "../core/helper.ts";
-import * as native from "../core/native.ts";
 import { nprocShortfall } from "../core/nproc.ts";
 import { copyOptions } from "../core/options.ts";
 import { sweepIfDue } from "../core/orphans.ts";
 import { assertOwnProc } from "../core/own-proc.ts";
+import * as processCodec from "../core/process-codec.ts";
+import * as registryCodec from "../core/registry-codec.ts";
 import {
   badValue,
   typeError,
@@ -32,6 +33,7 @@ import {
 import { NAMESPACE_KINDS } from "../ns/kinds.ts";
 import { openChecked, openFromProcess, openPidfd } from "../ns/namespace-fd.ts";
 import { checkArgv, checkCwd, checkEnv } from "./argv.ts";
+import * as execCodec from "./exec-codec.ts";
 import { exitWatcherReady, watchExit } from "./exit-watcher.ts";
 import { mapUid, ownUid, readUidMap } from "./host-uid.ts";
 import { type ExecNamespace, type LinkCache, namespaceFlag, resolveNamespaces } from "./namespaces.ts";
@@ -187,7 +189,7 @@ function tick(): void {
   timer = undefined;
   let done = 0;
   for (const r of running) {
-    const rc = native.recPoll(r.rec);
+    const rc = registryCodec.recPoll(r.rec);
     if (rc === -11) continue;
     settle(r, rc);
     done++;
@@ -230,7 +232,7 @@ interface End {
 }
 const dropped = new FinalizationRegistry<End>((end) => closeEnd(end));
 function closeEnd(end: End): void {
-  if (end.open) native.recClose(end.rec);
+  if (end.open) registryCodec.recClose(end.rec);
   end.open = false;
 }
 
@@ -371,9 +373,9 @@ export function spawnInside(
   signal?.throwIfAborted();
   // Each command is a process of ours until it enters: refused as helpers are under a small RLIMIT_NPROC.
   sweepIfDue();
-  const crowded = nprocShortfall(native.capEffective(), liveHelperCount() + running.size, "spawnInside");
+  const crowded = nprocShortfall(processCodec.capEffective(), liveHelperCount() + running.size, "spawnInside");
   if (crowded) throw crowded;
-  native.ensureRegistry();
+  registryCodec.ensureRegistry();
 
   assertOwnProc();
   // Everything below is undone on failure. ours/theirs: pipe ends, by record.
@@ -381,8 +383,8 @@ export function spawnInside(
   const ours: number[] = [];
   const theirs: number[] = [];
   const fail = (e: unknown): never => {
-    for (const fd of opened) native.close(fd);
-    for (const rec of [...ours, ...theirs]) native.recClose(rec);
+    for (const fd of opened) processCodec.close(fd);
+    for (const rec of [...ours, ...theirs]) registryCodec.recClose(rec);
     throw e;
   };
   let pidfd = helperPidfd;
@@ -394,7 +396,7 @@ export function spawnInside(
   // of the child enters instead, and Bun's mm stays as it is. The
   // namespaces of a pid are then /proc/PID/ns fds, opened now (ptrace read
   // access, which setns(pidfd) would ask of that fork as well).
-  const privileged = (native.capEffective() & CAP_SYS_PTRACE) !== 0;
+  const privileged = (processCodec.capEffective() & CAP_SYS_PTRACE) !== 0;
   const viaFds = !privileged && ns.fromPid !== 0;
   try {
     if (pidfd < 0 && (ns.fromPid !== 0 || ns.timeFromPid)) {
@@ -430,7 +432,7 @@ export function spawnInside(
     if (s === "ignore") childStdio[i] = -2;
     else if (typeof s === "number") childStdio[i] = s;
     else if (s === "pipe") {
-      const p = native.pipe();
+      const p = processCodec.pipe();
       if (typeof p === "number")
         fail(
           new UsernsError(`pipe2: ${errnoText(-p)}`, {
@@ -458,7 +460,7 @@ export function spawnInside(
     (newSession ??
       (commandHostUid(ns, ids[0], pid, pidfd, isHelper(helperOrPid) ? helperOrPid : undefined) !== ownUid() &&
         terminalInReach([0, 1, 2].filter((i) => childStdio[i] !== -2).map(fdOf))));
-  const r = native.execInside({
+  const r = execCodec.execInside({
     pidfd,
     nsFlags: viaFds ? 0 : ns.fromPid,
     ownMm: !privileged,
@@ -477,15 +479,15 @@ export function spawnInside(
     path: envPath(env),
     cwd,
   });
-  for (const fd of opened) native.close(fd);
-  for (const rec of theirs) native.recClose(rec);
+  for (const fd of opened) processCodec.close(fd);
+  for (const rec of theirs) registryCodec.recClose(rec);
   if (!r.ok) {
-    for (const rec of ours) native.recClose(rec);
+    for (const rec of ours) registryCodec.recClose(rec);
     // The step is the command's (XSTEPS); the syscall is the one that fails there.
     throw new UsernsError(`spawnInside: ${r.step}: ${errnoText(r.errno)}`, {
       code: errnoName(r.errno),
       errno: r.errno,
-      syscall: native.execStepSyscall(r.step),
+      syscall: execCodec.execStepSyscall(r.step),
       step: r.step,
       hint: enterHint(r.step, r.errno),
     });
@@ -494,7 +496,7 @@ export function spawnInside(
   const handle = adoptCommand({ pid: r.pid, pidfd: r.pidfd, rec: r.rec }, r.execErrno === 0 ? parentEnds : [], signal);
   if (r.execErrno !== 0) {
     // It exits 127/126 by itself; reap it, then say why.
-    for (const rec of ours) native.recClose(rec);
+    for (const rec of ours) registryCodec.recClose(rec);
     handle.exited.catch(() => {});
     const name = args[0] as string;
     throw new UsernsError(r.execErrno === 2 ? `${name}: command not found` : `${name}: ${errnoText(r.execErrno)}`, {
@@ -526,7 +528,7 @@ export function adoptCommand(
     reject = rej;
   });
   const rec: Running = { pidfd: cmd.pidfd, rec: cmd.rec, resolve, reject, watched: false };
-  const onAbort = () => native.recKill(rec.rec, killSignal(9));
+  const onAbort = () => registryCodec.recKill(rec.rec, killSignal(9));
   if (signal) {
     signal.addEventListener("abort", onAbort, { once: true });
     rec.onDone = () => signal.removeEventListener("abort", onAbort);
@@ -542,7 +544,7 @@ export function adoptCommand(
       const n = signalNumber(sig);
       if (rec.pidfd < 0) return false;
       // Through its pidfd only while that number still names this command (native/registry.c).
-      return native.recKill(rec.rec, killSignal(n)) === 0;
+      return registryCodec.recKill(rec.rec, killSignal(n)) === 0;
     },
   };
 }
@@ -568,7 +570,7 @@ export function runsAsOtherUid(
   } catch {
     return true; // spawnInside will say what is wrong
   } finally {
-    if (!helper && pidfd >= 0) native.close(pidfd);
+    if (!helper && pidfd >= 0) processCodec.close(pidfd);
   }
 }
 

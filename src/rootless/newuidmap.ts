@@ -6,8 +6,8 @@
  */
 import { readFileSync, statSync } from "node:fs";
 import { UsernsError } from "../core/errors.ts";
+import type { MapperFailure, MapWriter } from "../core/helper-codec.ts";
 import { type IDMap, mapText } from "../core/idmap.ts";
-import type { MapperFailure, MapWriter } from "../core/native.ts";
 import { appArmorProfileHint, readSysctl } from "../core/start-hints.ts";
 import { SUBGID, SUBUID, subordinateIds } from "./subid.ts";
 
