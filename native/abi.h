@@ -4,7 +4,7 @@
  * loader (src/core/native.ts) compares all of it at load (OP_ABI, rendered by
  * contract.c), so a stale BUN_USERNS_LIB build is refused instead of misread.
  */
-#define BUN_USERNS_ABI 5
+#define BUN_USERNS_ABI 6
 
 #define STR_(x) #x
 #define STR(x) STR_(x)
@@ -149,7 +149,7 @@ enum step { STEPS(STEP_ENUM) STEP_COUNT };
 	X(CLONE, clone, 1) X(WRITE_MAPS, write_maps, 2) X(START, start, 3) X(ABORT, abort, 4) \
 	X(ALIVE, alive, 5) X(RELEASE, release, 6) X(WRITE_SETGROUPS, write_setgroups, 14)   \
 	/* process primitives and probes (probe.c) */                                       \
-	X(CLOSE, close, 7) X(OPEN_NS, open_ns, 8) X(PROBE_KERNEL, probe_kernel, 9)           \
+	X(CLOSE, close, 7) X(PROBE_KERNEL, probe_kernel, 9)           \
 	X(CAP_EFFECTIVE, cap_effective, 10) X(OWNER_UID, owner_uid, 11)                     \
 	X(NPROC_LIMIT, nproc_limit, 13) X(PIPE, pipe, 32) X(PIDFD_SIGNAL, pidfd_signal, 33)  \
 	X(PIDFD_OPEN, pidfd_open, 34)                                                       \

@@ -44,8 +44,9 @@ static s64 is_nsfs(s32 fd)
  * 3. Reopen it O_RDONLY through /proc/self/fd: setns(2) and the ioctls
  *    refuse O_PATH descriptors.
  * 4. NS_GET_NSTYPE (4.11).
- * PROC says PATH is a /proc/PID/ns/X we built: that is always a namespace
- * link, so steps 1-3 are one plain open.
+ * PROC says PATH is a /proc/PID/ns/X we built (a helper's user namespace,
+ * a process's namespaces to enter): always a namespace link, so steps 1-3
+ * are one plain open. The one op that opens a namespace.
  */
 s32 bun_userns_ns_open(const char *path, s32 proc, s32 *type)
 {

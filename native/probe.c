@@ -1,18 +1,4 @@
-/* Read-only questions to the kernel, no helper: the one fd made (open_ns's) is the caller's to close. */
-
-/* /proc/<pid>/ns/<name>, close-on-exec. */
-s32 bun_userns_open_ns(s32 pid, const char *name)
-{
-	char path[64];
-	char full[48];
-	const char *ns = "ns/";
-	int i = 0;
-	while (*ns) full[i++] = *ns++;
-	while (*name && i < 40) full[i++] = *name++;
-	full[i] = 0;
-	proc_path(path, pid, full);
-	return (s32)sys4(SYS_openat, AT_FDCWD, (s64)path, O_RDONLY | O_CLOEXEC, 0);
-}
+/* Read-only questions to the kernel about this process and its descriptors: nothing is made. */
 
 /* Owner uid of a user-namespace fd (ioctl NS_GET_OWNER_UID) into *uid. */
 s32 bun_userns_owner_uid(s32 fd, u32 *uid)

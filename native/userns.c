@@ -20,7 +20,7 @@
  *   park.c       the park program an unprivileged caller's helper execs
  *   helper.c     the helper's own sequence, clone to park
  *   spawn.c      the caller's side: clone, maps, start, abort, liveness, release
- *   probe.c      read-only probes (kernel support, caps, namespace fds)
+ *   probe.c      read-only probes (kernel support, caps, a user namespace's owner)
  *   resolve.c    a path resolved once to descriptors, refusing other uids' symlinks
  *   mount.c      idmapped mounts: open_tree, mount_setattr, move_mount
  *   exec.c       a command inside a pid's namespaces
@@ -71,7 +71,6 @@ s32 bun_userns(s32 op, void *p, s32 x, s32 y)
 	case OP_ALIVE: return bun_userns_alive(x, y);
 	case OP_RELEASE: return bun_userns_release(x);
 	case OP_CLOSE: return (s32)sys1(SYS_close, x);
-	case OP_OPEN_NS: return bun_userns_open_ns(x, (const char *)p);
 	case OP_PROBE_KERNEL: return bun_userns_probe_kernel();
 	case OP_CAP_EFFECTIVE: return bun_userns_cap_effective();
 	case OP_OWNER_UID: return bun_userns_owner_uid(x, (u32 *)p);

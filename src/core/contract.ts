@@ -8,7 +8,7 @@
  */
 
 /** BUN_USERNS_ABI of native/abi.h. */
-export const ABI_VERSION = 5;
+export const ABI_VERSION = 6;
 
 /** CONTRACT_OPS: the op numbers of the one bound symbol. */
 export const OPS = {
@@ -21,7 +21,6 @@ export const OPS = {
   release: 6,
   write_setgroups: 14,
   close: 7,
-  open_ns: 8,
   probe_kernel: 9,
   cap_effective: 10,
   owner_uid: 11,

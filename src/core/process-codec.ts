@@ -1,11 +1,11 @@
 /**
  * Process primitives below both commands and namespaces (native/probe.c,
- * native/pty.c, native/watch.c): closing an fd, a process's namespace file
- * and a user namespace's owner, pidfds, pipes, a pty and its window size, the
+ * native/pty.c, native/watch.c, native/ns.c's open): closing an fd, opening
+ * a namespace and a user namespace's owner, pidfds, pipes, a pty and its window size, the
  * exit watcher's epoll set, and what this process may do (capabilities,
  * RLIMIT_NPROC, the kernel's pidfd support).
  */
-import { cstr } from "./block.ts";
+import { newBlock, putCut } from "./block.ts";
 import { at, BLOCKS, OPS } from "./contract.ts";
 import { call } from "./native.ts";
 import { freeRecord, registry, takeRecord } from "./registry-codec.ts";
@@ -15,15 +15,16 @@ export function close(fd: number): number {
   return call(OPS.close, null, fd, 0);
 }
 
-const NS_NAMES = new Map<string, Uint8Array>();
-/** Open /proc/PID/ns/NAME O_RDONLY|O_CLOEXEC: fd or -errno. */
-export function openNs(pid: number, name: string): number {
-  let bytes = NS_NAMES.get(name);
-  if (bytes === undefined) {
-    bytes = cstr(name);
-    NS_NAMES.set(name, bytes);
-  }
-  return call(OPS.open_ns, bytes, pid, 0);
+/**
+ * Open PATH as a namespace (O_PATH, nsfs check, O_RDONLY|O_CLOEXEC reopen;
+ * one open for a /proc/PID/ns link we built, PROCLINK): fd and CLONE_NEW*
+ * type, or -errno (-ENOTTY: not a namespace).
+ */
+export function nsOpen(path: string, procLink = false): { fd: number; type: number } | number {
+  const b = newBlock("ns_query");
+  putCut(b.bytes, at("ns_query", "path"), BLOCKS.ns_query.fields.path[1], path);
+  const fd = call(OPS.ns_open, b.bytes, procLink ? 1 : 0, 0);
+  return fd < 0 ? fd : { fd, type: b.view.getInt32(at("ns_query", "answer"), true) };
 }
 
 /** NS_GET_OWNER_UID of a user-namespace fd: uid or -errno. */

@@ -227,7 +227,8 @@ export function unshareAfterEnterUsernsSync(
 }
 
 function openUserns(pid: number): number {
-  const fd = processCodec.openNs(pid, "user");
+  const r = processCodec.nsOpen(`/proc/${pid}/ns/user`, true);
+  const fd = typeof r === "number" ? r : r.fd;
   if (fd < 0) {
     throw syscallError(
       "open",

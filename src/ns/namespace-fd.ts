@@ -98,7 +98,7 @@ function openError(path: string, errno: number, kind?: NamespaceKind): UsernsErr
 
 /** Open a checked namespace file: the fd of kind `kind` (any kind if undefined). */
 export function openChecked(path: string, kind: NamespaceKind | undefined, procLink = false): NamespaceFd {
-  const r = nsCodec.nsOpen(path, procLink);
+  const r = processCodec.nsOpen(path, procLink);
   if (typeof r === "number") throw openError(path, -r, kind);
   const got = kindOfType(r.type);
   if (got === undefined || (kind !== undefined && got !== kind)) {

@@ -1,7 +1,7 @@
 /**
- * The codec of namespaces as fds and files (native/ns.c): opening one, statx
- * of a namespace file or its directory, and the pins (struct ns_query,
- * struct pin_req).
+ * The codec of namespaces as files (native/ns.c): statx of a namespace file
+ * or its directory, and the pins (struct ns_query, struct pin_req). Opening
+ * a namespace is below every domain: src/core/process-codec.ts.
  */
 import { putCut, readCString } from "../core/block.ts";
 import { at, BLOCKS, CONSTS, NS_STEPS as NS_STEP_TABLE, OPS, PIN_WHYS } from "../core/contract.ts";
@@ -16,13 +16,6 @@ function nsBuf(path: string): Uint8Array {
   const b = new Uint8Array(BLOCKS.ns_query.size);
   putCut(b, at("ns_query", "path"), BLOCKS.ns_query.fields.path[1], path);
   return b;
-}
-
-/** Open PATH as a namespace (O_PATH, nsfs check, O_RDONLY|O_CLOEXEC reopen; one open for a /proc/PID/ns link we built): fd and CLONE_NEW* type, or -errno (-ENOTTY: not a namespace). */
-export function nsOpen(path: string, procLink = false): { fd: number; type: number } | number {
-  const b = nsBuf(path);
-  const fd = call(OPS.ns_open, b, procLink ? 1 : 0, 0);
-  return fd < 0 ? fd : { fd, type: new DataView(b.buffer).getInt32(at("ns_query", "answer"), true) };
 }
 
 export interface NsStat {

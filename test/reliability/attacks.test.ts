@@ -83,7 +83,8 @@ describe("another uid cannot reach a helper's (Bun's) memory", () => {
     ]);
     try {
       // The default still gives the namespace to uid 1000 (containerd 2.3's ucounts reason).
-      const fd = processCodec.openNs(helpers[0]?.pid as number, "user");
+      const r = processCodec.nsOpen(`/proc/${helpers[0]?.pid}/ns/user`, true);
+      const fd = typeof r === "number" ? r : r.fd;
       expect(processCodec.ownerUid(fd)).toBe(1000);
       processCodec.close(fd);
       const results = await probeAs1000(helpers.map((h) => String(h.pid)));
