@@ -15,6 +15,14 @@ CONTRACT_BLOCKS(ASSERT_BLOCK)
 #undef ASSERT_FIELD
 #undef ASSERT_BLOCK
 
+/* The blocks fail() writes: each begins with struct head, so the one writer fits them all. */
+#define HEADED(H) H(req) H(xreq) H(mount_req) H(target_req) H(pin_req)
+#define ASSERT_HEAD(b)                                                                      \
+	_Static_assert(FIELD_AT(b, step) == FIELD_AT(head, step) && FIELD_AT(b, err) == FIELD_AT(head, err), \
+		       "contract: " #b " begins with struct head");
+HEADED(ASSERT_HEAD)
+#undef ASSERT_HEAD
+
 /* One line per item, in table order: the text both sides render. */
 #define OP_TEXT(id, name, num) "op " #name " " #num "\n"
 #define BLOCK_TEXT(b, size) "block " #b " " #size "\n"

@@ -6,10 +6,10 @@
  * and must never run here; SIGKILL and SIGSTOP cannot be blocked.
  */
 
+/* A failed step: its head written, the helper ends (the caller reaps it). */
 static void helper_fail(struct req *r, s32 step, s64 err)
 {
-	r->step = step;
-	r->err = (s32)-err;
+	fail(r, step, err);
 	sys1(SYS_exit_group, 253);
 }
 

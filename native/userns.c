@@ -14,9 +14,10 @@
  * (park.c) before anyone else can be in its namespaces.
  *
  * Files, in the order a helper's life runs through them:
- *   abi.h        the request block, the step table and the op numbers
+ *   abi.h        the contract: op numbers, request blocks, step tables, option bits
+ *   fail.c       fail(): the one writer of a request block's {step, err} head
  *   syscalls_*.h raw syscalls and the assembly, per architecture
- *   procfs.c     /proc paths, one-write map files, the reap loop
+ *   procfs.c     /proc paths, one-write map files, waitid past EINTR, the reap loop
  *   park.c       the park program an unprivileged caller's helper execs
  *   helper.c     the helper's own sequence, clone to park
  *   spawn.c      the caller's side: clone, maps, start, abort, liveness, release
@@ -40,6 +41,7 @@
 #error "bun-userns: only x86_64 and aarch64 are supported"
 #endif
 
+#include "fail.c" /* the head every stepped request block begins with */
 #include "procfs.c"
 #include "park.c"
 #include "helper.c"

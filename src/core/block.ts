@@ -3,7 +3,7 @@
  * into it, read a NUL-terminated string back out. Offsets come from the
  * contract (`at(block, field)`), never from here.
  */
-import { BLOCKS, type BlockName } from "./contract.ts";
+import { at, BLOCKS, type BlockName } from "./contract.ts";
 
 export const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -50,4 +50,12 @@ export interface Refusal {
 export function readRefusal(bytes: Uint8Array, pathAt: number, ownerAt: number): Refusal {
   const owner = new DataView(bytes.buffer, bytes.byteOffset).getUint32(ownerAt, true);
   return { at: readCString(bytes, pathAt), ...(owner !== 0xffffffff ? { owner } : {}) };
+}
+
+/** The request blocks that run in steps: each begins with the {step, err} head (native/fail.c). */
+export type HeadedBlock = "req" | "xreq" | "mount_req" | "target_req" | "pin_req";
+
+/** A stepped block's head after a failure: the step's number in the block's own table, and its errno. */
+export function readHead(view: DataView, block: HeadedBlock): { step: number; errno: number } {
+  return { step: view.getInt32(at(block, "step"), true), errno: view.getInt32(at(block, "err"), true) };
 }

@@ -4,6 +4,7 @@
  * the ops that start, probe and release a helper.
  */
 import { ptr } from "bun:ffi";
+import { readHead } from "./block.ts";
 import { at, BLOCKS, CONSTS, HELPER_STEPS, OPS } from "./contract.ts";
 import { NATIVE_STEPS, type NativeStep } from "./errors.ts";
 import { call } from "./native.ts";
@@ -23,8 +24,6 @@ const OFF_OWNER = at("req", "owner_uid");
 const OFF_SETGROUPS = at("req", "setgroups");
 const OFF_UID_LEN = at("req", "uid_len");
 const OFF_GID_LEN = at("req", "gid_len");
-const OFF_STEP = at("req", "step");
-const OFF_ERR = at("req", "err");
 const OFF_PIDFD = at("req", "pidfd");
 const OFF_STACK_LEN = at("req", "stack_len");
 const OFF_PARK_EXEC = at("req", "park_exec");
@@ -100,12 +99,11 @@ export function spawnAttempts(): number {
   return spawns;
 }
 
+/** A failed op: the step and errno its head names (native/fail.c); the slot goes back to the pool. */
 function failure(slot: Slot, rc: number): SpawnResult {
-  const v = slot.view;
-  const step = NATIVE_STEPS[v.getInt32(OFF_STEP, true)] ?? "none";
-  const errno = v.getInt32(OFF_ERR, true) || -rc;
+  const head = readHead(slot.view, "req");
   releaseSlot(slot);
-  return { ok: false, errno, step };
+  return { ok: false, errno: head.errno || -rc, step: NATIVE_STEPS[head.step] ?? "none" };
 }
 
 /**
@@ -128,9 +126,8 @@ export function spawn(spec: SpawnSpec, writer?: MapWriter): SpawnResult {
   v.setInt32(OFF_STACK_LEN, STACK_LEN, true);
   v.setInt32(OFF_PARK_EXEC, spec.park === "exec" ? 1 : 0, true);
   if (!putText(slot.bytes, OFF_UID_TEXT, spec.uidText) || !putText(slot.bytes, OFF_GID_TEXT, spec.gidText)) {
-    v.setInt32(OFF_STEP, 0, true);
-    v.setInt32(OFF_ERR, 22, true);
-    return failure(slot, -22);
+    releaseSlot(slot);
+    return { ok: false, errno: 22, step: "none" };
   }
   const reg = registry();
   const rec = takeRecord();

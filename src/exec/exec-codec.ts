@@ -4,7 +4,7 @@
  * strings, in one block reused across calls.
  */
 import { ptr } from "bun:ffi";
-import { encoder } from "../core/block.ts";
+import { encoder, readHead } from "../core/block.ts";
 import { at, BLOCKS, CONSTS, EXEC_STEPS as EXEC_STEP_TABLE, OPS } from "../core/contract.ts";
 import { call } from "../core/native.ts";
 import { freeRecord, registry, takeRecord } from "../core/registry-codec.ts";
@@ -141,8 +141,9 @@ export function execInside(spec: ExecSpec): ExecResult {
   v.setInt32(X("uid"), spec.uid, true);
   v.setInt32(X("gid"), spec.gid, true);
   const rc = call(OPS.exec, base, reg, rec);
-  const step = EXEC_STEPS[v.getInt32(X("step"), true)] ?? "none";
-  const err = v.getInt32(X("err"), true);
+  const head = readHead(v, "xreq");
+  const step = EXEC_STEPS[head.step] ?? "none";
+  const err = head.errno;
   if (rc <= 0) {
     freeRecord(rec);
     return { ok: false, errno: err || -rc || 22, step };

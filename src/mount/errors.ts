@@ -107,7 +107,7 @@ function idmapsAlone(path: string, usernsFd: number): boolean | undefined {
     processCodec.close(r.rc);
     return true;
   }
-  return r.rc === -(2000 + 22) ? false : undefined;
+  return r.step === "mount_setattr" && r.rc === -22 ? false : undefined;
 }
 
 /**
@@ -197,12 +197,11 @@ function walkError(phase: MountPhase, errno: number, refused: mountCodec.Refusal
   );
 }
 
-/** Decode a native/mount.c answer, -(step * 1000 + errno), into a UsernsError. */
+/** A native/mount.c failure (-errno, and the step that failed) as a UsernsError. */
 export function mountError(a: mountCodec.MountAnswer, ctx: MountContext, phase: MountPhase = "open_tree"): UsernsError {
-  const rc = a.rc;
-  const errno = -rc % 1000;
-  if (a.refused) return walkError(phase, errno, a.refused, ctx);
-  if (mountCodec.mountStepOf(rc) === "other_mount") {
+  const errno = -a.rc;
+  if (a.step !== undefined && a.refused) return walkError(phase, errno, a.refused, ctx);
+  if (a.step === "other_mount") {
     return syscallError(
       "umount",
       "statx",
@@ -211,7 +210,7 @@ export function mountError(a: mountCodec.MountAnswer, ctx: MountContext, phase: 
       "another mount was stacked on it or took its place; unmount(path) removes whatever is mounted at a path",
     );
   }
-  const step = STEP_OF[mountCodec.mountStepOf(rc) ?? "open_tree"] ?? "open_tree";
+  const step = STEP_OF[a.step ?? "open_tree"] ?? "open_tree";
   const syscall = SYSCALL_OF[step];
   const what =
     step === "open_tree"

@@ -75,7 +75,7 @@ function openTree(source: string, fd: number, attrs: MountAttrs): number {
 /** move_mount of the tree onto TARGET: the attached mount's id (0n if unknown). */
 function attachOrThrow(treeFd: number, ctx: MountContext & { target: string }): bigint {
   const a = mountCodec.attachTree(treeFd, resolve(ctx.target));
-  if (a.rc < 0) throw mountError(a, ctx, "move_mount");
+  if (a.step !== undefined) throw mountError(a, ctx, "move_mount");
   return a.mountId ?? 0n;
 }
 

@@ -3,7 +3,7 @@
  * or its directory, and the pins (struct ns_query, struct pin_req). Opening
  * a namespace is below every domain: src/core/process-codec.ts.
  */
-import { putCut, readCString } from "../core/block.ts";
+import { putCut, readCString, readHead } from "../core/block.ts";
 import { at, BLOCKS, CONSTS, NS_STEPS as NS_STEP_TABLE, OPS, PIN_WHYS } from "../core/contract.ts";
 import { call } from "../core/native.ts";
 
@@ -88,10 +88,11 @@ function pinReq(path: string, flags: number, made?: PinMade): Uint8Array {
 
 function pinFailure(rc: number, b: Uint8Array): PinFailure {
   const v = new DataView(b.buffer);
-  const step = NS_STEPS[v.getInt32(at("pin_req", "step"), true)] ?? "open";
+  const head = readHead(v, "pin_req");
+  const step = NS_STEPS[head.step] ?? "open";
   const why = PIN_WHY[v.getInt32(at("pin_req", "why"), true)] ?? "none";
   const owner = v.getUint32(at("pin_req", "owner"), true);
-  const f: PinFailure = { errno: -rc, step, why };
+  const f: PinFailure = { errno: head.errno || -rc, step, why };
   if (why === "symlink" || why === "owner") f.owner = owner;
   if (step === "resolve") f.at = readCString(b, PREQ_PATH);
   return f;
