@@ -5,22 +5,15 @@
  */
 import { type ParseArgsConfig, parseArgs } from "node:util";
 import { UsernsError } from "../core/errors.ts";
-import { NAMESPACE_FLAGS, type NamespaceName, parseNamespaceList } from "../core/flags.ts";
-import type { NamespaceKind } from "../ns/kinds.ts";
+import { parseNamespaceList } from "../core/flags.ts";
+import { kindFlag, NAMESPACE_TABLE, type NamespaceKind } from "../ns/kinds.ts";
 
 export class UsageError extends Error {}
 
-/** util-linux spelling of each namespace option, and the name spawnInside takes. */
-export const NS_OPTIONS: Record<string, NamespaceKind> = {
-  user: "user",
-  mount: "mnt",
-  net: "net",
-  uts: "uts",
-  ipc: "ipc",
-  cgroup: "cgroup",
-  pid: "pid",
-  time: "time",
-};
+/** util-linux spelling of each namespace option ("mount"), and the kind it names (the table's columns). */
+export const NS_OPTIONS: Readonly<Record<string, NamespaceKind>> = Object.freeze(
+  Object.fromEntries(NAMESPACE_TABLE.map((r) => [r.long, r.kind])),
+);
 
 /**
  * Pull `--NS=FILE` out of the options (parseArgs has no optional values).
@@ -78,16 +71,14 @@ export function failure(e: unknown): number {
   return 1;
 }
 
-/** util-linux unshare(1)'s namespace options: a list, and one flag per namespace. */
+type Unshared = Exclude<(typeof NAMESPACE_TABLE)[number], { kind: "user" }>;
+
+/** util-linux unshare(1)'s namespace options: a list, and one flag per namespace (the table's spellings). */
 export const UNSHARE_OPTIONS = {
   unshare: { type: "string" },
-  mount: { type: "boolean", short: "m" },
-  uts: { type: "boolean", short: "u" },
-  ipc: { type: "boolean", short: "i" },
-  net: { type: "boolean", short: "n" },
-  pid: { type: "boolean", short: "p" },
-  cgroup: { type: "boolean", short: "C" },
-  time: { type: "boolean", short: "T" },
+  ...(Object.fromEntries(
+    NAMESPACE_TABLE.filter((r) => r.kind !== "user").map((r) => [r.long, { type: "boolean", short: r.short }]),
+  ) as { readonly [R in Unshared as R["long"]]: { readonly type: "boolean"; readonly short: R["short"] } }),
 } as const;
 
 /** The CLONE_NEW* flags those options ask for, plus one per namespace in `also` (except user, always new). */
@@ -96,9 +87,8 @@ export function unshareFlags(
   also: Partial<Record<NamespaceKind, unknown>> = {},
 ): number {
   let flags = typeof values.unshare === "string" ? parseNamespaceList(values.unshare) : 0;
-  for (const [opt, ns] of Object.entries(NS_OPTIONS)) {
-    if (ns !== "user" && (values[opt] === true || also[ns] !== undefined))
-      flags |= NAMESPACE_FLAGS[ns as NamespaceName];
+  for (const { kind, long } of NAMESPACE_TABLE) {
+    if (kind !== "user" && (values[long] === true || also[kind] !== undefined)) flags |= kindFlag(kind);
   }
   return flags >>> 0;
 }
