@@ -4,10 +4,10 @@
  */
 import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import { release } from "node:os";
+import { CAP_SYS_PTRACE, hasCapability } from "../core/caps.ts";
 import { errnoText, UsernsError } from "../core/errors.ts";
 import * as native from "../core/native.ts";
 import { probeKernelDetail } from "../core/pidfd.ts";
-import * as processCodec from "../core/process-codec.ts";
 import { appArmorProfileHint } from "../core/start-hints.ts";
 import { getUsernsFdSync } from "../core/unshare.ts";
 import { openIdmappedTreeSync } from "../mount/mount.ts";
@@ -144,8 +144,7 @@ function apparmor(): Omit<Check, "name" | "required"> {
 function yama(): Omit<Check, "name" | "required"> {
   const v = read("/proc/sys/kernel/yama/ptrace_scope");
   if (v === undefined) return { status: "ok", detail: "Yama not present" };
-  const CAP_SYS_PTRACE = 19;
-  const hasPtrace = processCodec.capEffective() & (1 << CAP_SYS_PTRACE);
+  const hasPtrace = hasCapability(CAP_SYS_PTRACE);
   if (v === "0" || v === "1") return { status: "ok", detail: `kernel.yama.ptrace_scope = ${v}` };
   if (v === "2" && hasPtrace)
     return { status: "ok", detail: "kernel.yama.ptrace_scope = 2 (this caller has CAP_SYS_PTRACE)" };

@@ -5,19 +5,15 @@
  */
 
 import { findShadowTools, shadowWriter } from "../rootless/newuidmap.ts";
+import { CAP_SETGID, CAP_SETUID, CAP_SYS_PTRACE, effectiveCaps } from "./caps.ts";
 import { EBADF, ESRCH, errnoText, syscallError, type UsernsError } from "./errors.ts";
 import * as helperCodec from "./helper-codec.ts";
 import { type IDMap, mapText } from "./idmap.ts";
 import { nprocShortfall } from "./nproc.ts";
 import { sweepIfDue } from "./orphans.ts";
 import { assertOwnProc } from "./own-proc.ts";
-import * as processCodec from "./process-codec.ts";
 import * as registryCodec from "./registry-codec.ts";
 import { startHint } from "./start-hints.ts";
-
-const CAP_SETGID = 1 << 6;
-const CAP_SETUID = 1 << 7;
-const CAP_SYS_PTRACE = 1 << 19;
 
 /** Validated, plain, frozen data: what the native call is built from. */
 export interface HelperSpec {
@@ -140,7 +136,7 @@ function useShadowTools(spec: HelperSpec, caps: number): boolean {
 export function spawnHelper(spec: HelperSpec): Helper {
   assertOwnProc();
   sweepIfDue();
-  const caps = processCodec.capEffective();
+  const caps = effectiveCaps();
   const crowded = nprocShortfall(caps, live.size, "helper");
   if (crowded) throw crowded;
   // Checked (tools present, no no_new_privs) before anything is created.

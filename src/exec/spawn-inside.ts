@@ -12,6 +12,7 @@
 import { readFileSync } from "node:fs";
 import { constants } from "node:os";
 import { isatty } from "node:tty";
+import { CAP_SYS_PTRACE, effectiveCaps, hasCapability } from "../core/caps.ts";
 import { errnoName, errnoText, invalid, UsernsError } from "../core/errors.ts";
 import { type Helper, isHelper, liveHelperCount } from "../core/helper.ts";
 import { nprocShortfall } from "../core/nproc.ts";
@@ -39,8 +40,6 @@ import { mapUid, ownUid, readUidMap } from "./host-uid.ts";
 import { type ExecNamespace, type LinkCache, namespaceFlag, resolveNamespaces } from "./namespaces.ts";
 
 export type { ExecNamespace };
-
-const CAP_SYS_PTRACE = 1 << 19;
 
 /** Each live helper's namespace links, read once (a parked helper cannot change them). */
 const links = new WeakMap<Helper, LinkCache>();
@@ -373,7 +372,7 @@ export function spawnInside(
   signal?.throwIfAborted();
   // Each command is a process of ours until it enters: refused as helpers are under a small RLIMIT_NPROC.
   sweepIfDue();
-  const crowded = nprocShortfall(processCodec.capEffective(), liveHelperCount() + running.size, "spawnInside");
+  const crowded = nprocShortfall(effectiveCaps(), liveHelperCount() + running.size, "spawnInside");
   if (crowded) throw crowded;
   registryCodec.ensureRegistry();
 
@@ -396,7 +395,7 @@ export function spawnInside(
   // of the child enters instead, and Bun's mm stays as it is. The
   // namespaces of a pid are then /proc/PID/ns fds, opened now (ptrace read
   // access, which setns(pidfd) would ask of that fork as well).
-  const privileged = (processCodec.capEffective() & CAP_SYS_PTRACE) !== 0;
+  const privileged = hasCapability(CAP_SYS_PTRACE);
   const viaFds = !privileged && ns.fromPid !== 0;
   try {
     if (pidfd < 0 && (ns.fromPid !== 0 || ns.timeFromPid)) {

@@ -12,20 +12,19 @@
 
 import { readFileSync } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
+import { CAP_SYS_ADMIN, hasCapability } from "../core/caps.ts";
 import { EINVAL, EPERM, errnoText, invalid, syscallError, UsernsError } from "../core/errors.ts";
 import { typeError, validateBoolean, validateObject, validatePath } from "../core/validate.ts";
 
 const ELOOP = 40;
 
 import type { Helper } from "../core/helper.ts";
-import * as processCodec from "../core/process-codec.ts";
 import { checkNamespaceKind, kindFile, NAMESPACE_KINDS, type NamespaceKind } from "./kinds.ts";
 import { holdProcess, type NamespaceFd, openFromProcess } from "./namespace-fd.ts";
 import * as nsCodec from "./ns-codec.ts";
 
 const S_IFDIR = 0o040000;
 const S_IFREG = 0o100000;
-const CAP_SYS_ADMIN = 1 << 21;
 
 /** Which namespace goes to which file; "mount" and "network" are accepted for mnt and net. */
 export type PinSpec = Partial<Record<NamespaceKind | "mount" | "network", string>>;
@@ -156,7 +155,7 @@ export function planPins(spec: unknown, options?: unknown): PinPlan[] {
     if (seen.has(p.path)) throw invalid("pin", `pinNamespaces: ${p.path} is given for two namespaces`);
     seen.add(p.path);
   }
-  if ((processCodec.capEffective() & CAP_SYS_ADMIN) === 0) {
+  if (!hasCapability(CAP_SYS_ADMIN)) {
     throw new UsernsError("pinning needs CAP_SYS_ADMIN over this mount namespace (a bind mount): run as root", {
       code: "EPERM",
       errno: EPERM,
