@@ -1,7 +1,7 @@
 /**
  * Which host uid (as our user namespace numbers it) a command started by
  * spawnInside runs as, to tell whether it is the caller itself. A command of
- * another uid must not keep the caller's terminal (see spawn-inside.ts,
+ * another uid must not keep the caller's terminal (see spawn-options.ts,
  * newSession): from there it could type into the caller's shell (TIOCSTI).
  */
 import { readFileSync } from "node:fs";
