@@ -4,7 +4,6 @@
  * `spawnHelper` (given validated plain data) creates one.
  */
 
-import { findShadowTools, shadowWriter } from "../rootless/newuidmap.ts";
 import { CAP_SETGID, CAP_SETUID, CAP_SYS_PTRACE, effectiveCaps } from "./caps.ts";
 import { EBADF, ESRCH, errnoText, syscallError, type UsernsError } from "./errors.ts";
 import * as helperCodec from "./helper-codec.ts";
@@ -22,8 +21,15 @@ export interface HelperSpec {
   readonly flags: number;
   readonly setgroups?: "allow" | "deny";
   readonly owner?: "mapping" | "caller";
-  readonly mapper?: "auto" | "direct" | "newuidmap";
 }
+
+/**
+ * Who writes a waiting helper's maps, given this thread's capabilities: a
+ * MapWriter (another program, e.g. newuidmap), or undefined for the caller
+ * itself. Decided by the caller of spawnHelper (src/rootless/ for the public
+ * calls); may throw a start failure, before anything is created.
+ */
+export type MapWriterChoice = (caps: number) => helperCodec.MapWriter | undefined;
 
 /** This thread's helpers, held weakly so a dropped handle can be collected. */
 const live = new Map<number, WeakRef<Helper>>();
@@ -119,28 +125,15 @@ export class Helper implements Disposable {
   }
 }
 
-/**
- * "auto": direct where the kernel lets this caller write the maps itself
- * (CAP_SETUID and CAP_SETGID, or only its own uid and gid), shadow's helpers
- * otherwise.
- */
-function useShadowTools(spec: HelperSpec, caps: number): boolean {
-  const mapper = spec.mapper ?? "auto";
-  if (mapper !== "auto") return mapper === "newuidmap";
-  if ((caps & CAP_SETUID) !== 0 && (caps & CAP_SETGID) !== 0) return false;
-  const own = (m: readonly IDMap[], id: number | undefined) => m.length === 1 && m[0]?.size === 1 && m[0].hostID === id;
-  return !(own(spec.uid, process.geteuid?.()) && own(spec.gid, process.getegid?.()));
-}
-
 /** Start a helper parked in a new user namespace, or throw a start failure. */
-export function spawnHelper(spec: HelperSpec): Helper {
+export function spawnHelper(spec: HelperSpec, writerFor: MapWriterChoice = () => undefined): Helper {
   assertOwnProc();
   sweepIfDue();
   const caps = effectiveCaps();
   const crowded = nprocShortfall(caps, live.size, "helper");
   if (crowded) throw crowded;
-  // Checked (tools present, no no_new_privs) before anything is created.
-  const writer = useShadowTools(spec, caps) ? shadowWriter(findShadowTools(), spec.uid, spec.gid) : undefined;
+  // Chosen (and checked) before anything is created.
+  const writer = writerFor(caps);
   const setgroups = spec.setgroups ?? (writer ? "auto" : (caps & CAP_SETGID) !== 0 ? "auto" : "deny");
   const first = spec.uid[0] as IDMap;
   const owner = spec.owner ?? "mapping";

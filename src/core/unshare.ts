@@ -4,10 +4,11 @@
  * check it is still alive, then always kill and reap it.
  */
 
+import { mapWriterFor } from "../rootless/newuidmap.ts";
 import { autoMap } from "../rootless/subid.ts";
 import { errnoText, syscallError, UsernsError } from "./errors.ts";
 import { checkFlags, unsupportedFlags } from "./flags.ts";
-import { type Helper, type HelperSpec, spawnHelper } from "./helper.ts";
+import { type Helper, type HelperSpec, type MapWriterChoice, spawnHelper } from "./helper.ts";
 import { describe, type IDMapInput, parseIDMapping } from "./idmap.ts";
 import { checkOptions, type UnshareOptions } from "./options.ts";
 import { supportsPidFD, unsupportedKernel } from "./pidfd.ts";
@@ -50,9 +51,8 @@ function prepare(uidMap: IDMapInput, gidMap: IDMapInput, flags: unknown, f: unkn
     flags: unshareFlags,
     setgroups: opts.setgroups,
     owner: opts.owner,
-    mapper: opts.mapper,
   });
-  return { spec, opts };
+  return { spec, opts, writerFor: mapWriterFor(opts.mapper ?? "auto", uid, gid) };
 }
 
 /** Start a helper and hand it over: the caller disposes it (`using`). */
@@ -62,9 +62,9 @@ export function startHelper(
   flags: number,
   options?: Pick<UnshareOptions, "setgroups" | "owner" | "mapper">,
 ): Helper {
-  const { spec, opts } = prepare(uidMap, gidMap, flags, undefined, options);
+  const { spec, opts, writerFor } = prepare(uidMap, gidMap, flags, undefined, options);
   if (opts.signal || opts.timeout !== undefined) throw new TypeError("startHelper takes no signal or timeout");
-  return spawnHelper(spec);
+  return spawnHelper(spec, writerFor);
 }
 
 function timeoutError(): DOMException {
@@ -90,8 +90,8 @@ class Cycle implements CallbackContext {
   #stopped: { reason: unknown } | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(spec: HelperSpec) {
-    this.helper = spawnHelper(spec);
+  constructor(spec: HelperSpec, writerFor: MapWriterChoice) {
+    this.helper = spawnHelper(spec, writerFor);
   }
 
   get signal(): AbortSignal {
@@ -168,9 +168,9 @@ export async function unshareAfterEnterUserns(
   f?: UnshareCallback | null,
   options?: UnshareOptions,
 ): Promise<void> {
-  const { spec, opts } = prepare(uidMap, gidMap, flags, f, options);
+  const { spec, opts, writerFor } = prepare(uidMap, gidMap, flags, f, options);
   opts.signal?.throwIfAborted();
-  const cycle = new Cycle(spec);
+  const cycle = new Cycle(spec, writerFor);
   let failed = false;
   let error: unknown;
   try {
@@ -200,10 +200,10 @@ export function unshareAfterEnterUsernsSync(
   f?: UnshareCallback | null,
   options?: UnshareOptions,
 ): void {
-  const { spec, opts } = prepare(uidMap, gidMap, flags, f, options);
+  const { spec, opts, writerFor } = prepare(uidMap, gidMap, flags, f, options);
   opts.signal?.throwIfAborted();
   const t0 = performance.now();
-  const cycle = new Cycle(spec);
+  const cycle = new Cycle(spec, writerFor);
   let failed = false;
   let error: unknown;
   try {
