@@ -4,7 +4,7 @@
  * loader (src/core/native.ts) compares all of it at load (OP_ABI, rendered by
  * contract.c), so a stale BUN_USERNS_LIB build is refused instead of misread.
  */
-#define BUN_USERNS_ABI 7
+#define BUN_USERNS_ABI 8
 
 #define STR_(x) #x
 #define STR(x) STR_(x)
@@ -78,9 +78,9 @@ struct cap_data { u32 effective, permitted, inheritable; };
 
 /*
  * The head of every request block that runs in steps (req, xreq, mount_req,
- * target_req, pin_req): which step failed, in the block's own step table
- * (0: none), and its errno. fail() (fail.c) is its one writer; the caller
- * reads it after any failure.
+ * target_req, pin_req; the kernel probe's block is a head alone): which step
+ * failed, in the block's own step table (0: none), and its errno. fail()
+ * (fail.c) is its one writer; the caller reads it after any failure.
  */
 struct head {
 	s32 step;        /*  0 out: the step that failed */
@@ -197,11 +197,12 @@ struct winsize_io { u16 rows; u16 cols; u16 xpixel; u16 ypixel; }; /* winsize */
  * size). contract.c asserts each against the C struct.
  */
 #define CONTRACT_BLOCKS(B)                                                               \
-	B(req, 8272) B(xreq, 192) B(mount_req, 4144) B(target_req, 4128) B(pin_req, 4160)  \
+	B(head, 8) B(req, 8272) B(xreq, 192) B(mount_req, 4144) B(target_req, 4128) B(pin_req, 4160)  \
 	B(reg_header, 64) B(rec, 32) B(ns_query, 4128) B(fs_query, 4104) B(rec_args, 16)    \
 	B(pipe_out, 16) B(pty_out, 8) B(winsize_io, 8) B(sreq, 256) B(sop, 48) B(made, 280)
 
 #define CONTRACT_FIELDS(F)                                                                     \
+	F(head, step, 0, 4) F(head, err, 4, 4)                                                     \
 	F(req, step, 0, 4) F(req, err, 4, 4) F(req, flags, 8, 8) F(req, owner_uid, 16, 4)            \
 	F(req, setgroups, 20, 4) F(req, uid_len, 24, 4) F(req, gid_len, 28, 4) F(req, ppid, 32, 4)   \
 	F(req, go, 36, 4) F(req, pid, 40, 4) F(req, pidfd, 44, 4) F(req, stack_len, 48, 4)          \
@@ -274,6 +275,12 @@ struct winsize_io { u16 rows; u16 cols; u16 xpixel; u16 ypixel; }; /* winsize */
 	X(DONE, done, none) X(OPEN, open, openat) X(CHECK, check, fstatfs) X(MOUNT, mount, move_mount) \
 	X(UMOUNT, umount, umount2) X(UNLINK, unlink, unlinkat) X(RESOLVE, resolve, openat)
 
+/* The kernel probe's steps (probe.c): the first call that failed; 0 is all work. */
+#define PSTEPS(X)                                                                              \
+	X(NONE, none, none) X(PIDFD_OPEN, pidfd_open, pidfd_open)                                  \
+	X(PIDFD_SIGNAL, pidfd_send_signal, pidfd_send_signal) X(WAITID, waitid, waitid)             \
+	X(CLOSE_RANGE, close_range, close_range)
+
 /* Why a pin or unpin was refused (ns.c; src/ns/pins.ts words it). */
 #define PIN_WHYS(X)                                                                            \
 	X(NONE, none) X(SYMLINK, symlink) X(NOT_FILE, not_file) X(MOUNTED, mounted)                \
@@ -304,6 +311,9 @@ enum mstep { MSTEPS(MSTEP_ENUM) };
 #define NSSTEP_ENUM(id, name, syscall) NS_##id,
 enum ns_step { NSSTEPS(NSSTEP_ENUM) };
 #undef NSSTEP_ENUM
+#define PSTEP_ENUM(id, name, syscall) PROBE_##id,
+enum probe_step { PSTEPS(PSTEP_ENUM) };
+#undef PSTEP_ENUM
 #define WHY_ENUM(id, name) WHY_##id,
 enum pin_why { PIN_WHYS(WHY_ENUM) };
 #undef WHY_ENUM

@@ -73,7 +73,7 @@ s32 bun_userns(s32 op, void *p, s32 x, s32 y)
 	case OP_ALIVE: return bun_userns_alive(x, y);
 	case OP_RELEASE: return bun_userns_release(x);
 	case OP_CLOSE: return (s32)sys1(SYS_close, x);
-	case OP_PROBE_KERNEL: return bun_userns_probe_kernel();
+	case OP_PROBE_KERNEL: return bun_userns_probe_kernel((struct head *)p);
 	case OP_CAP_EFFECTIVE: return bun_userns_cap_effective();
 	case OP_OWNER_UID: return bun_userns_owner_uid(x, (u32 *)p);
 	case OP_NPROC_LIMIT: return bun_userns_nproc_limit();

@@ -52,8 +52,8 @@ export function readRefusal(bytes: Uint8Array, pathAt: number, ownerAt: number):
   return { at: readCString(bytes, pathAt), ...(owner !== 0xffffffff ? { owner } : {}) };
 }
 
-/** The request blocks that run in steps: each begins with the {step, err} head (native/fail.c). */
-export type HeadedBlock = "req" | "xreq" | "mount_req" | "target_req" | "pin_req";
+/** The request blocks that run in steps: each begins with the {step, err} head (native/fail.c); "head" is one alone. */
+export type HeadedBlock = "head" | "req" | "xreq" | "mount_req" | "target_req" | "pin_req";
 
 /** A stepped block's head after a failure: the step's number in the block's own table, and its errno. */
 export function readHead(view: DataView, block: HeadedBlock): { step: number; errno: number } {

@@ -8,7 +8,7 @@
  */
 
 /** BUN_USERNS_ABI of native/abi.h. */
-export const ABI_VERSION = 7;
+export const ABI_VERSION = 8;
 
 /** CONTRACT_OPS: the op numbers of the one bound symbol. */
 export const OPS = {
@@ -50,6 +50,13 @@ export const OPS = {
 
 /** CONTRACT_BLOCKS and CONTRACT_FIELDS: each block's size and its fields as [offset, size]. */
 export const BLOCKS = {
+  head: {
+    size: 8,
+    fields: {
+      step: [0, 4],
+      err: [4, 4],
+    },
+  },
   req: {
     size: 8272,
     fields: {
@@ -402,6 +409,15 @@ export const SANDBOX_STEPS = [
   ["pidfd_open", "pidfd_open"],
 ] as const;
 
+/** PSTEPS: the kernel probe's steps (probe.c): the first call that failed; 0 is all work. */
+export const PROBE_STEPS = [
+  ["none", "none"],
+  ["pidfd_open", "pidfd_open"],
+  ["pidfd_send_signal", "pidfd_send_signal"],
+  ["waitid", "waitid"],
+  ["close_range", "close_range"],
+] as const;
+
 /** PIN_WHYS: why a pin or an unpin was refused. */
 export const PIN_WHYS = [
   "none",
@@ -491,6 +507,7 @@ export function contractText(): string {
     ["mount", MOUNT_STEPS],
     ["ns", NS_STEPS],
     ["sandbox", SANDBOX_STEPS],
+    ["probe", PROBE_STEPS],
   ] as const;
   for (const [domain, steps] of tables)
     for (const [step, syscall] of steps) lines.push(`step ${domain} ${step} ${syscall}`);

@@ -5,8 +5,8 @@
  * exit watcher's epoll set, and what this process may do (capabilities,
  * RLIMIT_NPROC, the kernel's pidfd support).
  */
-import { newBlock, putCut } from "./block.ts";
-import { at, BLOCKS, OPS } from "./contract.ts";
+import { newBlock, putCut, readHead } from "./block.ts";
+import { at, BLOCKS, OPS, PROBE_STEPS } from "./contract.ts";
 import { call } from "./native.ts";
 import { freeRecord, registry, takeRecord } from "./registry-codec.ts";
 
@@ -39,10 +39,15 @@ export function capEffective(): number {
   return Math.max(call(OPS.cap_effective, null, 0, 0), 0);
 }
 
-/** 0, or -(step * 1000 + errno): 1 pidfd_open, 2 pidfd_send_signal, 3 waitid, 4 close_range. */
-export function probeKernel(): number {
-  return call(OPS.probe_kernel, null, 0, 0);
+/** What every helper needs from the kernel: ok, or the first call that failed (PSTEPS) and its errno. */
+export function probeKernel(): { ok: true } | { ok: false; step: ProbeStep; errno: number } {
+  const b = newBlock("head");
+  const rc = call(OPS.probe_kernel, b.bytes, 0, 0);
+  if (rc >= 0) return { ok: true };
+  const head = readHead(b.view, "head");
+  return { ok: false, step: PROBE_STEPS[head.step]?.[0] ?? "none", errno: head.errno || -rc };
 }
+export type ProbeStep = (typeof PROBE_STEPS)[number][0];
 
 /** Soft RLIMIT_NPROC (2147483647 for unlimited), or -errno. */
 export function nprocLimit(): number {
