@@ -1,7 +1,8 @@
 /**
- * What every codec does to a request block: make one zeroed, put a string
- * into it, read a NUL-terminated string back out. Offsets come from the
- * contract (`at(block, field)`), never from here.
+ * What every codec does to a request block: make one zeroed, put a path
+ * into it, read back a NUL-terminated string, a path walk's refusal, or the
+ * {step, err} head a failure wrote (native/fail.c). Offsets come from the
+ * contract (`at(block, field)`).
  */
 import { at, BLOCKS, type BlockName } from "./contract.ts";
 
@@ -12,11 +13,6 @@ const decoder = new TextDecoder();
 export function newBlock(name: BlockName): { bytes: Uint8Array; view: DataView } {
   const bytes = new Uint8Array(BLOCKS[name].size);
   return { bytes, view: new DataView(bytes.buffer) };
-}
-
-/** `s` NUL-terminated, for an op that takes a C string as its pointer. */
-export function cstr(s: string): Uint8Array {
-  return encoder.encode(`${s}\0`);
 }
 
 /**
