@@ -1,9 +1,10 @@
 /*
- * What the caller (src/core/native.ts) and the C agree on: the request block, the
- * step table and the op numbers. src/core/native.ts checks all three at load
- * (OP_ABI), so a stale BUN_USERNS_LIB build is refused instead of misread.
+ * What the caller (the codecs of src/) and the C agree on: the op numbers,
+ * every request block's fields, the step tables and the option bits. The
+ * loader (src/core/native.ts) compares all of it at load (OP_ABI, rendered by
+ * contract.c), so a stale BUN_USERNS_LIB build is refused instead of misread.
  */
-#define BUN_USERNS_ABI 5
+#define BUN_USERNS_ABI 8
 
 #define STR_(x) #x
 #define STR(x) STR_(x)
@@ -78,20 +79,31 @@ struct cap_data { u32 effective, permitted, inheritable; };
 #define SI_STATUS(info) (*(s32 *)((info) + 24))
 
 /*
+ * The head of every request block that runs in steps (req, xreq, mount_req,
+ * target_req, pin_req; the kernel probe's block is a head alone): which step
+ * failed, in the block's own step table (0: none), and its errno. fail()
+ * (fail.c) is its one writer; the caller reads it after any failure.
+ */
+struct head {
+	s32 step;        /*  0 out: the step that failed */
+	s32 err;         /*  4 out: its errno */
+};
+
+/*
  * The request block, shared by the caller and the helper (same memory).
  * Its layout is the contract's (CONTRACT_FIELDS below).
  */
 #define MAP_TEXT_MAX 4096
 struct req {
-	u64 flags;       /*  0 in: namespaces the helper unshares */
-	s32 owner_uid;   /*  8 in: create the userns as this euid; -1 = as caller */
-	s32 setgroups;   /* 12 in: 1 = "allow", 2 = "deny", 0 = "allow", or "deny" where the parent forbids it */
-	s32 uid_len;     /* 16 in: bytes of uid_text */
-	s32 gid_len;     /* 20 in: bytes of gid_text */
-	s32 ppid;        /* 24 caller: its tgid, for the helper's parent check */
-	s32 go;          /* 28 futex: 0 wait, 1 maps written, <0 -errno of the caller */
-	s32 step;        /* 32 out: which step failed (enum step) */
-	s32 err;         /* 36 out: its errno */
+	s32 step;        /*  0 out: which step failed (enum step): the head */
+	s32 err;         /*  4 out: its errno */
+	u64 flags;       /*  8 in: namespaces the helper unshares */
+	s32 owner_uid;   /* 16 in: create the userns as this euid; -1 = as caller */
+	s32 setgroups;   /* 20 in: 1 = "allow", 2 = "deny", 0 = "allow", or "deny" where the parent forbids it */
+	s32 uid_len;     /* 24 in: bytes of uid_text */
+	s32 gid_len;     /* 28 in: bytes of gid_text */
+	s32 ppid;        /* 32 caller: its tgid, for the helper's parent check */
+	s32 go;          /* 36 futex: 0 wait, 1 maps written, <0 -errno of the caller */
 	s32 pid;         /* 40 out */
 	s32 pidfd;       /* 44 out */
 	s32 stack_len;   /* 48 in: bytes of stack after the texts */
@@ -150,7 +162,7 @@ enum step { STEPS(STEP_ENUM) STEP_COUNT };
 	X(CLONE, clone, 1) X(WRITE_MAPS, write_maps, 2) X(START, start, 3) X(ABORT, abort, 4) \
 	X(ALIVE, alive, 5) X(RELEASE, release, 6) X(WRITE_SETGROUPS, write_setgroups, 14)   \
 	/* process primitives and probes (probe.c) */                                       \
-	X(CLOSE, close, 7) X(OPEN_NS, open_ns, 8) X(PROBE_KERNEL, probe_kernel, 9)           \
+	X(CLOSE, close, 7) X(PROBE_KERNEL, probe_kernel, 9)           \
 	X(CAP_EFFECTIVE, cap_effective, 10) X(OWNER_UID, owner_uid, 11)                     \
 	X(NPROC_LIMIT, nproc_limit, 13) X(PIPE, pipe, 32) X(PIDFD_SIGNAL, pidfd_signal, 33)  \
 	X(PIDFD_OPEN, pidfd_open, 34)                                                       \
@@ -176,7 +188,7 @@ enum op { CONTRACT_OPS(OP_ENUM) };
 
 /* Small answer blocks: what ops with no request struct of their own write. */
 struct ns_query { u32 answer[8]; char path[4096]; };   /* ns_open/ns_stat: PATH in, answers over answer */
-struct fs_query { u64 magic; char path[4096]; };       /* fs_type: PATH in, statfs f_type out */
+struct fs_query { u64 magic; char path[4096]; };       /* fs_type: PATH in, statfs f_type out (-errno: no steps) */
 struct rec_args { s32 action; s32 arg; u32 req_lo; u32 req_hi; }; /* rec: enum rec_action, its argument, a struct req for abort */
 struct pipe_out { s32 read_fd; s32 write_fd; s32 read_slot; s32 write_slot; }; /* pipe: fds out, their registry slots in */
 struct pty_out { s32 master; s32 slave; };             /* pty_open */
@@ -187,36 +199,38 @@ struct winsize_io { u16 rows; u16 cols; u16 xpixel; u16 ypixel; }; /* winsize */
  * size). contract.c asserts each against the C struct.
  */
 #define CONTRACT_BLOCKS(B)                                                               \
-	B(req, 8272) B(xreq, 248) B(mount_req, 4136) B(target_req, 4128) B(pin_req, 4160)  \
+	B(head, 8) B(req, 8272) B(xreq, 248) B(mount_req, 4144) B(target_req, 4128) B(pin_req, 4160)  \
 	B(reg_header, 64) B(rec, 32) B(ns_query, 4128) B(fs_query, 4104) B(rec_args, 16)    \
 	B(pipe_out, 16) B(pty_out, 8) B(winsize_io, 8) B(sreq, 256) B(sop, 48) B(made, 280)
 
 #define CONTRACT_FIELDS(F)                                                                     \
-	F(req, flags, 0, 8) F(req, owner_uid, 8, 4) F(req, setgroups, 12, 4) F(req, uid_len, 16, 4) \
-	F(req, gid_len, 20, 4) F(req, ppid, 24, 4) F(req, go, 28, 4) F(req, step, 32, 4)            \
-	F(req, err, 36, 4) F(req, pid, 40, 4) F(req, pidfd, 44, 4) F(req, stack_len, 48, 4)         \
+	F(head, step, 0, 4) F(head, err, 4, 4)                                                     \
+	F(req, step, 0, 4) F(req, err, 4, 4) F(req, flags, 8, 8) F(req, owner_uid, 16, 4)            \
+	F(req, setgroups, 20, 4) F(req, uid_len, 24, 4) F(req, gid_len, 28, 4) F(req, ppid, 32, 4)   \
+	F(req, go, 36, 4) F(req, pid, 40, 4) F(req, pidfd, 44, 4) F(req, stack_len, 48, 4)          \
 	F(req, cpu, 52, 4) F(req, tid, 56, 4) F(req, state, 60, 4) F(req, park_exec, 64, 4)         \
 	F(req, image_fd, 68, 4) F(req, mm_gate, 72, 4) F(req, propagation, 76, 4)                 \
-	F(req, uid_text, 80, 4096)                   \
+	F(req, uid_text, 80, 4096)                                                                 \
 	F(req, gid_text, 4176, 4096)                                                               \
-	F(xreq, pidfd, 0, 4) F(xreq, ns_flags, 4, 4) F(xreq, nfds, 8, 4) F(xreq, opts, 12, 4)        \
-	F(xreq, stdio, 16, 12) F(xreq, ppid, 28, 4) F(xreq, pid, 32, 4) F(xreq, cmd_pidfd, 36, 4)    \
-	F(xreq, step, 40, 4) F(xreq, err, 44, 4) F(xreq, fds, 48, 32) F(xreq, types, 80, 32)         \
+	F(xreq, step, 0, 4) F(xreq, err, 4, 4) F(xreq, pidfd, 8, 4) F(xreq, ns_flags, 12, 4)         \
+	F(xreq, nfds, 16, 4) F(xreq, opts, 20, 4) F(xreq, stdio, 24, 12) F(xreq, ppid, 36, 4)        \
+	F(xreq, pid, 40, 4) F(xreq, cmd_pidfd, 44, 4) F(xreq, fds, 48, 32) F(xreq, types, 80, 32)    \
 	F(xreq, stack_len, 112, 4) F(xreq, gate, 116, 4) F(xreq, argv, 120, 8) F(xreq, envp, 128, 8) \
 	F(xreq, path, 136, 8) F(xreq, cwd, 144, 8) F(xreq, uid, 152, 4) F(xreq, gid, 156, 4)         \
 	F(xreq, report, 160, 8) F(xreq, fork_stack, 168, 8) F(xreq, not_default, 176, 8)            \
 	F(xreq, copy, 184, 4) F(xreq, ctty, 188, 4) F(xreq, unshare, 192, 4)                       \
 	F(xreq, kill_sig, 196, 4) F(xreq, root, 200, 8) F(xreq, proc_dir, 208, 8)                  \
 	F(xreq, time_off, 216, 32)                                                                 \
-	F(mount_req, attr_set, 0, 8) F(mount_req, attr_clr, 8, 8) F(mount_req, propagation, 16, 8)  \
-	F(mount_req, userns_fd, 24, 4) F(mount_req, recursive, 28, 4) F(mount_req, path, 32, 4096)  \
-	F(mount_req, owner, 4128, 4)                                                               \
-	F(target_req, fd, 0, 4) F(target_req, flags, 4, 4) F(target_req, owner, 8, 4)               \
-	F(target_req, mnt_id, 16, 8) F(target_req, path, 32, 4096)                                 \
-	F(pin_req, step, 0, 4) F(pin_req, why, 4, 4) F(pin_req, owner, 8, 4) F(pin_req, flags, 12, 4) \
-	F(pin_req, mnt_id, 16, 8) F(pin_req, ns_ino, 24, 8) F(pin_req, file_ino, 32, 8)            \
-	F(pin_req, dev_major, 40, 4) F(pin_req, dev_minor, 44, 4) F(pin_req, unlinked, 48, 4)       \
-	F(pin_req, path, 64, 4096)                                                                 \
+	F(mount_req, step, 0, 4) F(mount_req, err, 4, 4) F(mount_req, owner, 8, 4)                 \
+	F(mount_req, userns_fd, 12, 4) F(mount_req, attr_set, 16, 8) F(mount_req, attr_clr, 24, 8)  \
+	F(mount_req, propagation, 32, 8) F(mount_req, recursive, 40, 4) F(mount_req, path, 48, 4096) \
+	F(target_req, step, 0, 4) F(target_req, err, 4, 4) F(target_req, owner, 8, 4)               \
+	F(target_req, fd, 12, 4) F(target_req, flags, 16, 4) F(target_req, mnt_id, 24, 8)           \
+	F(target_req, path, 32, 4096)                                                              \
+	F(pin_req, step, 0, 4) F(pin_req, err, 4, 4) F(pin_req, why, 8, 4) F(pin_req, owner, 12, 4)  \
+	F(pin_req, flags, 16, 4) F(pin_req, mnt_id, 24, 8) F(pin_req, ns_ino, 32, 8)                \
+	F(pin_req, file_ino, 40, 8) F(pin_req, dev_major, 48, 4) F(pin_req, dev_minor, 52, 4)       \
+	F(pin_req, unlinked, 56, 4) F(pin_req, path, 64, 4096)                                     \
 	F(reg_header, magic, 0, 8) F(reg_header, tid, 8, 4) F(reg_header, start, 16, 8)             \
 	F(rec, kind, 0, 4) F(rec, fd, 4, 4) F(rec, pid, 8, 4) F(rec, flags, 12, 4) F(rec, ino, 16, 8) \
 	F(rec, dev_major, 24, 4) F(rec, dev_minor, 28, 4)                                          \
@@ -259,13 +273,19 @@ struct winsize_io { u16 rows; u16 cols; u16 xpixel; u16 ypixel; }; /* winsize */
 /* An idmapped mount's steps (mount.c); 0 is success. */
 #define MSTEPS(X)                                                                              \
 	X(NONE, none, none) X(OPEN_TREE, open_tree, open_tree) X(SETATTR, mount_setattr, mount_setattr) \
-	X(MOVE, move_mount, move_mount) X(UMOUNT, umount, umount2) X(STATFS, statfs, statfs)        \
-	X(RESOLVE, resolve, openat) X(OTHER_MOUNT, other_mount, statx)
+	X(MOVE, move_mount, move_mount) X(UMOUNT, umount, umount2) X(RESOLVE, resolve, openat)      \
+	X(OTHER_MOUNT, other_mount, statx)
 
 /* A pin's or an unpin's steps (ns.c); 0 is done. */
 #define NSSTEPS(X)                                                                             \
 	X(DONE, done, none) X(OPEN, open, openat) X(CHECK, check, fstatfs) X(MOUNT, mount, move_mount) \
 	X(UMOUNT, umount, umount2) X(UNLINK, unlink, unlinkat) X(RESOLVE, resolve, openat)
+
+/* The kernel probe's steps (probe.c): the first call that failed; 0 is all work. */
+#define PSTEPS(X)                                                                              \
+	X(NONE, none, none) X(PIDFD_OPEN, pidfd_open, pidfd_open)                                  \
+	X(PIDFD_SIGNAL, pidfd_send_signal, pidfd_send_signal) X(WAITID, waitid, waitid)             \
+	X(CLOSE_RANGE, close_range, close_range)
 
 /* Why a pin or unpin was refused (ns.c; src/ns/pins.ts words it). */
 #define PIN_WHYS(X)                                                                            \
@@ -299,6 +319,9 @@ enum mstep { MSTEPS(MSTEP_ENUM) };
 #define NSSTEP_ENUM(id, name, syscall) NS_##id,
 enum ns_step { NSSTEPS(NSSTEP_ENUM) };
 #undef NSSTEP_ENUM
+#define PSTEP_ENUM(id, name, syscall) PROBE_##id,
+enum probe_step { PSTEPS(PSTEP_ENUM) };
+#undef PSTEP_ENUM
 #define WHY_ENUM(id, name) WHY_##id,
 enum pin_why { PIN_WHYS(WHY_ENUM) };
 #undef WHY_ENUM

@@ -75,16 +75,16 @@ struct ktimespec { s64 sec, nsec; };
 
 /* The request of one command; its layout is the contract's (native/abi.h). */
 struct xreq {
-	s32 pidfd;            /*   0 in: target pidfd for setns(pidfd, ns_flags), or -1 */
-	u32 ns_flags;         /*   4 in */
-	s32 nfds;             /*   8 in: entries of fds/types */
-	s32 opts;             /*  12 in: XOPT_* */
-	s32 stdio[3];         /*  16 in: fd for 0, 1, 2; -1 keep ours; -2 /dev/null */
-	s32 ppid;             /*  28 caller's tgid */
-	s32 pid;              /*  32 out: the command's pid (our namespace) */
-	s32 cmd_pidfd;        /*  36 out */
-	s32 step;             /*  40 out: enum xstep that failed */
-	s32 err;              /*  44 out: its errno */
+	s32 step;             /*   0 out: enum xstep that failed: the head (fail.c) */
+	s32 err;              /*   4 out: its errno */
+	s32 pidfd;            /*   8 in: target pidfd for setns(pidfd, ns_flags), or -1 */
+	u32 ns_flags;         /*  12 in */
+	s32 nfds;             /*  16 in: entries of fds/types */
+	s32 opts;             /*  20 in: XOPT_* */
+	s32 stdio[3];         /*  24 in: fd for 0, 1, 2; -1 keep ours; -2 /dev/null */
+	s32 ppid;             /*  36 caller's tgid */
+	s32 pid;              /*  40 out: the command's pid (our namespace) */
+	s32 cmd_pidfd;        /*  44 out */
 	s32 fds[XFD_MAX];     /*  48 in: namespace fds, setns'd in this order */
 	u32 types[XFD_MAX];   /*  80 in: their CLONE_NEW* type */
 	s32 stack_len;        /* 112 in: bytes of stack after the block */
@@ -120,10 +120,10 @@ static int exec_enters(struct xreq *r, u32 type)
 	return 0;
 }
 
+/* A failed step in a child: its head written, the child exits with STATUS (126, 127 as a shell's). */
 static void xfail(struct xreq *r, s32 step, s64 err, s32 status)
 {
-	r->step = step;
-	r->err = (s32)-err;
+	fail(r, step, err);
 	sys1(SYS_exit_group, status);
 }
 
@@ -539,10 +539,7 @@ static int exec_changes_creds(struct xreq *r)
 static void exec_reap_nowait(s32 idtype, s64 id)
 {
 	u8 info[128];
-	for (;;) {
-		mem_zero(info, sizeof info);
-		if (sys5(SYS_waitid, idtype, id, (s64)info, WEXITED | WNOWAIT | WALL, 0) != -E_INTR) return;
-	}
+	wait_retry(idtype, id, info, WEXITED | WNOWAIT | WALL);
 }
 
 /* Is this child of ours in a stop? WNOWAIT: its state stays for the reap. */
@@ -622,10 +619,7 @@ static s32 exec_gate_wait(struct xreq *r, struct xreq *out, s32 pidfd)
 /* Wait for this child of ours to exit and reap it. */
 static void exec_reap_pid(s32 pid, u8 *info)
 {
-	for (;;) {
-		mem_zero(info, 128);
-		if (sys5(SYS_waitid, P_PID, pid, (s64)info, WEXITED | WALL, 0) != -E_INTR) return;
-	}
+	wait_retry(P_PID, pid, info, WEXITED | WALL);
 }
 
 /* bun_userns_exec without the shared page: clone, gate, reap what failed. */
@@ -644,7 +638,7 @@ static s64 exec_start(struct xreq *r, char *top)
 	 * refuse rather than race it. */
 	if (exec_changes_creds(r)) {
 		rc = suid_dumpable();
-		if (rc != 0 && rc != 2) { r->step = X_DUMPABLE; r->err = E_PERM; return -E_PERM; }
+		if (rc != 0 && rc != 2) return fail(r, X_DUMPABLE, -E_PERM);
 	}
 
 	/* The gate: 1 until the child lets go of Bun's mm (exec_child_main). */
@@ -654,32 +648,28 @@ static s64 exec_start(struct xreq *r, char *top)
 	 * (see the top of this file). */
 	if (!(r->opts & XOPT_OWN_MM)) {
 		rc = sys2(SYS_prctl, PR_SET_DUMPABLE, 0);
-		if (rc < 0) { r->step = X_DUMPABLE; r->err = (s32)-rc; return (s32)rc; }
+		if (rc < 0) return fail(r, X_DUMPABLE, rc);
 	}
 	rc = sys4(SYS_rt_sigprocmask, SIG_SETMASK, (s64)&all, (s64)&old, 8);
-	if (rc < 0) { r->step = X_SIGMASK; r->err = (s32)-rc; return (s32)rc; }
+	if (rc < 0) return fail(r, X_SIGMASK, rc);
 	pid = bun_userns_clone_trampoline(CLONE_VM | CLONE_PIDFD, top, &pidfd, r, (void *)exec_child_main);
 	sys4(SYS_rt_sigprocmask, SIG_SETMASK, (s64)&old, 0, 8);
-	if (pid < 0) { r->step = X_CLONE; r->err = (s32)-pid; return (s32)pid; }
+	if (pid < 0) return fail(r, X_CLONE, pid);
 	rc = exec_gate_wait(r, out, pidfd);
 	/* Re-seal, should fs.suid_dumpable have changed under the child. */
 	if (!(r->opts & XOPT_OWN_MM)) sys2(SYS_prctl, PR_SET_DUMPABLE, 0);
-	if (rc == -E_INTR) { r->step = X_STOPPED; r->err = E_INTR; }
-	else if (rc < 0) { r->step = X_GATE; r->err = (s32)-rc; }
+	if (rc == -E_INTR) fail(r, X_STOPPED, -E_INTR);
+	else if (rc < 0) fail(r, X_GATE, rc);
 
 	if (r->opts & (XOPT_FORK | XOPT_OWN_MM)) {
 		/* The command is not the entering child, which has exited (or is
 		 * exiting): reap it. */
-		for (;;) {
-			mem_zero(info, sizeof info);
-			rc = sys5(SYS_waitid, P_PIDFD, pidfd, (s64)info, WEXITED | WALL, 0);
-			if (rc != -E_INTR) break;
-		}
+		wait_retry(P_PIDFD, pidfd, info, WEXITED | WALL);
 		/* Killed during its vfork wait, the entering child let go of Bun's
 		 * mm while its CLONE_VM child may still run in it before its exec:
 		 * that child must not outlive this call, which then reuses that
 		 * memory. */
-		if (SI_CODE(info) != CLD_EXITED && r->step == X_NONE) { r->step = X_KILLED; r->err = E_INTR; }
+		if (SI_CODE(info) != CLD_EXITED && r->step == X_NONE) fail(r, X_KILLED, -E_INTR);
 		sys1(SYS_close, pidfd);
 		pidfd = -1;
 		if (r->opts & XOPT_OWN_MM) {
@@ -687,7 +677,7 @@ static s64 exec_start(struct xreq *r, char *top)
 			 * command is: the copy itself, or the one it forked. A copy
 			 * that forked is ended and reaped here (it exits once its
 			 * command has exec'd). */
-			if (r->step == X_NONE) { r->step = out->step; r->err = out->err; }
+			if (r->step == X_NONE) fail(r, out->step, -(s64)out->err);
 			r->pid = (r->opts & XOPT_FORK) ? out->pid : out->copy;
 			if ((r->opts & XOPT_FORK) && out->copy > 0) {
 				sys2(SYS_kill, out->copy, SIGKILL);
@@ -700,9 +690,7 @@ static s64 exec_start(struct xreq *r, char *top)
 			if (rc < 0) {
 				sys2(SYS_kill, r->pid, SIGKILL);
 				exec_reap_pid(r->pid, info);
-				r->step = X_PIDFD_OPEN;
-				r->err = (s32)-rc;
-				return (s32)rc;
+				return fail(r, X_PIDFD_OPEN, rc);
 			}
 			pidfd = (s32)rc;
 		}
@@ -719,7 +707,7 @@ static s64 exec_start(struct xreq *r, char *top)
 		}
 		return -r->err;
 	}
-	if (pidfd < 0) { r->step = X_FORK; r->err = E_SRCH; return -E_SRCH; }
+	if (pidfd < 0) return fail(r, X_FORK, -E_SRCH);
 	r->cmd_pidfd = pidfd;
 	return r->pid;
 }
@@ -735,13 +723,12 @@ s32 bun_userns_exec(struct xreq *r)
 	s64 rc;
 	char *top, *base;
 
-	r->step = X_NONE;
-	r->err = 0;
+	head_clear(r);
 	r->pid = 0;
 	r->copy = 0;
 	r->cmd_pidfd = -1;
 	if (r->stack_len < 16384 || r->nfds < 0 || r->nfds > XFD_MAX || !r->argv || !r->envp)
-		return -E_INVAL;
+		return (s32)fail(r, X_NONE, -E_INVAL);
 	/* timens_install: EUSERS unless alone in the mm (see the top of this file). */
 	if (exec_enters(r, CLONE_NEWTIME)) r->opts |= XOPT_OWN_MM;
 	r->ppid = (s32)sys0(SYS_getpid);
@@ -755,7 +742,7 @@ s32 bun_userns_exec(struct xreq *r)
 	r->report = 0;
 	if (r->opts & XOPT_OWN_MM) {
 		rc = sys6(SYS_mmap, 0, PAGE, PROT_RW, MAP_SHARED_ANON, -1, 0);
-		if (rc < 0 && rc > -PAGE) { r->step = X_FORK; r->err = (s32)-rc; return (s32)rc; }
+		if (rc < 0 && rc > -PAGE) return (s32)fail(r, X_FORK, rc);
 		r->report = (u64)rc;
 	}
 	rc = exec_start(r, top);
@@ -769,12 +756,7 @@ s32 bun_userns_exec(struct xreq *r)
 static s32 exec_poll_id(s32 idtype, s32 id)
 {
 	u8 info[128];
-	s64 rc;
-	for (;;) {
-		mem_zero(info, sizeof info);
-		rc = sys5(SYS_waitid, idtype, id, (s64)info, WEXITED | WNOHANG | WALL, 0);
-		if (rc != -E_INTR) break;
-	}
+	s64 rc = wait_retry(idtype, id, info, WEXITED | WNOHANG | WALL);
 	if (rc < 0) return (s32)rc;
 	if (SI_CODE(info) == CLD_EXITED) return SI_STATUS(info) & 255;
 	/* Apart from an exit code (0-255), so the caller can die of the same signal. */

@@ -6,10 +6,10 @@
  * and must never run here; SIGKILL and SIGSTOP cannot be blocked.
  */
 
+/* A failed step: its head written, the helper ends (the caller reaps it). */
 static void helper_fail(struct req *r, s32 step, s64 err)
 {
-	r->step = step;
-	r->err = (s32)-err;
+	fail(r, step, err);
 	sys1(SYS_exit_group, 253);
 }
 
@@ -85,7 +85,7 @@ void bun_userns_helper_main(struct req *r)
 
 	/* Run where the caller runs: every hand-off (futex wake, park, kill,
 	 * exit) then stays on one CPU, and on a virtualised host a cross-CPU
-	 * wake-up costs more than the work (~12% of a cycle here). Best effort. */
+	 * wake-up costs more than the work (docs/performance.md). Best effort. */
 	for (i = 0; i < 16; i++) cpus[i] = 0;
 	if (r->cpu >= 0 && r->cpu < 1024) {
 		cpus[r->cpu / 64] = 1UL << (r->cpu % 64);

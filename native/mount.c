@@ -11,11 +11,12 @@
  * renameat2 RENAME_EXCHANGE) cannot point a step at a tree or a place that
  * was not named.
  *
- * Failures are -(step * 1000 + errno), step 1 open_tree, 2 mount_setattr,
- * 3 move_mount, 4 umount2, 5 statfs, 6 the walk refused a component (its
- * path is written over the request's, the symlink's owner beside it), 7 the
- * name is a mount root but not the mount the caller attached, so the caller
- * can say which call refused.
+ * A failure returns -errno with the request's head (fail.c) naming the step
+ * (MSTEPS: open_tree, mount_setattr, move_mount, umount, resolve when the
+ * walk refused a component, its path then written over the request's and a
+ * refused symlink's owner beside it; other_mount when the name is a mount
+ * root but not the mount the caller attached), so the caller can say which
+ * call refused.
  */
 #ifndef OPEN_TREE_CLONE
 #define OPEN_TREE_CLONE 1
@@ -29,38 +30,40 @@ struct mount_attr { u64 attr_set, attr_clr, propagation, userns_fd; };
 #define MOVE_MOUNT_T_EMPTY_PATH 0x00000040
 #define UMOUNT_NOFOLLOW 0x8
 
-static s32 mount_fail(s32 step, s64 rc) { return (s32)(-(step * 1000) + rc); }
 
-
-/* What src/core/native.ts fills (the offsets are native/abi.h's, asserted in contract.c). */
+/* What src/mount/mount-codec.ts fills (the offsets are native/abi.h's, asserted in contract.c). */
 struct mount_req {
-	u64 attr_set;    /*  0 MOUNT_ATTR_* to set, MOUNT_ATTR_IDMAP among them */
-	u64 attr_clr;    /*  8 MOUNT_ATTR_* to clear (MOUNT_ATTR__ATIME with an atime mode) */
-	u64 propagation; /* 16 MS_PRIVATE / MS_SLAVE / MS_SHARED / MS_UNBINDABLE, or 0 */
-	s32 userns_fd;   /* 24 the user namespace whose maps the mount takes */
-	s32 recursive;   /* 28 1: clone and idmap SOURCE's submounts too */
-	char path[PATH_BYTES]; /* 32 SOURCE, NUL-terminated; out after a refused walk: the component */
-	u32 owner;       /* 4128 out: uid of a refused symlink */
+	s32 step;        /*  0 out: enum mstep that failed: the head (fail.c) */
+	s32 err;         /*  4 out: its errno */
+	u32 owner;       /*  8 out: uid of a refused symlink */
+	s32 userns_fd;   /* 12 the user namespace whose maps the mount takes */
+	u64 attr_set;    /* 16 MOUNT_ATTR_* to set, MOUNT_ATTR_IDMAP among them */
+	u64 attr_clr;    /* 24 MOUNT_ATTR_* to clear (MOUNT_ATTR__ATIME with an atime mode) */
+	u64 propagation; /* 32 MS_PRIVATE / MS_SLAVE / MS_SHARED / MS_UNBINDABLE, or 0 */
+	s32 recursive;   /* 40 1: clone and idmap SOURCE's submounts too */
+	s32 pad;         /* 44 */
+	char path[PATH_BYTES]; /* 48 SOURCE, NUL-terminated; out after a refused walk: the component */
 };
 
 /* What attach and umount take: TARGET, and the same report of a refused walk. */
 struct target_req {
-	s32 fd;          /*  0 in: the tree to attach */
-	s32 flags;       /*  4 in: umount2 flags */
+	s32 step;        /*  0 out: enum mstep that failed: the head (fail.c) */
+	s32 err;         /*  4 out: its errno */
 	u32 owner;       /*  8 out: uid of a refused symlink */
-	s32 pad0;        /* 12 */
-	u64 mnt_id;      /* 16 attach out: the attached mount's id; umount in: the one to remove (0: any) */
-	s32 pad[2];      /* 24 */
+	s32 fd;          /* 12 in: the tree to attach */
+	s32 flags;       /* 16 in: umount2 flags */
+	s32 pad;         /* 20 */
+	u64 mnt_id;      /* 24 attach out: the attached mount's id; umount in: the one to remove (0: any) */
 	char path[PATH_BYTES]; /* 32 TARGET; out after a refused walk: the component */
 };
 
-/* A refused walk: the component into PATH, the owner into *OWNER. */
-static s32 mount_walk_failed(struct walk *w, char *path, u32 *owner, s64 rc)
+/* A refused walk: the component into PATH, the owner into *OWNER, the step into the head. */
+static s32 mount_walk_failed(void *head, struct walk *w, char *path, u32 *owner, s64 rc)
 {
 	s32 i;
 	for (i = 0; i <= w->at_len; i++) path[i] = w->at[i];
 	*owner = w->owner;
-	return mount_fail(MSTEP_RESOLVE, rc);
+	return (s32)fail(head, MSTEP_RESOLVE, rc);
 }
 
 
@@ -75,16 +78,17 @@ s32 bun_userns_open_tree_idmap(struct mount_req *r)
 	struct walk w;
 	s64 src, fd, rc;
 	u32 rec = r->recursive ? AT_RECURSIVE : 0;
+	head_clear(r);
 	/* SOURCE resolved once, to a descriptor of the top mount at its end. */
 	src = walk_path(r->path, 1, 0, &w);
-	if (src < 0) return mount_walk_failed(&w, r->path, &r->owner, src);
+	if (src < 0) return mount_walk_failed(r, &w, r->path, &r->owner, src);
 	/* OPEN_TREE_CLONE: a copy, not SOURCE's own mount, so changing its
 	 * attributes cannot touch SOURCE; AT_EMPTY_PATH: of the descriptor just
 	 * resolved, not of a name again; AT_RECURSIVE copies submounts too (a
 	 * plain bind's rule); O_CLOEXEC: exec'd programs never see it. */
 	fd = sys3(SYS_open_tree, src, (s64)"", OPEN_TREE_CLONE | AT_EMPTY_PATH | O_CLOEXEC | rec);
 	sys1(SYS_close, src);
-	if (fd < 0) return mount_fail(MSTEP_OPEN_TREE, fd);
+	if (fd < 0) return (s32)fail(r, MSTEP_OPEN_TREE, fd);
 	/* MOUNT_ATTR_IDMAP is accepted only on a detached mount that is not yet
 	 * idmapped (the kernel refuses it on an attached one: EINVAL/EPERM);
 	 * AT_RECURSIVE applies it to every mount of the cloned tree. */
@@ -96,7 +100,7 @@ s32 bun_userns_open_tree_idmap(struct mount_req *r)
 	rc = sys5(SYS_mount_setattr, fd, (s64)"", AT_EMPTY_PATH | rec, (s64)&attr, sizeof attr);
 	if (rc < 0) {
 		sys1(SYS_close, fd);
-		return mount_fail(MSTEP_SETATTR, rc);
+		return (s32)fail(r, MSTEP_SETATTR, rc);
 	}
 	return (s32)fd;
 }
@@ -119,17 +123,18 @@ s32 bun_userns_attach_tree(struct target_req *r)
 	struct kstatx st;
 	char name[256];
 	s64 dfd, tfd, rc;
+	head_clear(r);
 	dfd = walk_path(r->path, 0, name, &w);
-	if (dfd < 0) return mount_walk_failed(&w, r->path, &r->owner, dfd);
+	if (dfd < 0) return mount_walk_failed(r, &w, r->path, &r->owner, dfd);
 	tfd = sys4(SYS_openat, dfd, (s64)name, O_PATH | O_NOFOLLOW | O_CLOEXEC, 0);
 	sys1(SYS_close, dfd);
-	if (tfd < 0) return mount_fail(MSTEP_MOVE, tfd);
+	if (tfd < 0) return (s32)fail(r, MSTEP_MOVE, tfd);
 	rc = statx_at((s32)tfd, "", &st);
 	if (rc == 0 && (st.mode & S_IFMT) == S_IFLNK) rc = -E_LOOP;
 	if (rc == 0)
 		rc = sys5(SYS_move_mount, r->fd, (s64)"", tfd, (s64)"", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
 	sys1(SYS_close, tfd);
-	if (rc < 0) return mount_fail(MSTEP_MOVE, rc);
+	if (rc < 0) return (s32)fail(r, MSTEP_MOVE, rc);
 	/* Attached: a failing statx leaves the id 0 (unknown) rather than undoing the mount. */
 	r->mnt_id = statx_at(r->fd, "", &st) == 0 ? st.mnt_id : 0;
 	return 0;
@@ -156,13 +161,14 @@ s32 bun_userns_umount(struct target_req *r)
 	char name[256], at[32 + 256];
 	s64 dfd, rc;
 	s32 i, n;
+	head_clear(r);
 	dfd = walk_path(r->path, 0, name, &w);
-	if (dfd < 0) return mount_walk_failed(&w, r->path, &r->owner, dfd);
+	if (dfd < 0) return mount_walk_failed(r, &w, r->path, &r->owner, dfd);
 	rc = statx_at((s32)dfd, name, &st);
 	if (rc == 0 && !(st.attributes & STATX_ATTR_MOUNT_ROOT)) rc = -E_INVAL;
 	if (rc == 0 && r->mnt_id && st.mnt_id != r->mnt_id) {
 		sys1(SYS_close, dfd);
-		return mount_fail(MSTEP_OTHER_MOUNT, -E_INVAL);
+		return (s32)fail(r, MSTEP_OTHER_MOUNT, -E_INVAL);
 	}
 	if (rc == 0) {
 		fd_path(at, (s32)dfd);
@@ -173,15 +179,15 @@ s32 bun_userns_umount(struct target_req *r)
 		rc = sys2(SYS_umount2, (s64)at, (s64)(u32)r->flags | UMOUNT_NOFOLLOW);
 	}
 	sys1(SYS_close, dfd);
-	return rc < 0 ? mount_fail(MSTEP_UMOUNT, rc) : 0;
+	return rc < 0 ? (s32)fail(r, MSTEP_UMOUNT, rc) : 0;
 }
 
-/* statfs(PATH)'s f_type (the filesystem's magic) into out[0], for hints. */
+/* statfs(PATH)'s f_type (the filesystem's magic) into out[0], for hints: 0 or -errno. */
 s32 bun_userns_fs_type(const char *path, u64 *out)
 {
 	u64 buf[15]; /* struct statfs: 120 bytes on 64-bit */
 	s64 rc = sys2(SYS_statfs, (s64)path, (s64)buf);
-	if (rc < 0) return mount_fail(MSTEP_STATFS, rc);
+	if (rc < 0) return (s32)rc;
 	out[0] = buf[0];
 	return 0;
 }

@@ -21,9 +21,6 @@
 #define E_NOTTY 25
 #define E_BUSY 16
 
-#define OFFSET_P(f) ((long)&((struct pin_req *)0)->f)
-/* Where a pin or unpin stopped, for the error's step (src/core/native.ts). */
-
 /* statfs f_type is the first word of struct statfs on every 64-bit arch. */
 static s64 is_nsfs(s32 fd)
 {
@@ -44,8 +41,9 @@ static s64 is_nsfs(s32 fd)
  * 3. Reopen it O_RDONLY through /proc/self/fd: setns(2) and the ioctls
  *    refuse O_PATH descriptors.
  * 4. NS_GET_NSTYPE (4.11).
- * PROC says PATH is a /proc/PID/ns/X we built: that is always a namespace
- * link, so steps 1-3 are one plain open.
+ * PROC says PATH is a /proc/PID/ns/X we built (a helper's user namespace,
+ * a process's namespaces to enter): always a namespace link, so steps 1-3
+ * are one plain open. The one op that opens a namespace.
  */
 s32 bun_userns_ns_open(const char *path, s32 proc, s32 *type)
 {
@@ -99,19 +97,21 @@ s32 bun_userns_ns_stat(const char *path, s32 fd, u32 *out)
 
 /* Its steps (NSSTEPS), refusals (PIN_WHYS) and flags (PIN_*) are the contract's: native/abi.h. */
 
-/* The request of a pin and an unpin (src/core/native.ts mirrors it). */
+/* The request of a pin and an unpin (src/ns/ns-codec.ts mirrors it). */
 struct pin_req {
-	s32 step;        /*  0 out: enum ns_step where it stopped, 0 when done */
-	s32 why;         /*  4 out: enum pin_why */
-	u32 owner;       /*  8 out: uid of the refused symlink or file */
-	s32 flags;       /* 12 in: PIN_* */
-	u64 mnt_id;      /* 16 pin out, unpin in (0: not known) */
-	u64 ns_ino;      /* 24 pin out, unpin in (0: not known) */
-	u64 file_ino;    /* 32 pin out, unpin in (0: not known) */
-	u32 dev_major;   /* 40 the file's device, with file_ino */
-	u32 dev_minor;   /* 44 */
-	s32 unlinked;    /* 48 unpin out: 1 if the file was removed */
-	s32 pad[3];      /* 52 */
+	s32 step;        /*  0 out: enum ns_step that failed, 0 when done: the head (fail.c) */
+	s32 err;         /*  4 out: its errno */
+	s32 why;         /*  8 out: enum pin_why */
+	u32 owner;       /* 12 out: uid of the refused symlink or file */
+	s32 flags;       /* 16 in: PIN_* */
+	s32 pad;         /* 20 */
+	u64 mnt_id;      /* 24 pin out, unpin in (0: not known) */
+	u64 ns_ino;      /* 32 pin out, unpin in (0: not known) */
+	u64 file_ino;    /* 40 pin out, unpin in (0: not known) */
+	u32 dev_major;   /* 48 the file's device, with file_ino */
+	u32 dev_minor;   /* 52 */
+	s32 unlinked;    /* 56 unpin out: 1 if the file was removed */
+	s32 pad2;        /* 60 */
 	char path[PATH_BYTES]; /* 64 in: PATH; out after NS_RESOLVE: the component that refused */
 };
 
@@ -119,11 +119,10 @@ struct pin_req {
 static s32 walk_failed(struct pin_req *r, struct walk *w, s32 rc)
 {
 	s32 i;
-	r->step = NS_RESOLVE;
 	r->why = w->owner != ~0u ? WHY_SYMLINK : WHY_NONE;
 	r->owner = w->owner;
 	for (i = 0; i <= w->at_len; i++) r->path[i] = w->at[i];
-	return rc;
+	return (s32)fail(r, NS_RESOLVE, rc);
 }
 
 static s32 same_file(struct kstatx *a, struct pin_req *r)
@@ -132,8 +131,9 @@ static s32 same_file(struct kstatx *a, struct pin_req *r)
 }
 
 /*
- * Pin namespace fd NSFD onto r->path. Returns 0 or -errno, with r->step and
- * r->why; on success r says what was made (mount id, namespace, file).
+ * Pin namespace fd NSFD onto r->path. Returns 0 or -errno, with the head
+ * (fail.c) and r->why; on success r says what was made (mount id,
+ * namespace, file).
  * 1. Resolve the directory once (resolve.c): every later step is relative
  *    to its descriptor, so the pin lands in the directory that was named.
  * 2. The target: created O_EXCL|O_NOFOLLOW mode 0444 as util-linux does
@@ -158,16 +158,15 @@ s32 bun_userns_ns_pin(s32 nsfd, struct pin_req *r)
 	struct kstatx st, now;
 	char name[256];
 	s64 dfd, tfd, tree = -1, rc;
-	s32 create = r->flags & PIN_CREATE;
+	s32 create = r->flags & PIN_CREATE, step;
+	head_clear(r);
 	r->why = WHY_NONE;
-	r->step = NS_RESOLVE;
 	dfd = walk_path(r->path, 0, name, &w);
 	if (dfd < 0) return walk_failed(r, &w, (s32)dfd);
-	r->step = NS_OPEN;
 	tfd = create ? sys4(SYS_openat, dfd, (s64)name, O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0444)
 		     : sys4(SYS_openat, dfd, (s64)name, O_PATH | O_NOFOLLOW | O_CLOEXEC, 0);
-	if (tfd < 0) { sys1(SYS_close, dfd); return (s32)tfd; }
-	r->step = NS_CHECK;
+	if (tfd < 0) { sys1(SYS_close, dfd); return (s32)fail(r, NS_OPEN, tfd); }
+	step = NS_CHECK;
 	rc = statx_at((s32)tfd, "", &st);
 	if (rc == 0 && (st.mode & S_IFMT) != S_IFREG) { rc = -E_EXIST; r->why = WHY_NOT_FILE; }
 	else if (rc == 0 && (st.attributes & STATX_ATTR_MOUNT_ROOT)) { rc = -E_BUSY; r->why = WHY_MOUNTED; }
@@ -181,7 +180,7 @@ s32 bun_userns_ns_pin(s32 nsfd, struct pin_req *r)
 		r->file_ino = st.ino;
 		r->dev_major = st.dev_major;
 		r->dev_minor = st.dev_minor;
-		r->step = NS_MOUNT;
+		step = NS_MOUNT;
 		tree = sys3(SYS_open_tree, nsfd, (s64)"", OPEN_TREE_CLONE_ | AT_EMPTY_PATH | O_CLOEXEC);
 		rc = tree < 0 ? tree
 			      : sys5(SYS_move_mount, tree, (s64)"", tfd, (s64)"",
@@ -199,12 +198,11 @@ s32 bun_userns_ns_pin(s32 nsfd, struct pin_req *r)
 		sys3(SYS_unlinkat, dfd, (s64)name, 0);
 	sys1(SYS_close, tfd);
 	sys1(SYS_close, dfd);
-	if (rc == 0) r->step = 0;
-	return (s32)rc;
+	return rc < 0 ? (s32)fail(r, step, rc) : 0;
 }
 
 /*
- * Remove the pin at r->path. Returns 0 or -errno with r->step and r->why.
+ * Remove the pin at r->path. Returns 0 or -errno with the head (fail.c) and r->why.
  * 1. Resolve the directory once, as the pin did.
  * 2. Open the name O_PATH|O_NOFOLLOW: the top mount there, not a link's target.
  * 3. It must be an nsfs inode at a mount root: with O_NOFOLLOW only a bind
@@ -229,15 +227,15 @@ s32 bun_userns_ns_unpin(struct pin_req *r)
 	struct kstatx st;
 	char name[256], self[32];
 	s64 dfd, fd, rc;
+	s32 step;
+	head_clear(r);
 	r->why = WHY_NONE;
 	r->unlinked = 0;
-	r->step = NS_RESOLVE;
 	dfd = walk_path(r->path, 0, name, &w);
 	if (dfd < 0) return walk_failed(r, &w, (s32)dfd);
-	r->step = NS_OPEN;
 	fd = sys4(SYS_openat, dfd, (s64)name, O_PATH | O_NOFOLLOW | O_CLOEXEC, 0);
-	if (fd < 0) { sys1(SYS_close, dfd); return (s32)fd; }
-	r->step = NS_CHECK;
+	if (fd < 0) { sys1(SYS_close, dfd); return (s32)fail(r, NS_OPEN, fd); }
+	step = NS_CHECK;
 	rc = statx_at((s32)fd, "", &st);
 	if (rc == 0) rc = is_nsfs((s32)fd);
 	if (rc == 0 && r->file_ino && same_file(&st, r)) rc = 0; /* our file, uncovered: only the unlink is left */
@@ -247,17 +245,16 @@ s32 bun_userns_ns_unpin(struct pin_req *r)
 		r->why = WHY_OTHER_PIN;
 	}
 	if (rc > 0) {
-		r->step = NS_UMOUNT;
+		step = NS_UMOUNT;
 		fd_path(self, (s32)fd);
 		rc = sys2(SYS_umount2, (s64)self, MNT_DETACH);
 	}
 	sys1(SYS_close, fd);
 	if (rc < 0 || !(r->flags & (PIN_UNLINK | PIN_UNLINK_MADE))) {
 		sys1(SYS_close, dfd);
-		if (rc == 0) r->step = 0;
-		return (s32)rc;
+		return rc < 0 ? (s32)fail(r, step, rc) : 0;
 	}
-	r->step = NS_UNLINK;
+	step = NS_UNLINK;
 	rc = statx_at((s32)dfd, name, &st);
 	if (rc == 0) {
 		s32 ours = (r->flags & PIN_UNLINK)
@@ -270,6 +267,5 @@ s32 bun_userns_ns_unpin(struct pin_req *r)
 		} else r->why = WHY_KEPT;
 	} else if (rc == -E_NOENT) rc = 0; /* gone already: nothing of ours is left */
 	sys1(SYS_close, dfd);
-	if (rc == 0) r->step = 0;
-	return (s32)rc;
+	return rc < 0 ? (s32)fail(r, step, rc) : 0;
 }

@@ -1,18 +1,4 @@
-/* Read-only questions to the kernel, no helper: the one fd made (open_ns's) is the caller's to close. */
-
-/* /proc/<pid>/ns/<name>, close-on-exec. */
-s32 bun_userns_open_ns(s32 pid, const char *name)
-{
-	char path[64];
-	char full[48];
-	const char *ns = "ns/";
-	int i = 0;
-	while (*ns) full[i++] = *ns++;
-	while (*name && i < 40) full[i++] = *name++;
-	full[i] = 0;
-	proc_path(path, pid, full);
-	return (s32)sys4(SYS_openat, AT_FDCWD, (s64)path, O_RDONLY | O_CLOEXEC, 0);
-}
+/* Read-only questions to the kernel about this process and its descriptors: nothing is made. */
 
 /* Owner uid of a user-namespace fd (ioctl NS_GET_OWNER_UID) into *uid. */
 s32 bun_userns_owner_uid(s32 fd, u32 *uid)
@@ -43,26 +29,27 @@ s32 bun_userns_nproc_limit(void)
 }
 
 /*
- * What every helper needs from the kernel, probed on ourselves: 0, or
- * -(step * 1000 + errno) for the first failure, step 1 pidfd_open,
- * 2 pidfd_send_signal, 3 waitid(P_PIDFD), 4 close_range (5.9; the helper's
- * first syscall, so without it every start would fail late).
+ * What every helper needs from the kernel, probed on ourselves: 0, or the
+ * first failure's -errno with its step (PSTEPS) in the head H: pidfd_open,
+ * pidfd_send_signal, waitid(P_PIDFD), close_range (5.9; the helper's first
+ * syscall, so without it every start would fail late).
  */
-s32 bun_userns_probe_kernel(void)
+s32 bun_userns_probe_kernel(struct head *h)
 {
 	u8 info[128];
-	s64 fd = sys2(SYS_pidfd_open, sys0(SYS_getpid), 0);
-	s64 rc;
-	if (fd < 0) return (s32)(-1000 + fd);
+	s64 fd, rc;
+	head_clear(h);
+	fd = sys2(SYS_pidfd_open, sys0(SYS_getpid), 0);
+	if (fd < 0) return (s32)fail(h, PROBE_PIDFD_OPEN, fd);
 	rc = sys4(SYS_pidfd_send_signal, fd, 0, 0, 0);
-	if (rc < 0) { sys1(SYS_close, fd); return (s32)(-2000 + rc); }
+	if (rc < 0) { sys1(SYS_close, fd); return (s32)fail(h, PROBE_PIDFD_SIGNAL, rc); }
 	mem_zero(info, sizeof info);
 	rc = sys5(SYS_waitid, P_PIDFD, fd, (s64)info, WEXITED | WNOHANG | WALL, 0);
 	sys1(SYS_close, fd);
 	/* Waiting on ourselves must say "not a child", not "unknown idtype". */
-	if (rc != -E_CHILD) return (s32)(-3000 + (rc < 0 ? rc : -E_INVAL));
+	if (rc != -E_CHILD) return (s32)fail(h, PROBE_WAITID, rc < 0 ? rc : -E_INVAL);
 	/* An empty range far above any open fd: closes nothing. */
 	rc = sys3(SYS_close_range, ~0U - 1, ~0U, 0);
-	if (rc < 0) return (s32)(-4000 + rc);
+	if (rc < 0) return (s32)fail(h, PROBE_CLOSE_RANGE, rc);
 	return 0;
 }

@@ -44,6 +44,22 @@ static s64 write_proc_file(s32 pid, const char *name, const char *text, s64 len)
 	return n < 0 ? n : 0;
 }
 
+/*
+ * waitid(IDTYPE, ID) into INFO (128 bytes, zeroed first), made again when a
+ * signal handler interrupted it (EINTR: the caller's thread runs Bun's
+ * handlers; a thread with every signal blocked is never interrupted, so the
+ * loop costs it nothing). 0 or -errno.
+ */
+static s64 wait_retry(s32 idtype, s64 id, u8 *info, s32 options)
+{
+	s64 rc;
+	do {
+		mem_zero(info, 128);
+		rc = sys5(SYS_waitid, idtype, id, (s64)info, options, 0);
+	} while (rc == -E_INTR);
+	return rc;
+}
+
 /* Reap: loop past ptrace stops (reported "regardless of options") until a
  * real exit; __WALL because the helper has no exit signal. */
 static s64 reap(s32 pidfd)
@@ -51,9 +67,7 @@ static s64 reap(s32 pidfd)
 	u8 info[128];
 	s64 rc;
 	for (;;) {
-		mem_zero(info, sizeof info);
-		rc = sys5(SYS_waitid, P_PIDFD, pidfd, (s64)info, WEXITED | WALL, 0);
-		if (rc == -E_INTR) continue;
+		rc = wait_retry(P_PIDFD, pidfd, info, WEXITED | WALL);
 		if (rc < 0) return rc == -E_CHILD ? 0 : rc;
 		if (SI_CODE(info) == CLD_EXITED || SI_CODE(info) == CLD_KILLED || SI_CODE(info) == CLD_DUMPED) return 0;
 	}

@@ -165,10 +165,7 @@ static int our_child(s32 pid)
 	u8 info[128];
 	s64 rc;
 	if (pid <= 0) return 0;
-	do {
-		mem_zero(info, sizeof info);
-		rc = sys5(SYS_waitid, P_PID_, pid, (s64)info, WEXITED | WSTOPPED | WCONTINUED | WNOHANG | WNOWAIT_ | WALL, 0);
-	} while (rc == -E_INTR);
+	rc = wait_retry(P_PID_, pid, info, WEXITED | WSTOPPED | WCONTINUED | WNOHANG | WNOWAIT_ | WALL);
 	return rc == 0;
 }
 
@@ -180,10 +177,7 @@ static s32 rec_end(const struct rec *e)
 	if (rec_names(e)) return bun_userns_release(e->fd);
 	if (!our_child(e->pid)) return -E_SRCH;
 	rc = sys2(SYS_kill, e->pid, SIGKILL);
-	for (;;) {
-		mem_zero(info, sizeof info);
-		if (sys5(SYS_waitid, P_PID_, e->pid, (s64)info, WEXITED | WALL, 0) != -E_INTR) break;
-	}
+	wait_retry(P_PID_, e->pid, info, WEXITED | WALL);
 	return (s32)rc;
 }
 
@@ -270,19 +264,13 @@ static s32 rec_pipe(struct pipe_out *out, s32 regfd)
 static s32 rec_exec(struct xreq *r, s32 regfd, s32 slot)
 {
 	s32 rc;
-	if (!reg_is(regfd, 0)) {
-		r->step = X_NONE;
-		r->err = E_BADF;
-		return -E_BADF;
-	}
+	if (!reg_is(regfd, 0)) return (s32)fail(r, X_NONE, -E_BADF);
 	rc = bun_userns_exec(r);
 	if (rc > 0) {
 		s32 put = rec_put(regfd, slot, REC_COMMAND, r->cmd_pidfd, rc);
 		if (put < 0) {
 			bun_userns_release(r->cmd_pidfd);
-			r->step = X_NONE;
-			r->err = -put;
-			return put;
+			return (s32)fail(r, X_NONE, put);
 		}
 	}
 	return rc;
@@ -292,15 +280,11 @@ static s32 rec_exec(struct xreq *r, s32 regfd, s32 slot)
 static s32 rec_clone(struct req *r, s32 regfd, s32 slot)
 {
 	s32 rc, put;
-	if (!reg_is(regfd, 0)) return -E_BADF;
+	if (!reg_is(regfd, 0)) return (s32)fail(r, STEP_NONE, -E_BADF);
 	rc = bun_userns_clone(r);
 	if (rc <= 0) return rc;
 	put = rec_put(regfd, slot, REC_HELPER, r->pidfd, rc);
-	if (put < 0) {
-		r->step = STEP_NONE;
-		r->err = -put;
-		return bun_userns_abort(r, put);
-	}
+	if (put < 0) return bun_userns_abort(r, (s32)fail(r, STEP_NONE, put));
 	return rc;
 }
 

@@ -1,7 +1,7 @@
 /*
  * The caller's side of a helper's life: clone it (as the owner uid, when
  * asked), write its maps, let it go and wait for the park, or abort it.
- * Each returns 0 / a pid, or -errno with r->step and r->err set; after a
+ * Each returns 0 / a pid, or -errno with the head (fail.c) set; after a
  * failure of any of them nothing is left: no process, no descriptor.
  */
 
@@ -13,13 +13,6 @@ struct saved_creds {
 	struct cap_header hdr;
 	struct cap_data caps[2];
 };
-
-static s64 fail(struct req *r, s32 step, s64 rc)
-{
-	r->step = step;
-	r->err = (s32)-rc;
-	return rc;
-}
 
 /*
  * The shared mm stays non-dumpable from here on, for the whole process:
@@ -136,8 +129,7 @@ s32 bun_userns_clone(struct req *r)
 	s32 pidfd = -1;
 	char *stack_top;
 
-	r->step = STEP_NONE;
-	r->err = 0;
+	head_clear(r);
 	r->go = 0;
 	r->state = STATE_BORN;
 	r->pidfd = -1;
@@ -249,9 +241,7 @@ static s32 start_wait(struct req *r)
 	*(volatile s32 *)&r->go = 1;
 	sys3(SYS_futex, (s64)&r->go, FUTEX_WAKE, 1);
 	for (;;) {
-		mem_zero(info, sizeof info);
-		rc = sys5(SYS_waitid, P_PIDFD, r->pidfd, (s64)info, WEXITED | WSTOPPED | WALL, 0);
-		if (rc == -E_INTR) continue;
+		rc = wait_retry(P_PIDFD, r->pidfd, info, WEXITED | WSTOPPED | WALL);
 		if (rc < 0) return bun_userns_abort(r, (s32)fail(r, STEP_PARK, rc));
 		if (SI_CODE(info) == CLD_EXITED || SI_CODE(info) == CLD_KILLED || SI_CODE(info) == CLD_DUMPED) {
 			/* Reaped by that waitid. The helper left its step and errno;

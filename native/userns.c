@@ -14,13 +14,14 @@
  * (park.c) before anyone else can be in its namespaces.
  *
  * Files, in the order a helper's life runs through them:
- *   abi.h        the request block, the step table and the op numbers
+ *   abi.h        the contract: op numbers, request blocks, step tables, option bits
+ *   fail.c       fail(): the one writer of a request block's {step, err} head
  *   syscalls_*.h raw syscalls and the assembly, per architecture
- *   procfs.c     /proc paths, one-write map files, the reap loop
+ *   procfs.c     /proc paths, one-write map files, waitid past EINTR, the reap loop
  *   park.c       the park program an unprivileged caller's helper execs
  *   helper.c     the helper's own sequence, clone to park
  *   spawn.c      the caller's side: clone, maps, start, abort, liveness, release
- *   probe.c      read-only probes (kernel support, caps, namespace fds)
+ *   probe.c      read-only probes (kernel support, caps, a user namespace's owner)
  *   resolve.c    a path resolved once to descriptors, refusing other uids' symlinks
  *   mount.c      idmapped mounts: open_tree, mount_setattr, move_mount
  *   exec.c       a command inside a pid's namespaces
@@ -40,6 +41,7 @@
 #error "bun-userns: only x86_64 and aarch64 are supported"
 #endif
 
+#include "fail.c" /* the head every stepped request block begins with */
 #include "procfs.c"
 #include "park.c"
 #include "helper.c"
@@ -71,8 +73,7 @@ s32 bun_userns(s32 op, void *p, s32 x, s32 y)
 	case OP_ALIVE: return bun_userns_alive(x, y);
 	case OP_RELEASE: return bun_userns_release(x);
 	case OP_CLOSE: return (s32)sys1(SYS_close, x);
-	case OP_OPEN_NS: return bun_userns_open_ns(x, (const char *)p);
-	case OP_PROBE_KERNEL: return bun_userns_probe_kernel();
+	case OP_PROBE_KERNEL: return bun_userns_probe_kernel((struct head *)p);
 	case OP_CAP_EFFECTIVE: return bun_userns_cap_effective();
 	case OP_OWNER_UID: return bun_userns_owner_uid(x, (u32 *)p);
 	case OP_NPROC_LIMIT: return bun_userns_nproc_limit();

@@ -74,9 +74,9 @@ describe("the contract's text", () => {
 
   test("a difference is named: a moved field, a missing op, an unknown step", () => {
     const ours = contractText();
-    const moved = ours.replace("field xreq pid 32 4", "field xreq pid 36 4");
+    const moved = ours.replace("field xreq pid 40 4", "field xreq pid 44 4");
     expect(contractDiff(moved)).toEqual([
-      'the build has "field xreq pid 36 4", this package expects "field xreq pid 32 4"',
+      'the build has "field xreq pid 44 4", this package expects "field xreq pid 40 4"',
     ]);
     expect(contractDiff(ours.replace("op exec_poll 31\n", ""))).toEqual(['the build lacks "op exec_poll 31"']);
     expect(contractDiff(`${ours}step exec extra none\n`)).toEqual([
@@ -144,7 +144,7 @@ for (const [arch, compiler] of [
       expect(ok.exitCode).toBe(0);
       const dir = copy(`moved-${arch}`, (f, t) =>
         f === "exec.c"
-          ? t.replace("\ts32 pid;              /*  32", "\ts32 spare;\n\ts32 pid;              /*  32")
+          ? t.replace("\ts32 pid;              /*  40", "\ts32 spare;\n\ts32 pid;              /*  40")
           : t,
       );
       const bad = compile(compiler as string, dir, "/dev/null", flags);

@@ -18,7 +18,7 @@ MUTANTS=(
   test/exec.test.ts
 
   orphan-thread src/core/orphans.ts
-  's/if (tid === undefined || existsSync(`\/proc\/self\/task\/${tid}`)) continue;/if (tid === undefined) continue;/'
+  's/if (reg === undefined || threadLives(reg.tid, reg.start)) continue;/if (reg === undefined) continue;/'
   test/reliability/orphan-sweep.test.ts
 
   idmap-refused native/mount.c

@@ -10,7 +10,7 @@ import { chmodSync, closeSync, mkdtempSync, readlinkSync, rmSync, writeFileSync,
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ReadStream } from "node:tty";
-import * as native from "../src/core/native.ts";
+import * as processCodec from "../src/core/process-codec.ts";
 import { isRoot } from "./support/proc.ts";
 
 const CLI = join(import.meta.dir, "..", "src", "cli.ts");
@@ -65,9 +65,9 @@ function buildInjector(): string {
 
 /** A pty of the test's, with argv run under setsid -w -c on its slave (its controlling terminal). */
 function onPty(argv: string[], size = { rows: 40, cols: 100 }) {
-  const pty = native.ptyOpen(-1);
+  const pty = processCodec.ptyOpen(-1);
   if (typeof pty === "number") throw new Error(`ptyOpen: ${pty}`);
-  native.setWinsize(pty.master, size);
+  processCodec.setWinsize(pty.master, size);
   const proc = Bun.spawn([setsid as string, "-w", "-c", ...argv], {
     stdio: [pty.slave, pty.slave, pty.slave],
     env: { ...process.env, TERM: "xterm", PS1: "$ " },
@@ -105,7 +105,7 @@ function onPty(argv: string[], size = { rows: 40, cols: 100 }) {
       writeSync(pty.master, s);
     },
     resize(rows: number, cols: number): void {
-      native.setWinsize(pty.master, { rows, cols });
+      processCodec.setWinsize(pty.master, { rows, cols });
     },
     exited: proc.exited,
     close(): void {

@@ -9,7 +9,7 @@
  */
 import { UsernsError } from "../core/errors.ts";
 import { NAMESPACE_FLAGS, type NamespaceName, parseNamespaceList } from "../core/flags.ts";
-import type { NamespaceKind } from "../ns/kinds.ts";
+import { NAMESPACE_TABLE, type NamespaceKind } from "../ns/kinds.ts";
 
 /** -V/--version, wherever it is given. */
 export async function printVersion(): Promise<void> {
@@ -135,17 +135,10 @@ export function str(v: string | true | undefined): string | undefined {
   return typeof v === "string" ? v : undefined;
 }
 
-/** util-linux's long name of each namespace option, and the name the library takes. */
-export const NS_OPTIONS: Readonly<Record<string, NamespaceKind>> = {
-  user: "user",
-  mount: "mnt",
-  net: "net",
-  uts: "uts",
-  ipc: "ipc",
-  cgroup: "cgroup",
-  pid: "pid",
-  time: "time",
-};
+/** util-linux's long name of each namespace option ("mount"), and the kind it names (the table's columns). */
+export const NS_OPTIONS: Readonly<Record<string, NamespaceKind>> = Object.freeze(
+  Object.fromEntries(NAMESPACE_TABLE.map((r) => [r.long, r.kind])),
+);
 
 /**
  * The namespace options util-linux gives unshare and nsenter: `-m`/`--mount[=FILE]`, ….
@@ -153,10 +146,9 @@ export const NS_OPTIONS: Readonly<Record<string, NamespaceKind>> = {
  */
 export function nsTable(attached: boolean): OptionTable {
   const t: Record<string, OptionSpec> = {};
-  for (const [name, short] of Object.entries(NS_SHORT)) t[name] = { type: "optional", short, attached };
+  for (const r of NAMESPACE_TABLE) t[r.long] = { type: "optional", short: r.short, attached };
   return t;
 }
-const NS_SHORT = { user: "U", mount: "m", uts: "u", ipc: "i", net: "n", pid: "p", cgroup: "C", time: "T" };
 
 /** The namespaces asked for (each once per kind), the files given as `--NS=FILE`, and those given bare (`-n`). */
 export function namespaceOptions(

@@ -4,6 +4,7 @@
  */
 import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import { release } from "node:os";
+import { CAP_SYS_PTRACE, hasCapability } from "../core/caps.ts";
 import { errnoText, UsernsError } from "../core/errors.ts";
 import * as native from "../core/native.ts";
 import { probeKernelDetail } from "../core/pidfd.ts";
@@ -143,8 +144,7 @@ function apparmor(): Omit<Check, "name" | "required"> {
 function yama(): Omit<Check, "name" | "required"> {
   const v = read("/proc/sys/kernel/yama/ptrace_scope");
   if (v === undefined) return { status: "ok", detail: "Yama not present" };
-  const CAP_SYS_PTRACE = 19;
-  const hasPtrace = native.capEffective() & (1 << CAP_SYS_PTRACE);
+  const hasPtrace = hasCapability(CAP_SYS_PTRACE);
   if (v === "0" || v === "1") return { status: "ok", detail: `kernel.yama.ptrace_scope = ${v}` };
   if (v === "2" && hasPtrace)
     return { status: "ok", detail: "kernel.yama.ptrace_scope = 2 (this caller has CAP_SYS_PTRACE)" };

@@ -12,8 +12,8 @@
 import { write, writeSync } from "node:fs";
 import { isatty, ReadStream } from "node:tty";
 import { errnoName, errnoText, UsernsError } from "../core/errors.ts";
-import * as native from "../core/native.ts";
 import type { InsideProcess } from "../exec/spawn-inside.ts";
+import { closePtyEnd, copyWindowSize, openPty } from "../exec/terminal.ts";
 
 /**
  * After the command has exited, how long the output may stay quiet before
@@ -39,7 +39,7 @@ export class PtyRelay implements Disposable {
 
   /** A new pty like our terminal on fd 0 (settings and size). */
   constructor() {
-    const r = native.ptyOpen(0);
+    const r = openPty(0);
     if (typeof r === "number") {
       throw new UsernsError(`cannot open a pty for the command: /dev/ptmx: ${errnoText(-r)}`, {
         code: errnoName(-r),
@@ -66,7 +66,7 @@ export class PtyRelay implements Disposable {
 
   /** Once the command has it: the pty ends (EIO on the master) when the last holder closes it. */
   closeSlave(): void {
-    if (this.#slave >= 0) native.close(this.#slave);
+    if (this.#slave >= 0) closePtyEnd(this.#slave);
     this.#slave = -1;
   }
 
@@ -140,8 +140,7 @@ export class PtyRelay implements Disposable {
   }
 
   #copySize(): void {
-    const ws = native.getWinsize(0);
-    if (typeof ws !== "number") native.setWinsize(this.master, ws);
+    copyWindowSize(0, this.master);
   }
 
   /** To the command, in order, off the event loop: a write blocks while the pty's input is full. */

@@ -8,7 +8,7 @@
  */
 
 /** BUN_USERNS_ABI of native/abi.h. */
-export const ABI_VERSION = 5;
+export const ABI_VERSION = 8;
 
 /** CONTRACT_OPS: the op numbers of the one bound symbol. */
 export const OPS = {
@@ -21,7 +21,6 @@ export const OPS = {
   release: 6,
   write_setgroups: 14,
   close: 7,
-  open_ns: 8,
   probe_kernel: 9,
   cap_effective: 10,
   owner_uid: 11,
@@ -51,18 +50,25 @@ export const OPS = {
 
 /** CONTRACT_BLOCKS and CONTRACT_FIELDS: each block's size and its fields as [offset, size]. */
 export const BLOCKS = {
+  head: {
+    size: 8,
+    fields: {
+      step: [0, 4],
+      err: [4, 4],
+    },
+  },
   req: {
     size: 8272,
     fields: {
-      flags: [0, 8],
-      owner_uid: [8, 4],
-      setgroups: [12, 4],
-      uid_len: [16, 4],
-      gid_len: [20, 4],
-      ppid: [24, 4],
-      go: [28, 4],
-      step: [32, 4],
-      err: [36, 4],
+      step: [0, 4],
+      err: [4, 4],
+      flags: [8, 8],
+      owner_uid: [16, 4],
+      setgroups: [20, 4],
+      uid_len: [24, 4],
+      gid_len: [28, 4],
+      ppid: [32, 4],
+      go: [36, 4],
       pid: [40, 4],
       pidfd: [44, 4],
       stack_len: [48, 4],
@@ -80,16 +86,16 @@ export const BLOCKS = {
   xreq: {
     size: 248,
     fields: {
-      pidfd: [0, 4],
-      ns_flags: [4, 4],
-      nfds: [8, 4],
-      opts: [12, 4],
-      stdio: [16, 12],
-      ppid: [28, 4],
-      pid: [32, 4],
-      cmd_pidfd: [36, 4],
-      step: [40, 4],
-      err: [44, 4],
+      step: [0, 4],
+      err: [4, 4],
+      pidfd: [8, 4],
+      ns_flags: [12, 4],
+      nfds: [16, 4],
+      opts: [20, 4],
+      stdio: [24, 12],
+      ppid: [36, 4],
+      pid: [40, 4],
+      cmd_pidfd: [44, 4],
       fds: [48, 32],
       types: [80, 32],
       stack_len: [112, 4],
@@ -113,24 +119,28 @@ export const BLOCKS = {
     },
   },
   mount_req: {
-    size: 4136,
+    size: 4144,
     fields: {
-      attr_set: [0, 8],
-      attr_clr: [8, 8],
-      propagation: [16, 8],
-      userns_fd: [24, 4],
-      recursive: [28, 4],
-      path: [32, 4096],
-      owner: [4128, 4],
+      step: [0, 4],
+      err: [4, 4],
+      owner: [8, 4],
+      userns_fd: [12, 4],
+      attr_set: [16, 8],
+      attr_clr: [24, 8],
+      propagation: [32, 8],
+      recursive: [40, 4],
+      path: [48, 4096],
     },
   },
   target_req: {
     size: 4128,
     fields: {
-      fd: [0, 4],
-      flags: [4, 4],
+      step: [0, 4],
+      err: [4, 4],
       owner: [8, 4],
-      mnt_id: [16, 8],
+      fd: [12, 4],
+      flags: [16, 4],
+      mnt_id: [24, 8],
       path: [32, 4096],
     },
   },
@@ -138,15 +148,16 @@ export const BLOCKS = {
     size: 4160,
     fields: {
       step: [0, 4],
-      why: [4, 4],
-      owner: [8, 4],
-      flags: [12, 4],
-      mnt_id: [16, 8],
-      ns_ino: [24, 8],
-      file_ino: [32, 8],
-      dev_major: [40, 4],
-      dev_minor: [44, 4],
-      unlinked: [48, 4],
+      err: [4, 4],
+      why: [8, 4],
+      owner: [12, 4],
+      flags: [16, 4],
+      mnt_id: [24, 8],
+      ns_ino: [32, 8],
+      file_ino: [40, 8],
+      dev_major: [48, 4],
+      dev_minor: [52, 4],
+      unlinked: [56, 4],
       path: [64, 4096],
     },
   },
@@ -348,7 +359,6 @@ export const MOUNT_STEPS = [
   ["mount_setattr", "mount_setattr"],
   ["move_mount", "move_mount"],
   ["umount", "umount2"],
-  ["statfs", "statfs"],
   ["resolve", "openat"],
   ["other_mount", "statx"],
 ] as const;
@@ -406,6 +416,15 @@ export const SANDBOX_STEPS = [
   ["killed", "waitid"],
   ["gate", "futex"],
   ["pidfd_open", "pidfd_open"],
+] as const;
+
+/** PSTEPS: the kernel probe's steps (probe.c): the first call that failed; 0 is all work. */
+export const PROBE_STEPS = [
+  ["none", "none"],
+  ["pidfd_open", "pidfd_open"],
+  ["pidfd_send_signal", "pidfd_send_signal"],
+  ["waitid", "waitid"],
+  ["close_range", "close_range"],
 ] as const;
 
 /** PIN_WHYS: why a pin or an unpin was refused. */
@@ -505,6 +524,7 @@ export function contractText(): string {
     ["mount", MOUNT_STEPS],
     ["ns", NS_STEPS],
     ["sandbox", SANDBOX_STEPS],
+    ["probe", PROBE_STEPS],
   ] as const;
   for (const [domain, steps] of tables)
     for (const [step, syscall] of steps) lines.push(`step ${domain} ${step} ${syscall}`);

@@ -5,7 +5,7 @@
  * warning: a dropped handle holds its fd until then, an unattached tree its
  * mount).
  */
-import * as native from "./native.ts";
+import * as processCodec from "./process-codec.ts";
 
 interface Owned {
   fd: number;
@@ -14,7 +14,7 @@ interface Owned {
 
 /** Held values name the fd, never the handle (which would keep it alive). */
 const leakNet = new FinalizationRegistry<Owned>(({ fd, what }) => {
-  native.close(fd);
+  processCodec.close(fd);
   process.emitWarning(`a ${what} (fd ${fd}) was collected without close(): its fd was closed then`, {
     code: "BUN_USERNS_LEAKED_FD",
   });
@@ -48,7 +48,7 @@ export abstract class FdHandle implements Disposable {
   /** Close the descriptor; later calls do nothing. */
   close(): void {
     const fd = this.takeFd();
-    if (fd >= 0) native.close(fd);
+    if (fd >= 0) processCodec.close(fd);
   }
 
   [Symbol.dispose](): void {

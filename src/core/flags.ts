@@ -1,27 +1,38 @@
-/** Namespace flags and their validation (`unshare(2)` inside the helper). */
+/** Namespace flags and their validation (`unshare(2)` inside the helper), from the one table (src/ns/kinds.ts). */
+import {
+  CLONE_NEWCGROUP,
+  CLONE_NEWIPC,
+  CLONE_NEWNET,
+  CLONE_NEWNS,
+  CLONE_NEWPID,
+  CLONE_NEWTIME,
+  CLONE_NEWUSER,
+  CLONE_NEWUTS,
+  cloneName,
+  kindOfName,
+  NAMESPACE_TABLE,
+  type NamespaceKind,
+} from "../ns/kinds.ts";
 import { invalid, UsernsError } from "./errors.ts";
 
-export const CLONE_NEWTIME = 0x00000080;
-export const CLONE_NEWNS = 0x00020000;
-export const CLONE_NEWCGROUP = 0x02000000;
-export const CLONE_NEWUTS = 0x04000000;
-export const CLONE_NEWIPC = 0x08000000;
-export const CLONE_NEWUSER = 0x10000000;
-export const CLONE_NEWPID = 0x20000000;
-export const CLONE_NEWNET = 0x40000000;
+export {
+  CLONE_NEWCGROUP,
+  CLONE_NEWIPC,
+  CLONE_NEWNET,
+  CLONE_NEWNS,
+  CLONE_NEWPID,
+  CLONE_NEWTIME,
+  CLONE_NEWUSER,
+  CLONE_NEWUTS,
+};
 
-/** Short names, as util-linux `unshare(1)` and `/proc/PID/ns/*` spell them. */
-export const NAMESPACE_FLAGS = {
-  mnt: CLONE_NEWNS,
-  uts: CLONE_NEWUTS,
-  ipc: CLONE_NEWIPC,
-  net: CLONE_NEWNET,
-  pid: CLONE_NEWPID,
-  cgroup: CLONE_NEWCGROUP,
-  time: CLONE_NEWTIME,
-} as const;
+/** A namespace kind the helper unshares: a NamespaceKind other than "user" (the helper's own, always new). */
+export type NamespaceName = Exclude<NamespaceKind, "user">;
 
-export type NamespaceName = keyof typeof NAMESPACE_FLAGS;
+/** Short names, as util-linux `unshare(1)` and `/proc/PID/ns/*` spell them, and their flags. */
+export const NAMESPACE_FLAGS = Object.freeze(
+  Object.fromEntries(NAMESPACE_TABLE.filter((r) => r.kind !== "user").map((r) => [r.kind, r.flag])),
+) as Readonly<Record<NamespaceName, number>>;
 
 const ALLOWED = Object.values(NAMESPACE_FLAGS).reduce((a, b) => a | b, 0) >>> 0;
 
@@ -45,12 +56,7 @@ export function flagNames(flags: number): string {
   for (let i = 0; i < 32; i++) {
     const bit = 2 ** i;
     if ((flags & bit) === 0) continue;
-    const known = Object.entries(NAMESPACE_FLAGS).find(([, v]) => v === bit);
-    names.push(
-      known
-        ? `CLONE_NEW${known[0] === "mnt" ? "NS" : known[0].toUpperCase()}`
-        : (KNOWN_BITS[bit] ?? `0x${bit.toString(16)}`),
-    );
+    names.push((bit !== CLONE_NEWUSER ? cloneName(bit) : undefined) ?? KNOWN_BITS[bit] ?? `0x${bit.toString(16)}`);
   }
   return names.join("|") || "0";
 }
@@ -89,8 +95,8 @@ export function parseNamespaceList(list: string): number {
   for (const raw of list.split(",")) {
     const name = raw.trim();
     if (name === "") continue;
-    const alias = name === "mount" ? "mnt" : name === "network" ? "net" : name;
-    const bit = (NAMESPACE_FLAGS as Record<string, number>)[alias];
+    const kind = kindOfName(name);
+    const bit = kind === undefined || kind === "user" ? undefined : NAMESPACE_FLAGS[kind];
     if (bit === undefined) {
       throw invalid(
         "flags",

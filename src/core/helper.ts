@@ -4,18 +4,15 @@
  * `spawnHelper` (given validated plain data) creates one.
  */
 
-import { findShadowTools, shadowWriter } from "../rootless/newuidmap.ts";
+import { CAP_SETGID, CAP_SETUID, CAP_SYS_PTRACE, effectiveCaps } from "./caps.ts";
 import { EBADF, ESRCH, errnoText, syscallError, type UsernsError } from "./errors.ts";
+import * as helperCodec from "./helper-codec.ts";
 import { type IDMap, mapText } from "./idmap.ts";
-import * as native from "./native.ts";
 import { nprocShortfall } from "./nproc.ts";
 import { sweepIfDue } from "./orphans.ts";
 import { assertOwnProc } from "./own-proc.ts";
+import * as registryCodec from "./registry-codec.ts";
 import { startHint } from "./start-hints.ts";
-
-const CAP_SETGID = 1 << 6;
-const CAP_SETUID = 1 << 7;
-const CAP_SYS_PTRACE = 1 << 19;
 
 /** Validated, plain, frozen data: what the native call is built from. */
 export interface HelperSpec {
@@ -24,9 +21,16 @@ export interface HelperSpec {
   readonly flags: number;
   readonly setgroups?: "allow" | "deny";
   readonly owner?: "mapping" | "caller";
-  readonly mapper?: "auto" | "direct" | "newuidmap";
   readonly propagation?: "private" | "slave" | "shared" | "unchanged";
 }
+
+/**
+ * Who writes a waiting helper's maps, given this thread's capabilities: a
+ * MapWriter (another program, e.g. newuidmap), or undefined for the caller
+ * itself. Decided by the caller of spawnHelper (src/rootless/ for the public
+ * calls); may throw a start failure, before anything is created.
+ */
+export type MapWriterChoice = (caps: number) => helperCodec.MapWriter | undefined;
 
 /** This thread's helpers, held weakly so a dropped handle can be collected. */
 const live = new Map<number, WeakRef<Helper>>();
@@ -37,10 +41,10 @@ const live = new Map<number, WeakRef<Helper>>();
  * nothing can settle. When the handle is garbage-collected, kill and reap the
  * helper, close the pidfd, and say so. Finalizers run on this thread, the tracer.
  */
-const leaked = new FinalizationRegistry<{ pid: number; rec: number; slot: native.Slot }>((h) => {
+const leaked = new FinalizationRegistry<{ pid: number; rec: number; slot: helperCodec.Slot }>((h) => {
   live.delete(h.pid);
-  native.recRelease(h.rec);
-  native.releaseSlot(h.slot);
+  registryCodec.recRelease(h.rec);
+  helperCodec.releaseSlot(h.slot);
   process.emitWarning(
     `bun-userns: helper ${h.pid} was garbage-collected without release() (a dropped startHelper handle, or a callback awaiting a promise nothing can settle); killed and reaped it`,
     { code: "BUN_USERNS_LEAKED_HELPER" },
@@ -70,9 +74,9 @@ export class Helper implements Disposable {
   #pidfd: number;
   /** Its record in this thread's registry (native/registry.c). */
   #rec: number;
-  #slot: native.Slot | undefined;
+  #slot: helperCodec.Slot | undefined;
 
-  constructor(token: symbol, pid: number, pidfd: number, slot: native.Slot, rec: number) {
+  constructor(token: symbol, pid: number, pidfd: number, slot: helperCodec.Slot, rec: number) {
     if (token !== TOKEN) throw new TypeError("Helper is not constructible; use startHelper()");
     this.pid = pid;
     this.#pidfd = pidfd;
@@ -93,7 +97,7 @@ export class Helper implements Disposable {
   /** The seed's liveness check, plus "has not died or been killed since". */
   checkAlive(): void {
     if (this.#slot === undefined) throw livenessError(ESRCH);
-    const rc = native.recAlive(this.#rec);
+    const rc = registryCodec.recAlive(this.#rec);
     if (rc === -EBADF) throw pidfdReplaced(this.pid, this.#pidfd);
     if (rc < 0) throw livenessError(-rc);
   }
@@ -109,9 +113,9 @@ export class Helper implements Disposable {
     live.delete(this.pid);
     leaked.unregister(this);
     // Through the pidfd while it still names the helper; else by its pid (our unreaped child).
-    const rc = native.recRelease(this.#rec);
+    const rc = registryCodec.recRelease(this.#rec);
     this.#pidfd = -1;
-    native.releaseSlot(slot);
+    helperCodec.releaseSlot(slot);
     if (rc < 0 && -rc !== ESRCH) return syscallError("kill", "pidfd_send_signal", -rc, errnoText(-rc));
     return undefined;
   }
@@ -122,40 +126,26 @@ export class Helper implements Disposable {
   }
 }
 
-/**
- * "auto": direct where the kernel lets this caller write the maps itself
- * (CAP_SETUID and CAP_SETGID, or only its own uid and gid), shadow's helpers
- * otherwise.
- */
-function useShadowTools(spec: HelperSpec, caps: number): boolean {
-  const mapper = spec.mapper ?? "auto";
-  if (mapper !== "auto") return mapper === "newuidmap";
-  if ((caps & CAP_SETUID) !== 0 && (caps & CAP_SETGID) !== 0) return false;
-  // An unwritten map ("none") needs nobody's privilege.
-  const own = (m: readonly IDMap[], id: number | undefined) =>
-    m.length === 0 || (m.length === 1 && m[0]?.size === 1 && m[0].hostID === id);
-  return !(own(spec.uid, process.geteuid?.()) && own(spec.gid, process.getegid?.()));
-}
-
 /** Start a helper parked in a new user namespace, or throw a start failure. */
-export function spawnHelper(spec: HelperSpec): Helper {
+export function spawnHelper(spec: HelperSpec, writerFor: MapWriterChoice = () => undefined): Helper {
   assertOwnProc();
   sweepIfDue();
-  const caps = native.capEffective();
+  const caps = effectiveCaps();
   const crowded = nprocShortfall(caps, live.size, "helper");
   if (crowded) throw crowded;
-  // Checked (tools present, no no_new_privs) before anything is created.
-  const writer = useShadowTools(spec, caps) ? shadowWriter(findShadowTools(), spec.uid, spec.gid) : undefined;
+  // Chosen (and checked) before anything is created.
+  const writer = writerFor(caps);
   const setgroups = spec.setgroups ?? (writer ? "auto" : (caps & CAP_SETGID) !== 0 ? "auto" : "deny");
   const first = spec.uid[0];
   const owner = spec.owner ?? "mapping";
-  // newuidmap writes as the caller's uid, which must own the namespace; with no uid map, so do we.
+  // newuidmap writes as the caller's uid, which must own the namespace.
+  // With no uid map ("none") the caller owns it too.
   const ownerUid = owner === "mapping" && !writer && first && (caps & CAP_SETUID) !== 0 ? first.hostID : -1;
   // A caller with CAP_SYS_PTRACE keeps every access to a sealed mm, so its
   // helpers share Bun's memory under a seal; any other caller's helper
   // leaves that memory by exec'ing the park program (native/park.c).
   const park = (caps & CAP_SYS_PTRACE) !== 0 ? "seal" : "exec";
-  const r = native.spawn(
+  const r = helperCodec.spawn(
     {
       flags: spec.flags,
       ownerUid,
@@ -194,8 +184,8 @@ function livenessError(errno: number): UsernsError {
   );
 }
 
-function startError(step: native.NativeStep, errno: number, setgroups: string, spec: HelperSpec): UsernsError {
-  const syscall = native.stepSyscall(step);
+function startError(step: helperCodec.NativeStep, errno: number, setgroups: string, spec: HelperSpec): UsernsError {
+  const syscall = helperCodec.stepSyscall(step);
   // The map files are written with write(2); the message names the file, as before.
   const what = step === "uid_map" || step === "gid_map" || step === "setgroups" ? `write ${step}` : syscall;
   return syscallError(

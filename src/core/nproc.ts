@@ -6,11 +6,10 @@
  * Exempt callers (root, CAP_SYS_ADMIN, CAP_SYS_RESOURCE) are never counted.
  */
 import { readFileSync } from "node:fs";
+import { CAP_SYS_ADMIN, CAP_SYS_RESOURCE } from "./caps.ts";
 import { EAGAIN, syscallError, type UsernsError } from "./errors.ts";
-import * as native from "./native.ts";
+import * as processCodec from "./process-codec.ts";
 
-const CAP_SYS_ADMIN = 1 << 21;
-const CAP_SYS_RESOURCE = 1 << 24;
 /** Above this the limit is not a practical concern, and nothing is read per call. */
 const LARGE = 1 << 20;
 /** Slots kept for threads Bun may still start (GC markers, JIT, pools grow with the CPU count). */
@@ -31,7 +30,7 @@ function threadsOfThisProcess(): number {
  */
 export function nprocShortfall(caps: number, held: number, what: "helper" | "spawnInside"): UsernsError | undefined {
   if (process.getuid?.() === 0 || (caps & (CAP_SYS_ADMIN | CAP_SYS_RESOURCE)) !== 0) return undefined;
-  limit ??= native.nprocLimit();
+  limit ??= processCodec.nprocLimit();
   if (limit < 0 || limit >= LARGE) return undefined;
   const threads = threadsOfThisProcess();
   if (threads + held + 1 + RESERVE <= limit) return undefined;

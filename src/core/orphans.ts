@@ -17,7 +17,8 @@
  * names something else is left alone.
  */
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
-import * as native from "./native.ts";
+import * as processCodec from "./process-codec.ts";
+import * as registryCodec from "./registry-codec.ts";
 
 const INTERVAL_MS = 1000;
 /** A one-shot process never sweeps: nothing can be orphaned in its first second. */
@@ -35,7 +36,7 @@ export function sweepIfDue(): void {
 /** Is the thread with this tid and start time still one of ours? */
 function threadLives(tid: number, start: bigint): boolean {
   try {
-    return native.threadStart(readFileSync(`/proc/self/task/${tid}/stat`, "utf8")) === start;
+    return registryCodec.threadStart(readFileSync(`/proc/self/task/${tid}/stat`, "utf8")) === start;
   } catch {
     return false;
   }
@@ -59,24 +60,19 @@ export function reapOrphans(): number {
   for (const name of fds) {
     let bytes: Buffer;
     try {
-      if (readlinkSync(`/proc/self/fd/${name}`) !== native.REGISTRY_LINK) continue;
+      if (readlinkSync(`/proc/self/fd/${name}`) !== registryCodec.REGISTRY_LINK) continue;
       bytes = readFileSync(`/proc/self/fd/${name}`);
     } catch {
       continue; // closed while we looked: not ours to touch
     }
-    if (bytes.length < native.REGISTRY_HEADER_BYTES) continue;
-    if (bytes.toString("latin1", 0, 8) !== native.REGISTRY_MAGIC) continue;
-    const tid = bytes.readInt32LE(8);
-    if (threadLives(tid, bytes.readBigUInt64LE(16))) continue;
+    const reg = registryCodec.readRegistry(bytes);
+    if (reg === undefined || threadLives(reg.tid, reg.start)) continue;
     const fd = Number(name);
-    const records = Math.floor((bytes.length - native.REGISTRY_HEADER_BYTES) / native.RECORD_BYTES);
-    for (let i = 0; i < records; i++) {
-      if (bytes.readInt32LE(native.REGISTRY_HEADER_BYTES + i * native.RECORD_BYTES) === native.RECORD_KIND.free)
-        continue;
-      const kind = native.recSweep(fd, i);
-      if (kind === native.RECORD_KIND.helper || kind === native.RECORD_KIND.command) n++;
+    for (const i of reg.inUse) {
+      const kind = registryCodec.recSweep(fd, i);
+      if (kind === registryCodec.RECORD_KIND.helper || kind === registryCodec.RECORD_KIND.command) n++;
     }
-    native.close(fd);
+    processCodec.close(fd);
   }
   return n;
 }

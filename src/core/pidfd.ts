@@ -1,20 +1,21 @@
 /** Kernel support the helper needs (pidfds, close_range), probed once per thread. */
 import { errnoText, UsernsError } from "./errors.ts";
-import { probeKernel } from "./native.ts";
+import { type ProbeStep, probeKernel } from "./process-codec.ts";
 
-const CALLS = ["", "pidfd_open", "pidfd_send_signal", "waitid(P_PIDFD)", "close_range"];
-let cached: number | undefined;
-
-function probe(): number {
-  if (cached === undefined) cached = probeKernel();
-  return cached;
-}
+/** How each probe step's call is named to the user. */
+const CALLS: Record<ProbeStep, string> = {
+  none: "?",
+  pidfd_open: "pidfd_open",
+  pidfd_send_signal: "pidfd_send_signal",
+  waitid: "waitid(P_PIDFD)",
+  close_range: "close_range",
+};
+let cached: ReturnType<typeof probeKernel> | undefined;
 
 /** The probe's answer: which call failed first and with what errno. */
 export function probeKernelDetail(): { ok: true } | { ok: false; call: string; errno: number } {
-  const rc = probe();
-  if (rc === 0) return { ok: true };
-  return { ok: false, call: CALLS[Math.floor(-rc / 1000)] ?? "?", errno: -rc % 1000 };
+  cached ??= probeKernel();
+  return cached.ok ? { ok: true } : { ok: false, call: CALLS[cached.step], errno: cached.errno };
 }
 
 /**

@@ -4,8 +4,7 @@
  * names the real cause rather than the usual suspect. Runs on error paths only.
  */
 import { readFileSync } from "node:fs";
-import { EACCES, EAGAIN, ENOSPC, ENOSYS, EPERM, ETIMEDOUT } from "./errors.ts";
-import type { NativeStep } from "./native.ts";
+import { EACCES, EAGAIN, ENOSPC, ENOSYS, EPERM, ETIMEDOUT, type NativeStep } from "./errors.ts";
 
 function read(path: string): string | undefined {
   try {

@@ -4,14 +4,15 @@
  * check it is still alive, then always kill and reap it.
  */
 
+import { mapWriterFor } from "../rootless/newuidmap.ts";
 import { autoMap } from "../rootless/subid.ts";
 import { errnoText, syscallError, UsernsError } from "./errors.ts";
 import { checkFlags, unsupportedFlags } from "./flags.ts";
-import { type Helper, type HelperSpec, spawnHelper } from "./helper.ts";
+import { type Helper, type HelperSpec, type MapWriterChoice, spawnHelper } from "./helper.ts";
 import { describe, type IDMapInput, parseIDMapping } from "./idmap.ts";
-import * as native from "./native.ts";
 import { checkOptions, type UnshareOptions } from "./options.ts";
 import { supportsPidFD, unsupportedKernel } from "./pidfd.ts";
+import * as processCodec from "./process-codec.ts";
 import { UsernsFd } from "./usernsfd.ts";
 
 /** What a callback gets beside the pid: how to notice that the call gave up on it. */
@@ -51,10 +52,9 @@ function prepare(uidMap: IDMapInput, gidMap: IDMapInput, flags: unknown, f: unkn
     flags: unshareFlags,
     setgroups: opts.setgroups,
     owner: opts.owner,
-    mapper: opts.mapper,
     propagation: opts.propagation,
   });
-  return { spec, opts };
+  return { spec, opts, writerFor: mapWriterFor(opts.mapper ?? "auto", uid, gid) };
 }
 
 /** Start a helper and hand it over: the caller disposes it (`using`). */
@@ -64,9 +64,9 @@ export function startHelper(
   flags: number,
   options?: Pick<UnshareOptions, "setgroups" | "owner" | "mapper" | "propagation">,
 ): Helper {
-  const { spec, opts } = prepare(uidMap, gidMap, flags, undefined, options);
+  const { spec, opts, writerFor } = prepare(uidMap, gidMap, flags, undefined, options);
   if (opts.signal || opts.timeout !== undefined) throw new TypeError("startHelper takes no signal or timeout");
-  return spawnHelper(spec);
+  return spawnHelper(spec, writerFor);
 }
 
 function timeoutError(): DOMException {
@@ -92,8 +92,8 @@ class Cycle implements CallbackContext {
   #stopped: { reason: unknown } | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(spec: HelperSpec) {
-    this.helper = spawnHelper(spec);
+  constructor(spec: HelperSpec, writerFor: MapWriterChoice) {
+    this.helper = spawnHelper(spec, writerFor);
   }
 
   get signal(): AbortSignal {
@@ -170,9 +170,9 @@ export async function unshareAfterEnterUserns(
   f?: UnshareCallback | null,
   options?: UnshareOptions,
 ): Promise<void> {
-  const { spec, opts } = prepare(uidMap, gidMap, flags, f, options);
+  const { spec, opts, writerFor } = prepare(uidMap, gidMap, flags, f, options);
   opts.signal?.throwIfAborted();
-  const cycle = new Cycle(spec);
+  const cycle = new Cycle(spec, writerFor);
   let failed = false;
   let error: unknown;
   try {
@@ -202,10 +202,10 @@ export function unshareAfterEnterUsernsSync(
   f?: UnshareCallback | null,
   options?: UnshareOptions,
 ): void {
-  const { spec, opts } = prepare(uidMap, gidMap, flags, f, options);
+  const { spec, opts, writerFor } = prepare(uidMap, gidMap, flags, f, options);
   opts.signal?.throwIfAborted();
   const t0 = performance.now();
-  const cycle = new Cycle(spec);
+  const cycle = new Cycle(spec, writerFor);
   let failed = false;
   let error: unknown;
   try {
@@ -229,7 +229,8 @@ export function unshareAfterEnterUsernsSync(
 }
 
 function openUserns(pid: number): number {
-  const fd = native.openNs(pid, "user");
+  const r = processCodec.nsOpen(`/proc/${pid}/ns/user`, true);
+  const fd = typeof r === "number" ? r : r.fd;
   if (fd < 0) {
     throw syscallError(
       "open",
@@ -252,7 +253,7 @@ function fdCollector() {
     },
     /** After a failed call: the fd (if opened) is ours to close. */
     drop(): void {
-      if (fd >= 0) native.close(fd);
+      if (fd >= 0) processCodec.close(fd);
     },
     take(): UsernsFd {
       return new UsernsFd(fd);

@@ -4,7 +4,7 @@
  * posts "exit" when any exited. It never returns to its event loop and
  * touches no descriptor: the set and the pidfds are the main thread's.
  */
-import * as native from "../core/native.ts";
+import * as processCodec from "../core/process-codec.ts";
 
 declare const self: Worker;
 const EINTR = -4;
@@ -13,9 +13,9 @@ self.onmessage = (e: MessageEvent<number>) => {
   self.onmessage = null;
   const epfd = e.data;
   postMessage("ready");
-  const events = new Uint8Array(64 * native.WATCH_EVENT_BYTES);
+  const events = new Uint8Array(64 * processCodec.WATCH_EVENT_BYTES);
   for (;;) {
-    const rc = native.watchWait(events, epfd);
+    const rc = processCodec.watchWait(events, epfd);
     if (rc === EINTR) continue;
     if (rc < 0) throw new Error(`bun-userns exit watcher: epoll_pwait failed (errno ${-rc})`);
     if (rc > 0) postMessage("exit");

@@ -17,7 +17,7 @@
  * watcher that failed to start, or BUN_USERNS_EXIT_WATCHER=0 use the timer
  * alone.
  */
-import * as native from "../core/native.ts";
+import * as processCodec from "../core/process-codec.ts";
 
 type State = "off" | "starting" | "ready" | "unavailable";
 let state: State = "off";
@@ -28,13 +28,13 @@ let notices = 0;
 function start(): void {
   state = "unavailable";
   if (!Bun.isMainThread || process.env.BUN_USERNS_EXIT_WATCHER === "0") return;
-  const fd = native.watchOpen();
+  const fd = processCodec.watchOpen();
   if (fd < 0) return;
   let worker: Worker;
   try {
     worker = new Worker(new URL("./exit-watcher-worker.ts", import.meta.url).href, { smol: true });
   } catch {
-    native.close(fd);
+    processCodec.close(fd);
     return;
   }
   worker.unref();
@@ -49,7 +49,7 @@ function start(): void {
   // (the pidfds in it stay this thread's, and the timer reaps them).
   worker.onerror = () => {
     state = "unavailable";
-    if (epfd >= 0) native.close(epfd);
+    if (epfd >= 0) processCodec.close(epfd);
     epfd = -1;
   };
   worker.postMessage(fd);
@@ -66,7 +66,7 @@ export function watchExit(pidfd: number, notify: () => void): boolean {
   if (state === "off") start();
   if (state === "unavailable" || epfd < 0) return false;
   onExit = notify;
-  return native.watchAdd(epfd, pidfd) === 0;
+  return processCodec.watchAdd(epfd, pidfd) === 0;
 }
 
 /** True once the watcher runs: exits are then reported, not only polled for. */

@@ -1,11 +1,11 @@
 /**
  * Which host uid (as our user namespace numbers it) a command started by
  * spawnInside runs as, to tell whether it is the caller itself. A command of
- * another uid must not keep the caller's terminal (see spawn-inside.ts,
+ * another uid must not keep the caller's terminal (see spawn-options.ts,
  * newSession): from there it could type into the caller's shell (TIOCSTI).
  */
 import { readFileSync } from "node:fs";
-import * as native from "../core/native.ts";
+import * as processCodec from "../core/process-codec.ts";
 
 /** (u32)-1: what uid_map shows for an id our namespace cannot name. */
 const UNMAPPED = 4294967295;
@@ -45,7 +45,7 @@ export function readUidMap(pid: number, pidfd: number, cacheKey?: object): strin
   } catch {
     return undefined;
   }
-  if (pidfd < 0 || native.pidfdSignal(pidfd, 0) !== 0) return undefined;
+  if (pidfd < 0 || processCodec.pidfdSignal(pidfd, 0) !== 0) return undefined;
   // A helper's map is written before the helper is handed out: never empty then.
   if (cacheKey !== undefined && text !== "") helperMaps.set(cacheKey, text);
   return text;

@@ -4,6 +4,7 @@ import { errnoName, invalid } from "../core/errors.ts";
 import { validateArray, validateObject, validatePath } from "../core/validate.ts";
 import { checkNamespaceKind, kindFile, kindFlag, NAMESPACE_KINDS, type NamespaceKind } from "../ns/kinds.ts";
 
+/** The same as NamespaceKind (kept as a name of the public API). */
 export type ExecNamespace = NamespaceKind;
 
 const ORDER = NAMESPACE_KINDS;

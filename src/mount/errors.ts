@@ -3,11 +3,12 @@ import { readFileSync, realpathSync } from "node:fs";
 import { resolve } from "node:path";
 import { MOUNT_STEPS } from "../core/contract.ts";
 import { errnoName, errnoText, type Step, syscallError, type UsernsError } from "../core/errors.ts";
-import * as native from "../core/native.ts";
+import * as processCodec from "../core/process-codec.ts";
+import * as mountCodec from "./mount-codec.ts";
 
 export type MountStep = "open_tree" | "mount_setattr" | "move_mount" | "umount";
 /** The contract's mount steps (MSTEPS) that a failure names as its step. */
-const STEP_OF: Partial<Record<native.MountStepName, MountStep>> = {
+const STEP_OF: Partial<Record<mountCodec.MountStepName, MountStep>> = {
   open_tree: "open_tree",
   mount_setattr: "mount_setattr",
   move_mount: "move_mount",
@@ -46,14 +47,14 @@ const FS_NAMES: Record<number, string> = {
 
 /** "ext4", or "unknown (0x…)": the filesystem at PATH, for messages. */
 export function fsName(path: string): string {
-  const magic = native.fsType(path);
+  const magic = mountCodec.fsType(path);
   if (magic === undefined) return "unknown";
   return FS_NAMES[magic] ?? `unknown (magic 0x${magic.toString(16)})`;
 }
 
 /** Is FD a user-namespace fd? (NS_GET_OWNER_UID answers only for one.) */
 function isUserns(fd: number): boolean {
-  return native.ownerUid(fd) >= 0;
+  return processCodec.ownerUid(fd) >= 0;
 }
 
 export interface MountContext {
@@ -94,7 +95,7 @@ function submountsUnder(dir: string): { path: string; fs: string }[] {
 
 /** Does a detached, non-recursive idmapped clone of PATH work with this user namespace? */
 function idmapsAlone(path: string, usernsFd: number): boolean | undefined {
-  const r = native.openTreeIdmap({
+  const r = mountCodec.openTreeIdmap({
     path: resolve(path),
     usernsFd,
     attrSet: 0,
@@ -103,10 +104,10 @@ function idmapsAlone(path: string, usernsFd: number): boolean | undefined {
     recursive: false,
   });
   if (r.rc >= 0) {
-    native.close(r.rc);
+    processCodec.close(r.rc);
     return true;
   }
-  return r.rc === -(2000 + 22) ? false : undefined;
+  return r.step === "mount_setattr" && r.rc === -22 ? false : undefined;
 }
 
 /**
@@ -175,7 +176,7 @@ export function kernelTable(): string {
 export type MountPhase = "open_tree" | "move_mount" | "umount";
 
 /** A path walk (native/resolve.c) refused a component: the error names it and the rule. */
-function walkError(phase: MountPhase, errno: number, refused: native.Refusal, ctx: MountContext): UsernsError {
+function walkError(phase: MountPhase, errno: number, refused: mountCodec.Refusal, ctx: MountContext): UsernsError {
   const named = phase === "open_tree" ? `source ${ctx.source}` : `target ${ctx.target}`;
   const rule =
     refused.owner === undefined
@@ -196,12 +197,11 @@ function walkError(phase: MountPhase, errno: number, refused: native.Refusal, ct
   );
 }
 
-/** Decode a native/mount.c answer, -(step * 1000 + errno), into a UsernsError. */
-export function mountError(a: native.MountAnswer, ctx: MountContext, phase: MountPhase = "open_tree"): UsernsError {
-  const rc = a.rc;
-  const errno = -rc % 1000;
-  if (a.refused) return walkError(phase, errno, a.refused, ctx);
-  if (native.mountStepOf(rc) === "other_mount") {
+/** A native/mount.c failure (-errno, and the step that failed) as a UsernsError. */
+export function mountError(a: mountCodec.MountAnswer, ctx: MountContext, phase: MountPhase = "open_tree"): UsernsError {
+  const errno = -a.rc;
+  if (a.step !== undefined && a.refused) return walkError(phase, errno, a.refused, ctx);
+  if (a.step === "other_mount") {
     return syscallError(
       "umount",
       "statx",
@@ -210,7 +210,7 @@ export function mountError(a: native.MountAnswer, ctx: MountContext, phase: Moun
       "another mount was stacked on it or took its place; unmount(path) removes whatever is mounted at a path",
     );
   }
-  const step = STEP_OF[native.mountStepOf(rc) ?? "open_tree"] ?? "open_tree";
+  const step = STEP_OF[a.step ?? "open_tree"] ?? "open_tree";
   const syscall = SYSCALL_OF[step];
   const what =
     step === "open_tree"

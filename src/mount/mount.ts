@@ -7,11 +7,11 @@ import { resolve } from "node:path";
 import { invalid, UsernsError } from "../core/errors.ts";
 import { FdHandle } from "../core/fd-handle.ts";
 import { type IDMapInput, parseIDMapping } from "../core/idmap.ts";
-import * as native from "../core/native.ts";
 import { getUsernsFd, getUsernsFdSync } from "../core/unshare.ts";
 import { UsernsFd } from "../core/usernsfd.ts";
 import { typeError, validateBoolean, validateInteger, validateObject, validatePath } from "../core/validate.ts";
 import { type MountContext, mountError } from "./errors.ts";
+import * as mountCodec from "./mount-codec.ts";
 import { checkMountOptions, type IdmapMountOptions, type MountAttrs } from "./options.ts";
 
 export type { IdmapMountOptions, Propagation } from "./options.ts";
@@ -60,7 +60,7 @@ function checkIdmap(idmap: unknown): Resolved {
 
 /** open_tree + mount_setattr on a resolved fd: the tree's fd, or a thrown UsernsError. */
 function openTree(source: string, fd: number, attrs: MountAttrs): number {
-  const a = native.openTreeIdmap({
+  const a = mountCodec.openTreeIdmap({
     path: resolve(source), // absolute: the walk starts at "/"
     usernsFd: fd,
     attrSet: attrs.attrSet,
@@ -74,8 +74,8 @@ function openTree(source: string, fd: number, attrs: MountAttrs): number {
 
 /** move_mount of the tree onto TARGET: the attached mount's id (0n if unknown). */
 function attachOrThrow(treeFd: number, ctx: MountContext & { target: string }): bigint {
-  const a = native.attachTree(treeFd, resolve(ctx.target));
-  if (a.rc < 0) throw mountError(a, ctx, "move_mount");
+  const a = mountCodec.attachTree(treeFd, resolve(ctx.target));
+  if (a.step !== undefined) throw mountError(a, ctx, "move_mount");
   return a.mountId ?? 0n;
 }
 
@@ -160,7 +160,7 @@ export class IdmappedTree extends FdHandle {
       throw invalid("umount", `the idmapped tree of ${this.source} is not attached: there is nothing to unmount`);
     if (this.#unmounted) return;
     this.close();
-    const a = native.umount(resolve(target), flags, this.#mountId ?? 0n);
+    const a = mountCodec.umount(resolve(target), flags, this.#mountId ?? 0n);
     if (a.rc < 0) throw mountError(a, { target, mountId: this.#mountId }, "umount");
     this.#unmounted = true;
   }
@@ -257,6 +257,6 @@ export interface UnmountOptions {
 export function unmount(target: string, options?: UnmountOptions): void {
   const t = checkPath("target", target);
   const flags = unmountFlags(options);
-  const a = native.umount(resolve(t), flags);
+  const a = mountCodec.umount(resolve(t), flags);
   if (a.rc < 0) throw mountError(a, { target: t }, "umount");
 }

@@ -8,9 +8,10 @@
 import { ESRCH, errnoName, errnoText, invalid, type Step, syscallError, UsernsError } from "../core/errors.ts";
 import { FdHandle } from "../core/fd-handle.ts";
 import { type Helper, isHelper } from "../core/helper.ts";
-import * as native from "../core/native.ts";
+import * as processCodec from "../core/process-codec.ts";
 import { typeError, validateInteger, validatePath } from "../core/validate.ts";
 import { checkNamespaceKind, kindFile, kindOfType, type NamespaceKind } from "./kinds.ts";
+import * as nsCodec from "./ns-codec.ts";
 
 export class NamespaceFd extends FdHandle {
   readonly kind: NamespaceKind;
@@ -29,7 +30,7 @@ export class NamespaceFd extends FdHandle {
   /** The nsfs inode: two fds with the same inode are the same namespace. */
   get inode(): number {
     if (this.fd < 0) throw invalid("namespace", "the namespace fd is closed");
-    const st = native.nsStat("", this.fd);
+    const st = nsCodec.nsStat("", this.fd);
     if (typeof st === "number") throw syscallError("namespace", "statx", -st, `statx: ${errnoText(-st)}`);
     return st.inode;
   }
@@ -62,12 +63,12 @@ export function holdProcess(target: unknown, what: string): HeldProcess {
   if (typeof target !== "number") throw typeError(`${what}'s target`, "a Helper or a pid", target);
   validateInteger(target, `the pid ${what} takes`, 1, 2 ** 22, "namespace");
   const pidfd = openPidfd(target, "namespace");
-  return { pid: target, pidfd, done: () => native.close(pidfd) };
+  return { pid: target, pidfd, done: () => processCodec.close(pidfd) };
 }
 
 /** pidfd_open(pid) (close-on-exec), or a UsernsError at `step` (ESRCH: no such process). */
 export function openPidfd(pid: number, step: Step): number {
-  const fd = native.openPidfd(pid);
+  const fd = processCodec.openPidfd(pid);
   if (fd < 0) {
     throw new UsernsError(`pidfd_open ${pid}: ${errnoText(-fd)}`, {
       code: errnoName(-fd),
@@ -97,11 +98,11 @@ function openError(path: string, errno: number, kind?: NamespaceKind): UsernsErr
 
 /** Open a checked namespace file: the fd of kind `kind` (any kind if undefined). */
 export function openChecked(path: string, kind: NamespaceKind | undefined, procLink = false): NamespaceFd {
-  const r = native.nsOpen(path, procLink);
+  const r = processCodec.nsOpen(path, procLink);
   if (typeof r === "number") throw openError(path, -r, kind);
   const got = kindOfType(r.type);
   if (got === undefined || (kind !== undefined && got !== kind)) {
-    native.close(r.fd);
+    processCodec.close(r.fd);
     throw invalid("namespace", `${path} is a ${got ?? `0x${r.type.toString(16)}`} namespace, not ${kind}`);
   }
   return NamespaceFd.adopt(r.fd, got);
@@ -118,7 +119,11 @@ export function openFromProcess(held: HeldProcess, kind: NamespaceKind, file = k
     ns = openChecked(`/proc/${held.pid}/ns/${file}`, kind, true);
   } catch (e) {
     // The kernel hides pid_for_children until that namespace has its pid 1.
-    if (file === "pid_for_children" && (e as UsernsError).errno === 2 && native.pidfdSignal(held.pidfd, 0) === 0) {
+    if (
+      file === "pid_for_children" &&
+      (e as UsernsError).errno === 2 &&
+      processCodec.pidfdSignal(held.pidfd, 0) === 0
+    ) {
       throw syscallError(
         "namespace",
         "openat",
@@ -129,7 +134,7 @@ export function openFromProcess(held: HeldProcess, kind: NamespaceKind, file = k
     }
     throw e;
   }
-  const rc = native.pidfdSignal(held.pidfd, 0);
+  const rc = processCodec.pidfdSignal(held.pidfd, 0);
   if (rc < 0 && -rc === ESRCH) {
     ns.close();
     throw syscallError(

@@ -12,19 +12,19 @@
 
 import { readFileSync } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
+import { CAP_SYS_ADMIN, hasCapability } from "../core/caps.ts";
 import { EINVAL, EPERM, errnoText, invalid, syscallError, UsernsError } from "../core/errors.ts";
 import { typeError, validateBoolean, validateObject, validatePath } from "../core/validate.ts";
 
 const ELOOP = 40;
 
 import type { Helper } from "../core/helper.ts";
-import * as native from "../core/native.ts";
 import { checkNamespaceKind, kindFile, NAMESPACE_KINDS, type NamespaceKind } from "./kinds.ts";
 import { holdProcess, type NamespaceFd, openFromProcess } from "./namespace-fd.ts";
+import * as nsCodec from "./ns-codec.ts";
 
 const S_IFDIR = 0o040000;
 const S_IFREG = 0o100000;
-const CAP_SYS_ADMIN = 1 << 21;
 
 /** Which namespace goes to which file; "mount" and "network" are accepted for mnt and net. */
 export type PinSpec = Partial<Record<NamespaceKind | "mount" | "network", string>>;
@@ -61,7 +61,7 @@ export interface PinPlan {
 }
 
 interface MadePin extends PinPlan {
-  readonly made: native.PinMade;
+  readonly made: nsCodec.PinMade;
 }
 
 /** The mount PATH's directory is on is shared (mountinfo optional field "shared:N"). */
@@ -87,7 +87,7 @@ function planPin(kind: NamespaceKind, given: unknown, overwrite: boolean): PinPl
   if (name === "" || path === "/") throw invalid("pin", `${JSON.stringify(raw)} names no file to pin ${kind} onto`);
   const dir = dirname(path);
   // "/." resolves a symlinked directory (/var/run) and stats what it names.
-  const d = native.nsStat(`${dir === "/" ? "" : dir}/.`);
+  const d = nsCodec.nsStat(`${dir === "/" ? "" : dir}/.`);
   if (typeof d === "number") {
     throw invalid(
       "pin",
@@ -95,7 +95,7 @@ function planPin(kind: NamespaceKind, given: unknown, overwrite: boolean): PinPl
     );
   }
   if (d.type !== S_IFDIR) throw invalid("pin", `cannot pin ${kind} to ${path}: ${dir} is not a directory`);
-  const st = native.nsStat(path);
+  const st = nsCodec.nsStat(path);
   let create = false;
   if (typeof st === "number") {
     if (st !== -2) throw invalid("pin", `cannot pin ${kind} to ${path}: ${errnoText(-st)}`);
@@ -155,7 +155,7 @@ export function planPins(spec: unknown, options?: unknown): PinPlan[] {
     if (seen.has(p.path)) throw invalid("pin", `pinNamespaces: ${p.path} is given for two namespaces`);
     seen.add(p.path);
   }
-  if ((native.capEffective() & CAP_SYS_ADMIN) === 0) {
+  if (!hasCapability(CAP_SYS_ADMIN)) {
     throw new UsernsError("pinning needs CAP_SYS_ADMIN over this mount namespace (a bind mount): run as root", {
       code: "EPERM",
       errno: EPERM,
@@ -174,7 +174,7 @@ const WHY_TEXT = {
 } as const;
 
 /** A walk refused at a component (native/resolve.c): the error names it and the rule. */
-function walkFailure(step: "pin" | "unpin", what: string, f: native.PinFailure): UsernsError {
+function walkFailure(step: "pin" | "unpin", what: string, f: nsCodec.PinFailure): UsernsError {
   const at = f.at || "?";
   if (f.why === "symlink") {
     return syscallError(
@@ -190,7 +190,7 @@ function walkFailure(step: "pin" | "unpin", what: string, f: native.PinFailure):
   return syscallError(step, "openat", f.errno, `${what}: ${at}: ${errnoText(f.errno)}`);
 }
 
-function mountFailure(p: PinPlan, r: native.PinFailure, pid: number): UsernsError {
+function mountFailure(p: PinPlan, r: nsCodec.PinFailure, pid: number): UsernsError {
   const src = `/proc/${pid}/ns/${kindFile(p.kind)}`;
   const what = `cannot pin ${p.kind} to ${p.path}`;
   if (r.step === "resolve") return walkFailure("pin", what, r);
@@ -223,7 +223,7 @@ function mountFailure(p: PinPlan, r: native.PinFailure, pid: number): UsernsErro
 }
 
 function undo(pins: readonly MadePin[]): void {
-  for (const p of pins) native.nsUnpin(p.path, p.made, p.create);
+  for (const p of pins) nsCodec.nsUnpin(p.path, p.made, p.create);
 }
 
 /**
@@ -268,7 +268,7 @@ export function pinPidNamespaceOf(pid: number, path: string): Pins {
 function pinOpened(plans: readonly PinPlan[], fds: readonly NamespaceFd[], pid: number): Pins {
   const done: MadePin[] = [];
   plans.forEach((p, i) => {
-    const r = native.nsPin((fds[i] as NamespaceFd).fd, p.path, p.create, p.overwrite);
+    const r = nsCodec.nsPin((fds[i] as NamespaceFd).fd, p.path, p.create, p.overwrite);
     if (!("made" in r)) {
       undo(done);
       throw mountFailure(p, r, pid);
@@ -316,8 +316,8 @@ export interface Unpinned {
   removed: boolean;
 }
 
-function removePin(path: string, made: native.PinMade | undefined, unlink: boolean): Unpinned {
-  const r = native.nsUnpin(path, made, unlink);
+function removePin(path: string, made: nsCodec.PinMade | undefined, unlink: boolean): Unpinned {
+  const r = nsCodec.nsUnpin(path, made, unlink);
   if (!("errno" in r)) return { removed: r.unlinked };
   const what = `unpin ${path}`;
   if (r.step === "resolve") throw walkFailure("unpin", what, r);

@@ -10,7 +10,7 @@
 import { closeSync, openSync, readlinkSync, writeSync } from "node:fs";
 import { EACCES, EPERM, ESRCH, errnoText, invalid, syscallError } from "../core/errors.ts";
 import type { Helper } from "../core/helper.ts";
-import * as native from "../core/native.ts";
+import * as processCodec from "../core/process-codec.ts";
 import { typeError } from "../core/validate.ts";
 import { holdProcess } from "./namespace-fd.ts";
 
@@ -124,7 +124,7 @@ export function setTimeOffsets(target: Helper | number, offsets: TimeOffsets): v
     }
     try {
       // The file names the task it was opened on; a live pidfd now proves that is ours.
-      if (-native.pidfdSignal(held.pidfd, 0) === ESRCH) {
+      if (-processCodec.pidfdSignal(held.pidfd, 0) === ESRCH) {
         throw syscallError("time_offsets", "pidfd_send_signal", ESRCH, `process ${held.pid} exited`);
       }
       try {

@@ -5,9 +5,10 @@
  * into a UsernsError that names the cause and the fix.
  */
 import { readFileSync, statSync } from "node:fs";
+import { CAP_SETGID, CAP_SETUID } from "../core/caps.ts";
 import { UsernsError } from "../core/errors.ts";
+import type { MapperFailure, MapWriter } from "../core/helper-codec.ts";
 import { type IDMap, mapText } from "../core/idmap.ts";
-import type { MapperFailure, MapWriter } from "../core/native.ts";
 import { appArmorProfileHint, readSysctl } from "../core/start-hints.ts";
 import { SUBGID, SUBUID, subordinateIds } from "./subid.ts";
 
@@ -104,4 +105,34 @@ export function shadowWriter(tools: ShadowTools, uid: readonly IDMap[], gid: rea
     }
     return undefined;
   };
+}
+
+/**
+ * The map writer a helper of maps UID and GID gets, given the caller's
+ * capabilities: "newuidmap" always shadow's helpers, "direct" never;
+ * "auto" direct where the kernel lets this caller write the maps itself
+ * (CAP_SETUID and CAP_SETGID, or only its own uid and gid), shadow's helpers
+ * otherwise. The tools are found and checked (present, no no_new_privs)
+ * when chosen, before any helper exists.
+ */
+export function mapWriterFor(
+  mapper: "auto" | "direct" | "newuidmap",
+  uid: readonly IDMap[],
+  gid: readonly IDMap[],
+): (caps: number) => MapWriter | undefined {
+  return (caps) => (useShadowTools(mapper, uid, gid, caps) ? shadowWriter(findShadowTools(), uid, gid) : undefined);
+}
+
+function useShadowTools(
+  mapper: "auto" | "direct" | "newuidmap",
+  uid: readonly IDMap[],
+  gid: readonly IDMap[],
+  caps: number,
+): boolean {
+  if (mapper !== "auto") return mapper === "newuidmap";
+  if ((caps & CAP_SETUID) !== 0 && (caps & CAP_SETGID) !== 0) return false;
+  // An unwritten map ("none") needs nobody's privilege.
+  const own = (m: readonly IDMap[], id: number | undefined) =>
+    m.length === 0 || (m.length === 1 && m[0]?.size === 1 && m[0].hostID === id);
+  return !(own(uid, process.geteuid?.()) && own(gid, process.getegid?.()));
 }

@@ -14,11 +14,13 @@
 import { readFileSync, statSync } from "node:fs";
 import { SANDBOX_STEPS } from "../core/contract.ts";
 import { errnoName, errnoText, UsernsError } from "../core/errors.ts";
-import * as native from "../core/native.ts";
+import * as processCodec from "../core/process-codec.ts";
+import * as registryCodec from "../core/registry-codec.ts";
 import { startHelper } from "../core/unshare.ts";
 import { adoptCommand, type InsideProcess } from "../exec/spawn-inside.ts";
 import { openFromProcess } from "../ns/namespace-fd.ts";
 import { buildRequest, readResult, type SandboxStep } from "./request.ts";
+import * as sandboxCodec from "./sandbox-codec.ts";
 import { checkSpec, type PlainMount, type SandboxSpec } from "./spec.ts";
 
 export type { SandboxMount, SandboxNamespace, SandboxSpec } from "./spec.ts";
@@ -68,7 +70,7 @@ export function sandbox(argv: readonly string[], spec: SandboxSpec = {}): Inside
   const s = checkSpec(argv, spec);
   checkSources(s.mounts);
   s.signal?.throwIfAborted();
-  native.ensureRegistry();
+  registryCodec.ensureRegistry();
 
   const pathEntry = s.env.find((e) => e.startsWith("PATH="));
   const path =
@@ -88,7 +90,7 @@ export function sandbox(argv: readonly string[], spec: SandboxSpec = {}): Inside
       if (sp === "ignore") childStdio[i] = -2;
       else if (typeof sp === "number") childStdio[i] = sp;
       else if (sp === "pipe") {
-        const p = native.pipe();
+        const p = processCodec.pipe();
         if (typeof p === "number")
           throw new UsernsError(`pipe2: ${errnoText(-p)}`, {
             code: errnoName(-p),
@@ -104,7 +106,7 @@ export function sandbox(argv: readonly string[], spec: SandboxSpec = {}): Inside
       }
     }
     const block = buildRequest(s, usernsFd, childStdio, path);
-    const { rc, rec } = native.sandboxStart(block.bytes);
+    const { rc, rec } = sandboxCodec.sandboxStart(block.bytes);
     const r = readResult(block);
     if (rc <= 0) {
       const at =
@@ -137,11 +139,11 @@ export function sandbox(argv: readonly string[], spec: SandboxSpec = {}): Inside
     }
     started = { rc, rec, pidfd: r.pidfd };
   } catch (e) {
-    for (const rec of ours) native.recClose(rec);
+    for (const rec of ours) registryCodec.recClose(rec);
     throw e;
   } finally {
-    if (usernsFd >= 0) native.close(usernsFd);
-    for (const rec of theirs) native.recClose(rec);
+    if (usernsFd >= 0) processCodec.close(usernsFd);
+    for (const rec of theirs) registryCodec.recClose(rec);
     helper.release();
   }
   const proc = adoptCommand({ pid: started.rc, pidfd: started.pidfd, rec: started.rec }, parentEnds, s.signal, (n) =>

@@ -10,10 +10,12 @@ import { describe, type IDMap, type IDMapInput, parseIDMapping } from "../core/i
 import { copyOptions } from "../core/options.ts";
 import { checkArgv, checkCwd, checkEnv } from "../exec/argv.ts";
 import { checkStdio, type StdioSpec } from "../exec/spawn-inside.ts";
+import { NAMESPACE_KINDS, type NamespaceKind } from "../ns/kinds.ts";
 import { autoMap } from "../rootless/subid.ts";
 import { BPF_MAXINSNS } from "./seccomp.ts";
 
-export type SandboxNamespace = "user" | "mnt" | "pid" | "net" | "ipc" | "uts" | "cgroup";
+/** A NamespaceKind a sandbox can have new: every kind but time (kept as a name of the public API). */
+export type SandboxNamespace = Exclude<NamespaceKind, "time">;
 
 export type SandboxMount =
   | {
@@ -140,7 +142,7 @@ export const CAPABILITIES: readonly string[] = Object.freeze([
 ]);
 
 export const MOUNTS_MAX = 65536;
-const SANDBOX_NAMESPACES: readonly SandboxNamespace[] = ["user", "mnt", "pid", "net", "ipc", "uts", "cgroup"];
+const SANDBOX_NAMESPACES = NAMESPACE_KINDS.filter((k): k is SandboxNamespace => k !== "time");
 
 /** One mount entry, validated. */
 export type PlainMount =

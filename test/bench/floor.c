@@ -76,7 +76,10 @@ int main(int argc, char **argv)
 		if (pid > 0 && bun_userns_write_maps(r) < 0) pid = bun_userns_abort(r, -r->err);
 		if (pid > 0) pid = rec_start(r, reg, 0);
 		if (pid < 0) { printf("error step %d errno %d\n", r->step, r->err); return 1; }
-		s32 fd = bun_userns_open_ns(pid, "user");
+		char path[64];
+		s32 type;
+		proc_path(path, pid, "ns/user");
+		s32 fd = bun_userns_ns_open(path, 1, &type);
 		sys1(SYS_close, fd);
 		act.action = RA_ALIVE;
 		act.arg = 0;

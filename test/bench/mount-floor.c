@@ -49,7 +49,10 @@ int main(int argc, char **argv)
 		if (pid > 0 && bun_userns_write_maps(r) < 0) pid = bun_userns_abort(r, -r->err);
 		if (pid > 0) pid = bun_userns_start(r);
 		if (pid < 0) { printf("error step %d errno %d\n", r->step, r->err); return 1; }
-		s32 ns = bun_userns_open_ns(pid, "user");
+		char path[64];
+		s32 type;
+		proc_path(path, pid, "ns/user");
+		s32 ns = bun_userns_ns_open(path, 1, &type);
 		bun_userns_release(r->pidfd);
 		mr.userns_fd = ns;
 		s32 fd = bun_userns_open_tree_idmap(&mr);

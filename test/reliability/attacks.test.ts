@@ -5,7 +5,7 @@ import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import * as native from "../../src/core/native.ts";
+import * as processCodec from "../../src/core/process-codec.ts";
 import {
   CLONE_NEWIPC,
   CLONE_NEWNET,
@@ -83,9 +83,10 @@ describe("another uid cannot reach a helper's (Bun's) memory", () => {
     ]);
     try {
       // The default still gives the namespace to uid 1000 (containerd 2.3's ucounts reason).
-      const fd = native.openNs(helpers[0]?.pid as number, "user");
-      expect(native.ownerUid(fd)).toBe(1000);
-      native.close(fd);
+      const r = processCodec.nsOpen(`/proc/${helpers[0]?.pid}/ns/user`, true);
+      const fd = typeof r === "number" ? r : r.fd;
+      expect(processCodec.ownerUid(fd)).toBe(1000);
+      processCodec.close(fd);
       const results = await probeAs1000(helpers.map((h) => String(h.pid)));
       expect(results).toEqual(helpers.map(() => DENIED));
     } finally {

@@ -1,7 +1,7 @@
 // Hostile and malformed input: a clear error naming the problem, and no
 // helper started (the native spawn is never even attempted).
 import { describe, expect, test } from "bun:test";
-import { spawnAttempts } from "../../src/core/native.ts";
+import { spawnAttempts } from "../../src/core/helper-codec.ts";
 import {
   CLONE_NEWIPC,
   CLONE_NEWUSER,

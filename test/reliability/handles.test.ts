@@ -5,7 +5,7 @@ import { expect, test } from "bun:test";
 import { closeSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import * as native from "../../src/core/native.ts";
+import * as processCodec from "../../src/core/process-codec.ts";
 import {
   CLONE_NEWIPC,
   type Helper,
@@ -38,7 +38,7 @@ function pidfdAt(n: number, pid: number): number {
   const below: number[] = [];
   try {
     for (;;) {
-      const fd = native.openPidfd(pid);
+      const fd = processCodec.openPidfd(pid);
       if (fd === n || fd < 0 || fd > n) return fd;
       below.push(fd);
     }

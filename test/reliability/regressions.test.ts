@@ -6,7 +6,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import * as native from "../../src/core/native.ts";
+import * as helperCodec from "../../src/core/helper-codec.ts";
 import * as api from "../../src/index.ts";
 import {
   type CallbackContext,
@@ -120,7 +120,7 @@ describe("no unvalidated way to create a helper", () => {
     expect(helperChildren().length).toBe(before);
   });
 
-  test("native.spawn refuses a map text longer than its buffer before any clone", () => {
+  test("helperCodec.spawn refuses a map text longer than its buffer before any clone", () => {
     const before = childPids().length;
     const spec = {
       flags: 0,
@@ -130,10 +130,10 @@ describe("no unvalidated way to create a helper", () => {
       gidText: "0 0 1\n",
       park: "seal" as const,
     };
-    const big = native.spawn({ ...spec, uidText: "0 0 1\n".repeat(1000) });
+    const big = helperCodec.spawn({ ...spec, uidText: "0 0 1\n".repeat(1000) });
     // step "none": refused before clone (a clone that failed reports "clone", a map write "uid_map").
     expect(big).toEqual({ ok: false, errno: 22, step: "none" });
-    expect(native.spawn({ ...spec, gidText: "0 0 1\n".repeat(1000) })).toEqual({
+    expect(helperCodec.spawn({ ...spec, gidText: "0 0 1\n".repeat(1000) })).toEqual({
       ok: false,
       errno: 22,
       step: "none",
@@ -142,7 +142,7 @@ describe("no unvalidated way to create a helper", () => {
   });
 
   describe.skipIf(!gcc)("with clone(CLONE_NEWUSER) denied by seccomp, so any clone shows (needs gcc)", () => {
-    test("native.spawn with 6000-byte uid or gid text, or 4096 bytes, never reaches clone", async () => {
+    test("helperCodec.spawn with 6000-byte uid or gid text, or 4096 bytes, never reaches clone", async () => {
       const r = await run(denied(DENY_USERNS_CLONE, bun(PROBE, "bounds")));
       expect(r.err).toBe("");
       const out = result(r);
