@@ -58,7 +58,7 @@ struct sop {
  * (under a host bind): removed by the monitor when the sandbox is over. */
 struct made {
 	s32 dirfd;      /*  0 O_PATH fd of its directory (the monitor's table) */
-	s32 is_dir;     /*  4 */
+	s32 is_dir;     /*  4 0 a file, 1 a directory, 2 a directory a "dir" entry asked for (kept once started) */
 	u64 ino;        /*  8 */
 	u32 dev_major;  /* 16 */
 	u32 dev_minor;  /* 20 */

@@ -287,14 +287,17 @@ static void sb_first_main(struct sreq *r)
 /* ---- C: the monitor ---- */
 
 /* Remove what the view made on the host, newest first, each only if it is
- * still the file that was made. */
-static void sb_cleanup(struct sreq *r)
+ * still the file we made. Once the sandbox STARTED, directories a "dir"
+ * entry asked for stay (like the files and symlinks entries write): only
+ * what had to be made as mount points goes. A start that failed leaves
+ * nothing. */
+static void sb_cleanup(struct sreq *r, int started)
 {
 	struct made *m = (struct made *)((char *)r + r->made);
 	struct kstatx st;
 	s32 i;
 	for (i = r->nmade - 1; i >= 0; i--) {
-		if (statx_at(m[i].dirfd, m[i].name, &st) >= 0 && st.ino == m[i].ino &&
+		if (!(started && m[i].is_dir == 2) && statx_at(m[i].dirfd, m[i].name, &st) >= 0 && st.ino == m[i].ino &&
 		    st.dev_major == m[i].dev_major && st.dev_minor == m[i].dev_minor)
 			sys3(SYS_unlinkat, m[i].dirfd, (s64)m[i].name, m[i].is_dir ? AT_REMOVEDIR : 0);
 		sys1(SYS_close, m[i].dirfd);
@@ -335,7 +338,7 @@ static void sb_abandon(struct sreq *r, s32 x, s32 status)
 		}
 		if (status < 0) status = sb_status(info);
 	}
-	sb_cleanup(r);
+	sb_cleanup(r, 0);
 	sys1(SYS_exit_group, status < 0 ? 1 : status);
 }
 
@@ -370,7 +373,7 @@ static void sb_monitor(struct sreq *r, s32 x)
 		if (sig == SIGCHLD_) {
 			mem_zero(info, sizeof info);
 			if (sys5(SYS_waitid, P_PID, x, (s64)info, WEXITED | WNOHANG | WALL, 0) >= 0 && SI_PID(info) == x) {
-				sb_cleanup(r);
+				sb_cleanup(r, 1);
 				sys1(SYS_exit_group, sb_status(info));
 			}
 		} else if (sig == SIG_KILL_SANDBOX) {

@@ -27,7 +27,8 @@ export interface PendingSpec {
   lockFiles?: string[];
   assertUsernsDisabled?: boolean;
 }
-export type BwrapSpec = Omit<SandboxSpec, "seccomp" | "mounts"> &
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+export type BwrapSpec = Mutable<Omit<SandboxSpec, "seccomp" | "mounts">> &
   PendingSpec & { mounts: (SandboxMount | PendingMount)[] };
 export type PendingMount =
   | { type: "overlay"; sources: string[]; upper: string; work: string; target: string }
@@ -67,6 +68,9 @@ function capabilities(a: BwrapArgs, realUid: number): string[] {
     const bits = c.cap.toUpperCase() === "ALL" ? all : capBit(c.cap);
     keep = c.add ? keep | bits : keep & ~bits;
   }
+  // With CAP_SYS_RESOURCE in the sandbox's user namespace, user.max_user_namespaces there can be raised
+  // again: --disable-userns holds only without it (bwrap puts the limit one namespace up instead).
+  if (a.disableUserns) keep &= ~capBit("CAP_SYS_RESOURCE");
   return CAPABILITIES.filter((_, i) => (keep >> BigInt(i)) & 1n);
 }
 
@@ -167,9 +171,10 @@ export function buildSpec(a: BwrapArgs, cwd: string, realUid: number, realGid: n
   const mounts = a.ops.flatMap((o, i) => {
     const m = mountOf(o, i, a, cwd);
     // bwrap's /dev also has "core", a link to /proc/kcore.
-    return o.op === "dev"
-      ? [m, { type: "symlink" as const, target: `${normal(m.target)}/core`, linkTo: "/proc/kcore" }]
-      : [m];
+    if (o.op === "dev")
+      return [m, { type: "symlink" as const, target: `${normal(m.target)}/core`, linkTo: "/proc/kcore" }];
+    if (o.op === "dir") return [...parentsOf(a.ops, i, normal(m.target), o.perms), m];
+    return [m];
   });
   const env = { ...a.env };
   // bwrap's directory rule: --chdir, else the caller's directory if the view has it, else $HOME, else "/".
@@ -233,6 +238,25 @@ function maxUserNamespaces(): string {
   } catch {
     return "";
   }
+}
+
+/**
+ * bwrap makes the missing parents of a --dir with the owner's rwx and, for
+ * group and others, r-x where PERMS gives them anything. Spelled out as dir
+ * entries where the parent lies under a host bind and is missing there (a
+ * parent on the view's own filesystems vanishes with it).
+ */
+function parentsOf(ops: readonly BwrapOp[], i: number, target: string, perms: number): SandboxMount[] {
+  const mode = 0o700 | (perms & 0o070 ? 0o050 : 0) | (perms & 0o007 ? 0o005 : 0);
+  if (mode === 0o755) return [];
+  const out: SandboxMount[] = [];
+  const parts = target.split("/").filter(Boolean);
+  for (let k = 1; k < parts.length; k++) {
+    const p = `/${parts.slice(0, k).join("/")}`;
+    const host = hostPathOf(ops, i, p);
+    if (host !== null && !existsSync(host)) out.push({ type: "dir", target: p, mode });
+  }
+  return out;
 }
 
 function mountOf(o: BwrapOp, i: number, a: BwrapArgs, cwd: string): SandboxMount | PendingMount {
