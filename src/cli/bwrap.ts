@@ -17,75 +17,75 @@ import { buildSpec, hostPathOf } from "./bwrap/spec.ts";
 /** The bwrap release whose option language this follows. */
 export const BWRAP_VERSION = "0.11.1";
 
+/** Every option, described in our words (the names and arguments are bwrap's). */
 const HELP_LINES: [string, string][] = [
-  ["--help", "Print this help"],
-  ["--version", "Print version"],
-  ["--args FD", "Parse NUL-separated args from FD"],
-  ["--argv0 VALUE", "Set argv[0] to the value VALUE before running the program"],
-  ["--level-prefix", "Prepend e.g. <3> to diagnostic messages"],
-  ["--unshare-all", "Unshare every namespace we support by default"],
-  ["--share-net", "Retain the network namespace (can only combine with --unshare-all)"],
-  ["--unshare-user", "Create new user namespace (always made here)"],
-  ["--unshare-user-try", "Create new user namespace if possible else continue by skipping it"],
-  ["--unshare-ipc", "Create new ipc namespace"],
-  ["--unshare-pid", "Create new pid namespace"],
-  ["--unshare-net", "Create new network namespace"],
-  ["--unshare-uts", "Create new uts namespace"],
-  ["--unshare-cgroup", "Create new cgroup namespace"],
-  ["--unshare-cgroup-try", "Create new cgroup namespace if possible else continue by skipping it"],
-  ["--userns FD", "Use this user namespace (cannot combine with --unshare-user)"],
-  ["--userns2 FD", "After setup switch to this user namespace, only useful with --userns"],
-  ["--disable-userns", "Disable further use of user namespaces inside sandbox"],
-  ["--assert-userns-disabled", "Fail unless further use of user namespace inside sandbox is disabled"],
-  ["--pidns FD", "Use this pid namespace (as parent namespace if using --unshare-pid)"],
-  ["--uid UID", "Custom uid in the sandbox (requires --unshare-user or --userns)"],
-  ["--gid GID", "Custom gid in the sandbox (requires --unshare-user or --userns)"],
-  ["--hostname NAME", "Custom hostname in the sandbox (requires --unshare-uts)"],
-  ["--chdir DIR", "Change directory to DIR"],
-  ["--clearenv", "Unset all environment variables"],
-  ["--setenv VAR VALUE", "Set an environment variable"],
-  ["--unsetenv VAR", "Unset an environment variable"],
-  ["--lock-file DEST", "Take a lock on DEST while sandbox is running"],
-  ["--sync-fd FD", "Keep this fd open while sandbox is running"],
-  ["--bind SRC DEST", "Bind mount the host path SRC on DEST"],
-  ["--bind-try SRC DEST", "Equal to --bind but ignores non-existent SRC"],
-  ["--dev-bind SRC DEST", "Bind mount the host path SRC on DEST, allowing device access"],
-  ["--dev-bind-try SRC DEST", "Equal to --dev-bind but ignores non-existent SRC"],
-  ["--ro-bind SRC DEST", "Bind mount the host path SRC readonly on DEST"],
-  ["--ro-bind-try SRC DEST", "Equal to --ro-bind but ignores non-existent SRC"],
-  ["--bind-fd FD DEST", "Bind open directory or path fd on DEST"],
-  ["--ro-bind-fd FD DEST", "Bind open directory or path fd read-only on DEST"],
-  ["--remount-ro DEST", "Remount DEST as readonly; does not recursively remount"],
-  ["--overlay-src SRC", "Read files from SRC in the following overlay"],
-  ["--overlay RWSRC WORKDIR DEST", "Mount overlayfs on DEST, with RWSRC as the host path for writes and"],
-  ["", "WORKDIR an empty directory on the same filesystem as RWSRC"],
-  ["--tmp-overlay DEST", "Mount overlayfs on DEST, with writes going to an invisible tmpfs"],
-  ["--ro-overlay DEST", "Mount overlayfs read-only on DEST"],
-  ["--exec-label LABEL", "Exec label for the sandbox (SELinux: refused here)"],
-  ["--file-label LABEL", "File label for temporary sandbox content (SELinux: refused here)"],
-  ["--proc DEST", "Mount new procfs on DEST"],
-  ["--dev DEST", "Mount new dev on DEST"],
-  ["--tmpfs DEST", "Mount new tmpfs on DEST"],
-  ["--mqueue DEST", "Mount new mqueue on DEST"],
-  ["--dir DEST", "Create dir at DEST"],
-  ["--file FD DEST", "Copy from FD to destination DEST"],
-  ["--bind-data FD DEST", "Copy from FD to file which is bind-mounted on DEST"],
-  ["--ro-bind-data FD DEST", "Copy from FD to file which is readonly bind-mounted on DEST"],
-  ["--symlink SRC DEST", "Create symlink at DEST with target SRC"],
-  ["--seccomp FD", "Load and use seccomp rules from FD (not repeatable)"],
-  ["--add-seccomp-fd FD", "Load and use seccomp rules from FD (repeatable)"],
-  ["--block-fd FD", "Block on FD until some data to read is available"],
-  ["--userns-block-fd FD", "Block on FD until the user namespace is ready"],
-  ["--info-fd FD", "Write information about the running container to FD"],
-  ["--json-status-fd FD", "Write container status to FD as multiple JSON documents"],
-  ["--new-session", "Create a new terminal session"],
-  ["--die-with-parent", "Kills with SIGKILL child process (COMMAND) when bwrap or bwrap's parent dies (always here)."],
-  ["--as-pid-1", "Do not install a reaper process with PID=1"],
-  ["--cap-add CAP", "Add cap CAP when running as privileged user"],
-  ["--cap-drop CAP", "Drop cap CAP when running as privileged user"],
-  ["--perms OCTAL", "Set permissions of next argument (--bind-data, --file, etc.)"],
-  ["--size BYTES", "Set size of next argument (only for --tmpfs)"],
-  ["--chmod OCTAL PATH", "Change permissions of PATH (must already exist)"],
+  ["--help", "this text"],
+  ["--version", "the bwrap release whose options these are"],
+  ["--args FD", "read more options from FD, NUL-separated"],
+  ["--argv0 VALUE", "the command's argv[0]"],
+  ["--level-prefix", "syslog level before each message (<3>, <4>)"],
+  ["--unshare-all", "every namespace below (user and cgroup if possible)"],
+  ["--share-net", "keep the caller's network namespace (after --unshare-all)"],
+  ["--unshare-user", "a new user namespace (this command always makes one)"],
+  ["--unshare-user-try", "the same, where the system allows it"],
+  ["--unshare-ipc", "a new IPC namespace"],
+  ["--unshare-pid", "a new pid namespace, with a small init as pid 1"],
+  ["--unshare-net", "a new network namespace (loopback only)"],
+  ["--unshare-uts", "a new hostname namespace"],
+  ["--unshare-cgroup", "a new cgroup namespace"],
+  ["--unshare-cgroup-try", "the same, where the kernel has them"],
+  ["--userns FD", "enter this user namespace instead of making one"],
+  ["--userns2 FD", "switch to this user namespace once the view is built"],
+  ["--disable-userns", "no user namespace can be made inside"],
+  ["--assert-userns-disabled", "fail if a user namespace could be made inside"],
+  ["--pidns FD", "this pid namespace (the parent of a new one with --unshare-pid)"],
+  ["--uid UID", "the command's uid inside"],
+  ["--gid GID", "the command's gid inside"],
+  ["--hostname NAME", "the hostname inside (needs --unshare-uts)"],
+  ["--chdir DIR", "start in DIR (default: the current directory if the view has it)"],
+  ["--clearenv", "start from an empty environment"],
+  ["--setenv VAR VALUE", "set VAR"],
+  ["--unsetenv VAR", "remove VAR"],
+  ["--lock-file DEST", "hold a lock on DEST while the sandbox runs"],
+  ["--sync-fd FD", "FD stays open until the sandbox ends"],
+  ["--bind SRC DEST", "host path SRC on DEST, writable"],
+  ["--bind-try SRC DEST", "the same; a missing SRC is skipped"],
+  ["--dev-bind SRC DEST", "the same, device files usable"],
+  ["--dev-bind-try SRC DEST", "the same; a missing SRC is skipped"],
+  ["--ro-bind SRC DEST", "host path SRC on DEST, read-only"],
+  ["--ro-bind-try SRC DEST", "the same; a missing SRC is skipped"],
+  ["--bind-fd FD DEST", "the directory open as FD on DEST"],
+  ["--ro-bind-fd FD DEST", "the same, read-only"],
+  ["--remount-ro DEST", "make the mount at DEST read-only (not its submounts)"],
+  ["--overlay-src SRC", "a lower layer of the next overlay"],
+  ["--overlay RWSRC WORKDIR DEST", "overlay on DEST, writes into RWSRC (WORKDIR: empty, same fs)"],
+  ["--tmp-overlay DEST", "overlay on DEST, writes into a tmpfs that goes with it"],
+  ["--ro-overlay DEST", "overlay on DEST, read-only"],
+  ["--exec-label LABEL", "SELinux: refused here"],
+  ["--file-label LABEL", "SELinux: refused here"],
+  ["--proc DEST", "procfs on DEST"],
+  ["--dev DEST", "a minimal /dev on DEST"],
+  ["--tmpfs DEST", "an empty tmpfs on DEST"],
+  ["--mqueue DEST", "POSIX message queues on DEST"],
+  ["--dir DEST", "make the directory DEST"],
+  ["--file FD DEST", "a file at DEST holding what FD reads"],
+  ["--bind-data FD DEST", "the same (mode 0600 unless --perms)"],
+  ["--ro-bind-data FD DEST", "the same, read-only"],
+  ["--symlink SRC DEST", "a symlink at DEST pointing to SRC"],
+  ["--seccomp FD", "a seccomp program (struct sock_filter array) read from FD"],
+  ["--add-seccomp-fd FD", "one more such program (may repeat)"],
+  ["--block-fd FD", "wait for data on FD before the command runs"],
+  ["--userns-block-fd FD", "wait for data on FD once the user namespace exists"],
+  ["--info-fd FD", "write the sandbox's pid and namespaces to FD as JSON"],
+  ["--json-status-fd FD", "the same on one line, then the exit code"],
+  ["--new-session", "the command gets a session of its own (no controlling tty)"],
+  ["--die-with-parent", "the sandbox dies with this command (always so here)"],
+  ["--as-pid-1", "the command is pid 1 itself (needs --unshare-pid)"],
+  ["--cap-add CAP", "keep CAP (or ALL) inside"],
+  ["--cap-drop CAP", "drop CAP (or ALL) inside"],
+  ["--perms OCTAL", "mode of what the next option makes"],
+  ["--size BYTES", "size of the next --tmpfs"],
+  ["--chmod OCTAL PATH", "change the mode of PATH inside"],
 ];
 
 function usageText(name: string): string {
@@ -108,15 +108,22 @@ function infoOf(proc: InsideProcess, made: readonly string[]): [string, number |
   return out;
 }
 
+/** strerror(3)'s wording, as bwrap prints it. */
+export function strerror(errno: number): string {
+  const t = errnoText(errno);
+  return t.charAt(0).toUpperCase() + t.slice(1);
+}
+
 /** The words of a failure as bwrap words them, where scripts match on them. */
 function messageOf(e: unknown, a: BwrapArgs, spec: SandboxSpec): string {
   if (!(e instanceof UsernsError)) return e instanceof Error ? e.message : String(e);
   const m = /mounts\[(\d+)\]/.exec(e.message);
   const i = m ? Number(m[1]) : -1;
   const op = a.ops[i];
-  if (e.step === "exec") return `execvp ${a.command[0]}: ${errnoText(e.errno ?? 2)}`;
+  if (e.step === "exec") return `execvp ${a.command[0]}: ${strerror(e.errno ?? 2)}`;
+  if (e.step === "chdir") return `Can't chdir to ${spec.cwd}: ${strerror(e.errno ?? 2)}`;
   if (op && "source" in op && e.syscall === "stat" && e.step === "options")
-    return `Can't find source path ${op.source}: ${errnoText(e.errno ?? 2)}`;
+    return `Can't find source path ${op.source}: ${strerror(e.errno ?? 2)}`;
   if (op?.op === "symlink" && e.code === "EEXIST") {
     const mount = spec.mounts?.[i];
     const host = mount ? hostPathOf(a.ops, i, mount.target) : null;

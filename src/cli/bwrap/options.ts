@@ -7,6 +7,7 @@
  * match on them; each is thrown as a BwrapError and printed "bwrap: …".
  */
 import { readFileSync } from "node:fs";
+import { errnoText } from "../../core/errors.ts";
 
 /** A message bwrap would print before exiting 1. */
 export class BwrapError extends Error {}
@@ -120,7 +121,9 @@ function readFd(fd: number, what: string): Uint8Array {
   try {
     return new Uint8Array(readFileSync(fd));
   } catch (e) {
-    throw new BwrapError(`${what}: ${(e as Error).message.replace(/^[A-Z]+: /, "").replace(/, read$/, "")}`);
+    const errno = -((e as { errno?: number }).errno ?? -5);
+    const t = errnoText(errno);
+    throw new BwrapError(`${what}: ${t.charAt(0).toUpperCase()}${t.slice(1)}`);
   }
 }
 
