@@ -181,8 +181,7 @@ export function buildSpec(a: BwrapArgs, cwd: string, realUid: number, realGid: n
   let dir = "/";
   if (a.chdir !== null) dir = normal(resolve("/", a.chdir));
   else if (existsInView(a.ops, cwd)) dir = cwd;
-  else if (env.HOME?.startsWith("/") && existsInView(a.ops, normal(env.HOME)))
-    dir = normal(env.HOME);
+  else if (env.HOME?.startsWith("/") && existsInView(a.ops, normal(env.HOME))) dir = normal(env.HOME);
   env.PWD = a.chdir ?? dir;
 
   const spec: BwrapSpec = {
