@@ -252,7 +252,8 @@ struct winsize_io { u16 rows; u16 cols; u16 xpixel; u16 ypixel; }; /* winsize */
 	F(sreq, hostname, 108, 4) F(sreq, seccomp, 112, 4) F(sreq, made_max, 116, 4)                \
 	F(sreq, made, 120, 4) F(sreq, copy, 124, 4) F(sreq, report, 128, 8)                        \
 	F(sreq, not_default, 136, 8) F(sreq, epipe, 144, 8) F(sreq, nmade, 152, 4)                 \
-	F(sreq, monitor, 156, 4) F(sreq, umask, 160, 4)                                            \
+	F(sreq, monitor, 156, 4) F(sreq, umask, 160, 4) F(sreq, first, 164, 4)                     \
+	F(sreq, ns, 168, 48)                                                                       \
 	F(sop, type, 0, 4) F(sop, flags, 4, 4) F(sop, mode, 8, 4) F(sop, fd, 12, 4) F(sop, size, 16, 8) \
 	F(sop, source, 24, 4) F(sop, target, 28, 4) F(sop, data, 32, 4) F(sop, src, 36, 4)          \
 	F(made, dirfd, 0, 4) F(made, is_dir, 4, 4) F(made, ino, 8, 8) F(made, dev_major, 16, 4)     \

@@ -58,7 +58,7 @@ struct sop {
  * (under a host bind): removed by the monitor when the sandbox is over. */
 struct made {
 	s32 dirfd;      /*  0 O_PATH fd of its directory (the monitor's table) */
-	s32 is_dir;     /*  4 */
+	s32 is_dir;     /*  4 0 a file, 1 a directory, 2 a directory a "dir" entry asked for (kept once started) */
 	u64 ino;        /*  8 */
 	u32 dev_major;  /* 16 */
 	u32 dev_minor;  /* 20 */
@@ -101,7 +101,9 @@ struct sreq {
 	s32 nmade;        /* 152 records made */
 	s32 monitor;      /* 156 the monitor's pid as it sees itself (the sandbox's parent check) */
 	s32 umask;        /* 160 the caller's umask, given back to the command */
-	s32 pad[23];      /* 164 */
+	s32 first;        /* 164 out: the sandbox's first process (pid 1 of its pid namespace), our namespace */
+	u64 ns[6];        /* 168 out: inodes of its cgroup, ipc, mnt, net, pid, uts namespaces */
+	s32 pad[10];      /* 216 */
 };
 
 /* What every process of the start writes: the MAP_SHARED page. */
@@ -109,6 +111,8 @@ struct sout {
 	s32 step, err, index;
 	s32 ready; /* futex: the init has the command running */
 	s32 cmd;   /* the command's pid as the init sees it */
+	s32 first; /* the first process, as the monitor sees it */
+	u64 ns[6]; /* its namespaces' inodes (struct sreq's ns) */
 };
 
 /* Every step that can fail, with its syscall: part of the contract (the loader compares it whole). */

@@ -83,6 +83,7 @@ struct view {
 	struct sreq *r;
 	s32 root;   /* O_PATH fd of the new root */
 	s32 index;  /* the op being applied */
+	s32 asked;  /* a "dir" entry: what it makes is asked for, not only had to be made */
 	s32 nfresh;
 	u32 fresh[FRESH_MAX][2]; /* dev major, minor of every filesystem made here */
 };
@@ -183,7 +184,7 @@ static s32 ensure_dir(struct view *v, const char *path, s32 end)
 			while (s > 0 && pre[s - 1] != '/') s--;
 			fd = sys3(SB_mkdirat, dfd, (s64)(pre + s), 0755);
 			if (fd < 0 && fd != -SB_E_EXIST) sb_fail(v->r, S_MKDIR, fd, v->index);
-			if (fd == 0) record_made(v, (s32)dfd, pre + s, 1);
+			if (fd == 0) record_made(v, (s32)dfd, pre + s, v->asked ? 2 : 1);
 			fd = in_root(v, pre, O_PATH | O_DIRECTORY_);
 		}
 		if (fd < 0) sb_fail(v->r, S_RESOLVE, fd, v->index);
@@ -502,7 +503,9 @@ static void op_other(struct view *v, struct sop *op)
 	const char *path = sb_str(v->r, op->target);
 	s64 fd;
 	if (op->type == SOP_DIR) {
+		v->asked = 1;
 		fd = ensure_dir(v, path, str_len(path));
+		v->asked = 0;
 		if (op->mode >= 0) chmod_fd(v, (s32)fd, op->mode);
 	} else {
 		fd = in_root(v, path, O_PATH);

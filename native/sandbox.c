@@ -207,6 +207,24 @@ static void sb_loopback(struct sreq *r)
 	if (rc < 0) sb_fail(r, S_LOOPBACK, rc, -1);
 }
 
+/* Our namespaces' inodes, for the caller (bwrap's --info-fd): read here,
+ * where they are sure to exist (the command may be gone before the caller
+ * looks). Through the host's /proc, still visible before the pivot. */
+static void sb_record_ns(struct sout *o)
+{
+	static const char *const kinds[] = { "/proc/self/ns/cgroup", "/proc/self/ns/ipc", "/proc/self/ns/mnt",
+					     "/proc/self/ns/net", "/proc/self/ns/pid", "/proc/self/ns/uts" };
+	struct kstatx st;
+	s64 fd;
+	s32 i;
+	for (i = 0; i < 6; i++) {
+		fd = sys4(SYS_openat, AT_FDCWD, (s64)kinds[i], O_PATH | O_CLOEXEC, 0);
+		if (fd < 0) continue;
+		if (statx_at((s32)fd, "", &st) == 0) o->ns[i] = st.ino;
+		sys1(SYS_close, fd);
+	}
+}
+
 static void sb_first_main(struct sreq *r)
 {
 	struct sout *o = sb_out(r);
@@ -229,6 +247,7 @@ static void sb_first_main(struct sreq *r)
 	if (r->opts & SO_CGROUP) ns |= CLONE_NEWCGROUP_;
 	rc = sys1(SYS_unshare, (s64)ns);
 	if (rc < 0) sb_fail(r, S_UNSHARE, rc, -1);
+	sb_record_ns(o);
 	if (r->opts & SO_NO_USERNS) {
 		/* user.max_user_namespaces is per user namespace, read and written
 		 * through /proc/sys by who opens it: 0 here refuses every user
@@ -268,14 +287,17 @@ static void sb_first_main(struct sreq *r)
 /* ---- C: the monitor ---- */
 
 /* Remove what the view made on the host, newest first, each only if it is
- * still the file that was made. */
-static void sb_cleanup(struct sreq *r)
+ * still the file we made. Once the sandbox STARTED, directories a "dir"
+ * entry asked for stay (like the files and symlinks entries write): only
+ * what had to be made as mount points goes. A start that failed leaves
+ * nothing. */
+static void sb_cleanup(struct sreq *r, int started)
 {
 	struct made *m = (struct made *)((char *)r + r->made);
 	struct kstatx st;
 	s32 i;
 	for (i = r->nmade - 1; i >= 0; i--) {
-		if (statx_at(m[i].dirfd, m[i].name, &st) >= 0 && st.ino == m[i].ino &&
+		if (!(started && m[i].is_dir == 2) && statx_at(m[i].dirfd, m[i].name, &st) >= 0 && st.ino == m[i].ino &&
 		    st.dev_major == m[i].dev_major && st.dev_minor == m[i].dev_minor)
 			sys3(SYS_unlinkat, m[i].dirfd, (s64)m[i].name, m[i].is_dir ? AT_REMOVEDIR : 0);
 		sys1(SYS_close, m[i].dirfd);
@@ -316,7 +338,7 @@ static void sb_abandon(struct sreq *r, s32 x, s32 status)
 		}
 		if (status < 0) status = sb_status(info);
 	}
-	sb_cleanup(r);
+	sb_cleanup(r, 0);
 	sys1(SYS_exit_group, status < 0 ? 1 : status);
 }
 
@@ -351,7 +373,7 @@ static void sb_monitor(struct sreq *r, s32 x)
 		if (sig == SIGCHLD_) {
 			mem_zero(info, sizeof info);
 			if (sys5(SYS_waitid, P_PID, x, (s64)info, WEXITED | WNOHANG | WALL, 0) >= 0 && SI_PID(info) == x) {
-				sb_cleanup(r);
+				sb_cleanup(r, 1);
 				sys1(SYS_exit_group, sb_status(info));
 			}
 		} else if (sig == SIG_KILL_SANDBOX) {
@@ -401,6 +423,7 @@ static void sb_monitor_main(struct sreq *r)
 	x = bun_userns_clone_trampoline(CLONE_VM | CLONE_FILES | SIGCHLD_ | (init ? 0 : CLONE_VFORK), sb_stack(r, 2), 0,
 					r, (void *)sb_first_main);
 	if (x < 0) sb_fail(r, S_FORK, x, -1);
+	o->first = (s32)x;
 	if (init ? !sb_wait_ready(r, (s32)x) : o->step != S_NONE) {
 		if (o->step == S_NONE) { o->step = S_KILLED; o->err = E_INTR; }
 		sb_abandon(r, (s32)x, -1);
@@ -531,6 +554,8 @@ s32 bun_userns_sandbox(struct sreq *r)
 	r->step = o->step;
 	r->err = o->err;
 	r->index = o->index;
+	r->first = o->first;
+	for (i = 0; i < 6; i++) r->ns[i] = o->ns[i];
 	if (r->step == S_NONE && (SI_CODE(info) != CLD_EXITED || SI_STATUS(info) != 0)) {
 		r->step = S_KILLED;
 		r->err = E_INTR;

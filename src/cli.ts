@@ -38,6 +38,7 @@ Commands:
   umount   unmount: bun-userns umount [--lazy] TARGET
   pin      pin namespaces to files: bun-userns pin -n --net=/run/netns/x
   unpin    remove namespace pins: bun-userns unpin FILE...
+  bwrap    bubblewrap's command line over sandbox(): bun-userns bwrap --help
 
 Options:
   -h, --help      show help (also: bun-userns <command> --help)
@@ -237,6 +238,11 @@ export async function main(argv: string[]): Promise<number> {
         return (await import("./cli/pin.ts")).cmdUnpin(rest);
       case "parse":
         return cmdParse(rest);
+      case "bwrap":
+        return await (await import("./cli/bwrap.ts")).runBwrap("bun-userns bwrap", rest, [
+          process.argv[1] ?? "bun-userns",
+          "bwrap",
+        ]);
       /* mounts */
       case "mount":
       case "umount":

@@ -268,6 +268,21 @@ describe.skipIf(!isRoot || rootIsInitramfs)(`sandbox leaves nothing on the host 
     expect(readdirSync(join(d, "kept"))).toEqual([]);
   });
 
+  test("what a dir entry asked for stays once the sandbox started; the mount point made inside it goes", async () => {
+    const d = hostDir();
+    const r = await run("test -c /w/asked/deep/null && echo ran", {
+      mounts: [
+        { type: "bind", source: d, target: "/w" },
+        { type: "dir", target: "/w/asked/deep", mode: 0o750 },
+        { type: "ro-bind", source: "/dev/null", target: "/w/asked/deep/null" },
+      ],
+    });
+    expect(r.out.trim()).toBe("ran");
+    expect(readdirSync(d)).toEqual(["asked"]);
+    expect(readdirSync(join(d, "asked"))).toEqual(["deep"]);
+    expect(readdirSync(join(d, "asked", "deep"))).toEqual([]);
+  });
+
   test("after a failure later in the plan, what was made is removed and the error names the entry", async () => {
     const d = hostDir();
     let err: unknown;

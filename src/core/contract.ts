@@ -267,6 +267,8 @@ export const BLOCKS = {
       nmade: [152, 4],
       monitor: [156, 4],
       umask: [160, 4],
+      first: [164, 4],
+      ns: [168, 48],
     },
   },
   sop: {

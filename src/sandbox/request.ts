@@ -176,8 +176,18 @@ export function buildRequest(
 }
 
 /** What the native call left in the block. */
-export function readResult(b: Block): { pidfd: number; step: SandboxStep; errno: number; index: number } {
+export function readResult(b: Block): {
+  pidfd: number;
+  step: SandboxStep;
+  errno: number;
+  index: number;
+  first: number;
+  ns: bigint[];
+} {
+  const ns = at("sreq", "ns");
   return {
+    first: b.view.getInt32(at("sreq", "first"), true),
+    ns: [0, 1, 2, 3, 4, 5].map((i) => b.view.getBigUint64(ns + 8 * i, true)),
     pidfd: b.view.getInt32(at("sreq", "pidfd"), true),
     step: SANDBOX_STEPS[b.view.getInt32(at("sreq", "step"), true)] ?? "none",
     errno: b.view.getInt32(at("sreq", "err"), true),

@@ -25,6 +25,20 @@ import { checkSpec, type PlainMount, type SandboxSpec } from "./spec.ts";
 
 export type { SandboxMount, SandboxNamespace, SandboxSpec } from "./spec.ts";
 
+/** What a started sandbox reports of itself (bwrap's --info-fd). */
+export interface SandboxStartInfo {
+  /** The sandbox's first process (pid 1 of its pid namespace), in our pid namespace. */
+  firstPid: number;
+  /** Inodes of its namespaces, as `stat -L /proc/PID/ns/KIND` shows them (user aside). */
+  namespaces: { cgroup: bigint; ipc: bigint; mnt: bigint; net: bigint; pid: bigint; uts: bigint };
+}
+const startInfos = new WeakMap<InsideProcess, SandboxStartInfo>();
+
+/** The start report of a handle sandbox() returned. */
+export function sandboxStartInfo(p: InsideProcess): SandboxStartInfo | undefined {
+  return startInfos.get(p);
+}
+
 /** The monitor's "end the sandbox, then clean up" (SIGRTMAX): what SIGKILL is turned into. */
 const SIG_KILL_SANDBOX = 64;
 
@@ -80,7 +94,7 @@ export function sandbox(argv: readonly string[], spec: SandboxSpec = {}): Inside
   const theirs: number[] = [];
   const parentEnds: ({ fd: number; rec: number } | undefined)[] = [undefined, undefined, undefined];
   let usernsFd = -1;
-  let started: { rc: number; rec: number; pidfd: number } | undefined;
+  let started: { rc: number; rec: number; pidfd: number; info: SandboxStartInfo } | undefined;
   try {
     // The user namespace as an fd, opened by us (the monitor enters it by that fd).
     usernsFd = openFromProcess({ pid: helper.pid, pidfd: helper.pidfd, done: () => {} }, "user").take();
@@ -137,7 +151,8 @@ export function sandbox(argv: readonly string[], spec: SandboxSpec = {}): Inside
             : undefined,
       });
     }
-    started = { rc, rec, pidfd: r.pidfd };
+    const [cgroup, ipc, mnt, net, pid, uts] = r.ns as [bigint, bigint, bigint, bigint, bigint, bigint];
+    started = { rc, rec, pidfd: r.pidfd, info: { firstPid: r.first, namespaces: { cgroup, ipc, mnt, net, pid, uts } } };
   } catch (e) {
     for (const rec of ours) registryCodec.recClose(rec);
     throw e;
@@ -149,6 +164,7 @@ export function sandbox(argv: readonly string[], spec: SandboxSpec = {}): Inside
   const proc = adoptCommand({ pid: started.rc, pidfd: started.pidfd, rec: started.rec }, parentEnds, s.signal, (n) =>
     n === 9 ? SIG_KILL_SANDBOX : n,
   );
+  startInfos.set(proc, started.info);
   if (s.timeout !== undefined) {
     const timer = setTimeout(() => proc.kill(9), s.timeout);
     proc.exited.finally(() => clearTimeout(timer)).catch(() => {});

@@ -2,9 +2,11 @@
  * sandbox() rows: the in-process call with a typical view (ro-bind /usr and
  * /etc, proc, dev, tmpfs /tmp, every namespace) until the command exited,
  * against `bwrap` with the same view as a whole command (skipped, saying
- * so, where bwrap is not installed).
+ * so, where bwrap is not installed), and the same bwrap command line run
+ * by the package's bun-userns-bwrap, with a bare Bun start as its floor.
  */
 import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { type SandboxMount, sandbox } from "../../src/index.ts";
 import { type Summary, summarize } from "./stats.ts";
 
@@ -90,6 +92,22 @@ export async function sandboxRows(n: number): Promise<SandboxRows> {
     limit: ">= 2",
     pass: ratio >= 2,
   });
+  // bwrap's command line through this package, as a whole command (a Bun start is its floor).
+  const cli = [process.execPath, join(import.meta.dir, "..", "..", "src", "cli-bwrap.ts")];
+  const whole: number[] = [];
+  const starts: number[] = [];
+  for (let i = 0; i < n + WARM; i++) {
+    let t0 = performance.now();
+    let code = await Bun.spawn([...cli, ...BWRAP_VIEW, "/usr/bin/true"], { stdio: ["ignore", "inherit", "inherit"] })
+      .exited;
+    if (code !== 0) throw new Error(`bun-userns-bwrap true exited ${code}`);
+    if (i >= WARM) whole.push((performance.now() - t0) * 1000);
+    t0 = performance.now();
+    code = await Bun.spawn([process.execPath, "-e", "0"], { stdio: ["ignore", "inherit", "inherit"] }).exited;
+    if (i >= WARM) starts.push((performance.now() - t0) * 1000);
+  }
+  out.rows.push({ name: "Bun.spawn(['bun-userns-bwrap', same view, 'true']) + exit", s: summarize(whole) });
+  out.rows.push({ name: "Bun.spawn(['bun', '-e', '0']) + exit (its floor: a Bun start)", s: summarize(starts) });
   out.notes.push("sandbox C floor not written yet: no floor row");
   return out;
 }

@@ -1,0 +1,470 @@
+// `bun-userns-bwrap`: bubblewrap's command line over sandbox(). Each property
+// bubblewrap's own suite checks and this command holds is restated here in
+// our words, and the options that suite leaves out are run side by side with
+// the system's bwrap (exit status, messages, what the sandbox sees), as root
+// and as an unprivileged user.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { SUPPORTED } from "../src/cli/bwrap/spec.ts";
+import { isRoot, rootIsInitramfs } from "./support/proc.ts";
+
+const OURS = join(import.meta.dir, "..", "src", "cli-bwrap.ts");
+const BWRAP = Bun.which("bwrap");
+const SETPRIV = Bun.which("setpriv");
+const PIVOT = rootIsInitramfs ? " — skipped: / is the initial ramfs here, which pivot_root refuses to leave" : "";
+const RUNS = !rootIsInitramfs;
+/** Bun for the scripts, on PATH for a user without it. */
+const BUN = Bun.which("bun") ?? join(import.meta.dir, "..", "node_modules", ".bin", "bun");
+const PATH = `${dirname(BUN)}:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin`;
+const NOBODY = 65534;
+/** Who runs the commands: root and an unprivileged user where we may switch, else just the caller. */
+type Who = "root" | "nobody" | "caller";
+const USERS: readonly Who[] = isRoot ? (SETPRIV ? ["root", "nobody"] : ["root"]) : ["caller"];
+
+let work = "";
+beforeAll(() => {
+  work = mkdtempSync("/var/tmp/bwrap-cli-");
+  chmodSync(work, 0o777);
+});
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+interface Ran {
+  code: number;
+  out: string;
+  err: string;
+}
+
+/** A shell line (fd redirections as bwrap's users write them), as us or as nobody. */
+async function sh(line: string, opts: { as?: Who; cwd?: string; env?: Record<string, string> } = {}) {
+  const cmd = ["bash", "-c", line];
+  const argv =
+    opts.as === "nobody"
+      ? [SETPRIV as string, `--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups", ...cmd]
+      : cmd;
+  const p = Bun.spawn(argv, {
+    cwd: opts.cwd ?? work,
+    env: { PATH, HOME: work, OURS, ...(opts.env ?? {}) },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  return { code, out, err } as Ran;
+}
+
+const ours = (args: string, opts = {}) => sh(`"$OURS" ${args}`, opts);
+const q = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
+const RO_HOST =
+  "--ro-bind /usr /usr --ro-bind /etc /etc --symlink usr/bin /bin --symlink usr/lib /lib --symlink usr/lib64 /lib64 --symlink usr/sbin /sbin";
+const RUN = "--bind / / --tmpfs /tmp";
+
+describe("bwrap's option language (no sandbox started)", () => {
+  test("--help prints the usage line naming the path the command was invoked as, and exits 0", async () => {
+    const r = await ours("--help");
+    expect(r.code).toBe(0);
+    expect(r.out.split("\n")[0]).toBe(`usage: ${OURS} [OPTIONS...] [--] COMMAND [ARGS...]`);
+    for (const o of ["--args FD", "--overlay-src SRC", "--json-status-fd FD", "--cap-drop CAP", "--chmod OCTAL PATH"])
+      expect(r.out).toContain(`    ${o} `);
+  });
+
+  test("no arguments: the usage on stderr, exit 1; --version names the bwrap release followed", async () => {
+    const r = await ours("");
+    expect([r.code, r.out, r.err.split("\n")[0]]).toEqual([
+      1,
+      "",
+      `usage: ${OURS} [OPTIONS...] [--] COMMAND [ARGS...]`,
+    ]);
+    const v = await ours("--version");
+    expect([v.code, v.out]).toEqual([0, "bubblewrap 0.11.1\n"]);
+  });
+
+  test("the same command through bun-userns bwrap", async () => {
+    const r = await sh(`bun ${q(join(import.meta.dir, "..", "src", "cli.ts"))} bwrap --help`);
+    expect(r.code).toBe(0);
+    expect(r.out.split("\n")[0]).toBe("usage: bun-userns bwrap [OPTIONS...] [--] COMMAND [ARGS...]");
+  });
+
+  test("a --size that is zero, not a number, empty, negative, spaced, past 2^64 or past SIZE_MAX/2 is refused", async () => {
+    for (const size of [
+      "0",
+      "123bogus",
+      "''",
+      "-12345678",
+      "' -12345678'",
+      "18446744073709551616",
+      "9223372036854775809",
+    ]) {
+      const r = await ours(`--size ${size} --tmpfs /tmp/a true`);
+      expect(r.code).toBe(1);
+      expect(r.err).toMatch(/^bwrap: --size /);
+    }
+  });
+
+  test("--perms and --size apply once, to the next option only", async () => {
+    expect((await ours("--perms 0640 --perms 0640 --tmpfs /tmp/a true")).err).toBe(
+      "bwrap: --perms given twice for the same action\n",
+    );
+    expect((await ours("--size 1048576 --size 1048576 --tmpfs /tmp/a true")).err).toBe(
+      "bwrap: --size given twice for the same action\n",
+    );
+  });
+
+  test("--overlay-src must be followed by another or by an overlay, which needs enough of them", async () => {
+    const msg =
+      "bwrap: --overlay-src must be followed by another --overlay-src or one of --overlay, --tmp-overlay, or --ro-overlay\n";
+    expect((await ours("--overlay-src /tmp true")).err).toBe(msg);
+    expect((await ours("--overlay-src /tmp --chdir / true")).err).toBe(msg);
+    expect((await ours("--overlay u w /tmp true")).err).toBe("bwrap: --overlay requires at least one --overlay-src\n");
+    expect((await ours("--tmp-overlay /tmp true")).err).toBe(
+      "bwrap: --tmp-overlay requires at least one --overlay-src\n",
+    );
+    expect((await ours("--overlay-src /a --ro-overlay /tmp true")).err).toBe(
+      "bwrap: --ro-overlay requires at least two --overlay-src\n",
+    );
+  });
+
+  test("an option sandbox() cannot carry out yet is refused by name, before anything runs", async () => {
+    const pending: [string, string][] = [
+      ["argv0", "--argv0 x"],
+      ["userns", "--userns 0"],
+      ["pidns", "--pidns 0"],
+      ["blockFd", "--block-fd 0"],
+      ["lockFiles", "--lock-file /tmp/l"],
+      ["assertUsernsDisabled", "--assert-userns-disabled"],
+      ["readOnly", "--ro-bind-data 0"],
+      ["overlay", "--overlay-src /usr --overlay /a /b"],
+      ["tmp-overlay", "--overlay-src /usr --tmp-overlay"],
+    ];
+    for (const [feature, opt] of pending) {
+      if (SUPPORTED.has(feature)) continue;
+      const r = await ours(`--bind / / ${opt} /tmp/x true < /dev/null`);
+      expect(r.code).toBe(1);
+      expect(r.err).toMatch(
+        new RegExp(`^bwrap: --[a-z-]+.* is not supported yet \\(sandbox\\(\\) has no ${feature} yet\\)\\n$`),
+      );
+    }
+  });
+});
+
+describe.skipIf(!BWRAP)("side by side with the system's bwrap: refusals (skipped: needs bwrap)", () => {
+  const CASES = [
+    "--frob true",
+    "--dir",
+    "--bind /",
+    "--perms 0644 --bind / / true",
+    "--size 100 --dir /x true",
+    "--perms 999 --dir /x true",
+    "--uid 5 --bind / / true",
+    "--hostname x --bind / / true",
+    "--as-pid-1 --bind / / true",
+    "--bind / / --info-fd x true",
+    "--cap-add FOO --bind / / true",
+    "--cap-add kill --bind / / true",
+    "--setenv A",
+    "--bind / / --",
+    "--exec-label x true",
+    "--bind / / --args 99 true",
+    "--bind /source-enoent /dest true",
+    "--bind / / --chdir /nonexistent true",
+    "--bind / / /nonexistent",
+    "--bind / / /",
+    "--bind / / sh -c 'exit 7'",
+    "--bind / / sh -c 'kill -9 $$'",
+  ];
+  for (const as of USERS) {
+    test(`as ${as}: exit status and stderr match bwrap's for bad options, bad paths and the command's own end`, async () => {
+      for (const c of CASES) {
+        const theirs = await sh(`${BWRAP} ${c} </dev/null`, { as });
+        const mine = await ours(`${c} </dev/null`, { as });
+        // The first line: the usage's option list is worded differently.
+        const norm = (r: Ran, bin: string) => ({
+          case: c,
+          code: r.code,
+          err: r.err.split("\n")[0]?.replaceAll(bin, "BWRAP"),
+        });
+        expect(norm(mine, OURS)).toEqual(norm(theirs, BWRAP as string));
+      }
+    });
+  }
+});
+
+describe.skipIf(!RUNS)(`sandboxes started by bwrap's command line${PIVOT}`, () => {
+  for (const as of USERS) {
+    test(`as ${as}: /proc with and without a pid namespace, a new /dev with every expected entry, a private network`, async () => {
+      for (const alt of ["", "--unshare-pid", "--unshare-user-try --unshare-pid"]) {
+        expect((await ours(`${RUN} ${alt} --proc /proc true`, { as })).code).toBe(0);
+        const r = await ours(
+          `${RUN} ${alt} --unshare-net --proc /proc --dev /dev sh -c 'ls /dev; grep -c : /proc/net/dev'`,
+          { as },
+        );
+        expect(r.code).toBe(0);
+        for (const d of [
+          "stdin",
+          "stdout",
+          "stderr",
+          "null",
+          "zero",
+          "full",
+          "random",
+          "urandom",
+          "tty",
+          "fd",
+          "core",
+          "ptmx",
+          "pts",
+          "shm",
+        ])
+          expect(r.out.split("\n")).toContain(d);
+        expect(r.out.trim().split("\n").at(-1)).toBe("1"); // lo, alone
+      }
+    });
+
+    test(`as ${as}: a bind destination reached through a symlink of the view is bound where the link points`, async () => {
+      const r = await ours(
+        `${RUN} --dir /tmp/dir --symlink dir /tmp/link --bind /etc /tmp/link test -f /tmp/dir/passwd`,
+        { as },
+      );
+      expect(r.code).toBe(0);
+    });
+
+    test(`as ${as}: --info-fd and --json-status-fd carry the first process's pid, each new namespace's inode and the exit code`, async () => {
+      const r = await ours(
+        `--proc /proc ${RUN} --unshare-all --info-fd 42 --json-status-fd 43 -- sh -c 'for n in cgroup ipc mnt net pid uts; do stat -L -c "$n %i" /proc/self/ns/$n; done; exit 42' 42>info-${as}.json 43>status-${as}.json`,
+        { as },
+      );
+      expect(r.code).toBe(42);
+      const info = JSON.parse(readFileSync(join(work, `info-${as}.json`), "utf8"));
+      const lines = readFileSync(join(work, `status-${as}.json`), "utf8")
+        .trim()
+        .split("\n");
+      expect(JSON.parse(lines[0] as string)).toEqual(info);
+      expect(JSON.parse(lines[1] as string)).toEqual({ "exit-code": 42 });
+      const seen = Object.fromEntries(
+        r.out
+          .trim()
+          .split("\n")
+          .map((l) => [`${l.split(" ")[0]}-namespace`, Number(l.split(" ")[1])]),
+      );
+      expect(info).toEqual({ "child-pid": info["child-pid"], ...seen });
+      expect(info["child-pid"]).toBeGreaterThan(1);
+    });
+
+    test(`as ${as}: a command that cannot be run leaves json-status without an exit code`, async () => {
+      const r = await ours(`${RUN} --json-status-fd 42 / 42>exec-${as}.json`, { as });
+      expect(r.code).toBe(1);
+      expect(r.err).toBe("bwrap: execvp /: Permission denied\n");
+      expect(readFileSync(join(work, `exec-${as}.json`), "utf8")).not.toContain("exit-code");
+    });
+
+    test(`as ${as}: /proc/self/exe as the command is this command again, nested`, async () => {
+      const nest = `--unshare-user --uid 0 --gid 0 --cap-add ALL --bind / / --bind /proc /proc`;
+      const r = await ours(`${nest} -- /proc/self/exe --unshare-all --bind / / --bind /proc /proc echo hello`, { as });
+      expect([r.code, r.out]).toEqual([0, "hello\n"]);
+      const v = await ours(
+        `${nest} -- /proc/self/exe --unshare-all ${RO_HOST} --proc /proc --dev /dev findmnt -n -l -o TARGET`,
+        { as },
+      );
+      expect(v.code).toBe(0);
+      expect(v.out.split("\n")).toContain("/usr");
+    });
+
+    test(`as ${as}: --disable-userns holds even with every capability kept`, async () => {
+      expect((await ours("--unshare-user --disable-userns --dev-bind / / -- true", { as })).code).toBe(0);
+      const inner = `"$OURS" --unshare-user --dev-bind / / -- true`;
+      for (const pre of ["", "--uid 0 --gid 0 --cap-add ALL"]) {
+        const r = await ours(
+          `--unshare-user ${pre} --disable-userns --dev-bind / / -- sh -c ${q(`echo 100 > /proc/sys/user/max_user_namespaces 2>/dev/null; ${inner}`)}`,
+          { as },
+        );
+        expect(r.code).toBe(1);
+      }
+    });
+
+    test(`as ${as}: a missing source fails with bwrap's prefix and words`, async () => {
+      const r = await ours(`${RUN} --unshare-pid --bind /source-enoent /dest true`, { as });
+      expect([r.code, r.err]).toEqual([1, "bwrap: Can't find source path /source-enoent: No such file or directory\n"]);
+    });
+
+    test(`as ${as}: --args reads NUL-separated options from each fd in turn`, async () => {
+      for (const n of [1, 2, 3]) writeFileSync(join(work, `a${n}`), `--dir\0/tmp/hello/world${n}\0`, { mode: 0o644 });
+      const r = await ours(
+        `${RUN} --args 3 --args 4 --args 5 sh -c 'test -d /tmp/hello/world1 && test -d /tmp/hello/world2 && test -d /tmp/hello/world3' 3<a1 4<a2 5<a3`,
+        { as },
+      );
+      expect(r.code).toBe(0);
+    });
+
+    test(`as ${as}: after "--" every word is the command, even one that looks like an option`, async () => {
+      mkdirSync(join(work, "bin"), { recursive: true });
+      writeFileSync(join(work, "bin", "--odd-name--"), "#!/bin/sh\necho odd\n", { mode: 0o755 });
+      expect((await ours(`${RUN} -- sh -c 'echo hi'`, { as })).out).toBe("hi\n");
+      expect((await ours(`${RUN} -- --odd-name--`, { as, env: { PATH: `${work}/bin:${PATH}` } })).out).toBe("odd\n");
+      const r = await ours(`${RUN} -- --dev-bind /dev /dev sh -c 'echo ran'`, { as });
+      expect([r.code, r.out]).toEqual([1, ""]);
+    });
+
+    test(`as ${as}: the host's /tmp through a bind of /, of /tmp, onto /mnt, and another directory on /tmp`, async () => {
+      const f = mkdtempSync("/tmp/bwrap-cli-");
+      chmodSync(f, 0o755);
+      writeFileSync(join(f, "x"), "hello\n");
+      chmodSync(join(f, "x"), 0o644);
+      try {
+        expect((await ours(`--bind / / cat ${f}/x`, { as })).out).toBe("hello\n");
+        expect((await ours(`--bind / / --bind /tmp /tmp cat ${f}/x`, { as })).out).toBe("hello\n");
+        expect((await ours(`--bind / / --bind /tmp /mnt cat /mnt/${f.slice(5)}/x`, { as })).out).toBe("hello\n");
+        writeFileSync(join(work, "in"), "here\n", { mode: 0o644 });
+        expect(
+          (
+            await ours(
+              `--bind / / --bind ${work} /tmp sh -c 'cat /tmp/in; ls -d /tmp/oldroot /tmp/newroot 2>&1 | wc -l'`,
+              { as },
+            )
+          ).out,
+        ).toBe("here\n2\n");
+        expect((await ours(`${RUN} --bind ${work} /tmp/here cat /tmp/here/in`, { as })).out).toBe("here\n");
+      } finally {
+        rmSync(f, { recursive: true });
+      }
+    });
+
+    test(`as ${as}: modes of made directories, parents, tmpfs and files follow --perms as bwrap's do`, async () => {
+      const d = mkdtempSync(join(work, "modes-"));
+      chmodSync(d, 0o777);
+      mkdirSync(join(d, "existed"), { mode: 0o754 });
+      chmodSync(join(d, "existed"), 0o754);
+      const r = await ours(
+        [
+          "--bind / /",
+          `--perms 1741 --dir ${d}/set`,
+          `--perms 0741 --dir ${d}/existed`,
+          `--dir ${d}/plain`,
+          `--dir ${d}/chmodded --chmod 1755 ${d}/chmodded`,
+          ...["0644", "0750", "0710", "0600", "0705", "0000"].map((p) => `--perms ${p} --dir ${d}/p${p}/dir`),
+          "true",
+        ].join(" "),
+        { as },
+      );
+      expect(r.code).toBe(0);
+      const mode = (p: string) => (statSync(join(d, p)).mode & 0o7777).toString(8);
+      expect([mode("set"), mode("existed"), mode("plain"), mode("chmodded")]).toEqual(["1741", "754", "755", "1755"]);
+      expect(["0644", "0750", "0710", "0600", "0705", "0000"].map((p) => mode(`p${p}`))).toEqual([
+        "755",
+        "750",
+        "750",
+        "700",
+        "705",
+        "700",
+      ]);
+      const m = (a: string) => ours(`${RUN} ${a} < /dev/null`, { as }).then((x) => x.out.trim());
+      expect(await m(`--perms 01777 --tmpfs ${d} stat -c %a ${d}`)).toBe("1777");
+      expect(await m(`--tmpfs ${d} stat -c %a ${d}`)).toBe("755");
+      expect(await m(`--size 1048576 --perms 01777 --tmpfs ${d} df --output=size --block-size=1K ${d}`)).toMatch(
+        / 1024$/,
+      );
+      expect(await m("--file 0 /tmp/file stat -c %a /tmp/file")).toBe("666");
+      expect(await m("--perms 0640 --file 0 /tmp/file stat -c %a /tmp/file")).toBe("640");
+      expect(await m("--bind-data 0 /tmp/file stat -c %a /tmp/file")).toBe("600");
+    });
+
+    test(`as ${as}: --setenv, --unsetenv and --clearenv edit the environment the command gets, PWD included`, async () => {
+      expect(
+        (await ours(`${RUN} --setenv FOO bar sh -c 'echo "$FOO$BAR"'`, { as, env: { FOO: "wrong", BAR: "baz" } })).out,
+      ).toBe("barbaz\n");
+      expect(
+        (await ours(`${RUN} --unsetenv FOO sh -c 'echo "$FOO$BAR"'`, { as, env: { FOO: "wrong", BAR: "baz" } })).out,
+      ).toBe("baz\n");
+      expect((await ours(`${RUN} --clearenv /usr/bin/env`, { as, env: { FOO: "wrong" } })).out).toBe(`PWD=${work}\n`);
+    });
+
+    test(`as ${as}: --bind-fd binds the directory an fd holds; a repeated --chdir warns, with --level-prefix's level`, async () => {
+      writeFileSync(join(work, "file-data"), "foobar\n", { mode: 0o644 });
+      expect((await ours(`--bind / / --bind-fd 100 /tmp cat /tmp/file-data 100< .`, { as })).out).toBe("foobar\n");
+      expect((await ours(`${RUN} --chdir / --chdir / true`, { as })).err).toBe(
+        "bwrap: Only the last --chdir option will take effect\n",
+      );
+      expect((await ours(`${RUN} --level-prefix --chdir / --chdir / true`, { as })).err).toBe(
+        "<4>bwrap: Only the last --chdir option will take effect\n",
+      );
+    });
+
+    test(`as ${as}: capabilities: none for a non-root caller, the caller's set for root, less what --cap-drop names`, async () => {
+      const caps = async (a: string) =>
+        (await ours(`${RUN} ${a} --unshare-pid grep CapEff /proc/self/status`, { as })).out.trim();
+      if (as !== "root") {
+        expect(await caps("")).toBe("CapEff:\t0000000000000000");
+        expect(await caps("--as-pid-1")).toBe("CapEff:\t0000000000000000");
+      } else {
+        const own = readFileSync("/proc/self/status", "utf8")
+          .split("\n")
+          .find((l) => l.startsWith("CapEff:"));
+        expect(await caps("")).toBe(own as string);
+        expect(await caps("--cap-drop ALL")).toBe("CapEff:\t0000000000000000");
+        const kill = BigInt(`0x${(own as string).slice(8)}`) & ~(1n << 5n);
+        expect(await caps("--cap-drop CAP_KILL")).toBe(`CapEff:\t${kill.toString(16).padStart(16, "0")}`);
+      }
+    });
+
+    test(`as ${as}: --as-pid-1 runs the command as pid 1; a symlink is made once, and a conflicting one refused`, async () => {
+      expect((await ours(`${RUN} --unshare-pid --as-pid-1 sh -c 'echo $$'`, { as })).out).toBe("1\n");
+      const link = join(work, `link-${as}`);
+      const mk = (to: string) => ours(`--ro-bind / / --bind ${work} ${work} --symlink ${to} ${link} true`, { as });
+      expect((await mk("/dev/null")).code).toBe(0);
+      expect((await mk("/dev/null")).code).toBe(0);
+      const r = await mk("/dev/full");
+      expect([r.code, r.err]).toEqual([1, `bwrap: Can't make symlink at ${link}: existing destination is /dev/null\n`]);
+    });
+  }
+});
+
+describe.skipIf(!RUNS || !BWRAP)(
+  `side by side with the system's bwrap, sandboxes started${PIVOT || " (skipped: needs bwrap)"}`,
+  () => {
+    test("--args FD with hundreds of mounts gives the same view", async () => {
+      const args = Array.from({ length: 400 }, (_, i) => `--dir\0/tmp/d/${i}\0--symlink\0/d${i}\0/tmp/l/${i}\0`).join(
+        "",
+      );
+      writeFileSync(join(work, "many"), `--bind\0/\0/\0--tmpfs\0/tmp\0${args}`);
+      const see = "sh -c 'ls /tmp/d | sort -n | md5sum; ls /tmp/l | wc -l; readlink /tmp/l/399'";
+      const mine = await ours(`--args 3 ${see} 3<many`);
+      const theirs = await sh(`${BWRAP} --args 3 ${see} 3<many`);
+      expect(mine).toEqual(theirs);
+      expect(mine.out.split("\n")[1]).toBe("400");
+    });
+
+    test("--info-fd and --json-status-fd have the same keys, in the same layout", async () => {
+      for (const ns of ["", "--unshare-all", "--unshare-pid --unshare-ipc"]) {
+        const shape = (s: string) => s.replace(/\d+/g, "N");
+        const mine = await ours(`${RUN} ${ns} --info-fd 3 --json-status-fd 4 sh -c 'exit 3' 3>i1 4>j1`);
+        const theirs = await sh(`${BWRAP} ${RUN} ${ns} --info-fd 3 --json-status-fd 4 sh -c 'exit 3' 3>i2 4>j2`);
+        expect(mine.code).toBe(theirs.code);
+        for (const [a, b] of [
+          ["i1", "i2"],
+          ["j1", "j2"],
+        ] as const)
+          expect(shape(readFileSync(join(work, a), "utf8"))).toBe(shape(readFileSync(join(work, b), "utf8")));
+      }
+    });
+
+    test("--sync-fd: the other end sees the end of the file once the sandbox has ended, not before", async () => {
+      for (const bin of [`"$OURS"`, BWRAP as string]) {
+        const r = await sh(
+          `exec 3> >(cat > /dev/null; echo eof >> order); ${bin} ${RUN} --sync-fd 3 sh -c 'sleep 0.2; echo ran >> order'; exec 3>&-; wait; sleep 0.2; cat order; rm order`,
+        );
+        expect(r.out).toBe("ran\neof\n");
+      }
+    });
+  },
+);
+
+describe.skipIf(!RUNS)(`nothing left on the host${PIVOT}`, () => {
+  test("a mount point made under a host bind goes when the sandbox ends; one that existed stays", async () => {
+    const d = mkdtempSync(join(work, "host-"));
+    writeFileSync(join(d, "existed"), "");
+    const r = await ours(
+      `${RUN} --bind ${d} /w --ro-bind /dev/null /w/masked --ro-bind /dev/null /w/existed --tmpfs /w/sub/dir sh -c 'ls /w'`,
+    );
+    expect(r.out).toBe("existed\nmasked\nsub\n");
+    expect(existsSync(join(d, "masked")) || existsSync(join(d, "sub"))).toBe(false);
+    expect(existsSync(join(d, "existed"))).toBe(true);
+  });
+});
