@@ -149,6 +149,73 @@ describe.skipIf(!READY)(`enter side by side with util-linux nsenter ${WHY}`, () 
     expect((await run([...BUN_USERNS, "enter", "-t", "1", "-V"])).stdout).toBe(`${pkg.version}\n`);
   });
 
+  // What util-linux 2.40-2.41 added to nsenter, where Debian's 2.38 lacks it: tested against its documentation.
+  test("newer nsenter: -e takes PID's environment, -S/-G follow its ids, --keep-caps keeps an entered user namespace's capabilities", async () => {
+    const spawnTarget = async (args: string[]) => {
+      const p = Bun.spawn(["unshare", ...args, "sh", "-c", "echo $$; exec sleep 120"], {
+        cwd,
+        env: { ...process.env, DROPIN_TARGET_ONLY: "from-target" },
+        stdout: "pipe",
+        stderr: "inherit",
+      });
+      started.push(p);
+      const reader = p.stdout.getReader();
+      await reader.read();
+      reader.releaseLock();
+      return String(p.pid);
+    };
+    const asOther = await spawnTarget(["-S", "4321", "-G", "4321"]);
+    const env = await run([
+      ...BUN_USERNS,
+      "enter",
+      "-t",
+      asOther,
+      "-e",
+      "--",
+      "sh",
+      "-c",
+      "echo ${DROPIN_TARGET_ONLY:-none}",
+    ]);
+    expect(env.stdout).toBe("from-target\n");
+    const ids = await run([
+      ...BUN_USERNS,
+      "enter",
+      "-t",
+      asOther,
+      "-S",
+      "follow",
+      "-G",
+      "follow",
+      "--",
+      "sh",
+      "-c",
+      "echo $(id -u):$(id -g)",
+    ]);
+    expect(ids.stdout).toBe("4321:4321\n");
+    // Entering a user namespace with our ids kept (unmapped there): capabilities go at exec, unless kept.
+    const unmapped = await spawnTarget(["-U"]);
+    const caps = async (extra: string[]) =>
+      (
+        await run([
+          ...BUN_USERNS,
+          "enter",
+          "-t",
+          unmapped,
+          "-U",
+          "--preserve-credentials",
+          ...extra,
+          "--",
+          "grep",
+          "CapEff",
+          "/proc/self/status",
+        ])
+      ).stdout
+        .trim()
+        .split(/\s+/)[1];
+    expect(await caps([])).toBe("0000000000000000");
+    expect(await caps(["--keep-caps"])).not.toBe("0000000000000000");
+  });
+
   // util-linux's own nsenter case (tests/ts/nsenter/enter-via-socket) enters the net namespace of a socket's
   // owner through the socket (nsenter -N, util-linux 2.41); bun-userns enter has no such option. What it
   // checks underneath, entering a process's net namespace and seeing its interfaces, holds:

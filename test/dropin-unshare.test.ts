@@ -143,6 +143,14 @@ describe.skipIf(!READY)(`exec side by side with util-linux unshare ${WHY}`, () =
     expect(observed(r).uid_map).toBe("1 200000 1000;2000 201000 10;");
   });
 
+  test("newer util-linux: --map-users=all / --map-groups=all map every id we have as itself; --map-subids our ranges as themselves", async () => {
+    const all = await run([...BUN_USERNS, "exec", "--map-users=all", "--map-groups=all", "--", ...probeCmd()]);
+    const ours = readFileSync("/proc/self/uid_map", "utf8").trim().split(/\s+/);
+    expect(observed(all).uid_map).toBe(`${ours[0]} ${ours[0]} ${ours[2]};`);
+    const sub = await run(withSubids([...BUN_USERNS, "exec", "--map-subids", "--", ...probeCmd()]));
+    expect([observed(sub).uid_map, observed(sub).gid_map]).toEqual(["200000 200000 65536;", "200000 200000 65536;"]);
+  });
+
   test("newer util-linux: a forked CMD killed by SIGKILL takes the tool with it (2.38 exits 1 instead)", async () => {
     const r = await run([...BUN_USERNS, "exec", "-f", "--", "sh", "-c", "kill -KILL $$"]);
     expect(r.signal).toBe("SIGKILL");

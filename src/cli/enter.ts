@@ -3,7 +3,7 @@
  * a drop-in for util-linux nsenter(1) (its options, their meanings, its
  * exit status), through spawnInside.
  */
-import { readlinkSync } from "node:fs";
+import { readFileSync, readlinkSync, statSync } from "node:fs";
 import { UsernsError } from "../core/errors.ts";
 import type { ExecNamespace } from "../exec/namespaces.ts";
 import { type InsideProcess, runsAsOtherUid, type SpawnInsideOptions, spawnInside } from "../exec/spawn-inside.ts";
@@ -40,6 +40,9 @@ Options:
   -r, --root[=DIR]         chroot to PID's root, or DIR
   -w, --wd[=DIR]           working directory: PID's, or DIR
   -W, --wdns DIR           working directory DIR, looked up inside
+  -S follow, -G follow     PID's own uid and gid
+  -e, --env                PID's environment instead of ours
+      --keep-caps          keep the capabilities of an entered user namespace across exec
   -F, --no-fork            with -p, CMD itself stays outside the pid namespace (its children are in it)
   -Z, --follow-context     SELinux: refused, bun-userns has no SELinux support
       --pty  --no-pty  --new-session   CMD's terminal, as for exec
@@ -54,6 +57,8 @@ export const ENTER_TABLE: OptionTable = {
   setuid: { type: "string", short: "S" },
   setgid: { type: "string", short: "G" },
   "preserve-credentials": { type: "boolean" },
+  "keep-caps": { type: "boolean" },
+  env: { type: "boolean", short: "e" },
   root: { type: "optional", short: "r" },
   wd: { type: "optional", short: "w" },
   wdns: { type: "string", short: "W" },
@@ -126,8 +131,24 @@ export async function cmdEnter(args: string[]): Promise<number> {
     const entersUser = names.includes("user") || files.user !== undefined;
     const entersMnt = names.includes("mnt") || files.mnt !== undefined;
     const keep = v["preserve-credentials"] === true;
-    const uid = idArg("enter", "setuid", str(v.setuid));
-    const gid = idArg("enter", "setgid", str(v.setgid));
+    // -S follow / -G follow (util-linux 2.41): PID's own uid and gid, as we see them.
+    const follow = (opt: "setuid" | "setgid") => {
+      if (pid === undefined) throw new UsageError(`enter: --${opt} follow needs --target PID`);
+      return statSync(`/proc/${pid}`)[opt === "setuid" ? "uid" : "gid"];
+    };
+    const uid = str(v.setuid) === "follow" ? follow("setuid") : idArg("enter", "setuid", str(v.setuid));
+    const gid = str(v.setgid) === "follow" ? follow("setgid") : idArg("enter", "setgid", str(v.setgid));
+    if (v.env && pid === undefined) throw new UsageError("enter: --env needs --target PID");
+    // --env (util-linux 2.40): PID's environment instead of ours.
+    const env =
+      v.env && pid !== undefined
+        ? Object.fromEntries(
+            readFileSync(`/proc/${pid}/environ`, "latin1")
+              .split("\0")
+              .filter((e) => e.includes("="))
+              .map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)]),
+          )
+        : undefined;
     // PID's root and cwd: through /proc from our mount namespace, or (entering PID's) as its paths there.
     const procPath = (what: "root" | "cwd", inside: boolean) => {
       if (inside) {
@@ -150,6 +171,8 @@ export async function cmdEnter(args: string[]): Promise<number> {
       ...(uid !== undefined ? { uid } : keep && entersUser ? { uid: "keep" as const } : {}),
       ...(gid !== undefined ? { gid } : keep && entersUser ? { gid: "keep" as const } : {}),
       ...(v["no-fork"] ? { fork: false } : {}),
+      ...(v["keep-caps"] && entersUser ? { keepCaps: true } : {}),
+      ...(env === undefined ? {} : { env }),
       ...(root === undefined ? {} : { root }),
       ...(wd === undefined ? {} : { cwd: wd }),
     };

@@ -49,9 +49,10 @@ Options:
   -r, --map-root-user       own uid and gid as 0 (setgroups deny, unless --setgroups allow)
   -c, --map-current-user    own uid and gid as themselves
       --map-user=UID|NAME   own uid as this one      --map-group=GID|NAME  the same for the gid
-      --map-users=RANGE     outer,inner,count (or inner:outer:count, or auto); repeatable
+      --map-users=RANGE     outer,inner,count (or inner:outer:count, auto, subids, all); repeatable
       --map-groups=RANGE    the same for gids
       --map-auto            --map-users=auto --map-groups=auto
+      --map-subids          --map-users=subids --map-groups=subids
       --map M               a whole map for users and groups (container:host:size[,...])
       --mapper auto|direct|newuidmap   who writes the maps
       --setgroups allow|deny

@@ -19,6 +19,7 @@ export const MAP_TABLE: OptionTable = {
   "map-users": { type: "string" },
   "map-groups": { type: "string" },
   "map-auto": { type: "boolean" },
+  "map-subids": { type: "boolean" },
   map: { type: "string" },
   mapper: { type: "string" },
 };
@@ -53,14 +54,30 @@ function u32(cmd: string, what: string, s: string): number {
   return Number(s);
 }
 
-/** --map-users/--map-groups: `outer,inner,count` (util-linux 2.38), `inner:outer:count`, or `auto`. */
-function range(cmd: string, opt: string, v: string, kind: "uid" | "gid"): Range {
-  if (v === "auto") {
+/**
+ * --map-users/--map-groups: `outer,inner,count` (util-linux 2.38), `inner:outer:count`, `auto` (the first
+ * subordinate range from 0), `subids` (it as itself) or `all` (every id mapped here, as itself) (2.39-2.41).
+ */
+function ranges(cmd: string, opt: string, v: string, kind: "uid" | "gid"): Range[] {
+  if (v === "auto" || v === "subids") {
     const first = subordinateIds()[kind][0];
     if (first === undefined)
-      throw new UsageError(`${cmd}: --${opt}=auto: no range for you in /etc/sub${kind} (usermod --add-sub${kind}s)`);
-    return { outer: first.hostID, inner: 0, count: first.size };
+      throw new UsageError(`${cmd}: --${opt}=${v}: no range for you in /etc/sub${kind} (usermod --add-sub${kind}s)`);
+    return [{ outer: first.hostID, inner: v === "auto" ? 0 : first.hostID, count: first.size }];
   }
+  if (v === "all") {
+    // Our own map's lines: the ids as we see them, each as itself.
+    return readFileSync(`/proc/self/${kind}_map`, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => l.trim().split(/\s+/).map(Number))
+      .filter((f) => f.length === 3)
+      .map(([start, , count]) => ({ outer: start as number, inner: start as number, count: count as number }));
+  }
+  return [range(cmd, opt, v)];
+}
+
+function range(cmd: string, opt: string, v: string): Range {
   const comma = /^([0-9]+),([0-9]+),([0-9]+)$/.exec(v);
   const colon = /^([0-9]+):([0-9]+):([0-9]+)$/.exec(v);
   const m = comma ?? colon;
@@ -144,11 +161,12 @@ export function cliMaps(cmd: string, p: Parsed): CliMaps | undefined {
     else if (opt === "map-current-user") [mapUser, mapGroup] = [euid, egid];
     else if (opt === "map-user") mapUser = idOf(cmd, opt, s, "/etc/passwd");
     else if (opt === "map-group") mapGroup = idOf(cmd, opt, s, "/etc/group");
-    else if (opt === "map-users") users.push(range(cmd, opt, s, "uid"));
-    else if (opt === "map-groups") groups.push(range(cmd, opt, s, "gid"));
-    else if (opt === "map-auto") {
-      users.push(range(cmd, "map-users", "auto", "uid"));
-      groups.push(range(cmd, "map-groups", "auto", "gid"));
+    else if (opt === "map-users") users.push(...ranges(cmd, opt, s, "uid"));
+    else if (opt === "map-groups") groups.push(...ranges(cmd, opt, s, "gid"));
+    else if (opt === "map-auto" || opt === "map-subids") {
+      const how = opt === "map-auto" ? "auto" : "subids";
+      users.push(...ranges(cmd, "map-users", how, "uid"));
+      groups.push(...ranges(cmd, "map-groups", how, "gid"));
     }
   }
   const uid =
