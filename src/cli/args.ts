@@ -62,6 +62,24 @@ export function usage(e: unknown): number {
   return 2;
 }
 
+export function out(s: string): void {
+  process.stdout.write(`${s}\n`);
+}
+
+/** A usage error (2), or a failure (1) said on stderr and, with --json, as one JSON document on stdout. */
+export function fail(e: unknown, json: boolean): number {
+  if (e instanceof UsageError) return usage(e);
+  const u = e instanceof UsernsError ? e : undefined;
+  const message = e instanceof Error ? e.message : String(e);
+  if (json) {
+    out(
+      JSON.stringify({ ok: false, error: { message, code: u?.code, errno: u?.errno, step: u?.step, hint: u?.hint } }),
+    );
+  }
+  process.stderr.write(`bun-userns: ${message}\n${u?.hint ? `hint: ${u.hint}\n` : ""}`);
+  return 1;
+}
+
 export function failure(e: unknown): number {
   const u = e instanceof UsernsError ? e : undefined;
   process.stderr.write(

@@ -7,7 +7,10 @@
  */
 import { constants } from "node:os";
 import type { Subprocess } from "bun";
+import { NAMESPACE_FLAGS } from "../core/flags.ts";
 import { unshareAfterEnterUserns } from "../core/unshare.ts";
+import { fail, out, parse, split, UNSHARE_OPTIONS, UsageError, unshareFlags } from "./args.ts";
+import { cliMaps, MAP_OPTIONS, MAP_VALUE_OPTIONS } from "./maps.ts";
 
 export interface RunSpec {
   uidMap: string;
@@ -57,7 +60,12 @@ export async function runCommand(spec: RunSpec): Promise<number> {
   let exitCode: number | null = null;
   let signal: string | null = null;
   const ignore = () => {};
-  const forward = (sig: NodeJS.Signals) => () => child?.kill(sig);
+  let pending: NodeJS.Signals | undefined;
+  /* A signal that comes before CMD exists is passed on as CMD starts. */
+  const forward = (sig: NodeJS.Signals) => () => {
+    if (child) child.kill(sig);
+    else pending = sig;
+  };
   const handlers: [NodeJS.Signals, () => void][] = [
     ["SIGINT", ignore],
     ["SIGQUIT", ignore],
@@ -73,8 +81,11 @@ export async function runCommand(spec: RunSpec): Promise<number> {
       async (pid) => {
         helperPid = pid;
         const argv = spec.command.map((a) => a.replaceAll("{pid}", String(pid)));
-        child = startCommand(argv, pid);
+        // The handlers go in before CMD starts: whoever sees CMD ready and
+        // signals us must meet a handler, never the default action.
         for (const [sig, fn] of handlers) process.on(sig, fn);
+        child = startCommand(argv, pid);
+        if (pending) child.kill(pending);
         await child.exited;
         exitCode = child.exitCode;
         signal = signalName(child.signalCode);
@@ -113,4 +124,81 @@ export async function runCommand(spec: RunSpec): Promise<number> {
     process.stderr.write(`bun-userns: ${(error as Error).message ?? String(error)}\n${hint ? `hint: ${hint}\n` : ""}`);
   }
   return status;
+}
+
+export const RUN_HELP = `Usage: bun-userns run [options] -- CMD [ARGS...]
+
+Creates a helper parked in a new user namespace (exactly as
+unshareAfterEnterUserns does), runs CMD with the helper's pid in $USERNS_PID
+and in place of every literal {pid} in ARGS, then checks the helper is still
+alive and kills and reaps it. Exits with CMD's status (128+N if a signal N
+killed it); 1 if the helper died while CMD ran.
+
+Options:
+      --map-users M     uid map: container-id:host-id:size[,...] (default 0:<euid>:1)
+      --map-groups M    gid map (default 0:<egid>:1, or the --map-users map)
+      --map M           the same map for users and groups
+  -r, --map-root-user   own uid and gid as 0 (the default)
+      --map-current-user  own uid and gid as themselves
+      --map-auto        own ids as 0, then your /etc/subuid and /etc/subgid ranges
+                        from 1 (podman's rootless default; needs newuidmap/newgidmap)
+      --mapper auto|direct|newuidmap   who writes the maps (default auto: this
+                        process when it may, shadow's newuidmap/newgidmap otherwise)
+      --unshare LIST    namespaces to unshare in the helper: ${Object.keys(NAMESPACE_FLAGS).join(",")}
+  -m, --mount  -u, --uts  -i, --ipc  -n, --net  -p, --pid  -C, --cgroup  -T, --time
+                        the same, one namespace each (as in unshare(1))
+      --setgroups allow|deny   /proc/PID/setgroups (default: allow when privileged)
+      --owner mapping|caller   owner of the user namespace (default: mapping)
+      --json            print one JSON document about the run on stdout at the end
+  -h, --help
+
+Examples:
+  bun-userns run --map 0:1000:65536 --unshare mnt,net -- sh -c 'readlink /proc/$USERNS_PID/ns/user /proc/{pid}/ns/net'
+  bun-userns run --map-users 0:100000:65536 --map-groups 0:100000:65536 -- mount-idmapped /proc/{pid}/ns/user
+  bun-userns run --net -- ip netns attach sandbox {pid}`;
+
+export async function cmdRun(args: string[]): Promise<number> {
+  const [head, command] = split(args, new Set([...MAP_VALUE_OPTIONS, "--unshare", "--setgroups", "--owner"]));
+  const { values } = parse({
+    args: head,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      ...MAP_OPTIONS,
+      ...UNSHARE_OPTIONS,
+      setgroups: { type: "string" },
+      owner: { type: "string" },
+      json: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    out(RUN_HELP);
+    return 0;
+  }
+  const json = values.json === true;
+  try {
+    if (command.length === 0) throw new UsageError("run: missing command (bun-userns run [options] -- CMD [ARGS...])");
+    const maps = cliMaps("run", values);
+    if (typeof maps === "string") throw new UsageError(maps);
+    if (values.setgroups !== undefined && values.setgroups !== "allow" && values.setgroups !== "deny") {
+      throw new UsageError(`run: --setgroups takes allow or deny, not ${JSON.stringify(values.setgroups)}`);
+    }
+    if (values.owner !== undefined && values.owner !== "mapping" && values.owner !== "caller") {
+      throw new UsageError(`run: --owner takes mapping or caller, not ${JSON.stringify(values.owner)}`);
+    }
+    const flags = unshareFlags(values);
+    return await runCommand({
+      uidMap: maps.uidMap,
+      gidMap: maps.gidMap,
+      mapper: maps.mapper,
+      flags,
+      command,
+      json,
+      setgroups: values.setgroups as "allow" | "deny" | undefined,
+      owner: values.owner as "mapping" | "caller" | undefined,
+    });
+  } catch (e) {
+    return fail(e, json);
+  }
 }
