@@ -51,9 +51,7 @@ function load(): Entry {
   }
   let fn: Entry;
   try {
-    const l = so
-      ? dlopen(so, SYMBOLS)
-      : withSource((source) => cc({ source, flags: ["-nostdlib"], symbols: SYMBOLS }));
+    const l = so ? dlopen(so, SYMBOLS) : withSource((source) => cc({ source, flags: ["-nostdlib"], symbols: SYMBOLS }));
     fn = l.symbols.bun_userns as Entry;
   } catch (cause) {
     if (cause instanceof UsernsError) throw cause;
