@@ -6,12 +6,12 @@
  * not executable. SIGTERM, SIGINT and SIGHUP sent to us are passed on to CMD.
  */
 
-import { isatty } from "node:tty";
 import { CLONE_NEWPID, NAMESPACE_FLAGS, type NamespaceName } from "../core/flags.ts";
 import type { Helper } from "../core/helper.ts";
 import { startHelper } from "../core/unshare.ts";
 import { checkNamespaceName, type ExecNamespace } from "../exec/namespaces.ts";
 import { type InsideProcess, runsAsOtherUid, type SpawnInsideOptions, spawnInside } from "../exec/spawn-inside.ts";
+import { isTerminal } from "../exec/terminal.ts";
 import { type Pins, pinNamespaces, pinPidNamespaceOf, planPins } from "../ns/pins.ts";
 import { KTIME_SEC_MAX, setTimeOffsets, type TimeOffsets } from "../ns/time-offsets.ts";
 import {
@@ -26,7 +26,7 @@ import {
   usage,
 } from "./args.ts";
 import { cliMaps, MAP_OPTIONS, MAP_VALUE_OPTIONS } from "./maps.ts";
-import { PtyRelay, relayed } from "./pty.ts";
+import type { PtyRelay } from "./pty.ts";
 
 export const EXEC_HELP = `Usage: bun-userns exec [options] -- CMD [ARGS...]
 
@@ -219,7 +219,7 @@ export async function cmdExec(args: string[]): Promise<number> {
     if (Object.keys(fromHelper).length > 0) pins.push(pinNamespaces(helper, fromHelper));
     // util-linux: --map-current-user keeps our ids; otherwise CMD is the namespace's root.
     const uid = values["map-current-user"] ? (process.geteuid?.() ?? 0) : 0;
-    pty = terminalFor(values, () => runsAsOtherUid(helper as Helper, { namespaces: names, uid }));
+    pty = await terminalFor(values, () => runsAsOtherUid(helper as Helper, { namespaces: names, uid }));
     const p = spawnInside(helper, command, {
       namespaces: names,
       newPidNamespace: newPid,
@@ -247,7 +247,7 @@ export async function cmdExec(args: string[]): Promise<number> {
     pins.length = 0; // they outlive the command: that is what they are for
     if (pty === undefined) return await relay.waitFor(p);
     relay.pass("SIGQUIT");
-    return await relayed(pty, p, (q) => relay.waitFor(q));
+    return await (await import("./pty.ts")).relayed(pty, p, (q) => relay.waitFor(q));
   } catch (e) {
     for (const pin of pins) pin.unpin();
     return failure(e);
@@ -310,7 +310,7 @@ export async function cmdEnter(args: string[]): Promise<number> {
       throw new UsageError("enter: say which namespaces: --all, or --user --mount --net ...");
     }
     const namespaces = values.all ? undefined : names;
-    pty = terminalFor(values, () => runsAsOtherUid(pid, { namespaces, namespaceFiles: files }));
+    pty = await terminalFor(values, () => runsAsOtherUid(pid, { namespaces, namespaceFiles: files }));
     p = spawnInside(pid, command, {
       namespaces,
       namespaceFiles: files,
@@ -325,7 +325,7 @@ export async function cmdEnter(args: string[]): Promise<number> {
   if (pty === undefined) return await relay.waitFor(p);
   relay.pass("SIGQUIT");
   try {
-    return await relayed(pty, p, (q) => relay.waitFor(q));
+    return await (await import("./pty.ts")).relayed(pty, p, (q) => relay.waitFor(q));
   } finally {
     pty.restore();
   }
@@ -340,17 +340,18 @@ const TERMINAL_OPTIONS = {
 
 function checkTerminalOptions(cmd: string, v: Record<string, unknown>): void {
   if (v.pty && v["no-pty"]) throw new UsageError(`${cmd}: choose --pty or --no-pty`);
-  if (v.pty && !isatty(0)) throw new UsageError(`${cmd}: --pty needs a terminal on stdin`);
+  if (v.pty && !isTerminal(0)) throw new UsageError(`${cmd}: --pty needs a terminal on stdin`);
 }
 
 /**
  * A pty for CMD when stdin is a terminal and CMD runs as a host uid other
- * than ours (or --pty); undefined otherwise (--no-pty, or CMD is us).
+ * than ours (or --pty); undefined otherwise (--no-pty, or CMD is us). The
+ * relay's module (and node:tty with it) loads only then.
  */
-function terminalFor(v: Record<string, unknown>, otherUid: () => boolean): PtyRelay | undefined {
+async function terminalFor(v: Record<string, unknown>, otherUid: () => boolean): Promise<PtyRelay | undefined> {
   if (v["no-pty"]) return undefined;
-  if (!v.pty && !(isatty(0) && otherUid())) return undefined;
-  return new PtyRelay();
+  if (!v.pty && !(isTerminal(0) && otherUid())) return undefined;
+  return new (await import("./pty.ts")).PtyRelay();
 }
 
 /**
