@@ -39,7 +39,7 @@ export function withSource<T>(compile: (path: string) => T): T {
         errno: 8,
         step: "native",
         cause,
-        hint: "set TMPDIR to a writable directory, or build the library once with gcc and point BUN_USERNS_LIB at it (docs/api.md, 'A prebuilt library')",
+        hint: "set TMPDIR to a writable directory, or build the library once with gcc and point BUN_USERNS_LIB at it (docs/api.md, 'Bundles and prebuilt libraries')",
       },
     );
   }

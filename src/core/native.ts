@@ -63,8 +63,8 @@ function load(): Entry {
         step: "native",
         cause,
         hint: so
-          ? "BUN_USERNS_LIB must name a .so built from this package's native/userns.c (docs/api.md, 'A prebuilt library'), or be unset"
-          : "Bun's TinyCC could not compile native/userns.c; a gcc build of it named by BUN_USERNS_LIB needs no TinyCC (docs/api.md, 'A prebuilt library')",
+          ? "BUN_USERNS_LIB must name a .so built from this package's native/userns.c (docs/api.md, 'Bundles and prebuilt libraries'), or be unset"
+          : "Bun's TinyCC could not compile native/userns.c; a gcc build of it named by BUN_USERNS_LIB needs no TinyCC (docs/api.md, 'Bundles and prebuilt libraries')",
       },
     );
   }
