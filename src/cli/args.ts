@@ -3,6 +3,7 @@
  * namespace options (exec, enter, pin): `--NS=FILE` files, splitting argv
  * at CMD, and the exit codes (2 usage, 1 failure, 127/126 exec).
  */
+import { writeSync } from "node:fs";
 import { type ParseArgsConfig, parseArgs } from "node:util";
 import { UsernsError } from "../core/errors.ts";
 import { parseNamespaceList } from "../core/flags.ts";
@@ -58,12 +59,35 @@ export function parse<const T extends ParseArgsConfig>(config: T) {
 }
 
 export function usage(e: unknown): number {
-  process.stderr.write(`bun-userns: ${(e as Error).message}\nTry 'bun-userns --help'.\n`);
+  write(2, `bun-userns: ${(e as Error).message}\nTry 'bun-userns --help'.\n`);
   return 2;
 }
 
+/**
+ * Writes to fd 1 or 2 at once, all of it. Not through process.stdout or
+ * process.stderr: their first touch builds Node's stream classes, which costs
+ * more than Bun's whole start, for the line or two a command prints. A
+ * non-blocking descriptor that is full falls back to the stream; a reader
+ * that went away (EPIPE) gets nothing more.
+ */
+export function write(fd: 1 | 2, s: string): void {
+  const bytes = Buffer.from(s);
+  let off = 0;
+  while (off < bytes.length) {
+    try {
+      off += writeSync(fd, bytes, off);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "EPIPE") return;
+      if (code !== "EAGAIN") throw e;
+      (fd === 1 ? process.stdout : process.stderr).write(bytes.subarray(off));
+      return;
+    }
+  }
+}
+
 export function out(s: string): void {
-  process.stdout.write(`${s}\n`);
+  write(1, `${s}\n`);
 }
 
 /** A usage error (2), or a failure (1) said on stderr and, with --json, as one JSON document on stdout. */
@@ -76,15 +100,13 @@ export function fail(e: unknown, json: boolean): number {
       JSON.stringify({ ok: false, error: { message, code: u?.code, errno: u?.errno, step: u?.step, hint: u?.hint } }),
     );
   }
-  process.stderr.write(`bun-userns: ${message}\n${u?.hint ? `hint: ${u.hint}\n` : ""}`);
+  write(2, `bun-userns: ${message}\n${u?.hint ? `hint: ${u.hint}\n` : ""}`);
   return 1;
 }
 
 export function failure(e: unknown): number {
   const u = e instanceof UsernsError ? e : undefined;
-  process.stderr.write(
-    `bun-userns: ${e instanceof Error ? e.message : String(e)}\n${u?.hint ? `hint: ${u.hint}\n` : ""}`,
-  );
+  write(2, `bun-userns: ${e instanceof Error ? e.message : String(e)}\n${u?.hint ? `hint: ${u.hint}\n` : ""}`);
   if (u?.syscall === "execve") return u.code === "ENOENT" ? 127 : 126;
   return 1;
 }

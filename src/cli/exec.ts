@@ -24,6 +24,7 @@ import {
   UsageError,
   unshareFlags,
   usage,
+  write,
 } from "./args.ts";
 import { cliMaps, MAP_OPTIONS, MAP_VALUE_OPTIONS } from "./maps.ts";
 import type { PtyRelay } from "./pty.ts";
@@ -149,7 +150,7 @@ export async function cmdExec(args: string[]): Promise<number> {
       },
     }).values;
     if (values.help) {
-      process.stdout.write(`${EXEC_HELP}\n`);
+      write(1, `${EXEC_HELP}\n`);
       return 0;
     }
     if (command.length === 0)
@@ -285,7 +286,7 @@ export async function cmdEnter(args: string[]): Promise<number> {
       },
     });
     if (values.help) {
-      process.stdout.write(`${ENTER_HELP}\n`);
+      write(1, `${ENTER_HELP}\n`);
       return 0;
     }
     if (command.length === 0) throw new UsageError("enter: missing command (bun-userns enter --target PID -- CMD)");

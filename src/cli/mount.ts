@@ -3,6 +3,7 @@ import { type ParseArgsConfig, parseArgs } from "node:util";
 import { UsernsError } from "../core/errors.ts";
 import { idmapMount, unmount } from "../mount/mount.ts";
 import type { Propagation } from "../mount/options.ts";
+import { write } from "./args.ts";
 
 export const MOUNT_HELP = `Usage: bun-userns mount [--map M | --map-users M --map-groups M] [--read-only]
                        [--no-recursive] [--propagation P] [--json] SOURCE TARGET
@@ -146,7 +147,7 @@ export function cmdUmount(args: string[]): Reply {
 /** Run a Reply-returning command: print and give the exit code. */
 export async function runMountCommand(name: "mount" | "umount", args: string[]): Promise<number> {
   const r = name === "mount" ? await cmdMount(args) : cmdUmount(args);
-  if (r.stdout) process.stdout.write(r.stdout);
-  if (r.stderr) process.stderr.write(r.stderr);
+  if (r.stdout) write(1, r.stdout);
+  if (r.stderr) write(2, r.stderr);
   return r.code;
 }

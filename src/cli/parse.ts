@@ -1,6 +1,6 @@
 /** `bun-userns parse`: a mapping checked with the library's rules, printed as the kernel reads it. */
 import { mapText, parseIDMapping } from "../core/idmap.ts";
-import { fail, out, parse, UsageError } from "./args.ts";
+import { fail, out, parse, UsageError, write } from "./args.ts";
 
 export const PARSE_HELP = `Usage: bun-userns parse MAP [--json]
 
@@ -33,7 +33,7 @@ export function cmdParse(args: string[]): number {
     const extents = parseIDMapping(positionals[0] as string);
     const text = mapText(extents);
     if (json) out(JSON.stringify({ ok: true, extents, text }));
-    else process.stdout.write(text);
+    else write(1, text);
     return 0;
   } catch (e) {
     return fail(e, json);

@@ -7,7 +7,7 @@
 import { startHelper } from "../core/unshare.ts";
 import type { NamespaceKind } from "../ns/kinds.ts";
 import { pinNamespaces, unpinNamespace } from "../ns/pins.ts";
-import { failure, parse, takeFiles, UNSHARE_OPTIONS, UsageError, unshareFlags, usage } from "./args.ts";
+import { failure, parse, takeFiles, UNSHARE_OPTIONS, UsageError, unshareFlags, usage, write } from "./args.ts";
 import { cliMaps, MAP_OPTIONS } from "./maps.ts";
 
 export const PIN_HELP = `Usage: bun-userns pin [options] --NS=FILE [--NS=FILE...]
@@ -65,7 +65,7 @@ export function cmdPin(args: string[]): number {
       },
     }).values;
     if (values.help) {
-      process.stdout.write(`${PIN_HELP}\n`);
+      write(1, `${PIN_HELP}\n`);
       return 0;
     }
     if (Object.keys(files).length === 0) throw new UsageError("pin: say what to pin: --net=FILE, --user=FILE, ...");
@@ -106,8 +106,8 @@ export function cmdPin(args: string[]): number {
       });
       paths = pinNamespaces(helper, files, { overwrite }).paths;
     }
-    if (values.json) process.stdout.write(`${JSON.stringify(paths)}\n`);
-    else for (const [kind, path] of Object.entries(paths)) process.stdout.write(`${kind} ${path}\n`);
+    if (values.json) write(1, `${JSON.stringify(paths)}\n`);
+    else for (const [kind, path] of Object.entries(paths)) write(1, `${kind} ${path}\n`);
     return 0;
   } catch (e) {
     return failure(e);
@@ -116,7 +116,7 @@ export function cmdPin(args: string[]): number {
 
 export function cmdUnpin(args: string[]): number {
   if (args.includes("-h") || args.includes("--help")) {
-    process.stdout.write(`${UNPIN_HELP}\n`);
+    write(1, `${UNPIN_HELP}\n`);
     return 0;
   }
   const paths = args[0] === "--" ? args.slice(1) : args;
@@ -125,7 +125,7 @@ export function cmdUnpin(args: string[]): number {
   for (const path of paths) {
     try {
       if (!unpinNamespace(path).removed) {
-        process.stderr.write(`bun-userns: unpinned ${path}; the file stays (not one a pin creates)\n`);
+        write(2, `bun-userns: unpinned ${path}; the file stays (not one a pin creates)\n`);
       }
     } catch (e) {
       rc = failure(e);

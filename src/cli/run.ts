@@ -9,7 +9,7 @@ import { constants } from "node:os";
 import type { Subprocess } from "bun";
 import { NAMESPACE_FLAGS } from "../core/flags.ts";
 import { unshareAfterEnterUserns } from "../core/unshare.ts";
-import { fail, out, parse, split, UNSHARE_OPTIONS, UsageError, unshareFlags } from "./args.ts";
+import { fail, out, parse, split, UNSHARE_OPTIONS, UsageError, unshareFlags, write } from "./args.ts";
 import { cliMaps, MAP_OPTIONS, MAP_VALUE_OPTIONS } from "./maps.ts";
 
 export interface RunSpec {
@@ -107,7 +107,8 @@ export async function runCommand(spec: RunSpec): Promise<number> {
 
   if (spec.json) {
     const e = error as { message?: string; code?: string; step?: string } | undefined;
-    process.stdout.write(
+    write(
+      1,
       `${JSON.stringify({
         ok: error === undefined && status === 0,
         command: spec.command,
@@ -121,7 +122,7 @@ export async function runCommand(spec: RunSpec): Promise<number> {
   }
   if (error !== undefined) {
     const hint = (error as { hint?: string }).hint;
-    process.stderr.write(`bun-userns: ${(error as Error).message ?? String(error)}\n${hint ? `hint: ${hint}\n` : ""}`);
+    write(2, `bun-userns: ${(error as Error).message ?? String(error)}\n${hint ? `hint: ${hint}\n` : ""}`);
   }
   return status;
 }
