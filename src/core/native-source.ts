@@ -6,8 +6,6 @@
  * only real files, compiles them from a private directory removed right after.
  */
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { UsernsError } from "./errors.ts";
 
 export const SOURCE_PATH = `${import.meta.dir}/../../native/userns.c`.replace(/\/src\/core\/\.\.\/\.\.\//, "/");
@@ -25,7 +23,10 @@ export function sourceName(): string {
 /** Runs `compile` on a path to native/userns.c; a bundle's copy exists only during the call. */
 export function withSource<T>(compile: (path: string) => T): T {
   if (beside()) return compile(SOURCE_PATH);
+  // Only a bundle comes here: node:os and node:path load for it alone.
   const { NATIVE_TEXTS } = require("./native-texts.ts") as typeof import("./native-texts.ts");
+  const { tmpdir } = require("node:os") as typeof import("node:os");
+  const { join } = require("node:path") as typeof import("node:path");
   let dir: string | undefined;
   try {
     dir = mkdtempSync(join(tmpdir(), "bun-userns-c-"));
