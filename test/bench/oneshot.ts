@@ -7,7 +7,6 @@
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { timeOnce } from "./cold.ts";
 import { type Summary, summarize } from "./stats.ts";
 
 const ROOT = join(import.meta.dir, "..", "..");
@@ -19,6 +18,15 @@ export interface OneshotRows {
   rows: { name: string; s: Summary }[];
   targets: { what: string; value: number; limit: string; pass: boolean }[];
   notes: string[];
+}
+
+/** One whole run: wall and CPU (user + system, the process and what it reaped) in µs, or why it failed. */
+function runOnce(argv: string[], env: Record<string, string | undefined>): { wall: number; cpu: number } | string {
+  const t0 = performance.now();
+  const r = Bun.spawnSync(argv, { stdout: "ignore", stderr: "pipe", env });
+  const wall = (performance.now() - t0) * 1000;
+  if (r.exitCode !== 0) return r.stderr.toString().trim().split("\n")[0] || `exit ${r.exitCode}`;
+  return { wall, cpu: Number(r.resourceUsage?.cpuTime.total ?? Number.NaN) };
 }
 
 interface Cmd {
@@ -105,17 +113,22 @@ export function oneshotRows(runs: number): OneshotRows {
       );
     }
     const samples = new Map<string, number[]>();
+    const cpu = new Map<string, number[]>();
     const failed = new Map<string, string>();
     for (let r = 0; r < runs + 2; r++) {
       for (const c of cmds) {
         if (failed.has(c.name)) continue;
-        const t = timeOnce(c.argv, env);
+        const t = runOnce(c.argv, env);
         if (typeof t === "string") failed.set(c.name, t);
-        else if (r >= 2) samples.set(c.name, [...(samples.get(c.name) ?? []), t]);
+        else if (r >= 2) {
+          samples.set(c.name, [...(samples.get(c.name) ?? []), t.wall]);
+          cpu.set(c.name, [...(cpu.get(c.name) ?? []), t.cpu]);
+        }
       }
     }
     const bare = samples.get("bun -e 0");
     const bareMedian = bare ? summarize(bare).medianUs : Number.NaN;
+    const bareCpu = summarize(cpu.get("bun -e 0") ?? []).medianUs;
     for (const c of cmds) {
       const why = failed.get(c.name);
       const xs = samples.get(c.name);
@@ -123,6 +136,12 @@ export function oneshotRows(runs: number): OneshotRows {
       else if (xs) {
         const s = summarize(xs);
         out.rows.push({ name: `one-shot: ${c.name}`, s });
+        // CPU time: what a busy shared machine inflates least (waiting for a core is not in it).
+        const c1 = summarize(cpu.get(c.name) ?? []).medianUs;
+        if (c.name !== "bun -e 0")
+          out.notes.push(
+            `one-shot CPU (user+system, median): ${c.name}: ${(c1 / 1000).toFixed(1)} ms, ${(c1 / bareCpu).toFixed(2)}x bun -e 0's ${(bareCpu / 1000).toFixed(1)} ms`,
+          );
         if (c.limit !== undefined)
           out.targets.push({
             what: `one-shot: ${c.name} / bun -e 0 median`,
