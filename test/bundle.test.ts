@@ -2,9 +2,10 @@
 // (`bun build --compile`, `bun build --target bun`), runs a helper cycle: the C
 // travels inside the bundle and is compiled from a private copy removed at once.
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { NATIVE_TEXTS } from "../src/core/native-texts.ts";
 import { isRoot } from "./support/proc.ts";
 
 const SRC = join(import.meta.dir, "..", "src");
@@ -50,6 +51,12 @@ function build(args: string[]): void {
   expect(r.err).not.toContain("error");
   expect(r.code).toBe(0);
 }
+
+test("a bundle carries every file of native/ (a new C file must be added to src/core/native-texts.ts)", () => {
+  const carried = Object.keys(NATIVE_TEXTS).sort();
+  expect(carried).toEqual(readdirSync(join(SRC, "..", "native")).sort());
+  for (const name of carried) expect(NATIVE_TEXTS[name]).toBe(readFileSync(join(SRC, "..", "native", name), "utf8"));
+});
 
 describe.skipIf(!isRoot)("bundled programs (needs root: maps uid 1000)", () => {
   writeFileSync(join(base, "prog.ts"), PROGRAM);

@@ -1,11 +1,12 @@
 /**
  * Every file of native/ as text, for a bundle (`bun build --compile` or
  * `--target bun`) to carry: loaded only where native/ is not beside the code
- * (native-source.ts). A file missing here fails the bundle tests' compile.
+ * (native-source.ts). test/bundle.test.ts checks this list is all of native/.
  */
 import abi_h from "../../native/abi.h" with { type: "text" };
 import contract_c from "../../native/contract.c" with { type: "text" };
 import exec_c from "../../native/exec.c" with { type: "text" };
+import fail_c from "../../native/fail.c" with { type: "text" };
 import helper_c from "../../native/helper.c" with { type: "text" };
 import mount_c from "../../native/mount.c" with { type: "text" };
 import ns_c from "../../native/ns.c" with { type: "text" };
@@ -28,6 +29,7 @@ export const NATIVE_TEXTS: Readonly<Record<string, string>> = {
   "abi.h": abi_h,
   "contract.c": contract_c,
   "exec.c": exec_c,
+  "fail.c": fail_c,
   "helper.c": helper_c,
   "mount.c": mount_c,
   "ns.c": ns_c,
