@@ -47,6 +47,7 @@ export function oneshotRows(runs: number): OneshotRows {
     mkdirSync(src);
     mkdirSync(dst);
     writeFileSync(join(src, "f"), "x");
+    writeFileSync(join(base, "empty.ts"), "export {};\n");
     const pin = join(base, "net");
     const root = process.geteuid?.() === 0;
     const cmds: Cmd[] = [
@@ -54,6 +55,10 @@ export function oneshotRows(runs: number): OneshotRows {
       { name: "bun-userns --version", argv: [BIN, "--version"], limit: 1.1 },
       { name: "bun-userns --help", argv: [BIN, "--help"], limit: 1.1 },
       { name: "bun src/cli.ts --version (no launcher)", argv: [process.execPath, CLI, "--version"] },
+      {
+        name: "bun -e 'await import(<an empty .ts file>)' (any import's floor)",
+        argv: [process.execPath, "-e", `await import(${JSON.stringify(join(base, "empty.ts"))})`],
+      },
       {
         name: "bun -e 'await import(\"bun-userns\")' (no call)",
         argv: [process.execPath, "-e", `await import(${JSON.stringify(INDEX)})`],
@@ -152,6 +157,12 @@ export function oneshotRows(runs: number): OneshotRows {
           });
       }
     }
+    const empty = samples.get("bun -e 'await import(<an empty .ts file>)' (any import's floor)");
+    const pkg = samples.get("bun -e 'await import(\"bun-userns\")' (no call)");
+    if (empty && pkg)
+      out.notes.push(
+        `import("bun-userns") / import(<an empty .ts file>) median: ${(summarize(pkg).medianUs / summarize(empty).medianUs).toFixed(2)}x (the package's own share of its import)`,
+      );
   } finally {
     // A round cut short may leave the mount or the pin in place.
     for (const left of ["dst", "net"])
