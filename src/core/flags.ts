@@ -1,4 +1,4 @@
-/** Namespace flags and their validation (`unshare(2)` inside the helper), from the one table (src/ns/kinds.ts). */
+/** Namespace flags and their validation (`unshare(2)` inside the helper), from the one table (src/core/names.ts). */
 import {
   CLONE_NEWCGROUP,
   CLONE_NEWIPC,
