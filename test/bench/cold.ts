@@ -30,9 +30,9 @@ export function coldCommands(): ColdCommand[] {
 }
 
 /** Wall-clock microseconds of one run, or an error text if it failed. */
-export function timeOnce(argv: string[], env?: Record<string, string | undefined>): number | string {
+export function timeOnce(argv: string[]): number | string {
   const t0 = performance.now();
-  const r = Bun.spawnSync(argv, { stdout: "ignore", stderr: "pipe", env });
+  const r = Bun.spawnSync(argv, { stdout: "ignore", stderr: "pipe" });
   const us = (performance.now() - t0) * 1000;
   if (r.exitCode !== 0) return r.stderr.toString().trim().split("\n")[0] || `exit ${r.exitCode}`;
   return us;
