@@ -60,12 +60,7 @@ export async function runCommand(spec: RunSpec): Promise<number> {
   let exitCode: number | null = null;
   let signal: string | null = null;
   const ignore = () => {};
-  let pending: NodeJS.Signals | undefined;
-  /* A signal that comes before CMD exists is passed on as CMD starts. */
-  const forward = (sig: NodeJS.Signals) => () => {
-    if (child) child.kill(sig);
-    else pending = sig;
-  };
+  const forward = (sig: NodeJS.Signals) => () => child?.kill(sig);
   const handlers: [NodeJS.Signals, () => void][] = [
     ["SIGINT", ignore],
     ["SIGQUIT", ignore],
@@ -85,7 +80,6 @@ export async function runCommand(spec: RunSpec): Promise<number> {
         // signals us must meet a handler, never the default action.
         for (const [sig, fn] of handlers) process.on(sig, fn);
         child = startCommand(argv, pid);
-        if (pending) child.kill(pending);
         await child.exited;
         exitCode = child.exitCode;
         signal = signalName(child.signalCode);
