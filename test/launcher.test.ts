@@ -20,6 +20,7 @@ function binDir(name: string, withBun: boolean): string {
   mkdirSync(join(pkg, "src"));
   copyFileSync(LAUNCHER, join(pkg, "bin", "bun-userns"));
   writeFileSync(join(pkg, "src", "cli.ts"), "");
+  writeFileSync(join(pkg, "src", "cli-bwrap.ts"), "");
   const dir = join(base, name, "node_modules", ".bin");
   mkdirSync(dir);
   symlinkSync("../bun-userns/bin/bun-userns", join(dir, "bun-userns"));
@@ -44,11 +45,11 @@ test("through node_modules/.bin it runs the bun beside it on the package's src/c
   expect(r.out).toEqual([`${dir}/bun`, `${dir}/../bun-userns/src/cli.ts`, "exec", "-r", "--", "sh", "-c", "a b"]);
 });
 
-test("under the name bun-userns-bwrap it runs the bwrap command", () => {
+test("under the name bun-userns-bwrap it runs the package's src/cli-bwrap.ts, arguments unchanged", () => {
   const dir = binDir("bwrap", true);
   const r = run([join(dir, "bun-userns-bwrap"), "--unshare-net", "--", "true"], "/usr/bin:/bin");
   expect(r.code).toBe(0);
-  expect(r.out.slice(2)).toEqual(["bwrap", "--unshare-net", "--", "true"]);
+  expect(r.out).toEqual([`${dir}/bun`, `${dir}/../bun-userns/src/cli-bwrap.ts`, "--unshare-net", "--", "true"]);
 });
 
 test("with no bun beside it or on PATH it says what to install and exits 127", () => {
