@@ -26,6 +26,9 @@ let work = "";
 beforeAll(() => {
   work = mkdtempSync("/var/tmp/bwrap-cli-");
   chmodSync(work, 0o777);
+  // TMPDIR of every run (as root and as nobody): Bun's cc() keeps its headers there, removed with WORK.
+  mkdirSync(join(work, ".tmp"), { mode: 0o1777 });
+  chmodSync(join(work, ".tmp"), 0o1777);
 });
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
@@ -44,7 +47,7 @@ async function sh(line: string, opts: { as?: Who; cwd?: string; env?: Record<str
       : cmd;
   const p = Bun.spawn(argv, {
     cwd: opts.cwd ?? work,
-    env: { PATH, HOME: work, OURS, ...(opts.env ?? {}) },
+    env: { PATH, HOME: work, TMPDIR: join(work, ".tmp"), OURS, ...(opts.env ?? {}) },
     stdout: "pipe",
     stderr: "pipe",
   });

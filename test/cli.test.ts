@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { spawn } from "node:child_process";
-import { mkdtempSync as mkdtemp, readdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdtempSync as mkdtemp, realpathSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fsTypeOf, idmapUnsupported } from "./support/mounts.ts";
@@ -304,55 +304,4 @@ describe.skipIf(!isRoot)("doctor (needs root)", () => {
     expect(byName.native.detail).toStartWith("cc ");
     expect(byName.idmapped_mount).toMatchObject({ status: "fail", required: true });
   });
-});
-
-const npx = Bun.which("npx");
-describe.skipIf(!isRoot || !npx)(`packaged (needs root${npx ? "" : ", and npm's npx"})`, () => {
-  test("bun pm pack, then bunx --package from an empty directory with no registry", async () => {
-    const out = mkdtempSync(join(tmpdir(), "bun-userns-pack-"));
-    const pack = Bun.spawnSync([process.execPath, "pm", "pack", "--destination", out], { cwd: ROOT_DIR });
-    expect(pack.exitCode).toBe(0);
-    const tgz = readdirSync(out).find((f) => f.endsWith(".tgz")) as string;
-    expect(tgz).toMatch(/^bun-userns-.*\.tgz$/);
-    const empty = mkdtempSync(join(tmpdir(), "bun-userns-empty-"));
-    // A user's machine has "bun" on PATH (the npm package names it bun.exe).
-    const bin = mkdtempSync(join(tmpdir(), "bun-userns-bin-"));
-    symlinkSync(process.execPath, join(bin, "bun"));
-    const offline = "http://127.0.0.1:9/";
-    const r = Bun.spawnSync([process.execPath, "x", "--package", join(out, tgz), "bun-userns", "doctor", "--json"], {
-      cwd: empty,
-      env: {
-        ...process.env,
-        NPM_CONFIG_REGISTRY: offline,
-        BUN_CONFIG_REGISTRY: offline,
-        BUN_INSTALL_CACHE_DIR: join(empty, ".cache"),
-        PATH: `${bin}:${process.env.PATH}`,
-      },
-    });
-    expect(r.stderr.toString()).not.toContain("error:");
-    expect(r.exitCode).toBe(0);
-    const doc = JSON.parse(r.stdout.toString());
-    expect(doc.ok).toBe(true);
-    // It ran the packed copy, compiled from the unpacked native/ source.
-    expect(doc.checks.find((c: { name: string }) => c.name === "native").detail).not.toContain(ROOT_DIR);
-
-    // As a dependency of a project: bun add the tarball, then bun run and npx.
-    const project = mkdtempSync(join(tmpdir(), "bun-userns-project-"));
-    writeFileSync(join(project, "package.json"), '{ "name": "consumer", "private": true }\n');
-    const env = {
-      ...process.env,
-      NPM_CONFIG_REGISTRY: offline,
-      BUN_CONFIG_REGISTRY: offline,
-      PATH: `${bin}:${process.env.PATH}`,
-    };
-    const add = Bun.spawnSync([process.execPath, "add", join(out, tgz)], { cwd: project, env });
-    expect(add.exitCode).toBe(0);
-    const viaBunRun = Bun.spawnSync([process.execPath, "run", "bun-userns", "parse", "0:1000:1"], {
-      cwd: project,
-      env,
-    });
-    expect(viaBunRun.stdout.toString()).toBe("0 1000 1\n");
-    const viaNpx = Bun.spawnSync([npx as string, "--offline", "bun-userns", "--version"], { cwd: project, env });
-    expect(viaNpx.stdout.toString().trim()).toBe((await Bun.file(join(ROOT_DIR, "package.json")).json()).version);
-  }, 60000);
 });

@@ -174,7 +174,7 @@ describe.skipIf(!READY)(`enter side by side with util-linux nsenter ${WHY}`, () 
       "--",
       "sh",
       "-c",
-      "echo ${DROPIN_TARGET_ONLY:-none}",
+      `echo \${DROPIN_TARGET_ONLY:-none}`,
     ]);
     expect(env.stdout).toBe("from-target\n");
     const ids = await run([

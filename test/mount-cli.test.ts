@@ -1,13 +1,18 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { chownSync, lstatSync, mkdirSync, writeFileSync } from "node:fs";
+import { chownSync, lstatSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cleanupBase, isRoot, MAP_DOWN, makeFs, mountsUnder, scratch, sh } from "./support/mounts.ts";
+import { othersTmp } from "./support/proc.ts";
 
 const CLI = join(import.meta.dir, "..", "src", "cli.ts");
 const setpriv = Bun.which("setpriv");
 
+/** Runs the CLI (after PREFIX, e.g. setpriv); as another uid its HOME and TMPDIR are a directory of its own, removed after. */
 function cli(args: string[], prefix: string[] = []): { code: number; stdout: string; stderr: string } {
-  const r = Bun.spawnSync([...prefix, process.execPath, CLI, ...args], { stdout: "pipe", stderr: "pipe" });
+  const home = prefix.length > 0 ? othersTmp("bun-userns-mount-cli-") : undefined;
+  const env = home ? { ...process.env, HOME: home, TMPDIR: home } : process.env;
+  const r = Bun.spawnSync([...prefix, process.execPath, CLI, ...args], { stdout: "pipe", stderr: "pipe", env });
+  if (home) rmSync(home, { recursive: true, force: true });
   return { code: r.exitCode ?? -1, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
 }
 

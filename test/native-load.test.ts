@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { SOURCE_PATH } from "../src/core/native.ts";
 import { isRoot } from "./support/proc.ts";
 
@@ -34,33 +34,44 @@ describe.skipIf(!isRoot || !unshare)("native layer without a C toolchain (needs 
   }, 60000);
 });
 
+/** docs/api.md's build lines for BUN_USERNS_LIB, as written (run where native/ is ./native). */
+function docBuildLines(): string[] {
+  const api = readFileSync(join(import.meta.dir, "..", "docs", "api.md"), "utf8");
+  const part = api.slice(api.indexOf("## Bundles and prebuilt libraries"));
+  const block = /```sh\n([\s\S]*?)```/.exec(part)?.[1] ?? "";
+  return block.split("\n").filter((l) => l.trim() !== "");
+}
+
+/** Runs one documented line in a scratch directory holding ./native; the library it built, or the failure. */
+async function buildAsDocumented(line: string, dir: string): Promise<{ so: string; err: string; code: number }> {
+  if (!existsSync(join(dir, "native"))) symlinkSync(dirname(SOURCE_PATH), join(dir, "native"));
+  const r = Bun.spawn(["/bin/sh", "-c", line], { cwd: dir, stdout: "pipe", stderr: "pipe" });
+  const [err, code] = await Promise.all([new Response(r.stderr).text(), r.exited]);
+  return { so: join(dir, /-o (\S+)/.exec(line)?.[1] ?? "?"), err, code };
+}
+
+test("docs/api.md shows one gcc line for this machine's arch and one arm64 cross build", () => {
+  const lines = docBuildLines();
+  expect(lines.length).toBe(2);
+  expect(lines[0]).toStartWith("gcc ");
+  expect(lines[1]).toStartWith("aarch64-linux-gnu-gcc ");
+  for (const l of lines) expect(l).toEndWith(" native/userns.c");
+});
+
 describe.skipIf(!isRoot || !gcc)("dlopen path (BUN_USERNS_LIB, needs root and gcc)", () => {
-  test("a gcc build of the same file loads through dlopen and runs a full cycle", async () => {
+  test("docs/api.md's gcc line builds a libc-free library that loads through dlopen and runs a full cycle", async () => {
     const dir = mkdtempSync(join(tmpdir(), "bun-userns-so-"));
     try {
-      await dlopenCycle(join(dir, "libuserns.so"));
+      const build = await buildAsDocumented(docBuildLines()[0] as string, dir);
+      expect(build.err).toBe("");
+      expect(build.code).toBe(0);
+      await dlopenCycle(build.so);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 60000);
 
   async function dlopenCycle(so: string): Promise<void> {
-    const build = await run([
-      gcc as string,
-      "-O2",
-      "-Wall",
-      "-Werror",
-      "-nostdlib",
-      "-ffreestanding",
-      "-fno-stack-protector",
-      "-fPIC",
-      "-shared",
-      "-o",
-      so,
-      SOURCE_PATH,
-    ]);
-    expect(build.err).toBe("");
-    expect(existsSync(so)).toBe(true);
     const nm = await run(["nm", "-D", "--undefined-only", so]);
     expect(nm.out.trim()).toBe(""); // libc-free: nothing to resolve
     const r = await run([process.execPath, fixture("load-check.ts")], { BUN_USERNS_LIB: so });
@@ -82,3 +93,24 @@ describe.skipIf(!isRoot || !gcc)("dlopen path (BUN_USERNS_LIB, needs root and gc
     expect(r.err).toContain("bun-userns: cannot load the native helper (dlopen /nonexistent/libuserns.so)");
   });
 });
+
+const crossGcc = Bun.which("aarch64-linux-gnu-gcc");
+test.skipIf(!crossGcc)(
+  "docs/api.md's arm64 line cross-builds an aarch64 library that links nothing and exports bun_userns (needs aarch64-linux-gnu-gcc)",
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), "bun-userns-so-arm64-"));
+    try {
+      const build = await buildAsDocumented(docBuildLines()[1] as string, dir);
+      expect(build.err).toBe("");
+      expect(build.code).toBe(0);
+      const elf = readFileSync(build.so);
+      expect(elf.readUInt16LE(18)).toBe(183); // e_machine EM_AARCH64
+      const nm = Bun.which("aarch64-linux-gnu-nm") ?? "nm";
+      expect((await run([nm, "-D", "--undefined-only", build.so])).out.trim()).toBe("");
+      expect((await run([nm, "-D", "--defined-only", build.so])).out).toMatch(/ T bun_userns\n/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+  60000,
+);

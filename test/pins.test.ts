@@ -28,7 +28,7 @@ import {
 } from "../src/index.ts";
 import { thrown } from "./support/errors.ts";
 import { cleanupBase, mountinfo, mountsUnder, scratch, sh } from "./support/mounts.ts";
-import { isRoot, leakableFds, nsLink, openFds } from "./support/proc.ts";
+import { isRoot, leakableFds, nsLink, openFds, othersTmp } from "./support/proc.ts";
 
 const MAP = "0:100000:65536";
 const ALL = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP | CLONE_NEWTIME;
@@ -436,10 +436,12 @@ describe.skipIf(pinsSkip !== "")(`pinNamespaces${pinsSkip}`, () => {
       const code = `import { pinNamespaces } from ${JSON.stringify(join(import.meta.dir, "..", "src", "index.ts"))};
 try { pinNamespaces(process.pid, { net: ${JSON.stringify(join(dir, "n"))} }); console.log("pinned"); }
 catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }`;
+      const home = othersTmp("bun-userns-pins-unpriv-"); // its TMPDIR (Bun's cc() headers), removed below
       const r = Bun.spawnSync(
         [setpriv as string, "--reuid", "65534", "--regid", "65534", "--clear-groups", process.execPath, "-e", code],
-        { stdout: "pipe", stderr: "pipe" },
+        { stdout: "pipe", stderr: "pipe", env: { ...process.env, HOME: home, TMPDIR: home } },
       );
+      rmSync(home, { recursive: true, force: true });
       const out = JSON.parse(r.stdout.toString().trim());
       expect(out.code).toBe("EPERM");
       expect(out.message).toContain("CAP_SYS_ADMIN");

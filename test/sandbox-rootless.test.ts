@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { isRoot, rootIsInitramfs } from "./support/proc.ts";
+import { isRoot, othersTmp, rootIsInitramfs } from "./support/proc.ts";
 
 /** The machine's reason, if any: pivot_root cannot leave the initial ramfs. */
 const PIVOT = rootIsInitramfs ? " — skipped: / is the initial ramfs here, which pivot_root refuses to leave" : "";
@@ -14,6 +14,8 @@ const FILES = ["/etc/passwd", "/etc/group", "/etc/shadow", "/etc/gshadow", "/etc
 const USER = "bunuserns-sandbox";
 const UID = 2988;
 const saved = new Map<string, Buffer | undefined>();
+/** HOME and TMPDIR of the user's processes: removed after. */
+let home = "";
 
 describe.skipIf(!isRoot || !tools || rootIsInitramfs)(
   `sandbox rootless (needs root to make the user, util-linux setpriv, shadow's useradd and uidmap)${PIVOT}`,
@@ -30,8 +32,10 @@ describe.skipIf(!isRoot || !tools || rootIsInitramfs)(
       if (r.exitCode !== 0) throw new Error(`useradd: ${r.stderr}`);
       writeFileSync("/etc/subuid", `${saved.get("/etc/subuid") ?? ""}${USER}:400000:65536\n`);
       writeFileSync("/etc/subgid", `${saved.get("/etc/subgid") ?? ""}${USER}:400000:65536\n`);
+      home = othersTmp("bun-userns-sandbox-rootless-home-");
     });
     afterAll(() => {
+      if (home) rmSync(home, { recursive: true, force: true });
       for (const [file, bytes] of saved) {
         if (bytes === undefined) rmSync(file, { force: true });
         else writeFileSync(file, bytes);
@@ -48,7 +52,7 @@ describe.skipIf(!isRoot || !tools || rootIsInitramfs)(
           process.execPath,
           join(import.meta.dir, "fixtures", "sandbox-rootless.ts"),
         ],
-        { env: { ...process.env, HOME: "/tmp", TMPDIR: "/tmp" }, stdout: "pipe", stderr: "pipe" },
+        { env: { ...process.env, HOME: home, TMPDIR: home }, stdout: "pipe", stderr: "pipe" },
       );
       const [out, err] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
       expect(err).toBe("");

@@ -3,14 +3,14 @@
  * forked inner of native/exec.c), and `exec -T --monotonic/--boottime`.
  */
 import { ptr } from "bun:ffi";
-import { describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runningCommands } from "../src/exec/spawn-inside.ts";
 import { CLONE_NEWTIME, CLONE_NEWUTS, setTimeOffsets, spawnInside, startHelper, UsernsError } from "../src/index.ts";
 import { thrown } from "./support/errors.ts";
-import { childPids, inNanosleep, isRoot, leakableFds, nsLink, until } from "./support/proc.ts";
+import { childPids, inNanosleep, isRoot, leakableFds, nsLink, othersTmp, until } from "./support/proc.ts";
 
 const ROOT = "0:0:1";
 const CLI = join(import.meta.dir, "..", "src", "cli.ts");
@@ -181,6 +181,11 @@ const setpriv = Bun.which("setpriv");
 const racing = needs || (!setpriv ? " — skipped: needs util-linux setpriv" : "");
 
 describe.skipIf(racing !== "")(`the namespace owner against the forked copy of Bun's memory${racing}`, () => {
+  /** The probe's HOME and TMPDIR (it runs as uid 1000): removed after. */
+  const probeTmp = racing === "" ? othersTmp("bun-userns-time-probe-") : "";
+  afterAll(() => {
+    if (probeTmp) rmSync(probeTmp, { recursive: true, force: true });
+  });
   test("stopping the entering children and reading their /proc/PID/mem reaches no secret; every call returns", async () => {
     // The copy is forked from Bun's sealed mm: it keeps Bun's user namespace as its owner (dup_mm), so
     // being non-dumpable guards it from uid 1000, the owner of the namespace it enters, as it guards Bun.
@@ -203,7 +208,7 @@ describe.skipIf(racing !== "")(`the namespace owner against the forked copy of B
         "1500",
         "20",
       ],
-      { stdout: "pipe", stderr: "inherit", env: { ...process.env, HOME: "/tmp" } },
+      { stdout: "pipe", stderr: "inherit", env: { ...process.env, HOME: probeTmp, TMPDIR: probeTmp } },
     );
     const reader = probe.stdout.getReader();
     let out = new TextDecoder().decode((await reader.read()).value);

@@ -7,6 +7,7 @@
  * value only as `--opt=value`, and options end at `--` or at the first word
  * that is not one (the command).
  */
+import { writeSync } from "node:fs";
 import { UsernsError } from "../core/errors.ts";
 import { NAMESPACE_FLAGS, type NamespaceName, parseNamespaceList } from "../core/flags.ts";
 import { NAMESPACE_TABLE, type NamespaceKind } from "../ns/kinds.ts";
@@ -14,7 +15,7 @@ import { NAMESPACE_TABLE, type NamespaceKind } from "../ns/kinds.ts";
 /** -V/--version, wherever it is given. */
 export async function printVersion(): Promise<void> {
   const pkg = (await import("../../package.json", { with: { type: "json" } })).default;
-  process.stdout.write(`${pkg.version}\n`);
+  out(pkg.version);
 }
 
 /** A usage error: exit 2, with a pointer to --help. */
@@ -207,16 +208,47 @@ export function flagsOf(kinds: Iterable<NamespaceKind>): number {
  */
 export function report(e: unknown, json = false): number {
   if (e instanceof UsageError) {
-    process.stderr.write(`bun-userns: ${e.message}\nTry 'bun-userns --help'.\n`);
+    write(2, `bun-userns: ${e.message}\nTry 'bun-userns --help'.\n`);
     return 2;
   }
   const u = e instanceof UsernsError ? e : undefined;
   const message = e instanceof Error ? e.message : String(e);
   if (json) {
     const error = { message, code: u?.code, errno: u?.errno, step: u?.step, hint: u?.hint };
-    process.stdout.write(`${JSON.stringify({ ok: false, error })}\n`);
+    out(JSON.stringify({ ok: false, error }));
   }
-  process.stderr.write(`bun-userns: ${message}\n${u?.hint ? `hint: ${u.hint}\n` : ""}`);
+  write(2, `bun-userns: ${message}\n${u?.hint ? `hint: ${u.hint}\n` : ""}`);
   if (u?.syscall === "execve") return u.code === "ENOENT" ? 127 : 126;
   return 1;
+}
+
+/** The same as report, for callers that name it so (the dispatcher in src/cli.ts). */
+export const fail = report;
+
+/**
+ * Writes to fd 1 or 2 at once, all of it. Not through process.stdout or
+ * process.stderr: their first touch builds Node's stream classes, which costs
+ * more than Bun's whole start, for the line or two a command prints. A
+ * non-blocking descriptor that is full falls back to the stream; a reader
+ * that went away (EPIPE) gets nothing more.
+ */
+export function write(fd: 1 | 2, s: string): void {
+  const bytes = Buffer.from(s);
+  let off = 0;
+  while (off < bytes.length) {
+    try {
+      off += writeSync(fd, bytes, off);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "EPIPE") return;
+      if (code !== "EAGAIN") throw e;
+      (fd === 1 ? process.stdout : process.stderr).write(bytes.subarray(off));
+      return;
+    }
+  }
+}
+
+/** One line on stdout. */
+export function out(s: string): void {
+  write(1, `${s}\n`);
 }

@@ -12,6 +12,7 @@ import { appArmorProfileHint } from "../core/start-hints.ts";
 import { getUsernsFdSync } from "../core/unshare.ts";
 import { openIdmappedTreeSync } from "../mount/mount.ts";
 import { subordinateIds } from "../rootless/subid.ts";
+import { out, parseArgv, str, UsageError } from "./args.ts";
 
 export type Status = "ok" | "warn" | "fail";
 export interface Check {
@@ -289,4 +290,49 @@ export function runDoctor(path?: string): { ok: boolean; checks: Check[] } {
   ];
   if (path !== undefined) checks.push(check("idmapped_mount", true, () => idmappedMount(path)));
   return { ok: checks.every((c) => c.status !== "fail" || !c.required), checks };
+}
+
+export const DOCTOR_HELP = `Usage: bun-userns doctor [--path DIR] [--json]
+
+Checks, one line each (ok / warn / fail, with a hint): kernel, native layer,
+pidfd syscalls, creating a user namespace, user.max_user_namespaces,
+kernel.unprivileged_userns_clone, AppArmor's userns restriction, Yama
+ptrace_scope, seccomp, newuidmap/newgidmap, /etc/subuid and /etc/subgid, and
+with --path whether DIR can be idmapped (a detached clone, never attached).
+Exits 0 when everything the library needs works here, 1 otherwise.
+
+Options:
+      --path DIR   also check idmapped-mount support of DIR
+      --json       one JSON document on stdout
+  -h, --help
+
+Examples:
+  bun-userns doctor
+  bun-userns doctor --path /var/lib/containerd --json`;
+
+export function cmdDoctor(args: string[]): number {
+  const { values, rest } = parseArgv(
+    "doctor",
+    args,
+    { path: { type: "string" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+    "positionals",
+  );
+  if (rest.length > 0) throw new UsageError(`doctor: unexpected argument ${JSON.stringify(rest[0])}`);
+  if (values.help) {
+    out(DOCTOR_HELP);
+    return 0;
+  }
+  const report = runDoctor(str(values.path));
+  if (values.json) {
+    out(JSON.stringify(report, null, 2));
+  } else {
+    const width = Math.max(...report.checks.map((c) => c.name.length));
+    for (const c of report.checks) {
+      out(`${c.status.padEnd(4)}  ${c.name.padEnd(width)}  ${c.detail}`);
+      if (c.hint && c.status !== "ok")
+        out(`      ${" ".repeat(width)}  hint: ${c.hint.replace(/\n/g, `\n      ${" ".repeat(width)}  `)}`);
+    }
+    out(report.ok ? "bun-userns can work here." : "bun-userns cannot work here: see the failed checks above.");
+  }
+  return report.ok ? 0 : 1;
 }

@@ -17,6 +17,7 @@ import {
   report,
   str,
   UsageError,
+  write,
 } from "./args.ts";
 import { idArg } from "./exec.ts";
 import type { PtyRelay } from "./pty.ts";
@@ -102,7 +103,7 @@ export async function cmdEnter(args: string[]): Promise<number> {
     const v = p.values;
     if (v.help || v.version) {
       relay[Symbol.dispose]();
-      if (v.help) process.stdout.write(`${ENTER_HELP}\n`);
+      if (v.help) write(1, `${ENTER_HELP}\n`);
       else await printVersion();
       return 0;
     }
@@ -178,7 +179,7 @@ export async function cmdEnter(args: string[]): Promise<number> {
     };
     // No namespace at all (nsenter -t PID CMD): CMD runs here, with the other options.
     const at = pid ?? process.pid;
-    pty = terminalFor(v, () => runsAsOtherUid(at, options));
+    pty = await terminalFor(v, () => runsAsOtherUid(at, options));
     cmd = spawnInside(at, p.rest, { ...options, ...terminalOptions(v, pty) });
   } catch (e) {
     pty?.restore();

@@ -26,6 +26,7 @@ import {
   str,
   UsageError,
   unshareList,
+  write,
 } from "./args.ts";
 import { cliMaps, MAP_TABLE } from "./maps.ts";
 import type { PtyRelay } from "./pty.ts";
@@ -208,7 +209,7 @@ export async function cmdExec(args: string[]): Promise<number> {
   try {
     p = parseArgv("exec", args, EXEC_TABLE, "command");
     if (p.values.help) {
-      process.stdout.write(`${EXEC_HELP}\n`);
+      write(1, `${EXEC_HELP}\n`);
       return 0;
     }
     if (p.values.version) {
@@ -285,7 +286,7 @@ export async function cmdExec(args: string[]): Promise<number> {
       };
     }
     const t = target;
-    pty = terminalFor(p.values, () => runsAsOtherUid(t, options));
+    pty = await terminalFor(p.values, () => runsAsOtherUid(t, options));
     const cmd = spawnInside(target, p.rest, { ...options, ...terminalOptions(p.values, pty) });
     // CMD holds the namespaces now; the helper's (or holder's) job is done.
     helper?.release();

@@ -2,7 +2,7 @@
 import { parseIDMapping } from "../core/idmap.ts";
 import { idmapMount, unmount } from "../mount/mount.ts";
 import type { Propagation } from "../mount/options.ts";
-import { choice, parseArgv, report, str, UsageError } from "./args.ts";
+import { choice, parseArgv, report, str, UsageError, write } from "./args.ts";
 
 export const MOUNT_HELP = `Usage: bun-userns mount [--map M | --map-users M --map-groups M] [--read-only]
                        [--no-recursive] [--propagation P] [--json] SOURCE TARGET
@@ -60,7 +60,7 @@ export async function cmdMount(args: string[]): Promise<number> {
   try {
     const { values, rest: positionals } = parseArgv("mount", args, MOUNT_TABLE, "positionals");
     if (values.help) {
-      process.stdout.write(`${MOUNT_HELP}\n`);
+      write(1, `${MOUNT_HELP}\n`);
       return 0;
     }
     json = values.json === true;
@@ -90,13 +90,14 @@ export async function cmdMount(args: string[]): Promise<number> {
     };
     await idmapMount(source, target, { uidMap, gidMap }, options);
     if (json) {
-      process.stdout.write(`${JSON.stringify({ ok: true, source, target, uidMap, gidMap, options })}\n`);
+      write(1, `${JSON.stringify({ ok: true, source, target, uidMap, gidMap, options })}\n`);
       return 0;
     }
     const flags = Object.entries(options)
       .filter(([k, v]) => v === true && k !== "recursive")
       .map(([k]) => k);
-    process.stdout.write(
+    write(
+      1,
       `mounted ${source} on ${target} idmapped (uid ${uidMap}, gid ${gidMap}; ${options.recursive ? "recursive" : "not recursive"}, ${options.propagation}${flags.length ? `, ${flags.join(", ")}` : ""})\n`,
     );
     return 0;
@@ -115,7 +116,7 @@ export function cmdUmount(args: string[]): number {
       "positionals",
     );
     if (values.help) {
-      process.stdout.write(`${UMOUNT_HELP}\n`);
+      write(1, `${UMOUNT_HELP}\n`);
       return 0;
     }
     json = values.json === true;
@@ -123,7 +124,8 @@ export function cmdUmount(args: string[]): number {
       throw new UsageError(`umount: expected one TARGET, got ${positionals.length} arguments`);
     const target = positionals[0] as string;
     unmount(target, { detach: values.lazy === true });
-    process.stdout.write(
+    write(
+      1,
       json
         ? `${JSON.stringify({ ok: true, target, lazy: values.lazy === true })}\n`
         : `unmounted ${target}${values.lazy ? " (lazy)" : ""}\n`,

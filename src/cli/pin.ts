@@ -7,7 +7,18 @@
 import { startHelper } from "../core/unshare.ts";
 import type { NamespaceKind } from "../ns/kinds.ts";
 import { pinNamespaces, unpinNamespace } from "../ns/pins.ts";
-import { choice, flagsOf, namespaceOptions, nsTable, parseArgv, report, str, UsageError, unshareList } from "./args.ts";
+import {
+  choice,
+  flagsOf,
+  namespaceOptions,
+  nsTable,
+  parseArgv,
+  report,
+  str,
+  UsageError,
+  unshareList,
+  write,
+} from "./args.ts";
 import { cliMaps, MAP_TABLE } from "./maps.ts";
 
 export const PIN_HELP = `Usage: bun-userns pin [options] --NS=FILE [--NS=FILE...]
@@ -63,7 +74,7 @@ export function cmdPin(args: string[]): number {
     );
     const v = p.values;
     if (v.help) {
-      process.stdout.write(`${PIN_HELP}\n`);
+      write(1, `${PIN_HELP}\n`);
       return 0;
     }
     if (p.rest.length > 0) throw new UsageError(`pin: unexpected argument ${JSON.stringify(p.rest[0])}`);
@@ -97,8 +108,8 @@ export function cmdPin(args: string[]): number {
       });
       paths = pinNamespaces(helper, files, { overwrite }).paths;
     }
-    if (v.json) process.stdout.write(`${JSON.stringify(paths)}\n`);
-    else for (const [kind, path] of Object.entries(paths)) process.stdout.write(`${kind} ${path}\n`);
+    if (v.json) write(1, `${JSON.stringify(paths)}\n`);
+    else for (const [kind, path] of Object.entries(paths)) write(1, `${kind} ${path}\n`);
     return 0;
   } catch (e) {
     return report(e);
@@ -107,7 +118,7 @@ export function cmdPin(args: string[]): number {
 
 export function cmdUnpin(args: string[]): number {
   if (args.includes("-h") || args.includes("--help")) {
-    process.stdout.write(`${UNPIN_HELP}\n`);
+    write(1, `${UNPIN_HELP}\n`);
     return 0;
   }
   const paths = args[0] === "--" ? args.slice(1) : args;
@@ -116,7 +127,7 @@ export function cmdUnpin(args: string[]): number {
   for (const path of paths) {
     try {
       if (!unpinNamespace(path).removed) {
-        process.stderr.write(`bun-userns: unpinned ${path}; the file stays (not one a pin creates)\n`);
+        write(2, `bun-userns: unpinned ${path}; the file stays (not one a pin creates)\n`);
       }
     } catch (e) {
       rc = report(e);

@@ -4,10 +4,10 @@
  * its terminal (a pty of its own when it runs as another uid), and at the
  * end its status, or death by the very signal that killed it.
  */
-import { isatty } from "node:tty";
 import type { InsideProcess, SpawnInsideOptions } from "../exec/spawn-inside.ts";
+import { isTerminal } from "../exec/terminal.ts";
 import { type OptionTable, UsageError } from "./args.ts";
-import { PtyRelay, relayed } from "./pty.ts";
+import type { PtyRelay } from "./pty.ts";
 
 /** Passed on to CMD: what a terminal, a supervisor or a user sends a foreground job. */
 const RELAYED = ["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH", "SIGCONT"] as const;
@@ -50,17 +50,18 @@ export const TERMINAL_TABLE: OptionTable = {
 
 export function checkTerminalOptions(cmd: string, v: Record<string, unknown>): void {
   if (v.pty && v["no-pty"]) throw new UsageError(`${cmd}: choose --pty or --no-pty`);
-  if (v.pty && !isatty(0)) throw new UsageError(`${cmd}: --pty needs a terminal on stdin`);
+  if (v.pty && !isTerminal(0)) throw new UsageError(`${cmd}: --pty needs a terminal on stdin`);
 }
 
 /**
  * A pty for CMD when stdin is a terminal and CMD runs as a host uid other
- * than ours (or --pty); undefined otherwise (--no-pty, or CMD is us).
+ * than ours (or --pty); undefined otherwise (--no-pty, or CMD is us). The
+ * relay's module (and node:tty with it) loads only then.
  */
-export function terminalFor(v: Record<string, unknown>, otherUid: () => boolean): PtyRelay | undefined {
+export async function terminalFor(v: Record<string, unknown>, otherUid: () => boolean): Promise<PtyRelay | undefined> {
   if (v["no-pty"]) return undefined;
-  if (!v.pty && !(isatty(0) && otherUid())) return undefined;
-  return new PtyRelay();
+  if (!v.pty && !(isTerminal(0) && otherUid())) return undefined;
+  return new (await import("./pty.ts")).PtyRelay();
 }
 
 /**
@@ -82,7 +83,10 @@ export function terminalOptions(v: Record<string, unknown>, pty: PtyRelay | unde
 export async function finish(relay: SignalRelay, p: InsideProcess, pty: PtyRelay | undefined): Promise<number> {
   let status: number;
   try {
-    status = pty === undefined ? await relay.waitFor(p) : await relayed(pty, p, (q) => relay.waitFor(q));
+    status =
+      pty === undefined
+        ? await relay.waitFor(p)
+        : await (await import("./pty.ts")).relayed(pty, p, (q) => relay.waitFor(q));
   } finally {
     pty?.restore();
     relay[Symbol.dispose]();

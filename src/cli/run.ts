@@ -7,7 +7,22 @@
  */
 import { constants } from "node:os";
 import type { Subprocess } from "bun";
+import { NAMESPACE_FLAGS } from "../core/flags.ts";
 import { unshareAfterEnterUserns } from "../core/unshare.ts";
+import {
+  choice,
+  flagsOf,
+  namespaceOptions,
+  nsTable,
+  out,
+  parseArgv,
+  report,
+  str,
+  UsageError,
+  unshareList,
+  write,
+} from "./args.ts";
+import { cliMaps, MAP_TABLE } from "./maps.ts";
 
 export interface RunSpec {
   uidMap: string;
@@ -73,7 +88,8 @@ export async function runCommand(spec: RunSpec): Promise<number> {
       async (pid) => {
         helperPid = pid;
         const argv = spec.command.map((a) => a.replaceAll("{pid}", String(pid)));
-        // Listening before CMD starts: a signal that comes as soon as CMD runs is not missed.
+        // The handlers go in before CMD starts: whoever sees CMD ready and
+        // signals us must meet a handler, never the default action.
         for (const [sig, fn] of handlers) process.on(sig, fn);
         child = startCommand(argv, pid);
         await child.exited;
@@ -97,7 +113,8 @@ export async function runCommand(spec: RunSpec): Promise<number> {
 
   if (spec.json) {
     const e = error as { message?: string; code?: string; step?: string } | undefined;
-    process.stdout.write(
+    write(
+      1,
       `${JSON.stringify({
         ok: error === undefined && status === 0,
         command: spec.command,
@@ -111,7 +128,91 @@ export async function runCommand(spec: RunSpec): Promise<number> {
   }
   if (error !== undefined) {
     const hint = (error as { hint?: string }).hint;
-    process.stderr.write(`bun-userns: ${(error as Error).message ?? String(error)}\n${hint ? `hint: ${hint}\n` : ""}`);
+    write(2, `bun-userns: ${(error as Error).message ?? String(error)}\n${hint ? `hint: ${hint}\n` : ""}`);
   }
   return status;
+}
+
+export const RUN_HELP = `Usage: bun-userns run [options] -- CMD [ARGS...]
+
+Creates a helper parked in a new user namespace (exactly as
+unshareAfterEnterUserns does), runs CMD with the helper's pid in $USERNS_PID
+and in place of every literal {pid} in ARGS, then checks the helper is still
+alive and kills and reaps it. Exits with CMD's status (128+N if a signal N
+killed it); 1 if the helper died while CMD ran.
+
+Options:
+      --map M           the same map for users and groups: container-id:host-id:size[,...]
+                        (default: 0:<euid>:1 and 0:<egid>:1)
+  -r, --map-root-user   own uid and gid as 0 (setgroups deny, unless --setgroups allow)
+  -c, --map-current-user  own uid and gid as themselves
+      --map-user=UID    own uid as UID     --map-group=GID   own gid as GID
+      --map-users=RANGE uid range outer,inner,count (or inner:outer:count, auto, subids, all); repeatable
+      --map-groups=RANGE  gid range, the same
+      --map-auto        your first /etc/subuid and /etc/subgid ranges from 0 (as util-linux)
+      --mapper auto|direct|newuidmap   who writes the maps (default auto: this
+                        process when it may, shadow's newuidmap/newgidmap otherwise)
+      --unshare LIST    namespaces to unshare in the helper: ${Object.keys(NAMESPACE_FLAGS).join(",")}
+  -m, --mount  -u, --uts  -i, --ipc  -n, --net  -p, --pid  -C, --cgroup  -T, --time
+                        the same, one namespace each (as in unshare(1))
+      --setgroups allow|deny   /proc/PID/setgroups (default: allow when privileged)
+      --owner mapping|caller   owner of the user namespace (default: mapping)
+      --json            print one JSON document about the run on stdout at the end
+  -h, --help
+
+Examples:
+  bun-userns run --map 0:1000:65536 --unshare mnt,net -- sh -c 'readlink /proc/$USERNS_PID/ns/user /proc/{pid}/ns/net'
+  bun-userns run --map-users 100000,0,65536 --map-groups 100000,0,65536 -- mount-idmapped /proc/{pid}/ns/user
+  bun-userns run --net -- ip netns attach sandbox {pid}`;
+
+export async function cmdRun(args: string[]): Promise<number> {
+  let json = false;
+  try {
+    const p = parseArgv(
+      "run",
+      args,
+      {
+        ...MAP_TABLE,
+        ...nsTable(false),
+        unshare: { type: "string" },
+        setgroups: { type: "string" },
+        owner: { type: "string" },
+        json: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+      "command",
+    );
+    const v = p.values;
+    if (v.help) {
+      out(RUN_HELP);
+      return 0;
+    }
+    json = v.json === true;
+    if (p.rest.length === 0) throw new UsageError("run: missing command (bun-userns run [options] -- CMD [ARGS...])");
+    const { kinds, files } = namespaceOptions("run", p);
+    if (Object.keys(files).length > 0) throw new UsageError("run: --NS=FILE pins: use bun-userns pin or exec");
+    if (kinds.has("user"))
+      throw new UsageError("run: its helper's user namespace is always new: -U/--user adds nothing");
+    for (const k of unshareList("run", str(v.unshare))) {
+      if (k === "user") throw new UsageError("run: --unshare user: user namespaces are always created by run");
+      kinds.add(k);
+    }
+    const setgroups = choice("run", "setgroups", v.setgroups, ["allow", "deny"] as const);
+    const owner = choice("run", "owner", v.owner, ["mapping", "caller"] as const);
+    const maps = cliMaps("run", p);
+    const uid = process.geteuid?.() ?? 0;
+    const gid = process.getegid?.() ?? 0;
+    return await runCommand({
+      uidMap: maps?.uidMap ?? `0:${uid}:1`,
+      gidMap: maps?.gidMap ?? `0:${gid}:1`,
+      mapper: maps?.mapper,
+      flags: flagsOf(kinds),
+      command: p.rest,
+      json,
+      setgroups: setgroups ?? (maps?.denySetgroups ? "deny" : undefined),
+      owner,
+    });
+  } catch (e) {
+    return report(e, json);
+  }
 }

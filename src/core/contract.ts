@@ -540,8 +540,11 @@ export function contractText(): string {
  * ("the build has …, this package expects …"); empty when they agree.
  */
 export function contractDiff(native: string): string[] {
+  const text = contractText();
+  // The usual case, a build of this package: the same text, nothing to index.
+  if (native === text) return [];
   const theirs = native.split("\n").filter(Boolean);
-  const ours = contractText().split("\n").filter(Boolean);
+  const ours = text.split("\n").filter(Boolean);
   const key = (l: string) => {
     const p = l.split(" ");
     // The item a line describes: its kind and name (a field: its block too; a step: its domain and place).

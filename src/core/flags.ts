@@ -1,4 +1,4 @@
-/** Namespace flags and their validation (`unshare(2)` inside the helper), from the one table (src/ns/kinds.ts). */
+/** Namespace flags and their validation (`unshare(2)` inside the helper), from the one table (src/core/names.ts). */
 import {
   CLONE_NEWCGROUP,
   CLONE_NEWIPC,
@@ -10,11 +10,11 @@ import {
   CLONE_NEWUTS,
   cloneName,
   kindOfName,
-  NAMESPACE_TABLE,
-  type NamespaceKind,
 } from "../ns/kinds.ts";
 import { invalid, UsernsError } from "./errors.ts";
+import { NAMESPACE_FLAGS } from "./names.ts";
 
+export { NAMESPACE_FLAGS, type NamespaceName } from "./names.ts";
 export {
   CLONE_NEWCGROUP,
   CLONE_NEWIPC,
@@ -25,14 +25,6 @@ export {
   CLONE_NEWUSER,
   CLONE_NEWUTS,
 };
-
-/** A namespace kind the helper unshares: a NamespaceKind other than "user" (the helper's own, always new). */
-export type NamespaceName = Exclude<NamespaceKind, "user">;
-
-/** Short names, as util-linux `unshare(1)` and `/proc/PID/ns/*` spell them, and their flags. */
-export const NAMESPACE_FLAGS = Object.freeze(
-  Object.fromEntries(NAMESPACE_TABLE.filter((r) => r.kind !== "user").map((r) => [r.kind, r.flag])),
-) as Readonly<Record<NamespaceName, number>>;
 
 const ALLOWED = Object.values(NAMESPACE_FLAGS).reduce((a, b) => a | b, 0) >>> 0;
 

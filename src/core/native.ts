@@ -14,6 +14,7 @@
 import { cc, dlopen, type FFIFunction } from "bun:ffi";
 import { ABI_VERSION, contractDiff, OPS } from "./contract.ts";
 import { UsernsError } from "./errors.ts";
+import { sourceName, withSource } from "./native-source.ts";
 
 /**
  * One bound symbol, `bun_userns(op, ptr, x, y)`: Bun compiles a trampoline for
@@ -25,7 +26,7 @@ const SYMBOLS = {
 
 const OP = OPS;
 
-export const SOURCE_PATH = `${import.meta.dir}/../../native/userns.c`.replace(/\/src\/core\/\.\.\/\.\.\//, "/");
+export { SOURCE_PATH } from "./native-source.ts";
 
 export interface NativeInfo {
   mode: "cc" | "dlopen";
@@ -50,16 +51,25 @@ function load(): Entry {
   }
   let fn: Entry;
   try {
-    const l = so ? dlopen(so, SYMBOLS) : cc({ source: SOURCE_PATH, flags: ["-nostdlib"], symbols: SYMBOLS });
+    const l = so ? dlopen(so, SYMBOLS) : withSource((source) => cc({ source, flags: ["-nostdlib"], symbols: SYMBOLS }));
     fn = l.symbols.bun_userns as Entry;
   } catch (cause) {
+    if (cause instanceof UsernsError) throw cause;
     throw new UsernsError(
       `bun-userns: cannot load the native helper (${so ? `dlopen ${so}` : "cc"}): ${String(cause)}`,
-      { code: "ENOEXEC", errno: 8, step: "native", cause },
+      {
+        code: "ENOEXEC",
+        errno: 8,
+        step: "native",
+        cause,
+        hint: so
+          ? "BUN_USERNS_LIB must name a .so built from this package's native/userns.c (docs/api.md, 'Bundles and prebuilt libraries'), or be unset"
+          : "Bun's TinyCC could not compile native/userns.c; a gcc build of it named by BUN_USERNS_LIB needs no TinyCC (docs/api.md, 'Bundles and prebuilt libraries')",
+      },
     );
   }
-  checkContract(fn, so || SOURCE_PATH);
-  info = { mode: so ? "dlopen" : "cc", path: so || SOURCE_PATH, loadMs: performance.now() - t0 };
+  checkContract(fn, so || sourceName());
+  info = { mode: so ? "dlopen" : "cc", path: so || sourceName(), loadMs: performance.now() - t0 };
   return fn;
 }
 

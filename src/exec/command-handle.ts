@@ -112,7 +112,7 @@ export function adoptCommand(
     resolve = res;
     reject = rej;
   });
-  const rec: Running = { pidfd: cmd.pidfd, rec: cmd.rec, resolve, reject, watched: false };
+  const rec: Running = { pidfd: cmd.pidfd, rec: cmd.rec, resolve, reject, watched: false, watchAt: 0 };
   const onAbort = () => registryCodec.recKill(rec.rec, killSignal(9));
   if (signal) {
     signal.addEventListener("abort", onAbort, { once: true });

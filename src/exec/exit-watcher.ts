@@ -3,7 +3,8 @@
  *
  * Bun has no public API to put a pidfd in its event loop, and a timer cannot
  * look sooner than 1 ms. So the main thread starts one Worker (lazily, at
- * the first command) that blocks in epoll_pwait on an epoll set of the
+ * the first command still running after the poller's eager period: a short
+ * command never pays for it) that blocks in epoll_pwait on an epoll set of the
  * running commands' pidfds (native/watch.c) and posts a message when one
  * exits; the poller then reaps at once. Adding a command is one epoll_ctl
  * from this thread, which a wait already blocked sees: the Worker wakes only

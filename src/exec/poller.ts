@@ -3,7 +3,8 @@
  * without blocking (waitid WNOHANG through the registry), woken by the exit
  * watcher (exit-watcher.ts) the moment a command exits and otherwise by the
  * timer: 1 ms for the first 10 ms after a start or an exit, backing off to
- * 20 ms; with the watcher reporting every exit, only a 50 ms safety net. The
+ * 20 ms; with the watcher reporting every exit, only a 50 ms safety net. A
+ * command joins the watcher's set only once it outlives those first 10 ms. The
  * poller, not the handle, owns each pidfd, so a dropped handle cannot leave
  * a zombie.
  */
@@ -24,6 +25,8 @@ export interface Running {
   signal?: number;
   /** Its pidfd is in the exit watcher's epoll set, which reports its exit. */
   watched: boolean;
+  /** When the timer alone has watched it long enough to hand it to the exit watcher (never again once tried). */
+  watchAt: number;
 }
 
 const running = new Set<Running>();
@@ -74,11 +77,17 @@ function tick(): void {
   if (timer !== undefined) clearTimeout(timer);
   timer = undefined;
   let done = 0;
+  const now = performance.now();
   for (const r of running) {
     const rc = registryCodec.recPoll(r.rec);
-    if (rc === -11) continue;
-    settle(r, rc);
-    done++;
+    if (rc !== -11) {
+      settle(r, rc);
+      done++;
+    } else if (now >= r.watchAt) {
+      r.watchAt = Number.POSITIVE_INFINITY;
+      r.watched = watchExit(r.pidfd, tick);
+      if (r.watched) unwatched--;
+    }
   }
   if (running.size === 0) {
     delay = 1;
@@ -91,11 +100,17 @@ function tick(): void {
   arm();
 }
 
-/** Reap R once it exits (its promise settles then). */
+/**
+ * Reap R once it exits (its promise settles then). A new command is polled
+ * by the timer alone through the eager period; only one still running after
+ * it goes to the exit watcher, whose Worker (and its own compile of the C) a
+ * short command, such as a one-shot CLI's, never pays for.
+ */
 export function watch(r: Running): void {
   running.add(r);
-  r.watched = watchExit(r.pidfd, tick);
-  if (!r.watched) unwatched++;
+  r.watched = false;
+  r.watchAt = performance.now() + EAGER_MS;
+  unwatched++;
   delay = 1;
   eagerUntil = performance.now() + EAGER_MS;
   arm();

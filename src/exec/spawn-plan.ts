@@ -7,7 +7,6 @@
  * enters. A failure undoes everything the plan opened.
  */
 import { readFileSync } from "node:fs";
-import { isatty } from "node:tty";
 import { CAP_SYS_PTRACE, effectiveCaps, hasCapability } from "../core/caps.ts";
 import { errnoName, errnoText, invalid, UsernsError } from "../core/errors.ts";
 import { type Helper, isHelper, liveHelperCount } from "../core/helper.ts";
@@ -22,6 +21,7 @@ import { mapUid, ownUid, readUidMap } from "./host-uid.ts";
 import { type ExecNamespace, namespaceFlag, resolveNamespaces } from "./namespaces.ts";
 import { runningCommands } from "./poller.ts";
 import { helperLinks, type SpawnInsideOptions, type SpawnRequest } from "./spawn-options.ts";
+import { isTerminal } from "./terminal.ts";
 
 /** What the native call needs, opened; and what to close once it has run. */
 export interface SpawnPlan {
@@ -132,7 +132,7 @@ export function planSpawn(req: SpawnRequest): SpawnPlan {
   }
   // Which of its fds 0-2 the command gets, and whether it leaves our session.
   const fdOf = (i: number): number => (childStdio[i] === -1 ? i : (childStdio[i] as number));
-  if (ctty !== undefined && !isatty(fdOf(ctty)))
+  if (ctty !== undefined && !isTerminal(fdOf(ctty)))
     fail(invalid("options", `controllingTerminal ${ctty}: fd ${fdOf(ctty)} is not a terminal`));
   const session =
     ctty !== undefined ||
@@ -194,7 +194,7 @@ function commandHostUid(
  * it whatever its stdio): tty_nr, field 7 of /proc/self/stat, is not 0.
  */
 function terminalInReach(fds: number[]): boolean {
-  if (fds.some((fd) => isatty(fd))) return true;
+  if (fds.some((fd) => isTerminal(fd))) return true;
   try {
     const stat = readFileSync("/proc/self/stat", "utf8");
     return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[4]) !== 0;

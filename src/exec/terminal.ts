@@ -20,3 +20,12 @@ export function copyWindowSize(from: number, to: number): void {
   const ws = processCodec.getWinsize(from);
   if (typeof ws !== "number") processCodec.setWinsize(to, ws);
 }
+
+/**
+ * Whether a descriptor is a terminal, without node:tty (its first import
+ * builds Node's stream classes, a cost larger than Bun's whole start): the
+ * kernel answers TIOCGWINSZ on every tty and ENOTTY (or EBADF) on anything else.
+ */
+export function isTerminal(fd: number): boolean {
+  return typeof processCodec.getWinsize(fd) !== "number";
+}

@@ -1,5 +1,5 @@
 /** One helper cycle from Bun, and the same cycle from the C floor. */
-import { chmodSync, closeSync, existsSync, mkdtempSync, openSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { unshareAfterEnterUserns } from "../../src/index.ts";
@@ -41,12 +41,18 @@ export function floorCycles(path: string, flags: number, n: number, as: string[]
 
 /** The unprivileged cycle from Bun (unpriv-cycle.ts), run as another uid with AS (setpriv …). */
 export function unprivBunCycles(as: string[], flags: number, n: number): number[] {
-  const r = Bun.spawnSync(
-    [...as, process.execPath, join(import.meta.dir, "unpriv-cycle.ts"), String(flags), String(n)],
-    {
-      env: { ...process.env, TMPDIR: "/tmp", HOME: "/tmp" },
-    },
-  );
-  if (r.exitCode !== 0) throw new Error(`unpriv-cycle failed: ${r.stderr.toString()}`);
-  return JSON.parse(r.stdout.toString()) as number[];
+  // Its HOME and TMPDIR (where Bun's cc() keeps headers): a directory of its own under /tmp, which any uid
+  // reaches (the bench's TMPDIR may be private to root), removed after.
+  const home = mkdtempSync("/tmp/bun-userns-bench-unpriv-");
+  chmodSync(home, 0o1777);
+  try {
+    const r = Bun.spawnSync(
+      [...as, process.execPath, join(import.meta.dir, "unpriv-cycle.ts"), String(flags), String(n)],
+      { env: { ...process.env, TMPDIR: home, HOME: home } },
+    );
+    if (r.exitCode !== 0) throw new Error(`unpriv-cycle failed: ${r.stderr.toString()}`);
+    return JSON.parse(r.stdout.toString()) as number[];
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+  }
 }

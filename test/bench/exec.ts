@@ -1,18 +1,16 @@
 /**
  * The exec rows: spawnInside per call against a C floor doing the same
  * vfork+setns(pidfd)+execve+wait (exec-floor.c); a whole in-process cycle
- * (helper + command inside + reap) against Bun.spawn of util-linux unshare;
- * and the CLI end to end against `unshare -r -n true` and bubblewrap.
+ * (helper + command inside + reap) against Bun.spawn of util-linux unshare.
+ * The CLI end to end, against `unshare -r -n true` and bubblewrap, is in oneshot.ts.
  */
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CLONE_NEWNET, CLONE_NEWTIME, type Helper, spawnInside, startHelper } from "../../src/index.ts";
-import { timeOnce } from "./cold.ts";
 import { type Summary, summarize } from "./stats.ts";
 
 const ROOT = `0:${process.geteuid?.() ?? 0}:1`;
-const CLI = join(import.meta.dir, "..", "..", "src", "cli.ts");
 const QUIET = { stdio: ["ignore", "ignore", "ignore"] as const, env: {} };
 
 export interface ExecRows {
@@ -134,32 +132,6 @@ export async function execRows(n: number): Promise<ExecRows | { skipped: string 
     }
   }
 
-  // The CLI end to end, one process each, against util-linux and bubblewrap.
-  const whole: [string, string[]][] = [
-    ["bun-userns exec -r -n -- true", [process.execPath, CLI, "exec", "-r", "-n", "--", "true"]],
-  ];
-  if (unshare) whole.push(["unshare -r -n true", [unshare, "-r", "-n", "true"]]);
-  const bwrap = Bun.which("bwrap");
-  if (bwrap)
-    whole.push([
-      "bwrap --unshare-user --unshare-net --bind / / true",
-      [bwrap, "--unshare-user", "--unshare-net", "--bind", "/", "/", "true"],
-    ]);
-  else out.notes.push("bubblewrap not installed (apt-get install bubblewrap): no bwrap row");
-  const runs = Math.max(5, Math.floor(n / 10));
-  for (const [name, argv] of whole) {
-    const first = timeOnce(argv);
-    if (typeof first === "string") {
-      out.notes.push(`${name} failed: ${first}`);
-      continue;
-    }
-    const xs: number[] = [];
-    for (let i = 0; i < runs; i++) {
-      const t = timeOnce(argv);
-      if (typeof t === "number") xs.push(t);
-    }
-    out.rows.push({ name: `whole command: ${name}`, s: summarize(xs) });
-  }
   return out;
 }
 

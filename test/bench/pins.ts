@@ -1,37 +1,19 @@
 /**
  * The pin rows: pinNamespaces + unpin per call against a C floor
- * doing open + create + bind mount + umount + unlink (pins-floor.c), and the
- * whole commands against util-linux (`unshare --net=FILE true` + `umount`)
- * and iproute2 (`ip netns attach` + `ip netns delete`).
+ * doing open + create + bind mount + umount + unlink (pins-floor.c). The
+ * whole commands, against util-linux and iproute2, are in oneshot.ts.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CLONE_NEWNET, pinNamespaces, startHelper } from "../../src/index.ts";
-import { timeOnce } from "./cold.ts";
 import { type Summary, summarize } from "./stats.ts";
 
 const ROOT = `0:${process.geteuid?.() ?? 0}:1`;
-const CLI = join(import.meta.dir, "..", "..", "src", "cli.ts");
 
 export interface PinRows {
   rows: { name: string; s: Summary }[];
   notes: string[];
-}
-
-/** Median of a sequence of commands run back to back, `runs` times. */
-function wholeSequence(steps: string[][], runs: number): Summary | string {
-  const xs: number[] = [];
-  for (let i = 0; i < runs + 2; i++) {
-    let total = 0;
-    for (const argv of steps) {
-      const t = timeOnce(argv);
-      if (typeof t === "string") return `${argv.join(" ")}: ${t}`;
-      total += t;
-    }
-    if (i >= 2) xs.push(total);
-  }
-  return summarize(xs);
 }
 
 export function pinRows(n: number): PinRows | { skipped: string } {
@@ -70,46 +52,6 @@ export function pinRows(n: number): PinRows | { skipped: string } {
         out.rows.push({ name: "C floor: open ns + create + bind mount + umount2 + unlink (pins-floor.c)", s: floor });
         out.notes.push(`pinNamespaces + unpin / C floor median: ${(s.medianUs / floor.medianUs).toFixed(2)}x`);
       }
-    }
-
-    const runs = Math.max(5, Math.floor(n / 10));
-    const whole: [string, string[][]][] = [
-      [
-        "bun-userns pin -n --net=F + bun-userns unpin F",
-        [
-          [process.execPath, CLI, "pin", "-n", `--net=${path}`],
-          [process.execPath, CLI, "unpin", path],
-        ],
-      ],
-    ];
-    const unshare = Bun.which("unshare");
-    const umount = Bun.which("umount");
-    if (unshare && umount) {
-      whole.push([
-        "util-linux: touch F; unshare --net=F true; umount F; rm F",
-        [
-          ["touch", path],
-          [unshare, `--net=${path}`, "true"],
-          [umount, path],
-          ["rm", path],
-        ],
-      ]);
-    } else out.notes.push("util-linux unshare/umount not installed: no util-linux pin row");
-    const ip = Bun.which("ip");
-    if (ip) {
-      const name = `bun-userns-bench-${process.pid}`;
-      whole.push([
-        `iproute2: ip netns attach NAME PID; ip netns delete NAME`,
-        [
-          [ip, "netns", "attach", name, String(h.pid)],
-          [ip, "netns", "delete", name],
-        ],
-      ]);
-    } else out.notes.push("iproute2 not installed: no ip netns row");
-    for (const [name, steps] of whole) {
-      const r = wholeSequence(steps, runs);
-      if (typeof r === "string") out.notes.push(`${name} failed: ${r}`);
-      else out.rows.push({ name: `whole commands: ${name}`, s: r });
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

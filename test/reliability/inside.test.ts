@@ -8,12 +8,15 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { isRoot } from "../support/proc.ts";
+import { isRoot, othersTmp } from "../support/proc.ts";
 
 const FIXTURES = join(import.meta.dir, "..", "fixtures");
 const tools = ["nsenter", "setpriv", "useradd", "userdel", "usermod", "newuidmap"].filter((t) => !Bun.which(t));
 const skip = !isRoot ? " (needs root)" : tools.length ? ` (needs ${tools.join(", ")})` : "";
 const env = { ...process.env, BUN_RUNTIME_TRANSPILER_CACHE_PATH: "0" };
+/** TMPDIR of the readers and racers, which run as uids inside the namespaces: removed after this file. */
+const insideTmp = othersTmp("bun-userns-inside-readers-");
+afterAll(() => rmSync(insideTmp, { recursive: true, force: true }));
 
 interface Victim {
   pid: number;
@@ -80,7 +83,7 @@ async function readFromInside(v: Victim, asId: string[] = []) {
       String(v.addr),
       v.hex,
     ],
-    { stdout: "pipe", stderr: "pipe", env: { ...env, TMPDIR: "/tmp" } },
+    { stdout: "pipe", stderr: "pipe", env: { ...env, TMPDIR: insideTmp } },
   );
   const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
   if (code !== 0) throw new Error(`reader: ${code} ${err}`);
@@ -221,7 +224,7 @@ describe.skipIf(skip !== "")(`processes inside a rootless caller's helper namesp
         "1500",
         "20",
       ],
-      { stdout: "pipe", stderr: "inherit", env: { ...env, TMPDIR: "/tmp" } },
+      { stdout: "pipe", stderr: "inherit", env: { ...env, TMPDIR: insideTmp } },
     );
     const raced = JSON.parse((await new Response(racer.stdout).text()).trim().split("\n").pop() as string);
     expect(await racer.exited).toBe(0);

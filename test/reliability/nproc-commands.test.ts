@@ -1,20 +1,24 @@
 // spawnInside under a small RLIMIT_NPROC, as an unprivileged user: refused
 // with EAGAIN before anything is created, never a Bun abort.
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { isRoot } from "../support/proc.ts";
+import { rmSync } from "node:fs";
+import { isRoot, othersTmp } from "../support/proc.ts";
 
 const tools = ["setpriv", "useradd", "userdel"].every((t) => Bun.which(t));
 const USER = `bunuserns-np${process.pid}`;
 let uid = -1;
+let home = "";
 
 beforeAll(() => {
   if (!isRoot || !tools) return;
   const r = Bun.spawnSync(["useradd", "-M", "-s", "/bin/sh", USER], { stderr: "pipe" });
   if (r.exitCode !== 0) throw new Error(`useradd: ${r.stderr}`);
   uid = Number(Bun.spawnSync(["id", "-u", USER]).stdout.toString().trim());
+  home = othersTmp("bun-userns-nproc-");
 });
 afterAll(() => {
   if (uid >= 0) Bun.spawnSync(["userdel", USER]);
+  if (home) rmSync(home, { recursive: true, force: true });
 });
 
 test.skipIf(!isRoot || !tools)(
@@ -32,7 +36,7 @@ test.skipIf(!isRoot || !tools)(
         process.execPath,
         new URL("../fixtures/nproc-commands.ts", import.meta.url).pathname,
       ],
-      { env: { ...process.env, HOME: "/tmp", TMPDIR: "/tmp" }, stdout: "pipe", stderr: "pipe" },
+      { env: { ...process.env, HOME: home, TMPDIR: home }, stdout: "pipe", stderr: "pipe" },
     );
     const [out, err, code] = await Promise.all([
       new Response(p.stdout).text(),

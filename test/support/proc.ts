@@ -1,5 +1,7 @@
 /** What the kernel says about this process: fds, children, zombies. */
-import { readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 export const isRoot = process.getuid?.() === 0;
 export const ROOT_ONLY = "needs root (skipped: not running as uid 0)";
@@ -164,3 +166,15 @@ export const rootIsInitramfs = (() => {
     return false;
   }
 })();
+
+/**
+ * HOME and TMPDIR for the processes a test runs as other uids: a fresh
+ * directory under TMPDIR that any uid may write (sticky, as /tmp), so what
+ * they leave there (bun:ffi's header cache, bun-cc-UID) goes when the test
+ * removes it. Not /tmp itself: nothing a test makes may stay behind.
+ */
+export function othersTmp(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  chmodSync(dir, 0o1777);
+  return dir;
+}

@@ -1,0 +1,52 @@
+/**
+ * Where the C to compile is. From a checkout or an installed package:
+ * native/userns.c beside src/. From a bundle (`bun build --compile` or
+ * `--target bun`), native/ is not beside the code: the bundle carries the
+ * files as text (native-texts.ts, loaded only then), and TinyCC, which reads
+ * only real files, compiles them from a private directory removed right after.
+ */
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { UsernsError } from "./errors.ts";
+
+export const SOURCE_PATH = `${import.meta.dir}/../../native/userns.c`.replace(/\/src\/core\/\.\.\/\.\.\//, "/");
+
+/** This module is its own file (not inlined into a bundle) and native/ is where a checkout has it. */
+function beside(): boolean {
+  return import.meta.path.endsWith("/src/core/native-source.ts") && existsSync(SOURCE_PATH);
+}
+
+/** What errors and nativeInfo() name: the file, or the bundle's copy. */
+export function sourceName(): string {
+  return beside() ? SOURCE_PATH : "native/userns.c (carried by the bundle)";
+}
+
+/** Runs `compile` on a path to native/userns.c; a bundle's copy exists only during the call. */
+export function withSource<T>(compile: (path: string) => T): T {
+  if (beside()) return compile(SOURCE_PATH);
+  // Only a bundle comes here: node:os and node:path load for it alone.
+  const { NATIVE_TEXTS } = require("./native-texts.ts") as typeof import("./native-texts.ts");
+  const { tmpdir } = require("node:os") as typeof import("node:os");
+  const { join } = require("node:path") as typeof import("node:path");
+  let dir: string | undefined;
+  try {
+    dir = mkdtempSync(join(tmpdir(), "bun-userns-c-"));
+    for (const [name, text] of Object.entries(NATIVE_TEXTS)) writeFileSync(join(dir, name), text, { mode: 0o600 });
+  } catch (cause) {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    throw new UsernsError(
+      `bun-userns: cannot write the bundle's C sources for TinyCC in ${tmpdir()}: ${String(cause)}`,
+      {
+        code: "ENOEXEC",
+        errno: 8,
+        step: "native",
+        cause,
+        hint: "set TMPDIR to a writable directory, or build the library once with gcc and point BUN_USERNS_LIB at it (docs/api.md, 'Bundles and prebuilt libraries')",
+      },
+    );
+  }
+  try {
+    return compile(join(dir, "userns.c"));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,61 @@
+// bin/bun-userns, the installed command: which Bun it runs, with what, under
+// each of its names. A stand-in `bun` that prints its arguments shows what the
+// launcher asked for; a real run is in install.test.ts.
+import { afterAll, expect, test } from "bun:test";
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const LAUNCHER = join(import.meta.dir, "..", "bin", "bun-userns");
+const base = mkdtempSync(join(tmpdir(), "bun-userns-launcher-"));
+afterAll(() => rmSync(base, { recursive: true, force: true }));
+
+/**
+ * A project's node_modules as npm and Bun lay it out: the package (its launcher,
+ * a src/cli.ts), relative links to it in .bin, and (if asked) a bun there that echoes.
+ */
+function binDir(name: string, withBun: boolean): string {
+  const pkg = join(base, name, "node_modules", "bun-userns");
+  mkdirSync(join(pkg, "bin"), { recursive: true });
+  mkdirSync(join(pkg, "src"));
+  copyFileSync(LAUNCHER, join(pkg, "bin", "bun-userns"));
+  writeFileSync(join(pkg, "src", "cli.ts"), "");
+  writeFileSync(join(pkg, "src", "cli-bwrap.ts"), "");
+  const dir = join(base, name, "node_modules", ".bin");
+  mkdirSync(dir);
+  symlinkSync("../bun-userns/bin/bun-userns", join(dir, "bun-userns"));
+  symlinkSync("../bun-userns/bin/bun-userns", join(dir, "bun-userns-bwrap"));
+  if (withBun) {
+    writeFileSync(join(dir, "bun"), '#!/bin/sh\nprintf "%s\\n" "$0" "$@"\n');
+    chmodSync(join(dir, "bun"), 0o755);
+  }
+  return dir;
+}
+
+function run(argv: string[], PATH: string) {
+  const r = Bun.spawnSync(argv, { env: { PATH }, stdout: "pipe", stderr: "pipe" });
+  return { code: r.exitCode, out: r.stdout.toString().trim().split("\n"), err: r.stderr.toString() };
+}
+
+test("through node_modules/.bin it runs the bun beside it on the package's src/cli.ts, arguments unchanged", () => {
+  const dir = binDir("project", true);
+  const r = run([join(dir, "bun-userns"), "exec", "-r", "--", "sh", "-c", "a b"], "/usr/bin:/bin");
+  expect(r.code).toBe(0);
+  // No readlink: the path through the link, as sh sees it, with no fork to resolve it.
+  expect(r.out).toEqual([`${dir}/bun`, `${dir}/../bun-userns/src/cli.ts`, "exec", "-r", "--", "sh", "-c", "a b"]);
+});
+
+test("under the name bun-userns-bwrap it runs the package's src/cli-bwrap.ts, arguments unchanged", () => {
+  const dir = binDir("bwrap", true);
+  const r = run([join(dir, "bun-userns-bwrap"), "--unshare-net", "--", "true"], "/usr/bin:/bin");
+  expect(r.code).toBe(0);
+  expect(r.out).toEqual([`${dir}/bun`, `${dir}/../bun-userns/src/cli-bwrap.ts`, "--unshare-net", "--", "true"]);
+});
+
+test("with no bun beside it or on PATH it says what to install and exits 127", () => {
+  const dir = binDir("nobun", false);
+  const r = run([join(dir, "bun-userns"), "--version"], "/usr/bin:/bin");
+  expect(r.code).toBe(127);
+  expect(r.err).toContain("bun-userns: needs Bun (>= 1.4) and found none");
+  expect(r.err).toContain("npm install bun");
+});
