@@ -52,6 +52,18 @@ test("under the name bun-userns-bwrap it runs the package's src/cli-bwrap.ts, ar
   expect(r.out).toEqual([`${dir}/bun`, `${dir}/../bun-userns/src/cli-bwrap.ts`, "--unshare-net", "--", "true"]);
 });
 
+test("in a packed package (dist/ made at pack time) it runs dist/cli.js, and dist/cli-bwrap.js as bun-userns-bwrap", () => {
+  const dir = binDir("packed", true);
+  mkdirSync(join(dir, "..", "bun-userns", "dist"));
+  writeFileSync(join(dir, "..", "bun-userns", "dist", "cli.js"), "");
+  writeFileSync(join(dir, "..", "bun-userns", "dist", "cli-bwrap.js"), "");
+  const r = run([join(dir, "bun-userns"), "exec", "--", "true"], "/usr/bin:/bin");
+  expect(r.code).toBe(0);
+  expect(r.out).toEqual([`${dir}/bun`, `${dir}/../bun-userns/dist/cli.js`, "exec", "--", "true"]);
+  const b = run([join(dir, "bun-userns-bwrap"), "--", "true"], "/usr/bin:/bin");
+  expect(b.out).toEqual([`${dir}/bun`, `${dir}/../bun-userns/dist/cli-bwrap.js`, "--", "true"]);
+});
+
 test("with no bun beside it or on PATH it says what to install and exits 127", () => {
   const dir = binDir("nobun", false);
   const r = run([join(dir, "bun-userns"), "--version"], "/usr/bin:/bin");

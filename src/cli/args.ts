@@ -12,10 +12,16 @@ import { UsernsError } from "../core/errors.ts";
 import { NAMESPACE_FLAGS, type NamespaceName, parseNamespaceList } from "../core/flags.ts";
 import { NAMESPACE_TABLE, type NamespaceKind } from "../ns/kinds.ts";
 
+/** Defined by scripts/bundle-cli.ts's build of dist/: there, package.json is read by the entry alone (one file less to load). */
+declare const BUN_USERNS_VERSION: string | undefined;
+
 /** -V/--version, wherever it is given. */
 export async function printVersion(): Promise<void> {
-  const pkg = (await import("../../package.json", { with: { type: "json" } })).default;
-  out(pkg.version);
+  out(
+    typeof BUN_USERNS_VERSION === "string"
+      ? BUN_USERNS_VERSION
+      : (await import("../../package.json", { with: { type: "json" } })).default.version,
+  );
 }
 
 /** A usage error: exit 2, with a pointer to --help. */
