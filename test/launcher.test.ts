@@ -60,8 +60,15 @@ test("in a packed package (dist/ made at pack time) it runs dist/cli.js, and dis
   const r = run([join(dir, "bun-userns"), "exec", "--", "true"], "/usr/bin:/bin");
   expect(r.code).toBe(0);
   expect(r.out).toEqual([`${dir}/bun`, `${dir}/../bun-userns/dist/cli.js`, "exec", "--", "true"]);
-  const b = run([join(dir, "bun-userns-bwrap"), "--", "true"], "/usr/bin:/bin");
-  expect(b.out).toEqual([`${dir}/bun`, `${dir}/../bun-userns/dist/cli-bwrap.js`, "--", "true"]);
+  const b = run([join(dir, "bun-userns-bwrap"), "--help"], "/usr/bin:/bin");
+  expect(b.out).toEqual([`${dir}/bun`, `${dir}/../bun-userns/dist/cli-bwrap.js`, "--help"]);
+  // The version and the help are src/cli.ts alone (nothing to gain from the bundle).
+  for (const a of [[], ["--version"], ["-V"], ["--help"], ["-h"], ["help"]])
+    expect(run([join(dir, "bun-userns"), ...a], "/usr/bin:/bin").out).toEqual([
+      `${dir}/bun`,
+      `${dir}/../bun-userns/src/cli.ts`,
+      ...a,
+    ]);
 });
 
 test("with no bun beside it or on PATH it says what to install and exits 127", () => {

@@ -18,15 +18,11 @@ export function sourceHash(bytes: Uint8Array): string {
   return Bun.hash.wyhash(bytes).toString(16);
 }
 
-/**
- * True when every recorded file (or those of `only`, a command that loads no
- * more than they hold) hashes as at the build.
- */
-export function bundleIsFresh(only?: readonly string[]): boolean {
+/** True when every recorded file hashes as at the build. */
+export function bundleIsFresh(): boolean {
   if (typeof BUN_USERNS_SOURCES !== "string") return false;
   const sources = JSON.parse(BUN_USERNS_SOURCES) as [string, string][];
   for (const [path, hash] of sources) {
-    if (only && !only.includes(path)) continue;
     let bytes: Uint8Array;
     try {
       bytes = Bun.mmap(`${PACKAGE_ROOT}/${path}`);
