@@ -32,6 +32,8 @@ if (process.argv[2] !== "--remove") {
       naming: { chunk: `${entry}-[name]-[hash].[ext]` },
       target: "bun",
       splitting: true,
+      // Bun start pays for every byte of JS it parses; names are kept for stack traces.
+      minify: { whitespace: true, syntax: true, identifiers: false },
       // The C's text for bundles without native/ beside them: this one has the package's native/.
       external: ["*native-texts.ts"],
       define: {
