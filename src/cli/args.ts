@@ -24,6 +24,10 @@ export async function printVersion(): Promise<void> {
   );
 }
 
+/** Signal numbers by name: node:os loads only when a signal is named (a one-shot pays for each module: docs/performance.md). */
+export const signalTable = (): Record<string, number> =>
+  (require("node:os") as typeof import("node:os")).constants.signals as Record<string, number>;
+
 /** A usage error: exit 2, with a pointer to --help. */
 export class UsageError extends Error {}
 
