@@ -443,7 +443,7 @@ describe("hostile specs are refused before anything is made", () => {
     );
     refuse({ mounts: [{ type: "tmpfs", target: "/x", linkTo: "y" }] }, /mounts\[0\]: "linkTo" does not apply/);
     refuse({ mounts: [{ type: "nfs", target: "/x" }] }, /mounts\[0\]\.type: unknown mount type/);
-    refuse({ mounts: [{ type: "overlay", target: "/x" }] }, /not supported yet/);
+    refuse({ mounts: [{ type: "overlay", target: "/x" }] }, /sources must be an array/);
     refuse({ bogus: 1 }, /unknown option "bogus"/);
     refuse({}, /NUL/, ["/bin/tr\0ue"]);
   });
