@@ -73,6 +73,7 @@
 #define SB_E_NOENT 2
 #define SB_E_NOSPC 28
 #define SB_E_STALE 116
+#define SB_E_NOSYS 38
 #define FRESH_MAX 128
 #define OVERLAY_MAX 500 /* overlayfs's own limit on layers */
 
@@ -450,9 +451,18 @@ static void op_fs(struct view *v, struct sop *op)
 	sys1(SYS_close, dst);
 }
 
+static void old_fd_path(char *out, s32 fd);
+
+/* fchmodat2 (Linux 6.6) changes the mode of an O_PATH fd itself; before
+ * it, chmod through the fd's /proc link (followed to exactly that file). */
 static void chmod_fd(struct view *v, s32 fd, s32 mode)
 {
+	char path[64];
 	s64 rc = sys4(SB_fchmodat2, fd, (s64)"", mode, AT_EMPTY_PATH);
+	if (rc == -SB_E_NOSYS) {
+		old_fd_path(path, fd);
+		rc = sys3(SYS_fchmodat, AT_FDCWD, (s64)path, mode);
+	}
 	if (rc < 0) sb_fail(v->r, S_CHMOD, rc, v->index);
 }
 

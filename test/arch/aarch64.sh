@@ -162,6 +162,16 @@ else
 fi
 cat >"$R/init" <<EOF
 #!/bin/busybox sh
+# The initial ramfs (rootfs) is a root pivot_root refuses to leave, so a
+# sandbox could not be started from it: first the whole image moves to a
+# tmpfs that becomes / (switch_root empties the ramfs behind it, so the
+# memory is not held twice), and this script runs again from there.
+if [ -z "\$BUN_USERNS_ON_TMPFS" ]; then
+  /bin/busybox mkdir /newroot
+  /bin/busybox mount -t tmpfs -o mode=0755 root /newroot
+  for f in /*; do [ "\$f" = /newroot ] || /bin/busybox cp -a "\$f" /newroot/; done
+  BUN_USERNS_ON_TMPFS=1 exec /bin/busybox switch_root /newroot /init
+fi
 /bin/busybox --install -s /bin
 # Existing files are kept: util-linux's unshare, setpriv and nsenter, bash and bun, not busybox's applets.
 export PATH=/usr/bin:/bin HOME=/root TMPDIR=/tmp LANG=C.UTF-8 CI=true NO_COLOR=1 BUN_USERNS_EMULATED=1
