@@ -142,6 +142,8 @@ export function sandbox(argv: readonly string[], spec: SandboxSpec = {}): Sandbo
     // The user namespace as an fd, opened by us (the monitor enters it by that fd).
     usernsFd =
       helper === null ? -1 : openFromProcess({ pid: helper.pid, pidfd: helper.pidfd, done: () => {} }, "user").take();
+    // The fd holds the namespace: the helper can die now, while the start runs (release() below reaps it).
+    if (helper !== null) process.kill(helper.pid, "SIGKILL");
     const childStdio: [number, number, number] = [-1, -1, -1];
     for (let i = 0; i < 3; i++) {
       const sp = s.stdio[i];
