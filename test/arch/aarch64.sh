@@ -125,7 +125,8 @@ fi
 # --- 5. the initramfs ----------------------------------------------------------
 R="$CACHE/rootfs"
 rm -rf "$R"
-mkdir -p "$R"/{usr/bin,usr/sbin,usr/lib,proc,sys,dev,tmp,root,etc,mnt,run,repo/node_modules}
+mkdir -p "$R"/{usr/bin,usr/sbin,usr/lib,proc,sys,dev,tmp,var/tmp,root,etc,mnt,run,repo/node_modules}
+chmod 1777 "$R/tmp" "$R/var/tmp"
 # Debian's merged /usr: /bin, /sbin, /lib are links into /usr.
 ln -s usr/bin "$R/bin"
 ln -s usr/sbin "$R/sbin"

@@ -77,9 +77,9 @@ function buildFloor(notes: string[]): string | null {
  * Rounds of ROUND runs each, alternating ours, bwrap's and the floor's, so
  * that a shared machine's load falls on the three alike.
  */
-export async function sandboxRows(n: number): Promise<SandboxRows> {
+export async function sandboxRows(n: number, warm = 10): Promise<SandboxRows> {
   const out: SandboxRows = { rows: [], targets: [], notes: [] };
-  const WARM = 10;
+  const WARM = warm;
   const ROUND = 10;
   const bwrap = Bun.which("bwrap");
   if (!bwrap) out.notes.push("bwrap not installed (apt-get install bubblewrap): no bwrap row");
