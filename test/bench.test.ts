@@ -1,7 +1,7 @@
 // The benchmark must keep running: a quick pass, checked for shape only.
 // Timing targets live in `bun run bench`, never here.
 import { expect, test } from "bun:test";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { cleanupBase } from "./support/mounts.ts";
@@ -16,6 +16,8 @@ test.skipIf(!isRoot)(
     const r = Bun.spawnSync([process.execPath, join(import.meta.dir, "bench", "run.ts"), "--quick", "--out", out], {
       env: { ...process.env, PATH: process.env.PATH ?? "", TMPDIR: dir },
     });
+    if (!existsSync(out))
+      throw new Error(`the bench wrote no report (exit ${r.exitCode}): ${r.stderr.toString().slice(-2000)}`);
     const doc = JSON.parse(readFileSync(out, "utf8"));
     cleanupBase(dir);
     expect(r.exitCode).toBe(0);
