@@ -4,10 +4,11 @@
 // was asked, and nobody reaches the caller's memory through the new steps.
 
 import { describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readdirSync, readlinkSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawnSync } from "bun";
+import { spawnInside, UsernsError } from "../../src/index.ts";
 import { isRoot } from "../support/proc.ts";
 
 const FIXTURES = join(import.meta.dir, "..", "fixtures");
@@ -95,5 +96,101 @@ describe.skipIf(needsFuse !== "")(`the caller killed while its entering child wa
       spawnSync(["umount", "-l", dir]);
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+/** An object whose getters count their reads and return FIRST once, then LATER. */
+function lying(values: Record<string, [unknown, unknown]>) {
+  const reads: Record<string, number> = {};
+  const o = {};
+  for (const [k, [first, later]] of Object.entries(values))
+    Object.defineProperty(o, k, {
+      enumerable: true,
+      get() {
+        reads[k] = (reads[k] ?? 0) + 1;
+        return reads[k] === 1 ? first : later;
+      },
+    });
+  return { o, reads };
+}
+
+describe.skipIf(needsTime !== "")(`the new options lie on a second read${needsTime}`, () => {
+  test("root, mountProc, unshare and the nested timeOffsets are read once: what was validated is what the command gets", async () => {
+    const t = lying({ boottime: [4242, "not a number"], monotonic: [0, -1e15] });
+    const b = lying({
+      unshare: [["mnt", "time"], ["user"]],
+      timeOffsets: [t.o, { boottime: 1 }],
+      root: ["/", "/nonexistent-bun-userns-root"],
+      mountProc: ["/proc", 7],
+      killSignal: ["SIGKILL", {}],
+      keepCaps: [false, "yes"],
+      propagation: ["private", "bogus"],
+    });
+    const p = spawnInside(process.pid, ["cat", "/proc/self/timens_offsets"], {
+      ...(b.o as object),
+      namespaces: [],
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    expect((await new Response(p.stdout).text()).replace(/ +/g, " ")).toBe("monotonic 0 0\nboottime 4242 0\n");
+    expect(await p.exited).toBe(0);
+    expect(Object.values(b.reads).every((n) => n === 1)).toBe(true);
+    expect(t.reads).toEqual({ boottime: 1, monotonic: 1 });
+  });
+});
+
+/** This process's children, from every thread. */
+function children(): string[] {
+  return readdirSync("/proc/self/task").flatMap((t) =>
+    readFileSync(`/proc/self/task/${t}/children`, "utf8").trim().split(/\s+/).filter(Boolean),
+  );
+}
+
+describe("bad input to the new options", () => {
+  test("a wrong type is a TypeError naming the option, a wrong value EINVAL at step options; no process is started", () => {
+    const before = children();
+    const cases: [Record<string, unknown>, "type" | "value", string][] = [
+      [{ unshare: "mnt" }, "type", "unshare"],
+      [{ unshare: ["mnt", "bogus"] }, "value", "unshare"],
+      [{ unshare: ["user"] }, "value", "unshare"],
+      [{ propagation: "rslave", unshare: ["mnt"] }, "value", "propagation"],
+      [{ propagation: "shared" }, "value", "propagation"],
+      [{ root: 5 }, "type", "root"],
+      [{ root: "" }, "value", "root"],
+      [{ root: "/a\0b" }, "value", "root"],
+      [{ mountProc: 1, unshare: ["mnt"] }, "type", "mountProc"],
+      [{ mountProc: "", unshare: ["mnt"] }, "value", "mountProc"],
+      [{ mountProc: true }, "value", "mountProc"],
+      [{ timeOffsets: { boottime: 1 } }, "value", "timeOffsets"],
+      [{ timeOffsets: 5, unshare: ["time"] }, "type", "timeOffsets"],
+      [{ timeOffsets: { boottime: "x" }, unshare: ["time"] }, "type", "boottime"],
+      [{ timeOffsets: { boottime: Number.NaN }, unshare: ["time"] }, "value", "boottime"],
+      [{ timeOffsets: { bogus: 1 }, unshare: ["time"] }, "type", "bogus"],
+      [{ killSignal: {} }, "type", "killSignal"],
+      [{ killSignal: 0 }, "value", "killSignal"],
+      [{ killSignal: 99 }, "value", "killSignal"],
+      [{ killSignal: "SIGNOPE" }, "value", "killSignal"],
+      [{ keepCaps: "yes" }, "type", "keepCaps"],
+      [{ fork: "no" }, "type", "fork"],
+      [{ uid: -1 }, "value", "uid"],
+      [{ gid: 1.5 }, "value", "gid"],
+      [{ uid: "root" }, "value", "uid"],
+    ];
+    for (const [o, kind, name] of cases) {
+      let err: unknown;
+      try {
+        spawnInside(process.pid, ["true"], { namespaces: [], ...o } as never);
+      } catch (e) {
+        err = e;
+      }
+      const what = JSON.stringify(o);
+      if (kind === "type") expect([what, err instanceof TypeError]).toEqual([what, true]);
+      else
+        expect([what, err instanceof UsernsError && err.code === "EINVAL" && err.step === "options"]).toEqual([
+          what,
+          true,
+        ]);
+      expect([what, String((err as Error).message).includes(name)]).toEqual([what, true]);
+    }
+    expect(children()).toEqual(before);
   });
 });
