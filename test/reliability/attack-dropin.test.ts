@@ -9,7 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawnSync } from "bun";
 import { spawnInside, UsernsError } from "../../src/index.ts";
-import { isRoot } from "../support/proc.ts";
+import { thrown } from "../support/errors.ts";
+import { isRoot, othersTmp, setSysctl } from "../support/proc.ts";
 
 const FIXTURES = join(import.meta.dir, "..", "fixtures");
 const env = { ...process.env, BUN_RUNTIME_TRANSPILER_CACHE_PATH: "0" };
@@ -192,5 +193,93 @@ describe("bad input to the new options", () => {
       expect([what, String((err as Error).message).includes(name)]).toEqual([what, true]);
     }
     expect(children()).toEqual(before);
+  });
+});
+
+describe.skipIf(!isRoot || !Bun.which("setpriv"))(
+  `ids taken without a user namespace${!isRoot ? " — skipped: needs root" : !Bun.which("setpriv") ? " — skipped: needs setpriv" : ""}`,
+  () => {
+    // A root caller's entering child runs in Bun's mm, sealed; setresuid(1000) there is a credential
+    // change (the mm's dumpable flag goes to fs.suid_dumpable, 0 or 2) and makes the child uid 1000's to
+    // signal. Uid 1000 stops each one (and the command forked for it) and reads the secret's address.
+    for (const [what, more] of [
+      ["uid and gid 1000", { namespaces: [], uid: 1000, gid: 1000 }],
+      ["uid and gid 1000, forked once more", { namespaces: [], uid: 1000, gid: 1000, fork: true }],
+    ] as const)
+      test(`${what}: that uid racing the entering children reaches nothing of the caller's memory`, async () => {
+        const tmp = othersTmp("bun-userns-dropin-racer-");
+        const p = Bun.spawn(
+          [
+            process.execPath,
+            join(FIXTURES, "entering-victim.ts"),
+            "0:100000:65536",
+            "0:100000:65536",
+            JSON.stringify(more),
+          ],
+          { stdin: "pipe", stdout: "pipe", stderr: "inherit", env },
+        );
+        try {
+          const lines = p.stdout.getReader();
+          const decoder = new TextDecoder();
+          let text = "";
+          while (!text.includes("\n")) text += decoder.decode((await lines.read()).value);
+          const v = JSON.parse(text.slice(0, text.indexOf("\n")));
+          text = text.slice(text.indexOf("\n") + 1);
+          const racer = Bun.spawn(
+            [
+              "setpriv",
+              "--reuid=1000",
+              "--regid=1000",
+              "--clear-groups",
+              process.execPath,
+              join(FIXTURES, "inside-racer.ts"),
+              String(v.self),
+              String(v.addr),
+              v.hex,
+              "1500",
+              "20",
+            ],
+            { stdout: "pipe", stderr: "inherit", env: { ...env, HOME: tmp, TMPDIR: tmp } },
+          );
+          const raced = JSON.parse((await new Response(racer.stdout).text()).trim().split("\n").pop() as string);
+          expect(await racer.exited).toBe(0);
+          p.stdin.write("stop\n");
+          p.stdin.end();
+          for (;;) {
+            const c = await lines.read();
+            if (c.done) break;
+            text += decoder.decode(c.value);
+          }
+          expect(await p.exited).toBe(0);
+          const end = JSON.parse(text.trim().split("\n").pop() as string);
+          expect(raced.tried).toBeGreaterThan(0);
+          expect(raced.reached).toBe(0);
+          expect(end.intact).toBe(true);
+          expect(end.runs).toBeGreaterThan(0);
+          for (const c of end.codes) expect(c).toBe("stopped");
+        } finally {
+          p.kill("SIGKILL");
+          await p.exited;
+          rmSync(tmp, { recursive: true, force: true });
+        }
+      }, 60_000);
+  },
+);
+
+describe.skipIf(!isRoot)(`fs.suid_dumpable=1${isRoot ? "" : " — skipped: needs root to set it"}`, () => {
+  test("ids taken without a user namespace are refused (EPERM at step dumpable, nothing started); keeping ours works", async () => {
+    const before = children();
+    const restore = setSysctl("/proc/sys/fs/suid_dumpable", "1");
+    try {
+      for (const ids of [{ uid: 1000 }, { gid: 1000 }]) {
+        const e = thrown(() => spawnInside(process.pid, ["true"], { namespaces: [], ...ids }));
+        expect(e).toBeInstanceOf(UsernsError);
+        expect(e).toMatchObject({ code: "EPERM", step: "dumpable" });
+      }
+      expect(children()).toEqual(before);
+      expect(await spawnInside(process.pid, ["true"], { namespaces: [], uid: "keep" }).exited).toBe(0);
+    } finally {
+      restore();
+    }
   });
 });
