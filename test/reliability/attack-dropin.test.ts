@@ -59,45 +59,49 @@ function inNamespace(link: string): number[] {
 const needsFuse = !isRoot ? " — skipped: needs root" : !existsSync("/dev/fuse") ? " — skipped: no /dev/fuse" : "";
 
 describe.skipIf(needsFuse !== "")(`the caller killed while its entering child waits inside${needsFuse}`, () => {
-  test("a lookup the inside stalls (FUSE) after entering a user namespace: the caller's SIGKILL leaves nothing of it alive", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "bun-userns-fuse-stall-"));
-    const p = Bun.spawn([process.execPath, join(FIXTURES, "fuse-stall.ts"), dir], {
-      stdout: "pipe",
-      stderr: "pipe",
-      env,
+  for (const [who, mode] of [
+    ["the entering child in the caller's sealed mm", []],
+    ["the sealed copy (a caller without CAP_SYS_PTRACE)", ["noptrace"]],
+  ] as const)
+    test(`a lookup the inside stalls (FUSE) after entering a user namespace, ${who}: the caller's SIGKILL leaves nothing of it alive`, async () => {
+      const dir = mkdtempSync(join(tmpdir(), "bun-userns-fuse-stall-"));
+      const p = Bun.spawn([process.execPath, join(FIXTURES, "fuse-stall.ts"), dir, ...mode], {
+        stdout: "pipe",
+        stderr: "pipe",
+        env,
+      });
+      let server = 0;
+      try {
+        const reader = p.stdout.getReader();
+        let text = "";
+        while (text.split("\n").length < 3) {
+          const { value, done } = await reader.read();
+          if (done) throw new Error(`fixture ended: ${await new Response(p.stderr).text()}`);
+          text += new TextDecoder().decode(value);
+        }
+        const { user, server: s } = JSON.parse(text.split("\n")[1] as string) as { user: string; server: number };
+        server = s;
+        // The entering child is in the helper's user namespace, waiting in the lookup.
+        const deadline = Date.now() + 10_000;
+        while (inNamespace(user).length < 2 && Date.now() < deadline) await Bun.sleep(20);
+        expect(inNamespace(user).length).toBeGreaterThanOrEqual(2);
+        p.kill("SIGKILL");
+        await p.exited;
+        let left = inNamespace(user);
+        for (let i = 0; i < 100 && left.length > 0; i++) {
+          await Bun.sleep(20);
+          left = inNamespace(user);
+        }
+        for (const pid of left) process.kill(pid, "SIGKILL"); // not leave them to the next test
+        expect(left).toEqual([]);
+      } finally {
+        p.kill("SIGKILL");
+        await p.exited;
+        if (server > 0) process.kill(server, "SIGKILL");
+        spawnSync(["umount", "-l", dir]);
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
-    let server = 0;
-    try {
-      const reader = p.stdout.getReader();
-      let text = "";
-      while (text.split("\n").length < 3) {
-        const { value, done } = await reader.read();
-        if (done) throw new Error(`fixture ended: ${await new Response(p.stderr).text()}`);
-        text += new TextDecoder().decode(value);
-      }
-      const { user, server: s } = JSON.parse(text.split("\n")[1] as string) as { user: string; server: number };
-      server = s;
-      // The entering child is in the helper's user namespace, waiting in the lookup.
-      const deadline = Date.now() + 10_000;
-      while (inNamespace(user).length < 2 && Date.now() < deadline) await Bun.sleep(20);
-      expect(inNamespace(user).length).toBeGreaterThanOrEqual(2);
-      p.kill("SIGKILL");
-      await p.exited;
-      let left = inNamespace(user);
-      for (let i = 0; i < 100 && left.length > 0; i++) {
-        await Bun.sleep(20);
-        left = inNamespace(user);
-      }
-      for (const pid of left) process.kill(pid, "SIGKILL"); // not leave them to the next test
-      expect(left).toEqual([]);
-    } finally {
-      p.kill("SIGKILL");
-      await p.exited;
-      if (server > 0) process.kill(server, "SIGKILL");
-      spawnSync(["umount", "-l", dir]);
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
 });
 
 /** An object whose getters count their reads and return FIRST once, then LATER. */
