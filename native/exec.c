@@ -457,10 +457,7 @@ static void exec_enter_main(struct xreq *r)
 		rc = sys1(SYS_unshare, r->unshare & ~(u32)(CLONE_NEWPID | CLONE_NEWUSER));
 		if (rc < 0) xfail(r, X_UNSHARE, rc, 126);
 	}
-	if (r->opts & XOPT_TIME_OFFSETS) {
-		exec_time_offsets(r, toff);
-		sys1(SYS_close, toff);
-	}
+	if (r->opts & XOPT_TIME_OFFSETS) exec_time_offsets(r, toff); /* closes it */
 
 	exec_settle(r);
 
