@@ -20,7 +20,10 @@ const needsTime = !isRoot
     ? " — skipped: no time namespaces (CONFIG_TIME_NS)"
     : "";
 
-/** Run a fixture as a process of its own, killed after ms: its stdout lines, and whether it finished. */
+/**
+ * Run a fixture as a process of its own, killed after ms: its stdout lines, and whether it finished. Its output
+ * is read until it exits (and a moment more), not until EOF: a child of it left waiting would hold the pipes.
+ */
 async function runFixture(name: string, ms: number): Promise<{ lines: string[]; finished: boolean; stderr: string }> {
   const p = Bun.spawn([process.execPath, join(FIXTURES, name)], {
     stdout: "pipe",
@@ -29,17 +32,37 @@ async function runFixture(name: string, ms: number): Promise<{ lines: string[]; 
     timeout: ms,
     killSignal: "SIGKILL",
   });
-  const [out, stderr] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text()]);
+  const collect = (s: ReadableStream<Uint8Array>) => {
+    const reader = s.getReader();
+    const text = { s: "" };
+    const done = (async () => {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        text.s += new TextDecoder().decode(value);
+      }
+    })();
+    return { text, done, reader };
+  };
+  const out = collect(p.stdout);
+  const err = collect(p.stderr);
   await p.exited;
-  return { lines: out.trim().split("\n"), finished: p.signalCode === null, stderr };
+  await Promise.race([Promise.all([out.done, err.done]), Bun.sleep(1000)]);
+  out.reader.cancel().catch(() => {});
+  err.reader.cancel().catch(() => {});
+  return { lines: out.text.s.trim().split("\n"), finished: p.signalCode === null, stderr: err.text.s };
 }
 
 describe.skipIf(needsTime !== "")(`a /proc planted inside the entered mount namespace${needsTime}`, () => {
   test("timeOffsets go to the command's time namespace through our /proc, never to a FIFO the inside planted", async () => {
     const r = await runFixture("planted-proc.ts", 20_000);
+    const { planted } = JSON.parse(r.lines[0] as string) as { planted: string };
+    // An entering child left waiting on the FIFO would outlive the fixture: not left to the next test.
+    const left = inNamespace(planted);
+    for (const pid of left) process.kill(pid, "SIGKILL");
     expect(r.stderr).toBe("");
     expect(r.finished).toBe(true);
-    expect(r.lines[0]).toBe("planted");
+    expect(left).toEqual([]);
     expect(JSON.parse(r.lines[1] as string)).toEqual({ offsets: "monotonic 0 0\nboottime 4242 0\n" });
   });
 });
