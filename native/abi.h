@@ -253,7 +253,10 @@ struct winsize_io { u16 rows; u16 cols; u16 xpixel; u16 ypixel; }; /* winsize */
 	F(sreq, made, 120, 4) F(sreq, copy, 124, 4) F(sreq, report, 128, 8)                        \
 	F(sreq, not_default, 136, 8) F(sreq, epipe, 144, 8) F(sreq, nmade, 152, 4)                 \
 	F(sreq, monitor, 156, 4) F(sreq, umask, 160, 4) F(sreq, first, 164, 4)                     \
-	F(sreq, ns, 168, 48)                                                                       \
+	F(sreq, ns, 168, 48) F(sreq, file, 216, 4) F(sreq, userns2, 220, 4)                       \
+	F(sreq, pidns, 224, 4) F(sreq, block_fd, 228, 4) F(sreq, sync_fd, 232, 4)                 \
+	F(sreq, nlocks, 236, 4) F(sreq, locks, 240, 4) F(sreq, userns_block_fd, 244, 4)           \
+	F(sreq, ns_user, 248, 8)                                                                  \
 	F(sop, type, 0, 4) F(sop, flags, 4, 4) F(sop, mode, 8, 4) F(sop, fd, 12, 4) F(sop, size, 16, 8) \
 	F(sop, source, 24, 4) F(sop, target, 28, 4) F(sop, data, 32, 4) F(sop, src, 36, 4)          \
 	F(made, dirfd, 0, 4) F(made, is_dir, 4, 4) F(made, ino, 8, 8) F(made, dev_major, 16, 4)     \
@@ -306,10 +309,10 @@ struct winsize_io { u16 rows; u16 cols; u16 xpixel; u16 ypixel; }; /* winsize */
 	C(RA_CHECK, 6) C(RA_SWEEP, 7) C(RA_ABORT, 8)                                               \
 	C(SETGROUPS_AUTO, 0) C(SETGROUPS_ALLOW, 1) C(SETGROUPS_DENY, 2)                             \
 	C(SO_NEW_PID, 1) C(SO_AS_PID1, 2) C(SO_NEW_SESSION, 4) C(SO_NET, 8) C(SO_IPC, 16)           \
-	C(SO_UTS, 32) C(SO_CGROUP, 64) C(SO_NO_USERNS, 128)                                        \
+	C(SO_UTS, 32) C(SO_CGROUP, 64) C(SO_NO_USERNS, 128) C(SO_ASSERT_NO_USERNS, 256)            \
 	C(SOP_BIND, 1) C(SOP_TMPFS, 2) C(SOP_PROC, 3) C(SOP_DEV, 4) C(SOP_MQUEUE, 5) C(SOP_DIR, 6)  \
-	C(SOP_FILE, 7) C(SOP_SYMLINK, 8) C(SOP_CHMOD, 9) C(SOP_REMOUNT_RO, 10)                     \
-	C(SF_RO, 1) C(SF_DEV, 2) C(SF_TRY, 4) C(SF_FD, 8)
+	C(SOP_FILE, 7) C(SOP_SYMLINK, 8) C(SOP_CHMOD, 9) C(SOP_REMOUNT_RO, 10) C(SOP_OVERLAY, 11)  \
+	C(SF_RO, 1) C(SF_DEV, 2) C(SF_TRY, 4) C(SF_FD, 8) C(SF_TMP, 16)
 
 #define XSTEP_ENUM(id, name, syscall) X_##id,
 enum xstep { XSTEPS(XSTEP_ENUM) };

@@ -23,6 +23,7 @@
 /* SO_UTS (32) */
 /* SO_CGROUP (64) */
 /* SO_NO_USERNS (128) no user namespace can be made inside */
+/* SO_ASSERT_NO_USERNS (256) the command starts only if it cannot make a user namespace */
 
 /* op types */
 /* SOP_BIND (1) */
@@ -35,11 +36,14 @@
 /* SOP_SYMLINK (8) */
 /* SOP_CHMOD (9) */
 /* SOP_REMOUNT_RO (10) */
+/* SOP_OVERLAY (11) overlayfs: size = layers, source = offset of u32 offsets (layers bottom
+ * first, then upper and work), data = offset of s32 fds (the monitor's resolutions, same order) */
 /* op flags */
 /* SF_RO (1) read-only (recursively) */
 /* SF_DEV (2) device nodes usable: no nodev */
 /* SF_TRY (4) a missing source skips the op */
 /* SF_FD (8) the source is fd (bind-fd) */
+/* SF_TMP (16) overlay: upper and work on a fresh tmpfs */
 
 struct sop {
 	s32 type;    /*  0 SOP_* */
@@ -103,16 +107,25 @@ struct sreq {
 	s32 umask;        /* 160 the caller's umask, given back to the command */
 	s32 first;        /* 164 out: the sandbox's first process (pid 1 of its pid namespace), our namespace */
 	u64 ns[6];        /* 168 out: inodes of its cgroup, ipc, mnt, net, pid, uts namespaces */
-	s32 pad[10];      /* 216 */
+	u32 file;         /* 216 in: offset of the file to execute, 0 = argv[0] (argv0 differs) */
+	s32 userns2;      /* 220 in: a user namespace entered after setup, or -1 */
+	s32 pidns;        /* 224 in: a pid namespace the sandbox goes into, or -1 */
+	s32 block_fd;     /* 228 in: read (one byte or EOF) before the exec, or -1 */
+	s32 sync_fd;      /* 232 in: held open by the monitor until the sandbox is over, or -1 */
+	s32 nlocks;       /* 236 in */
+	u32 locks;        /* 240 in: offset of u32 offsets of nlocks paths inside the view */
+	s32 userns_block_fd; /* 244 in: read once the namespaces exist, before the view, or -1 */
+	u64 ns_user;      /* 248 out: inode of its user namespace (the one it was built in) */
 };
 
 /* What every process of the start writes: the MAP_SHARED page. */
 struct sout {
 	s32 step, err, index;
-	s32 ready; /* futex: the init has the command running */
+	s32 ready; /* futex: the init has the command running (or the start is reported early) */
 	s32 cmd;   /* the command's pid as the init sees it */
 	s32 first; /* the first process, as the monitor sees it */
 	u64 ns[6]; /* its namespaces' inodes (struct sreq's ns) */
+	u64 ns_user;
 };
 
 /* Every step that can fail, with its syscall: part of the contract (the loader compares it whole). */
@@ -156,7 +169,9 @@ struct sout {
 	X(STOPPED, "stopped", "waitid")            \
 	X(KILLED, "killed", "waitid")              \
 	X(GATE, "gate", "futex")                   \
-	X(PIDFD_OPEN, "pidfd_open", "pidfd_open")
+	X(PIDFD_OPEN, "pidfd_open", "pidfd_open")  \
+	X(LOCK, "lock", "fcntl")                   \
+	X(USERNS_ENABLED, "userns_enabled", "unshare")
 
 #define SSTEP_ENUM(id, name, syscall) S_##id,
 enum sstep { SSTEPS(SSTEP_ENUM) S_COUNT };

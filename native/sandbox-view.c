@@ -73,7 +73,9 @@
 #define SB_E_NOENT 2
 #define SB_E_NOSPC 28
 #define SB_E_STALE 116
+#define SB_E_NOSYS 38
 #define FRESH_MAX 128
+#define OVERLAY_MAX 500 /* overlayfs's own limit on layers */
 
 struct open_how_ { u64 flags, mode, resolve; };
 struct mount_attr_ { u64 attr_set, attr_clr, propagation, userns_fd; };
@@ -449,9 +451,18 @@ static void op_fs(struct view *v, struct sop *op)
 	sys1(SYS_close, dst);
 }
 
+static void old_fd_path(char *out, s32 fd);
+
+/* fchmodat2 (Linux 6.6) changes the mode of an O_PATH fd itself; before
+ * it, chmod through the fd's /proc link (followed to exactly that file). */
 static void chmod_fd(struct view *v, s32 fd, s32 mode)
 {
+	char path[64];
 	s64 rc = sys4(SB_fchmodat2, fd, (s64)"", mode, AT_EMPTY_PATH);
+	if (rc == -SB_E_NOSYS) {
+		old_fd_path(path, fd);
+		rc = sys3(SYS_fchmodat, AT_FDCWD, (s64)path, mode);
+	}
 	if (rc < 0) sb_fail(v->r, S_CHMOD, rc, v->index);
 }
 
@@ -473,8 +484,126 @@ static void op_file(struct view *v, struct sop *op)
 		done += (u64)n;
 	}
 	n = sys2(SB_fchmod, fd, op->mode >= 0 ? op->mode : 0644);
-	sys1(SYS_close, fd);
 	if (n < 0) sb_fail(v->r, S_CHMOD, n, v->index);
+	/* readOnly: the file bound onto itself, that bind read-only (whoever
+	 * holds capabilities inside could otherwise write it: its mode binds
+	 * nobody with CAP_DAC_OVERRIDE). */
+	if (op->flags & SF_RO) {
+		s64 tfd = sys3(SYS_open_tree, fd, (s64)"", OPEN_TREE_CLONE | AT_EMPTY_PATH | O_CLOEXEC);
+		if (tfd < 0) sb_fail(v->r, S_OPEN_TREE, tfd, v->index);
+		set_attr(v, (s32)tfd, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NODEV, 0);
+		attach(v, (s32)tfd, (s32)fd);
+		sys1(SYS_close, tfd);
+	}
+	sys1(SYS_close, fd);
+}
+
+/* "/proc/self/fd/N": an fd of ours as a path the kernel resolves to
+ * exactly that directory (the host's /proc is under the old root). */
+static void old_fd_path(char *out, s32 fd)
+{
+	const char *pre = "/oldroot";
+	while (*pre) *out++ = *pre++;
+	fd_path(out, fd);
+}
+
+/* A host directory, opened in this mount namespace by its text (overlayfs
+ * takes only mounts of the caller's namespace), checked to be the one the
+ * monitor resolved (EXPECT), as clone_tree does. */
+static s32 host_dir(struct view *v, const char *src, s32 expect)
+{
+	struct kstatx a, b;
+	char host[PATH_BYTES + 16];
+	const char *pre = "/oldroot";
+	s32 k = 0, i;
+	s64 fd;
+	while (*pre) host[k++] = *pre++;
+	for (i = 0; src[i] && k < PATH_BYTES + 8; i++) host[k++] = src[i];
+	host[k] = 0;
+	fd = sys4(SYS_openat, AT_FDCWD, (s64)host, O_PATH | O_DIRECTORY_ | O_CLOEXEC, 0);
+	if (fd < 0) sb_fail(v->r, S_RESOLVE, fd, v->index);
+	if (statx_at((s32)fd, "", &a) < 0 || statx_at(expect, "", &b) < 0 || a.ino != b.ino ||
+	    a.dev_major != b.dev_major || a.dev_minor != b.dev_minor)
+		sb_fail(v->r, S_SOURCE_CHANGED, -SB_E_STALE, v->index);
+	return (s32)fd;
+}
+
+/*
+ * overlayfs: layers (top first, as the kernel wants them; the request has
+ * them bottom first, as bwrap's --overlay-src), and an upper and work
+ * directory from the host, or on a fresh tmpfs, or none (read-only). The
+ * kernel is given each directory's fd as a /proc path, so it mounts what
+ * was checked. In a user namespace (ours always is) overlayfs keeps its
+ * metadata in user.* xattrs: "userxattr" (Linux 5.11). Layers are added one
+ * by one ("lowerdir+", Linux 6.7: fsconfig takes at most 256 bytes a
+ * value), or, before that, as one "lowerdir" list.
+ */
+static void op_overlay(struct view *v, struct sop *op)
+{
+	char path[64], list[256], name[32];
+	u32 *offs = (u32 *)((char *)v->r + op->source);
+	s32 *fds = (s32 *)((char *)v->r + op->data);
+	s32 mine[OVERLAY_MAX + 2];
+	s32 n = (s32)op->size, k, len = 0, j, dst;
+	s64 fd, mfd, rc = 0, tfs = -1, at;
+	if (n < 1 || n > OVERLAY_MAX) sb_fail(v->r, S_FSMOUNT, -E_INVAL, v->index);
+	for (k = 0; k < n + 2; k++) mine[k] = fds[k] >= 0 ? host_dir(v, sb_str(v->r, offs[k]), fds[k]) : -1;
+	if (op->flags & SF_TMP) {
+		/* The upper layer on a tmpfs of its own, mounted on the base (which
+		 * is detached with the old root at the end: nobody else sees it). */
+		tfs = tmpfs(v, 0, 0755, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+		name[0] = '/';
+		num_text(name + 1, (u64)v->index, 10);
+		rc = sys3(SB_mkdirat, AT_FDCWD, (s64)name, 0700);
+		at = rc < 0 ? rc : sys4(SYS_openat, AT_FDCWD, (s64)name, O_PATH | O_DIRECTORY_ | O_CLOEXEC, 0);
+		if (at < 0) sb_fail(v->r, S_MKDIR, at, v->index);
+		attach(v, (s32)tfs, (s32)at);
+		sys1(SYS_close, at);
+		if ((rc = sys3(SB_mkdirat, tfs, (s64)"upper", 0755)) < 0 || (rc = sys3(SB_mkdirat, tfs, (s64)"work", 0755)) < 0)
+			sb_fail(v->r, S_MKDIR, rc, v->index);
+		mine[n] = (s32)sys4(SYS_openat, tfs, (s64)"upper", O_PATH | O_CLOEXEC, 0);
+		mine[n + 1] = (s32)sys4(SYS_openat, tfs, (s64)"work", O_PATH | O_CLOEXEC, 0);
+		if (mine[n] < 0 || mine[n + 1] < 0) sb_fail(v->r, S_RESOLVE, mine[n] < 0 ? mine[n] : mine[n + 1], v->index);
+		sys1(SYS_close, tfs);
+	}
+	fd = sys2(SB_fsopen, (s64)"overlay", FSOPEN_CLOEXEC);
+	if (fd < 0) sb_fail(v->r, S_FSMOUNT, fd, v->index);
+	for (k = n - 1; k >= 0 && rc >= 0; k--) {
+		old_fd_path(path, mine[k]);
+		rc = sys5(SB_fsconfig, fd, FSCONFIG_SET_STRING, (s64)"lowerdir+", (s64)path, 0);
+		if (rc == -E_INVAL && k == n - 1) {
+			/* No "lowerdir+": the whole list at once, if it fits. */
+			for (k = n - 1; k >= 0; k--) {
+				old_fd_path(path, mine[k]);
+				j = str_len(path);
+				if (len + j + 2 > (s32)sizeof list) sb_fail(v->r, S_FSMOUNT, -E_NAMETOOLONG, v->index);
+				if (len) list[len++] = ':';
+				for (j = 0; path[j]; j++) list[len++] = path[j];
+			}
+			list[len] = 0;
+			rc = sys5(SB_fsconfig, fd, FSCONFIG_SET_STRING, (s64)"lowerdir", (s64)list, 0);
+			break;
+		}
+	}
+	if (rc >= 0 && mine[n] >= 0) {
+		old_fd_path(path, mine[n]);
+		rc = sys5(SB_fsconfig, fd, FSCONFIG_SET_STRING, (s64)"upperdir", (s64)path, 0);
+		old_fd_path(path, mine[n + 1]);
+		if (rc >= 0) rc = sys5(SB_fsconfig, fd, FSCONFIG_SET_STRING, (s64)"workdir", (s64)path, 0);
+	}
+	if (rc >= 0) rc = sys5(SB_fsconfig, fd, FSCONFIG_SET_FLAG, (s64)"userxattr", 0, 0);
+	if (rc >= 0) rc = sys5(SB_fsconfig, fd, FSCONFIG_CMD_CREATE, 0, 0, 0);
+	if (rc < 0) sb_fail(v->r, S_FSMOUNT, rc, v->index);
+	mfd = sys3(SB_fsmount, fd, FSMOUNT_CLOEXEC, MOUNT_ATTR_NODEV | ((op->flags & SF_RO) ? MOUNT_ATTR_RDONLY : 0));
+	sys1(SYS_close, fd);
+	if (mfd < 0) sb_fail(v->r, S_FSMOUNT, mfd, v->index);
+	for (k = 0; k < n + 2; k++)
+		if (mine[k] >= 0) sys1(SYS_close, mine[k]);
+	add_fresh(v, (s32)mfd);
+	dst = mount_point(v, sb_str(v->r, op->target), 0);
+	attach_op(v, (s32)mfd, dst, sb_str(v->r, op->target));
+	sys1(SYS_close, mfd);
+	sys1(SYS_close, dst);
 }
 
 /* A symlink; one already there with the same text is fine. */
@@ -571,6 +700,7 @@ static void build_view(struct sreq *r)
 		case SOP_MQUEUE: op_fs(&v, op); break;
 		case SOP_FILE: op_file(&v, op); break;
 		case SOP_SYMLINK: op_symlink(&v, op); break;
+		case SOP_OVERLAY: op_overlay(&v, op); break;
 		default: op_other(&v, op); break;
 		}
 	}

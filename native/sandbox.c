@@ -55,6 +55,14 @@
 #define SOCK_DGRAM_ 2
 #define P_ALL 0
 #define SB_CHECK_NS 10000000 /* how often a wait looks for a stop: 10 ms */
+#define F_OFD_SETLK 37
+#define F_RDLCK_ 0
+#define CLONE_NEWUSER_ 0x10000000
+#define CLONE_NEWPID_ 0x20000000
+#define E_PERM_ 1
+
+/* struct flock (the same on x86_64 and arm64). */
+struct flock_ { short type, whence; s32 pad; s64 start, len; s32 pid, pad2; };
 
 struct sock_fprog_ { unsigned short len, pad[3]; u64 filter; };
 struct ifreq_ { char name[16]; short flags; char pad[22]; };
@@ -84,11 +92,29 @@ static void sb_default_signals(u64 not_default)
 
 /* ---- Q: the command ---- */
 
-/* execve(file) or each PATH entry, as a shell does (exec.c). */
+/* execve(file) or each PATH entry, as a shell does (exec.c). The file is
+ * argv[0] unless argv0 gave the command another name for itself. */
 static void sb_exec(struct sreq *r)
 {
 	char **argv = (char **)((char *)r + r->ptrs);
-	sb_fail(r, S_EXEC, exec_search(argv[0], argv, argv + r->argc + 1, sb_str(r, r->path)), -1);
+	const char *file = r->file ? sb_str(r, r->file) : argv[0];
+	sb_fail(r, S_EXEC, exec_search(file, argv, argv + r->argc + 1, sb_str(r, r->path)), -1);
+}
+
+/* The start is over for Bun: the monitor stops waiting and lets Bun's
+ * thread go. Failures after this are the sandbox's exit status. */
+static void sb_ready(struct sreq *r)
+{
+	struct sout *o = sb_out(r);
+	*(volatile s32 *)&o->ready = 1;
+	sys3(SYS_futex, (s64)&o->ready, FUTEX_WAKE, 1);
+}
+
+/* One byte, or EOF, or an error: whatever ends the wait. */
+static void sb_block(s32 fd)
+{
+	char byte;
+	while (sys3(SYS_read, fd, (s64)&byte, 1) == -E_INTR) {}
 }
 
 /*
@@ -107,9 +133,17 @@ static void sb_command(struct sreq *r)
 	struct sock_fprog_ prog;
 	const char *cwd = r->cwd ? sb_str(r, r->cwd) : "/";
 	u64 none = 0;
+	u8 *filt;
 	s64 rc;
 	int c;
 
+	/* Checked from here, as the command would try: a new user namespace
+	 * must be refused (by user.max_user_namespaces, or the namespace it
+	 * was given). Had it been made, this process is in it: fail anyway. */
+	if (r->opts & SO_ASSERT_NO_USERNS) {
+		rc = sys1(SYS_unshare, CLONE_NEWUSER_);
+		if (rc >= 0) sb_fail(r, S_USERNS_ENABLED, -E_PERM_, -1);
+	}
 	if (r->opts & SO_NEW_SESSION) {
 		rc = sys0(SB_setsid);
 		if (rc < 0) sb_fail(r, S_SETSID, rc, -1);
@@ -142,18 +176,28 @@ static void sb_command(struct sreq *r)
 	if (rc < 0) sb_fail(r, S_CAPS, rc, -1);
 	rc = sys5(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 	if (rc < 0) sb_fail(r, S_NNP, rc, -1);
+	/* blockFd: the start is reported first (Bun's call returns, so Bun
+	 * itself may be the one to write), then the command waits. */
+	if (r->block_fd >= 0) {
+		sb_ready(r);
+		sb_block(r->block_fd);
+	}
 	/* Nothing of ours past 0-2; UNSHARE: the table may still be the monitor's. */
 	rc = sys3(SYS_close_range, 3, ~0U, CLOSE_RANGE_UNSHARE);
 	if (rc < 0) sb_fail(r, S_CLOSE_RANGE, rc, -1);
 	rc = sys1(SYS_chdir, (s64)cwd);
 	if (rc < 0) sb_fail(r, S_CHDIR, rc, -1);
 	sys1(SB_umask, r->umask);
-	if (r->nseccomp > 0) {
+	/* Each program in order, stacked: the kernel runs them all and the
+	 * strictest answer wins. A program: u32 instructions, u32 pad, then
+	 * the instructions. */
+	for (c = 0, filt = (u8 *)r + r->seccomp; c < r->nseccomp; c++) {
 		mem_zero(&prog, sizeof prog);
-		prog.len = (unsigned short)r->nseccomp;
-		prog.filter = (u64)((char *)r + r->seccomp);
+		prog.len = (unsigned short)*(u32 *)filt;
+		prog.filter = (u64)(filt + 8);
 		rc = sys3(SB_seccomp, SECCOMP_SET_MODE_FILTER, 0, (s64)&prog);
 		if (rc < 0) sb_fail(r, S_SECCOMP, rc, -1);
+		filt += 8 + 8 * (u64)prog.len;
 	}
 	sys4(SYS_rt_sigprocmask, SIG_SETMASK, (s64)&none, 0, 8);
 	sb_exec(r);
@@ -163,6 +207,9 @@ static void sb_command_main(struct sreq *r)
 {
 	/* Our parent is the init (pid 1 here): it cannot go before us unseen. */
 	if (sys2(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL) < 0 || sys0(SYS_getppid) != 1) sb_fail(r, S_PARENT_GONE, -E_SRCH, -1);
+	/* Our fd table is a copy: its end of the entering child's pipe would
+	 * hold the start open while we wait on a blockFd. */
+	sys1(SYS_close, r->epipe[1]);
 	sb_command(r);
 }
 
@@ -213,15 +260,39 @@ static void sb_loopback(struct sreq *r)
 static void sb_record_ns(struct sout *o)
 {
 	static const char *const kinds[] = { "/proc/self/ns/cgroup", "/proc/self/ns/ipc", "/proc/self/ns/mnt",
-					     "/proc/self/ns/net", "/proc/self/ns/pid", "/proc/self/ns/uts" };
+					     "/proc/self/ns/net", "/proc/self/ns/pid", "/proc/self/ns/uts",
+					     "/proc/self/ns/user" };
 	struct kstatx st;
 	s64 fd;
 	s32 i;
-	for (i = 0; i < 6; i++) {
+	for (i = 0; i < 7; i++) {
 		fd = sys4(SYS_openat, AT_FDCWD, (s64)kinds[i], O_PATH | O_CLOEXEC, 0);
 		if (fd < 0) continue;
-		if (statx_at((s32)fd, "", &st) == 0) o->ns[i] = st.ino;
+		if (statx_at((s32)fd, "", &st) == 0) {
+			if (i < 6) o->ns[i] = st.ino;
+			else o->ns_user = st.ino;
+		}
 		sys1(SYS_close, fd);
+	}
+}
+
+/* lockFiles: a read lock on each path (inside the view), held for the
+ * sandbox's life. An open-file-description lock: the fd lands in the
+ * monitor's table (we share it), so the monitor holds it until the end,
+ * whichever process of the sandbox is still running. */
+static void sb_locks(struct sreq *r)
+{
+	struct flock_ l;
+	u32 *offs = (u32 *)((char *)r + r->locks);
+	s64 fd, rc;
+	s32 i;
+	for (i = 0; i < r->nlocks; i++) {
+		fd = sys4(SYS_openat, AT_FDCWD, (s64)sb_str(r, offs[i]), O_RDONLY | O_CLOEXEC, 0);
+		if (fd < 0) sb_fail(r, S_LOCK, fd, -1);
+		mem_zero(&l, sizeof l);
+		l.type = F_RDLCK_;
+		rc = sys3(SYS_fcntl, fd, F_OFD_SETLK, (s64)&l);
+		if (rc < 0) sb_fail(r, S_LOCK, rc, -1);
 	}
 }
 
@@ -235,7 +306,8 @@ static void sb_first_main(struct sreq *r)
 
 	/* Our parent is the monitor: seen as 0 from a new pid namespace. */
 	rc = sys0(SYS_getppid);
-	if (sys2(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL) < 0 || rc != ((r->opts & SO_NEW_PID) ? 0 : r->monitor))
+	if (sys2(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL) < 0 ||
+	    rc != ((r->opts & SO_NEW_PID) || r->pidns >= 0 ? 0 : r->monitor))
 		sb_fail(r, S_PARENT_GONE, -E_SRCH, -1);
 	/* Modes asked for are the modes made. */
 	sys1(SB_umask, 0);
@@ -248,6 +320,12 @@ static void sb_first_main(struct sreq *r)
 	rc = sys1(SYS_unshare, (s64)ns);
 	if (rc < 0) sb_fail(r, S_UNSHARE, rc, -1);
 	sb_record_ns(o);
+	/* usernsBlockFd: the namespaces exist (their ids are reported), the
+	 * start is over for Bun; the view waits for the fd. */
+	if (r->userns_block_fd >= 0) {
+		sb_ready(r);
+		sb_block(r->userns_block_fd);
+	}
 	if (r->opts & SO_NO_USERNS) {
 		/* user.max_user_namespaces is per user namespace, read and written
 		 * through /proc/sys by who opens it: 0 here refuses every user
@@ -268,6 +346,13 @@ static void sb_first_main(struct sreq *r)
 		if (rc < 0) sb_fail(r, S_HOSTNAME, rc, -1);
 	}
 	if (r->opts & SO_NET) sb_loopback(r);
+	sb_locks(r);
+	/* userns2: from here on, this user namespace (a descendant of the one
+	 * the view was built in, so we may enter it). */
+	if (r->userns2 >= 0) {
+		rc = sys2(SYS_setns, r->userns2, CLONE_NEWUSER_);
+		if (rc < 0) sb_fail(r, S_SETNS, rc, -1);
+	}
 	if (!(r->opts & SO_NEW_PID) || (r->opts & SO_AS_PID1)) sb_command(r);
 
 	/* The command, pid 2: it shares our memory until its exec (CLONE_VFORK). */
@@ -309,11 +394,18 @@ static void sb_cleanup(struct sreq *r, int started)
 static void sb_keep_fds(struct sreq *r)
 {
 	struct sop *ops = (struct sop *)((char *)r + r->ops);
-	s32 lo = 3, next, i, fd;
+	s32 fixed[7], lo = 3, next, i, fd;
+	fixed[0] = r->helper_pidfd;
+	fixed[1] = r->epipe[1];
+	fixed[2] = r->userns2;
+	fixed[3] = r->pidns;
+	fixed[4] = r->block_fd;
+	fixed[5] = r->sync_fd;
+	fixed[6] = r->userns_block_fd;
 	for (;;) {
 		next = -1;
-		for (i = -2; i < r->nops; i++) {
-			fd = i == -2 ? r->helper_pidfd : i == -1 ? r->epipe[1] : (ops[i].flags & SF_FD) ? ops[i].fd : -1;
+		for (i = -7; i < r->nops; i++) {
+			fd = i < 0 ? fixed[i + 7] : (ops[i].type == SOP_BIND && (ops[i].flags & SF_FD)) ? ops[i].fd : -1;
 			if (fd >= lo && (next < 0 || fd < next)) next = fd;
 		}
 		if (next < 0) {
@@ -384,13 +476,41 @@ static void sb_monitor(struct sreq *r, s32 x)
 	}
 }
 
+/* An overlay's layers, upper and work directories, resolved on the host as
+ * the caller (another uid's symlink refused), kept as fds: the view names
+ * them by /proc/self/fd, so what is mounted is what was resolved. */
+static void sb_overlay_sources(struct sreq *r, struct sop *op, s32 index)
+{
+	struct walk w;
+	u32 *offs = (u32 *)((char *)r + op->source);
+	s32 *fds = (s32 *)((char *)r + op->data);
+	s32 k, n = (s32)op->size + 2;
+	for (k = 0; k < n; k++) fds[k] = -1;
+	for (k = 0; k < n; k++) {
+		if (!offs[k]) continue;
+		fds[k] = walk_path(sb_str(r, offs[k]), 1, 0, &w);
+		if (fds[k] < 0) sb_fail(r, S_SOURCE, fds[k], index);
+	}
+}
+
+static void sb_overlay_close(struct sreq *r, struct sop *op)
+{
+	s32 *fds = (s32 *)((char *)r + op->data);
+	s32 k;
+	for (k = 0; k < (s32)op->size + 2; k++)
+		if (fds[k] >= 0) sys1(SYS_close, fds[k]);
+}
+
 static void sb_monitor_main(struct sreq *r)
 {
 	struct sout *o = sb_out(r);
 	struct sop *ops = (struct sop *)((char *)r + r->ops);
 	struct walk w;
-	s64 rc, x;
+	s64 rc, x, pidns_rc;
 	s32 i, init = (r->opts & SO_NEW_PID) && !(r->opts & SO_AS_PID1);
+	/* Wait for "ready" rather than for the exec when there is an init, or
+	 * when the start is reported before a wait on a caller's fd. */
+	s32 early = r->block_fd >= 0 || r->userns_block_fd >= 0, wait = init || early;
 
 	/* Sealed first: this is a copy of Bun's memory. */
 	rc = sys2(SYS_prctl, PR_SET_DUMPABLE, 0);
@@ -404,14 +524,22 @@ static void sb_monitor_main(struct sreq *r)
 	sb_keep_fds(r);
 	/* Sources, on the host, as the caller: another uid's symlink is refused. */
 	for (i = 0; i < r->nops; i++) {
+		if (ops[i].type == SOP_OVERLAY) { sb_overlay_sources(r, &ops[i], i); continue; }
 		if (ops[i].type != SOP_BIND) continue;
 		if (ops[i].flags & SF_FD) { ops[i].src = ops[i].fd; continue; }
 		ops[i].src = walk_path(sb_str(r, ops[i].source), 1, 0, &w);
 		if (ops[i].src < 0 && !((ops[i].flags & SF_TRY) && ops[i].src == -E_NOENT))
 			sb_fail(r, S_SOURCE, ops[i].src, i);
 	}
+	/* pidns: entered while we are still the caller (a pid namespace the
+	 * host's root made needs CAP_SYS_ADMIN there), else from inside the
+	 * user namespace (one that namespace owns). It is where our children
+	 * go; with "pid" too, the sandbox's own is made below it. */
+	pidns_rc = r->pidns >= 0 ? sys2(SYS_setns, r->pidns, CLONE_NEWPID_) : 0;
 	rc = sys2(SYS_setns, r->helper_pidfd, CLONE_NEWUSER);
 	if (rc < 0) sb_fail(r, S_SETNS, rc, -1);
+	if (pidns_rc == -E_PERM_) pidns_rc = sys2(SYS_setns, r->pidns, CLONE_NEWPID_);
+	if (pidns_rc < 0) sb_fail(r, S_SETNS, pidns_rc, -1);
 	/* setns changed our credentials, and commit_creds set the dumpable flag
 	 * to fs.suid_dumpable: seal again. */
 	sys2(SYS_prctl, PR_SET_DUMPABLE, 0);
@@ -420,23 +548,28 @@ static void sb_monitor_main(struct sreq *r)
 		rc = sys1(SYS_unshare, CLONE_NEWPID);
 		if (rc < 0) sb_fail(r, S_UNSHARE, rc, -1);
 	}
-	x = bun_userns_clone_trampoline(CLONE_VM | CLONE_FILES | SIGCHLD_ | (init ? 0 : CLONE_VFORK), sb_stack(r, 2), 0,
+	x = bun_userns_clone_trampoline(CLONE_VM | CLONE_FILES | SIGCHLD_ | (wait ? 0 : CLONE_VFORK), sb_stack(r, 2), 0,
 					r, (void *)sb_first_main);
 	if (x < 0) sb_fail(r, S_FORK, x, -1);
-	o->first = (s32)x;
-	if (init ? !sb_wait_ready(r, (s32)x) : o->step != S_NONE) {
+	o->first = (s32)x; /* in the report page: our memory is a copy */
+	if (wait ? !sb_wait_ready(r, (s32)x) : o->step != S_NONE) {
 		if (o->step == S_NONE) { o->step = S_KILLED; o->err = E_INTR; }
 		sb_abandon(r, (s32)x, -1);
 	}
 	/* vfork returned (no init): the command exec'd, or failed and said so
 	 * above. One that exits at once is reaped by the monitor's loop. */
 	/* Started: let the entering child go (EOF), keep nothing but the records. */
-	for (i = 0; i < r->nops; i++)
+	for (i = 0; i < r->nops && !early; i++) {
 		if (ops[i].type == SOP_BIND && ops[i].src >= 0) sys1(SYS_close, ops[i].src);
+		if (ops[i].type == SOP_OVERLAY) sb_overlay_close(r, &ops[i]);
+	}
 	sys1(SYS_close, r->epipe[1]);
-	sys1(SYS_close, 0);
-	sys1(SYS_close, 1);
-	sys1(SYS_close, 2);
+	/* Reported early, the first process may still be using our table. */
+	if (!early) {
+		sys1(SYS_close, 0);
+		sys1(SYS_close, 1);
+		sys1(SYS_close, 2);
+	}
 	sb_monitor(r, (s32)x);
 }
 
@@ -514,8 +647,9 @@ s32 bun_userns_sandbox(struct sreq *r)
 	r->copy = 0;
 	r->pidfd = -1;
 	r->nmade = 0;
+	r->first = 0;
 	if (r->stack_len < SB_STACK_MIN || r->nops < 0 || r->argc < 1 || r->envc < 0 || r->nseccomp < 0 ||
-	    r->nseccomp > 4096 || r->made_max < 0)
+	    r->nseccomp > 4096 || r->made_max < 0 || r->nlocks < 0)
 		return -E_INVAL;
 	r->ppid = (s32)sys0(SYS_getpid);
 	/* The monitor's credentials change at setns, and its mm's dumpable flag
@@ -556,6 +690,7 @@ s32 bun_userns_sandbox(struct sreq *r)
 	r->index = o->index;
 	r->first = o->first;
 	for (i = 0; i < 6; i++) r->ns[i] = o->ns[i];
+	r->ns_user = o->ns_user;
 	if (r->step == S_NONE && (SI_CODE(info) != CLD_EXITED || SI_STATUS(info) != 0)) {
 		r->step = S_KILLED;
 		r->err = E_INTR;

@@ -83,6 +83,7 @@
 /* namespaces as files */
 #define SYS_fstatfs 44
 #define SYS_unlinkat 35
+#define SYS_fchmodat 53
 #define SYS_statx 291
 /* the exec gate (set_tid_address) and exit notices (an epoll set) */
 #define SYS_set_tid_address 96

@@ -57,6 +57,7 @@
 /* namespaces as files */
 #define SYS_fstatfs 138
 #define SYS_unlinkat 263
+#define SYS_fchmodat 268
 #define SYS_statx 332
 /* the exec gate (set_tid_address) and exit notices (an epoll set) */
 #define SYS_set_tid_address 218

@@ -55,7 +55,7 @@ export type {
 export type { PinOptions, PinSpec, Pins } from "./ns/pins.ts";
 export type { TimeOffsets } from "./ns/time-offsets.ts";
 export type { SubordinateIds } from "./rootless/subid.ts";
-export type { SandboxMount, SandboxNamespace, SandboxSpec } from "./sandbox/sandbox.ts";
+export type { SandboxMount, SandboxNamespace, SandboxProcess, SandboxSpec } from "./sandbox/sandbox.ts";
 export type { SeccompFilterOptions } from "./sandbox/seccomp.ts";
 
 /** A module loaded at its first use (Bun's require() loads an ES module synchronously). */

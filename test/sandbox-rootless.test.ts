@@ -73,6 +73,8 @@ describe.skipIf(!isRoot || !tools || rootIsInitramfs)(
       expect(lines[5]).toBe("refused");
       expect(r.autoRoot.out.split("\n")).toEqual(["0", "masked"]);
       expect(r.leftAuto).toEqual(["f"]);
+      expect(r.overlay).toEqual({ out: "top\nwritten", err: "", code: 0 });
+      expect(r.overlayUpper).toEqual(["b"]);
     }, 60000);
   },
 );

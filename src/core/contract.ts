@@ -269,6 +269,15 @@ export const BLOCKS = {
       umask: [160, 4],
       first: [164, 4],
       ns: [168, 48],
+      file: [216, 4],
+      userns2: [220, 4],
+      pidns: [224, 4],
+      block_fd: [228, 4],
+      sync_fd: [232, 4],
+      nlocks: [236, 4],
+      locks: [240, 4],
+      userns_block_fd: [244, 4],
+      ns_user: [248, 8],
     },
   },
   sop: {
@@ -418,6 +427,8 @@ export const SANDBOX_STEPS = [
   ["killed", "waitid"],
   ["gate", "futex"],
   ["pidfd_open", "pidfd_open"],
+  ["lock", "fcntl"],
+  ["userns_enabled", "unshare"],
 ] as const;
 
 /** PSTEPS: the kernel probe's steps (probe.c): the first call that failed; 0 is all work. */
@@ -488,6 +499,7 @@ export const CONSTS = {
   SO_UTS: 32,
   SO_CGROUP: 64,
   SO_NO_USERNS: 128,
+  SO_ASSERT_NO_USERNS: 256,
   SOP_BIND: 1,
   SOP_TMPFS: 2,
   SOP_PROC: 3,
@@ -498,10 +510,12 @@ export const CONSTS = {
   SOP_SYMLINK: 8,
   SOP_CHMOD: 9,
   SOP_REMOUNT_RO: 10,
+  SOP_OVERLAY: 11,
   SF_RO: 1,
   SF_DEV: 2,
   SF_TRY: 4,
   SF_FD: 8,
+  SF_TMP: 16,
 } as const;
 
 export type BlockName = keyof typeof BLOCKS;

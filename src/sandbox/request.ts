@@ -23,6 +23,7 @@ const SO = {
   uts: CONSTS.SO_UTS,
   cgroup: CONSTS.SO_CGROUP,
   noUserns: CONSTS.SO_NO_USERNS,
+  assertNoUserns: CONSTS.SO_ASSERT_NO_USERNS,
 } as const;
 const SOP = {
   bind: CONSTS.SOP_BIND,
@@ -35,8 +36,11 @@ const SOP = {
   symlink: CONSTS.SOP_SYMLINK,
   chmod: CONSTS.SOP_CHMOD,
   "remount-ro": CONSTS.SOP_REMOUNT_RO,
+  overlay: CONSTS.SOP_OVERLAY,
 } as const;
-const SF = { ro: CONSTS.SF_RO, dev: CONSTS.SF_DEV, try: CONSTS.SF_TRY, fd: CONSTS.SF_FD } as const;
+const SF = { ro: CONSTS.SF_RO, dev: CONSTS.SF_DEV, try: CONSTS.SF_TRY, fd: CONSTS.SF_FD, tmp: CONSTS.SF_TMP } as const;
+/** The namespaces in the order readResult's ns gives them (bwrap's --info-fd names them so). */
+export const NS_ORDER = ["cgroup", "ipc", "mnt", "net", "pid", "uts", "user"] as const;
 
 /** SSTEPS: the sandbox's steps, by the number the C reports. */
 export const SANDBOX_STEPS = STEP_TABLE.map(([name]) => name);
@@ -87,13 +91,25 @@ export function buildRequest(
   const n = s.mounts.length;
   const fixed = SB_HEADER + SB_STACK;
   const heap = new Heap(fixed + n * SOP_SIZE);
-  const ops: { m: PlainMount; source: number; target: number; data: number }[] = s.mounts.map((m) => ({
-    m,
-    source: m.kind === "bind" && m.fd < 0 ? heap.str(m.source) : m.kind === "symlink" ? heap.str(m.linkTo) : 0,
-    target: heap.str(m.target),
-    data: m.kind === "file" ? heap.add(m.data) : 0,
-  }));
-  const argvOffs = s.argv.map((a) => heap.str(a));
+  const u32s = (list: number[]) => heap.add(new Uint8Array(new Uint32Array(list).buffer));
+  const ops: { m: PlainMount; source: number; target: number; data: number }[] = s.mounts.map((m) => {
+    if (m.kind === "overlay") {
+      // Layers bottom first, then upper and work (0: none); the monitor's fds beside them.
+      const paths = [...m.sources, m.upper, m.work].map((p) => (p === null ? 0 : heap.str(p)));
+      return { m, source: u32s(paths), target: heap.str(m.target), data: heap.zeros(paths.length * 4) };
+    }
+    return {
+      m,
+      source: m.kind === "bind" && m.fd < 0 ? heap.str(m.source) : m.kind === "symlink" ? heap.str(m.linkTo) : 0,
+      target: heap.str(m.target),
+      data: m.kind === "file" ? heap.add(m.data) : 0,
+    };
+  });
+  // argv0: the command's argv[0]; the file executed keeps the name given first.
+  const fileAt = s.argv0 === null ? 0 : heap.str(s.argv[0] as string);
+  const argvOffs = s.argv.map((a, i) => heap.str(i === 0 && s.argv0 !== null ? s.argv0 : a));
+  const lockOffs = s.lockFiles.map((p) => heap.str(p));
+  const locksAt = lockOffs.length ? u32s(lockOffs) : 0;
   const envOffs = s.env.map((e) => heap.str(e));
   const argvTable = heap.add(new Uint8Array(new Uint32Array(argvOffs).buffer));
   const envTable = heap.add(new Uint8Array(new Uint32Array(envOffs).buffer));
@@ -101,7 +117,22 @@ export function buildRequest(
   const pathAt = path === null ? 0 : heap.str(path);
   const cwdAt = s.cwd === null ? 0 : heap.str(s.cwd);
   const hostAt = s.hostname === null ? 0 : heap.str(s.hostname);
-  const seccompAt = s.seccomp === null ? 0 : heap.add(s.seccomp);
+  // Each program: u32 instructions, u32 pad, the instructions.
+  const seccompAt = s.seccomp.length
+    ? heap.add(
+        (() => {
+          const all = new Uint8Array(s.seccomp.reduce((n, p) => n + 8 + p.length, 0));
+          const dv = new DataView(all.buffer);
+          let o = 0;
+          for (const p of s.seccomp) {
+            dv.setUint32(o, p.length / 8, true);
+            all.set(p, o + 8);
+            o += 8 + p.length;
+          }
+          return all;
+        })(),
+      )
+    : 0;
   const madeMax = Math.min(MADE_MAX_LIMIT, 16 + n * 4);
   const madeAt = heap.zeros(madeMax * MADE_SIZE);
   if (heap.size > 2 ** 31) throw new RangeError("sandbox: the request is larger than 2 GiB");
@@ -129,6 +160,10 @@ export function buildRequest(
     else if (m.kind === "file") {
       mode = m.mode;
       size = m.data.length;
+      flags = m.readOnly ? SF.ro : 0;
+    } else if (m.kind === "overlay") {
+      size = m.sources.length;
+      flags = m.tmp ? SF.tmp : m.upper === null ? SF.ro : 0;
     }
     v.setInt32(o + at("sop", "type"), SOP[m.kind], true);
     v.setInt32(o + at("sop", "flags"), flags, true);
@@ -149,7 +184,8 @@ export function buildRequest(
     (ns.has("ipc") ? SO.ipc : 0) |
     (ns.has("uts") ? SO.uts : 0) |
     (ns.has("cgroup") ? SO.cgroup : 0) |
-    (s.disableNestedUserns ? SO.noUserns : 0);
+    (s.disableNestedUserns ? SO.noUserns : 0) |
+    (s.assertUsernsDisabled ? SO.assertNoUserns : 0);
   const S = (f: Parameters<typeof at<"sreq">>[1]) => at("sreq", f);
   v.setInt32(S("helper_pidfd"), usernsFd, true);
   v.setInt32(S("opts"), opts, true);
@@ -159,7 +195,7 @@ export function buildRequest(
   v.setInt32(S("stack_len"), SB_STACK, true);
   v.setInt32(S("uid"), s.uid | 0, true);
   v.setInt32(S("gid"), s.gid | 0, true);
-  v.setInt32(S("nseccomp"), s.seccomp === null ? 0 : s.seccomp.length / 8, true);
+  v.setInt32(S("nseccomp"), s.seccomp.length, true);
   v.setBigUint64(S("caps"), s.caps, true);
   v.setInt32(S("argc"), s.argv.length, true);
   v.setUint32(S("argv"), argvTable, true);
@@ -172,6 +208,14 @@ export function buildRequest(
   v.setUint32(S("seccomp"), seccompAt, true);
   v.setInt32(S("made_max"), madeMax, true);
   v.setUint32(S("made"), madeAt, true);
+  v.setUint32(S("file"), fileAt, true);
+  v.setInt32(S("userns2"), s.userns2, true);
+  v.setInt32(S("pidns"), s.pidns, true);
+  v.setInt32(S("block_fd"), s.blockFd, true);
+  v.setInt32(S("sync_fd"), s.syncFd, true);
+  v.setInt32(S("nlocks"), s.lockFiles.length, true);
+  v.setUint32(S("locks"), locksAt, true);
+  v.setInt32(S("userns_block_fd"), s.usernsBlockFd, true);
   return { bytes, view: v };
 }
 
@@ -182,12 +226,16 @@ export function readResult(b: Block): {
   errno: number;
   index: number;
   first: number;
+  /** cgroup, ipc, mnt, net, pid, uts (sreq.ns), then user. */
   ns: bigint[];
 } {
   const ns = at("sreq", "ns");
   return {
     first: b.view.getInt32(at("sreq", "first"), true),
-    ns: [0, 1, 2, 3, 4, 5].map((i) => b.view.getBigUint64(ns + 8 * i, true)),
+    ns: [
+      ...[0, 1, 2, 3, 4, 5].map((i) => b.view.getBigUint64(ns + 8 * i, true)),
+      b.view.getBigUint64(at("sreq", "ns_user"), true),
+    ],
     pidfd: b.view.getInt32(at("sreq", "pidfd"), true),
     step: SANDBOX_STEPS[b.view.getInt32(at("sreq", "step"), true)] ?? "none",
     errno: b.view.getInt32(at("sreq", "err"), true),

@@ -11,7 +11,7 @@
  * the timeout) ends the sandbox through it, so what the view had to create
  * on the host is removed in every case.
  */
-import { readFileSync, statSync } from "node:fs";
+import { fstatSync, readFileSync, statSync } from "node:fs";
 import { SANDBOX_STEPS } from "../core/contract.ts";
 import { errnoName, errnoText, UsernsError } from "../core/errors.ts";
 import * as processCodec from "../core/process-codec.ts";
@@ -19,9 +19,9 @@ import * as registryCodec from "../core/registry-codec.ts";
 import { startHelper } from "../core/unshare.ts";
 import { adoptCommand, type InsideProcess } from "../exec/spawn-inside.ts";
 import { openFromProcess } from "../ns/namespace-fd.ts";
-import { buildRequest, readResult, type SandboxStep } from "./request.ts";
+import { buildRequest, NS_ORDER, readResult, type SandboxStep } from "./request.ts";
 import * as sandboxCodec from "./sandbox-codec.ts";
-import { checkSpec, type PlainMount, type SandboxSpec } from "./spec.ts";
+import { checkSpec, type PlainMount, type PlainSpec, type SandboxSpec } from "./spec.ts";
 
 export type { SandboxMount, SandboxNamespace, SandboxSpec } from "./spec.ts";
 
@@ -29,14 +29,22 @@ export type { SandboxMount, SandboxNamespace, SandboxSpec } from "./spec.ts";
 export interface SandboxStartInfo {
   /** The sandbox's first process (pid 1 of its pid namespace), in our pid namespace. */
   firstPid: number;
-  /** Inodes of its namespaces, as `stat -L /proc/PID/ns/KIND` shows them (user aside). */
-  namespaces: { cgroup: bigint; ipc: bigint; mnt: bigint; net: bigint; pid: bigint; uts: bigint };
+  /** Inodes of its namespaces, as `stat -L /proc/PID/ns/KIND` shows them (user: the one the view was built in). */
+  namespaces: { cgroup: bigint; ipc: bigint; mnt: bigint; net: bigint; pid: bigint; uts: bigint; user: bigint };
 }
 const startInfos = new WeakMap<InsideProcess, SandboxStartInfo>();
 
-/** The start report of a handle sandbox() returned. */
+/** The start report of a handle sandbox() returned (the same as its sandboxPid and namespaceIds). */
 export function sandboxStartInfo(p: InsideProcess): SandboxStartInfo | undefined {
   return startInfos.get(p);
+}
+
+/** sandbox()'s handle: spawnInside's (its pid is the monitor's), and what bwrap's --info-fd reports. */
+export interface SandboxProcess extends InsideProcess {
+  /** The sandbox's first process (pid 1 of its pid namespace, or the command), in our pid namespace. */
+  readonly sandboxPid: number;
+  /** Inode numbers of the sandbox's namespaces (as `stat -L /proc/PID/ns/NAME` shows them). */
+  readonly namespaceIds: Readonly<Record<(typeof NS_ORDER)[number], number>>;
 }
 
 /** The monitor's "end the sandbox, then clean up" (SIGRTMAX): what SIGKILL is turned into. */
@@ -63,33 +71,68 @@ function describeMount(m: PlainMount): string {
 
 /** A missing source (not a "-try" one) is refused before anything is made. */
 function checkSources(mounts: readonly PlainMount[]): void {
-  mounts.forEach((m, i) => {
-    if (m.kind !== "bind" || m.fd >= 0 || m.try) return;
+  const check = (path: string, i: number) => {
     try {
-      statSync(m.source);
+      statSync(path);
     } catch (e) {
       const errno = -((e as { errno?: number }).errno ?? -2);
-      throw new UsernsError(`sandbox: mounts[${i}]: can't find source path ${m.source}: ${errnoText(errno)}`, {
+      throw new UsernsError(`sandbox: mounts[${i}]: can't find source path ${path}: ${errnoText(errno)}`, {
         code: errnoName(errno),
         errno,
         syscall: "stat",
         step: "options",
       });
     }
+  };
+  mounts.forEach((m, i) => {
+    if (m.kind === "overlay") for (const p of [...m.sources, m.upper, m.work]) if (p !== null) check(p, i);
+    if (m.kind !== "bind" || m.fd >= 0 || m.try) return;
+    check(m.source, i);
   });
 }
 
+/** Every fd the spec names must be open: refused before anything is made. */
+function checkFds(s: PlainSpec): void {
+  const fds: [string, number][] = [
+    ["userns", s.userns],
+    ["userns2", s.userns2],
+    ["pidns", s.pidns],
+    ["blockFd", s.blockFd],
+    ["usernsBlockFd", s.usernsBlockFd],
+    ["syncFd", s.syncFd],
+    ...s.mounts.flatMap((m, i): [string, number][] =>
+      m.kind === "bind" && m.fd >= 0 ? [[`mounts[${i}].fd`, m.fd]] : [],
+    ),
+  ];
+  for (const [what, fd] of fds) {
+    if (fd < 0) continue;
+    try {
+      fstatSync(fd);
+    } catch {
+      throw new UsernsError(`sandbox: ${what}: ${fd} is not an open file descriptor`, {
+        code: "EBADF",
+        errno: 9,
+        syscall: "fstat",
+        step: "options",
+      });
+    }
+  }
+}
+
 /** Run argv in a sandbox described by spec (see SandboxSpec). */
-export function sandbox(argv: readonly string[], spec: SandboxSpec = {}): InsideProcess {
+export function sandbox(argv: readonly string[], spec: SandboxSpec = {}): SandboxProcess {
   const s = checkSpec(argv, spec);
   checkSources(s.mounts);
+  checkFds(s);
   s.signal?.throwIfAborted();
   registryCodec.ensureRegistry();
 
   const pathEntry = s.env.find((e) => e.startsWith("PATH="));
   const path =
     pathEntry === undefined ? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" : pathEntry.slice(5);
-  const helper = startHelper(s.uidMap, s.gidMap, 0, s.mapper === undefined ? {} : { mapper: s.mapper });
+  // The user namespace: the one given, or a helper's (its maps are the spec's).
+  const helper =
+    s.userns >= 0 ? null : startHelper(s.uidMap, s.gidMap, 0, s.mapper === undefined ? {} : { mapper: s.mapper });
   const ours: number[] = [];
   const theirs: number[] = [];
   const parentEnds: ({ fd: number; rec: number } | undefined)[] = [undefined, undefined, undefined];
@@ -97,7 +140,10 @@ export function sandbox(argv: readonly string[], spec: SandboxSpec = {}): Inside
   let started: { rc: number; rec: number; pidfd: number; info: SandboxStartInfo } | undefined;
   try {
     // The user namespace as an fd, opened by us (the monitor enters it by that fd).
-    usernsFd = openFromProcess({ pid: helper.pid, pidfd: helper.pidfd, done: () => {} }, "user").take();
+    usernsFd =
+      helper === null ? -1 : openFromProcess({ pid: helper.pid, pidfd: helper.pidfd, done: () => {} }, "user").take();
+    // The fd holds the namespace: the helper can die now, while the start runs (release() below reaps it).
+    if (helper !== null) process.kill(helper.pid, "SIGKILL");
     const childStdio: [number, number, number] = [-1, -1, -1];
     for (let i = 0; i < 3; i++) {
       const sp = s.stdio[i];
@@ -119,7 +165,7 @@ export function sandbox(argv: readonly string[], spec: SandboxSpec = {}): Inside
         childStdio[i] = p.fds[child];
       }
     }
-    const block = buildRequest(s, usernsFd, childStdio, path);
+    const block = buildRequest(s, helper === null ? s.userns : usernsFd, childStdio, path);
     const { rc, rec } = sandboxCodec.sandboxStart(block.bytes);
     const r = readResult(block);
     if (rc <= 0) {
@@ -140,7 +186,11 @@ export function sandbox(argv: readonly string[], spec: SandboxSpec = {}): Inside
           },
         );
       }
-      throw new UsernsError(`sandbox: ${r.step}${at}: ${errnoText(errno)}`, {
+      const what =
+        r.step === "userns_enabled"
+          ? "a user namespace could still be made inside (assertUsernsDisabled)"
+          : errnoText(errno);
+      throw new UsernsError(`sandbox: ${r.step}${at}: ${what}`, {
         code: errnoName(errno),
         errno,
         syscall: SYSCALL[r.step] ?? r.step,
@@ -151,15 +201,20 @@ export function sandbox(argv: readonly string[], spec: SandboxSpec = {}): Inside
             : undefined,
       });
     }
-    const [cgroup, ipc, mnt, net, pid, uts] = r.ns as [bigint, bigint, bigint, bigint, bigint, bigint];
-    started = { rc, rec, pidfd: r.pidfd, info: { firstPid: r.first, namespaces: { cgroup, ipc, mnt, net, pid, uts } } };
+    const [cgroup, ipc, mnt, net, pid, uts, user] = r.ns as [bigint, bigint, bigint, bigint, bigint, bigint, bigint];
+    started = {
+      rc,
+      rec,
+      pidfd: r.pidfd,
+      info: { firstPid: r.first, namespaces: { cgroup, ipc, mnt, net, pid, uts, user } },
+    };
   } catch (e) {
     for (const rec of ours) registryCodec.recClose(rec);
     throw e;
   } finally {
     if (usernsFd >= 0) processCodec.close(usernsFd);
     for (const rec of theirs) registryCodec.recClose(rec);
-    helper.release();
+    helper?.release();
   }
   const proc = adoptCommand({ pid: started.rc, pidfd: started.pidfd, rec: started.rec }, parentEnds, s.signal, (n) =>
     n === 9 ? SIG_KILL_SANDBOX : n,
@@ -169,5 +224,12 @@ export function sandbox(argv: readonly string[], spec: SandboxSpec = {}): Inside
     const timer = setTimeout(() => proc.kill(9), s.timeout);
     proc.exited.finally(() => clearTimeout(timer)).catch(() => {});
   }
-  return proc;
+  const ids = started.info.namespaces;
+  return Object.assign(proc, {
+    sandboxPid: started.info.firstPid,
+    namespaceIds: Object.freeze(Object.fromEntries(NS_ORDER.map((n) => [n, Number(ids[n])]))) as Record<
+      (typeof NS_ORDER)[number],
+      number
+    >,
+  });
 }

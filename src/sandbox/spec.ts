@@ -27,9 +27,26 @@ export type SandboxMount =
   | { readonly type: "tmpfs"; readonly target: string; readonly size?: number; readonly mode?: number }
   | { readonly type: "proc" | "dev" | "mqueue" | "remount-ro"; readonly target: string }
   | { readonly type: "dir"; readonly target: string; readonly mode?: number }
-  | { readonly type: "file"; readonly target: string; readonly data: Uint8Array | string; readonly mode?: number }
+  | {
+      readonly type: "file";
+      readonly target: string;
+      readonly data: Uint8Array | string;
+      readonly mode?: number;
+      /** The file is a read-only mount (bwrap --ro-bind-data): not writable even with capabilities. */
+      readonly readOnly?: boolean;
+    }
   | { readonly type: "symlink"; readonly target: string; readonly linkTo: string }
-  | { readonly type: "chmod"; readonly target: string; readonly mode: number };
+  | { readonly type: "chmod"; readonly target: string; readonly mode: number }
+  /** overlayfs: `sources` bottom layer first (bwrap's --overlay-src order); writes go to `upper` (host directories). */
+  | {
+      readonly type: "overlay";
+      readonly sources: readonly string[];
+      readonly upper: string;
+      readonly work: string;
+      readonly target: string;
+    }
+  /** overlayfs with writes going to a tmpfs that vanishes with the sandbox; or read-only (at least two sources). */
+  | { readonly type: "tmp-overlay" | "ro-overlay"; readonly sources: readonly string[]; readonly target: string };
 
 export interface SandboxSpec {
   /** Namespaces to make; "user" and "mnt" always. Default (or `unshareAll`): all of them. */
@@ -60,8 +77,8 @@ export interface SandboxSpec {
   readonly capabilities?: { readonly drop?: "ALL" | readonly string[]; readonly add?: readonly string[] };
   /** Always on; false is refused. */
   readonly noNewPrivs?: boolean;
-  /** A seccomp program (seccompFilter(), or raw struct sock_filter bytes). */
-  readonly seccomp?: Uint8Array;
+  /** A seccomp program (seccompFilter(), or raw struct sock_filter bytes), or several, stacked in order. */
+  readonly seccomp?: Uint8Array | readonly Uint8Array[];
   /** No user namespace can be made inside (user.max_user_namespaces = 0 in the sandbox's). */
   readonly disableNestedUserns?: boolean;
   readonly stdio?: readonly [StdioSpec?, StdioSpec?, StdioSpec?];
@@ -69,6 +86,24 @@ export interface SandboxSpec {
   readonly signal?: AbortSignal;
   /** Milliseconds; then the sandbox is ended as by kill("SIGKILL"). */
   readonly timeout?: number;
+  /** The command's argv[0], when it differs from the file executed (argv[0] of `argv`). */
+  readonly argv0?: string;
+  /** An fd of an existing user namespace to use instead of making one (its maps are its own). */
+  readonly userns?: number;
+  /** An fd of a user namespace (a descendant of the sandbox's) to switch into after setup. */
+  readonly userns2?: number;
+  /** An fd of a pid namespace the sandbox goes into (with "pid" too, its own is made below it). */
+  readonly pidns?: number;
+  /** The command waits until this fd is readable (a byte or EOF) before its exec; sandbox() returns first. */
+  readonly blockFd?: number;
+  /** The sandbox waits until this fd is readable once its namespaces exist, before its view; sandbox() returns first. */
+  readonly usernsBlockFd?: number;
+  /** Held open (outside the sandbox, by its monitor) until the sandbox is over: EOF for who waits on the other end. */
+  readonly syncFd?: number;
+  /** Paths inside the view a read lock is held on for the sandbox's life. */
+  readonly lockFiles?: readonly string[];
+  /** The command starts only if it cannot make a user namespace. */
+  readonly assertUsernsDisabled?: boolean;
 }
 
 const KEYS = [
@@ -94,6 +129,15 @@ const KEYS = [
   "stdio",
   "signal",
   "timeout",
+  "argv0",
+  "userns",
+  "userns2",
+  "pidns",
+  "blockFd",
+  "usernsBlockFd",
+  "syncFd",
+  "lockFiles",
+  "assertUsernsDisabled",
 ] as const;
 
 /** Capability names, by number (include/uapi/linux/capability.h). */
@@ -142,6 +186,8 @@ export const CAPABILITIES: readonly string[] = Object.freeze([
 ]);
 
 export const MOUNTS_MAX = 65536;
+/** Programs stacked at most (each one is a filter the kernel runs on every syscall). */
+export const SECCOMP_MAX = 64;
 const SANDBOX_NAMESPACES = NAMESPACE_KINDS.filter((k): k is SandboxNamespace => k !== "time");
 
 /** One mount entry, validated. */
@@ -150,9 +196,10 @@ export type PlainMount =
   | { kind: "tmpfs"; target: string; size: number; mode: number }
   | { kind: "proc" | "dev" | "mqueue" | "remount-ro"; target: string }
   | { kind: "dir"; target: string; mode: number }
-  | { kind: "file"; target: string; data: Uint8Array; mode: number }
+  | { kind: "file"; target: string; data: Uint8Array; mode: number; readOnly: boolean }
   | { kind: "symlink"; target: string; linkTo: string }
-  | { kind: "chmod"; target: string; mode: number };
+  | { kind: "chmod"; target: string; mode: number }
+  | { kind: "overlay"; sources: string[]; upper: string | null; work: string | null; tmp: boolean; target: string };
 
 export interface PlainSpec {
   argv: string[];
@@ -169,8 +216,18 @@ export interface PlainSpec {
   newSession: boolean;
   asPid1: boolean;
   caps: bigint;
-  seccomp: Uint8Array | null;
+  seccomp: Uint8Array[];
   disableNestedUserns: boolean;
+  argv0: string | null;
+  /** Caller's fds; -1: none. */
+  userns: number;
+  userns2: number;
+  pidns: number;
+  blockFd: number;
+  usernsBlockFd: number;
+  syncFd: number;
+  lockFiles: string[];
+  assertUsernsDisabled: boolean;
   stdio: [StdioSpec, StdioSpec, StdioSpec];
   signal: AbortSignal | undefined;
   timeout: number | undefined;
@@ -254,17 +311,46 @@ const BIND_TYPES: Record<string, [ro: boolean, dev: boolean, tryIt: boolean]> = 
   "dev-bind-try": [false, true, true],
 };
 
+/** overlayfs's own limit on layers. */
+export const OVERLAY_MAX = 500;
+
+function fdNumber(v: unknown, what: string): number {
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > 2 ** 31 - 1)
+    throw fail(`${what} must be a file descriptor, got ${describe(v)}`);
+  return v;
+}
+
+function hostPath(v: unknown, what: string): string {
+  const p = str(v, what);
+  if (!p.startsWith("/")) throw fail(`${what} must be an absolute host path, got ${JSON.stringify(p)}`);
+  if (p.length > 4000) throw fail(`${what} is longer than 4000 bytes`);
+  return p;
+}
+
+const ENTRY_KEYS = [
+  "type",
+  "source",
+  "target",
+  "fd",
+  "size",
+  "mode",
+  "data",
+  "linkTo",
+  "readOnly",
+  "sources",
+  "upper",
+  "work",
+] as const;
+
 function mountEntry(raw: unknown, i: number): PlainMount {
   const at = `mounts[${i}]`;
   if (typeof raw !== "object" || raw === null || Array.isArray(raw))
     throw fail(`${at} must be an object, got ${describe(raw)}`);
-  const e = copyOptions(raw, ["type", "source", "target", "fd", "size", "mode", "data", "linkTo"] as const, (m) =>
-    fail(`${at}: ${m}`),
-  );
+  const e = copyOptions(raw, ENTRY_KEYS, (m) => fail(`${at}: ${m}`));
   const type = e.type;
   const target = viewPath(e.target, `${at}.target`);
   const only = (allowed: string[]) => {
-    for (const k of ["source", "fd", "size", "mode", "data", "linkTo"] as const)
+    for (const k of ENTRY_KEYS.filter((k) => k !== "type" && k !== "target"))
       if (e[k] !== undefined && !allowed.includes(k))
         throw fail(`${at}: "${k}" does not apply to type ${JSON.stringify(type)}`);
   };
@@ -281,9 +367,7 @@ function mountEntry(raw: unknown, i: number): PlainMount {
     case "bind-fd":
     case "ro-bind-fd": {
       only(["fd"]);
-      const fd = e.fd;
-      if (typeof fd !== "number" || !Number.isInteger(fd) || fd < 0 || fd > 2 ** 31 - 1)
-        throw fail(`${at}.fd must be a file descriptor, got ${describe(fd)}`);
+      const fd = fdNumber(e.fd, `${at}.fd`);
       return { kind: "bind", ro: type === "ro-bind-fd", dev: false, try: false, source: "", fd, target };
     }
     case "tmpfs": {
@@ -311,13 +395,19 @@ function mountEntry(raw: unknown, i: number): PlainMount {
       only(["mode"]);
       return { kind: "chmod", target, mode: mode(e.mode, `${at}.mode`, undefined) };
     case "file": {
-      only(["data", "mode"]);
+      only(["data", "mode", "readOnly"]);
       const d = e.data;
       let data: Uint8Array;
       if (typeof d === "string") data = new TextEncoder().encode(d);
       else if (d instanceof Uint8Array) data = d.slice();
       else throw fail(`${at}.data must be a string or a Uint8Array, got ${describe(d)}`);
-      return { kind: "file", target, data, mode: mode(e.mode, `${at}.mode`, 0o644) };
+      return {
+        kind: "file",
+        target,
+        data,
+        mode: mode(e.mode, `${at}.mode`, 0o644),
+        readOnly: bool(e.readOnly, `${at}.readOnly`, false),
+      };
     }
     case "symlink": {
       only(["linkTo"]);
@@ -327,8 +417,25 @@ function mountEntry(raw: unknown, i: number): PlainMount {
     }
     case "overlay":
     case "tmp-overlay":
-    case "ro-overlay":
-      throw fail(`${at}: type ${JSON.stringify(type)} is not supported yet`);
+    case "ro-overlay": {
+      only(type === "overlay" ? ["sources", "upper", "work"] : ["sources"]);
+      if (!Array.isArray(e.sources))
+        throw fail(`${at}.sources must be an array of host paths, got ${describe(e.sources)}`);
+      const list = Array.from(e.sources as unknown[]);
+      const least = type === "ro-overlay" ? 2 : 1;
+      if (list.length < least || list.length > OVERLAY_MAX)
+        throw fail(`${at}.sources: ${type} takes ${least}-${OVERLAY_MAX} layers, got ${list.length}`);
+      const sources = list.map((p, k) => hostPath(p, `${at}.sources[${k}]`));
+      const rw = type === "overlay";
+      return {
+        kind: "overlay",
+        sources,
+        upper: rw ? hostPath(e.upper, `${at}.upper`) : null,
+        work: rw ? hostPath(e.work, `${at}.work`) : null,
+        tmp: type === "tmp-overlay",
+        target,
+      };
+    }
   }
   throw fail(`${at}.type: unknown mount type ${describe(type)}`);
 }
@@ -378,18 +485,48 @@ export function checkSpec(argv: unknown, spec: unknown): PlainSpec {
     mounts = [];
     for (let i = 0; i < n; i++) mounts.push(mountEntry(list[i], i));
   }
+  const optFd = (v: unknown, what: string) => (v === undefined ? -1 : fdNumber(v, what));
+  const userns = optFd(o.userns, "userns");
+  const pidns = optFd(o.pidns, "pidns");
   mounts.forEach((m, i) => {
-    if (m.kind === "proc" && !ns.has("pid"))
+    if (m.kind === "proc" && !ns.has("pid") && pidns < 0)
       throw fail(`mounts[${i}]: proc needs the "pid" namespace (it shows the caller's processes otherwise)`);
     if (m.kind === "mqueue" && !ns.has("ipc")) throw fail(`mounts[${i}]: mqueue needs the "ipc" namespace`);
   });
-  const seccomp = o.seccomp;
-  if (seccomp !== undefined) {
-    if (!(seccomp instanceof Uint8Array))
-      throw fail(`seccomp must be a Uint8Array (seccompFilter() or raw BPF), got ${describe(seccomp)}`);
-    if (seccomp.length === 0 || seccomp.length % 8 !== 0 || seccomp.length / 8 > BPF_MAXINSNS)
-      throw fail(`seccomp must be 1-${BPF_MAXINSNS} struct sock_filter (8 bytes each), got ${seccomp.length} bytes`);
+  const programs: Uint8Array[] = [];
+  if (o.seccomp !== undefined) {
+    const many = Array.isArray(o.seccomp);
+    const list = many ? Array.from(o.seccomp as unknown[]) : [o.seccomp];
+    if (list.length > SECCOMP_MAX) throw fail(`seccomp has ${list.length} programs; at most ${SECCOMP_MAX}`);
+    list.forEach((p, k) => {
+      const what = many ? `seccomp[${k}]` : "seccomp";
+      if (!(p instanceof Uint8Array))
+        throw fail(`${what} must be a Uint8Array (seccompFilter() or raw BPF), got ${describe(p)}`);
+      if (p.length === 0 || p.length % 8 !== 0 || p.length / 8 > BPF_MAXINSNS)
+        throw fail(`${what} must be 1-${BPF_MAXINSNS} struct sock_filter (8 bytes each), got ${p.length} bytes`);
+      programs.push(p.slice());
+    });
   }
+  const lockFiles: string[] = [];
+  if (o.lockFiles !== undefined) {
+    if (!Array.isArray(o.lockFiles)) throw fail(`lockFiles must be an array of paths, got ${describe(o.lockFiles)}`);
+    const list = Array.from(o.lockFiles as unknown[]);
+    if (list.length > MOUNTS_MAX) throw fail(`lockFiles has ${list.length} entries; at most ${MOUNTS_MAX}`);
+    list.forEach((p, k) => {
+      lockFiles.push(viewPath(p, `lockFiles[${k}]`));
+    });
+  }
+  const argv0 = o.argv0 === undefined ? null : str(o.argv0, "argv0");
+  const userns2 = optFd(o.userns2, "userns2");
+  if (pidns >= 0 && ns.has("pid"))
+    throw fail('pidns with the "pid" namespace (one made below the one given) is not supported yet: leave "pid" out');
+  const usernsBlockFd = optFd(o.usernsBlockFd, "usernsBlockFd");
+  if (userns >= 0 && (o.uidMap !== undefined || o.gidMap !== undefined || o.mapper !== undefined))
+    throw fail("userns conflicts with uidMap, gidMap and mapper: the namespace given has its maps");
+  if (userns >= 0 && o.disableNestedUserns === true)
+    throw fail("disableNestedUserns needs the sandbox's own user namespace, not userns");
+  if (usernsBlockFd >= 0 && o.disableNestedUserns === true)
+    throw fail("disableNestedUserns conflicts with usernsBlockFd");
   const timeout = o.timeout;
   if (
     timeout !== undefined &&
@@ -406,8 +543,12 @@ export function checkSpec(argv: unknown, spec: unknown): PlainSpec {
   const egid = process.getegid?.() ?? 0;
   const uidMap = maps(o.uidMap, "uidMap");
   const gidMap = maps(o.gidMap, "gidMap");
-  const uid = id(o.uid, "uid", uidMap === undefined ? euid : 0);
-  const gid = id(o.gid, "gid", gidMap === undefined ? egid : 0);
+  // In a user namespace given (or switched to), the ids stay what they are there unless asked.
+  const given = userns >= 0 || userns2 >= 0;
+  const mapUid = id(o.uid, "uid", uidMap === undefined ? euid : 0);
+  const mapGid = id(o.gid, "gid", gidMap === undefined ? egid : 0);
+  const uid = given && o.uid === undefined ? -1 : mapUid;
+  const gid = given && o.gid === undefined ? -1 : mapGid;
   const mapper = o.mapper;
   if (mapper !== undefined && mapper !== "auto" && mapper !== "direct" && mapper !== "newuidmap")
     throw fail(`mapper must be "auto", "direct" or "newuidmap", got ${describe(mapper)}`);
@@ -416,8 +557,10 @@ export function checkSpec(argv: unknown, spec: unknown): PlainSpec {
     namespaces: ns,
     uid,
     gid,
-    uidMap: parseIDMapping(uidMap === "auto" ? autoMap("uid") : (uidMap ?? `${uid}:${euid}:1`), "uid"),
-    gidMap: parseIDMapping(gidMap === "auto" ? autoMap("gid") : (gidMap ?? `${gid}:${egid}:1`), "gid"),
+    uidMap:
+      userns >= 0 ? [] : parseIDMapping(uidMap === "auto" ? autoMap("uid") : (uidMap ?? `${mapUid}:${euid}:1`), "uid"),
+    gidMap:
+      userns >= 0 ? [] : parseIDMapping(gidMap === "auto" ? autoMap("gid") : (gidMap ?? `${mapGid}:${egid}:1`), "gid"),
     mapper,
     hostname,
     mounts,
@@ -426,8 +569,17 @@ export function checkSpec(argv: unknown, spec: unknown): PlainSpec {
     newSession: bool(o.newSession, "newSession", true),
     asPid1,
     caps: caps(o.capabilities),
-    seccomp: seccomp === undefined ? null : (seccomp as Uint8Array).slice(),
+    seccomp: programs,
     disableNestedUserns: bool(o.disableNestedUserns, "disableNestedUserns", false),
+    argv0,
+    userns,
+    userns2,
+    pidns,
+    blockFd: optFd(o.blockFd, "blockFd"),
+    usernsBlockFd,
+    syncFd: optFd(o.syncFd, "syncFd"),
+    lockFiles,
+    assertUsernsDisabled: bool(o.assertUsernsDisabled, "assertUsernsDisabled", false),
     stdio: checkStdio(o.stdio),
     signal: o.signal as AbortSignal | undefined,
     timeout: timeout as number | undefined,

@@ -125,7 +125,8 @@ fi
 # --- 5. the initramfs ----------------------------------------------------------
 R="$CACHE/rootfs"
 rm -rf "$R"
-mkdir -p "$R"/{usr/bin,usr/sbin,usr/lib,proc,sys,dev,tmp,root,etc,mnt,run,repo/node_modules}
+mkdir -p "$R"/{usr/bin,usr/sbin,usr/lib,proc,sys,dev,tmp,var/tmp,root,etc,mnt,run,repo/node_modules}
+chmod 1777 "$R/tmp" "$R/var/tmp"
 # Debian's merged /usr: /bin, /sbin, /lib are links into /usr.
 ln -s usr/bin "$R/bin"
 ln -s usr/sbin "$R/sbin"
@@ -150,7 +151,7 @@ root:x:0:
 nogroup:x:65534:
 EOF
 # The repository: what the suite reads, nothing else.
-for f in src native test docs package.json bunfig.toml tsconfig.json README.md; do cp -a "$ROOT/$f" "$R/repo/"; done
+for f in src native test docs bin package.json bunfig.toml tsconfig.json README.md; do cp -a "$ROOT/$f" "$R/repo/"; done
 for m in fast-check pure-rand; do cp -aL "$ROOT/node_modules/$m" "$R/repo/node_modules/"; done
 rm -rf "$R/repo/test/bench/go" # Go is not in the image
 if [ "$MODE" = bench ]; then
@@ -162,6 +163,16 @@ else
 fi
 cat >"$R/init" <<EOF
 #!/bin/busybox sh
+# The initial ramfs (rootfs) is a root pivot_root refuses to leave, so a
+# sandbox could not be started from it: first the whole image moves to a
+# tmpfs that becomes / (switch_root empties the ramfs behind it, so the
+# memory is not held twice), and this script runs again from there.
+if [ -z "\$BUN_USERNS_ON_TMPFS" ]; then
+  /bin/busybox mkdir /newroot
+  /bin/busybox mount -t tmpfs -o mode=0755 root /newroot
+  for f in /*; do [ "\$f" = /newroot ] || /bin/busybox cp -a "\$f" /newroot/; done
+  BUN_USERNS_ON_TMPFS=1 exec /bin/busybox switch_root /newroot /init
+fi
 /bin/busybox --install -s /bin
 # Existing files are kept: util-linux's unshare, setpriv and nsenter, bash and bun, not busybox's applets.
 export PATH=/usr/bin:/bin HOME=/root TMPDIR=/tmp LANG=C.UTF-8 CI=true NO_COLOR=1 BUN_USERNS_EMULATED=1
