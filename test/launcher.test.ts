@@ -78,3 +78,17 @@ test("with no bun beside it or on PATH it says what to install and exits 127", (
   expect(r.err).toContain("bun-userns: needs Bun (>= 1.4) and found none");
   expect(r.err).toContain("npm install bun");
 });
+
+test("a package named src in the project's node_modules (with a cli.ts) is never taken for this package's source", () => {
+  const dir = binDir("srcpkg", true);
+  // npm hoists a dependency called "src" to node_modules/src: beside .bin, as bin/ is beside src/ in a checkout.
+  mkdirSync(join(dir, "..", "src"));
+  writeFileSync(join(dir, "..", "src", "cli.ts"), "");
+  writeFileSync(join(dir, "..", "src", "cli-bwrap.ts"), "");
+  for (const name of ["bun-userns", "bun-userns-bwrap"]) {
+    const r = run([join(dir, name), "--version"], "/usr/bin:/bin");
+    expect(r.code).toBe(0);
+    const file = name === "bun-userns" ? "cli.ts" : "cli-bwrap.ts";
+    expect(r.out).toEqual([`${dir}/bun`, `${dir}/../bun-userns/src/${file}`, "--version"]);
+  }
+});

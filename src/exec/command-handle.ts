@@ -88,12 +88,12 @@ function signalName(n: number): NodeJS.Signals {
   return (Object.keys(all).find((k) => all[k] === n) ?? `SIG${n}`) as NodeJS.Signals;
 }
 
-export function signalNumber(sig: unknown): number {
+export function signalNumber(sig: unknown, what = "signal"): number {
   if (typeof sig !== "number" && typeof sig !== "string")
-    throw typeError("signal", 'a name like "SIGTERM" or a number', sig);
+    throw typeError(what, 'a name like "SIGTERM" or a number', sig);
   if (typeof sig === "number" && Number.isInteger(sig) && sig >= 0 && sig <= 64) return sig;
   if (typeof sig === "string" && signals()[sig] !== undefined) return signals()[sig] as number;
-  throw badValue(`unknown signal ${JSON.stringify(sig)}: expected a name like "SIGTERM" or a number 0-64`);
+  throw badValue(`${what}: unknown signal ${JSON.stringify(sig)}: expected a name like "SIGTERM" or a number 0-64`);
 }
 
 /**
