@@ -12,7 +12,7 @@ import { UsernsError } from "../core/errors.ts";
 import { NAMESPACE_FLAGS, type NamespaceName, parseNamespaceList } from "../core/flags.ts";
 import { NAMESPACE_TABLE, type NamespaceKind } from "../ns/kinds.ts";
 
-/** Defined by scripts/bundle-cli.ts's build of dist/: there, package.json is read by the entry alone (one file less to load). */
+/** Defined by src/packed/bundle-cli.ts's build of dist/: there, package.json is read by the entry alone (one file less to load). */
 declare const BUN_USERNS_VERSION: string | undefined;
 
 /** -V/--version, wherever it is given. */

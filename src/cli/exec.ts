@@ -7,11 +7,11 @@
  * process makes them (spawnInside's `unshare`), in our user namespace.
  */
 import type { Helper } from "../core/helper.ts";
-import { startHelper } from "../core/unshare.ts";
 import type { ExecNamespace } from "../exec/namespaces.ts";
 import { type InsideProcess, runsAsOtherUid, type SpawnInsideOptions, spawnInside } from "../exec/spawn-inside.ts";
 import { type Pins, pinNamespaces, pinPidNamespaceOf, planPins } from "../ns/pins.ts";
 import { KTIME_SEC_MAX, setTimeOffsets, type TimeOffsets } from "../ns/time-offsets.ts";
+import { startHelper } from "../unshare.ts";
 import {
   choice,
   flagsOf,

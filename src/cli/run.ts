@@ -7,7 +7,7 @@
  */
 import type { Subprocess } from "bun";
 import { NAMESPACE_FLAGS } from "../core/flags.ts";
-import { unshareAfterEnterUserns } from "../core/unshare.ts";
+import { unshareAfterEnterUserns } from "../unshare.ts";
 import {
   choice,
   flagsOf,

@@ -1,7 +1,7 @@
 /**
  * Where the C to compile is. From a checkout or an installed package:
  * native/userns.c beside src/. The package's own prebuilt CLI (dist/, made at
- * pack time by scripts/bundle-cli.ts) is built with BUN_USERNS_PACKAGE_BUNDLE
+ * pack time by src/packed/bundle-cli.ts) is built with BUN_USERNS_PACKAGE_BUNDLE
  * defined, so it compiles the package's native/ beside dist/. From any other
  * bundle (`bun build --compile` or `--target bun` of a program), native/ is not
  * beside the code: the bundle carries the files as text (native-texts.ts,
@@ -11,7 +11,7 @@
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { UsernsError } from "./errors.ts";
 
-/** Defined (as true) only by scripts/bundle-cli.ts's build of dist/: that bundle sits in the package's dist/. */
+/** Defined (as true) only by src/packed/bundle-cli.ts's build of dist/: that bundle sits in the package's dist/. */
 declare const BUN_USERNS_PACKAGE_BUNDLE: boolean | undefined;
 const packageBundle = typeof BUN_USERNS_PACKAGE_BUNDLE !== "undefined" && BUN_USERNS_PACKAGE_BUNDLE === true;
 

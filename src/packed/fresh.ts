@@ -1,5 +1,5 @@
 /**
- * Whether the prebuilt CLI in dist/ (made at pack time by scripts/bundle-cli.ts)
+ * Whether the prebuilt CLI in dist/ (made at pack time by src/packed/bundle-cli.ts)
  * is still the code in src/: the build records a hash of every file it was
  * made from, and the bundle runs only while each file still hashes the same.
  * File times cannot tell: npm and Bun give every extracted file the time of
@@ -7,7 +7,7 @@
  * pack) makes the entry run src/ instead.
  */
 
-/** Set by scripts/bundle-cli.ts's build (JSON: [path from the package root, hash][]); absent outside it. */
+/** Set by src/packed/bundle-cli.ts's build (JSON: [path from the package root, hash][]); absent outside it. */
 declare const BUN_USERNS_SOURCES: string | undefined;
 
 /** The package root: dist/ sits in it. */

@@ -39,7 +39,7 @@ interface Cmd {
 export function oneshotRows(runs: number): OneshotRows {
   const out: OneshotRows = { rows: [], targets: [], notes: [] };
   const base = mkdtempSync(join(tmpdir(), "bun-userns-bench-oneshot-"));
-  // The installed command is the launcher (bin/bun-userns) on PATH's bun or the project's: point it at this Bun.
+  // The installed command is the launcher (src/bin/bun-userns) on PATH's bun or the project's: point it at this Bun.
   const env = { ...process.env, PATH: `${join(ROOT, "node_modules", ".bin")}:${process.env.PATH}` };
   try {
     const src = join(base, "src");
@@ -55,7 +55,7 @@ export function oneshotRows(runs: number): OneshotRows {
     for (const d of ["bin", "src", "native", "scripts", "package.json"])
       cpSync(join(ROOT, d), join(packed, d), { recursive: true });
     symlinkSync(join(ROOT, "node_modules"), join(packed, "node_modules"));
-    const built = Bun.spawnSync([process.execPath, join(packed, "scripts", "bundle-cli.ts")], { stderr: "pipe" });
+    const built = Bun.spawnSync([process.execPath, join(packed, "src", "packed", "bundle-cli.ts")], { stderr: "pipe" });
     if (built.exitCode !== 0) throw new Error(`prepack's bundle failed: ${built.stderr.toString()}`);
     const PACKED = join(packed, "bin", "bun-userns");
     const cmds: Cmd[] = [

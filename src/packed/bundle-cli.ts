@@ -1,6 +1,6 @@
 /**
  * The prebuilt CLI shipped in the package: `prepack` runs this (bun
- * scripts/bundle-cli.ts), `postpack` runs it with --remove, so a checkout
+ * src/packed/bundle-cli.ts), `postpack` runs it with --remove, so a checkout
  * keeps no dist/ and runs src/. It bundles each bin's entry (src/packed/)
  * for Bun, split per command (each command loads its own chunk), into dist/. The bundle records a hash of every file of src/ and
  * package.json, and runs src/ instead when any differs (src/packed/fresh.ts).
@@ -8,10 +8,10 @@
  */
 import { readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { version } from "../package.json" with { type: "json" };
-import { sourceHash } from "../src/packed/fresh.ts";
+import { version } from "../../package.json" with { type: "json" };
+import { sourceHash } from "./fresh.ts";
 
-const ROOT = join(import.meta.dir, "..");
+const ROOT = join(import.meta.dir, "..", "..");
 const DIST = join(ROOT, "dist");
 
 rmSync(DIST, { recursive: true, force: true });
