@@ -11,7 +11,7 @@ import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { BUN_USERNS, hasUtilLinux, observed, ourLinks, probe, run } from "./support/dropin.ts";
 import { cleanupBase, sh } from "./support/mounts.ts";
-import { isRoot } from "./support/proc.ts";
+import { descendants, isRoot } from "./support/proc.ts";
 
 const READY = isRoot && hasUtilLinux;
 const WHY = "(needs root and util-linux nsenter)";
@@ -32,7 +32,7 @@ async function target(
   reader.releaseLock();
   // With -p -f the shell is a child of unshare: its pid here is the one to enter.
   const inner = Number(first.trim());
-  const pid = inner === 1 ? Number(sh(["pgrep", "-P", String(proc.pid)]).out.split("\n")[0]) : proc.pid;
+  const pid = inner === 1 ? (descendants(proc.pid)[0] as number) : proc.pid;
   return { proc, pid };
 }
 

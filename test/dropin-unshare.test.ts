@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BUN_USERNS, hasUtilLinux, observed, ourLinks, probe, run } from "./support/dropin.ts";
 import { cleanupBase, sh } from "./support/mounts.ts";
-import { isRoot, until } from "./support/proc.ts";
+import { descendants, isRoot, nsLink, until } from "./support/proc.ts";
 
 const READY = isRoot && hasUtilLinux;
 const WHY = "(needs root and util-linux unshare)";
@@ -20,6 +20,24 @@ async function both(args: string[], cmd: string[], o: Parameters<typeof run>[1] 
   const theirs = await run(["unshare", ...args, ...cmd], o);
   const ours = await run([...BUN_USERNS, "exec", ...args, "--", ...cmd], o);
   return { theirs, ours };
+}
+
+/**
+ * Whether the probe runs (exec'd: comm "sh", its path in argv) as PID or a descendant, in a mount namespace
+ * other than ours: both tools set the propagation before that exec.
+ */
+function cmdStarted(pid: number): boolean {
+  return [pid, ...descendants(pid)].some((p) => {
+    try {
+      return (
+        readFileSync(`/proc/${p}/comm`, "utf8") === "sh\n" &&
+        readFileSync(`/proc/${p}/cmdline`, "utf8").includes(probe()) &&
+        nsLink(p, "mnt") !== nsLink("self", "mnt")
+      );
+    } catch {
+      return false; // gone meanwhile
+    }
+  });
 }
 
 describe.skipIf(!READY)(`exec side by side with util-linux unshare ${WHY}`, () => {
@@ -119,7 +137,8 @@ describe.skipIf(!READY)(`exec side by side with util-linux unshare ${WHY}`, () =
   });
 
   test("-p without --fork: CMD stays in our pid namespace, its first child is pid 1 of the new one", async () => {
-    const cmd = ["sh", "-c", 'echo $$; sh -c "echo \\$\\$"'];
+    // "; exit $?": the inner sh is forked by every shell (busybox and bash exec a last command instead).
+    const cmd = ["sh", "-c", 'echo $$; sh -c "echo \\$\\$"; exit $?'];
     const { theirs, ours } = await both(["-p"], cmd);
     const shape = (out: string) => out.split("\n").map((l) => (l === "1" || l === "" ? l : "not-1"));
     expect(shape(theirs.stdout)).toEqual(["not-1", "1", ""]);
@@ -173,8 +192,10 @@ describe.skipIf(!READY)(`exec side by side with util-linux unshare ${WHY}`, () =
           const r = await run(argv, {
             env: { SHARED: shared, LATER: later },
             input: "go\n",
-            during: async () => {
-              await Bun.sleep(300); // CMD waits for our line: the mount is made after it started
+            during: async (pid) => {
+              // CMD waits for our line: the mount is made once it runs in its mount namespace (the propagation
+              // then set), however slowly the tool starts (a fixed sleep was too short under emulation).
+              expect(await until(() => cmdStarted(pid))).toBe(true);
               sh(["mount", "-t", "tmpfs", "dropin-later", later]);
             },
           });

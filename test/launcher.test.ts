@@ -72,7 +72,11 @@ test("in a packed package (dist/ made at pack time) it runs dist/cli.js, and dis
 
 test("with no bun beside it or on PATH it says what to install and exits 127", () => {
   const dir = binDir("nobun", false);
-  const r = run([join(dir, "bun-userns"), "--version"], "/usr/bin:/bin");
+  // A PATH with the one tool the launcher's refusal uses (cat) and no bun: the machine's /usr/bin may hold one.
+  const tools = join(base, "nobun-path");
+  mkdirSync(tools);
+  symlinkSync(Bun.which("cat") as string, join(tools, "cat"));
+  const r = run([join(dir, "bun-userns"), "--version"], tools);
   expect(r.code).toBe(127);
   expect(r.err).toContain("bun-userns: needs Bun (>= 1.4) and found none");
   expect(r.err).toContain("npm install bun");

@@ -81,6 +81,21 @@ export function helperChildren(): number[] {
   });
 }
 
+/** The processes whose parent chain reaches PID, from /proc (no pgrep: a busybox may lack it). */
+export function descendants(pid: number): number[] {
+  const parent = new Map<number, number>();
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      parent.set(Number(d), Number(procStatus(Number(d)).PPid));
+    } catch {} // gone meanwhile
+  }
+  return [...parent.keys()].filter((p) => {
+    for (let q = parent.get(p); q !== undefined && q > 0; q = parent.get(q)) if (q === pid) return true;
+    return false;
+  });
+}
+
 export function nsLink(pid: number | "self", ns: string): string {
   return readlinkSync(`/proc/${pid}/ns/${ns}`);
 }
