@@ -110,7 +110,8 @@ static void sb_ready(struct sreq *r)
 	sys3(SYS_futex, (s64)&o->ready, FUTEX_WAKE, 1);
 }
 
-/* One byte, or EOF, or an error: whatever ends the wait. */
+/* One byte, or EOF, or an error: whatever ends the wait; made again when
+ * a signal handler interrupted it (the one read loop of this file). */
 static void sb_block(s32 fd)
 {
 	char byte;
@@ -424,10 +425,7 @@ static void sb_abandon(struct sreq *r, s32 x, s32 status)
 	u8 info[128];
 	if (x > 0) {
 		sys2(SYS_kill, x, SIGKILL);
-		for (;;) {
-			mem_zero(info, sizeof info);
-			if (sys5(SYS_waitid, P_PID, x, (s64)info, WEXITED | WALL, 0) != -E_INTR) break;
-		}
+		wait_retry(P_PID, x, info, WEXITED | WALL);
 		if (status < 0) status = sb_status(info);
 	}
 	sb_cleanup(r, 0);
@@ -449,7 +447,7 @@ static int sb_wait_ready(struct sreq *r, s32 x)
 		mem_zero(info, sizeof info);
 		if (sys5(SYS_waitid, P_PID, x, (s64)info, WEXITED | WSTOPPED | WNOHANG | WNOWAIT | WALL, 0) < 0) return 0;
 		if (SI_PID(info) == 0) continue;
-		if (SI_CODE(info) == CLD_STOPPED && o->step == S_NONE) { o->step = S_STOPPED; o->err = E_INTR; }
+		if (SI_CODE(info) == CLD_STOPPED && o->step == S_NONE) fail(o, S_STOPPED, -E_INTR);
 		return 0;
 	}
 }
@@ -553,7 +551,7 @@ static void sb_monitor_main(struct sreq *r)
 	if (x < 0) sb_fail(r, S_FORK, x, -1);
 	o->first = (s32)x; /* in the report page: our memory is a copy */
 	if (wait ? !sb_wait_ready(r, (s32)x) : o->step != S_NONE) {
-		if (o->step == S_NONE) { o->step = S_KILLED; o->err = E_INTR; }
+		if (o->step == S_NONE) fail(o, S_KILLED, -E_INTR);
 		sb_abandon(r, (s32)x, -1);
 	}
 	/* vfork returned (no init): the command exec'd, or failed and said so
@@ -578,7 +576,6 @@ static void sb_monitor_main(struct sreq *r)
 static void sb_entering_main(struct sreq *r)
 {
 	s64 rc;
-	char byte;
 	sys1(SYS_set_tid_address, (s64)&r->gate);
 	if (sys2(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL) < 0 || sys0(SYS_getppid) != r->ppid)
 		sb_fail(r, S_PARENT_GONE, -E_SRCH, -1);
@@ -593,10 +590,7 @@ static void sb_entering_main(struct sreq *r)
 					 (void *)sb_monitor_main);
 	if (rc < 0) sb_fail(r, S_CLONE, rc, -1);
 	sys1(SYS_close, r->epipe[1]);
-	for (;;) {
-		rc = sys3(SYS_read, r->epipe[0], (s64)&byte, 1);
-		if (rc != -E_INTR) break;
-	}
+	sb_block(r->epipe[0]);
 	sys1(SYS_exit_group, 0);
 }
 
@@ -640,8 +634,7 @@ s32 bun_userns_sandbox(struct sreq *r)
 	s32 pidfd = -1, i;
 	s64 rc, pid;
 
-	r->step = S_NONE;
-	r->err = 0;
+	head_clear(r);
 	r->index = -1;
 	r->pid = 0;
 	r->copy = 0;
@@ -656,7 +649,7 @@ s32 bun_userns_sandbox(struct sreq *r)
 	 * follows fs.suid_dumpable: at 1 its copy of Bun's memory would be open
 	 * to every process of the caller's uid. */
 	rc = suid_dumpable();
-	if (rc != 0 && rc != 2) { r->step = S_DUMPABLE; r->err = E_PERM; return -E_PERM; }
+	if (rc != 0 && rc != 2) return (s32)fail(r, S_DUMPABLE, -E_PERM);
 	/* argv and envp as execve wants them: pointers, valid in every copy. */
 	ptrs = (char **)((char *)r + r->ptrs);
 	offs = (u32 *)((char *)r + r->argv);
@@ -666,7 +659,7 @@ s32 bun_userns_sandbox(struct sreq *r)
 	for (i = 0; i < r->envc; i++) ptrs[r->argc + 1 + i] = (char *)r + offs[i];
 	ptrs[r->argc + 1 + r->envc] = 0;
 	rc = sys6(SYS_mmap, 0, PAGE, PROT_RW, MAP_SHARED_ANON, -1, 0);
-	if (rc < 0 && rc > -PAGE) { r->step = S_CLONE; r->err = (s32)-rc; return (s32)rc; }
+	if (rc < 0 && rc > -PAGE) return (s32)fail(r, S_CLONE, rc);
 	r->report = (u64)rc;
 	o = sb_out(r);
 	o->index = -1;
@@ -675,26 +668,19 @@ s32 bun_userns_sandbox(struct sreq *r)
 
 	*(volatile s32 *)&r->gate = 1;
 	rc = sys4(SYS_rt_sigprocmask, SIG_SETMASK, (s64)&all, (s64)&old, 8);
-	if (rc < 0) { r->step = S_SIGMASK; r->err = (s32)-rc; goto out; }
+	if (rc < 0) { fail(r, S_SIGMASK, rc); goto out; }
 	pid = bun_userns_clone_trampoline(CLONE_VM | CLONE_PIDFD, sb_stack(r, 4), &pidfd, r, (void *)sb_entering_main);
 	sys4(SYS_rt_sigprocmask, SIG_SETMASK, (s64)&old, 0, 8);
-	if (pid < 0) { r->step = S_CLONE; r->err = (s32)-pid; rc = pid; goto out; }
+	if (pid < 0) { rc = fail(r, S_CLONE, pid); goto out; }
 	sb_gate_wait(r, pidfd);
-	for (;;) {
-		mem_zero(info, sizeof info);
-		if (sys5(SYS_waitid, P_PIDFD, pidfd, (s64)info, WEXITED | WALL, 0) != -E_INTR) break;
-	}
+	wait_retry(P_PIDFD, pidfd, info, WEXITED | WALL);
 	sys1(SYS_close, pidfd);
-	r->step = o->step;
-	r->err = o->err;
+	fail(r, o->step, -(s64)o->err);
 	r->index = o->index;
 	r->first = o->first;
 	for (i = 0; i < 6; i++) r->ns[i] = o->ns[i];
 	r->ns_user = o->ns_user;
-	if (r->step == S_NONE && (SI_CODE(info) != CLD_EXITED || SI_STATUS(info) != 0)) {
-		r->step = S_KILLED;
-		r->err = E_INTR;
-	}
+	if (r->step == S_NONE && (SI_CODE(info) != CLD_EXITED || SI_STATUS(info) != 0)) fail(r, S_KILLED, -E_INTR);
 	if (r->copy > 0) {
 		if (r->step != S_NONE) {
 			/* It cleans the host and exits by itself; told again in case it still waits. */
@@ -706,16 +692,14 @@ s32 bun_userns_sandbox(struct sreq *r)
 			if (rc < 0) {
 				sys2(SYS_kill, r->copy, SIG_KILL_SANDBOX);
 				exec_reap_pid(r->copy, info);
-				r->step = S_PIDFD_OPEN;
-				r->err = (s32)-rc;
+				fail(r, S_PIDFD_OPEN, rc);
 			} else {
 				r->pidfd = (s32)rc;
 				r->pid = r->copy;
 			}
 		}
 	} else if (r->step == S_NONE) {
-		r->step = S_CLONE;
-		r->err = E_SRCH;
+		fail(r, S_CLONE, -E_SRCH);
 	}
 	rc = r->step == S_NONE ? r->pid : -r->err;
 out:
@@ -728,11 +712,7 @@ out:
 static s32 rec_sandbox(struct sreq *r, s32 regfd, s32 slot)
 {
 	s32 rc, put;
-	if (!reg_is(regfd, 0)) {
-		r->step = S_NONE;
-		r->err = E_BADF;
-		return -E_BADF;
-	}
+	if (!reg_is(regfd, 0)) return (s32)fail(r, S_NONE, -E_BADF);
 	rc = bun_userns_sandbox(r);
 	if (rc > 0) {
 		put = rec_put(regfd, slot, REC_COMMAND, r->pidfd, rc);
@@ -740,9 +720,7 @@ static s32 rec_sandbox(struct sreq *r, s32 regfd, s32 slot)
 			sys2(SYS_kill, rc, SIG_KILL_SANDBOX);
 			reap(r->pidfd);
 			sys1(SYS_close, r->pidfd);
-			r->step = S_PIDFD_OPEN;
-			r->err = -put;
-			return put;
+			return (s32)fail(r, S_PIDFD_OPEN, put);
 		}
 	}
 	return rc;
