@@ -172,7 +172,9 @@ struct sout {
 	X(GATE, "gate", "futex")                   \
 	X(PIDFD_OPEN, "pidfd_open", "pidfd_open")  \
 	X(LOCK, "lock", "fcntl")                   \
-	X(USERNS_ENABLED, "userns_enabled", "unshare")
+	X(USERNS_ENABLED, "userns_enabled", "unshare") \
+	X(NESTED_USERNS, "nested_userns", "unshare")   \
+	X(NESTED_MAPS, "nested_maps", "write")
 
 #define SSTEP_ENUM(id, name, syscall) S_##id,
 enum sstep { SSTEPS(SSTEP_ENUM) S_COUNT };

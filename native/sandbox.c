@@ -60,6 +60,7 @@
 #define CLONE_NEWUSER_ 0x10000000
 #define CLONE_NEWPID_ 0x20000000
 #define E_PERM_ 1
+#define MAP_PRIVATE_ANON 0x22 /* MAP_PRIVATE | MAP_ANONYMOUS */
 
 /* struct flock (the same on x86_64 and arm64). */
 struct flock_ { short type, whence; s32 pad; s64 start, len; s32 pid, pad2; };
@@ -297,13 +298,134 @@ static void sb_locks(struct sreq *r)
 	}
 }
 
+/* V in decimal, then END, at out + k: the new length. */
+static s64 sb_put_u64(char *out, s64 k, u64 v, char end)
+{
+	char digits[24];
+	int n = 0;
+	do { digits[n++] = (char)('0' + v % 10); v /= 10; } while (v);
+	while (n) out[k++] = digits[--n];
+	out[k++] = end;
+	return k;
+}
+
+/* TEXT (NUL-terminated) into DIR's NAME in one write, as /proc's map and sysctl files take it. */
+static s64 sb_write_map(s32 dir, const char *name, const char *text)
+{
+	s64 fd, n, len = 0;
+	while (text[len]) len++;
+	fd = sys4(SYS_openat, dir, (s64)name, O_WRONLY | O_CLOEXEC, 0);
+	if (fd < 0) return fd;
+	n = sys3(SYS_write, fd, (s64)text, len);
+	sys1(SYS_close, fd);
+	return n < 0 ? n : n != len ? -E_INVAL : 0;
+}
+
+/*
+ * disableNestedUserns, as a limit nobody inside can lift. The limit
+ * (user.max_user_namespaces) belongs to the user namespace it is written
+ * in, and whoever holds CAP_SYS_RESOURCE there may write it again; so it is
+ * written in the sandbox's user namespace as 1 (room for exactly one, the
+ * next), and everything from here on runs in a user namespace below it,
+ * where nobody holds a capability over the one that owns the limit. Every
+ * user namespace made further down is counted against the limit of each
+ * ancestor, so the count of one already made there refuses them all.
+ *
+ * The new namespace's maps must be written from the namespace above (only
+ * there do we hold CAP_SETUID and CAP_SETGID over it, as ranges need), so a
+ * short-lived child W stays above while we go below, writes the same ids
+ * through (each range of ours mapped to itself), and exits.
+ */
+struct nest {
+	s32 self;      /* our pid, as W sees its parent */
+	s32 proc;      /* O_PATH fd of our /proc/PID (the host's /proc: the view may have none) */
+	s32 go;        /* futex: 0 wait, 1 we are below, <0 -errno of the unshare */
+	char *text;    /* 4 pages: uid_map read, uid_map to write, gid_map read, gid_map to write */
+};
+
+/* Each "inside outside count" line of a map, read from our namespace, as
+ * "inside inside count": the same ids, mapped through one level down. */
+static s64 sb_map_through(s32 proc, const char *name, char *in, char *out)
+{
+	s64 fd, n, k = 0, i = 0;
+	u64 v[3];
+	s32 f;
+	fd = sys4(SYS_openat, proc, (s64)name, O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0) return fd;
+	n = sys3(SYS_read, fd, (s64)in, PAGE - 1);
+	sys1(SYS_close, fd);
+	if (n < 0) return n;
+	in[n] = 0;
+	while (i < n) {
+		for (f = 0; f < 3; f++) {
+			while (in[i] == ' ' || in[i] == '\t') i++;
+			v[f] = 0;
+			if (in[i] < '0' || in[i] > '9') return -E_INVAL;
+			while (in[i] >= '0' && in[i] <= '9') v[f] = v[f] * 10 + (u64)(in[i++] - '0');
+		}
+		while (i < n && in[i] != '\n') i++;
+		i++;
+		if (k > PAGE - 40) return -E_INVAL;
+		k = sb_put_u64(out, k, v[0], ' ');
+		k = sb_put_u64(out, k, v[0], ' ');
+		k = sb_put_u64(out, k, v[2], '\n');
+	}
+	return k;
+}
+
+/* W: above, until we are below; then our maps, written through its own (the parent's) eyes. */
+static void sb_nest_writer(struct nest *w)
+{
+	s64 rc;
+	if (sys2(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL) < 0 || sys0(SYS_getppid) != w->self) sys1(SYS_exit_group, 1);
+	while (*(volatile s32 *)&w->go == 0) sys4(SYS_futex, (s64)&w->go, FUTEX_WAIT, 0, 0);
+	if (w->go < 0) sys1(SYS_exit_group, 1);
+	rc = sb_write_map(w->proc, "uid_map", w->text + PAGE);
+	if (rc >= 0) rc = sb_write_map(w->proc, "gid_map", w->text + 3 * PAGE);
+	sys1(SYS_exit_group, rc < 0 ? (s32)-rc & 255 : 0);
+}
+
+static void sb_nest_userns(struct sreq *r, s32 proc)
+{
+	struct nest w;
+	u8 info[128];
+	s64 rc, pid;
+	mem_zero(&w, sizeof w);
+	w.proc = proc;
+	w.self = (s32)sys0(SYS_getpid);
+	rc = sys6(SYS_mmap, 0, 4 * PAGE, PROT_RW, MAP_PRIVATE_ANON, -1, 0);
+	if (rc < 0 && rc > -PAGE) sb_fail(r, S_NESTED_MAPS, rc, -1);
+	w.text = (char *)rc;
+	rc = sb_map_through(proc, "uid_map", w.text, w.text + PAGE);
+	if (rc >= 0) w.text[PAGE + rc] = 0;
+	if (rc >= 0) rc = sb_map_through(proc, "gid_map", w.text + 2 * PAGE, w.text + 3 * PAGE);
+	if (rc >= 0) w.text[3 * PAGE + rc] = 0;
+	if (rc < 0) sb_fail(r, S_NESTED_MAPS, rc, -1);
+	/* Room for exactly the one below us. */
+	rc = sb_write_map(proc, "../sys/user/max_user_namespaces", "1\n");
+	if (rc < 0) sb_fail(r, S_USERNS_LIMIT, rc, -1);
+	/* W shares our memory (the monitor's copy, not Bun's) for the texts and the word it waits on. */
+	pid = bun_userns_clone_trampoline(CLONE_VM | SIGCHLD_, sb_stack(r, 1), 0, &w, (void *)sb_nest_writer);
+	if (pid < 0) sb_fail(r, S_FORK, pid, -1);
+	rc = sys1(SYS_unshare, CLONE_NEWUSER_);
+	*(volatile s32 *)&w.go = rc < 0 ? (s32)rc : 1;
+	sys3(SYS_futex, (s64)&w.go, FUTEX_WAKE, 1);
+	wait_retry(P_PID, pid, info, WEXITED | WALL);
+	sys2(SYS_munmap, (s64)w.text, 4 * PAGE);
+	if (rc < 0) sb_fail(r, S_NESTED_USERNS, rc, -1);
+	if (SI_CODE(info) != CLD_EXITED || SI_STATUS(info) != 0)
+		sb_fail(r, S_NESTED_MAPS, SI_CODE(info) == CLD_EXITED ? -(s64)SI_STATUS(info) : -E_INTR, -1);
+	/* A new user namespace is new credentials: sealed again, as after setns. */
+	sys2(SYS_prctl, PR_SET_DUMPABLE, 0);
+}
+
 static void sb_first_main(struct sreq *r)
 {
 	struct sout *o = sb_out(r);
 	const char *host = sb_str(r, r->hostname);
 	u64 ns = CLONE_NEWNS;
 	s64 rc, q;
-	s32 n;
+	s32 n, proc = -1;
 
 	/* Our parent is the monitor: seen as 0 from a new pid namespace. */
 	rc = sys0(SYS_getppid);
@@ -327,18 +449,11 @@ static void sb_first_main(struct sreq *r)
 		sb_ready(r);
 		sb_block(r->userns_block_fd);
 	}
+	/* disableNestedUserns works through our /proc/PID once the view is
+	 * built: the host's /proc, held while it is still visible. */
 	if (r->opts & SO_NO_USERNS) {
-		/* user.max_user_namespaces is per user namespace, read and written
-		 * through /proc/sys by who opens it: 0 here refuses every user
-		 * namespace below this one. Written through the host's /proc, still
-		 * visible before the pivot. */
-		rc = sys4(SYS_openat, AT_FDCWD, (s64)"/proc/sys/user/max_user_namespaces", O_WRONLY | O_CLOEXEC, 0);
-		if (rc >= 0) {
-			s64 w = sys3(SYS_write, rc, (s64)"0\n", 2);
-			sys1(SYS_close, rc);
-			rc = w < 0 ? w : 0;
-		}
-		if (rc < 0) sb_fail(r, S_USERNS_LIMIT, rc, -1);
+		proc = (s32)sys4(SYS_openat, AT_FDCWD, (s64)"/proc/self", O_PATH | O_DIRECTORY_ | O_CLOEXEC, 0);
+		if (proc < 0) sb_fail(r, S_USERNS_LIMIT, proc, -1);
 	}
 	build_view(r);
 	if (host) {
@@ -353,6 +468,10 @@ static void sb_first_main(struct sreq *r)
 	if (r->userns2 >= 0) {
 		rc = sys2(SYS_setns, r->userns2, CLONE_NEWUSER_);
 		if (rc < 0) sb_fail(r, S_SETNS, rc, -1);
+	}
+	if (r->opts & SO_NO_USERNS) {
+		sb_nest_userns(r, proc);
+		sys1(SYS_close, proc);
 	}
 	if (!(r->opts & SO_NEW_PID) || (r->opts & SO_AS_PID1)) sb_command(r);
 

@@ -429,6 +429,8 @@ export const SANDBOX_STEPS = [
   ["pidfd_open", "pidfd_open"],
   ["lock", "fcntl"],
   ["userns_enabled", "unshare"],
+  ["nested_userns", "unshare"],
+  ["nested_maps", "write"],
 ] as const;
 
 /** PSTEPS: the kernel probe's steps (probe.c): the first call that failed; 0 is all work. */
