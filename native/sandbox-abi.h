@@ -127,6 +127,8 @@ struct sout {
 	s32 first; /* the first process, as the monitor sees it */
 	u64 ns[6]; /* its namespaces' inodes (struct sreq's ns) */
 	u64 ns_user;
+	s32 first_fd; /* pidns with "pid": the first process's pidfd, from the intermediate */
+	s32 pad;
 };
 
 /* Every step that can fail, with its syscall: part of the contract (the loader compares it whole). */

@@ -4,7 +4,8 @@
  *
  * The user namespace (and its maps, rootless ranges through newuidmap
  * included) is made by a parked helper (helper.c); this file only enters
- * it. Four processes, each for a reason:
+ * it. Four processes, each for a reason (and two short-lived ones: I
+ * below, for pidns with "pid", and W, for disableNestedUserns):
  *
  *  E  the entering child, CLONE_VM of Bun's thread on the block's stack: it
  *     sets up stdio and forks the monitor, then waits for the start to be
@@ -618,6 +619,89 @@ static void sb_overlay_close(struct sreq *r, struct sop *op)
 		if (fds[k] >= 0) sys1(SYS_close, fds[k]);
 }
 
+/* How the sandbox's first process is cloned: it shares our memory and fd
+ * table; without an init or an early report we wait (CLONE_VFORK) until the
+ * command it becomes has exec'd. */
+static u64 sb_first_flags(struct sreq *r)
+{
+	s32 init = (r->opts & SO_NEW_PID) && !(r->opts & SO_AS_PID1);
+	s32 early = r->block_fd >= 0 || r->userns_block_fd >= 0;
+	return CLONE_VM | CLONE_FILES | SIGCHLD_ | (init || early ? 0 : CLONE_VFORK);
+}
+
+/* The intermediate I (pidns with "pid"): setns left our children's pid
+ * namespace the one given, and unshare(CLONE_NEWPID) is refused to a
+ * process whose children's namespace is not its own; I lives in the one
+ * given, so it may make one below it. Its child, the sandbox's first
+ * process, is ours (CLONE_PARENT): we wait for it and signal it as usual.
+ * Its pidfd lands in our table (CLONE_FILES) and its number in the report. */
+static void sb_intermediate_main(struct sreq *r)
+{
+	struct sout *o = sb_out(r);
+	s64 rc;
+	if (sys2(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL) < 0) sb_fail(r, S_PARENT_GONE, -E_SRCH, -1);
+	rc = sys1(SYS_unshare, CLONE_NEWPID);
+	if (rc < 0) sb_fail(r, S_UNSHARE, rc, -1);
+	rc = bun_userns_clone_trampoline(sb_first_flags(r) | CLONE_PARENT | CLONE_PIDFD, sb_stack(r, 2), &o->first_fd, r,
+					 (void *)sb_first_main);
+	if (rc < 0) sb_fail(r, S_FORK, rc, -1);
+	sys1(SYS_exit_group, 0);
+}
+
+/* The pid a pidfd refers to, in our pid namespace: its "Pid:" line in
+ * /proc/self/fdinfo (the host's /proc: we never enter the view). */
+static s64 sb_pidfd_pid(s32 pidfd)
+{
+	char path[64], text[512];
+	s64 fd, n, i, v = 0;
+	put_decimal(path, "/proc/self/fdinfo/", pidfd);
+	fd = sys4(SYS_openat, AT_FDCWD, (s64)path, O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0) return fd;
+	n = sys3(SYS_read, fd, (s64)text, sizeof text - 1);
+	sys1(SYS_close, fd);
+	if (n < 0) return n;
+	text[n] = 0;
+	for (i = 0; i + 5 < n; i++) {
+		if (!(i == 0 || text[i - 1] == '\n') || text[i] != 'P' || text[i + 1] != 'i' || text[i + 2] != 'd' ||
+		    text[i + 3] != ':')
+			continue;
+		for (i += 4; text[i] == ' ' || text[i] == '\t'; i++) {}
+		if (text[i] < '0' || text[i] > '9') return -E_SRCH; /* -1: it has exited */
+		while (text[i] >= '0' && text[i] <= '9') v = v * 10 + (text[i++] - '0');
+		return v;
+	}
+	return -E_SRCH;
+}
+
+/* pidns with "pid": the first process, made below the pid namespace given
+ * through I. Returns its pid (ours); a failure is reported and ends us. */
+static s64 sb_first_below(struct sreq *r)
+{
+	struct sout *o = sb_out(r);
+	u8 info[128];
+	s64 i, x;
+	o->first_fd = -1;
+	/* I's stack: the lower half of the command's quarter (the command and
+	 * the nesting child run on its upper half, while I may still wait). */
+	i = bun_userns_clone_trampoline(CLONE_VM | CLONE_FILES | SIGCHLD_,
+					(char *)r + SB_HEADER + (((s64)r->stack_len / 8) & ~15L), 0, r,
+					(void *)sb_intermediate_main);
+	if (i < 0) sb_fail(r, S_FORK, i, -1);
+	/* I exits once the first process is running (or has exec'd, as vfork waits). */
+	wait_retry(P_PID, i, info, WEXITED | WALL);
+	if (o->first_fd < 0) {
+		if (o->step == S_NONE) fail(o, S_FORK, -E_SRCH);
+		sb_abandon(r, -1, -1);
+	}
+	x = sb_pidfd_pid(o->first_fd);
+	sys1(SYS_close, o->first_fd);
+	if (x < 0) {
+		if (o->step == S_NONE) fail(o, S_FORK, x);
+		sb_abandon(r, -1, -1);
+	}
+	return x;
+}
+
 static void sb_monitor_main(struct sreq *r)
 {
 	struct sout *o = sb_out(r);
@@ -661,13 +745,16 @@ static void sb_monitor_main(struct sreq *r)
 	 * to fs.suid_dumpable: seal again. */
 	sys2(SYS_prctl, PR_SET_DUMPABLE, 0);
 	sys1(SYS_close, r->helper_pidfd);
-	if (r->opts & SO_NEW_PID) {
-		rc = sys1(SYS_unshare, CLONE_NEWPID);
-		if (rc < 0) sb_fail(r, S_UNSHARE, rc, -1);
+	if ((r->opts & SO_NEW_PID) && r->pidns >= 0) {
+		x = sb_first_below(r);
+	} else {
+		if (r->opts & SO_NEW_PID) {
+			rc = sys1(SYS_unshare, CLONE_NEWPID);
+			if (rc < 0) sb_fail(r, S_UNSHARE, rc, -1);
+		}
+		x = bun_userns_clone_trampoline(sb_first_flags(r), sb_stack(r, 2), 0, r, (void *)sb_first_main);
+		if (x < 0) sb_fail(r, S_FORK, x, -1);
 	}
-	x = bun_userns_clone_trampoline(CLONE_VM | CLONE_FILES | SIGCHLD_ | (wait ? 0 : CLONE_VFORK), sb_stack(r, 2), 0,
-					r, (void *)sb_first_main);
-	if (x < 0) sb_fail(r, S_FORK, x, -1);
 	o->first = (s32)x; /* in the report page: our memory is a copy */
 	if (wait ? !sb_wait_ready(r, (s32)x) : o->step != S_NONE) {
 		if (o->step == S_NONE) fail(o, S_KILLED, -E_INTR);
