@@ -5,7 +5,8 @@
  * The user namespace (and its maps, rootless ranges through newuidmap
  * included) is made by a parked helper (helper.c); this file only enters
  * it. Four processes, each for a reason (and two short-lived ones: I
- * below, for pidns with "pid", and W, for disableNestedUserns):
+ * below, for pidns with "pid", and W, the parked maker of the user
+ * namespace below the sandbox's, for disableNestedUserns):
  *
  *  E  the entering child, CLONE_VM of Bun's thread on the block's stack: it
  *     sets up stdio and forks the monitor, then waits for the start to be
@@ -322,6 +323,30 @@ static s64 sb_write_map(s32 dir, const char *name, const char *text)
 	return n < 0 ? n : n != len ? -E_INVAL : 0;
 }
 
+/* The pid a pidfd refers to, in the pid namespace of the /proc at DIR: the
+ * "Pid:" line of its fdinfo file PATH there. */
+static s64 sb_pidfd_pid_at(s32 dir, const char *path)
+{
+	char text[512];
+	s64 fd, n, i, v = 0;
+	fd = sys4(SYS_openat, dir, (s64)path, O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0) return fd;
+	n = sys3(SYS_read, fd, (s64)text, sizeof text - 1);
+	sys1(SYS_close, fd);
+	if (n < 0) return n;
+	text[n] = 0;
+	for (i = 0; i + 5 < n; i++) {
+		if (!(i == 0 || text[i - 1] == '\n') || text[i] != 'P' || text[i + 1] != 'i' || text[i + 2] != 'd' ||
+		    text[i + 3] != ':')
+			continue;
+		for (i += 4; text[i] == ' ' || text[i] == '\t'; i++) {}
+		if (text[i] < '0' || text[i] > '9') return -E_SRCH; /* -1: it has exited */
+		while (text[i] >= '0' && text[i] <= '9') v = v * 10 + (text[i++] - '0');
+		return v;
+	}
+	return -E_SRCH;
+}
+
 /*
  * disableNestedUserns, as a limit nobody inside can lift. The limit
  * (user.max_user_namespaces) belongs to the user namespace it is written
@@ -330,18 +355,20 @@ static s64 sb_write_map(s32 dir, const char *name, const char *text)
  * next), and everything from here on runs in a user namespace below it,
  * where nobody holds a capability over the one that owns the limit. Every
  * user namespace made further down is counted against the limit of each
- * ancestor, so the count of one already made there refuses them all.
+ * ancestor, so the one already made there refuses them all.
  *
- * The new namespace's maps must be written from the namespace above (only
- * there do we hold CAP_SETUID and CAP_SETGID over it, as ranges need), so a
- * short-lived child W stays above while we go below, writes the same ids
- * through (each range of ours mapped to itself), and exits.
+ * The new namespace's maps must be written from the one above (only there
+ * do we hold CAP_SETUID and CAP_SETGID over it, as ranges need), into the
+ * /proc files of a process inside it. Ours are root's (a sealed mm: park.c
+ * says why), which an unprivileged caller's namespace cannot write; so the
+ * namespace is made by W, which leaves our memory at once for the park
+ * program (an mm of its own, its /proc files its owner's): we write W's
+ * maps (the same ids mapped through, each range of ours to itself), enter
+ * its namespace, and end it.
  */
 struct nest {
-	s32 self;      /* our pid, as W sees its parent */
-	s32 proc;      /* O_PATH fd of our /proc/PID (the host's /proc: the view may have none) */
-	s32 go;        /* futex: 0 wait, 1 we are below, <0 -errno of the unshare */
-	char *text;    /* 4 pages: uid_map read, uid_map to write, gid_map read, gid_map to write */
+	s32 image;     /* the park program's sealed memfd */
+	s32 pad;
 };
 
 /* Each "inside outside count" line of a map, read from our namespace, as
@@ -371,52 +398,82 @@ static s64 sb_map_through(s32 proc, const char *name, char *in, char *out)
 		k = sb_put_u64(out, k, v[0], ' ');
 		k = sb_put_u64(out, k, v[2], '\n');
 	}
+	out[k] = 0;
 	return k;
 }
 
-/* W: above, until we are below; then our maps, written through its own (the parent's) eyes. */
-static void sb_nest_writer(struct nest *w)
+/* W: into a new user namespace, then out of our memory (vfork: we wait for the exec). */
+static void sb_nest_maker(struct nest *w)
 {
+	u64 all = ~0UL;
+	char *argv[2];
+	char *envp[1];
 	s64 rc;
-	if (sys2(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL) < 0 || sys0(SYS_getppid) != w->self) sys1(SYS_exit_group, 1);
-	while (*(volatile s32 *)&w->go == 0) sys4(SYS_futex, (s64)&w->go, FUTEX_WAIT, 0, 0);
-	if (w->go < 0) sys1(SYS_exit_group, 1);
-	rc = sb_write_map(w->proc, "uid_map", w->text + PAGE);
-	if (rc >= 0) rc = sb_write_map(w->proc, "gid_map", w->text + 3 * PAGE);
-	sys1(SYS_exit_group, rc < 0 ? (s32)-rc & 255 : 0);
+	/* Every signal blocked (the mask survives execve): the park program's
+	 * only stop is its own SIGSTOP. */
+	sys4(SYS_rt_sigprocmask, SIG_SETMASK, (s64)&all, 0, 8);
+	if (sys2(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL) < 0) sys1(SYS_exit_group, 1);
+	rc = sys1(SYS_unshare, CLONE_NEWUSER_);
+	if (rc < 0) sys1(SYS_exit_group, 2);
+	argv[0] = (char *)"bun-userns-nest";
+	argv[1] = 0;
+	envp[0] = 0;
+	sys5(SYS_execveat, w->image, (s64)"", (s64)argv, (s64)envp, AT_EMPTY_PATH);
+	sys1(SYS_exit_group, 3);
 }
 
+/* PROC: O_PATH fd of the host's /proc. */
 static void sb_nest_userns(struct sreq *r, s32 proc)
 {
 	struct nest w;
 	u8 info[128];
-	s64 rc, pid;
+	char path[64], *text;
+	s64 rc, pid, host, fd;
+	s32 pidfd = -1;
 	mem_zero(&w, sizeof w);
-	w.proc = proc;
-	w.self = (s32)sys0(SYS_getpid);
 	rc = sys6(SYS_mmap, 0, 4 * PAGE, PROT_RW, MAP_PRIVATE_ANON, -1, 0);
 	if (rc < 0 && rc > -PAGE) sb_fail(r, S_NESTED_MAPS, rc, -1);
-	w.text = (char *)rc;
-	rc = sb_map_through(proc, "uid_map", w.text, w.text + PAGE);
-	if (rc >= 0) w.text[PAGE + rc] = 0;
-	if (rc >= 0) rc = sb_map_through(proc, "gid_map", w.text + 2 * PAGE, w.text + 3 * PAGE);
-	if (rc >= 0) w.text[3 * PAGE + rc] = 0;
+	text = (char *)rc;
+	rc = sb_map_through(proc, "self/uid_map", text, text + PAGE);
+	if (rc >= 0) rc = sb_map_through(proc, "self/gid_map", text + 2 * PAGE, text + 3 * PAGE);
 	if (rc < 0) sb_fail(r, S_NESTED_MAPS, rc, -1);
 	/* Room for exactly the one below us. */
-	rc = sb_write_map(proc, "../sys/user/max_user_namespaces", "1\n");
+	rc = sb_write_map(proc, "sys/user/max_user_namespaces", "1\n");
 	if (rc < 0) sb_fail(r, S_USERNS_LIMIT, rc, -1);
-	/* W shares our memory (the monitor's copy, not Bun's) for the texts and the word it waits on. */
-	pid = bun_userns_clone_trampoline(CLONE_VM | SIGCHLD_, sb_stack(r, 1), 0, &w, (void *)sb_nest_writer);
+	w.image = (s32)park_image();
+	if (w.image < 0) sb_fail(r, S_NESTED_USERNS, w.image, -1);
+	pid = bun_userns_clone_trampoline(CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD_, sb_stack(r, 1), &pidfd, &w,
+					  (void *)sb_nest_maker);
+	sys1(SYS_close, w.image);
 	if (pid < 0) sb_fail(r, S_FORK, pid, -1);
-	rc = sys1(SYS_unshare, CLONE_NEWUSER_);
-	*(volatile s32 *)&w.go = rc < 0 ? (s32)rc : 1;
-	sys3(SYS_futex, (s64)&w.go, FUTEX_WAKE, 1);
+	/* Parked (its own SIGSTOP), or failed before. */
+	wait_retry(P_PID, pid, info, WEXITED | WSTOPPED | WALL);
+	if (SI_CODE(info) != CLD_STOPPED) sb_fail(r, S_NESTED_USERNS, -E_PERM_, -1);
+	/* Its /proc is the host's, where its pid is not the one we know: the pidfd says which. */
+	put_decimal(path, "self/fdinfo/", pidfd);
+	host = sb_pidfd_pid_at(proc, path);
+	rc = host;
+	if (host > 0) {
+		put_decimal(path, "", (s32)host);
+		fd = sys4(SYS_openat, proc, (s64)path, O_PATH | O_DIRECTORY_ | O_CLOEXEC, 0);
+		rc = fd;
+		if (fd >= 0) {
+			rc = sb_write_map((s32)fd, "uid_map", text + PAGE);
+			if (rc >= 0) rc = sb_write_map((s32)fd, "gid_map", text + 3 * PAGE);
+			if (rc >= 0) {
+				s64 ns = sys4(SYS_openat, fd, (s64)"ns/user", O_RDONLY | O_CLOEXEC, 0);
+				rc = ns < 0 ? ns : sys2(SYS_setns, ns, CLONE_NEWUSER_);
+				if (ns >= 0) sys1(SYS_close, ns);
+			}
+			sys1(SYS_close, fd);
+		}
+	}
+	sys4(SYS_pidfd_send_signal, pidfd, SIGKILL, 0, 0);
 	wait_retry(P_PID, pid, info, WEXITED | WALL);
-	sys2(SYS_munmap, (s64)w.text, 4 * PAGE);
-	if (rc < 0) sb_fail(r, S_NESTED_USERNS, rc, -1);
-	if (SI_CODE(info) != CLD_EXITED || SI_STATUS(info) != 0)
-		sb_fail(r, S_NESTED_MAPS, SI_CODE(info) == CLD_EXITED ? -(s64)SI_STATUS(info) : -E_INTR, -1);
-	/* A new user namespace is new credentials: sealed again, as after setns. */
+	sys1(SYS_close, pidfd);
+	sys2(SYS_munmap, (s64)text, 4 * PAGE);
+	if (rc < 0) sb_fail(r, S_NESTED_MAPS, rc, -1);
+	/* New credentials: sealed again, as after setns. */
 	sys2(SYS_prctl, PR_SET_DUMPABLE, 0);
 }
 
@@ -450,10 +507,10 @@ static void sb_first_main(struct sreq *r)
 		sb_ready(r);
 		sb_block(r->userns_block_fd);
 	}
-	/* disableNestedUserns works through our /proc/PID once the view is
-	 * built: the host's /proc, held while it is still visible. */
+	/* disableNestedUserns works through the host's /proc once the view
+	 * is built: held while it is still visible. */
 	if (r->opts & SO_NO_USERNS) {
-		proc = (s32)sys4(SYS_openat, AT_FDCWD, (s64)"/proc/self", O_PATH | O_DIRECTORY_ | O_CLOEXEC, 0);
+		proc = (s32)sys4(SYS_openat, AT_FDCWD, (s64)"/proc", O_PATH | O_DIRECTORY_ | O_CLOEXEC, 0);
 		if (proc < 0) sb_fail(r, S_USERNS_LIMIT, proc, -1);
 	}
 	build_view(r);
@@ -648,37 +705,13 @@ static void sb_intermediate_main(struct sreq *r)
 	sys1(SYS_exit_group, 0);
 }
 
-/* The pid a pidfd refers to, in our pid namespace: its "Pid:" line in
- * /proc/self/fdinfo (the host's /proc: we never enter the view). */
-static s64 sb_pidfd_pid(s32 pidfd)
-{
-	char path[64], text[512];
-	s64 fd, n, i, v = 0;
-	put_decimal(path, "/proc/self/fdinfo/", pidfd);
-	fd = sys4(SYS_openat, AT_FDCWD, (s64)path, O_RDONLY | O_CLOEXEC, 0);
-	if (fd < 0) return fd;
-	n = sys3(SYS_read, fd, (s64)text, sizeof text - 1);
-	sys1(SYS_close, fd);
-	if (n < 0) return n;
-	text[n] = 0;
-	for (i = 0; i + 5 < n; i++) {
-		if (!(i == 0 || text[i - 1] == '\n') || text[i] != 'P' || text[i + 1] != 'i' || text[i + 2] != 'd' ||
-		    text[i + 3] != ':')
-			continue;
-		for (i += 4; text[i] == ' ' || text[i] == '\t'; i++) {}
-		if (text[i] < '0' || text[i] > '9') return -E_SRCH; /* -1: it has exited */
-		while (text[i] >= '0' && text[i] <= '9') v = v * 10 + (text[i++] - '0');
-		return v;
-	}
-	return -E_SRCH;
-}
-
 /* pidns with "pid": the first process, made below the pid namespace given
  * through I. Returns its pid (ours); a failure is reported and ends us. */
 static s64 sb_first_below(struct sreq *r)
 {
 	struct sout *o = sb_out(r);
 	u8 info[128];
+	char path[64];
 	s64 i, x;
 	o->first_fd = -1;
 	/* I's stack: the lower half of the command's quarter (the command and
@@ -693,7 +726,8 @@ static s64 sb_first_below(struct sreq *r)
 		if (o->step == S_NONE) fail(o, S_FORK, -E_SRCH);
 		sb_abandon(r, -1, -1);
 	}
-	x = sb_pidfd_pid(o->first_fd);
+	put_decimal(path, "/proc/self/fdinfo/", o->first_fd); /* the host's /proc: we never enter the view */
+	x = sb_pidfd_pid_at(AT_FDCWD, path);
 	sys1(SYS_close, o->first_fd);
 	if (x < 0) {
 		if (o->step == S_NONE) fail(o, S_FORK, x);
