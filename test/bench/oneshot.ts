@@ -52,8 +52,7 @@ export function oneshotRows(runs: number): OneshotRows {
     const root = process.geteuid?.() === 0;
     // The package as packed (what bunx and npx run): a copy with the prepack script's dist/ built in it.
     const packed = join(base, "package");
-    for (const d of ["src", "native", "package.json"])
-      cpSync(join(ROOT, d), join(packed, d), { recursive: true });
+    for (const d of ["src", "native", "package.json"]) cpSync(join(ROOT, d), join(packed, d), { recursive: true });
     symlinkSync(join(ROOT, "node_modules"), join(packed, "node_modules"));
     const built = Bun.spawnSync([process.execPath, join(packed, "src", "packed", "bundle-cli.ts")], { stderr: "pipe" });
     if (built.exitCode !== 0) throw new Error(`prepack's bundle failed: ${built.stderr.toString()}`);
