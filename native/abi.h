@@ -268,12 +268,15 @@ struct winsize_io { u16 rows; u16 cols; u16 xpixel; u16 ypixel; }; /* winsize */
 	X(NONE, none, none) X(SIGMASK, sigmask, rt_sigprocmask) X(CLONE, clone, clone)            \
 	X(PDEATHSIG, pdeathsig, prctl) X(PARENT_GONE, parent_gone, getppid) X(STDIO, stdio, dup3)  \
 	X(SETNS_FD, setns_fd, setns) X(SETNS, setns, setns) X(CLOSE_RANGE, close_range, close_range) \
-	X(CHDIR, chdir, chdir) X(FORK, fork, clone) X(MOUNT_PROC, mount_proc, mount)                \
+	X(CHDIR, chdir, fchdir) X(FORK, fork, clone) X(MOUNT_PROC, mount_proc, move_mount)                \
 	X(EXEC, exec, execve) X(PIDFD_OPEN, pidfd_open, pidfd_open) X(UNSHARE, unshare, unshare)    \
 	X(PROPAGATION, propagation, mount) X(SETID, setid, setresuid) X(GATE, gate, futex)          \
 	X(STOPPED, stopped, waitid) X(DUMPABLE, dumpable, prctl) X(KILLED, killed, waitid)          \
 	X(SETSID, setsid, setsid) X(CTTY, ctty, ioctl) X(CHROOT, chroot, chroot)                  \
-	X(CAPS, caps, capset) X(TIME_OFFSETS, time_offsets, write)
+	X(CAPS, caps, capset) X(TIME_OFFSETS, time_offsets, write)                                 \
+	X(RESOLVE_CWD, resolve_cwd, openat) X(RESOLVE_ROOT, resolve_root, openat)                  \
+	X(RESOLVE_PROC, resolve_proc, openat) X(PROC_PRIVATE, proc_private, mount_setattr)         \
+	X(PROC_FS, proc_fs, fsopen) X(PROC_CREATE, proc_create, fsconfig) X(PROC_MOUNT, proc_mount, fsmount)
 
 /* An idmapped mount's steps (mount.c); 0 is success. */
 #define MSTEPS(X)                                                                              \

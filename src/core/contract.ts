@@ -344,9 +344,9 @@ export const EXEC_STEPS = [
   ["setns_fd", "setns"],
   ["setns", "setns"],
   ["close_range", "close_range"],
-  ["chdir", "chdir"],
+  ["chdir", "fchdir"],
   ["fork", "clone"],
-  ["mount_proc", "mount"],
+  ["mount_proc", "move_mount"],
   ["exec", "execve"],
   ["pidfd_open", "pidfd_open"],
   ["unshare", "unshare"],
@@ -361,6 +361,13 @@ export const EXEC_STEPS = [
   ["chroot", "chroot"],
   ["caps", "capset"],
   ["time_offsets", "write"],
+  ["resolve_cwd", "openat"],
+  ["resolve_root", "openat"],
+  ["resolve_proc", "openat"],
+  ["proc_private", "mount_setattr"],
+  ["proc_fs", "fsopen"],
+  ["proc_create", "fsconfig"],
+  ["proc_mount", "fsmount"],
 ] as const;
 
 /** MSTEPS: an idmapped mount's steps (mount.c); 0 is success. */
