@@ -4,7 +4,7 @@
  * loader (src/core/native.ts) compares all of it at load (OP_ABI, rendered by
  * contract.c), so a stale BUN_USERNS_LIB build is refused instead of misread.
  */
-#define BUN_USERNS_ABI 9
+#define BUN_USERNS_ABI 10
 
 #define STR_(x) #x
 #define STR(x) STR_(x)

@@ -8,7 +8,7 @@
  */
 
 /** BUN_USERNS_ABI of native/abi.h. */
-export const ABI_VERSION = 9;
+export const ABI_VERSION = 10;
 
 /** CONTRACT_OPS: the op numbers of the one bound symbol. */
 export const OPS = {
