@@ -8,7 +8,7 @@
  */
 
 /** BUN_USERNS_ABI of native/abi.h. */
-export const ABI_VERSION = 9;
+export const ABI_VERSION = 10;
 
 /** CONTRACT_OPS: the op numbers of the one bound symbol. */
 export const OPS = {
@@ -232,16 +232,16 @@ export const BLOCKS = {
   sreq: {
     size: 256,
     fields: {
-      helper_pidfd: [0, 4],
-      opts: [4, 4],
+      step: [0, 4],
+      err: [4, 4],
       nops: [8, 4],
       ops: [12, 4],
       stdio: [16, 12],
       ppid: [28, 4],
       pid: [32, 4],
       pidfd: [36, 4],
-      step: [40, 4],
-      err: [44, 4],
+      helper_pidfd: [40, 4],
+      opts: [44, 4],
       index: [48, 4],
       gate: [52, 4],
       stack_len: [56, 4],
@@ -436,6 +436,8 @@ export const SANDBOX_STEPS = [
   ["pidfd_open", "pidfd_open"],
   ["lock", "fcntl"],
   ["userns_enabled", "unshare"],
+  ["nested_userns", "unshare"],
+  ["nested_maps", "write"],
 ] as const;
 
 /** PSTEPS: the kernel probe's steps (probe.c): the first call that failed; 0 is all work. */
