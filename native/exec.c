@@ -536,8 +536,14 @@ static void exec_enter_main(struct xreq *r)
 		/* The command is created in pid_for_children: pid 1 there. It shares
 		 * our mm until its exec (CLONE_VFORK: we wait for that), and is a
 		 * child of Bun's process (CLONE_PARENT), its exit signal ours (0:
-		 * no SIGCHLD, wildcard waits skip it). */
-		rc = bun_userns_clone_trampoline(CLONE_VM | CLONE_VFORK | CLONE_PARENT | CLONE_PARENT_SETTID,
+		 * no SIGCHLD, wildcard waits skip it). Except after a time namespace
+		 * made here: a child bound for another time namespace may not share
+		 * our mm (copy_process: EINVAL; kernels before the one whose execve
+		 * switches time namespaces, such as 6.1), so it is a real fork of
+		 * the copy (bun_userns_exec made us one: a sealed mm, its request
+		 * the shared page, both inherited). */
+		rc = bun_userns_clone_trampoline((r->unshare & CLONE_NEWTIME ? 0 : CLONE_VM) | CLONE_VFORK |
+							 CLONE_PARENT | CLONE_PARENT_SETTID,
 						 (char *)r->fork_stack, &r->pid, r, (void *)exec_inner_main);
 		if (rc < 0) xfail(r, X_FORK, rc, 126);
 		sys1(SYS_exit_group, 0);
@@ -819,8 +825,11 @@ s32 bun_userns_exec(struct xreq *r)
 	r->cmd_pidfd = -1;
 	if (r->stack_len < 16384 || r->nfds < 0 || r->nfds > XFD_MAX || !r->argv || !r->envp)
 		return (s32)fail(r, X_NONE, -E_INVAL);
-	/* timens_install: EUSERS unless alone in the mm (see the top of this file). */
-	if (exec_enters(r, CLONE_NEWTIME)) r->opts |= XOPT_OWN_MM;
+	/* timens_install: EUSERS unless alone in the mm (see the top of this file).
+	 * A time namespace made here and a forked command: that fork cannot share
+	 * the mm (exec_enter_main), so it forks the copy, never Bun's memory. */
+	if (exec_enters(r, CLONE_NEWTIME) || ((r->unshare & CLONE_NEWTIME) && (r->opts & XOPT_FORK)))
+		r->opts |= XOPT_OWN_MM;
 	r->ppid = (s32)sys0(SYS_getpid);
 	base = (char *)(r + 1);
 	top = (char *)((u64)(base + r->stack_len) & ~15UL);
