@@ -130,7 +130,8 @@ describe.skipIf(!READY)(`exec side by side with util-linux unshare ${WHY}`, () =
     ["--map-auto", ["--map-auto"]],
   ];
   test.each(MAP_CASES)("%s", async (_name, args) => {
-    const theirs = await run(withSubids(["unshare", ...args, ...probeCmd()]));
+    // By its path: the sh in between may be a busybox that prefers its own unshare applet.
+    const theirs = await run(withSubids([Bun.which("unshare") as string, ...args, ...probeCmd()]));
     const ours = await run(withSubids([...BUN_USERNS, "exec", ...args, "--", ...probeCmd()]));
     expect(theirs.code).toBe(0);
     expect(observed(ours)).toEqual(observed(theirs));
