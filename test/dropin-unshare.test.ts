@@ -234,7 +234,8 @@ describe.skipIf(!READY)(`exec side by side with util-linux unshare ${WHY}`, () =
       const files = { net: join(dir, "net"), uts: join(dir, "uts"), ipc: join(dir, "ipc") };
       for (const f of Object.values(files)) writeFileSync(f, "");
       const args = [`--net=${files.net}`, `--uts=${files.uts}`, `--ipc=${files.ipc}`];
-      const cmd = ["sh", "-c", "readlink /proc/self/ns/net /proc/self/ns/uts /proc/self/ns/ipc"];
+      // One link per readlink: busybox's takes one.
+      const cmd = ["sh", "-c", "for k in net uts ipc; do readlink /proc/self/ns/$k || exit; done"];
       const r = await run(
         tool === "unshare" ? ["unshare", ...args, ...cmd] : [...BUN_USERNS, "exec", ...args, "--", ...cmd],
       );
