@@ -221,6 +221,24 @@ static void exec_keep_caps(struct xreq *r)
 	}
 }
 
+/*
+ * Die with the thread that started us: PR_SET_PDEATHSIG, then a check that
+ * it had not died before (no signal comes then; we were reparented). Needed
+ * again after every credential change, which clears it (commit_creds: a
+ * new user namespace's credentials, a uid change), and in every new process
+ * (fork clears it), before anything that can wait on what the inside
+ * controls (a path there, a stop it sends). A process in another pid
+ * namespace than its parent (a new or entered one) sees that parent as 0.
+ */
+static void exec_die_with_parent(struct xreq *r, s32 sig)
+{
+	s64 rc = sys2(SYS_prctl, PR_SET_PDEATHSIG, sig);
+	if (rc < 0) xfail(r, X_PDEATHSIG, rc, 126);
+	rc = sys0(SYS_getppid);
+	if (rc != r->ppid && !(rc == 0 && ((r->opts & XOPT_NEW_PID) || exec_enters(r, CLONE_NEWPID))))
+		xfail(r, X_PARENT_GONE, -E_SRCH, 126);
+}
+
 /* The last steps before execve, in the process that becomes the command:
  * util-linux's order (propagation, root, directory, /proc, ids, caps). */
 static void exec_prepare(struct xreq *r, u64 not_default)
@@ -230,6 +248,9 @@ static void exec_prepare(struct xreq *r, u64 not_default)
 	s64 rc;
 	int sig;
 	const char *proc = r->proc_dir ? (const char *)r->proc_dir : "/proc";
+	/* The paths below are looked up where the inside can make them wait
+	 * (a FUSE server of its own): die with our starter meanwhile. */
+	exec_die_with_parent(r, SIGKILL);
 	/* Default dispositions: Bun ignores some signals (SIG_IGN survives
 	 * execve) and its handlers live in memory we still share (one could
 	 * run between the unblock below and execve). Only those that are not
@@ -281,17 +302,9 @@ static void exec_prepare(struct xreq *r, u64 not_default)
 		if (rc < 0) xfail(r, X_SETID, rc, 126);
 	}
 	if (r->opts & XOPT_KEEP_CAPS) exec_keep_caps(r);
-	/* The command dies with the thread that started it. PDEATHSIG is ours
-	 * to set now, after the last credential change (which clears it); a
-	 * CLONE_PARENT inner sets its own; a parent that died before the
-	 * prctl is caught by the check after it. */
-	rc = sys2(SYS_prctl, PR_SET_PDEATHSIG, r->kill_sig > 0 ? r->kill_sig : SIGKILL);
-	if (rc < 0) xfail(r, X_PDEATHSIG, rc, 126);
-	/* An inner in another pid namespace (new or entered) sees its parent,
-	 * outside, as 0. */
-	rc = sys0(SYS_getppid);
-	if (rc != r->ppid && !(rc == 0 && ((r->opts & XOPT_NEW_PID) || exec_enters(r, CLONE_NEWPID))))
-		xfail(r, X_PARENT_GONE, -E_SRCH, 126);
+	/* The command dies with the thread that started it: its own signal,
+	 * set after the last credential change (which clears it). */
+	exec_die_with_parent(r, r->kill_sig > 0 ? r->kill_sig : SIGKILL);
 	/*
 	 * A terminal is a way back to the caller: a process whose controlling
 	 * terminal it is may push bytes into its input with TIOCSTI (tty_ioctl
@@ -356,20 +369,19 @@ static char *exec_put_s64(char *out, s64 v)
  * Clock offsets of the time namespace we made (unshare(CLONE_NEWTIME) sets
  * only our children's, which execve then enters): the kernel takes them
  * only while no process is in it yet, so before the execve, as
- * "<clock> <secs> <nsecs>" lines in /proc/self/timens_offsets.
+ * "<clock> <secs> <nsecs>" lines written to FD, our own
+ * /proc/self/timens_offsets opened before the first setns (exec_enter_main).
  */
-static void exec_time_offsets(struct xreq *r)
+static void exec_time_offsets(struct xreq *r, s64 fd)
 {
 	char buf[128], *p = buf;
-	s64 fd, rc;
+	s64 rc;
 	p = exec_put_s64(p, CLOCK_MONOTONIC); *p++ = ' ';
 	p = exec_put_s64(p, r->time_off[0]); *p++ = ' ';
 	p = exec_put_s64(p, r->time_off[1]); *p++ = '\n';
 	p = exec_put_s64(p, CLOCK_BOOTTIME); *p++ = ' ';
 	p = exec_put_s64(p, r->time_off[2]); *p++ = ' ';
 	p = exec_put_s64(p, r->time_off[3]); *p++ = '\n';
-	fd = sys4(SYS_openat, AT_FDCWD, (s64)"/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC, 0);
-	if (fd < 0) xfail(r, X_TIME_OFFSETS, fd, 126);
 	rc = sys3(SYS_write, fd, (s64)buf, p - buf);
 	sys1(SYS_close, fd);
 	if (rc < 0) xfail(r, X_TIME_OFFSETS, rc, 126);
@@ -382,7 +394,7 @@ static void exec_time_offsets(struct xreq *r)
  */
 static void exec_enter_main(struct xreq *r)
 {
-	s64 rc;
+	s64 rc, toff = -1;
 	int i;
 
 	/* The copy holds Bun's memory, as readable as its mm is dumpable: sealed
@@ -390,6 +402,18 @@ static void exec_enter_main(struct xreq *r)
 	if (r->opts & XOPT_OWN_MM) {
 		rc = sys2(SYS_prctl, PR_SET_DUMPABLE, 0);
 		if (rc < 0) xfail(r, X_DUMPABLE, rc, 126);
+	}
+	/* The time offsets' file, opened in our own /proc now: after setns the
+	 * path is the entered mount namespace's, where the inside may have put a
+	 * FIFO (whose open waits for a reader, holding Bun's thread in the gate)
+	 * or a file of its own. The write acts on the task the file names (us)
+	 * and its time_for_children as it is then; the kernel checks
+	 * CAP_SYS_TIME over that namespace's owner with the opener's
+	 * credentials too, which ours (the caller's, over a namespace it could
+	 * enter) hold. */
+	if (r->opts & XOPT_TIME_OFFSETS) {
+		toff = sys4(SYS_openat, AT_FDCWD, (s64)"/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC, 0);
+		if (toff < 0) xfail(r, X_TIME_OFFSETS, toff, 126);
 	}
 
 	/* A user namespace given as a file goes first. */
@@ -422,6 +446,10 @@ static void exec_enter_main(struct xreq *r)
 		if (rc < 0) xfail(r, X_SETNS_FD, rc, 126);
 	}
 
+	/* Entering a user namespace cleared our parent-death signal (and the
+	 * copy, a fork, never had one): set before anything that can wait. */
+	exec_die_with_parent(r, SIGKILL);
+
 	/* Namespaces of its own (util-linux unshare without a user namespace):
 	 * made here, in whatever user namespace we are now in, which owns them.
 	 * A pid namespace is made below, a time namespace's offsets set now. */
@@ -429,7 +457,7 @@ static void exec_enter_main(struct xreq *r)
 		rc = sys1(SYS_unshare, r->unshare & ~(u32)(CLONE_NEWPID | CLONE_NEWUSER));
 		if (rc < 0) xfail(r, X_UNSHARE, rc, 126);
 	}
-	if (r->opts & XOPT_TIME_OFFSETS) exec_time_offsets(r);
+	if (r->opts & XOPT_TIME_OFFSETS) exec_time_offsets(r, toff); /* closes it */
 
 	exec_settle(r);
 

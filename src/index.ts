@@ -12,7 +12,6 @@ import type * as Idmap from "./core/idmap.ts";
 import type * as Native from "./core/native.ts";
 import type * as Orphans from "./core/orphans.ts";
 import type * as Pidfd from "./core/pidfd.ts";
-import type * as Unshare from "./core/unshare.ts";
 import type * as UsernsFdModule from "./core/usernsfd.ts";
 import type * as SpawnInside from "./exec/spawn-inside.ts";
 import type * as Mount from "./mount/mount.ts";
@@ -22,6 +21,7 @@ import type * as TimeOffsets from "./ns/time-offsets.ts";
 import type * as Subid from "./rootless/subid.ts";
 import type * as Sandbox from "./sandbox/sandbox.ts";
 import type * as Seccomp from "./sandbox/seccomp.ts";
+import type * as Unshare from "./unshare.ts";
 
 export type { Step } from "./core/errors.ts";
 export type { Helper } from "./core/helper.ts";
@@ -42,7 +42,6 @@ export {
 } from "./core/names.ts";
 export type { NativeInfo } from "./core/native.ts";
 export type { UnshareOptions } from "./core/options.ts";
-export type { CallbackContext, UnshareCallback } from "./core/unshare.ts";
 export { UsernsError, type UsernsErrorFields } from "./core/usernserror.ts";
 export type { ExecNamespace, InsideProcess, SpawnInsideOptions, StdioSpec } from "./exec/spawn-inside.ts";
 export type {
@@ -57,6 +56,7 @@ export type { TimeOffsets } from "./ns/time-offsets.ts";
 export type { SubordinateIds } from "./rootless/subid.ts";
 export type { SandboxMount, SandboxNamespace, SandboxProcess, SandboxSpec } from "./sandbox/sandbox.ts";
 export type { SeccompFilterOptions } from "./sandbox/seccomp.ts";
+export type { CallbackContext, UnshareCallback } from "./unshare.ts";
 
 /** A module loaded at its first use (Bun's require() loads an ES module synchronously). */
 function once<M>(load: () => M): () => M {
@@ -106,7 +106,7 @@ const idmap = once(() => require("./core/idmap.ts") as typeof Idmap);
 const native = once(() => require("./core/native.ts") as typeof Native);
 const orphans = once(() => require("./core/orphans.ts") as typeof Orphans);
 const pidfd = once(() => require("./core/pidfd.ts") as typeof Pidfd);
-const unshare = once(() => require("./core/unshare.ts") as typeof Unshare);
+const unshare = once(() => require("./unshare.ts") as typeof Unshare);
 const usernsFd = once(() => require("./core/usernsfd.ts") as typeof UsernsFdModule);
 const spawnInsideModule = once(() => require("./exec/spawn-inside.ts") as typeof SpawnInside);
 const mount = once(() => require("./mount/mount.ts") as typeof Mount);

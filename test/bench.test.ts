@@ -32,11 +32,14 @@ test.skipIf(!isRoot)(
       "cold: bun -e 0",
       "cold: bun -e <import bun-userns + one cycle>",
       "one-shot: bun -e 0",
-      "one-shot: bun-userns --version",
-      "one-shot: bun-userns --help",
+      "one-shot: bun-userns --version (packed)",
+      "one-shot: bun-userns --help (packed)",
+      "one-shot: bun-userns --version (checkout: src/)",
       "one-shot: bun -e 'await import(\"bun-userns\")' (no call)",
-      "one-shot: bun-userns exec -r -n -- true",
-      "one-shot: bun-userns run -r -- true",
+      "one-shot: bun-userns exec -r -n -- true (packed)",
+      "one-shot: bun-userns run -r -- true (packed)",
+      "one-shot: bun-userns exec -r -n -- true (checkout: src/)",
+      "one-shot: bun-userns run -r -- true (checkout: src/)",
       "one-shot: bun-userns mount",
       "one-shot: bun-userns umount",
       "one-shot: bun-userns pin",
@@ -48,7 +51,7 @@ test.skipIf(!isRoot)(
     const what: string[] = doc.targets.map((t: { what: string }) => t.what);
     expect(what.some((w) => w.includes("in flight"))).toBe(true);
     expect(what.some((w) => w.includes("cold one-shot"))).toBe(true);
-    // Each one-shot command with a target is held to bun -e 0, in the same run.
+    // Each one-shot command with a target (as packed: what bunx and npx run) is held to bun -e 0, in the same run.
     expect(what.filter((w) => w.startsWith("one-shot:") && w.endsWith("/ bun -e 0 median")).length).toBe(9);
     // The floor is compared where a C compiler exists, or its absence is said.
     const hasFloor = names.some((n) => n.startsWith("C floor"));

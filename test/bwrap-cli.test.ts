@@ -4,7 +4,17 @@
 // the system's bwrap (exit status, messages, what the sandbox sees), as root
 // and as an unprivileged user.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { dirname, join } from "node:path";
 import { seccompFilter } from "../src/sandbox/seccomp.ts";
 import { isRoot, rootIsInitramfs } from "./support/proc.ts";
@@ -79,6 +89,16 @@ describe("bwrap's option language (no sandbox started)", () => {
     ]);
     const v = await ours("--version");
     expect([v.code, v.out]).toEqual([0, "bubblewrap 0.11.1\n"]);
+  });
+
+  test("through the launcher named bun-userns-bwrap, the usage names that path, and the command does not see how", async () => {
+    const link = join(work, "bun-userns-bwrap");
+    symlinkSync(join(import.meta.dir, "..", "src", "bin", "bun-userns"), link);
+    const r = await sh(`${q(link)} --help`);
+    expect(r.out.split("\n")[0]).toBe(`usage: ${link} [OPTIONS...] [--] COMMAND [ARGS...]`);
+    const env = await sh(`${q(link)} --bind / / env`);
+    expect(env.out).toContain("PATH=");
+    expect(env.out).not.toContain("BUN_USERNS_BWRAP_NAME");
   });
 
   test("the same command through bun-userns bwrap", async () => {

@@ -155,5 +155,50 @@ describe.skipIf(!isRoot || !npm)(
       expect(r.out).toEndWith("\n0 1000 1\n"); // after npm's "added N packages"
       expect(r.code).toBe(0);
     }, 180000);
+
+    test("the tarball carries the CLI prebuilt at pack time (dist/), and packing leaves no dist/ in the checkout", () => {
+      const list = Bun.spawnSync(["tar", "-tzf", pack()], { stdout: "pipe" }).stdout.toString().split("\n");
+      expect(list).toContain("package/dist/cli.js");
+      expect(list).toContain("package/dist/cli-bwrap.js");
+      expect(list).toContain("package/src/cli.ts");
+      expect(list.some((f) => f.startsWith("package/dist/") && f.includes("native-texts"))).toBe(false);
+      expect(existsSync(join(ROOT_DIR, "dist"))).toBe(false);
+    });
+
+    test("installed, the commands run from dist/; after an edit of src/ (same size), src/ runs instead", () => {
+      const r = run(`npm install bun ${README_TGZ} && ./node_modules/.bin/bun-userns-bwrap --help`, {
+        bun: false,
+        project: true,
+      });
+      expect(r.code).toBe(0);
+      // The usage line names the path the command was invoked as, as bwrap's does.
+      expect(r.out).toContain("usage: ./node_modules/.bin/bun-userns-bwrap [OPTIONS...]");
+      const pkg = join(r.cwd, "node_modules", "bun-userns");
+      const cmd = (args: string[]) => {
+        const x = Bun.spawnSync([join(r.cwd, "node_modules", ".bin", "bun-userns"), ...args], {
+          env: { ...process.env, PATH: NODE_ONLY_PATH },
+          stdout: "pipe",
+          stderr: "pipe",
+        });
+        return { code: x.exitCode, out: x.stdout.toString(), err: x.stderr.toString() };
+      };
+      expect(cmd(["parse", "0:1000:1"]).out).toBe("0 1000 1\n");
+      expect(cmd(["nosuch"]).err).toContain("unknown command");
+      expect(cmd(["parse", "--help"]).out).toContain("\nValidates MAP");
+      // Edits as patch-package makes them, each keeping the file's size: the entry's src/cli.ts, then a file of src/cli/.
+      const edit = (file: string, from: string, to: string) => {
+        const text = readFileSync(join(pkg, file), "utf8");
+        expect(text).toContain(from);
+        writeFileSync(join(pkg, file), text.replace(from, to));
+      };
+      edit("src/cli.ts", "unknown command", "unknown commanz");
+      expect(cmd(["nosuch"]).err).toContain("unknown commanz");
+      expect(cmd(["parse", "--help"]).out).toContain("\nValidates MAP");
+      edit("src/cli/parse.ts", "\nValidates MAP", "\nValidatez MAP");
+      const p = cmd(["parse", "--help"]);
+      expect(p.out).toContain("\nValidatez MAP");
+      expect(p.code).toBe(0);
+      expect(cmd(["parse", "0:1000:1"]).out).toBe("0 1000 1\n");
+    }, 180000);
   },
 );

@@ -1,4 +1,4 @@
-// bin/bun-userns, the installed command: which Bun it runs, with what, under
+// src/bin/bun-userns, the installed command: which Bun it runs, with what, under
 // each of its names. A stand-in `bun` that prints its arguments shows what the
 // launcher asked for; a real run is in install.test.ts.
 import { afterAll, expect, test } from "bun:test";
@@ -6,7 +6,7 @@ import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, w
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-const LAUNCHER = join(import.meta.dir, "..", "bin", "bun-userns");
+const LAUNCHER = join(import.meta.dir, "..", "src", "bin", "bun-userns");
 const base = mkdtempSync(join(tmpdir(), "bun-userns-launcher-"));
 afterAll(() => rmSync(base, { recursive: true, force: true }));
 
@@ -16,15 +16,14 @@ afterAll(() => rmSync(base, { recursive: true, force: true }));
  */
 function binDir(name: string, withBun: boolean): string {
   const pkg = join(base, name, "node_modules", "bun-userns");
-  mkdirSync(join(pkg, "bin"), { recursive: true });
-  mkdirSync(join(pkg, "src"));
-  copyFileSync(LAUNCHER, join(pkg, "bin", "bun-userns"));
+  mkdirSync(join(pkg, "src", "bin"), { recursive: true });
+  copyFileSync(LAUNCHER, join(pkg, "src", "bin", "bun-userns"));
   writeFileSync(join(pkg, "src", "cli.ts"), "");
   writeFileSync(join(pkg, "src", "cli-bwrap.ts"), "");
   const dir = join(base, name, "node_modules", ".bin");
   mkdirSync(dir);
-  symlinkSync("../bun-userns/bin/bun-userns", join(dir, "bun-userns"));
-  symlinkSync("../bun-userns/bin/bun-userns", join(dir, "bun-userns-bwrap"));
+  symlinkSync("../bun-userns/src/bin/bun-userns", join(dir, "bun-userns"));
+  symlinkSync("../bun-userns/src/bin/bun-userns", join(dir, "bun-userns-bwrap"));
   if (withBun) {
     writeFileSync(join(dir, "bun"), '#!/bin/sh\nprintf "%s\\n" "$0" "$@"\n');
     chmodSync(join(dir, "bun"), 0o755);
@@ -52,10 +51,56 @@ test("under the name bun-userns-bwrap it runs the package's src/cli-bwrap.ts, ar
   expect(r.out).toEqual([`${dir}/bun`, `${dir}/../bun-userns/src/cli-bwrap.ts`, "--unshare-net", "--", "true"]);
 });
 
+test("as bun-userns-bwrap it passes the path it was invoked as in BUN_USERNS_BWRAP_NAME; as bun-userns it does not", () => {
+  const dir = binDir("named", false);
+  const name = "BUN_USERNS_BWRAP_NAME";
+  writeFileSync(join(dir, "bun"), `#!/bin/sh\nprintf "%s\\n" "\${${name}:-unset}"\n`);
+  chmodSync(join(dir, "bun"), 0o755);
+  expect(run([join(dir, "bun-userns-bwrap"), "--help"], "/usr/bin:/bin").out).toEqual([join(dir, "bun-userns-bwrap")]);
+  expect(run([join(dir, "bun-userns"), "--help"], "/usr/bin:/bin").out).toEqual(["unset"]);
+});
+
+test("in a packed package (dist/ made at pack time) it runs dist/cli.js, and dist/cli-bwrap.js as bun-userns-bwrap", () => {
+  const dir = binDir("packed", true);
+  mkdirSync(join(dir, "..", "bun-userns", "dist"));
+  writeFileSync(join(dir, "..", "bun-userns", "dist", "cli.js"), "");
+  writeFileSync(join(dir, "..", "bun-userns", "dist", "cli-bwrap.js"), "");
+  const r = run([join(dir, "bun-userns"), "exec", "--", "true"], "/usr/bin:/bin");
+  expect(r.code).toBe(0);
+  expect(r.out).toEqual([`${dir}/bun`, `${dir}/../bun-userns/dist/cli.js`, "exec", "--", "true"]);
+  const b = run([join(dir, "bun-userns-bwrap"), "--help"], "/usr/bin:/bin");
+  expect(b.out).toEqual([`${dir}/bun`, `${dir}/../bun-userns/dist/cli-bwrap.js`, "--help"]);
+  // The version and the help are src/cli.ts alone (nothing to gain from the bundle).
+  for (const a of [[], ["--version"], ["-V"], ["--help"], ["-h"], ["help"]])
+    expect(run([join(dir, "bun-userns"), ...a], "/usr/bin:/bin").out).toEqual([
+      `${dir}/bun`,
+      `${dir}/../bun-userns/src/cli.ts`,
+      ...a,
+    ]);
+});
+
 test("with no bun beside it or on PATH it says what to install and exits 127", () => {
   const dir = binDir("nobun", false);
   const r = run([join(dir, "bun-userns"), "--version"], "/usr/bin:/bin");
   expect(r.code).toBe(127);
   expect(r.err).toContain("bun-userns: needs Bun (>= 1.4) and found none");
   expect(r.err).toContain("npm install bun");
+});
+
+test("packages named src or bin in the project's node_modules (with a cli.ts, a bun-userns) are never taken for this package's source", () => {
+  const dir = binDir("srcpkg", true);
+  // npm hoists dependencies to node_modules/NAME, beside .bin: one called "src" with a cli.ts, one called "bin"
+  // with a bun-userns, as bin/ sits beside cli.ts in this package's src/.
+  mkdirSync(join(dir, "..", "src"));
+  writeFileSync(join(dir, "..", "src", "cli.ts"), "");
+  writeFileSync(join(dir, "..", "src", "cli-bwrap.ts"), "");
+  mkdirSync(join(dir, "..", "bin"));
+  copyFileSync(LAUNCHER, join(dir, "..", "bin", "bun-userns"));
+  writeFileSync(join(dir, "..", "cli.ts"), "");
+  for (const name of ["bun-userns", "bun-userns-bwrap"]) {
+    const r = run([join(dir, name), "--version"], "/usr/bin:/bin");
+    expect(r.code).toBe(0);
+    const file = name === "bun-userns" ? "cli.ts" : "cli-bwrap.ts";
+    expect(r.out).toEqual([`${dir}/bun`, `${dir}/../bun-userns/src/${file}`, "--version"]);
+  }
 });

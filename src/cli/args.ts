@@ -12,11 +12,21 @@ import { UsernsError } from "../core/errors.ts";
 import { NAMESPACE_FLAGS, type NamespaceName, parseNamespaceList } from "../core/flags.ts";
 import { NAMESPACE_TABLE, type NamespaceKind } from "../ns/kinds.ts";
 
+/** Defined by src/packed/bundle-cli.ts's build of dist/: there, package.json is read by the entry alone (one file less to load). */
+declare const BUN_USERNS_VERSION: string | undefined;
+
 /** -V/--version, wherever it is given. */
 export async function printVersion(): Promise<void> {
-  const pkg = (await import("../../package.json", { with: { type: "json" } })).default;
-  out(pkg.version);
+  out(
+    typeof BUN_USERNS_VERSION === "string"
+      ? BUN_USERNS_VERSION
+      : (await import("../../package.json", { with: { type: "json" } })).default.version,
+  );
 }
+
+/** Signal numbers by name: node:os loads only when a signal is named (a one-shot pays for each module: docs/performance.md). */
+export const signalTable = (): Record<string, number> =>
+  (require("node:os") as typeof import("node:os")).constants.signals as Record<string, number>;
 
 /** A usage error: exit 2, with a pointer to --help. */
 export class UsageError extends Error {}

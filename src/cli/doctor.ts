@@ -9,9 +9,9 @@ import { errnoText, UsernsError } from "../core/errors.ts";
 import * as native from "../core/native.ts";
 import { probeKernelDetail } from "../core/pidfd.ts";
 import { appArmorProfileHint } from "../core/start-hints.ts";
-import { getUsernsFdSync } from "../core/unshare.ts";
 import { openIdmappedTreeSync } from "../mount/mount.ts";
 import { subordinateIds } from "../rootless/subid.ts";
+import { getUsernsFdSync } from "../unshare.ts";
 import { out, parseArgv, str, UsageError } from "./args.ts";
 
 export type Status = "ok" | "warn" | "fail";

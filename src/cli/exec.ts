@@ -6,13 +6,12 @@
  * namespaces and CMD enters them (spawnInside); without one, CMD's own
  * process makes them (spawnInside's `unshare`), in our user namespace.
  */
-import { constants } from "node:os";
 import type { Helper } from "../core/helper.ts";
-import { startHelper } from "../core/unshare.ts";
 import type { ExecNamespace } from "../exec/namespaces.ts";
 import { type InsideProcess, runsAsOtherUid, type SpawnInsideOptions, spawnInside } from "../exec/spawn-inside.ts";
 import { type Pins, pinNamespaces, pinPidNamespaceOf, planPins } from "../ns/pins.ts";
 import { KTIME_SEC_MAX, setTimeOffsets, type TimeOffsets } from "../ns/time-offsets.ts";
+import { startHelper } from "../unshare.ts";
 import {
   choice,
   flagsOf,
@@ -23,6 +22,7 @@ import {
   parseArgv,
   printVersion,
   report,
+  signalTable,
   str,
   UsageError,
   unshareList,
@@ -109,7 +109,7 @@ export const EXEC_TABLE: OptionTable = {
 
 /** A signal as util-linux takes it: a number, or a name with or without SIG. */
 export function signalArg(cmd: string, opt: string, v: string): NodeJS.Signals {
-  const all = constants.signals as Record<string, number>;
+  const all = signalTable();
   const byNumber = Object.keys(all).find((k) => String(all[k]) === v);
   const name = /^[0-9]+$/.test(v)
     ? byNumber

@@ -4,9 +4,10 @@
  * `bun-userns unpin FILE...` (like `ip netns delete`). Exit 0, 1 failure,
  * 2 usage.
  */
-import { startHelper } from "../core/unshare.ts";
+
 import type { NamespaceKind } from "../ns/kinds.ts";
 import { pinNamespaces, unpinNamespace } from "../ns/pins.ts";
+import { startHelper } from "../unshare.ts";
 import {
   choice,
   flagsOf,

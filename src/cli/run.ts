@@ -5,10 +5,9 @@
  * through the process group while we ignore them; SIGTERM/SIGHUP sent to us
  * are passed on to CMD. Either way the helper is still reaped.
  */
-import { constants } from "node:os";
 import type { Subprocess } from "bun";
 import { NAMESPACE_FLAGS } from "../core/flags.ts";
-import { unshareAfterEnterUserns } from "../core/unshare.ts";
+import { unshareAfterEnterUserns } from "../unshare.ts";
 import {
   choice,
   flagsOf,
@@ -17,6 +16,7 @@ import {
   out,
   parseArgv,
   report,
+  signalTable,
   str,
   UsageError,
   unshareList,
@@ -58,12 +58,11 @@ function startCommand(argv: string[], pid: number): Subprocess {
   }
 }
 
-const SIGNALS = constants.signals as Record<string, number>;
-
 /** Bun types signalCode as a name or a number; report the name. */
 function signalName(code: string | number | null): string | null {
   if (code === null || typeof code === "string") return code;
-  return Object.keys(SIGNALS).find((name) => SIGNALS[name] === code) ?? `SIG${code}`;
+  const all = signalTable();
+  return Object.keys(all).find((name) => all[name] === code) ?? `SIG${code}`;
 }
 
 export async function runCommand(spec: RunSpec): Promise<number> {
@@ -104,7 +103,7 @@ export async function runCommand(spec: RunSpec): Promise<number> {
     for (const [sig, fn] of handlers) process.off(sig, fn);
   }
 
-  const signum = signal === null ? 0 : (SIGNALS[signal] ?? 0);
+  const signum = signal === null ? 0 : (signalTable()[signal] ?? 0);
   const commandStatus = signal !== null ? 128 + signum : exitCode;
   let status: number;
   if (error instanceof CommandStartError) status = error.status;

@@ -1,18 +1,27 @@
 /**
  * Where the C to compile is. From a checkout or an installed package:
- * native/userns.c beside src/. From a bundle (`bun build --compile` or
- * `--target bun`), native/ is not beside the code: the bundle carries the
- * files as text (native-texts.ts, loaded only then), and TinyCC, which reads
- * only real files, compiles them from a private directory removed right after.
+ * native/userns.c beside src/. The package's own prebuilt CLI (dist/, made at
+ * pack time by src/packed/bundle-cli.ts) is built with BUN_USERNS_PACKAGE_BUNDLE
+ * defined, so it compiles the package's native/ beside dist/. From any other
+ * bundle (`bun build --compile` or `--target bun` of a program), native/ is not
+ * beside the code: the bundle carries the files as text (native-texts.ts,
+ * loaded only then), and TinyCC, which reads only real files, compiles them
+ * from a private directory removed right after.
  */
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { UsernsError } from "./errors.ts";
 
-export const SOURCE_PATH = `${import.meta.dir}/../../native/userns.c`.replace(/\/src\/core\/\.\.\/\.\.\//, "/");
+/** Defined (as true) only by src/packed/bundle-cli.ts's build of dist/: that bundle sits in the package's dist/. */
+declare const BUN_USERNS_PACKAGE_BUNDLE: boolean | undefined;
+const packageBundle = typeof BUN_USERNS_PACKAGE_BUNDLE !== "undefined" && BUN_USERNS_PACKAGE_BUNDLE === true;
 
-/** This module is its own file (not inlined into a bundle) and native/ is where a checkout has it. */
+export const SOURCE_PATH = packageBundle
+  ? `${import.meta.dir}/../native/userns.c`.replace(/\/dist\/\.\.\//, "/")
+  : `${import.meta.dir}/../../native/userns.c`.replace(/\/src\/core\/\.\.\/\.\.\//, "/");
+
+/** native/ is where this module's file (a checkout's src/core/, or the package bundle in dist/) expects it. */
 function beside(): boolean {
-  return import.meta.path.endsWith("/src/core/native-source.ts") && existsSync(SOURCE_PATH);
+  return (packageBundle || import.meta.path.endsWith("/src/core/native-source.ts")) && existsSync(SOURCE_PATH);
 }
 
 /** What errors and nativeInfo() name: the file, or the bundle's copy. */

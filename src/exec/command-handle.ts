@@ -3,7 +3,6 @@
  * our pipe ends as streams (each closed once, by its end, cancel or close,
  * or by the leak net), kill() through its registry record.
  */
-import { constants } from "node:os";
 import * as registryCodec from "../core/registry-codec.ts";
 import { badValue, typeError } from "../core/validate.ts";
 import { type Running, watch } from "./poller.ts";
@@ -80,18 +79,21 @@ function writable(fd: number, rec: number): WritableStream<Uint8Array> {
   return stream;
 }
 
-const SIGNALS = constants.signals as Record<string, number>;
+/** Signal numbers by name: node:os loads only when a signal is named (a one-shot pays for each module: docs/performance.md). */
+const signals = (): Record<string, number> =>
+  (require("node:os") as typeof import("node:os")).constants.signals as Record<string, number>;
 
 function signalName(n: number): NodeJS.Signals {
-  return (Object.keys(SIGNALS).find((k) => SIGNALS[k] === n) ?? `SIG${n}`) as NodeJS.Signals;
+  const all = signals();
+  return (Object.keys(all).find((k) => all[k] === n) ?? `SIG${n}`) as NodeJS.Signals;
 }
 
-export function signalNumber(sig: unknown): number {
+export function signalNumber(sig: unknown, what = "signal"): number {
   if (typeof sig !== "number" && typeof sig !== "string")
-    throw typeError("signal", 'a name like "SIGTERM" or a number', sig);
+    throw typeError(what, 'a name like "SIGTERM" or a number', sig);
   if (typeof sig === "number" && Number.isInteger(sig) && sig >= 0 && sig <= 64) return sig;
-  if (typeof sig === "string" && SIGNALS[sig] !== undefined) return SIGNALS[sig] as number;
-  throw badValue(`unknown signal ${JSON.stringify(sig)}: expected a name like "SIGTERM" or a number 0-64`);
+  if (typeof sig === "string" && signals()[sig] !== undefined) return signals()[sig] as number;
+  throw badValue(`${what}: unknown signal ${JSON.stringify(sig)}: expected a name like "SIGTERM" or a number 0-64`);
 }
 
 /**

@@ -239,7 +239,7 @@ export function checkSpawnInside(helperOrPid: unknown, argv: unknown, options: u
     };
   }
   const root = o.root === undefined ? null : checkCwd(o.root, "root");
-  const killSignal = o.killSignal === undefined ? 0 : signalNumber(o.killSignal);
+  const killSignal = o.killSignal === undefined ? 0 : signalNumber(o.killSignal, "killSignal");
   if (killSignal === 0 && o.killSignal !== undefined) throw badValue("killSignal must be a signal, not 0");
   const keepCaps = flag(o.keepCaps, "keepCaps");
   let pid: number;

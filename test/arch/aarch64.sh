@@ -151,7 +151,7 @@ root:x:0:
 nogroup:x:65534:
 EOF
 # The repository: what the suite reads, nothing else.
-for f in src native test docs bin package.json bunfig.toml tsconfig.json README.md; do cp -a "$ROOT/$f" "$R/repo/"; done
+for f in src native test docs package.json bunfig.toml tsconfig.json README.md; do cp -a "$ROOT/$f" "$R/repo/"; done
 for m in fast-check pure-rand; do cp -aL "$ROOT/node_modules/$m" "$R/repo/node_modules/"; done
 rm -rf "$R/repo/test/bench/go" # Go is not in the image
 if [ "$MODE" = bench ]; then

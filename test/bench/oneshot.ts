@@ -4,7 +4,7 @@
  * turns in every round, so a busy moment of this shared machine lands on all
  * of them alike; the targets are ratios of medians within this one run.
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Summary, summarize } from "./stats.ts";
@@ -39,7 +39,7 @@ interface Cmd {
 export function oneshotRows(runs: number): OneshotRows {
   const out: OneshotRows = { rows: [], targets: [], notes: [] };
   const base = mkdtempSync(join(tmpdir(), "bun-userns-bench-oneshot-"));
-  // The installed command is the launcher (bin/bun-userns) on PATH's bun or the project's: point it at this Bun.
+  // The installed command is the launcher (src/bin/bun-userns) on PATH's bun or the project's: point it at this Bun.
   const env = { ...process.env, PATH: `${join(ROOT, "node_modules", ".bin")}:${process.env.PATH}` };
   try {
     const src = join(base, "src");
@@ -50,10 +50,19 @@ export function oneshotRows(runs: number): OneshotRows {
     writeFileSync(join(base, "empty.ts"), "export {};\n");
     const pin = join(base, "net");
     const root = process.geteuid?.() === 0;
+    // The package as packed (what bunx and npx run): a copy with the prepack script's dist/ built in it.
+    const packed = join(base, "package");
+    for (const d of ["bin", "src", "native", "scripts", "package.json"])
+      cpSync(join(ROOT, d), join(packed, d), { recursive: true });
+    symlinkSync(join(ROOT, "node_modules"), join(packed, "node_modules"));
+    const built = Bun.spawnSync([process.execPath, join(packed, "src", "packed", "bundle-cli.ts")], { stderr: "pipe" });
+    if (built.exitCode !== 0) throw new Error(`prepack's bundle failed: ${built.stderr.toString()}`);
+    const PACKED = join(packed, "bin", "bun-userns");
     const cmds: Cmd[] = [
       { name: "bun -e 0", argv: [process.execPath, "-e", "0"] },
-      { name: "bun-userns --version", argv: [BIN, "--version"], limit: 1.1 },
-      { name: "bun-userns --help", argv: [BIN, "--help"], limit: 1.1 },
+      { name: "bun-userns --version (packed)", argv: [PACKED, "--version"], limit: 1.1 },
+      { name: "bun-userns --help (packed)", argv: [PACKED, "--help"], limit: 1.1 },
+      { name: "bun-userns --version (checkout: src/)", argv: [BIN, "--version"] },
       { name: "bun src/cli.ts --version (no launcher)", argv: [process.execPath, CLI, "--version"] },
       {
         name: "bun -e 'await import(<an empty .ts file>)' (any import's floor)",
@@ -64,19 +73,26 @@ export function oneshotRows(runs: number): OneshotRows {
         argv: [process.execPath, "-e", `await import(${JSON.stringify(INDEX)})`],
         limit: 1.15,
       },
-      { name: "bun-userns exec -r -n -- true", argv: [BIN, "exec", "-r", "-n", "--", "true"], limit: 1.6 },
-      { name: "bun-userns run -r -- true", argv: [BIN, "run", "-r", "--", "true"], limit: 1.6 },
+      { name: "bun-userns exec -r -n -- true (packed)", argv: [PACKED, "exec", "-r", "-n", "--", "true"], limit: 1.6 },
+      { name: "bun-userns run -r -- true (packed)", argv: [PACKED, "run", "-r", "--", "true"], limit: 1.6 },
+      { name: "bun-userns exec -r -n -- true (checkout: src/)", argv: [BIN, "exec", "-r", "-n", "--", "true"] },
+      { name: "bun-userns run -r -- true (checkout: src/)", argv: [BIN, "run", "-r", "--", "true"] },
     ];
     if (root) {
       cmds.push(
         {
-          name: "bun-userns mount --map 0:100000:65536 SRC DST",
-          argv: [BIN, "mount", "--map", "0:100000:65536", src, dst],
+          name: "bun-userns mount --map 0:100000:65536 SRC DST (packed)",
+          argv: [PACKED, "mount", "--map", "0:100000:65536", src, dst],
           limit: 1.5,
         },
-        { name: "bun-userns umount DST", argv: [BIN, "umount", dst], limit: 1.5 },
-        { name: "bun-userns pin -n --net=F", argv: [BIN, "pin", "-n", `--net=${pin}`], limit: 1.5 },
-        { name: "bun-userns unpin F", argv: [BIN, "unpin", pin], limit: 1.5 },
+        { name: "bun-userns umount DST (packed)", argv: [PACKED, "umount", dst], limit: 1.5 },
+        { name: "bun-userns pin -n --net=F (packed)", argv: [PACKED, "pin", "-n", `--net=${pin}`], limit: 1.5 },
+        { name: "bun-userns unpin F (packed)", argv: [PACKED, "unpin", pin], limit: 1.5 },
+        {
+          name: "bun-userns mount --map 0:100000:65536 SRC DST (checkout: src/)",
+          argv: [BIN, "mount", "--map", "0:100000:65536", src, dst],
+        },
+        { name: "bun-userns umount DST (checkout: src/)", argv: [BIN, "umount", dst] },
       );
     } else out.notes.push("mount and pin rows skipped: they need root");
     const unshare = Bun.which("unshare");

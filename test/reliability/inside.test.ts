@@ -180,68 +180,89 @@ describe.skipIf(skip !== "")(`processes inside a rootless caller's helper namesp
     }
   });
 
-  test("commands entered as the user's own ids: a subordinate uid racing the entering children reaches nothing", async () => {
-    // The namespace's root is the user's own uid, its 1.. the subordinate range. Its uid 1000 holds
-    // CAP_SYS_PTRACE and CAP_KILL there: it stops each entering child and reads the secret's address.
-    const p = Bun.spawn(
+  // Plain, and with every step a command may take after entering: namespaces of its own, a pid
+  // namespace (a fork inside the copy), /proc, a root, kept capabilities, ids of the range.
+  for (const [what, more] of [
+    ["commands entered as the user's own ids", []],
+    [
+      "commands that unshare, fork into a new pid namespace, mount /proc, chroot and keep capabilities as a subordinate id",
       [
-        "setpriv",
-        `--reuid=${uid}`,
-        `--regid=${gid}`,
-        "--clear-groups",
-        process.execPath,
-        join(FIXTURES, "entering-victim.ts"),
-        "auto",
-        "auto",
+        JSON.stringify({
+          unshare: ["uts", "ipc", "mnt", "pid"],
+          mountProc: true,
+          root: "/",
+          cwd: "/",
+          propagation: "private",
+          keepCaps: true,
+          uid: 1000,
+          gid: 1000,
+        }),
       ],
-      { stdin: "pipe", stdout: "pipe", stderr: "inherit", env: { ...env, HOME: tmp, TMPDIR: tmp } },
-    );
-    const lines = p.stdout.getReader();
-    const decoder = new TextDecoder();
-    let text = "";
-    while (!text.includes("\n")) text += decoder.decode((await lines.read()).value);
-    const v = JSON.parse(text.slice(0, text.indexOf("\n")));
-    text = text.slice(text.indexOf("\n") + 1);
-    const racer = Bun.spawn(
-      [
-        "nsenter",
-        "-t",
-        String(v.pid),
-        "-U",
-        "-n",
-        "--",
-        "setpriv",
-        "--reuid=1000",
-        "--regid=1000",
-        "--clear-groups",
-        "--inh-caps=+sys_ptrace,+kill",
-        "--ambient-caps=+sys_ptrace,+kill",
-        process.execPath,
-        join(FIXTURES, "inside-racer.ts"),
-        String(v.self),
-        String(v.addr),
-        v.hex,
-        "1500",
-        "20",
-      ],
-      { stdout: "pipe", stderr: "inherit", env: { ...env, TMPDIR: insideTmp } },
-    );
-    const raced = JSON.parse((await new Response(racer.stdout).text()).trim().split("\n").pop() as string);
-    expect(await racer.exited).toBe(0);
-    p.stdin.write("stop\n");
-    p.stdin.end();
-    for (;;) {
-      const c = await lines.read();
-      if (c.done) break;
-      text += decoder.decode(c.value);
-    }
-    expect(await p.exited).toBe(0);
-    const end = JSON.parse(text.trim().split("\n").pop() as string);
-    expect(raced.tried).toBeGreaterThan(0);
-    expect(raced.reached).toBe(0);
-    expect(end.intact).toBe(true);
-    expect(end.runs).toBeGreaterThan(0);
-    // Stopped children were killed, not waited for: only that error.
-    for (const c of end.codes) expect(c).toBe("stopped");
-  }, 60000);
+    ],
+  ] as const)
+    test(`${what}: a subordinate uid racing the entering children reaches nothing`, async () => {
+      // The namespace's root is the user's own uid, its 1.. the subordinate range. Its uid 1000 holds
+      // CAP_SYS_PTRACE and CAP_KILL there: it stops each entering child and reads the secret's address.
+      const p = Bun.spawn(
+        [
+          "setpriv",
+          `--reuid=${uid}`,
+          `--regid=${gid}`,
+          "--clear-groups",
+          process.execPath,
+          join(FIXTURES, "entering-victim.ts"),
+          "auto",
+          "auto",
+          ...more,
+        ],
+        { stdin: "pipe", stdout: "pipe", stderr: "inherit", env: { ...env, HOME: tmp, TMPDIR: tmp } },
+      );
+      const lines = p.stdout.getReader();
+      const decoder = new TextDecoder();
+      let text = "";
+      while (!text.includes("\n")) text += decoder.decode((await lines.read()).value);
+      const v = JSON.parse(text.slice(0, text.indexOf("\n")));
+      text = text.slice(text.indexOf("\n") + 1);
+      const racer = Bun.spawn(
+        [
+          "nsenter",
+          "-t",
+          String(v.pid),
+          "-U",
+          "-n",
+          "--",
+          "setpriv",
+          "--reuid=1000",
+          "--regid=1000",
+          "--clear-groups",
+          "--inh-caps=+sys_ptrace,+kill",
+          "--ambient-caps=+sys_ptrace,+kill",
+          process.execPath,
+          join(FIXTURES, "inside-racer.ts"),
+          String(v.self),
+          String(v.addr),
+          v.hex,
+          "1500",
+          "20",
+        ],
+        { stdout: "pipe", stderr: "inherit", env: { ...env, TMPDIR: insideTmp } },
+      );
+      const raced = JSON.parse((await new Response(racer.stdout).text()).trim().split("\n").pop() as string);
+      expect(await racer.exited).toBe(0);
+      p.stdin.write("stop\n");
+      p.stdin.end();
+      for (;;) {
+        const c = await lines.read();
+        if (c.done) break;
+        text += decoder.decode(c.value);
+      }
+      expect(await p.exited).toBe(0);
+      const end = JSON.parse(text.trim().split("\n").pop() as string);
+      expect(raced.tried).toBeGreaterThan(0);
+      expect(raced.reached).toBe(0);
+      expect(end.intact).toBe(true);
+      expect(end.runs).toBeGreaterThan(0);
+      // Stopped children were killed, not waited for: only that error.
+      for (const c of end.codes) expect(c).toBe("stopped");
+    }, 60000);
 });

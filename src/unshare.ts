@@ -1,19 +1,21 @@
 /**
  * The public calls. One lifecycle under all of them: validate everything
  * into plain data, start the parked helper, run the callback with its pid,
- * check it is still alive, then always kill and reap it.
+ * check it is still alive, then always kill and reap it. They sit above
+ * core (the helper, which takes its map writer as an argument) and rootless
+ * (subordinate ranges and newuidmap, chosen here), so core imports neither.
  */
 
-import { mapWriterFor } from "../rootless/newuidmap.ts";
-import { autoMap } from "../rootless/subid.ts";
-import { errnoText, syscallError, UsernsError } from "./errors.ts";
-import { checkFlags, unsupportedFlags } from "./flags.ts";
-import { type Helper, type HelperSpec, type MapWriterChoice, spawnHelper } from "./helper.ts";
-import { describe, type IDMapInput, parseIDMapping } from "./idmap.ts";
-import { checkOptions, type UnshareOptions } from "./options.ts";
-import { supportsPidFD, unsupportedKernel } from "./pidfd.ts";
-import * as processCodec from "./process-codec.ts";
-import { UsernsFd } from "./usernsfd.ts";
+import { errnoText, syscallError, UsernsError } from "./core/errors.ts";
+import { checkFlags, unsupportedFlags } from "./core/flags.ts";
+import { type Helper, type HelperSpec, type MapWriterChoice, spawnHelper } from "./core/helper.ts";
+import { describe, type IDMapInput, parseIDMapping } from "./core/idmap.ts";
+import { checkOptions, type UnshareOptions } from "./core/options.ts";
+import { supportsPidFD, unsupportedKernel } from "./core/pidfd.ts";
+import * as processCodec from "./core/process-codec.ts";
+import { UsernsFd } from "./core/usernsfd.ts";
+import { mapWriterFor } from "./rootless/newuidmap.ts";
+import { autoMap } from "./rootless/subid.ts";
 
 /** What a callback gets beside the pid: how to notice that the call gave up on it. */
 export interface CallbackContext {

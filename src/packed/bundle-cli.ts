@@ -1,0 +1,50 @@
+/**
+ * The prebuilt CLI shipped in the package: `prepack` runs this (bun
+ * src/packed/bundle-cli.ts), `postpack` runs it with --remove, so a checkout
+ * keeps no dist/ and runs src/. It bundles each bin's entry (src/packed/)
+ * for Bun, split per command (each command loads its own chunk), into dist/. The bundle records a hash of every file of src/ and
+ * package.json, and runs src/ instead when any differs (src/packed/fresh.ts).
+ * It compiles the package's native/ beside dist/ (BUN_USERNS_PACKAGE_BUNDLE).
+ */
+import { readdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { version } from "../../package.json" with { type: "json" };
+import { sourceHash } from "./fresh.ts";
+
+const ROOT = join(import.meta.dir, "..", "..");
+const DIST = join(ROOT, "dist");
+
+rmSync(DIST, { recursive: true, force: true });
+if (process.argv[2] !== "--remove") {
+  const files = [
+    "package.json",
+    ...readdirSync(join(ROOT, "src"), { recursive: true, encoding: "utf8" })
+      .filter((f) => f.endsWith(".ts") || f.endsWith(".json"))
+      .sort()
+      .map((f) => `src/${f}`),
+  ];
+  const sources = files.map((f) => [f, sourceHash(Bun.mmap(join(ROOT, f)))]);
+  // One build per bin: a chunk shared by both would be one more module for every command to load.
+  for (const entry of ["cli", "cli-bwrap"]) {
+    const r = await Bun.build({
+      entrypoints: [join(ROOT, "src", "packed", `${entry}.ts`)],
+      outdir: DIST,
+      naming: { chunk: `${entry}-[name]-[hash].[ext]` },
+      target: "bun",
+      splitting: true,
+      // Bun start pays for every byte of JS it parses; names are kept for stack traces.
+      minify: { whitespace: true, syntax: true, identifiers: false },
+      // The C's text for bundles without native/ beside them: this one has the package's native/.
+      external: ["*native-texts.ts"],
+      define: {
+        BUN_USERNS_PACKAGE_BUNDLE: "true",
+        BUN_USERNS_VERSION: JSON.stringify(version),
+        BUN_USERNS_SOURCES: JSON.stringify(JSON.stringify(sources)),
+      },
+    });
+    if (!r.success) {
+      for (const log of r.logs) console.error(log);
+      process.exit(1);
+    }
+  }
+}
