@@ -4,7 +4,7 @@
  * loader (src/core/native.ts) compares all of it at load (OP_ABI, rendered by
  * contract.c), so a stale BUN_USERNS_LIB build is refused instead of misread.
  */
-#define BUN_USERNS_ABI 8
+#define BUN_USERNS_ABI 10
 
 #define STR_(x) #x
 #define STR(x) STR_(x)
@@ -80,9 +80,10 @@ struct cap_data { u32 effective, permitted, inheritable; };
 
 /*
  * The head of every request block that runs in steps (req, xreq, mount_req,
- * target_req, pin_req; the kernel probe's block is a head alone): which step
- * failed, in the block's own step table (0: none), and its errno. fail()
- * (fail.c) is its one writer; the caller reads it after any failure.
+ * target_req, pin_req, sreq and the sandbox's report page sout; the kernel
+ * probe's block is a head alone): which step failed, in the block's own step
+ * table (0: none), and its errno. fail() (fail.c) is its one writer; the
+ * caller reads it after any failure.
  */
 struct head {
 	s32 step;        /*  0 out: the step that failed */
@@ -243,9 +244,9 @@ struct winsize_io { u16 rows; u16 cols; u16 xpixel; u16 ypixel; }; /* winsize */
 	F(pty_out, master, 0, 4) F(pty_out, slave, 4, 4)                                           \
 	F(winsize_io, rows, 0, 2) F(winsize_io, cols, 2, 2) F(winsize_io, xpixel, 4, 2)             \
 	F(winsize_io, ypixel, 6, 2)                                                                \
-	F(sreq, helper_pidfd, 0, 4) F(sreq, opts, 4, 4) F(sreq, nops, 8, 4) F(sreq, ops, 12, 4)     \
+	F(sreq, step, 0, 4) F(sreq, err, 4, 4) F(sreq, nops, 8, 4) F(sreq, ops, 12, 4)     \
 	F(sreq, stdio, 16, 12) F(sreq, ppid, 28, 4) F(sreq, pid, 32, 4) F(sreq, pidfd, 36, 4)        \
-	F(sreq, step, 40, 4) F(sreq, err, 44, 4) F(sreq, index, 48, 4) F(sreq, gate, 52, 4)          \
+	F(sreq, helper_pidfd, 40, 4) F(sreq, opts, 44, 4) F(sreq, index, 48, 4) F(sreq, gate, 52, 4)          \
 	F(sreq, stack_len, 56, 4) F(sreq, uid, 60, 4) F(sreq, gid, 64, 4) F(sreq, nseccomp, 68, 4)   \
 	F(sreq, caps, 72, 8) F(sreq, argc, 80, 4) F(sreq, argv, 84, 4) F(sreq, envc, 88, 4)          \
 	F(sreq, envp, 92, 4) F(sreq, ptrs, 96, 4) F(sreq, path, 100, 4) F(sreq, cwd, 104, 4)         \
@@ -267,12 +268,15 @@ struct winsize_io { u16 rows; u16 cols; u16 xpixel; u16 ypixel; }; /* winsize */
 	X(NONE, none, none) X(SIGMASK, sigmask, rt_sigprocmask) X(CLONE, clone, clone)            \
 	X(PDEATHSIG, pdeathsig, prctl) X(PARENT_GONE, parent_gone, getppid) X(STDIO, stdio, dup3)  \
 	X(SETNS_FD, setns_fd, setns) X(SETNS, setns, setns) X(CLOSE_RANGE, close_range, close_range) \
-	X(CHDIR, chdir, chdir) X(FORK, fork, clone) X(MOUNT_PROC, mount_proc, mount)                \
+	X(CHDIR, chdir, fchdir) X(FORK, fork, clone) X(MOUNT_PROC, mount_proc, move_mount)                \
 	X(EXEC, exec, execve) X(PIDFD_OPEN, pidfd_open, pidfd_open) X(UNSHARE, unshare, unshare)    \
 	X(PROPAGATION, propagation, mount) X(SETID, setid, setresuid) X(GATE, gate, futex)          \
 	X(STOPPED, stopped, waitid) X(DUMPABLE, dumpable, prctl) X(KILLED, killed, waitid)          \
 	X(SETSID, setsid, setsid) X(CTTY, ctty, ioctl) X(CHROOT, chroot, chroot)                  \
-	X(CAPS, caps, capset) X(TIME_OFFSETS, time_offsets, write)
+	X(CAPS, caps, capset) X(TIME_OFFSETS, time_offsets, write)                                 \
+	X(RESOLVE_CWD, resolve_cwd, openat) X(RESOLVE_ROOT, resolve_root, openat)                  \
+	X(RESOLVE_PROC, resolve_proc, openat) X(PROC_PRIVATE, proc_private, mount_setattr)         \
+	X(PROC_FS, proc_fs, fsopen) X(PROC_CREATE, proc_create, fsconfig) X(PROC_MOUNT, proc_mount, fsmount)
 
 /* An idmapped mount's steps (mount.c); 0 is success. */
 #define MSTEPS(X)                                                                              \

@@ -16,7 +16,7 @@ CONTRACT_BLOCKS(ASSERT_BLOCK)
 #undef ASSERT_BLOCK
 
 /* The blocks fail() writes: each begins with struct head, so the one writer fits them all. */
-#define HEADED(H) H(head) H(req) H(xreq) H(mount_req) H(target_req) H(pin_req)
+#define HEADED(H) H(head) H(req) H(xreq) H(mount_req) H(target_req) H(pin_req) H(sreq) H(sout)
 #define ASSERT_HEAD(b)                                                                      \
 	_Static_assert(FIELD_AT(b, step) == FIELD_AT(head, step) && FIELD_AT(b, err) == FIELD_AT(head, err), \
 		       "contract: " #b " begins with struct head");

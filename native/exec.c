@@ -58,9 +58,12 @@
 #define CLOCK_BOOTTIME 7
 #define XFD_MAX 8
 #define F_DUPFD_CLOEXEC 1030
-#define MS_NOSUID 2
-#define MS_NODEV 4
-#define MS_NOEXEC 8
+#define FSOPEN_CLOEXEC 1
+#define FSMOUNT_CLOEXEC 1
+#define FSCONFIG_CMD_CREATE 6
+#define MOUNT_ATTR_NOSUID 0x2
+#define MOUNT_ATTR_NODEV 0x4
+#define MOUNT_ATTR_NOEXEC 0x8
 #define CLONE_VFORK 0x00004000
 #define CLONE_PARENT 0x00008000
 #define CLONE_PARENT_SETTID 0x00100000
@@ -239,13 +242,68 @@ static void exec_die_with_parent(struct xreq *r, s32 sig)
 		xfail(r, X_PARENT_GONE, -E_SRCH, 126);
 }
 
+/*
+ * A directory the command's setup acts on (root, cwd, /proc's place),
+ * resolved once by resolve.c's rule, in the mount namespace and root we are
+ * in: whoever can write a directory on the way (another uid, a process
+ * inside the namespaces) could otherwise swap in a symlink or another
+ * directory between our lookup and the act, or before it, and send a root
+ * command's cwd into /etc or its root to "/". A symlink that uid could
+ * have placed is refused: ELOOP at STEP. "Root" is uid 0 as the user
+ * namespace we are in sees it. Its own function: the walk's buffers leave
+ * the stack before the exec's lookup. An O_PATH descriptor, or no return.
+ */
+static s64 exec_walk(struct xreq *r, const char *path, s32 step)
+{
+	struct walk w;
+	s64 fd = walk_dir(path, &w);
+	if (fd < 0) xfail(r, step, fd, 126);
+	return fd;
+}
+
+/*
+ * A new proc mounted on DIR, by descriptor. mount(2) takes only paths, and
+ * "/proc/self/fd/N" would be one more lookup by name through the /proc of
+ * the mount namespace we are in (or under the new root), which whoever holds
+ * CAP_SYS_ADMIN there can replace with anything (the reason timens_offsets
+ * is opened before entering). So the new mount API: fsopen + fsconfig
+ * (CMD_CREATE: a proc of our pid namespace, the one mount(2) would make) +
+ * fsmount (detached, nosuid, nodev, noexec), then move_mount with
+ * MOVE_MOUNT_T_EMPTY_PATH onto the resolved descriptor itself.
+ */
+static void exec_mount_proc(struct xreq *r, const char *proc)
+{
+	struct mount_attr attr;
+	s64 dir, fs, mnt, rc;
+	dir = exec_walk(r, proc, X_RESOLVE_PROC);
+	/* Our /proc must not propagate back to the namespace we copied: the
+	 * mount there made private (mount_setattr, by the same descriptor). A
+	 * directory with nothing mounted on it answers EINVAL (not a mount's
+	 * root): nothing to change there. */
+	mem_zero(&attr, sizeof attr);
+	attr.propagation = MS_PRIVATE;
+	rc = sys5(SYS_mount_setattr, dir, (s64)"", AT_EMPTY_PATH | AT_RECURSIVE, (s64)&attr, sizeof attr);
+	if (rc < 0 && rc != -E_INVAL) xfail(r, X_PROC_PRIVATE, rc, 126);
+	fs = sys2(SYS_fsopen, (s64)"proc", FSOPEN_CLOEXEC);
+	if (fs < 0) xfail(r, X_PROC_FS, fs, 126);
+	rc = sys5(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, 0, 0, 0);
+	if (rc < 0) xfail(r, X_PROC_CREATE, rc, 126);
+	mnt = sys3(SYS_fsmount, fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+	sys1(SYS_close, fs);
+	if (mnt < 0) xfail(r, X_PROC_MOUNT, mnt, 126);
+	rc = sys5(SYS_move_mount, mnt, (s64)"", dir, (s64)"", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+	sys1(SYS_close, mnt);
+	sys1(SYS_close, dir);
+	if (rc < 0) xfail(r, X_MOUNT_PROC, rc, 126);
+}
+
 /* The last steps before execve, in the process that becomes the command:
  * util-linux's order (propagation, root, directory, /proc, ids, caps). */
 static void exec_prepare(struct xreq *r, u64 not_default)
 {
 	struct ksigaction dfl;
 	u64 none = 0, prop;
-	s64 rc;
+	s64 rc, fd;
 	int sig;
 	const char *proc = r->proc_dir ? (const char *)r->proc_dir : "/proc";
 	/* The paths below are looked up where the inside can make them wait
@@ -269,25 +327,29 @@ static void exec_prepare(struct xreq *r, u64 not_default)
 		rc = sys5(SYS_mount, (s64)"none", (s64)"/", 0, MS_REC | prop, 0);
 		if (rc < 0) xfail(r, X_PROPAGATION, rc, 126);
 	}
-	/* A new root: the path is looked up in the entered mount namespace,
-	 * and the directory then defaults to it (chroot keeps the cwd). */
+	/* A new root: resolved once in the mount namespace we are in (after
+	 * root, "/" is the new root), as the command's directory and /proc's
+	 * place are below. Acting on the descriptor: fchdir to it, then
+	 * chroot("."), the kernel's chroot taking only a path; "." is the cwd
+	 * itself, no name looked up again. The directory then starts as the new
+	 * root (chroot keeps the cwd, which is it). */
 	if (r->root) {
-		rc = sys1(SYS_chroot, (s64)r->root);
+		fd = exec_walk(r, (const char *)r->root, X_RESOLVE_ROOT);
+		rc = sys1(SYS_fchdir, fd);
+		sys1(SYS_close, fd);
+		if (rc < 0) xfail(r, X_CHDIR, rc, 126);
+		rc = sys1(SYS_chroot, (s64)".");
 		if (rc < 0) xfail(r, X_CHROOT, rc, 126);
 	}
-	if (r->cwd || r->root) {
-		rc = sys1(SYS_chdir, r->cwd ? (s64)r->cwd : (s64)"/");
+	/* The directory: a relative one from where we are now (the entered
+	 * mount namespace's root, the new root, or else the caller's cwd). */
+	if (r->cwd) {
+		fd = exec_walk(r, (const char *)r->cwd, X_RESOLVE_CWD);
+		rc = sys1(SYS_fchdir, fd);
+		sys1(SYS_close, fd);
 		if (rc < 0) xfail(r, X_CHDIR, rc, 126);
 	}
-	if (r->opts & XOPT_MOUNT_PROC) {
-		/* Our /proc must not propagate back to the namespace we copied. A
-		 * directory with nothing mounted on it answers EINVAL: nothing to
-		 * change there. */
-		rc = sys5(SYS_mount, (s64)"none", (s64)proc, 0, MS_REC | MS_PRIVATE, 0);
-		if (rc >= 0 || rc == -E_INVAL)
-			rc = sys5(SYS_mount, (s64)"proc", (s64)proc, (s64)"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, 0);
-		if (rc < 0) xfail(r, X_MOUNT_PROC, rc, 126);
-	}
+	if (r->opts & XOPT_MOUNT_PROC) exec_mount_proc(r, proc);
 	/* The ids last of what needs privilege: a uid change drops the
 	 * capabilities the steps above use. Groups first, while we still have
 	 * CAP_SETGID; setgroups is refused where it was set to "deny". */

@@ -47,6 +47,7 @@
 #define S_IFLNK 0120000
 #define S_ISVTX 01000
 #define FUSE_SUPER_MAGIC 0x65735546
+#define PROC_SUPER_MAGIC 0x9fa0
 #ifndef E_NOENT
 #define E_NOENT 2
 #endif
@@ -103,6 +104,7 @@ struct walk {
 	s32 at_len;
 	u32 owner;            /* uid of the symlink refused, or ~0 */
 	s32 links;
+	s32 rel;              /* walking from the cwd, not "/" */
 	char todo[PATH_BYTES]; /* what is left to walk */
 	char text[PATH_BYTES]; /* a link's text while it is spliced in */
 };
@@ -114,12 +116,14 @@ static s32 str_len(const char *s)
 	return n;
 }
 
-/* Normalize an absolute path by text into OUT: "//" and "." dropped, ".."
- * pops a component ("/.." is "/"). Returns its length, or -ENAMETOOLONG. */
-static s32 normalize(const char *in, char *out)
+/* Normalize a path by text into OUT: "//" and "." dropped, ".." pops a
+ * component. Absolute ("/.." is "/"), or relative to the start (REL: no
+ * leading "/", and a ".." above the start is kept at its head: "../x").
+ * Returns its length, or -ENAMETOOLONG. */
+static s32 normalize_at(const char *in, char *out, s32 rel)
 {
-	s32 n = 0, i = 0;
-	out[n++] = '/';
+	s32 n = 0, i = 0, base = rel ? 0 : 1;
+	if (!rel) out[n++] = '/';
 	while (in[i]) {
 		s32 s, len;
 		while (in[i] == '/') i++;
@@ -128,57 +132,74 @@ static s32 normalize(const char *in, char *out)
 		len = i - s;
 		if (len == 0 || (len == 1 && in[s] == '.')) continue;
 		if (len == 2 && in[s] == '.' && in[s + 1] == '.') {
-			while (n > 1 && out[n - 1] != '/') n--;
-			if (n > 1) n--;
-			continue;
+			/* A ".." pops a name; above the start (relative) it stays. */
+			s32 last = n;
+			while (last > base && out[last - 1] != '/') last--;
+			if (n > base && !(n - last == 2 && out[last] == '.' && out[last + 1] == '.')) {
+				n = last > base ? last - 1 : base;
+				continue;
+			}
+			if (!rel) continue;
 		}
 		if (n + len + 2 > PATH_BYTES) return -E_NAMETOOLONG;
-		if (n > 1) out[n++] = '/';
+		if (n > base) out[n++] = '/';
 		while (s < i) out[n++] = in[s++];
 	}
 	out[n] = 0;
 	return n;
 }
 
-/* Replace w->todo by "PREFIX/TEXT/REST" normalized (TEXT absolute: "TEXT/REST"). */
+/* Replace w->todo by "PREFIX/TEXT/REST" normalized (TEXT absolute: "TEXT/REST",
+ * and the walk is absolute from then on). */
 static s32 splice(struct walk *w, const char *text, const char *rest)
 {
-	char *buf = w->at; /* scratch: the walk restarts from "/" after a splice */
+	char *buf = w->at; /* scratch: the walk restarts from its start after a splice */
 	s32 n = 0, i;
 	if (text[0] != '/') {
 		for (i = 0; i < w->at_len; i++) buf[n++] = w->at[i];
 		buf[n++] = '/';
-	}
+	} else
+		w->rel = 0;
 	for (i = 0; text[i]; i++) { if (n >= PATH_BYTES - 2) return -E_NAMETOOLONG; buf[n++] = text[i]; }
 	buf[n++] = '/';
 	for (i = 0; rest[i]; i++) { if (n >= PATH_BYTES - 1) return -E_NAMETOOLONG; buf[n++] = rest[i]; }
 	buf[n] = 0;
-	n = normalize(buf, w->todo);
+	n = normalize_at(buf, w->todo, w->rel);
 	return n < 0 ? n : 0;
 }
 
+/* Is the file FD on procfs? (0 if it cannot be told.) */
+static s32 on_procfs(s64 fd)
+{
+	u64 fs[15]; /* struct statfs: f_type first, 120 bytes on 64-bit */
+	return sys2(SYS_fstatfs, fd, (s64)fs) == 0 && fs[0] == PROC_SUPER_MAGIC;
+}
+
 /*
- * Walk the absolute, normalized PATH to an O_PATH descriptor: of PATH itself
- * (FOLLOW_LAST: a root-owned symlink there is followed too), or of its
- * parent directory with the last component copied to NAME (<= 255 bytes).
- * Returns the fd or -errno; on failure w->at names the component that
- * refused (and w->owner the uid of a refused symlink).
+ * Walk PATH to an O_PATH descriptor: of PATH itself (FOLLOW_LAST: a
+ * root-owned symlink there is followed too), or of its parent directory with
+ * the last component copied to NAME (<= 255 bytes). An absolute PATH is
+ * walked from "/"; a relative one (walk_dir only) from the cwd, which, like
+ * "/", is where the walk starts trusting. Returns the fd or -errno; on
+ * failure w->at names the component that refused (and w->owner the uid of a
+ * refused symlink).
  */
-static s32 walk_path(const char *path, s32 follow_last, char *name, struct walk *w)
+static s32 walk_from(const char *path, s32 follow_last, char *name, struct walk *w)
 {
 	struct kstatx st, dir;
 	s64 dfd, fd, rc;
-	s32 n, i, trusted;
+	s32 n, i, trusted, proc;
 	w->at_len = 0;
 	w->at[0] = 0;
 	w->owner = ~0u;
 	w->links = 0;
-	if (path[0] != '/') return -E_INVAL;
-	n = normalize(path, w->todo);
+	w->rel = path[0] != '/';
+	n = normalize_at(path, w->todo, w->rel);
 	if (n < 0) return n;
 	if (!follow_last) {
 		/* Split off the last component: it is the caller's to create, open or unlink. */
 		s32 cut = n;
+		if (w->rel) return -E_INVAL;
 		while (cut > 0 && w->todo[cut - 1] != '/') cut--;
 		if (n - cut == 0 || n - cut > 255) return n - cut ? -E_NAMETOOLONG : -E_INVAL;
 		for (i = cut; i <= n; i++) name[i - cut] = w->todo[i];
@@ -186,14 +207,17 @@ static s32 walk_path(const char *path, s32 follow_last, char *name, struct walk 
 		if (cut == 1) w->todo[0] = '/';
 	}
 restart:
-	dfd = sys4(SYS_openat, AT_FDCWD, (s64)"/", O_PATH | O_CLOEXEC, 0);
+	dfd = sys4(SYS_openat, AT_FDCWD, (s64)(w->rel ? "." : "/"), O_PATH | O_CLOEXEC, 0);
 	if (dfd < 0) return (s32)dfd;
-	/* "/" is root's (the walk trusts what root placed from here down). */
+	/* "/" is root's (the walk trusts what root placed from here down); the
+	 * cwd a relative walk starts from was chosen before it, as "/" was. */
 	rc = statx_at((s32)dfd, "", &dir);
 	if (rc < 0) { sys1(SYS_close, dfd); return (s32)rc; }
 	trusted = 1;
+	proc = on_procfs(dfd);
 	w->at_len = 0;
-	w->at[0] = 0;
+	if (w->rel) w->at[w->at_len++] = '.';
+	w->at[w->at_len] = 0;
 	i = 0;
 	for (;;) {
 		char comp[256];
@@ -210,21 +234,38 @@ restart:
 		w->at[w->at_len++] = '/';
 		for (k = 0; k < len; k++) w->at[w->at_len++] = comp[k];
 		w->at[w->at_len] = 0;
-		/* O_NOFOLLOW: the kernel follows nothing here; a symlink is opened as itself. */
+		/* O_NOFOLLOW: the kernel follows nothing here; a symlink is opened as
+		 * itself. ".." (only at the head of a relative walk, above its
+		 * start) is the directory's real parent, never a name again. */
 		fd = sys4(SYS_openat, dfd, (s64)comp, O_PATH | O_NOFOLLOW | O_CLOEXEC, 0);
 		if (fd < 0) { sys1(SYS_close, dfd); return (s32)fd; }
 		rc = statx_at((s32)fd, "", &st);
 		if (rc < 0) { sys1(SYS_close, fd); sys1(SYS_close, dfd); return (s32)rc; }
+		if (len == 2 && comp[0] == '.' && comp[1] == '.') {
+			/* Above the start: who could write the directories above it is
+			 * unknown, so no symlink is trusted from here on. */
+			trusted = 0;
+			sys1(SYS_close, dfd);
+			dfd = fd;
+			proc = on_procfs(fd);
+			dir.uid = st.uid;
+			dir.mode = st.mode;
+			dir.mnt_id = st.mnt_id;
+			continue;
+		}
 		if ((st.mode & S_IFMT) == S_IFDIR) {
 			/* Still only root's doing? DIR (where it was found) is root's and
 			 * writable by nobody else, or a root-owned sticky directory and
-			 * this entry is root's; and it is not a FUSE mount. */
+			 * this entry is root's, or on procfs (nobody renames there; its
+			 * owners are the processes'); and it is not a FUSE mount. */
 			s32 root_only = dir.uid == 0 && !(dir.mode & 022);
 			s32 sticky_root = dir.uid == 0 && (dir.mode & S_ISVTX) && st.uid == 0;
-			trusted = trusted && (root_only || sticky_root);
-			if (trusted && st.mnt_id != dir.mnt_id) {
+			trusted = trusted && (root_only || sticky_root || proc);
+			if (st.mnt_id != dir.mnt_id) {
 				u64 fs[15]; /* struct statfs: f_type first, 120 bytes on 64-bit */
-				if (sys2(SYS_fstatfs, fd, (s64)fs) < 0 || fs[0] == FUSE_SUPER_MAGIC) trusted = 0;
+				if (sys2(SYS_fstatfs, fd, (s64)fs) < 0) fs[0] = 0, trusted = 0;
+				if (fs[0] == FUSE_SUPER_MAGIC) trusted = 0;
+				proc = fs[0] == PROC_SUPER_MAGIC;
 			}
 			sys1(SYS_close, dfd);
 			dfd = fd;
@@ -242,6 +283,33 @@ restart:
 			sys1(SYS_close, fd);
 			return -E_NOTDIR;
 		}
+		if (++w->links > LINKS_MAX) { sys1(SYS_close, fd); sys1(SYS_close, dfd); return -E_LOOP; }
+		if (proc && trusted) {
+			/* A link of procfs (/proc/self, /proc/PID/root, /proc/PID/cwd):
+			 * the kernel's own, which nobody places or moves, and most of
+			 * them magic (their text is no path to walk: /proc/PID/root of
+			 * a process in another mount namespace reads "/"). The kernel
+			 * follows it, one hop from its directory's descriptor; what it
+			 * lands on is a new start, as "/" is. */
+			sys1(SYS_close, fd);
+			fd = sys4(SYS_openat, dfd, (s64)comp, O_PATH | O_CLOEXEC, 0);
+			sys1(SYS_close, dfd);
+			if (fd < 0) return (s32)fd;
+			rc = statx_at((s32)fd, "", &st);
+			if (rc < 0) { sys1(SYS_close, fd); return (s32)rc; }
+			if ((st.mode & S_IFMT) != S_IFDIR) {
+				if (follow_last && !w->todo[i]) return (s32)fd;
+				sys1(SYS_close, fd);
+				return -E_NOTDIR;
+			}
+			dfd = fd;
+			trusted = 1;
+			proc = on_procfs(fd);
+			dir.uid = st.uid;
+			dir.mode = st.mode;
+			dir.mnt_id = st.mnt_id;
+			continue;
+		}
 		/* A symlink: followed only if root owns it and only root placed it (the rule above). */
 		if (st.uid != 0 || !trusted || dir.uid != 0 || (dir.mode & 022)) {
 			w->owner = st.uid;
@@ -249,7 +317,6 @@ restart:
 			sys1(SYS_close, dfd);
 			return -E_LOOP;
 		}
-		if (++w->links > LINKS_MAX) { sys1(SYS_close, fd); sys1(SYS_close, dfd); return -E_LOOP; }
 		/* readlinkat(fd, "") reads the link the O_PATH fd holds, not a name again. */
 		rc = sys4(SYS_readlinkat_, fd, (s64)"", (s64)w->text, PATH_BYTES - 1);
 		sys1(SYS_close, fd);
@@ -263,4 +330,18 @@ restart:
 		goto restart;
 	}
 	return (s32)dfd;
+}
+
+/* An absolute PATH (pins, idmapped mounts, the sandbox's sources). */
+static s32 walk_path(const char *path, s32 follow_last, char *name, struct walk *w)
+{
+	if (path[0] != '/') return -E_INVAL;
+	return walk_from(path, follow_last, name, w);
+}
+
+/* PATH, absolute or relative to the cwd, itself (a command's cwd, root, /proc). */
+static s32 walk_dir(const char *path, struct walk *w)
+{
+	if (!path[0]) return -E_NOENT;
+	return walk_from(path, 1, 0, w);
 }

@@ -71,16 +71,16 @@ struct made {
 };
 
 struct sreq {
-	s32 helper_pidfd; /*   0 in: the helper whose user namespace the sandbox enters */
-	s32 opts;         /*   4 in: SO_* */
+	s32 step;         /*   0 out: enum sstep that failed: the head (fail.c) */
+	s32 err;          /*   4 out: its errno */
 	s32 nops;         /*   8 in */
 	u32 ops;          /*  12 in: offset of struct sop[nops] */
 	s32 stdio[3];     /*  16 in: fd for 0, 1, 2; -1 keep ours; -2 /dev/null */
 	s32 ppid;         /*  28 the caller's tgid */
 	s32 pid;          /*  32 out: the monitor's pid (our namespace) */
 	s32 pidfd;        /*  36 out: its pidfd */
-	s32 step;         /*  40 out: enum sstep that failed */
-	s32 err;          /*  44 out: its errno */
+	s32 helper_pidfd; /*  40 in: the helper whose user namespace the sandbox enters */
+	s32 opts;         /*  44 in: SO_* */
 	s32 index;        /*  48 out: the op that failed, or -1 */
 	s32 gate;         /*  52 futex: 1 until the entering child lets go of Bun's mm */
 	s32 stack_len;    /*  56 in: bytes of stack after the header */
@@ -121,12 +121,15 @@ struct sreq {
 
 /* What every process of the start writes: the MAP_SHARED page. */
 struct sout {
-	s32 step, err, index;
+	s32 step, err; /* the head (fail.c): the first failure of any process of the start */
+	s32 index;
 	s32 ready; /* futex: the init has the command running (or the start is reported early) */
 	s32 cmd;   /* the command's pid as the init sees it */
 	s32 first; /* the first process, as the monitor sees it */
 	u64 ns[6]; /* its namespaces' inodes (struct sreq's ns) */
 	u64 ns_user;
+	s32 first_fd; /* pidns with "pid": the first process's pidfd, from the intermediate */
+	s32 pad;
 };
 
 /* Every step that can fail, with its syscall: part of the contract (the loader compares it whole). */
@@ -172,7 +175,9 @@ struct sout {
 	X(GATE, "gate", "futex")                   \
 	X(PIDFD_OPEN, "pidfd_open", "pidfd_open")  \
 	X(LOCK, "lock", "fcntl")                   \
-	X(USERNS_ENABLED, "userns_enabled", "unshare")
+	X(USERNS_ENABLED, "userns_enabled", "unshare") \
+	X(NESTED_USERNS, "nested_userns", "unshare")   \
+	X(NESTED_MAPS, "nested_maps", "write")
 
 #define SSTEP_ENUM(id, name, syscall) S_##id,
 enum sstep { SSTEPS(SSTEP_ENUM) S_COUNT };

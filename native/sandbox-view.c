@@ -92,14 +92,14 @@ struct view {
 
 static struct sout *sb_out(struct sreq *r) { return (struct sout *)r->report; }
 
-/* Report and end this process (the start fails as a whole). */
+/* Report into the shared page (the first failure of any process wins) and
+ * end this process: the start fails as a whole. RC is -errno. */
 static void sb_fail(struct sreq *r, s32 step, s64 rc, s32 index)
 {
 	struct sout *o = sb_out(r);
 	if (o->step == S_NONE) {
 		o->index = index;
-		o->err = (s32)(rc < 0 ? -rc : rc);
-		o->step = step;
+		fail(o, step, rc);
 	}
 	sys1(SYS_exit_group, 126);
 }

@@ -4,7 +4,9 @@
  *
  * The user namespace (and its maps, rootless ranges through newuidmap
  * included) is made by a parked helper (helper.c); this file only enters
- * it. Four processes, each for a reason:
+ * it. Four processes, each for a reason (and two short-lived ones: I
+ * below, for pidns with "pid", and W, the parked maker of the user
+ * namespace below the sandbox's, for disableNestedUserns):
  *
  *  E  the entering child, CLONE_VM of Bun's thread on the block's stack: it
  *     sets up stdio and forks the monitor, then waits for the start to be
@@ -60,6 +62,7 @@
 #define CLONE_NEWUSER_ 0x10000000
 #define CLONE_NEWPID_ 0x20000000
 #define E_PERM_ 1
+#define MAP_PRIVATE_ANON 0x22 /* MAP_PRIVATE | MAP_ANONYMOUS */
 
 /* struct flock (the same on x86_64 and arm64). */
 struct flock_ { short type, whence; s32 pad; s64 start, len; s32 pid, pad2; };
@@ -110,7 +113,8 @@ static void sb_ready(struct sreq *r)
 	sys3(SYS_futex, (s64)&o->ready, FUTEX_WAKE, 1);
 }
 
-/* One byte, or EOF, or an error: whatever ends the wait. */
+/* One byte, or EOF, or an error: whatever ends the wait; made again when
+ * a signal handler interrupted it (the one read loop of this file). */
 static void sb_block(s32 fd)
 {
 	char byte;
@@ -302,13 +306,190 @@ static void sb_locks(struct sreq *r)
 	}
 }
 
+/* V in decimal, then END, at out + k: the new length. */
+static s64 sb_put_u64(char *out, s64 k, u64 v, char end)
+{
+	char digits[24];
+	int n = 0;
+	do { digits[n++] = (char)('0' + v % 10); v /= 10; } while (v);
+	while (n) out[k++] = digits[--n];
+	out[k++] = end;
+	return k;
+}
+
+/* TEXT (NUL-terminated) into DIR's NAME in one write, as /proc's map and sysctl files take it. */
+static s64 sb_write_map(s32 dir, const char *name, const char *text)
+{
+	s64 fd, n, len = 0;
+	while (text[len]) len++;
+	fd = sys4(SYS_openat, dir, (s64)name, O_WRONLY | O_CLOEXEC, 0);
+	if (fd < 0) return fd;
+	n = sys3(SYS_write, fd, (s64)text, len);
+	sys1(SYS_close, fd);
+	return n < 0 ? n : n != len ? -E_INVAL : 0;
+}
+
+/* The pid a pidfd refers to, in the pid namespace of the /proc at DIR: the
+ * "Pid:" line of its fdinfo file PATH there. */
+static s64 sb_pidfd_pid_at(s32 dir, const char *path)
+{
+	char text[512];
+	s64 fd, n, i, v = 0;
+	fd = sys4(SYS_openat, dir, (s64)path, O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0) return fd;
+	n = sys3(SYS_read, fd, (s64)text, sizeof text - 1);
+	sys1(SYS_close, fd);
+	if (n < 0) return n;
+	text[n] = 0;
+	for (i = 0; i + 5 < n; i++) {
+		if (!(i == 0 || text[i - 1] == '\n') || text[i] != 'P' || text[i + 1] != 'i' || text[i + 2] != 'd' ||
+		    text[i + 3] != ':')
+			continue;
+		for (i += 4; text[i] == ' ' || text[i] == '\t'; i++) {}
+		if (text[i] < '0' || text[i] > '9') return -E_SRCH; /* -1: it has exited */
+		while (text[i] >= '0' && text[i] <= '9') v = v * 10 + (text[i++] - '0');
+		return v;
+	}
+	return -E_SRCH;
+}
+
+/*
+ * disableNestedUserns, as a limit nobody inside can lift. The limit
+ * (user.max_user_namespaces) belongs to the user namespace it is written
+ * in, and whoever holds CAP_SYS_RESOURCE there may write it again; so it is
+ * written in the sandbox's user namespace as 1 (room for exactly one, the
+ * next), and everything from here on runs in a user namespace below it,
+ * where nobody holds a capability over the one that owns the limit. Every
+ * user namespace made further down is counted against the limit of each
+ * ancestor, so the one already made there refuses them all.
+ *
+ * The new namespace's maps must be written from the one above (only there
+ * do we hold CAP_SETUID and CAP_SETGID over it, as ranges need), into the
+ * /proc files of a process inside it. Ours are root's (a sealed mm: park.c
+ * says why), which an unprivileged caller's namespace cannot write; so the
+ * namespace is made by W, which leaves our memory at once for the park
+ * program (an mm of its own, its /proc files its owner's): we write W's
+ * maps (the same ids mapped through, each range of ours to itself), enter
+ * its namespace, and end it.
+ */
+struct nest {
+	s32 image;     /* the park program's sealed memfd */
+	s32 pad;
+};
+
+/* Each "inside outside count" line of a map, read from our namespace, as
+ * "inside inside count": the same ids, mapped through one level down. */
+static s64 sb_map_through(s32 proc, const char *name, char *in, char *out)
+{
+	s64 fd, n, k = 0, i = 0;
+	u64 v[3];
+	s32 f;
+	fd = sys4(SYS_openat, proc, (s64)name, O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0) return fd;
+	n = sys3(SYS_read, fd, (s64)in, PAGE - 1);
+	sys1(SYS_close, fd);
+	if (n < 0) return n;
+	in[n] = 0;
+	while (i < n) {
+		for (f = 0; f < 3; f++) {
+			while (in[i] == ' ' || in[i] == '\t') i++;
+			v[f] = 0;
+			if (in[i] < '0' || in[i] > '9') return -E_INVAL;
+			while (in[i] >= '0' && in[i] <= '9') v[f] = v[f] * 10 + (u64)(in[i++] - '0');
+		}
+		while (i < n && in[i] != '\n') i++;
+		i++;
+		if (k > PAGE - 40) return -E_INVAL;
+		k = sb_put_u64(out, k, v[0], ' ');
+		k = sb_put_u64(out, k, v[0], ' ');
+		k = sb_put_u64(out, k, v[2], '\n');
+	}
+	out[k] = 0;
+	return k;
+}
+
+/* W: into a new user namespace, then out of our memory (vfork: we wait for the exec). */
+static void sb_nest_maker(struct nest *w)
+{
+	u64 all = ~0UL;
+	char *argv[2];
+	char *envp[1];
+	s64 rc;
+	/* Every signal blocked (the mask survives execve): the park program's
+	 * only stop is its own SIGSTOP. */
+	sys4(SYS_rt_sigprocmask, SIG_SETMASK, (s64)&all, 0, 8);
+	if (sys2(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL) < 0) sys1(SYS_exit_group, 1);
+	rc = sys1(SYS_unshare, CLONE_NEWUSER_);
+	if (rc < 0) sys1(SYS_exit_group, 2);
+	argv[0] = (char *)"bun-userns-nest";
+	argv[1] = 0;
+	envp[0] = 0;
+	sys5(SYS_execveat, w->image, (s64)"", (s64)argv, (s64)envp, AT_EMPTY_PATH);
+	sys1(SYS_exit_group, 3);
+}
+
+/* PROC: O_PATH fd of the host's /proc. */
+static void sb_nest_userns(struct sreq *r, s32 proc)
+{
+	struct nest w;
+	u8 info[128];
+	char path[64], *text;
+	s64 rc, pid, host, fd;
+	s32 pidfd = -1;
+	mem_zero(&w, sizeof w);
+	rc = sys6(SYS_mmap, 0, 4 * PAGE, PROT_RW, MAP_PRIVATE_ANON, -1, 0);
+	if (rc < 0 && rc > -PAGE) sb_fail(r, S_NESTED_MAPS, rc, -1);
+	text = (char *)rc;
+	rc = sb_map_through(proc, "self/uid_map", text, text + PAGE);
+	if (rc >= 0) rc = sb_map_through(proc, "self/gid_map", text + 2 * PAGE, text + 3 * PAGE);
+	if (rc < 0) sb_fail(r, S_NESTED_MAPS, rc, -1);
+	/* Room for exactly the one below us. */
+	rc = sb_write_map(proc, "sys/user/max_user_namespaces", "1\n");
+	if (rc < 0) sb_fail(r, S_USERNS_LIMIT, rc, -1);
+	w.image = (s32)park_image();
+	if (w.image < 0) sb_fail(r, S_NESTED_USERNS, w.image, -1);
+	pid = bun_userns_clone_trampoline(CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD_, sb_stack(r, 1), &pidfd, &w,
+					  (void *)sb_nest_maker);
+	sys1(SYS_close, w.image);
+	if (pid < 0) sb_fail(r, S_FORK, pid, -1);
+	/* Parked (its own SIGSTOP), or failed before. */
+	wait_retry(P_PID, pid, info, WEXITED | WSTOPPED | WALL);
+	if (SI_CODE(info) != CLD_STOPPED) sb_fail(r, S_NESTED_USERNS, -E_PERM_, -1);
+	/* Its /proc is the host's, where its pid is not the one we know: the pidfd says which. */
+	put_decimal(path, "self/fdinfo/", pidfd);
+	host = sb_pidfd_pid_at(proc, path);
+	rc = host;
+	if (host > 0) {
+		put_decimal(path, "", (s32)host);
+		fd = sys4(SYS_openat, proc, (s64)path, O_PATH | O_DIRECTORY_ | O_CLOEXEC, 0);
+		rc = fd;
+		if (fd >= 0) {
+			rc = sb_write_map((s32)fd, "uid_map", text + PAGE);
+			if (rc >= 0) rc = sb_write_map((s32)fd, "gid_map", text + 3 * PAGE);
+			if (rc >= 0) {
+				s64 ns = sys4(SYS_openat, fd, (s64)"ns/user", O_RDONLY | O_CLOEXEC, 0);
+				rc = ns < 0 ? ns : sys2(SYS_setns, ns, CLONE_NEWUSER_);
+				if (ns >= 0) sys1(SYS_close, ns);
+			}
+			sys1(SYS_close, fd);
+		}
+	}
+	sys4(SYS_pidfd_send_signal, pidfd, SIGKILL, 0, 0);
+	wait_retry(P_PID, pid, info, WEXITED | WALL);
+	sys1(SYS_close, pidfd);
+	sys2(SYS_munmap, (s64)text, 4 * PAGE);
+	if (rc < 0) sb_fail(r, S_NESTED_MAPS, rc, -1);
+	/* New credentials: sealed again, as after setns. */
+	sys2(SYS_prctl, PR_SET_DUMPABLE, 0);
+}
+
 static void sb_first_main(struct sreq *r)
 {
 	struct sout *o = sb_out(r);
 	const char *host = sb_str(r, r->hostname);
 	u64 ns = CLONE_NEWNS;
 	s64 rc, q;
-	s32 n;
+	s32 n, proc = -1;
 
 	/* Our parent is the monitor: seen as 0 from a new pid namespace. */
 	rc = sys0(SYS_getppid);
@@ -332,18 +513,11 @@ static void sb_first_main(struct sreq *r)
 		sb_ready(r);
 		sb_block(r->userns_block_fd);
 	}
+	/* disableNestedUserns works through the host's /proc once the view
+	 * is built: held while it is still visible. */
 	if (r->opts & SO_NO_USERNS) {
-		/* user.max_user_namespaces is per user namespace, read and written
-		 * through /proc/sys by who opens it: 0 here refuses every user
-		 * namespace below this one. Written through the host's /proc, still
-		 * visible before the pivot. */
-		rc = sys4(SYS_openat, AT_FDCWD, (s64)"/proc/sys/user/max_user_namespaces", O_WRONLY | O_CLOEXEC, 0);
-		if (rc >= 0) {
-			s64 w = sys3(SYS_write, rc, (s64)"0\n", 2);
-			sys1(SYS_close, rc);
-			rc = w < 0 ? w : 0;
-		}
-		if (rc < 0) sb_fail(r, S_USERNS_LIMIT, rc, -1);
+		proc = (s32)sys4(SYS_openat, AT_FDCWD, (s64)"/proc", O_PATH | O_DIRECTORY_ | O_CLOEXEC, 0);
+		if (proc < 0) sb_fail(r, S_USERNS_LIMIT, proc, -1);
 	}
 	build_view(r);
 	if (host) {
@@ -358,6 +532,10 @@ static void sb_first_main(struct sreq *r)
 	if (r->userns2 >= 0) {
 		rc = sys2(SYS_setns, r->userns2, CLONE_NEWUSER_);
 		if (rc < 0) sb_fail(r, S_SETNS, rc, -1);
+	}
+	if (r->opts & SO_NO_USERNS) {
+		sb_nest_userns(r, proc);
+		sys1(SYS_close, proc);
 	}
 	if (!(r->opts & SO_NEW_PID) || (r->opts & SO_AS_PID1)) sb_command(r);
 
@@ -430,10 +608,7 @@ static void sb_abandon(struct sreq *r, s32 x, s32 status)
 	u8 info[128];
 	if (x > 0) {
 		sys2(SYS_kill, x, SIGKILL);
-		for (;;) {
-			mem_zero(info, sizeof info);
-			if (sys5(SYS_waitid, P_PID, x, (s64)info, WEXITED | WALL, 0) != -E_INTR) break;
-		}
+		wait_retry(P_PID, x, info, WEXITED | WALL);
 		if (status < 0) status = sb_status(info);
 	}
 	sb_cleanup(r, 0);
@@ -455,7 +630,7 @@ static int sb_wait_ready(struct sreq *r, s32 x)
 		mem_zero(info, sizeof info);
 		if (sys5(SYS_waitid, P_PID, x, (s64)info, WEXITED | WSTOPPED | WNOHANG | WNOWAIT | WALL, 0) < 0) return 0;
 		if (SI_PID(info) == 0) continue;
-		if (SI_CODE(info) == CLD_STOPPED && o->step == S_NONE) { o->step = S_STOPPED; o->err = E_INTR; }
+		if (SI_CODE(info) == CLD_STOPPED && o->step == S_NONE) fail(o, S_STOPPED, -E_INTR);
 		return 0;
 	}
 }
@@ -507,6 +682,66 @@ static void sb_overlay_close(struct sreq *r, struct sop *op)
 		if (fds[k] >= 0) sys1(SYS_close, fds[k]);
 }
 
+/* How the sandbox's first process is cloned: it shares our memory and fd
+ * table; without an init or an early report we wait (CLONE_VFORK) until the
+ * command it becomes has exec'd. */
+static u64 sb_first_flags(struct sreq *r)
+{
+	s32 init = (r->opts & SO_NEW_PID) && !(r->opts & SO_AS_PID1);
+	s32 early = r->block_fd >= 0 || r->userns_block_fd >= 0;
+	return CLONE_VM | CLONE_FILES | SIGCHLD_ | (init || early ? 0 : CLONE_VFORK);
+}
+
+/* The intermediate I (pidns with "pid"): setns left our children's pid
+ * namespace the one given, and unshare(CLONE_NEWPID) is refused to a
+ * process whose children's namespace is not its own; I lives in the one
+ * given, so it may make one below it. Its child, the sandbox's first
+ * process, is ours (CLONE_PARENT): we wait for it and signal it as usual.
+ * Its pidfd lands in our table (CLONE_FILES) and its number in the report. */
+static void sb_intermediate_main(struct sreq *r)
+{
+	struct sout *o = sb_out(r);
+	s64 rc;
+	if (sys2(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL) < 0) sb_fail(r, S_PARENT_GONE, -E_SRCH, -1);
+	rc = sys1(SYS_unshare, CLONE_NEWPID);
+	if (rc < 0) sb_fail(r, S_UNSHARE, rc, -1);
+	rc = bun_userns_clone_trampoline(sb_first_flags(r) | CLONE_PARENT | CLONE_PIDFD, sb_stack(r, 2), &o->first_fd, r,
+					 (void *)sb_first_main);
+	if (rc < 0) sb_fail(r, S_FORK, rc, -1);
+	sys1(SYS_exit_group, 0);
+}
+
+/* pidns with "pid": the first process, made below the pid namespace given
+ * through I. Returns its pid (ours); a failure is reported and ends us. */
+static s64 sb_first_below(struct sreq *r)
+{
+	struct sout *o = sb_out(r);
+	u8 info[128];
+	char path[64];
+	s64 i, x;
+	o->first_fd = -1;
+	/* I's stack: the lower half of the command's quarter (the command and
+	 * the nesting child run on its upper half, while I may still wait). */
+	i = bun_userns_clone_trampoline(CLONE_VM | CLONE_FILES | SIGCHLD_,
+					(char *)r + SB_HEADER + (((s64)r->stack_len / 8) & ~15L), 0, r,
+					(void *)sb_intermediate_main);
+	if (i < 0) sb_fail(r, S_FORK, i, -1);
+	/* I exits once the first process is running (or has exec'd, as vfork waits). */
+	wait_retry(P_PID, i, info, WEXITED | WALL);
+	if (o->first_fd < 0) {
+		if (o->step == S_NONE) fail(o, S_FORK, -E_SRCH);
+		sb_abandon(r, -1, -1);
+	}
+	put_decimal(path, "/proc/self/fdinfo/", o->first_fd); /* the host's /proc: we never enter the view */
+	x = sb_pidfd_pid_at(AT_FDCWD, path);
+	sys1(SYS_close, o->first_fd);
+	if (x < 0) {
+		if (o->step == S_NONE) fail(o, S_FORK, x);
+		sb_abandon(r, -1, -1);
+	}
+	return x;
+}
+
 static void sb_monitor_main(struct sreq *r)
 {
 	struct sout *o = sb_out(r);
@@ -550,16 +785,19 @@ static void sb_monitor_main(struct sreq *r)
 	 * to fs.suid_dumpable: seal again. */
 	sys2(SYS_prctl, PR_SET_DUMPABLE, 0);
 	sys1(SYS_close, r->helper_pidfd);
-	if (r->opts & SO_NEW_PID) {
-		rc = sys1(SYS_unshare, CLONE_NEWPID);
-		if (rc < 0) sb_fail(r, S_UNSHARE, rc, -1);
+	if ((r->opts & SO_NEW_PID) && r->pidns >= 0) {
+		x = sb_first_below(r);
+	} else {
+		if (r->opts & SO_NEW_PID) {
+			rc = sys1(SYS_unshare, CLONE_NEWPID);
+			if (rc < 0) sb_fail(r, S_UNSHARE, rc, -1);
+		}
+		x = bun_userns_clone_trampoline(sb_first_flags(r), sb_stack(r, 2), 0, r, (void *)sb_first_main);
+		if (x < 0) sb_fail(r, S_FORK, x, -1);
 	}
-	x = bun_userns_clone_trampoline(CLONE_VM | CLONE_FILES | SIGCHLD_ | (wait ? 0 : CLONE_VFORK), sb_stack(r, 2), 0,
-					r, (void *)sb_first_main);
-	if (x < 0) sb_fail(r, S_FORK, x, -1);
 	o->first = (s32)x; /* in the report page: our memory is a copy */
 	if (wait ? !sb_wait_ready(r, (s32)x) : o->step != S_NONE) {
-		if (o->step == S_NONE) { o->step = S_KILLED; o->err = E_INTR; }
+		if (o->step == S_NONE) fail(o, S_KILLED, -E_INTR);
 		sb_abandon(r, (s32)x, -1);
 	}
 	/* vfork returned (no init): the command exec'd, or failed and said so
@@ -584,7 +822,6 @@ static void sb_monitor_main(struct sreq *r)
 static void sb_entering_main(struct sreq *r)
 {
 	s64 rc;
-	char byte;
 	sys1(SYS_set_tid_address, (s64)&r->gate);
 	if (sys2(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL) < 0 || sys0(SYS_getppid) != r->ppid)
 		sb_fail(r, S_PARENT_GONE, -E_SRCH, -1);
@@ -599,10 +836,7 @@ static void sb_entering_main(struct sreq *r)
 					 (void *)sb_monitor_main);
 	if (rc < 0) sb_fail(r, S_CLONE, rc, -1);
 	sys1(SYS_close, r->epipe[1]);
-	for (;;) {
-		rc = sys3(SYS_read, r->epipe[0], (s64)&byte, 1);
-		if (rc != -E_INTR) break;
-	}
+	sb_block(r->epipe[0]);
 	sys1(SYS_exit_group, 0);
 }
 
@@ -646,8 +880,7 @@ s32 bun_userns_sandbox(struct sreq *r)
 	s32 pidfd = -1, i;
 	s64 rc, pid;
 
-	r->step = S_NONE;
-	r->err = 0;
+	head_clear(r);
 	r->index = -1;
 	r->pid = 0;
 	r->copy = 0;
@@ -662,7 +895,7 @@ s32 bun_userns_sandbox(struct sreq *r)
 	 * follows fs.suid_dumpable: at 1 its copy of Bun's memory would be open
 	 * to every process of the caller's uid. */
 	rc = suid_dumpable();
-	if (rc != 0 && rc != 2) { r->step = S_DUMPABLE; r->err = E_PERM; return -E_PERM; }
+	if (rc != 0 && rc != 2) return (s32)fail(r, S_DUMPABLE, -E_PERM);
 	/* argv and envp as execve wants them: pointers, valid in every copy. */
 	ptrs = (char **)((char *)r + r->ptrs);
 	offs = (u32 *)((char *)r + r->argv);
@@ -672,7 +905,7 @@ s32 bun_userns_sandbox(struct sreq *r)
 	for (i = 0; i < r->envc; i++) ptrs[r->argc + 1 + i] = (char *)r + offs[i];
 	ptrs[r->argc + 1 + r->envc] = 0;
 	rc = sys6(SYS_mmap, 0, PAGE, PROT_RW, MAP_SHARED_ANON, -1, 0);
-	if (rc < 0 && rc > -PAGE) { r->step = S_CLONE; r->err = (s32)-rc; return (s32)rc; }
+	if (rc < 0 && rc > -PAGE) return (s32)fail(r, S_CLONE, rc);
 	r->report = (u64)rc;
 	o = sb_out(r);
 	o->index = -1;
@@ -681,26 +914,19 @@ s32 bun_userns_sandbox(struct sreq *r)
 
 	*(volatile s32 *)&r->gate = 1;
 	rc = sys4(SYS_rt_sigprocmask, SIG_SETMASK, (s64)&all, (s64)&old, 8);
-	if (rc < 0) { r->step = S_SIGMASK; r->err = (s32)-rc; goto out; }
+	if (rc < 0) { fail(r, S_SIGMASK, rc); goto out; }
 	pid = bun_userns_clone_trampoline(CLONE_VM | CLONE_PIDFD, sb_stack(r, 4), &pidfd, r, (void *)sb_entering_main);
 	sys4(SYS_rt_sigprocmask, SIG_SETMASK, (s64)&old, 0, 8);
-	if (pid < 0) { r->step = S_CLONE; r->err = (s32)-pid; rc = pid; goto out; }
+	if (pid < 0) { rc = fail(r, S_CLONE, pid); goto out; }
 	sb_gate_wait(r, pidfd);
-	for (;;) {
-		mem_zero(info, sizeof info);
-		if (sys5(SYS_waitid, P_PIDFD, pidfd, (s64)info, WEXITED | WALL, 0) != -E_INTR) break;
-	}
+	wait_retry(P_PIDFD, pidfd, info, WEXITED | WALL);
 	sys1(SYS_close, pidfd);
-	r->step = o->step;
-	r->err = o->err;
+	fail(r, o->step, -(s64)o->err);
 	r->index = o->index;
 	r->first = o->first;
 	for (i = 0; i < 6; i++) r->ns[i] = o->ns[i];
 	r->ns_user = o->ns_user;
-	if (r->step == S_NONE && (SI_CODE(info) != CLD_EXITED || SI_STATUS(info) != 0)) {
-		r->step = S_KILLED;
-		r->err = E_INTR;
-	}
+	if (r->step == S_NONE && (SI_CODE(info) != CLD_EXITED || SI_STATUS(info) != 0)) fail(r, S_KILLED, -E_INTR);
 	if (r->copy > 0) {
 		if (r->step != S_NONE) {
 			/* It cleans the host and exits by itself; told again in case it still waits. */
@@ -712,16 +938,14 @@ s32 bun_userns_sandbox(struct sreq *r)
 			if (rc < 0) {
 				sys2(SYS_kill, r->copy, SIG_KILL_SANDBOX);
 				exec_reap_pid(r->copy, info);
-				r->step = S_PIDFD_OPEN;
-				r->err = (s32)-rc;
+				fail(r, S_PIDFD_OPEN, rc);
 			} else {
 				r->pidfd = (s32)rc;
 				r->pid = r->copy;
 			}
 		}
 	} else if (r->step == S_NONE) {
-		r->step = S_CLONE;
-		r->err = E_SRCH;
+		fail(r, S_CLONE, -E_SRCH);
 	}
 	rc = r->step == S_NONE ? r->pid : -r->err;
 out:
@@ -734,11 +958,7 @@ out:
 static s32 rec_sandbox(struct sreq *r, s32 regfd, s32 slot)
 {
 	s32 rc, put;
-	if (!reg_is(regfd, 0)) {
-		r->step = S_NONE;
-		r->err = E_BADF;
-		return -E_BADF;
-	}
+	if (!reg_is(regfd, 0)) return (s32)fail(r, S_NONE, -E_BADF);
 	rc = bun_userns_sandbox(r);
 	if (rc > 0) {
 		put = rec_put(regfd, slot, REC_COMMAND, r->pidfd, rc);
@@ -746,9 +966,7 @@ static s32 rec_sandbox(struct sreq *r, s32 regfd, s32 slot)
 			sys2(SYS_kill, rc, SIG_KILL_SANDBOX);
 			reap(r->pidfd);
 			sys1(SYS_close, r->pidfd);
-			r->step = S_PIDFD_OPEN;
-			r->err = -put;
-			return put;
+			return (s32)fail(r, S_PIDFD_OPEN, put);
 		}
 	}
 	return rc;

@@ -67,6 +67,9 @@
 #define SYS_mount_setattr 442
 /* mounts */
 #define SYS_move_mount 429
+#define SYS_fsopen 430
+#define SYS_fsconfig 431
+#define SYS_fsmount 432
 #define SYS_umount2 39
 #define SYS_statfs 43
 /* exec */
@@ -74,6 +77,7 @@
 #define SYS_execve 221
 #define SYS_dup3 24
 #define SYS_pipe2 59
+#define SYS_fchdir 50
 #define SYS_chdir 49
 #define SYS_chroot 51
 #define SYS_rt_sigaction 134

@@ -41,6 +41,9 @@
 #define SYS_mount_setattr 442
 /* mounts */
 #define SYS_move_mount 429
+#define SYS_fsopen 430
+#define SYS_fsconfig 431
+#define SYS_fsmount 432
 #define SYS_umount2 166
 #define SYS_statfs 137
 /* exec */
@@ -48,6 +51,7 @@
 #define SYS_execve 59
 #define SYS_dup3 292
 #define SYS_pipe2 293
+#define SYS_fchdir 81
 #define SYS_chdir 80
 #define SYS_chroot 161
 #define SYS_rt_sigaction 13

@@ -540,7 +540,14 @@ describe.skipIf(!RUNS || !BWRAP)(
 
     for (const as of USERS) {
       test(`as ${as}: the capability sets the command gets (effective, permitted, inheritable, bounding, ambient)`, async () => {
-        for (const opt of ["", "--as-pid-1", "--cap-drop ALL", "--cap-drop CAP_KILL", "--uid 0 --cap-add CAP_KILL"]) {
+        for (const opt of [
+          "",
+          "--as-pid-1",
+          "--disable-userns",
+          "--cap-drop ALL",
+          "--cap-drop CAP_KILL",
+          "--uid 0 --cap-add CAP_KILL",
+        ]) {
           const { mine, theirs } = await both(
             `$B ${RUN} --unshare-user --unshare-pid ${opt} grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb)' /proc/self/status`,
             as,

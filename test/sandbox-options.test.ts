@@ -436,7 +436,7 @@ describe.skipIf(!isRoot || rootIsInitramfs)(`sandbox options as root (needs uid 
     }
   });
 
-  test('pidns: the sandbox goes into the pid namespace given (with "pid" too: refused)', async () => {
+  test("pidns: the sandbox goes into the pid namespace given", async () => {
     const h = await holder(["--pid", "--fork"]);
     try {
       const child = Number(readFileSync(`/proc/${h.pid}/task/${h.pid}/children`, "utf8").trim().split(" ")[0]);
@@ -452,8 +452,47 @@ describe.skipIf(!isRoot || rootIsInitramfs)(`sandbox options as root (needs uid 
       expect(nspid?.length).toBe(2); // ours, and the one given
       await p.stdin?.getWriter().close();
       expect(await p.exited).toBe(0);
-      expect(() => start("true", { pidns: fd })).toThrow(/pidns with the "pid" namespace .* is not supported yet/);
       closeSync(fd);
+    } finally {
+      await h.end();
+    }
+  });
+
+  test('pidns with "pid": a pid namespace of its own, made below the one given, with an init as its pid 1', async () => {
+    const h = await holder(["--pid", "--fork"]);
+    try {
+      const child = Number(readFileSync(`/proc/${h.pid}/task/${h.pid}/children`, "utf8").trim().split(" ")[0]);
+      const given = statSync(`/proc/${child}/ns/pid`).ino;
+      const fd = openSync(`/proc/${child}/ns/pid`, "r");
+      const p = start(
+        "echo $$; read x || true",
+        {
+          pidns: fd,
+          namespaces: ["user", "mnt", "pid"],
+          stdio: ["pipe", "pipe", "pipe"],
+        },
+        [{ type: "proc", target: "/proc" }],
+      );
+      closeSync(fd);
+      // The sandbox's first process is pid 1 of a namespace of its own, two levels below ours.
+      expect(p.namespaceIds.pid).not.toBe(given);
+      const nspid = /^NSpid:\s*(.*)$/m.exec(readFileSync(`/proc/${p.sandboxPid}/status`, "utf8"))?.[1]?.split(/\s+/);
+      expect(nspid?.length).toBe(3); // ours, the one given, its own
+      expect(nspid?.at(-1)).toBe("1");
+      // That namespace's parent is the one given (NS_GET_PARENT, as lsns shows it).
+      const parent = Bun.spawnSync(["lsns", "-n", "-t", "pid", "-o", "NS,PNS", "-p", String(p.sandboxPid)]);
+      expect(parent.stdout.toString().trim().split(/\s+/)).toEqual([String(p.namespaceIds.pid), String(given)]);
+      await p.stdin?.getWriter().close();
+      const r = await finish(p);
+      expect(r.out.trim()).toBe("2"); // the command is pid 2 under our init
+      expect(r.code).toBe(0);
+      // asPid1: the command itself is that pid 1.
+      const fd1 = openSync(`/proc/${child}/ns/pid`, "r");
+      const own = await run("echo $$; exit 3", { pidns: fd1, namespaces: ["user", "mnt", "pid"], asPid1: true }, [
+        { type: "proc", target: "/proc" },
+      ]);
+      closeSync(fd1);
+      expect(own).toEqual({ out: "1\n", err: "", code: 3 });
     } finally {
       await h.end();
     }

@@ -71,6 +71,8 @@ describe.skipIf(!isRoot || !tools || rootIsInitramfs)(
       expect(lines.slice(0, 3)).toEqual(["Uid: 1000 1000 1000 1000", "CapEff: 0000000000000000", "NoNewPrivs: 1"]);
       expect(lines.slice(3, 5).map((l: string) => l.trim())).toEqual([`0 ${UID} 1`, "1 400000 65536"]);
       expect(lines[5]).toBe("refused");
+      // disableNestedUserns from an unprivileged caller: one user namespace down, every range mapped through.
+      expect(r.nested.out.split("\n").map((l: string) => l.trim())).toEqual(["1000", "0 0 1", "1 1 65536", "refused"]);
       expect(r.autoRoot.out.split("\n")).toEqual(["0", "masked"]);
       expect(r.leftAuto).toEqual(["f"]);
       expect(r.overlay).toEqual({ out: "top\nwritten", err: "", code: 0 });

@@ -267,6 +267,46 @@ describe.skipIf(!isRoot || rootIsInitramfs)(
       const on = await run("unshare -U true; echo $?");
       expect(on.out.trim()).toBe("0");
     });
+
+    test("disableNestedUserns holds against a command that keeps CAP_SYS_RESOURCE and can write the limit", async () => {
+      // The host's /proc bound in: its sysctl files write the limit of the writer's own user namespace.
+      // The command's write is accepted, yet no user namespace can be made: the limit that counts is
+      // one user namespace up, where the command holds no capability.
+      const script =
+        "echo 100 > /hostproc/sys/user/max_user_namespaces && echo written; unshare -U true 2>/dev/null; echo $?";
+      const keep = { drop: "ALL" as const, add: ["CAP_SYS_RESOURCE"] };
+      const hostProc: SandboxMount[] = [{ type: "bind", source: "/proc", target: "/hostproc" }];
+      const off = await run(script, { disableNestedUserns: true, capabilities: keep }, hostProc);
+      expect(off.out.trim().split("\n")).toEqual(["written", "1"]);
+      // The same command without the option raises the limit of its namespace and makes one.
+      const on = await run(script, { capabilities: keep }, hostProc);
+      expect(on.out.trim().split("\n")).toEqual(["written", "0"]);
+      const asserted = await run("echo started", {
+        disableNestedUserns: true,
+        assertUsernsDisabled: true,
+        capabilities: keep,
+      });
+      expect(asserted.out).toBe("started\n");
+    });
+
+    test("disableNestedUserns: the command runs one user namespace down with every id of the sandbox mapped through", async () => {
+      const map = "0:0:1,1000:300000:100";
+      const r = await run("id -u; id -g; cat /proc/self/uid_map /proc/self/gid_map", {
+        disableNestedUserns: true,
+        uidMap: map,
+        gidMap: map,
+        uid: 1050,
+        gid: 1060,
+      });
+      const [uid, gid, ...maps] = r.out.trim().split("\n");
+      expect([uid, gid]).toEqual(["1050", "1060"]);
+      // Inside's ids map to the same ids one level up (the sandbox's own namespace).
+      const ranges = [
+        ["0", "0", "1"],
+        ["1000", "1000", "100"],
+      ];
+      expect(maps.map((l) => l.trim().split(/\s+/))).toEqual([...ranges, ...ranges]);
+    });
   },
 );
 

@@ -111,7 +111,10 @@ describe.skipIf(!isRoot)(`spawnInside unshare ${NEEDS_ROOT}`, () => {
       0,
     ]);
     expect(await run({ root: "/usr" }, ["/bin/sh", "-c", "pwd"])).toEqual(["/\n", 0]);
-    await expect(run({ root: "/nonexistent-root" }, ["true"])).rejects.toMatchObject({ step: "chroot" });
+    await expect(run({ root: "/nonexistent-root" }, ["true"])).rejects.toMatchObject({
+      step: "resolve_root",
+      code: "ENOENT",
+    });
   });
 
   test("mountProc as a path mounts the new pid namespace's /proc there, leaving /proc alone", async () => {

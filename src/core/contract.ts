@@ -8,7 +8,7 @@
  */
 
 /** BUN_USERNS_ABI of native/abi.h. */
-export const ABI_VERSION = 8;
+export const ABI_VERSION = 10;
 
 /** CONTRACT_OPS: the op numbers of the one bound symbol. */
 export const OPS = {
@@ -232,16 +232,16 @@ export const BLOCKS = {
   sreq: {
     size: 256,
     fields: {
-      helper_pidfd: [0, 4],
-      opts: [4, 4],
+      step: [0, 4],
+      err: [4, 4],
       nops: [8, 4],
       ops: [12, 4],
       stdio: [16, 12],
       ppid: [28, 4],
       pid: [32, 4],
       pidfd: [36, 4],
-      step: [40, 4],
-      err: [44, 4],
+      helper_pidfd: [40, 4],
+      opts: [44, 4],
       index: [48, 4],
       gate: [52, 4],
       stack_len: [56, 4],
@@ -344,9 +344,9 @@ export const EXEC_STEPS = [
   ["setns_fd", "setns"],
   ["setns", "setns"],
   ["close_range", "close_range"],
-  ["chdir", "chdir"],
+  ["chdir", "fchdir"],
   ["fork", "clone"],
-  ["mount_proc", "mount"],
+  ["mount_proc", "move_mount"],
   ["exec", "execve"],
   ["pidfd_open", "pidfd_open"],
   ["unshare", "unshare"],
@@ -361,6 +361,13 @@ export const EXEC_STEPS = [
   ["chroot", "chroot"],
   ["caps", "capset"],
   ["time_offsets", "write"],
+  ["resolve_cwd", "openat"],
+  ["resolve_root", "openat"],
+  ["resolve_proc", "openat"],
+  ["proc_private", "mount_setattr"],
+  ["proc_fs", "fsopen"],
+  ["proc_create", "fsconfig"],
+  ["proc_mount", "fsmount"],
 ] as const;
 
 /** MSTEPS: an idmapped mount's steps (mount.c); 0 is success. */
@@ -429,6 +436,8 @@ export const SANDBOX_STEPS = [
   ["pidfd_open", "pidfd_open"],
   ["lock", "fcntl"],
   ["userns_enabled", "unshare"],
+  ["nested_userns", "unshare"],
+  ["nested_maps", "write"],
 ] as const;
 
 /** PSTEPS: the kernel probe's steps (probe.c): the first call that failed; 0 is all work. */

@@ -10,7 +10,10 @@ import { call } from "../core/native.ts";
 import { freeRecord, registry, takeRecord } from "../core/registry-codec.ts";
 
 const X_HEADER = BLOCKS.xreq.size;
-const X_STACK = 65536;
+/* The entering child's stack, halved for its copy and again for a pid
+ * namespace's command: the last holds resolve.c's walk (struct walk, three
+ * PATH_BYTES buffers) while it resolves root, cwd and /proc's place. */
+const X_STACK = 131072;
 const X_FD_MAX = BLOCKS.xreq.fields.fds[1] / 4;
 /** XSTEPS: a command's steps, by the number the C reports. */
 export const EXEC_STEPS = EXEC_STEP_TABLE.map(([name]) => name);

@@ -85,6 +85,9 @@ function enterHint(step: string, errno: number): string | undefined {
   if ((step === "setns" || step === "setns_fd") && errno === 22) {
     return "setns refused: entering our own user namespace again, a file that is not a namespace of that type, or a kernel before 5.8 (setns with a pidfd)";
   }
+  if ((step === "resolve_cwd" || step === "resolve_root" || step === "resolve_proc") && errno === 40) {
+    return "a symlink on the way is not followed: another uid owns it, or could have put it there (a directory on the way is writable by someone other than root); name the directory itself (docs/security.md)";
+  }
   if (step === "setns" && errno === 1) return "setns needs CAP_SYS_ADMIN over the target's user namespace";
   if (step === "time_offsets" && errno === 34)
     return "an offset takes the clock below zero or past the kernel's limit (KTIME_SEC_MAX / 2 s)";

@@ -114,7 +114,7 @@ function planPin(kind: NamespaceKind, given: unknown, overwrite: boolean): PinPl
   } else if (st.uid !== (process.geteuid?.() ?? 0)) {
     throw invalid("pin", `cannot pin ${kind} to ${path}: ${WHY_TEXT.owner(st.uid)}`, { code: "EPERM", errno: EPERM });
   } else if (st.size !== 0 && !overwrite) {
-    throw invalid("pin", `cannot pin ${kind} to ${path}: ${WHY_TEXT["not_empty"]}`, { code: "EEXIST", errno: 17 });
+    throw invalid("pin", `cannot pin ${kind} to ${path}: ${WHY_TEXT.not_empty}`, { code: "EEXIST", errno: 17 });
   }
   if (kind === "mnt" && onSharedMount(d.mountId)) {
     throw invalid("pin", `cannot pin a mount namespace to ${path}: ${dir} is on a shared mount`, {
@@ -202,7 +202,7 @@ function mountFailure(p: PinPlan, r: nsCodec.PinFailure, pid: number): UsernsErr
       r.why === "owner"
         ? WHY_TEXT.owner(r.owner ?? -1)
         : r.why === "not_empty"
-          ? WHY_TEXT["not_empty"]
+          ? WHY_TEXT.not_empty
           : "it became a mountpoint or a non-file while pinning";
     return syscallError("pin", "statx", r.errno, `${what}: ${text}`);
   }

@@ -536,8 +536,6 @@ export function checkSpec(argv: unknown, spec: unknown): PlainSpec {
   }
   const argv0 = o.argv0 === undefined ? null : str(o.argv0, "argv0");
   const userns2 = optFd(o.userns2, "userns2");
-  if (pidns >= 0 && ns.has("pid"))
-    throw fail('pidns with the "pid" namespace (one made below the one given) is not supported yet: leave "pid" out');
   const usernsBlockFd = optFd(o.usernsBlockFd, "usernsBlockFd");
   if (userns >= 0 && (o.uidMap !== undefined || o.gidMap !== undefined || o.mapper !== undefined))
     throw fail("userns conflicts with uidMap, gidMap and mapper: the namespace given has its maps");

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { type Summary, summarize } from "./stats.ts";
 
 const ROOT = join(import.meta.dir, "..", "..");
-const BIN = join(ROOT, "bin", "bun-userns");
+const BIN = join(ROOT, "src", "bin", "bun-userns");
 const CLI = join(ROOT, "src", "cli.ts");
 const INDEX = join(ROOT, "src", "index.ts");
 
@@ -52,12 +52,11 @@ export function oneshotRows(runs: number): OneshotRows {
     const root = process.geteuid?.() === 0;
     // The package as packed (what bunx and npx run): a copy with the prepack script's dist/ built in it.
     const packed = join(base, "package");
-    for (const d of ["bin", "src", "native", "scripts", "package.json"])
-      cpSync(join(ROOT, d), join(packed, d), { recursive: true });
+    for (const d of ["src", "native", "package.json"]) cpSync(join(ROOT, d), join(packed, d), { recursive: true });
     symlinkSync(join(ROOT, "node_modules"), join(packed, "node_modules"));
     const built = Bun.spawnSync([process.execPath, join(packed, "src", "packed", "bundle-cli.ts")], { stderr: "pipe" });
     if (built.exitCode !== 0) throw new Error(`prepack's bundle failed: ${built.stderr.toString()}`);
-    const PACKED = join(packed, "bin", "bun-userns");
+    const PACKED = join(packed, "src", "bin", "bun-userns");
     const cmds: Cmd[] = [
       { name: "bun -e 0", argv: [process.execPath, "-e", "0"] },
       { name: "bun-userns --version (packed)", argv: [PACKED, "--version"], limit: 1.1 },

@@ -40,9 +40,6 @@ function capabilities(a: BwrapArgs, realUid: number): string[] {
     const bits = c.cap.toUpperCase() === "ALL" ? all : capBit(c.cap);
     keep = c.add ? keep | bits : keep & ~bits;
   }
-  // With CAP_SYS_RESOURCE in the sandbox's user namespace, user.max_user_namespaces there can be raised
-  // again: --disable-userns holds only without it (bwrap puts the limit one namespace up instead).
-  if (a.disableUserns) keep &= ~capBit("CAP_SYS_RESOURCE");
   return CAPABILITIES.filter((_, i) => (keep >> BigInt(i)) & 1n);
 }
 
@@ -167,9 +164,7 @@ export function buildSpec(a: BwrapArgs, cwd: string, realUid: number, realGid: n
     asPid1: a.asPid1,
     // bwrap keeps a root caller's own sets as they are when no capability is named and the command is uid 0.
     capabilities:
-      realUid === 0 && uid === 0 && a.caps.length === 0 && !a.disableUserns
-        ? "caller"
-        : { drop: "ALL", add: capabilities(a, realUid) },
+      realUid === 0 && uid === 0 && a.caps.length === 0 ? "caller" : { drop: "ALL", add: capabilities(a, realUid) },
     stdio: ["inherit", "inherit", "inherit"],
   };
   if (uid !== undefined) spec.uid = uid;
