@@ -24,6 +24,7 @@
 /* SO_CGROUP (64) */
 /* SO_NO_USERNS (128) no user namespace can be made inside */
 /* SO_ASSERT_NO_USERNS (256) the command starts only if it cannot make a user namespace */
+/* SO_CALLER_CAPS (512) the kept capabilities are effective and permitted only: nothing inheritable or ambient, as a new user namespace starts */
 
 /* op types */
 /* SOP_BIND (1) */

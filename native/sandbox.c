@@ -173,9 +173,15 @@ static void sb_command(struct sreq *r)
 	h.pid = 0;
 	d[0].effective = d[0].permitted = d[0].inheritable = (u32)r->caps;
 	d[1].effective = d[1].permitted = d[1].inheritable = (u32)(r->caps >> 32);
+	/* SO_CALLER_CAPS (uid 0 only, checked in TS): the sets a process of the
+	 * caller's gets in a new user namespace, which leaves the inheritable
+	 * and ambient sets empty; only the bounding set above limits it. */
+	if (r->opts & SO_CALLER_CAPS) d[0].inheritable = d[1].inheritable = 0;
 	rc = sys2(SYS_capset, (s64)&h, (s64)d);
 	if (rc >= 0) rc = sys5(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
-	for (c = 0; c < 64 && rc >= 0 && r->uid != 0; c++)
+	/* The kept ones are ambient too, for uid 0 as well (bwrap's rule: a
+	 * command that changes to another uid keeps them across its exec). */
+	for (c = 0; c < 64 && rc >= 0 && !(r->opts & SO_CALLER_CAPS); c++)
 		if (r->caps >> c & 1) rc = sys5(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0);
 	if (rc < 0) sb_fail(r, S_CAPS, rc, -1);
 	rc = sys5(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);

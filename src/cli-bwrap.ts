@@ -8,5 +8,8 @@ import { runBwrap } from "./cli/bwrap.ts";
 
 if (import.meta.main) {
   const script = process.argv[1] ?? "bun-userns-bwrap";
-  process.exitCode = await runBwrap(script, process.argv.slice(2), [script]);
+  // The launcher (bin/bun-userns) passes the path it was invoked as; it is not the command's to see.
+  const name = process.env.BUN_USERNS_BWRAP_NAME || script;
+  delete process.env.BUN_USERNS_BWRAP_NAME;
+  process.exitCode = await runBwrap(name, process.argv.slice(2), [script]);
 }

@@ -4,9 +4,19 @@
 // the system's bwrap (exit status, messages, what the sandbox sees), as root
 // and as an unprivileged user.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { dirname, join } from "node:path";
-import { SUPPORTED } from "../src/cli/bwrap/spec.ts";
+import { seccompFilter } from "../src/sandbox/seccomp.ts";
 import { isRoot, rootIsInitramfs } from "./support/proc.ts";
 
 const OURS = join(import.meta.dir, "..", "src", "cli-bwrap.ts");
@@ -81,6 +91,16 @@ describe("bwrap's option language (no sandbox started)", () => {
     expect([v.code, v.out]).toEqual([0, "bubblewrap 0.11.1\n"]);
   });
 
+  test("through the launcher named bun-userns-bwrap, the usage names that path, and the command does not see how", async () => {
+    const link = join(work, "bun-userns-bwrap");
+    symlinkSync(join(import.meta.dir, "..", "src", "bin", "bun-userns"), link);
+    const r = await sh(`${q(link)} --help`);
+    expect(r.out.split("\n")[0]).toBe(`usage: ${link} [OPTIONS...] [--] COMMAND [ARGS...]`);
+    const env = await sh(`${q(link)} --bind / / env`);
+    expect(env.out).toContain("PATH=");
+    expect(env.out).not.toContain("BUN_USERNS_BWRAP_NAME");
+  });
+
   test("the same command through bun-userns bwrap", async () => {
     const r = await sh(`bun ${q(join(import.meta.dir, "..", "src", "cli.ts"))} bwrap --help`);
     expect(r.code).toBe(0);
@@ -124,28 +144,6 @@ describe("bwrap's option language (no sandbox started)", () => {
     expect((await ours("--overlay-src /a --ro-overlay /tmp true")).err).toBe(
       "bwrap: --ro-overlay requires at least two --overlay-src\n",
     );
-  });
-
-  test("an option sandbox() cannot carry out yet is refused by name, before anything runs", async () => {
-    const pending: [string, string][] = [
-      ["argv0", "--argv0 x"],
-      ["userns", "--userns 0"],
-      ["pidns", "--pidns 0"],
-      ["blockFd", "--block-fd 0"],
-      ["lockFiles", "--lock-file /tmp/l"],
-      ["assertUsernsDisabled", "--assert-userns-disabled"],
-      ["readOnly", "--ro-bind-data 0"],
-      ["overlay", "--overlay-src /usr --overlay /a /b"],
-      ["tmp-overlay", "--overlay-src /usr --tmp-overlay"],
-    ];
-    for (const [feature, opt] of pending) {
-      if (SUPPORTED.has(feature)) continue;
-      const r = await ours(`--bind / / ${opt} /tmp/x true < /dev/null`);
-      expect(r.code).toBe(1);
-      expect(r.err).toMatch(
-        new RegExp(`^bwrap: --[a-z-]+.* is not supported yet \\(sandbox\\(\\) has no ${feature} yet\\)\\n$`),
-      );
-    }
   });
 });
 
@@ -456,6 +454,200 @@ describe.skipIf(!RUNS || !BWRAP)(
         expect(r.out).toBe("ran\neof\n");
       }
     });
+  },
+);
+
+const UNSHARE = Bun.which("unshare");
+const [KMAJ = 0, KMIN = 0] = (process.versions.linux ?? readFileSync("/proc/sys/kernel/osrelease", "utf8"))
+  .split(".")
+  .map(Number);
+/** An overlay's writable layer on a tmpfs needs user xattrs there (Linux 6.6); /var/tmp may be a tmpfs. */
+const TMPFS_XATTR = KMAJ > 6 || (KMAJ === 6 && KMIN >= 6);
+
+describe.skipIf(!RUNS)(`options over sandbox()'s own fields${PIVOT}`, () => {
+  for (const as of USERS) {
+    test(`as ${as}: --argv0 is the command's argv[0], the file run is still the one named`, async () => {
+      const r = await ours(`${RUN} --argv0 not-a-shell sh -c 'echo $0'`, { as });
+      expect([r.code, r.out]).toEqual([0, "not-a-shell\n"]);
+      expect((await ours(`${RUN} --argv0 a --argv0 b true`, { as })).err).toBe("bwrap: --argv0 used multiple times\n");
+    });
+
+    test(`as ${as}: --ro-overlay stacks the sources, the last on top, and refuses writes`, async () => {
+      const d = mkdtempSync(join(work, "ovl-"));
+      for (const [layer, file, text] of [
+        ["low", "a", "low"],
+        ["low", "b", "low"],
+        ["high", "b", "high"],
+      ] as const) {
+        mkdirSync(join(d, layer), { recursive: true });
+        writeFileSync(join(d, layer, file), text);
+      }
+      for (const p of [d, join(d, "low"), join(d, "high")]) chmodSync(p, 0o755);
+      const r = await ours(
+        `${RUN} --overlay-src ${d}/low --overlay-src ${d}/high --ro-overlay /tmp/o sh -c 'cat /tmp/o/a /tmp/o/b; touch /tmp/o/c 2>&- || echo refused'`,
+        { as },
+      );
+      expect([r.code, r.out]).toEqual([0, "lowhighrefused\n"]);
+      chmodSync(d, 0o777);
+    });
+
+    test.skipIf(!TMPFS_XATTR)(
+      `as ${as}: --tmp-overlay and --overlay take writes, into a tmpfs that goes or into RWSRC${TMPFS_XATTR ? "" : " — skipped: needs Linux 6.6 (user xattrs on tmpfs)"}`,
+      async () => {
+        const d = mkdtempSync(join(work, "ovw-"));
+        for (const k of ["low", "up", "wk"]) mkdirSync(join(d, k));
+        writeFileSync(join(d, "low", "a"), "low");
+        chmodSync(d, 0o777);
+        for (const k of ["low", "up", "wk"]) chmodSync(join(d, k), 0o777);
+        const t = await ours(
+          `${RUN} --overlay-src ${d}/low --tmp-overlay /tmp/o sh -c 'echo new > /tmp/o/n && cat /tmp/o/a /tmp/o/n'`,
+          {
+            as,
+          },
+        );
+        expect([t.code, t.out, readFileSync(join(d, "low", "a"), "utf8")]).toEqual([0, "lownew\n", "low"]);
+        expect(existsSync(join(d, "low", "n"))).toBe(false);
+        const w = await ours(
+          `${RUN} --overlay-src ${d}/low --overlay ${d}/up ${d}/wk /tmp/o sh -c 'echo up > /tmp/o/b && cat /tmp/o/a /tmp/o/b'`,
+          { as },
+        );
+        expect([w.code, w.out, readFileSync(join(d, "up", "b"), "utf8")]).toEqual([0, "lowup\n", "up\n"]);
+        expect(existsSync(join(d, "low", "b"))).toBe(false);
+      },
+    );
+
+    test(`as ${as}: --userns-block-fd holds the sandbox until FD is readable`, async () => {
+      const m = join(work, `ublock-${as}`);
+      const r = await ours(
+        `${RUN} --unshare-user --info-fd 6 --userns-block-fd 5 test -e ${m} 5< <(sleep 0.3; touch ${m}; echo x) 6>/dev/null`,
+        { as },
+      );
+      expect(r.code).toBe(0);
+      rmSync(m);
+    });
+  }
+});
+
+describe.skipIf(!RUNS || !BWRAP)(
+  `side by side with the system's bwrap, the options 0.8 has${PIVOT || (BWRAP ? "" : " (skipped: needs bwrap)")}`,
+  () => {
+    /** The same shell line with our command and with bwrap ($B in LINE), as AS. */
+    const both = async (line: string, as: Who) => {
+      const mine = await sh(line.replaceAll("$B", '"$OURS"'), { as });
+      const theirs = await sh(line.replaceAll("$B", BWRAP as string), { as });
+      return { mine, theirs };
+    };
+
+    for (const as of USERS) {
+      test(`as ${as}: the capability sets the command gets (effective, permitted, inheritable, bounding, ambient)`, async () => {
+        for (const opt of [
+          "",
+          "--as-pid-1",
+          "--disable-userns",
+          "--cap-drop ALL",
+          "--cap-drop CAP_KILL",
+          "--uid 0 --cap-add CAP_KILL",
+        ]) {
+          const { mine, theirs } = await both(
+            `$B ${RUN} --unshare-user --unshare-pid ${opt} grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb)' /proc/self/status`,
+            as,
+          );
+          expect({ opt, ...mine }).toEqual({ opt, ...theirs });
+        }
+      });
+
+      test(`as ${as}: --ro-bind-data: the bytes of FD, mode 0600 or --perms, not writable`, async () => {
+        writeFileSync(join(work, "data"), "some bytes\n");
+        for (const perms of ["", "--perms 0444"]) {
+          const { mine, theirs } = await both(
+            `$B ${RUN} --uid 0 --unshare-user ${perms} --ro-bind-data 5 /tmp/d sh -c 'cat /tmp/d; stat -c %a /tmp/d; (echo x > /tmp/d) 2>&- || echo refused' 5<data`,
+            as,
+          );
+          expect(mine).toEqual(theirs);
+          expect(mine.out).toBe(`some bytes\n${perms ? "444" : "600"}\nrefused\n`);
+        }
+      });
+
+      test(`as ${as}: --lock-file holds a read lock on the whole file while the sandbox runs, and only then`, async () => {
+        const f = join(work, `lock-${as}`);
+        writeFileSync(f, "");
+        chmodSync(f, 0o666);
+        const ino = statSync(f).ino;
+        // /proc/locks: "N: KIND ADVISORY READ|WRITE PID MAJ:MIN:INODE START END".
+        const look = `awk '$6 ~ /:${ino}$/ {print $4, $7, $8}' /proc/locks`;
+        const { mine, theirs } = await both(`$B ${RUN} --lock-file ${f} sh -c ${q(look)}; ${look}`, as);
+        expect(mine).toEqual(theirs);
+        expect(mine.out).toBe("READ 0 EOF\n");
+      });
+
+      test(`as ${as}: --block-fd holds the command until FD is readable`, async () => {
+        const m = join(work, `block-${as}`);
+        const { mine, theirs } = await both(
+          `$B ${RUN} --block-fd 5 test -e ${m} 5< <(sleep 0.3; touch ${m}; echo x); echo $?; rm ${m}`,
+          as,
+        );
+        expect(mine).toEqual(theirs);
+        expect(mine.out).toBe("0\n");
+      });
+
+      test(`as ${as}: --assert-userns-disabled passes with --disable-userns and fails without`, async () => {
+        for (const opt of ["--unshare-user --disable-userns", "--unshare-user"]) {
+          const { mine, theirs } = await both(`$B ${RUN} ${opt} --assert-userns-disabled true`, as);
+          expect(mine).toEqual(theirs);
+        }
+      });
+
+      test(`as ${as}: repeated --add-seccomp-fd stacks every program`, async () => {
+        writeFileSync(join(work, "no-mkdir.bpf"), seccompFilter({ deny: ["mkdir", "mkdirat"] }));
+        writeFileSync(join(work, "no-symlink.bpf"), seccompFilter({ deny: ["symlink", "symlinkat"] }));
+        const { mine, theirs } = await both(
+          `$B ${RUN} --add-seccomp-fd 5 --add-seccomp-fd 6 sh -c 'mkdir /tmp/a 2>&-; echo $?; ln -s x /tmp/b 2>&-; echo $?; touch /tmp/c; echo $?' 5<no-mkdir.bpf 6<no-symlink.bpf`,
+          as,
+        );
+        expect(mine).toEqual(theirs);
+        expect(mine.out).toBe("1\n1\n0\n");
+      });
+
+      test.skipIf(!UNSHARE)(
+        `as ${as}: --userns FD and --pidns FD put the command in those namespaces; --info-fd as bwrap's${UNSHARE ? "" : " — skipped: needs util-linux unshare"}`,
+        async () => {
+          // A holder: a process in a new user (and pid) namespace, ready once it printed. unshare --fork ignores
+          // SIGTERM while it waits: SIGKILL it, and --kill-child takes the child with it.
+          const hold = (ns: string) =>
+            `coproc H { exec unshare ${ns} sh -c 'echo ready; exec sleep 60'; }; read -r _ <&"\${H[0]}"; P=$H_PID`;
+          const ids = "id -u; readlink /proc/self/ns/pid";
+          // [holder, options, what the command shows]: as root without --userns bwrap makes no user namespace
+          // (this command always does), so only the pid namespace is shown then.
+          const cases =
+            as === "root"
+              ? [
+                  [hold("-Ur"), "--userns 7 7</proc/$P/ns/user", `${ids}; readlink /proc/self/ns/user`],
+                  [hold("-p --fork --kill-child"), "--pidns 8 8</proc/$P/ns/pid_for_children", ids],
+                ]
+              : [
+                  [
+                    hold("-Ur -p --fork --kill-child"),
+                    "--userns 7 --pidns 8 7</proc/$P/ns/user 8</proc/$P/ns/pid_for_children",
+                    `${ids}; readlink /proc/self/ns/user`,
+                  ],
+                ];
+          for (const [h, opts, show] of cases) {
+            const line = `${h}; readlink /proc/$P/ns/user /proc/$P/ns/pid_for_children; $B ${RUN} --info-fd 9 ${opts} sh -c ${q(show as string)} 9>info-$$; echo $?; sed 's/[0-9]\\+/N/g' info-$$; rm info-$$; kill -9 $P`;
+            // Each run has a holder of its own (the first two lines): its namespaces are named as such.
+            const held = (r: Ran) => {
+              const [user = "", pid = "", ...rest] = r.out.split("\n");
+              const text = rest.join("\n").replaceAll(user, "HELD-USER").replaceAll(pid, "HELD-PID");
+              return { opts, code: r.code, err: r.err, out: text };
+            };
+            const { mine, theirs } = await both(line, as);
+            expect(held(mine)).toEqual(held(theirs));
+            const seen = held(mine).out.split("\n");
+            expect(seen.slice(1, 2)).toEqual(["HELD-PID"]);
+            if (show !== ids) expect(seen[2]).toBe("HELD-USER");
+          }
+        },
+      );
+    }
   },
 );
 

@@ -171,8 +171,8 @@ describe.skipIf(!isRoot || !npm)(
         project: true,
       });
       expect(r.code).toBe(0);
-      // The usage line names the script Bun ran: the prebuilt one.
-      expect(r.out).toContain("node_modules/bun-userns/dist/cli-bwrap.js [OPTIONS...]");
+      // The usage line names the path the command was invoked as, as bwrap's does.
+      expect(r.out).toContain("usage: ./node_modules/.bin/bun-userns-bwrap [OPTIONS...]");
       const pkg = join(r.cwd, "node_modules", "bun-userns");
       const cmd = (args: string[]) => {
         const x = Bun.spawnSync([join(r.cwd, "node_modules", ".bin", "bun-userns"), ...args], {

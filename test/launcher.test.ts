@@ -51,6 +51,15 @@ test("under the name bun-userns-bwrap it runs the package's src/cli-bwrap.ts, ar
   expect(r.out).toEqual([`${dir}/bun`, `${dir}/../bun-userns/src/cli-bwrap.ts`, "--unshare-net", "--", "true"]);
 });
 
+test("as bun-userns-bwrap it passes the path it was invoked as in BUN_USERNS_BWRAP_NAME; as bun-userns it does not", () => {
+  const dir = binDir("named", false);
+  const name = "BUN_USERNS_BWRAP_NAME";
+  writeFileSync(join(dir, "bun"), `#!/bin/sh\nprintf "%s\\n" "\${${name}:-unset}"\n`);
+  chmodSync(join(dir, "bun"), 0o755);
+  expect(run([join(dir, "bun-userns-bwrap"), "--help"], "/usr/bin:/bin").out).toEqual([join(dir, "bun-userns-bwrap")]);
+  expect(run([join(dir, "bun-userns"), "--help"], "/usr/bin:/bin").out).toEqual(["unset"]);
+});
+
 test("in a packed package (dist/ made at pack time) it runs dist/cli.js, and dist/cli-bwrap.js as bun-userns-bwrap", () => {
   const dir = binDir("packed", true);
   mkdirSync(join(dir, "..", "bun-userns", "dist"));

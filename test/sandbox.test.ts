@@ -148,6 +148,20 @@ describe.skipIf(!isRoot || rootIsInitramfs)(
       expect(status(kept.out, "CapEff")).toBe("0000000000000400");
       expect(status(kept.out, "CapBnd")).toBe("0000000000000400");
       expect(status(kept.out, "CapAmb")).toBe("0000000000000400");
+      const root = await run("cat /proc/self/status", { capabilities: { drop: "ALL", add: ["CAP_KILL"] } });
+      for (const k of ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"])
+        expect(status(root.out, k)).toBe("0000000000000020");
+    });
+
+    test(`capabilities "caller": the caller's effective set, nothing inheritable or ambient; uid 0 only`, async () => {
+      const own = (k: string) => status(readFileSync("/proc/self/status", "utf8"), k);
+      const r = await run("cat /proc/self/status", { capabilities: "caller" });
+      for (const k of ["CapPrm", "CapEff", "CapBnd"]) expect(status(r.out, k)).toBe(own("CapEff"));
+      for (const k of ["CapInh", "CapAmb"]) expect(status(r.out, k)).toBe("0000000000000000");
+      expect(() => sandbox(["true"], { uid: 1000, uidMap: "1000:0:1", capabilities: "caller" })).toThrow(
+        /capabilities "caller" needs uid 0 inside/,
+      );
+      expect(() => sandbox(["true"], { capabilities: "all" as "caller" })).toThrow(/capabilities must be "caller" or/);
     });
 
     test("seccomp: a denied syscall gets the errno; socket(AF_UNIX) is refused, AF_INET allowed", async () => {

@@ -237,6 +237,8 @@ describe.skipIf(racing !== "")(`the namespace owner against the forked copy of B
       }
     }
     await tail;
+    // Bun.spawn holds a pidfd of its own for the probe until it has reaped it: wait for that, not for EOF only.
+    await probe.exited;
     const result = JSON.parse(out.trim().split("\n").pop() as string);
     expect(result.tried).toBeGreaterThan(0);
     expect(result.reached).toBe(0);

@@ -79,7 +79,7 @@ const HELP_LINES: [string, string][] = [
   ["--info-fd FD", "write the sandbox's pid and namespaces to FD as JSON"],
   ["--json-status-fd FD", "the same on one line, then the exit code"],
   ["--new-session", "the command gets a session of its own (no controlling tty)"],
-  ["--die-with-parent", "the sandbox dies with this command (always so here)"],
+  ["--die-with-parent", "the sandbox and this command die with this command's parent"],
   ["--as-pid-1", "the command is pid 1 itself (needs --unshare-pid)"],
   ["--cap-add CAP", "keep CAP (or ALL) inside"],
   ["--cap-drop CAP", "drop CAP (or ALL) inside"],
@@ -92,6 +92,9 @@ function usageText(name: string): string {
   const lines = HELP_LINES.map(([o, d]) => `    ${o.padEnd(28)} ${d}`);
   return `usage: ${name} [OPTIONS...] [--] COMMAND [ARGS...]\n\n${lines.join("\n")}\n`;
 }
+
+/** How often --die-with-parent looks whether the parent is still there. */
+const DIE_WITH_PARENT_CHECK_MS = 100;
 
 /** bwrap's diagnostics: "bwrap: " with an optional syslog level ("<3>" error, "<4>" warning). */
 function say(levelPrefix: boolean, level: 3 | 4, message: string): void {
@@ -121,6 +124,7 @@ function messageOf(e: unknown, a: BwrapArgs, spec: SandboxSpec): string {
   const i = m ? Number(m[1]) : -1;
   const op = a.ops[i];
   if (e.step === "exec") return `execvp ${a.command[0]}: ${strerror(e.errno ?? 2)}`;
+  if (e.step === "userns_enabled") return "creation of new user namespaces was not disabled as requested";
   if (e.step === "chdir") return `Can't chdir to ${spec.cwd}: ${strerror(e.errno ?? 2)}`;
   if (op && "source" in op && e.syscall === "stat" && e.step === "options")
     return `Can't find source path ${op.source}: ${strerror(e.errno ?? 2)}`;
@@ -183,6 +187,15 @@ export async function runBwrap(name: string, args: readonly string[], self: stri
     say(a.levelPrefix, 3, messageOf(e, a, built.spec as SandboxSpec));
     return 1;
   }
+  // --die-with-parent: bwrap itself dies with its parent (PR_SET_PDEATHSIG), and the sandbox with it. Bun has
+  // no prctl of its own: the parent's going is seen as a change of our parent pid, checked on a timer.
+  const parent = process.ppid;
+  const orphaned = a.dieWithParent
+    ? setInterval(() => {
+        if (process.ppid !== parent) proc.kill("SIGKILL");
+      }, DIE_WITH_PARENT_CHECK_MS)
+    : undefined;
+  orphaned?.unref();
   if (a.infoFd !== -1 || a.jsonStatusFd !== -1) {
     const info = infoOf(proc, built.namespaces);
     if (a.infoFd !== -1) {
@@ -199,6 +212,7 @@ export async function runBwrap(name: string, args: readonly string[], self: stri
     }
   }
   const status = await proc.exited;
+  clearInterval(orphaned);
   if (a.jsonStatusFd !== -1) {
     try {
       writeSync(a.jsonStatusFd, `{ "exit-code": ${status} }\n`);

@@ -5,6 +5,7 @@
  * a UsernsError naming the field or `mounts[i]` and the rule broken, before
  * anything is created.
  */
+import { readFileSync } from "node:fs";
 import { invalid } from "../core/errors.ts";
 import { describe, type IDMap, type IDMapInput, parseIDMapping } from "../core/idmap.ts";
 import { copyOptions } from "../core/options.ts";
@@ -73,8 +74,12 @@ export interface SandboxSpec {
   readonly dieWithParent?: boolean;
   /** The command is pid 1 of its pid namespace instead of a small init. */
   readonly asPid1?: boolean;
-  /** Default: none kept. `{ drop: "ALL", add: [...] }` keeps those; `{ drop: [...] }` keeps all but those. */
-  readonly capabilities?: { readonly drop?: "ALL" | readonly string[]; readonly add?: readonly string[] };
+  /**
+   * Default: none kept. `{ drop: "ALL", add: [...] }` keeps those; `{ drop: [...] }` keeps all but those.
+   * "caller" (uid 0 inside only): the caller's own effective set, effective and permitted, with nothing
+   * inheritable or ambient (bwrap's rule for a root caller that names no capability).
+   */
+  readonly capabilities?: { readonly drop?: "ALL" | readonly string[]; readonly add?: readonly string[] } | "caller";
   /** Always on; false is refused. */
   readonly noNewPrivs?: boolean;
   /** A seccomp program (seccompFilter(), or raw struct sock_filter bytes), or several, stacked in order. */
@@ -216,6 +221,8 @@ export interface PlainSpec {
   newSession: boolean;
   asPid1: boolean;
   caps: bigint;
+  /** capabilities "caller": nothing inheritable or ambient. */
+  callerCaps: boolean;
   seccomp: Uint8Array[];
   disableNestedUserns: boolean;
   argv0: string | null;
@@ -282,8 +289,19 @@ function capNumber(name: unknown, what: string): number {
   return n;
 }
 
+/** The caller's effective capabilities (/proc/self/status CapEff), as far as the kernel has names for them. */
+function callerEffective(): bigint {
+  const line = readFileSync("/proc/self/status", "utf8")
+    .split("\n")
+    .find((l) => l.startsWith("CapEff:"));
+  if (line === undefined) throw fail('capabilities "caller": /proc/self/status has no CapEff line');
+  return BigInt(`0x${line.slice(7).trim()}`) & ((1n << BigInt(CAPABILITIES.length)) - 1n);
+}
+
 function caps(v: unknown): bigint {
   if (v === undefined) return 0n;
+  if (v === "caller") return callerEffective();
+  if (typeof v === "string") throw fail(`capabilities must be "caller" or { drop, add }, got ${describe(v)}`);
   const c = copyOptions(v, ["drop", "add"] as const, (m) => fail(`capabilities: ${m}`));
   let keep = c.drop === "ALL" || c.drop === undefined ? 0n : (1n << BigInt(CAPABILITIES.length)) - 1n;
   if (c.drop !== undefined && c.drop !== "ALL") {
@@ -547,6 +565,12 @@ export function checkSpec(argv: unknown, spec: unknown): PlainSpec {
   const mapGid = id(o.gid, "gid", gidMap === undefined ? egid : 0);
   const uid = given && o.uid === undefined ? -1 : mapUid;
   const gid = given && o.gid === undefined ? -1 : mapGid;
+  const capsGiven = o.capabilities;
+  const keptCaps = caps(capsGiven);
+  if (capsGiven === "caller" && uid !== 0)
+    throw fail(
+      'capabilities "caller" needs uid 0 inside: a command of another uid keeps capabilities only as ambient ones',
+    );
   const mapper = o.mapper;
   if (mapper !== undefined && mapper !== "auto" && mapper !== "direct" && mapper !== "newuidmap")
     throw fail(`mapper must be "auto", "direct" or "newuidmap", got ${describe(mapper)}`);
@@ -566,7 +590,8 @@ export function checkSpec(argv: unknown, spec: unknown): PlainSpec {
     env: checkEnv(o.env === undefined ? {} : o.env),
     newSession: bool(o.newSession, "newSession", true),
     asPid1,
-    caps: caps(o.capabilities),
+    caps: keptCaps,
+    callerCaps: capsGiven === "caller",
     seccomp: programs,
     disableNestedUserns: bool(o.disableNestedUserns, "disableNestedUserns", false),
     argv0,

@@ -11,36 +11,8 @@ import type { SandboxMount, SandboxNamespace, SandboxSpec } from "../../sandbox/
 import { CAPABILITIES } from "../../sandbox/spec.ts";
 import { type BwrapArgs, BwrapError, type BwrapOp } from "./options.ts";
 
-/**
- * sandbox() fields another change is adding; each bwrap option that needs
- * one fails with "not supported yet" until its name is in SUPPORTED.
- */
-export interface PendingSpec {
-  argv0?: string;
-  userns?: number;
-  userns2?: number;
-  pidns?: number;
-  seccomp?: Uint8Array | Uint8Array[];
-  blockFd?: number;
-  usernsBlockFd?: number;
-  syncFd?: number;
-  lockFiles?: string[];
-  assertUsernsDisabled?: boolean;
-}
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
-export type BwrapSpec = Mutable<Omit<SandboxSpec, "seccomp" | "mounts">> &
-  PendingSpec & { mounts: (SandboxMount | PendingMount)[] };
-export type PendingMount =
-  | { type: "overlay"; sources: string[]; upper: string; work: string; target: string }
-  | { type: "tmp-overlay" | "ro-overlay"; sources: string[]; target: string }
-  | { type: "file"; target: string; data: Uint8Array; mode: number; readOnly: boolean };
-
-/** The pending sandbox() features this build of the package has. */
-export const SUPPORTED: ReadonlySet<string> = new Set<string>([]);
-
-function needs(feature: string, option: string): void {
-  if (!SUPPORTED.has(feature)) throw new BwrapError(`${option} is not supported yet (sandbox() has no ${feature} yet)`);
-}
+export type BwrapSpec = Mutable<Omit<SandboxSpec, "mounts">> & { mounts: SandboxMount[] };
 
 /** A path inside the sandbox: bwrap takes a relative one from the new root. */
 const inView = (p: string) => (p.startsWith("/") ? p : `/${p}`);
@@ -68,9 +40,6 @@ function capabilities(a: BwrapArgs, realUid: number): string[] {
     const bits = c.cap.toUpperCase() === "ALL" ? all : capBit(c.cap);
     keep = c.add ? keep | bits : keep & ~bits;
   }
-  // With CAP_SYS_RESOURCE in the sandbox's user namespace, user.max_user_namespaces there can be raised
-  // again: --disable-userns holds only without it (bwrap puts the limit one namespace up instead).
-  if (a.disableUserns) keep &= ~capBit("CAP_SYS_RESOURCE");
   return CAPABILITIES.filter((_, i) => (keep >> BigInt(i)) & 1n);
 }
 
@@ -148,11 +117,13 @@ export function buildSpec(a: BwrapArgs, cwd: string, realUid: number, realGid: n
     u.user ||
     (realUid !== 0 && a.userns === -1) ||
     (u.userTry && existsSync("/proc/self/ns/user") && maxUserNamespaces() !== "0");
-  const uid = a.uid ?? realUid;
-  const gid = a.gid ?? realGid;
-  if (!userNs && a.userns === -1 && uid !== realUid)
+  // In a user namespace given (--userns, --userns2) the command keeps the ids it has there unless told.
+  const given = a.userns !== -1 || a.userns2 !== -1;
+  const uid = a.uid ?? (given ? undefined : realUid);
+  const gid = a.gid ?? (given ? undefined : realGid);
+  if (!userNs && a.userns === -1 && uid !== undefined && uid !== realUid)
     throw new BwrapError("Specifying --uid requires --unshare-user or --userns");
-  if (!userNs && a.userns === -1 && gid !== realGid)
+  if (!userNs && a.userns === -1 && gid !== undefined && gid !== realGid)
     throw new BwrapError("Specifying --gid requires --unshare-user or --userns");
   if (!u.uts && a.hostname !== null) throw new BwrapError("Specifying --hostname requires --unshare-uts");
   if (a.asPid1 && !u.pid) throw new BwrapError("Specifying --as-pid-1 requires --unshare-pid");
@@ -186,48 +157,31 @@ export function buildSpec(a: BwrapArgs, cwd: string, realUid: number, realGid: n
 
   const spec: BwrapSpec = {
     namespaces: ns,
-    uid,
-    gid,
     mounts,
     cwd: dir,
     env,
     newSession: a.newSession,
     asPid1: a.asPid1,
-    capabilities: { drop: "ALL", add: capabilities(a, realUid) },
+    // bwrap keeps a root caller's own sets as they are when no capability is named and the command is uid 0.
+    capabilities:
+      realUid === 0 && uid === 0 && a.caps.length === 0 ? "caller" : { drop: "ALL", add: capabilities(a, realUid) },
     stdio: ["inherit", "inherit", "inherit"],
   };
+  if (uid !== undefined) spec.uid = uid;
+  if (gid !== undefined) spec.gid = gid;
   if (a.hostname !== null) spec.hostname = a.hostname;
   if (a.disableUserns) spec.disableNestedUserns = true;
   if (a.seccomp.length === 1) spec.seccomp = a.seccomp[0] as Uint8Array;
-  else if (a.seccomp.length > 1) {
-    needs("seccomp lists", "--add-seccomp-fd given more than once");
-    spec.seccomp = a.seccomp;
-  }
-  if (a.argv0 !== null) {
-    needs("argv0", "--argv0");
-    spec.argv0 = a.argv0;
-  }
-  for (const [key, option] of [
-    ["userns", "--userns"],
-    ["userns2", "--userns2"],
-    ["pidns", "--pidns"],
-    ["blockFd", "--block-fd"],
-    ["usernsBlockFd", "--userns-block-fd"],
-  ] as const) {
-    const fd = a[key];
-    if (fd === -1) continue;
-    needs(key, option);
-    spec[key] = fd;
-  }
-  if (a.syncFd !== -1 && SUPPORTED.has("syncFd")) spec.syncFd = a.syncFd;
-  if (a.lockFiles.length > 0) {
-    needs("lockFiles", "--lock-file");
-    spec.lockFiles = a.lockFiles.map((f) => normal(resolve("/", f)));
-  }
-  if (a.assertUsernsDisabled) {
-    needs("assertUsernsDisabled", "--assert-userns-disabled");
-    spec.assertUsernsDisabled = true;
-  }
+  else if (a.seccomp.length > 1) spec.seccomp = a.seccomp;
+  if (a.argv0 !== null) spec.argv0 = a.argv0;
+  if (a.userns !== -1) spec.userns = a.userns;
+  if (a.userns2 !== -1) spec.userns2 = a.userns2;
+  if (a.pidns !== -1) spec.pidns = a.pidns;
+  if (a.blockFd !== -1) spec.blockFd = a.blockFd;
+  if (a.usernsBlockFd !== -1) spec.usernsBlockFd = a.usernsBlockFd;
+  if (a.syncFd !== -1) spec.syncFd = a.syncFd;
+  if (a.lockFiles.length > 0) spec.lockFiles = a.lockFiles.map((f) => normal(resolve("/", f)));
+  if (a.assertUsernsDisabled) spec.assertUsernsDisabled = true;
   return { spec, namespaces: ns };
 }
 
@@ -258,7 +212,7 @@ function parentsOf(ops: readonly BwrapOp[], i: number, target: string, perms: nu
   return out;
 }
 
-function mountOf(o: BwrapOp, i: number, a: BwrapArgs, cwd: string): SandboxMount | PendingMount {
+function mountOf(o: BwrapOp, i: number, a: BwrapArgs, cwd: string): SandboxMount {
   const target = inView(o.dest);
   switch (o.op) {
     case "bind":
@@ -292,14 +246,12 @@ function mountOf(o: BwrapOp, i: number, a: BwrapArgs, cwd: string): SandboxMount
     case "bind-data":
       return { type: "file", target, data: o.data, mode: o.perms };
     case "ro-bind-data":
-      needs("readOnly", "--ro-bind-data");
       return { type: "file", target, data: o.data, mode: o.perms, readOnly: true };
     case "symlink":
       return { type: "symlink", target, linkTo: o.target };
     case "chmod":
       return { type: "chmod", target, mode: o.perms };
     case "overlay":
-      needs("overlay", "--overlay");
       return {
         type: "overlay",
         sources: o.sources.map((s) => resolve(cwd, s)),
@@ -309,7 +261,6 @@ function mountOf(o: BwrapOp, i: number, a: BwrapArgs, cwd: string): SandboxMount
       };
     case "tmp-overlay":
     case "ro-overlay":
-      needs(o.op, `--${o.op}`);
       return { type: o.op, sources: o.sources.map((s) => resolve(cwd, s)), target };
   }
 }
