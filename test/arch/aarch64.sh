@@ -9,8 +9,9 @@
 # under .cache/aarch64/ (gitignored): qemu-system-aarch64 (qemu-system-arm),
 # the arm64 kernel linux-image-arm64 points to (its vmlinuz is an
 # uncompressed Image with virtio, devtmpfs and user namespaces built in),
-# busybox-static, glibc, util-linux's unshare and setpriv (with libcap-ng),
-# bash, and Bun's arm64 build of exactly node_modules/bun's version. The
+# busybox-static, glibc, util-linux's unshare, setpriv, nsenter and lsns
+# (with their libraries), uidmap's newuidmap and newgidmap, bash, and Bun's
+# arm64 build of exactly node_modules/bun's version. The
 # initramfs holds the repository's src/, native/, test/ and the pure-JS test
 # dependencies; /init runs the suite and writes markers on the serial
 # console, which this script reads back.
@@ -87,7 +88,8 @@ KVER=${KPKG#linux-image-}
 KVER=${KVER%:arm64}
 # Package → what is taken from it. Only these files go into the image.
 PKGS=("$KPKG" busybox-static:arm64 libc6:arm64 util-linux:arm64 libcap-ng0:arm64 libselinux1:arm64 libpcre2-8-0:arm64
-  bash:arm64 libtinfo6:arm64 uidmap:arm64 libaudit1:arm64)
+  bash:arm64 libtinfo6:arm64 uidmap:arm64 libaudit1:arm64
+  libsmartcols1:arm64 libmount1:arm64 libblkid1:arm64)
 fetch_deb() { # NAME:arm64 → extracted under $CACHE/x/NAME (once per version)
   local pkg=$1 name=${1%:arm64} ver dir
   ver=$(apt-cache policy "$pkg" | awk '/Candidate:/{print $2}')
@@ -140,11 +142,11 @@ ln -s usr/bin "$R/bin"
 ln -s usr/sbin "$R/sbin"
 ln -s usr/lib "$R/lib"
 X="$CACHE/x"
-for p in libc6 libcap-ng0 libselinux1 libpcre2-8-0 libtinfo6 libaudit1; do # shared libraries, wherever the package puts them
+for p in libc6 libcap-ng0 libselinux1 libpcre2-8-0 libtinfo6 libaudit1 libsmartcols1 libmount1 libblkid1; do # shared libraries, wherever the package puts them
   for d in lib usr/lib; do [ -d "$X/$p/$d" ] && cp -a "$X/$p/$d/." "$R/usr/lib/"; done
 done
 cp "$X/busybox-static/bin/busybox" "$R/usr/bin/busybox"
-for f in unshare setpriv nsenter; do # util-linux's: the tests' other-uid and foreign-client roles
+for f in unshare setpriv nsenter lsns; do # util-linux's: the peers, the other-uid and foreign-client roles, NS_GET_PARENT
   cp "$X/util-linux/usr/bin/$f" "$R/usr/bin/$f" || die "util-linux:arm64 has no usr/bin/$f"
 done
 for f in newuidmap newgidmap; do # uidmap's: util-linux unshare's --map-users/--map-groups/--map-auto run them
@@ -173,13 +175,10 @@ if [ "$MODE" = bench ]; then
 else
   # Emulation is ~10x slower: per-test timeouts scale with it.
   # Quoted for the VM's sh: a -t pattern may hold spaces or "|".
-  if [ "${#TEST_ARGS[@]}" -eq 0 ]; then # the suite: every file but those VM_SKIP names
-    for f in $(cd "$ROOT" && find test -name '*.test.ts' | sort); do
-      case " ${VM_SKIP[*]} " in *" $f "*) continue ;; esac
-      TEST_ARGS+=("./$f")
-    done
-  fi
-  RUN="bun test --timeout 300000 $(printf '%q ' "${TEST_ARGS[@]}")"
+  # The suite: every file but those VM_SKIP names, removed from the image so that bun test finds the rest in
+  # its own order, the x86_64 run's (the files share one process: a list of paths would reorder them).
+  [ "${#TEST_ARGS[@]}" -gt 0 ] || for f in "${VM_SKIP[@]}"; do rm "$R/repo/$f"; done
+  RUN="bun test --timeout 300000 $([ "${#TEST_ARGS[@]}" -gt 0 ] && printf '%q ' "${TEST_ARGS[@]}" || true)"
 fi
 cat >"$R/init" <<EOF
 #!/bin/busybox sh
