@@ -1,4 +1,6 @@
 /** Namespace flags and their validation (`unshare(2)` inside the helper), from the one table (src/core/names.ts). */
+
+import { invalid, UsernsError } from "./errors.ts";
 import {
   CLONE_NEWCGROUP,
   CLONE_NEWIPC,
@@ -10,9 +12,8 @@ import {
   CLONE_NEWUTS,
   cloneName,
   kindOfName,
-} from "../ns/kinds.ts";
-import { invalid, UsernsError } from "./errors.ts";
-import { NAMESPACE_FLAGS } from "./names.ts";
+  NAMESPACE_FLAGS,
+} from "./names.ts";
 
 export { NAMESPACE_FLAGS, type NamespaceName } from "./names.ts";
 export {

@@ -50,3 +50,14 @@ export type NamespaceName = Exclude<NamespaceKind, "user">;
 export const NAMESPACE_FLAGS = Object.freeze(
   Object.fromEntries(NAMESPACE_TABLE.filter((r) => r.kind !== "user").map((r) => [r.kind, r.flag])),
 ) as Readonly<Record<NamespaceName, number>>;
+
+/** The kind a name or util-linux spelling names ("mount", "network" too), or undefined. */
+export function kindOfName(name: string): NamespaceKind | undefined {
+  if (name === "network") return "net";
+  return NAMESPACE_TABLE.find((r) => r.kind === name || r.long === name)?.kind;
+}
+
+/** The CLONE_ name of a single CLONE_NEW* bit, if it is one. */
+export function cloneName(bit: number): string | undefined {
+  return NAMESPACE_TABLE.find((r) => r.flag === bit)?.clone;
+}

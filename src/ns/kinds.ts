@@ -5,7 +5,7 @@
  */
 
 import { invalid, type Step } from "../core/errors.ts";
-import { NAMESPACE_KINDS, NAMESPACE_TABLE, type NamespaceKind } from "../core/names.ts";
+import { kindOfName, NAMESPACE_KINDS, NAMESPACE_TABLE, type NamespaceKind } from "../core/names.ts";
 import { typeError } from "../core/validate.ts";
 
 export {
@@ -17,6 +17,8 @@ export {
   CLONE_NEWTIME,
   CLONE_NEWUSER,
   CLONE_NEWUTS,
+  cloneName,
+  kindOfName,
   NAMESPACE_KINDS,
   NAMESPACE_TABLE,
   type NamespaceKind,
@@ -38,17 +40,6 @@ export function kindOfType(type: number): NamespaceKind | undefined {
 /** /proc/PID/ns/<file> to take a kind from (see NAMESPACE_TABLE). */
 export function kindFile(kind: NamespaceKind): string {
   return (ROW.get(kind) as Row).file;
-}
-
-/** The kind a name or util-linux spelling names ("mount", "network" too), or undefined. */
-export function kindOfName(name: string): NamespaceKind | undefined {
-  if (name === "network") return "net";
-  return NAMESPACE_TABLE.find((r) => r.kind === name || r.long === name)?.kind;
-}
-
-/** The CLONE_ name of a single CLONE_NEW* bit, if it is one. */
-export function cloneName(bit: number): string | undefined {
-  return NAMESPACE_TABLE.find((r) => r.flag === bit)?.clone;
 }
 
 /**
