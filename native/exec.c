@@ -609,14 +609,15 @@ static void exec_child_main(struct xreq *r)
 	if (!(r->opts & XOPT_OWN_MM)) exec_enter_main(r);
 
 	/* Own mm: the copy enters, on the middle of the stack (in its copy of
-	 * this memory), with the shared page as its request. CLONE_VFORK: we
+	 * this memory; its address rounded down to 16, as every stack top in
+	 * bun_userns_exec), with the shared page as its request. CLONE_VFORK: we
 	 * wait until it (or its own command child) has exec'd or died. It is a
 	 * child of Bun's process (CLONE_PARENT), which reaps it. */
 	shared = (struct xreq *)r->report;
 	for (i = 0; i < (int)sizeof *r; i++) ((u8 *)shared)[i] = ((u8 *)r)[i];
 	rc = bun_userns_clone_trampoline(CLONE_VFORK | CLONE_PARENT | CLONE_PARENT_SETTID,
-					 (char *)(r + 1) + (r->stack_len / 2 & ~15), &shared->copy, shared,
-					 (void *)exec_enter_main);
+					 (char *)((u64)((char *)(r + 1) + r->stack_len / 2) & ~15UL), &shared->copy,
+					 shared, (void *)exec_enter_main);
 	if (rc < 0) xfail(r, X_FORK, rc, 126);
 	sys1(SYS_exit_group, 0);
 }
@@ -832,10 +833,16 @@ s32 bun_userns_exec(struct xreq *r)
 		r->opts |= XOPT_OWN_MM;
 	r->ppid = (s32)sys0(SYS_getpid);
 	base = (char *)(r + 1);
-	top = (char *)((u64)(base + r->stack_len) & ~15UL);
 	/* The stack: the entering child from the top, its copy from the middle
-	 * (own mm), the command of a pid namespace below whichever forks it. */
-	r->fork_stack = (u64)(base + ((r->opts & XOPT_OWN_MM ? r->stack_len / 4 : r->stack_len / 2) & ~15));
+	 * (own mm), the command of a pid namespace below whichever forks it.
+	 * Each top is an ADDRESS rounded down to 16: the x86_64 psABI (3.2.2)
+	 * and AAPCS64 (SP mod 16 = 0) let compiled code assume a 16-aligned
+	 * stack at every call, and base is not (sizeof(struct xreq) is 248), so
+	 * a rounded offset from it is not either. gcc -O2 stores 16-byte locals
+	 * with movaps, which faults (SIGSEGV) on a stack 8 off; arm64 faults on
+	 * any access through a misaligned sp (SCTLR_EL1.SA0). */
+	top = (char *)((u64)(base + r->stack_len) & ~15UL);
+	r->fork_stack = (u64)(base + (r->opts & XOPT_OWN_MM ? r->stack_len / 4 : r->stack_len / 2)) & ~15UL;
 	/* Own mm: the shared page is mapped here, on the thread no other uid
 	 * can signal, so a killed entering child cannot leave it mapped in Bun. */
 	r->report = 0;

@@ -70,10 +70,19 @@ struct flock_ { short type, whence; s32 pad; s64 start, len; s32 pid, pad2; };
 struct sock_fprog_ { unsigned short len, pad[3]; u64 filter; };
 struct ifreq_ { char name[16]; short flags; char pad[22]; };
 
-/* Every stack in the block: E at the top, then C, X and Q below it. */
+/* Every stack in the block: E at the top, then C, X and Q below it, and I
+ * (the lower half of Q's quarter). Each top is an address rounded down to
+ * 16, not an offset: the x86_64 psABI (3.2.2) and AAPCS64 let compiled code
+ * assume a 16-aligned stack at every call (gcc -O2's movaps of a 16-byte
+ * local faults on one 8 off; arm64 faults on any access through a
+ * misaligned sp), whatever the block's own alignment. */
+static char *sb_stack_at(struct sreq *r, s64 offset)
+{
+	return (char *)((u64)((char *)r + SB_HEADER + offset) & ~15UL);
+}
 static char *sb_stack(struct sreq *r, int quarter)
 {
-	return (char *)r + SB_HEADER + (((s64)r->stack_len * quarter / 4) & ~15L);
+	return sb_stack_at(r, (s64)r->stack_len * quarter / 4);
 }
 
 /* A shell's status from waitid's siginfo: the code, or 128 + the signal. */
@@ -723,7 +732,7 @@ static s64 sb_first_below(struct sreq *r)
 	/* I's stack: the lower half of the command's quarter (the command and
 	 * the nesting child run on its upper half, while I may still wait). */
 	i = bun_userns_clone_trampoline(CLONE_VM | CLONE_FILES | SIGCHLD_,
-					(char *)r + SB_HEADER + (((s64)r->stack_len / 8) & ~15L), 0, r,
+					sb_stack_at(r, (s64)r->stack_len / 8), 0, r,
 					(void *)sb_intermediate_main);
 	if (i < 0) sb_fail(r, S_FORK, i, -1);
 	/* I exits once the first process is running (or has exec'd, as vfork waits). */

@@ -165,6 +165,9 @@ static inline s64 sys0(s64 n) { return sys3(n, 0, 0, 0); }
  * child touches no memory before its call. The parent returns the pid (or
  * -errno); the child clears the frame pointer and link register, calls
  * fn(arg) on the 16-aligned stack top and exits if fn ever returns.
+ * stack_top is rounded down to 16 first: AAPCS64 has SP mod 16 = 0 at
+ * every public interface, and the kernel faults any access through a
+ * misaligned sp (SCTLR_EL1.SA0).
  * In: x0 flags, x1 stack_top, x2 pidfd, x3 arg, x4 fn.
  */
 s64 bun_userns_clone_trampoline(u64 flags, char *stack_top, s32 *pidfd, void *arg, void *fn);
@@ -177,6 +180,7 @@ __asm__(".text\n"
 	"	.int 0xaa0303ea\n" /* mov x10, x3 (arg) */
 	"	.int 0xaa1f03e3\n" /* mov x3, xzr (tls) */
 	"	.int 0xaa1f03e4\n" /* mov x4, xzr (child_tid) */
+	"	.int 0x927cec21\n" /* and x1, x1, #~15 (stack_top) */
 	"	" A64_MOVZ(8, STR(SYS_clone)) /* mov x8, #SYS_clone */
 	"	.int " A64_SVC0 "\n" /* svc #0 */
 	"	.int 0xb4000040\n" /* cbz x0, +8 (the child) */

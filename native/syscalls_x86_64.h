@@ -116,12 +116,16 @@ static inline s64 sys0(s64 n) { return sys3(n, 0, 0, 0); }
  * clone(flags, stack_top - 16, pidfd_out, 0, 0) with fn and arg placed on the
  * new stack. The parent returns the pid (or -errno); the child pops fn and
  * arg, calls fn(arg) on an ABI-aligned stack and exits if fn ever returns.
+ * stack_top is rounded down to 16 first: the psABI (3.2.2) has rsp + 8 a
+ * multiple of 16 at every function's entry, and compiled code relies on it
+ * (gcc -O2 keeps 16-byte locals with movaps, which faults 8 off).
  */
 s64 bun_userns_clone_trampoline(u64 flags, char *stack_top, s32 *pidfd, void *arg, void *fn);
 __asm__(".text\n"
 	".globl bun_userns_clone_trampoline\n"
 	".type bun_userns_clone_trampoline, @function\n"
 	"bun_userns_clone_trampoline:\n"
+	"	andq $-16, %rsi\n"
 	"	movq %r8, -16(%rsi)\n"
 	"	movq %rcx, -8(%rsi)\n"
 	"	subq $16, %rsi\n"
