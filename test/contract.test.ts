@@ -12,7 +12,7 @@ const ROOT = join(import.meta.dir, "..");
 const PROBE = join(import.meta.dir, "fixtures", "regression-probe.ts");
 const gcc = Bun.which("gcc");
 const cross = Bun.which("aarch64-linux-gnu-gcc");
-const SO_FLAGS = ["-nostdlib", "-ffreestanding", "-fno-stack-protector", "-fPIC", "-shared", "-O1"];
+const SO_FLAGS = ["-nostdlib", "-ffreestanding", "-fno-stack-protector", "-fPIC", "-shared", "-O2"];
 const tmp = mkdtempSync(join(tmpdir(), "bun-userns-contract-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
