@@ -117,6 +117,8 @@ struct sreq {
 	u32 locks;        /* 240 in: offset of u32 offsets of nlocks paths inside the view */
 	s32 userns_block_fd; /* 244 in: read once the namespaces exist, before the view, or -1 */
 	u64 ns_user;      /* 248 out: inode of its user namespace (the one it was built in) */
+	s32 exit_fd;      /* 256 in: the write end of Bun's exit pipe; the monitor alone holds it, so Bun reads EOF as it exits */
+	s32 spare;        /* 260 */
 };
 
 /* What every process of the start writes: the MAP_SHARED page. */

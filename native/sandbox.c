@@ -587,7 +587,7 @@ static void sb_cleanup(struct sreq *r, int started)
 static void sb_keep_fds(struct sreq *r)
 {
 	struct sop *ops = (struct sop *)((char *)r + r->ops);
-	s32 fixed[7], lo = 3, next, i, fd;
+	s32 fixed[8], lo = 3, next, i, fd;
 	fixed[0] = r->helper_pidfd;
 	fixed[1] = r->epipe[1];
 	fixed[2] = r->userns2;
@@ -595,10 +595,12 @@ static void sb_keep_fds(struct sreq *r)
 	fixed[4] = r->block_fd;
 	fixed[5] = r->sync_fd;
 	fixed[6] = r->userns_block_fd;
+	/* Held until we exit: Bun reads its EOF as our exit (no poll between). */
+	fixed[7] = r->exit_fd;
 	for (;;) {
 		next = -1;
-		for (i = -7; i < r->nops; i++) {
-			fd = i < 0 ? fixed[i + 7] : (ops[i].type == SOP_BIND && (ops[i].flags & SF_FD)) ? ops[i].fd : -1;
+		for (i = -8; i < r->nops; i++) {
+			fd = i < 0 ? fixed[i + 8] : (ops[i].type == SOP_BIND && (ops[i].flags & SF_FD)) ? ops[i].fd : -1;
 			if (fd >= lo && (next < 0 || fd < next)) next = fd;
 		}
 		if (next < 0) {

@@ -9,6 +9,7 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
   rmSync,
   symlinkSync,
   writeFileSync,
@@ -372,6 +373,43 @@ describe.skipIf(!isRoot || rootIsInitramfs)(`sandbox leaves nothing on the host 
     p.kill("SIGKILL");
     expect(await p.exited).toBe(137);
     expect(readdirSync(d)).toEqual([]);
+  });
+
+  test("the exit pipe: only the monitor holds its write end, and our read end is closed once exited", async () => {
+    const pipesOf = (pid: number | "self") => {
+      const out = new Map<string, number>();
+      for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+        try {
+          const link = readlinkSync(`/proc/${pid}/fd/${fd}`);
+          if (link.startsWith("pipe:")) out.set(link, Number(fd));
+        } catch {}
+      }
+      return out;
+    };
+    const before = pipesOf("self");
+    const p = sandbox(["/bin/sh", "-c", "echo up; exec sleep 600"], {
+      stdio: ["ignore", "pipe", "inherit"],
+      mounts: SYSTEM,
+    });
+    await (p.stdout as ReadableStream<Uint8Array>).getReader().read();
+    const ours = [...pipesOf("self").keys()].filter((k) => !before.has(k));
+    const monitors = pipesOf(p.pid);
+    // Our new pipes: the command's stdout and the exit pipe, whose other end is the monitor's.
+    const exitPipe = ours.filter((k) => monitors.has(k));
+    expect(exitPipe.length).toBe(1);
+    // Not in the sandbox: neither its first process nor the command (sh exec'd sleep) hold it.
+    const inside = [
+      p.sandboxPid,
+      ...readFileSync(`/proc/${p.sandboxPid}/task/${p.sandboxPid}/children`, "utf8")
+        .trim()
+        .split(/\s+/)
+        .filter(Boolean)
+        .map(Number),
+    ];
+    for (const pid of inside) expect(pipesOf(pid).has(exitPipe[0] as string)).toBe(false);
+    p.kill("SIGKILL");
+    expect(await p.exited).toBe(137);
+    expect(pipesOf("self").has(exitPipe[0] as string)).toBe(false);
   });
 
   test("SIGKILL of the caller ends the sandbox (die-with-parent) and the host is cleaned", async () => {

@@ -8,7 +8,7 @@
  */
 
 /** BUN_USERNS_ABI of native/abi.h. */
-export const ABI_VERSION = 10;
+export const ABI_VERSION = 11;
 
 /** CONTRACT_OPS: the op numbers of the one bound symbol. */
 export const OPS = {
@@ -230,7 +230,7 @@ export const BLOCKS = {
     },
   },
   sreq: {
-    size: 256,
+    size: 264,
     fields: {
       step: [0, 4],
       err: [4, 4],
@@ -278,6 +278,7 @@ export const BLOCKS = {
       locks: [240, 4],
       userns_block_fd: [244, 4],
       ns_user: [248, 8],
+      exit_fd: [256, 4],
     },
   },
   sop: {

@@ -5,7 +5,7 @@
  */
 import * as registryCodec from "../core/registry-codec.ts";
 import { badValue, typeError } from "../core/validate.ts";
-import { type Running, watch } from "./poller.ts";
+import { exiting, type Running, watch } from "./poller.ts";
 
 export interface InsideProcess {
   /** The command's pid, in our pid namespace. */
@@ -58,6 +58,24 @@ function readable(fd: number, rec: number): ReadableStream<Uint8Array> {
   return stream;
 }
 
+/**
+ * EOF on FD: the read end of a pipe whose write end only the command's own
+ * process holds (sandbox()'s monitor keeps it and never passes it on), so
+ * EOF is its exit, seen by Bun's event loop the moment it happens. Then FD
+ * is closed through its record.
+ */
+async function exitNotice(fd: number, rec: number, r: Running): Promise<void> {
+  const reader = Bun.file(fd).stream().getReader();
+  try {
+    while (!(await reader.read()).done) {}
+  } catch {
+    // A read error ends the wait as EOF does: the poller decides.
+  } finally {
+    registryCodec.recClose(rec);
+  }
+  exiting(r);
+}
+
 function writable(fd: number, rec: number): WritableStream<Uint8Array> {
   const sink = Bun.file(fd).writer();
   const end: End = { fd, rec, open: true };
@@ -100,13 +118,16 @@ export function signalNumber(sig: unknown, what = "signal"): number {
  * A started command (a child of this process, its pidfd recorded as `rec`)
  * as a handle: reaped by the shared poller, our pipe ends as streams,
  * `signal` kills it. `killSignal` maps a signal before it is sent (sandbox()
- * turns SIGKILL into its monitor's "end and clean up").
+ * turns SIGKILL into its monitor's "end and clean up"). `exitPipe`: the read
+ * end of a pipe only the command's process holds the other end of (its EOF
+ * is that process's exit: reaped without waiting for the timer).
  */
 export function adoptCommand(
   cmd: { pid: number; pidfd: number; rec: number },
   parentEnds: readonly ({ fd: number; rec: number } | undefined)[],
   signal: AbortSignal | undefined,
   killSignal: (n: number) => number = (n) => n,
+  exitPipe?: { fd: number; rec: number },
 ): InsideProcess {
   let resolve!: (n: number) => void;
   let reject!: (e: unknown) => void;
@@ -121,6 +142,7 @@ export function adoptCommand(
     rec.onDone = () => signal.removeEventListener("abort", onAbort);
   }
   watch(rec);
+  if (exitPipe) void exitNotice(exitPipe.fd, exitPipe.rec, rec);
   return {
     pid: cmd.pid,
     exited,

@@ -116,6 +116,24 @@ export function watch(r: Running): void {
   arm();
 }
 
+/**
+ * R is exiting: the exit pipe only its process held read EOF (its files are
+ * released in do_exit a little before it becomes a zombie). Poll now, and
+ * on the next turns of the event loop until it is reaped, before any timer
+ * would; then the timer again, for a process that somehow still runs.
+ */
+export function exiting(r: Running): void {
+  let turns = 0;
+  const again = () => {
+    if (!running.has(r)) return;
+    tick();
+    if (running.has(r) && ++turns < EXITING_TURNS) setImmediate(again);
+  };
+  again();
+}
+/** How many turns of the loop exiting() polls before leaving R to the timer. */
+const EXITING_TURNS = 64;
+
 /** Commands this thread is still waiting for (tests prove nothing is left). */
 export function runningCommands(): number {
   return running.size;

@@ -88,6 +88,7 @@ export function buildRequest(
   usernsFd: number,
   stdio: readonly [number, number, number],
   path: string | null,
+  exitFd: number,
 ): Block {
   const n = s.mounts.length;
   const fixed = SB_HEADER + SB_STACK;
@@ -218,6 +219,7 @@ export function buildRequest(
   v.setInt32(S("nlocks"), s.lockFiles.length, true);
   v.setUint32(S("locks"), locksAt, true);
   v.setInt32(S("userns_block_fd"), s.usernsBlockFd, true);
+  v.setInt32(S("exit_fd"), exitFd, true);
   return { bytes, view: v };
 }
 

@@ -137,6 +137,7 @@ export function sandbox(argv: readonly string[], spec: SandboxSpec = {}): Sandbo
   const theirs: number[] = [];
   const parentEnds: ({ fd: number; rec: number } | undefined)[] = [undefined, undefined, undefined];
   let usernsFd = -1;
+  let exitEnd: { fd: number; rec: number } | undefined;
   let started: { rc: number; rec: number; pidfd: number; info: SandboxStartInfo } | undefined;
   try {
     // The user namespace as an fd, opened by us (the monitor enters it by that fd).
@@ -165,7 +166,19 @@ export function sandbox(argv: readonly string[], spec: SandboxSpec = {}): Sandbo
         childStdio[i] = p.fds[child];
       }
     }
-    const block = buildRequest(s, helper === null ? s.userns : usernsFd, childStdio, path);
+    // The exit pipe: the monitor alone keeps its write end (ours is closed below), so its EOF is the exit.
+    const ex = processCodec.pipe();
+    if (typeof ex === "number")
+      throw new UsernsError(`pipe2: ${errnoText(-ex)}`, {
+        code: errnoName(-ex),
+        errno: -ex,
+        syscall: "pipe2",
+        step: "open",
+      });
+    ours.push(ex.recs[0]);
+    theirs.push(ex.recs[1]);
+    exitEnd = { fd: ex.fds[0], rec: ex.recs[0] };
+    const block = buildRequest(s, helper === null ? s.userns : usernsFd, childStdio, path, ex.fds[1]);
     const { rc, rec } = sandboxCodec.sandboxStart(block.bytes);
     const r = readResult(block);
     if (rc <= 0) {
@@ -216,8 +229,12 @@ export function sandbox(argv: readonly string[], spec: SandboxSpec = {}): Sandbo
     for (const rec of theirs) registryCodec.recClose(rec);
     helper?.release();
   }
-  const proc = adoptCommand({ pid: started.rc, pidfd: started.pidfd, rec: started.rec }, parentEnds, s.signal, (n) =>
-    n === 9 ? SIG_KILL_SANDBOX : n,
+  const proc = adoptCommand(
+    { pid: started.rc, pidfd: started.pidfd, rec: started.rec },
+    parentEnds,
+    s.signal,
+    (n) => (n === 9 ? SIG_KILL_SANDBOX : n),
+    exitEnd,
   );
   startInfos.set(proc, started.info);
   if (s.timeout !== undefined) {
