@@ -23,6 +23,7 @@ typedef unsigned char u8;
 #define E_CHILD 10
 #define E_AGAIN 11
 #define E_INVAL 22
+#define E_NOSYS 38
 #define E_TIMEDOUT 110
 #define O_RDONLY 00
 #define O_RDWR 02

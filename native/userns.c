@@ -30,6 +30,7 @@
  *   ns.c         namespaces as fds and pinned files
  *   registry.c   what each thread's calls hold, readable after the thread is gone
  *   sandbox.c    sandbox(): the view (sandbox-view.c), the hardening, the init, the monitor
+ *                (left out with -DBUN_USERNS_CORE: the loader's build for every other call)
  */
 #include "abi.h"
 
@@ -54,7 +55,14 @@
 #include "ns.c" /* namespaces as fds and files */
 #include "watch.c" /* exit notices */
 #include "registry.c"
+#ifndef BUN_USERNS_CORE
 #include "sandbox.c"
+#else
+/* The core build (everything but sandbox(), for calls that need no more:
+ * less for TinyCC to compile) still holds the whole contract, sandbox's
+ * blocks and steps included, so both builds answer the same text. */
+#include "sandbox-abi.h"
+#endif
 #include "contract.c" /* last: the contract of abi.h, held against every struct */
 
 
@@ -104,7 +112,11 @@ s32 bun_userns(s32 op, void *p, s32 x, s32 y)
 	case OP_REG_OPEN: return reg_open((const u64 *)p);
 	case OP_REC: return rec_op((struct rec_args *)p, x, y);
 	/* sandbox: x is this thread's registry fd, y the record for the monitor */
+#ifndef BUN_USERNS_CORE
 	case OP_SANDBOX: return rec_sandbox((struct sreq *)p, x, y);
+#else
+	case OP_SANDBOX: return -E_NOSYS; /* the loader sends it to the full build */
+#endif
 	}
 	return -E_INVAL;
 }

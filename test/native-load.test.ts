@@ -154,3 +154,67 @@ test.skipIf(!crossGcc)(
   },
   60000,
 );
+
+/** Runs SCRIPT (given the package entry's path as ENTRY) in a fresh Bun; its last line of output, parsed. */
+async function fresh(script: string): Promise<{ builds: string[]; [k: string]: unknown }> {
+  const entry = JSON.stringify(join(import.meta.dir, "..", "src", "index.ts"));
+  const env: Record<string, string> = { ...process.env } as Record<string, string>;
+  delete env.BUN_USERNS_LIB;
+  const p = Bun.spawn([process.execPath, "-e", `const m = await import(${entry});\n${script}`], {
+    env,
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  if (code !== 0) throw new Error(`exit ${code}: ${err}`);
+  return JSON.parse(out.trim().split("\n").at(-1) as string);
+}
+
+describe("two builds of the C: the core one for every call but sandbox()", () => {
+  test("a helper cycle loads only the core build", async () => {
+    const r =
+      await fresh(`const h = m.startHelper("0:${process.getuid?.() ?? 0}:1", "0:${process.getgid?.() ?? 0}:1", 0);
+      h.release(); console.log(JSON.stringify(m.nativeInfo()));`);
+    expect(r.builds).toEqual(["core"]);
+  });
+
+  test.skipIf(!isRoot)("sandbox() first: one compile, the full build (needs uid 0 for the view)", async () => {
+    const r =
+      await fresh(`const p = m.sandbox(["/usr/bin/true"], { mounts: [{ type: "ro-bind", source: "/", target: "/" }] });
+      const code = await p.exited; console.log(JSON.stringify({ code, ...m.nativeInfo() }));`);
+    expect(r.code).toBe(0);
+    expect(r.builds).toEqual(["full"]);
+  });
+
+  test.skipIf(!isRoot)(
+    "sandbox() after other calls adds the full build beside the core one (needs uid 0)",
+    async () => {
+      const r = await fresh(`const h = m.startHelper("0:0:1", "0:0:1", 0); h.release();
+      const before = m.nativeInfo().builds;
+      const p = m.sandbox(["/usr/bin/true"], { mounts: [{ type: "ro-bind", source: "/", target: "/" }] });
+      const code = await p.exited; console.log(JSON.stringify({ code, before, ...m.nativeInfo() }));`);
+      expect(r.before).toEqual(["core"]);
+      expect(r.code).toBe(0);
+      expect(r.builds).toEqual(["core", "full"]);
+    },
+  );
+
+  test("the core build has no sandbox code: its sandbox op answers ENOSYS; both answer the same contract", async () => {
+    const { cc } = await import("bun:ffi");
+    const { OPS } = await import("../src/core/contract.ts");
+    const symbols = { bun_userns: { args: ["i32", "ptr", "i32", "i32"], returns: "i32" } } as const;
+    const build = (flags: string[]) => cc({ source: SOURCE_PATH, flags: ["-nostdlib", ...flags], symbols }).symbols;
+    const core = build(["-DBUN_USERNS_CORE"]);
+    const full = build([]);
+    expect(core.bun_userns(OPS.sandbox, new Uint8Array(512), -1, -1)).toBe(-38);
+    // The full build reaches its code: a request with no registry fd is refused there (EBADF), before anything starts.
+    expect(full.bun_userns(OPS.sandbox, new Uint8Array(512), -1, -1)).toBe(-9);
+    const text = (s: typeof core) => {
+      const buf = new Uint8Array(65536);
+      const n = s.bun_userns(OPS.abi, buf, buf.length, 0);
+      return new TextDecoder().decode(buf.subarray(0, n));
+    };
+    expect(text(core)).toStartWith("abi ");
+    expect(text(core)).toBe(text(full));
+  });
+});

@@ -6,9 +6,15 @@
  * pointer or an offset. Importing this module does nothing: the C is loaded
  * at the first call.
  *
- * Default: compiled once per thread by bun:ffi's TinyCC with -nostdlib (works
- * with only the Bun binary). BUN_USERNS_LIB=/path/libuserns.so: dlopen a
- * gcc build of the same file instead.
+ * Default: compiled by bun:ffi's TinyCC with -nostdlib (works with only the
+ * Bun binary), once per thread and build: the core build (-DBUN_USERNS_CORE:
+ * all of native/ but sandbox.c, which is a fifth of what TinyCC would
+ * compile) serves every call until one needs sandbox(), which loads the full
+ * build (the C keeps no state of its own, so the two can serve one thread
+ * side by side). A thread that will call sandbox() says so first
+ * (needSandbox), so that its one compile is the full build.
+ * BUN_USERNS_LIB=/path/libuserns.so: dlopen a gcc build of the whole file
+ * instead.
  */
 
 import { cc, dlopen, type FFIFunction } from "bun:ffi";
@@ -32,13 +38,19 @@ export interface NativeInfo {
   mode: "cc" | "dlopen";
   path: string;
   loadMs: number;
+  /** The builds this thread has loaded: "core" (all but sandbox()'s C), "full" (a gcc library is always "full"). */
+  builds: ("core" | "full")[];
 }
 
 type Entry = (op: number, p: number | Uint8Array | null, x: number, y: number) => number;
-let entry: Entry | undefined;
+/** The core build (every op but sandbox's), the full one, and what the first load took. */
+let core: Entry | undefined;
+let full: Entry | undefined;
 let info: NativeInfo | undefined;
+/** This thread will call sandbox(): load the full build first (one compile, not two). */
+let wantFull = false;
 
-function load(): Entry {
+function load(build: "core" | "full"): Entry {
   const t0 = performance.now();
   const so = process.env.BUN_USERNS_LIB;
   /* aarch64. native/userns.c has the syscalls and assembly of these two only. */
@@ -51,7 +63,8 @@ function load(): Entry {
   }
   let fn: Entry;
   try {
-    const l = so ? dlopen(so, SYMBOLS) : withSource((source) => cc({ source, flags: ["-nostdlib"], symbols: SYMBOLS }));
+    const flags = build === "core" ? ["-nostdlib", "-DBUN_USERNS_CORE"] : ["-nostdlib"];
+    const l = so ? dlopen(so, SYMBOLS) : withSource((source) => cc({ source, flags, symbols: SYMBOLS }));
     fn = l.symbols.bun_userns as Entry;
   } catch (cause) {
     if (cause instanceof UsernsError) throw cause;
@@ -69,7 +82,7 @@ function load(): Entry {
     );
   }
   checkContract(fn, so || sourceName());
-  info = { mode: so ? "dlopen" : "cc", path: so || sourceName(), loadMs: performance.now() - t0 };
+  info ??= { mode: so ? "dlopen" : "cc", path: so || sourceName(), loadMs: performance.now() - t0, builds: [] };
   return fn;
 }
 
@@ -94,14 +107,33 @@ function checkContract(fn: Entry, path: string): void {
   );
 }
 
-/** Run op OP of the native layer (loading it at the first call). */
-export function call(op: number, p: number | Uint8Array | null, x: number, y: number): number {
-  if (entry === undefined) entry = load();
-  return entry(op, p, x, y);
+/** The build that serves OP: the full one for sandbox's (and once loaded), else the core one. */
+function entryFor(op: number): Entry {
+  if (full !== undefined) return full;
+  // A gcc library is one build, the whole file.
+  if (op === OP.sandbox || wantFull || process.env.BUN_USERNS_LIB) {
+    full = load("full");
+    return full;
+  }
+  core ??= load("core");
+  return core;
 }
 
-/** How the native layer was loaded (loads it if needed). */
+/** Run op OP of the native layer (loading the build it needs at its first call). */
+export function call(op: number, p: number | Uint8Array | null, x: number, y: number): number {
+  return entryFor(op)(op, p, x, y);
+}
+
+/** sandbox() is about to run in this thread: a first load is the full build, so that one compile serves it all. */
+export function needSandbox(): void {
+  wantFull = true;
+}
+
+/** How the native layer was first loaded (loads the core build if nothing is loaded yet). */
 export function nativeInfo(): NativeInfo {
-  if (entry === undefined) entry = load();
-  return info as NativeInfo;
+  if (core === undefined && full === undefined) entryFor(OP.abi);
+  const builds: NativeInfo["builds"] = [];
+  if (core !== undefined) builds.push("core");
+  if (full !== undefined) builds.push("full");
+  return { ...(info as NativeInfo), builds };
 }

@@ -4,6 +4,10 @@
  */
 import { OPS } from "../core/contract.ts";
 import { call } from "../core/native.ts";
+
+/** sandbox() is about to run in this thread: have the first load be the build with sandbox.c (one compile, not two). */
+export { needSandbox } from "../core/native.ts";
+
 import { freeRecord, registry, takeRecord } from "../core/registry-codec.ts";
 
 /** Start a sandbox from its request block: the monitor's pid (its pidfd recorded as `rec`), or -errno. */

@@ -125,6 +125,8 @@ export function sandbox(argv: readonly string[], spec: SandboxSpec = {}): Sandbo
   checkSources(s.mounts);
   checkFds(s);
   s.signal?.throwIfAborted();
+  // Its helper's call comes first: have that load the build with sandbox's C (one compile, not two).
+  sandboxCodec.needSandbox();
   registryCodec.ensureRegistry();
 
   const pathEntry = s.env.find((e) => e.startsWith("PATH="));
