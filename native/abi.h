@@ -163,11 +163,11 @@ enum step { STEPS(STEP_ENUM) STEP_COUNT };
 	/* helpers (helper.c, spawn.c) */                                                   \
 	X(CLONE, clone, 1) X(WRITE_MAPS, write_maps, 2) X(START, start, 3) X(ABORT, abort, 4) \
 	X(ALIVE, alive, 5) X(RELEASE, release, 6) X(WRITE_SETGROUPS, write_setgroups, 14)   \
-	/* process primitives and probes (probe.c) */                                       \
+	/* process primitives and probes (probe.c, parent.c) */                                 \
 	X(CLOSE, close, 7) X(PROBE_KERNEL, probe_kernel, 9)           \
 	X(CAP_EFFECTIVE, cap_effective, 10) X(OWNER_UID, owner_uid, 11)                     \
 	X(NPROC_LIMIT, nproc_limit, 13) X(PIPE, pipe, 32) X(PIDFD_SIGNAL, pidfd_signal, 33)  \
-	X(PIDFD_OPEN, pidfd_open, 34)                                                       \
+	X(PIDFD_OPEN, pidfd_open, 34) X(DIE_WITH_PARENT, die_with_parent, 8)               \
 	/* idmapped mounts (mount.c) */                                                     \
 	X(OPEN_TREE_IDMAP, open_tree_idmap, 20) X(ATTACH_TREE, attach_tree, 21)             \
 	X(UMOUNT, umount, 22) X(FS_TYPE, fs_type, 23)                                       \

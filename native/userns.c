@@ -22,6 +22,7 @@
  *   helper.c     the helper's own sequence, clone to park
  *   spawn.c      the caller's side: clone, maps, start, abort, liveness, release
  *   probe.c      read-only probes (kernel support, caps, a user namespace's owner)
+ *   parent.c     the tie to our parent (bwrap's --die-with-parent)
  *   resolve.c    a path resolved once to descriptors, refusing other uids' symlinks
  *   mount.c      idmapped mounts: open_tree, mount_setattr, move_mount
  *   exec.c       a command inside a pid's namespaces
@@ -48,6 +49,7 @@
 #include "helper.c"
 #include "spawn.c"
 #include "probe.c"
+#include "parent.c"
 #include "resolve.c" /* paths another uid may change: resolved once */
 #include "mount.c" /* mounts */
 #include "exec.c" /* exec */
@@ -85,6 +87,7 @@ s32 bun_userns(s32 op, void *p, s32 x, s32 y)
 	case OP_CAP_EFFECTIVE: return bun_userns_cap_effective();
 	case OP_OWNER_UID: return bun_userns_owner_uid(x, (u32 *)p);
 	case OP_NPROC_LIMIT: return bun_userns_nproc_limit();
+	case OP_DIE_WITH_PARENT: return bun_userns_die_with_parent(x, y);
 	case OP_WRITE_SETGROUPS: return bun_userns_write_setgroups((struct req *)p);
 	/* idmapped mounts */
 	case OP_OPEN_TREE_IDMAP: return bun_userns_open_tree_idmap((struct mount_req *)p);

@@ -6,14 +6,19 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import {
   chmodSync,
+  closeSync,
+  constants,
   existsSync,
   mkdirSync,
   mkdtempSync,
+  openSync,
+  readdirSync,
   readFileSync,
   rmSync,
   statSync,
   symlinkSync,
   writeFileSync,
+  writeSync,
 } from "node:fs";
 import { dirname, join } from "node:path";
 import { seccompFilter } from "../src/sandbox/seccomp.ts";
@@ -454,6 +459,100 @@ describe.skipIf(!RUNS || !BWRAP)(
         expect(r.out).toBe("ran\neof\n");
       }
     });
+  },
+);
+
+/** Is PID gone: no such process, or a zombie (dead, waiting for a reaper that may be slow)? */
+function gone(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, "utf8")
+      .replace(/^.*\) /s, "")
+      .startsWith("Z");
+  } catch {
+    return true;
+  }
+}
+
+/** Pids of the live processes whose argv is exactly ARGV. */
+function running(argv: readonly string[]): number[] {
+  const want = `${argv.join("\0")}\0`;
+  return readdirSync("/proc")
+    .filter((d) => /^\d+$/.test(d))
+    .filter((d) => {
+      try {
+        return readFileSync(`/proc/${d}/cmdline`, "utf8") === want && !gone(Number(d));
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+/** Until COND holds; a generous bound turns a hang into a failure (never a timing assertion). */
+async function until(what: string, cond: () => boolean): Promise<void> {
+  for (const end = Date.now() + 20_000; !cond(); await Bun.sleep(20))
+    if (Date.now() > end) throw new Error(`still waiting: ${what}`);
+}
+
+describe.skipIf(!RUNS || !BWRAP)(
+  `side by side with the system's bwrap, --die-with-parent${PIVOT || (BWRAP ? "" : " (skipped: needs bwrap)")}`,
+  () => {
+    // A parent (bash) runs the command in the background and prints its pid; then the parent is SIGKILLed.
+    // blocked: the command's --info-fd is a pipe already full, so the command is stuck writing it (bwrap: before its
+    // sandbox's command runs; ours: after): its parent's end must reach it there too, and the sandbox with it.
+    for (const blocked of [false, true])
+      test(`the command${blocked ? ", blocked writing --info-fd to a full pipe," : ""} and its sandbox's command die with its parent`, async () => {
+        const fifo = join(work, `full-${blocked}`);
+        Bun.spawnSync(["mkfifo", fifo]);
+        const { O_RDWR, O_NONBLOCK } = constants;
+        const hold = openSync(fifo, O_RDWR | O_NONBLOCK);
+        try {
+          // Fill the pipe: the next blocking write waits for a reader that never reads.
+          try {
+            for (;;) writeSync(hold, new Uint8Array(4096));
+          } catch {}
+          for (const [bin, i] of [
+            [OURS, 1],
+            [BWRAP as string, 2],
+          ] as const) {
+            const marker = ["sleep", `${600 + i}.${process.pid}${blocked ? 1 : 0}`];
+            const argv = [
+              bin,
+              ...RUN.split(" "),
+              "--die-with-parent",
+              ...(blocked ? ["--info-fd", "3"] : []),
+              ...marker,
+            ];
+            const parent = Bun.spawn(["bash", "-c", `"$@" 3>${q(fifo)} & echo $!; wait`, "bash", ...argv], {
+              env: { PATH },
+              stdout: "pipe",
+              stderr: "ignore",
+            });
+            const reader = parent.stdout.getReader();
+            const pid = Number(new TextDecoder().decode((await reader.read()).value).trim());
+            reader.releaseLock();
+            if (blocked)
+              await until(`${bin} blocked writing`, () =>
+                /pipe_write$/.test(readFileSync(`/proc/${pid}/wchan`, "utf8")),
+              );
+            else await until(`${bin}'s command`, () => running(marker).length > 0);
+            try {
+              parent.kill("SIGKILL");
+              await parent.exited;
+              await until(`${bin} gone`, () => gone(pid));
+              await until(`${bin}'s command gone`, () => running(marker).length === 0);
+            } finally {
+              // bwrap's own sandbox process, cut off before its command, waits forever for the go it never gets;
+              // after a failure, whatever is left.
+              for (const left of [...running(argv), ...running(marker), ...(gone(pid) ? [] : [pid])])
+                process.kill(left, "SIGKILL");
+            }
+          }
+        } finally {
+          closeSync(hold);
+          rmSync(fifo);
+        }
+      });
   },
 );
 

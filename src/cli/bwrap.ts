@@ -8,6 +8,7 @@
  */
 import { closeSync, readlinkSync, writeSync } from "node:fs";
 import { errnoText, UsernsError } from "../core/errors.ts";
+import * as processCodec from "../core/process-codec.ts";
 import type { InsideProcess } from "../exec/spawn-inside.ts";
 import { sandbox, sandboxStartInfo } from "../sandbox/sandbox.ts";
 import type { SandboxSpec } from "../sandbox/spec.ts";
@@ -93,9 +94,6 @@ function usageText(name: string): string {
   return `usage: ${name} [OPTIONS...] [--] COMMAND [ARGS...]\n\n${lines.join("\n")}\n`;
 }
 
-/** How often --die-with-parent looks whether the parent is still there. */
-const DIE_WITH_PARENT_CHECK_MS = 100;
-
 /** bwrap's diagnostics: "bwrap: " with an optional syslog level ("<3>" error, "<4>" warning). */
 function say(levelPrefix: boolean, level: 3 | 4, message: string): void {
   process.stderr.write(`${levelPrefix ? `<${level}>` : ""}bwrap: ${message}\n`);
@@ -145,6 +143,8 @@ function messageOf(e: unknown, a: BwrapArgs, spec: SandboxSpec): string {
  * usage line names it). Resolves to the exit status.
  */
 export async function runBwrap(name: string, args: readonly string[], self: string[]): Promise<number> {
+  // Our parent as we start: --die-with-parent ties us to this one.
+  const parent = process.ppid;
   if (args.length === 0) {
     process.stderr.write(usageText(name));
     return 1;
@@ -180,6 +180,17 @@ export async function runBwrap(name: string, args: readonly string[], self: stri
   }
   // "/proc/self/exe" names bwrap itself to a bwrap command line: here that is Bun running this script.
   const argv = a.command[0] === "/proc/self/exe" ? ["/proc/self/exe", ...self, ...a.command.slice(1)] : a.command;
+  // --die-with-parent: this command dies (SIGKILL) the moment its parent does, as bwrap does, and the sandbox
+  // with it (it always dies with the thread that started it). Set before the start: no instant is uncovered.
+  if (a.dieWithParent) {
+    const rc = processCodec.dieWithParent(9, parent);
+    // The parent went before the setting: its SIGKILL will never come, so take it now (nothing is started).
+    if (rc === -3) process.kill(process.pid, "SIGKILL");
+    if (rc < 0) {
+      say(a.levelPrefix, 3, `prctl: ${strerror(-rc)}`);
+      return 1;
+    }
+  }
   let proc: ReturnType<typeof sandbox>;
   try {
     proc = sandbox(argv, built.spec as SandboxSpec);
@@ -187,15 +198,6 @@ export async function runBwrap(name: string, args: readonly string[], self: stri
     say(a.levelPrefix, 3, messageOf(e, a, built.spec as SandboxSpec));
     return 1;
   }
-  // --die-with-parent: bwrap itself dies with its parent (PR_SET_PDEATHSIG), and the sandbox with it. Bun has
-  // no prctl of its own: the parent's going is seen as a change of our parent pid, checked on a timer.
-  const parent = process.ppid;
-  const orphaned = a.dieWithParent
-    ? setInterval(() => {
-        if (process.ppid !== parent) proc.kill("SIGKILL");
-      }, DIE_WITH_PARENT_CHECK_MS)
-    : undefined;
-  orphaned?.unref();
   if (a.infoFd !== -1 || a.jsonStatusFd !== -1) {
     const info = infoOf(proc, built.namespaces);
     if (a.infoFd !== -1) {
@@ -212,7 +214,6 @@ export async function runBwrap(name: string, args: readonly string[], self: stri
     }
   }
   const status = await proc.exited;
-  clearInterval(orphaned);
   if (a.jsonStatusFd !== -1) {
     try {
       writeSync(a.jsonStatusFd, `{ "exit-code": ${status} }\n`);

@@ -28,6 +28,7 @@ export const OPS = {
   pipe: 32,
   pidfd_signal: 33,
   pidfd_open: 34,
+  die_with_parent: 8,
   open_tree_idmap: 20,
   attach_tree: 21,
   umount: 22,

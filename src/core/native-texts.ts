@@ -10,6 +10,7 @@ import fail_c from "../../native/fail.c" with { type: "text" };
 import helper_c from "../../native/helper.c" with { type: "text" };
 import mount_c from "../../native/mount.c" with { type: "text" };
 import ns_c from "../../native/ns.c" with { type: "text" };
+import parent_c from "../../native/parent.c" with { type: "text" };
 import park_c from "../../native/park.c" with { type: "text" };
 import probe_c from "../../native/probe.c" with { type: "text" };
 import procfs_c from "../../native/procfs.c" with { type: "text" };
@@ -33,6 +34,7 @@ export const NATIVE_TEXTS: Readonly<Record<string, string>> = {
   "helper.c": helper_c,
   "mount.c": mount_c,
   "ns.c": ns_c,
+  "parent.c": parent_c,
   "park.c": park_c,
   "probe.c": probe_c,
   "procfs.c": procfs_c,

@@ -1,6 +1,6 @@
 /**
  * Process primitives below both commands and namespaces (native/probe.c,
- * native/pty.c, native/watch.c, native/ns.c's open): closing an fd, opening
+ * native/parent.c, native/pty.c, native/watch.c, native/ns.c's open): closing an fd, opening
  * a namespace and a user namespace's owner, pidfds, pipes, a pty and its window size, the
  * exit watcher's epoll set, and what this process may do (capabilities,
  * RLIMIT_NPROC, the kernel's pidfd support).
@@ -74,6 +74,16 @@ export function pipe(): { fds: [number, number]; recs: [number, number] } | numb
     return rc;
   }
   return { fds: [v.getInt32(at("pipe_out", "read_fd"), true), v.getInt32(at("pipe_out", "write_fd"), true)], recs };
+}
+
+/**
+ * Signal SIG to this process the moment its parent goes (PR_SET_PDEATHSIG:
+ * a setting of the calling thread that ends with it, so call it from the
+ * main thread), then check the parent is still PPID: 0, -ESRCH when it already went (no signal will
+ * come), or prctl's -errno.
+ */
+export function dieWithParent(sig: number, ppid: number): number {
+  return call(OPS.die_with_parent, null, sig, ppid);
 }
 
 /** pidfd_open(pid, 0) (always close-on-exec): fd or -errno. */
