@@ -299,6 +299,34 @@ describe.skipIf(!isRoot || rootIsInitramfs)(`sandbox options as root (needs uid 
     expect(readdirSync(dir)).toEqual([]); // and what it made on the host is gone
   });
 
+  test.skipIf(!isRoot)(
+    `usernsBlockFd with uidMap and gidMap "none": the caller writes the maps while the sandbox waits, and the command has the ids they give${isRoot ? "" : " — skipped: needs root (the sandbox's first process has /proc files only root may write: its memory is a sealed copy of Bun's)"}`,
+    async () => {
+      const { r, w } = fifo();
+      const p = start(
+        "id -u; id -g; cat /proc/self/uid_map /proc/self/gid_map",
+        { usernsBlockFd: r, uidMap: "none", gidMap: "none" },
+        [{ type: "proc", target: "/proc" }],
+      );
+      closeSync(r);
+      for (const map of ["uid_map", "gid_map"]) writeFileSync(`/proc/${p.sandboxPid}/${map}`, "1000 0 1\n");
+      writeSync(w, "x");
+      closeSync(w);
+      const got = await finish(p);
+      const [uid, gid, ...maps] = got.out.trim().split("\n");
+      expect({ uid, gid, maps: maps.map((l) => l.trim().split(/\s+/)), err: got.err, code: got.code }).toEqual({
+        uid: "1000",
+        gid: "1000",
+        maps: [
+          ["1000", "0", "1"],
+          ["1000", "0", "1"],
+        ],
+        err: "",
+        code: 0,
+      });
+    },
+  );
+
   test("syncFd is held open while the sandbox runs, and its reader sees EOF once it is over", async () => {
     const { r, w } = fifo();
     const p = sandbox(["/bin/sh", "-c", "echo up; read x"], {
@@ -514,6 +542,8 @@ describe("hostile or conflicting options are refused before anything is made", (
     refuse({ seccomp: [new Uint8Array(8), new Uint8Array(3)] }, /seccomp\[1\] must be 1-4096 struct sock_filter/);
     refuse({ seccomp: [] as Uint8Array[], userns: 0, uidMap: "0:0:1" }, /userns conflicts with uidMap/);
     refuse({ assertUsernsDisabled: 1 }, /assertUsernsDisabled must be a boolean/);
+    refuse({ uidMap: "none" }, /uidMap and gidMap "none" need usernsBlockFd/);
+    refuse({ gidMap: "none", blockFd: 0 }, /uidMap and gidMap "none" need usernsBlockFd/);
   });
   test("overlay entries: sources, upper and work are absolute host paths that exist; ro-overlay takes two layers", () => {
     const d = hostDir();

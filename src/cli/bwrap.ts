@@ -123,6 +123,7 @@ function messageOf(e: unknown, a: BwrapArgs, spec: SandboxSpec): string {
   const op = a.ops[i];
   if (e.step === "exec") return `execvp ${a.command[0]}: ${strerror(e.errno ?? 2)}`;
   if (e.step === "userns_enabled") return "creation of new user namespaces was not disabled as requested";
+  if (e.step === "newroot") return `Creating newroot failed: ${strerror(e.errno ?? 22)}`;
   if (e.step === "chdir") return `Can't chdir to ${spec.cwd}: ${strerror(e.errno ?? 2)}`;
   if (op && "source" in op && e.syscall === "stat" && e.step === "options")
     return `Can't find source path ${op.source}: ${strerror(e.errno ?? 2)}`;

@@ -76,6 +76,7 @@ const ERRNO: Record<number, [string, string]> = {
   36: ["ENAMETOOLONG", "file name too long"],
   38: ["ENOSYS", "function not implemented"],
   40: ["ELOOP", "too many levels of symbolic links"],
+  75: ["EOVERFLOW", "value too large for defined data type"],
   87: ["EUSERS", "too many users"],
   95: ["EOPNOTSUPP", "operation not supported"],
   110: ["ETIMEDOUT", "connection timed out"],

@@ -58,9 +58,12 @@ export interface SandboxSpec {
   /** The command's ids inside. Default: the caller's own euid and egid, mapped to themselves. */
   readonly uid?: number;
   readonly gid?: number;
-  /** The user namespace's maps, as startHelper takes them ("auto": own id as 0 plus subordinate ranges). */
-  readonly uidMap?: IDMapInput | "auto";
-  readonly gidMap?: IDMapInput | "auto";
+  /**
+   * The user namespace's maps, as startHelper takes them ("auto": own id as 0 plus subordinate ranges; "none",
+   * only with usernsBlockFd: left unwritten, for the caller to write while the sandbox waits on that fd).
+   */
+  readonly uidMap?: IDMapInput | "auto" | "none";
+  readonly gidMap?: IDMapInput | "auto" | "none";
   readonly mapper?: "auto" | "direct" | "newuidmap";
   readonly hostname?: string;
   readonly mounts?: readonly SandboxMount[];
@@ -76,7 +79,7 @@ export interface SandboxSpec {
   readonly asPid1?: boolean;
   /**
    * Default: none kept. `{ drop: "ALL", add: [...] }` keeps those; `{ drop: [...] }` keeps all but those.
-   * "caller" (uid 0 inside only): the caller's own effective set, effective and permitted, with nothing
+   * "caller" (uid 0 inside only, or ids left to maps "none"): the caller's own effective set, effective and permitted, with nothing
    * inheritable or ambient (bwrap's rule for a root caller that names no capability).
    */
   readonly capabilities?: { readonly drop?: "ALL" | readonly string[]; readonly add?: readonly string[] } | "caller";
@@ -211,8 +214,9 @@ export interface PlainSpec {
   namespaces: Set<SandboxNamespace>;
   uid: number;
   gid: number;
-  uidMap: IDMap[];
-  gidMap: IDMap[];
+  /** "none": left unwritten (the caller writes it while the sandbox waits on usernsBlockFd). */
+  uidMap: IDMap[] | "none";
+  gidMap: IDMap[] | "none";
   mapper: "auto" | "direct" | "newuidmap" | undefined;
   hostname: string | null;
   mounts: PlainMount[];
@@ -559,15 +563,21 @@ export function checkSpec(argv: unknown, spec: unknown): PlainSpec {
   const egid = process.getegid?.() ?? 0;
   const uidMap = maps(o.uidMap, "uidMap");
   const gidMap = maps(o.gidMap, "gidMap");
-  // In a user namespace given (or switched to), the ids stay what they are there unless asked.
+  // "none" (bwrap's --userns-block-fd): the map is the caller's to write, into /proc/<sandboxPid>/uid_map while
+  // the sandbox waits on usernsBlockFd; without that wait nothing would ever write it.
+  if ((uidMap === "none" || gidMap === "none") && usernsBlockFd < 0)
+    throw fail('uidMap and gidMap "none" need usernsBlockFd: the caller writes the maps while the sandbox waits on it');
+  // In a user namespace given (or switched to), or with maps the caller writes, the ids stay what they are
+  // there unless asked.
   const given = userns >= 0 || userns2 >= 0;
   const mapUid = id(o.uid, "uid", uidMap === undefined ? euid : 0);
   const mapGid = id(o.gid, "gid", gidMap === undefined ? egid : 0);
-  const uid = given && o.uid === undefined ? -1 : mapUid;
-  const gid = given && o.gid === undefined ? -1 : mapGid;
+  const uid = (given || uidMap === "none") && o.uid === undefined ? -1 : mapUid;
+  const gid = (given || gidMap === "none") && o.gid === undefined ? -1 : mapGid;
   const capsGiven = o.capabilities;
   const keptCaps = caps(capsGiven);
-  if (capsGiven === "caller" && uid !== 0)
+  // With maps the caller writes, the command's uid is whatever they make of ours (bwrap's rule keeps the sets so).
+  if (capsGiven === "caller" && uid !== 0 && !(uid === -1 && uidMap === "none"))
     throw fail(
       'capabilities "caller" needs uid 0 inside: a command of another uid keeps capabilities only as ambient ones',
     );
@@ -580,9 +590,17 @@ export function checkSpec(argv: unknown, spec: unknown): PlainSpec {
     uid,
     gid,
     uidMap:
-      userns >= 0 ? [] : parseIDMapping(uidMap === "auto" ? autoMap("uid") : (uidMap ?? `${mapUid}:${euid}:1`), "uid"),
+      userns >= 0
+        ? []
+        : uidMap === "none"
+          ? "none"
+          : parseIDMapping(uidMap === "auto" ? autoMap("uid") : (uidMap ?? `${mapUid}:${euid}:1`), "uid"),
     gidMap:
-      userns >= 0 ? [] : parseIDMapping(gidMap === "auto" ? autoMap("gid") : (gidMap ?? `${mapGid}:${egid}:1`), "gid"),
+      userns >= 0
+        ? []
+        : gidMap === "none"
+          ? "none"
+          : parseIDMapping(gidMap === "auto" ? autoMap("gid") : (gidMap ?? `${mapGid}:${egid}:1`), "gid"),
     mapper,
     hostname,
     mounts,

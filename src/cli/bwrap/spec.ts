@@ -117,10 +117,12 @@ export function buildSpec(a: BwrapArgs, cwd: string, realUid: number, realGid: n
     u.user ||
     (realUid !== 0 && a.userns === -1) ||
     (u.userTry && existsSync("/proc/self/ns/user") && maxUserNamespaces() !== "0");
-  // In a user namespace given (--userns, --userns2) the command keeps the ids it has there unless told.
+  // In a user namespace given (--userns, --userns2) the command keeps the ids it has there unless told. With
+  // --userns-block-fd the maps are the caller's to write (bwrap writes none), and the ids whatever they make of ours.
   const given = a.userns !== -1 || a.userns2 !== -1;
-  const uid = a.uid ?? (given ? undefined : realUid);
-  const gid = a.gid ?? (given ? undefined : realGid);
+  const callerMaps = a.usernsBlockFd !== -1;
+  const uid = callerMaps ? undefined : (a.uid ?? (given ? undefined : realUid));
+  const gid = callerMaps ? undefined : (a.gid ?? (given ? undefined : realGid));
   if (!userNs && a.userns === -1 && uid !== undefined && uid !== realUid)
     throw new BwrapError("Specifying --uid requires --unshare-user or --userns");
   if (!userNs && a.userns === -1 && gid !== undefined && gid !== realGid)
@@ -162,9 +164,12 @@ export function buildSpec(a: BwrapArgs, cwd: string, realUid: number, realGid: n
     env,
     newSession: a.newSession,
     asPid1: a.asPid1,
-    // bwrap keeps a root caller's own sets as they are when no capability is named and the command is uid 0.
+    // bwrap keeps a root caller's own sets as they are when no capability is named and the command is uid 0 (or
+    // has whatever uid the caller's own maps give it).
     capabilities:
-      realUid === 0 && uid === 0 && a.caps.length === 0 ? "caller" : { drop: "ALL", add: capabilities(a, realUid) },
+      realUid === 0 && (uid === 0 || callerMaps) && a.caps.length === 0
+        ? "caller"
+        : { drop: "ALL", add: capabilities(a, realUid) },
     stdio: ["inherit", "inherit", "inherit"],
   };
   if (uid !== undefined) spec.uid = uid;
@@ -178,7 +183,11 @@ export function buildSpec(a: BwrapArgs, cwd: string, realUid: number, realGid: n
   if (a.userns2 !== -1) spec.userns2 = a.userns2;
   if (a.pidns !== -1) spec.pidns = a.pidns;
   if (a.blockFd !== -1) spec.blockFd = a.blockFd;
-  if (a.usernsBlockFd !== -1) spec.usernsBlockFd = a.usernsBlockFd;
+  if (callerMaps) {
+    spec.usernsBlockFd = a.usernsBlockFd;
+    spec.uidMap = "none";
+    spec.gidMap = "none";
+  }
   if (a.syncFd !== -1) spec.syncFd = a.syncFd;
   if (a.lockFiles.length > 0) spec.lockFiles = a.lockFiles.map((f) => normal(resolve("/", f)));
   if (a.assertUsernsDisabled) spec.assertUsernsDisabled = true;
