@@ -57,6 +57,7 @@
 #define SOCK_DGRAM_ 2
 #define P_ALL 0
 #define SB_CHECK_NS 10000000 /* how often a wait looks for a stop: 10 ms */
+#define F_SETFD_ 2
 #define F_OFD_SETLK 37
 #define F_RDLCK_ 0
 #define CLONE_NEWUSER_ 0x10000000
@@ -148,6 +149,7 @@ static void sb_command(struct sreq *r)
 	u64 none = 0;
 	u8 *filt;
 	s64 rc;
+	s32 keep[2];
 	int c;
 
 	/* Checked from here, as the command would try: a new user namespace
@@ -201,8 +203,19 @@ static void sb_command(struct sreq *r)
 		sb_ready(r);
 		sb_block(r->block_fd);
 	}
-	/* Nothing of ours past 0-2; UNSHARE: the table may still be the monitor's. */
-	rc = sys3(SYS_close_range, 3, ~0U, CLOSE_RANGE_UNSHARE);
+	/* Nothing of ours past 0-2 but what bwrap leaves its command:
+	 * usernsBlockFd (bwrap closes it only outside), and syncFd with asPid1
+	 * (with no init to hold it, the command does). UNSHARE first: the table
+	 * may still be the monitor's. The kept ones lose close-on-exec (Bun
+	 * sets it on the fds it inherits), in our own table only. */
+	keep[0] = r->userns_block_fd >= 3 ? r->userns_block_fd : 2;
+	keep[1] = (r->opts & SO_AS_PID1) && r->sync_fd >= 3 ? r->sync_fd : 2;
+	if (keep[0] > keep[1]) { c = keep[0]; keep[0] = keep[1]; keep[1] = c; }
+	rc = sys3(SYS_close_range, (u32)keep[1] + 1, ~0U, CLOSE_RANGE_UNSHARE);
+	if (rc >= 0 && keep[1] > keep[0] + 1) rc = sys3(SYS_close_range, (u32)keep[0] + 1, (u32)keep[1] - 1, 0);
+	if (rc >= 0 && keep[0] > 3) rc = sys3(SYS_close_range, 3, (u32)keep[0] - 1, 0);
+	for (c = 0; c < 2 && rc >= 0; c++)
+		if (keep[c] > 2) rc = sys3(SYS_fcntl, keep[c], F_SETFD_, 0);
 	if (rc < 0) sb_fail(r, S_CLOSE_RANGE, rc, -1);
 	rc = sys1(SYS_chdir, (s64)cwd);
 	if (rc < 0) sb_fail(r, S_CHDIR, rc, -1);

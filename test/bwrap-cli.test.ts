@@ -631,7 +631,9 @@ describe.skipIf(!RUNS || !BWRAP)(
       `as root: --userns-block-fd leaves the maps to the caller, who writes them into child-pid's /proc files from --info-fd${isRoot ? "" : " — skipped: needs root (the sandbox's first process has /proc files only root may write: its memory is a sealed copy of Bun's)"}`,
       async () => {
         for (const inside of ["0", "1000"]) {
-          const show = "id -u; id -g; cat /proc/self/uid_map /proc/self/gid_map /proc/self/setgroups";
+          // The ids, the maps, and whether --userns-block-fd's and --info-fd's fds are still open in the command.
+          const show =
+            "id -u; id -g; cat /proc/self/uid_map /proc/self/gid_map /proc/self/setgroups; ls /proc/self/fd/5 /proc/self/fd/6 2>&1 | grep -c 'No such'";
           const { mine, theirs } = await both(
             [
               `d=$(mktemp -d); mkfifo $d/info $d/block`,
@@ -700,6 +702,37 @@ describe.skipIf(!RUNS || !BWRAP)(
         );
         expect(mine).toEqual(theirs);
         expect(mine.out).toBe("0\n");
+      });
+
+      test(`as ${as}: which fd an option names is still open in the command, option by option`, async () => {
+        writeFileSync(join(work, "one"), "x");
+        writeFileSync(join(work, "more-args"), "--setenv\0A\0B\0");
+        writeFileSync(join(work, "no-mkdir.bpf"), seccompFilter({ deny: ["mkdir", "mkdirat"] }));
+        const lock = join(work, `fd-lock-${as}`);
+        writeFileSync(lock, "");
+        chmodSync(lock, 0o666);
+        // Is fd 5 open in the command, and how many of its fds are the lock file?
+        const look = q(`test -e /proc/self/fd/5 && echo open || echo closed; ls -l /proc/self/fd | grep -c ${lock}`);
+        for (const [opts, fd5, open] of [
+          ["--block-fd 5", "5<one", "closed"],
+          ["--sync-fd 5", "5>/dev/null", "closed"],
+          ["--unshare-pid --sync-fd 5", "5>/dev/null", "closed"],
+          ["--unshare-pid --as-pid-1 --sync-fd 5", "5>/dev/null", "open"],
+          ["--info-fd 5", "5>/dev/null", "closed"],
+          ["--json-status-fd 5", "5>/dev/null", "closed"],
+          ["--args 5", "5<more-args", "closed"],
+          ["--seccomp 5", "5<no-mkdir.bpf", "closed"],
+          ["--add-seccomp-fd 5", "5<no-mkdir.bpf", "closed"],
+          ["--file 5 /tmp/f", "5<one", "closed"],
+          ["--bind-data 5 /tmp/f", "5<one", "closed"],
+          ["--ro-bind-data 5 /tmp/f", "5<one", "closed"],
+          [`--lock-file ${lock}`, "", "closed"],
+          [`--unshare-pid --lock-file ${lock}`, "", "closed"],
+        ]) {
+          const { mine, theirs } = await both(`$B ${RUN} ${opts} sh -c ${look} ${fd5}`, as);
+          expect({ opts, ...mine }).toEqual({ opts, ...theirs });
+          expect({ opts, out: mine.out }).toEqual({ opts, out: `${open}\n0\n` });
+        }
       });
 
       test(`as ${as}: --assert-userns-disabled passes with --disable-userns and fails without`, async () => {
