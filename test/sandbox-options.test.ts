@@ -327,6 +327,37 @@ describe.skipIf(!isRoot || rootIsInitramfs)(`sandbox options as root (needs uid 
     },
   );
 
+  test("the command holds none of the caller's fds but usernsBlockFd, and syncFd with asPid1 (bwrap's rule)", async () => {
+    const pipes = [fifo(), fifo(), fifo()];
+    const [block, ublock, sync] = pipes as [
+      { r: number; w: number },
+      { r: number; w: number },
+      { r: number; w: number },
+    ];
+    for (const [spec, open] of [
+      [{ blockFd: block.r, syncFd: sync.w }, []],
+      [{ usernsBlockFd: ublock.r, syncFd: sync.w }, [ublock.r]],
+      [{ syncFd: sync.w, asPid1: true }, [sync.w]],
+    ] as [SandboxSpec, number[]][]) {
+      const fds = [block.r, ublock.r, sync.w];
+      const p = start(`for fd in ${fds.join(" ")}; do test -e /proc/self/fd/$fd && echo $fd; done; true`, spec, [
+        { type: "proc", target: "/proc" },
+      ]);
+      if (spec.blockFd !== undefined) writeSync(block.w, "x");
+      if (spec.usernsBlockFd !== undefined) writeSync(ublock.w, "x");
+      expect({ spec: Object.keys(spec), ...(await finish(p)) }).toEqual({
+        spec: Object.keys(spec),
+        out: open.map((fd) => `${fd}\n`).join(""),
+        err: "",
+        code: 0,
+      });
+    }
+    for (const { r, w } of pipes) {
+      closeSync(r);
+      closeSync(w);
+    }
+  });
+
   test("syncFd is held open while the sandbox runs, and its reader sees EOF once it is over", async () => {
     const { r, w } = fifo();
     const p = sandbox(["/bin/sh", "-c", "echo up; read x"], {
