@@ -11,6 +11,7 @@ import { errnoText, UsernsError } from "../core/errors.ts";
 import * as processCodec from "../core/process-codec.ts";
 import type { InsideProcess } from "../exec/spawn-inside.ts";
 import { sandbox, sandboxStartInfo } from "../sandbox/sandbox.ts";
+import { needSandbox } from "../sandbox/sandbox-codec.ts";
 import type { SandboxSpec } from "../sandbox/spec.ts";
 import { type BwrapArgs, BwrapError, parseBwrapArgs } from "./bwrap/options.ts";
 import { buildSpec, hostPathOf } from "./bwrap/spec.ts";
@@ -184,6 +185,7 @@ export async function runBwrap(name: string, args: readonly string[], self: stri
   // --die-with-parent: this command dies (SIGKILL) the moment its parent does, as bwrap does, and the sandbox
   // with it (it always dies with the thread that started it). Set before the start: no instant is uncovered.
   if (a.dieWithParent) {
+    needSandbox(); // the first native call: load the build sandbox() needs, one compile for both
     const rc = processCodec.dieWithParent(9, parent);
     // The parent went before the setting: its SIGKILL will never come, so take it now (nothing is started).
     if (rc === -3) process.kill(process.pid, "SIGKILL");
