@@ -38,9 +38,14 @@ static int parent_alive(struct req *r)
 /* CAP_SYS_ADMIN in our user namespace survives our execve (ambient). */
 static void keep_sys_admin(struct req *r)
 {
-	struct cap_header hdr = { CAP_V3, 0 };
+	struct cap_header hdr;
 	struct cap_data caps[2];
-	s64 rc = sys2(SYS_capget, (s64)&hdr, (s64)caps);
+	s64 rc;
+	/* Members set one by one: TinyCC fills an initialised struct by
+	 * calling memset (probe.c says why not). */
+	hdr.version = CAP_V3;
+	hdr.pid = 0;
+	rc = sys2(SYS_capget, (s64)&hdr, (s64)caps);
 	if (rc < 0) helper_fail(r, STEP_CAPGET, rc);
 	caps[0].inheritable |= 1U << CAP_SYS_ADMIN;
 	rc = sys2(SYS_capset, (s64)&hdr, (s64)caps);
@@ -52,12 +57,14 @@ static void keep_sys_admin(struct req *r)
 /* Called by the clone trampoline; never returns. */
 void bun_userns_helper_main(struct req *r)
 {
-	struct { s64 sec, nsec; } bound = { 10, 0 };
+	struct { s64 sec, nsec; } bound;
 	char name[16];
 	u64 cpus[16];
 	s64 rc;
 	int i, make_time;
 
+	bound.sec = 10;
+	bound.nsec = 0;
 	/* The fd table is Bun's (CLONE_FILES): take a fresh one, first thing.
 	 * O_CLOEXEC acts only at exec and a parked helper may never exec, so
 	 * holding Bun's fds would keep its pipes from EOF. CLOSE_RANGE_UNSHARE

@@ -22,8 +22,12 @@ s32 bun_userns_cap_effective(void)
 /* This process's soft RLIMIT_NPROC, capped to fit an s32 (RLIM_INFINITY too). */
 s32 bun_userns_nproc_limit(void)
 {
-	u64 lim[2] = { 0, 0 };
-	s64 rc = sys4(SYS_prlimit64, 0, 6 /* RLIMIT_NPROC */, 0, (s64)lim);
+	u64 lim[2];
+	s64 rc;
+	/* Set one by one: TinyCC fills an initialised array by calling memset,
+	 * code outside ours (the sandbox monitor's image holds only ours). */
+	lim[0] = lim[1] = 0;
+	rc = sys4(SYS_prlimit64, 0, 6 /* RLIMIT_NPROC */, 0, (s64)lim);
 	if (rc < 0) return (s32)rc;
 	return lim[0] > 0x7fffffff ? 0x7fffffff : (s32)lim[0];
 }

@@ -11,7 +11,7 @@
  * the op table, strings, file data, seccomp program and the records of
  * mount points made on the host, each at the offset the header names.
  */
-#define SB_HEADER 256
+#define SB_HEADER 280
 #define SB_STACK_MIN 65536
 
 /* Option bits and op types: their values are the contract's (CONTRACT_CONSTS in abi.h). opts: */
@@ -118,7 +118,11 @@ struct sreq {
 	s32 userns_block_fd; /* 244 in: read once the namespaces exist, before the view, or -1 */
 	u64 ns_user;      /* 248 out: inode of its user namespace (the one it was built in) */
 	s32 exit_fd;      /* 256 in: the write end of Bun's exit pipe; the monitor alone holds it, so Bun reads EOF as it exits */
-	s32 spare;        /* 260 */
+	u32 size;         /* 260 in: bytes of the whole block (the monitor's image holds them) */
+	s32 report_fd;    /* 264 the report page's memfd (the exec'd monitor maps it again), or -1 */
+	s32 image_fd;     /* 268 the monitor's image (a sealed memfd) while it is exec'd, or -1 */
+	s32 dead;         /* 272 a monitor whose image never ran (Bun reaps it), or 0 */
+	s32 spare;        /* 276 */
 };
 
 /* What every process of the start writes: the MAP_SHARED page. */
@@ -131,7 +135,7 @@ struct sout {
 	u64 ns[6]; /* its namespaces' inodes (struct sreq's ns) */
 	u64 ns_user;
 	s32 first_fd; /* pidns with "pid": the first process's pidfd, from the intermediate */
-	s32 pad;
+	s32 image;    /* 1 once the monitor runs as its own image (monitor-image.c) */
 };
 
 /* Every step that can fail, with its syscall: part of the contract (the loader compares it whole). */

@@ -38,6 +38,7 @@
  */
 #include "sandbox-abi.h"
 #include "sandbox-view.c"
+#include "monitor-image.c"
 
 #define SIGCHLD_ 17
 #define SIG_KILL_SANDBOX 64 /* SIGRTMAX: "kill the sandbox, then clean up"; never forwarded */
@@ -600,20 +601,12 @@ static void sb_cleanup(struct sreq *r, int started)
 static void sb_keep_fds(struct sreq *r)
 {
 	struct sop *ops = (struct sop *)((char *)r + r->ops);
-	s32 fixed[8], lo = 3, next, i, fd;
-	fixed[0] = r->helper_pidfd;
-	fixed[1] = r->epipe[1];
-	fixed[2] = r->userns2;
-	fixed[3] = r->pidns;
-	fixed[4] = r->block_fd;
-	fixed[5] = r->sync_fd;
-	fixed[6] = r->userns_block_fd;
-	/* Held until we exit: Bun reads its EOF as our exit (no poll between). */
-	fixed[7] = r->exit_fd;
+	s32 fixed[SB_IMAGE_FDS], lo = 3, next, i, fd;
+	sb_fixed_fds(r, fixed);
 	for (;;) {
 		next = -1;
-		for (i = -8; i < r->nops; i++) {
-			fd = i < 0 ? fixed[i + 8] : (ops[i].type == SOP_BIND && (ops[i].flags & SF_FD)) ? ops[i].fd : -1;
+		for (i = -SB_IMAGE_FDS; i < r->nops; i++) {
+			fd = i < 0 ? fixed[i + SB_IMAGE_FDS] : (ops[i].type == SOP_BIND && (ops[i].flags & SF_FD)) ? ops[i].fd : -1;
 			if (fd >= lo && (next < 0 || fd < next)) next = fd;
 		}
 		if (next < 0) {
@@ -777,7 +770,8 @@ static void sb_monitor_main(struct sreq *r)
 	 * when the start is reported before a wait on a caller's fd. */
 	s32 early = r->block_fd >= 0 || r->userns_block_fd >= 0, wait = init || early;
 
-	/* Sealed first: this is a copy of Bun's memory. */
+	/* Sealed first: this is a copy of Bun's memory, or (exec'd) our code
+	 * and the request, which the exec made dumpable again. */
 	rc = sys2(SYS_prctl, PR_SET_DUMPABLE, 0);
 	if (rc < 0) sb_fail(r, S_DUMPABLE, rc, -1);
 	if (sys2(SYS_prctl, PR_SET_PDEATHSIG, SIG_KILL_SANDBOX) < 0 || sys0(SYS_getppid) != r->ppid)
@@ -841,7 +835,78 @@ static void sb_monitor_main(struct sreq *r)
 	sb_monitor(r, (s32)x);
 }
 
+/* ---- C exec'd: the monitor as its own image (monitor-image.c) ---- */
+
+/* Before the exec, in Bun's memory (CLONE_VM | CLONE_VFORK of the entering
+ * child, which waits) and as the caller: only the fds the monitor needs
+ * cross the exec. A failed exec ends us; the entering child then forks. */
+static void sb_image_exec(struct sreq *r)
+{
+	char *argv[2];
+	char *envp[1];
+	sb_keep_fds(r);
+	sb_set_cloexec(r, 0);
+	argv[0] = (char *)"bun-userns-monitor";
+	argv[1] = 0;
+	envp[0] = 0;
+	sys5(SYS_execveat, r->image_fd, (s64)"", (s64)argv, (s64)envp, AT_EMPTY_PATH);
+	sys1(SYS_exit_group, 127);
+}
+
+/* After the exec (SB_IMAGE_ENTRY calls it on the new stack): the report
+ * page mapped again from its memfd, the image said to run, and the
+ * monitor's sequence. Until the report page is mapped nothing can be
+ * reported: an exit then reads as "the image never ran". */
+void bun_userns_image_main(void)
+{
+	struct sreq *r = (struct sreq *)*(volatile u64 *)&sb_image_block; /* written in the image, not here */
+	s64 rc;
+	rc = sys6(SYS_mmap, 0, PAGE, PROT_RW, MAP_SHARED_, r->report_fd, 0);
+	if (rc < 0 && rc > -PAGE) sys1(SYS_exit_group, 127);
+	r->report = (u64)rc;
+	sys1(SYS_close, r->report_fd);
+	r->report_fd = -1;
+	r->image_fd = -1;
+	*(volatile s32 *)&sb_out(r)->image = 1;
+	/* What crossed the exec is close-on-exec again: the view's own
+	 * children (the nesting one execs the park program) inherit none. */
+	sb_set_cloexec(r, 1);
+	sb_monitor_main(r);
+	sys1(SYS_exit_group, 1);
+}
+
 /* ---- E: the entering child, in Bun's memory ---- */
+
+/* The monitor: a child of Bun's process (CLONE_PARENT), no exit signal
+ * (Bun reaps it by pidfd). Its own image when one can be built and run,
+ * else a fork. Returns once the start is over (EOF on the pipe). */
+static void sb_start_monitor(struct sreq *r)
+{
+	struct sout *o = sb_out(r);
+	s64 rc;
+	r->image_fd = (s32)sb_image(r);
+	if (r->image_fd >= 0) {
+		rc = bun_userns_clone_trampoline(CLONE_VM | CLONE_VFORK | CLONE_PARENT | CLONE_PARENT_SETTID, sb_stack(r, 3),
+						 &r->copy, r, (void *)sb_image_exec);
+		sys1(SYS_close, r->image_fd);
+		r->image_fd = -1;
+		if (rc < 0) sb_fail(r, S_CLONE, rc, -1);
+		sys1(SYS_close, r->epipe[1]);
+		sb_block(r->epipe[0]);
+		if (*(volatile s32 *)&o->image) return;
+		/* Its image never ran (the exec was refused, or a segment could
+		 * not be placed): it is gone, for Bun to reap; a fork instead. */
+		r->dead = r->copy;
+		sys1(SYS_close, r->epipe[0]);
+		rc = sys2(SYS_pipe2, (s64)r->epipe, O_CLOEXEC);
+		if (rc < 0) sb_fail(r, S_PIPE, rc, -1);
+	}
+	rc = bun_userns_clone_trampoline(CLONE_PARENT | CLONE_PARENT_SETTID, sb_stack(r, 3), &r->copy, r,
+					 (void *)sb_monitor_main);
+	if (rc < 0) sb_fail(r, S_CLONE, rc, -1);
+	sys1(SYS_close, r->epipe[1]);
+	sb_block(r->epipe[0]);
+}
 
 static void sb_entering_main(struct sreq *r)
 {
@@ -855,12 +920,7 @@ static void sb_entering_main(struct sreq *r)
 	if (rc < 0) sb_fail(r, S_STDIO, rc, -1);
 	rc = sys2(SYS_pipe2, (s64)r->epipe, O_CLOEXEC);
 	if (rc < 0) sb_fail(r, S_PIPE, rc, -1);
-	/* The monitor: a child of Bun's process (CLONE_PARENT), no exit signal (Bun reaps it by pidfd). */
-	rc = bun_userns_clone_trampoline(CLONE_PARENT | CLONE_PARENT_SETTID, sb_stack(r, 3), &r->copy, r,
-					 (void *)sb_monitor_main);
-	if (rc < 0) sb_fail(r, S_CLONE, rc, -1);
-	sys1(SYS_close, r->epipe[1]);
-	sb_block(r->epipe[0]);
+	sb_start_monitor(r);
 	sys1(SYS_exit_group, 0);
 }
 
@@ -911,6 +971,9 @@ s32 bun_userns_sandbox(struct sreq *r)
 	r->pidfd = -1;
 	r->nmade = 0;
 	r->first = 0;
+	r->dead = 0;
+	r->image_fd = -1;
+	r->report_fd = -1;
 	if (r->stack_len < SB_STACK_MIN || r->nops < 0 || r->argc < 1 || r->envc < 0 || r->nseccomp < 0 ||
 	    r->nseccomp > 4096 || r->made_max < 0 || r->nlocks < 0)
 		return -E_INVAL;
@@ -928,8 +991,22 @@ s32 bun_userns_sandbox(struct sreq *r)
 	offs = (u32 *)((char *)r + r->envp);
 	for (i = 0; i < r->envc; i++) ptrs[r->argc + 1 + i] = (char *)r + offs[i];
 	ptrs[r->argc + 1 + r->envc] = 0;
-	rc = sys6(SYS_mmap, 0, PAGE, PROT_RW, MAP_SHARED_ANON, -1, 0);
-	if (rc < 0 && rc > -PAGE) return (s32)fail(r, S_CLONE, rc);
+	/* The report page: a memfd's, so that a monitor with an image of its
+	 * own maps it too (monitor-image.c); a shared anonymous page without. */
+	rc = sys2(SYS_memfd_create, (s64)"bun-userns-report", MFD_CLOEXEC | MFD_NOEXEC_SEAL);
+	if (rc == -E_INVAL) rc = sys2(SYS_memfd_create, (s64)"bun-userns-report", MFD_CLOEXEC);
+	if (rc >= 0 && sys2(SYS_ftruncate, rc, PAGE) < 0) {
+		sys1(SYS_close, rc);
+		rc = -1;
+	}
+	r->report_fd = (s32)rc;
+	rc = r->report_fd >= 0 ? sys6(SYS_mmap, 0, PAGE, PROT_RW, MAP_SHARED_, r->report_fd, 0)
+			       : sys6(SYS_mmap, 0, PAGE, PROT_RW, MAP_SHARED_ANON, -1, 0);
+	if (rc < 0 && rc > -PAGE) {
+		if (r->report_fd >= 0) sys1(SYS_close, r->report_fd);
+		r->report_fd = -1;
+		return (s32)fail(r, S_CLONE, rc);
+	}
 	r->report = (u64)rc;
 	o = sb_out(r);
 	o->index = -1;
@@ -951,6 +1028,8 @@ s32 bun_userns_sandbox(struct sreq *r)
 	for (i = 0; i < 6; i++) r->ns[i] = o->ns[i];
 	r->ns_user = o->ns_user;
 	if (r->step == S_NONE && (SI_CODE(info) != CLD_EXITED || SI_STATUS(info) != 0)) fail(r, S_KILLED, -E_INTR);
+	/* A monitor whose image never ran: our child (CLONE_PARENT), gone. */
+	if (r->dead > 0) exec_reap_pid(r->dead, info);
 	if (r->copy > 0) {
 		if (r->step != S_NONE) {
 			/* It cleans the host and exits by itself; told again in case it still waits. */
@@ -975,6 +1054,8 @@ s32 bun_userns_sandbox(struct sreq *r)
 out:
 	sys2(SYS_munmap, (s64)r->report, PAGE);
 	r->report = 0;
+	if (r->report_fd >= 0) sys1(SYS_close, r->report_fd);
+	r->report_fd = -1;
 	return (s32)rc;
 }
 

@@ -102,6 +102,8 @@
 #define SYS_execveat 281
 #define SYS_pread64 67
 #define SYS_pwrite64 68
+/* the sandbox monitor's image (monitor-image.c) */
+#define SYS_ftruncate 46
 /* Open flags that are not the same on every arch (arm64's asm/fcntl.h: not
  * the generic 0400000, which is O_LARGEFILE here and follows links). */
 #define O_NOFOLLOW 0100000

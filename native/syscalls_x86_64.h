@@ -76,6 +76,8 @@
 #define SYS_execveat 322
 #define SYS_pread64 17
 #define SYS_pwrite64 18
+/* the sandbox monitor's image (monitor-image.c) */
+#define SYS_ftruncate 77
 /* Open flags that are not the same on every arch (asm/fcntl.h). */
 #define O_NOFOLLOW 0400000
 
@@ -143,6 +145,25 @@ __asm__(".text\n"
 	"	movl $" STR(SYS_exit_group) ", %eax\n"
 	"	movl $253, %edi\n"
 	"	syscall\n"
+	"	hlt\n");
+
+/*
+ * The entry of the sandbox monitor's own image (monitor-image.c): execve
+ * leaves rsp 16-aligned at argc, where a C function expects it 8 past a
+ * multiple of 16 (the call's return address); the call puts it there.
+ * bun_userns_image_main never returns.
+ */
+#define SB_IMAGE_ENTRY bun_userns_image_start
+#define SB_IMAGE_PAGE 4096UL /* the largest page size: segments and file offsets align to it */
+void bun_userns_image_main(void);
+void bun_userns_image_start(void);
+__asm__(".text\n"
+	".globl bun_userns_image_start\n"
+	".type bun_userns_image_start, @function\n"
+	"bun_userns_image_start:\n"
+	"	xorl %ebp, %ebp\n"
+	"	andq $-16, %rsp\n"
+	"	call bun_userns_image_main\n"
 	"	hlt\n");
 
 /* kill(getpid(), SIGSTOP), again and again, registers only. A SIGCONT that

@@ -26,7 +26,10 @@ s32 bun_userns_watch_open(void)
 /* Watch one pidfd for its exit: 0 or -errno. */
 s32 bun_userns_watch_add(s32 epfd, s32 pidfd)
 {
-	u32 ev[4] = { EPOLLIN | EPOLLONESHOT, 0, 0, 0 };
+	u32 ev[4];
+	/* One by one: an initialised array is a memset call in TinyCC (probe.c says why not). */
+	ev[0] = EPOLLIN | EPOLLONESHOT;
+	ev[1] = ev[2] = ev[3] = 0;
 	return (s32)sys4(SYS_epoll_ctl, epfd, EPOLL_CTL_ADD, pidfd, (s64)ev);
 }
 

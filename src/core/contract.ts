@@ -8,7 +8,7 @@
  */
 
 /** BUN_USERNS_ABI of native/abi.h. */
-export const ABI_VERSION = 11;
+export const ABI_VERSION = 12;
 
 /** CONTRACT_OPS: the op numbers of the one bound symbol. */
 export const OPS = {
@@ -231,7 +231,7 @@ export const BLOCKS = {
     },
   },
   sreq: {
-    size: 264,
+    size: 280,
     fields: {
       step: [0, 4],
       err: [4, 4],
@@ -280,6 +280,10 @@ export const BLOCKS = {
       userns_block_fd: [244, 4],
       ns_user: [248, 8],
       exit_fd: [256, 4],
+      size: [260, 4],
+      report_fd: [264, 4],
+      image_fd: [268, 4],
+      dead: [272, 4],
     },
   },
   sop: {

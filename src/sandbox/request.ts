@@ -196,6 +196,7 @@ export function buildRequest(
   v.setUint32(S("ops"), fixed, true);
   for (let i = 0; i < 3; i++) v.setInt32(S("stdio") + 4 * i, stdio[i] as number, true);
   v.setInt32(S("stack_len"), SB_STACK, true);
+  v.setUint32(S("size"), bytes.length, true);
   v.setInt32(S("uid"), s.uid | 0, true);
   v.setInt32(S("gid"), s.gid | 0, true);
   v.setInt32(S("nseccomp"), s.seccomp.length, true);

@@ -1,0 +1,291 @@
+/*
+ * The sandbox monitor's own image: a static ELF, built for each sandbox in
+ * a sealed memfd, that the monitor execs before it does anything else, so
+ * that it never holds a copy of Bun's memory (a fork copies Bun's page
+ * tables, at a cost that grows with Bun's heap, and tears them down again
+ * at the monitor's exit).
+ *
+ * The image maps, at their addresses in Bun, two things and nothing else:
+ *  - our code: the memory TinyCC compiled native/ into. It is one block
+ *    (tccrun.c): the text and PLT first, from a page boundary (the one
+ *    rwx mapping, found in /proc/self/maps by one of our functions), then
+ *    read-only data, data, bss and last the GOT. The end is the GOT's: it
+ *    starts 8-aligned past _end (no TLS here) with three reserved words,
+ *    and every entry after them points into our own code or data. A copy
+ *    at the same addresses needs no relocation.
+ *  - the request block (struct sreq and everything its offsets name), its
+ *    header and tail; the stacks in it start as zeros (a hole of the memfd).
+ *    What surrounds either in Bun's pages is zeros in the image.
+ * Its entry is SB_IMAGE_ENTRY (syscalls_*.h), which calls
+ * bun_userns_image_main, which finds the block through sb_image_block:
+ * that word is written into the image's copy of our data, never into Bun's.
+ *
+ * The report page must stay shared with Bun: it is a memfd (bun_userns_sandbox
+ * maps it) whose fd crosses the exec and is mapped again here. Every other
+ * fd the monitor needs crosses the exec with FD_CLOEXEC cleared in the
+ * monitor's own table (a copy: no CLONE_FILES); the rest are closed first.
+ *
+ * ET_EXEC segments are placed where they say; the first with
+ * MAP_FIXED_NOREPLACE, the others with MAP_FIXED, after the new stack was
+ * set up. So segments are refused up front near Bun's own stack (a fresh
+ * process's lands in the same randomised range) and if they overlap each
+ * other. Anything else that fails the exec (vm.memfd_noexec=2 refuses the
+ * memfd, a seccomp filter, no room) leaves the monitor dead before its
+ * image ran: the entering child sees that (o->image still 0 at the pipe's
+ * EOF) and forks the monitor as before.
+ *
+ * TinyCC only (a gcc .so's segments are not one block, and their ends are
+ * not known here) and only where an entry stub exists: elsewhere the
+ * monitor is a fork.
+ */
+
+#define MFD_NOEXEC_SEAL 8U /* Linux 6.3: the report page is never executed (allowed under vm.memfd_noexec=2) */
+#define MAP_SHARED_ 1
+#define F_SETFD_ 2
+#define FD_CLOEXEC_ 1
+#define SB_IMAGE_FDS 10 /* sb_fixed_fds' count */
+#define SB_IMAGE_STACK_ROOM (32UL << 30) /* a fresh stack's randomisation range, and more, below Bun's */
+#define SB_IMAGE_MAX (16UL << 20) /* our code and data: far less; more means the scan went wrong */
+
+/* The block's address, written into each image's copy (never read in Bun). */
+static u64 sb_image_block = 1;
+
+/* The fds the monitor needs besides 0-2 and the bind fds: into FDS, their count. */
+static s32 sb_fixed_fds(struct sreq *r, s32 *fds)
+{
+	fds[0] = r->helper_pidfd;
+	fds[1] = r->epipe[1];
+	fds[2] = r->userns2;
+	fds[3] = r->pidns;
+	fds[4] = r->block_fd;
+	fds[5] = r->sync_fd;
+	fds[6] = r->userns_block_fd;
+	fds[7] = r->report_fd;
+	fds[8] = r->image_fd;
+	/* Held until we exit: Bun reads its EOF as our exit (no poll between). */
+	fds[9] = r->exit_fd;
+	return SB_IMAGE_FDS;
+}
+
+/* FD_CLOEXEC set (or cleared) on every fd the monitor keeps, 0-2 too. */
+static void sb_set_cloexec(struct sreq *r, s32 on)
+{
+	struct sop *ops = (struct sop *)((char *)r + r->ops);
+	s32 fds[SB_IMAGE_FDS], i;
+	sb_fixed_fds(r, fds);
+	for (i = 0; i < 3 && !on; i++) sys3(SYS_fcntl, i, F_SETFD_, 0);
+	for (i = 0; i < SB_IMAGE_FDS; i++)
+		if (fds[i] > 2 && fds[i] != r->image_fd) sys3(SYS_fcntl, fds[i], F_SETFD_, on ? FD_CLOEXEC_ : 0);
+	for (i = 0; i < r->nops; i++)
+		if (ops[i].type == SOP_BIND && (ops[i].flags & SF_FD) && ops[i].fd > 2)
+			sys3(SYS_fcntl, ops[i].fd, F_SETFD_, on ? FD_CLOEXEC_ : 0);
+}
+
+#if defined(__TINYC__) && defined(SB_IMAGE_ENTRY)
+
+extern char _end[]; /* TinyCC's: the end of our bss */
+
+/* Where our code and data start and end, and where Bun's stack is:
+ * read once (the block TinyCC made never moves); 0 unknown, -1 unusable. */
+static s32 sb_image_state = 0;
+static u64 sb_image_lo = 1, sb_image_hi = 1, sb_image_stack = 1;
+
+
+static u64 sb_hex(const char *s, s32 *i)
+{
+	u64 v = 0;
+	for (;; (*i)++) {
+		char c = s[*i];
+		if (c >= '0' && c <= '9') v = v * 16 + (u64)(c - '0');
+		else if (c >= 'a' && c <= 'f') v = v * 16 + (u64)(c - 'a' + 10);
+		else return v;
+	}
+}
+
+/* One line of /proc/self/maps ("lo-hi perms offset dev inode [path]"):
+ * the mapping holding ADDR must be private, anonymous and rwx (TinyCC's
+ * text); the main stack's start is noted. */
+static void sb_maps_line(const char *s, u64 addr, u64 *lo, u64 *hi, u64 *stack)
+{
+	s32 i = 0, f;
+	u64 a, b;
+	a = sb_hex(s, &i);
+	if (s[i++] != '-') return;
+	b = sb_hex(s, &i);
+	if (s[i++] != ' ') return;
+	if (addr >= a && addr < b) {
+		/* rwxp, then offset, dev and inode 0, then no path */
+		if (s[i] != 'r' || s[i + 1] != 'w' || s[i + 2] != 'x' || s[i + 3] != 'p') return;
+		for (f = 0; f < 3 && s[i]; i++)
+			if (s[i] == ' ') f++;
+		if (s[i] != '0' || (s[i + 1] != ' ' && s[i + 1] != 0)) return;
+		for (i++; s[i] == ' '; i++) {}
+		if (s[i]) return;
+		*lo = a;
+		*hi = b;
+		return;
+	}
+	for (f = 0; f < 5 && s[i]; i++)
+		if (s[i] == ' ') f++;
+	for (; s[i] == ' '; i++) {}
+	if (s[i] == '[' && s[i + 1] == 's' && s[i + 2] == 't' && s[i + 3] == 'a' && s[i + 4] == 'c' && s[i + 5] == 'k' &&
+	    s[i + 6] == ']')
+		*stack = a;
+}
+
+/* Our code's start (its rwx mapping) and Bun's stack, from /proc/self/maps. */
+static s64 sb_maps(u64 addr, u64 *lo, u64 *hi, u64 *stack)
+{
+	char buf[4096];
+	s64 fd, n, have = 0, i, start;
+	s32 skipping = 0;
+	*lo = *hi = *stack = 0;
+	fd = sys4(SYS_openat, AT_FDCWD, (s64)"/proc/self/maps", O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0) return fd;
+	for (;;) {
+		n = sys3(SYS_read, fd, (s64)(buf + have), (s64)sizeof buf - 1 - have);
+		if (n <= 0) break;
+		have += n;
+		for (start = 0, i = 0; i < have; i++) {
+			if (buf[i] != '\n') continue;
+			buf[i] = 0;
+			if (!skipping) sb_maps_line(buf + start, addr, lo, hi, stack);
+			skipping = 0;
+			start = i + 1;
+		}
+		if (start == 0 && have == (s64)sizeof buf - 1) {
+			/* A line longer than the buffer (a long path): not one we need. */
+			skipping = 1;
+			have = 0;
+			continue;
+		}
+		for (i = start; i < have; i++) buf[i - start] = buf[i];
+		have -= start;
+	}
+	sys1(SYS_close, fd);
+	return n < 0 ? n : 0;
+}
+
+/* Our code and data, [sb_image_lo, sb_image_hi), once: 0, or -1 (the monitor is a fork). */
+static s32 sb_image_region(void)
+{
+	u64 lo, hi, stack, got, *w;
+	s32 i;
+	if (sb_image_state) return sb_image_state > 0 ? 0 : -1;
+	sb_image_state = -1;
+	if (sb_maps((u64)&sb_image_region, &lo, &hi, &stack) < 0 || !lo || !stack) return -1;
+	got = ((u64)_end + 7) & ~7UL;
+	if (got < hi || got - lo > SB_IMAGE_MAX) return -1;
+	/* The GOT: three reserved words, then addresses of our own functions
+	 * and data (_end's is the GOT's own start), then the zeros of the
+	 * block's unused end. Anything else (an entry TinyCC resolved into
+	 * Bun, such as the memset it calls for an initialised local) and the
+	 * monitor is a fork: its code would call outside the image. */
+	w = (u64 *)got;
+	for (i = 3; i < 4096 && w[i] >= lo && w[i] <= got; i++) {}
+	if (i == 4096 || w[i] != 0) return -1;
+	sb_image_lo = lo;
+	sb_image_hi = got + 8 * (u64)i;
+	sb_image_stack = stack;
+	sb_image_state = 1;
+	return 0;
+}
+
+/* A command named by a /proc "exe" link (/proc/self/exe, /proc/1/exe)
+ * runs the program of the mm it is resolved in, which is the monitor's
+ * until the command's exec: Bun in a fork (as bwrap's /proc/self/exe runs
+ * bwrap again), our image here. Such a command gets the fork. */
+static s32 sb_names_exe(struct sreq *r)
+{
+	const char *file = r->file ? sb_str(r, r->file) : ((char **)((char *)r + r->ptrs))[0];
+	s32 n;
+	for (n = 0; file[n]; n++) {}
+	return n >= 4 && file[n - 4] == '/' && file[n - 3] == 'e' && file[n - 2] == 'x' && file[n - 1] == 'e';
+}
+
+static u64 sb_page_down(u64 a) { return a & ~(SB_IMAGE_PAGE - 1); }
+static u64 sb_page_up(u64 a) { return (a + SB_IMAGE_PAGE - 1) & ~(SB_IMAGE_PAGE - 1); }
+
+static s64 sb_pwrite(s64 fd, const void *p, u64 n, u64 off)
+{
+	s64 rc = sys4(SYS_pwrite64, fd, (s64)p, (s64)n, (s64)off);
+	return rc < 0 ? rc : rc != (s64)n ? -E_INVAL : 0;
+}
+
+/* One PT_LOAD at PH: [va, va + len) from file offset OFF. */
+static void sb_phdr(u8 *ph, u32 flags, u64 off, u64 va, u64 len)
+{
+	put_le(ph, 1, 4); /* PT_LOAD */
+	put_le(ph + 4, flags, 4);
+	put_le(ph + 8, off, 8);
+	put_le(ph + 16, va, 8);
+	put_le(ph + 24, va, 8);
+	put_le(ph + 32, len, 8);
+	put_le(ph + 40, len, 8);
+	put_le(ph + 48, SB_IMAGE_PAGE, 8);
+}
+
+/*
+ * The monitor's image for R, in a new sealed memfd (close-on-exec: execveat
+ * runs it by fd, and nothing inherits it): its fd, or < 0 when there is
+ * none (the monitor is then a fork).
+ */
+static s64 sb_image(struct sreq *r)
+{
+	u8 head[ELF_HEADER + 2 * ELF_PHDR];
+	u64 ca, cz, ba, bz, boff, tail, word = (u64)r;
+	s64 fd, rc;
+	if (r->report_fd < 0 || r->size < (u32)(SB_HEADER + r->stack_len) || sb_names_exe(r) || sb_image_region() < 0)
+		return -1;
+	ca = sb_page_down(sb_image_lo);
+	cz = sb_page_up(sb_image_hi);
+	ba = sb_page_down((u64)r);
+	bz = sb_page_up((u64)r + r->size);
+	/* Apart from each other, and from where a fresh stack may land. */
+	if (!(bz <= ca || ba >= cz) || cz + SB_IMAGE_STACK_ROOM > sb_image_stack || bz + SB_IMAGE_STACK_ROOM > sb_image_stack)
+		return -1;
+	mem_zero(head, sizeof head);
+	head[0] = 0x7f; head[1] = 'E'; head[2] = 'L'; head[3] = 'F';
+	head[4] = 2; /* ELFCLASS64 */
+	head[5] = 1; /* little-endian */
+	head[6] = 1; /* EV_CURRENT */
+	put_le(head + 16, 2, 2); /* ET_EXEC */
+	put_le(head + 18, PARK_MACHINE, 2);
+	put_le(head + 20, 1, 4);
+	put_le(head + 24, (u64)&SB_IMAGE_ENTRY, 8); /* e_entry */
+	put_le(head + 32, ELF_HEADER, 8); /* e_phoff */
+	put_le(head + 52, ELF_HEADER, 2);
+	put_le(head + 54, ELF_PHDR, 2);
+	put_le(head + 56, 2, 2); /* e_phnum */
+	/* Our code (rwx: its data lives beside it), then the block (rw). */
+	sb_phdr(head + ELF_HEADER, 7, SB_IMAGE_PAGE, ca, cz - ca);
+	boff = SB_IMAGE_PAGE + (cz - ca);
+	sb_phdr(head + ELF_HEADER + ELF_PHDR, 6, boff, ba, bz - ba);
+	fd = sys2(SYS_memfd_create, (s64)"bun-userns-monitor", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
+	if (fd == -E_INVAL) fd = sys2(SYS_memfd_create, (s64)"bun-userns-monitor", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0) return fd;
+	tail = SB_HEADER + (u64)r->stack_len;
+	rc = sys2(SYS_ftruncate, fd, (s64)(boff + (bz - ba)));
+	if (rc >= 0) rc = sb_pwrite(fd, head, sizeof head, 0);
+	if (rc >= 0) rc = sb_pwrite(fd, (void *)sb_image_lo, sb_image_hi - sb_image_lo, SB_IMAGE_PAGE + (sb_image_lo - ca));
+	if (rc >= 0) rc = sb_pwrite(fd, &word, 8, SB_IMAGE_PAGE + ((u64)&sb_image_block - ca));
+	if (rc >= 0) rc = sb_pwrite(fd, r, SB_HEADER, boff + ((u64)r - ba));
+	if (rc >= 0) rc = sb_pwrite(fd, (char *)r + tail, r->size - tail, boff + ((u64)r - ba) + tail);
+	/* Sealed: nobody rewrites what the monitor will run. */
+	if (rc >= 0) rc = sys3(SYS_fcntl, fd, F_ADD_SEALS, PARK_SEALS);
+	if (rc < 0) {
+		sys1(SYS_close, fd);
+		return rc;
+	}
+	return fd;
+}
+
+#else
+
+static s64 sb_image(struct sreq *r)
+{
+	(void)r;
+	return -1;
+}
+
+#endif
