@@ -1,0 +1,122 @@
+// The sandbox's monitor: an image of its own (our code and the request), not
+// a copy of Bun's memory; a fork of Bun when no image can run; and sealed
+// against the sandbox's processes either way.
+import { describe, expect, test } from "bun:test";
+import { existsSync, readFileSync, realpathSync } from "node:fs";
+import { join } from "node:path";
+import { type SandboxMount, sandbox } from "../src/index.ts";
+import { isRoot, rootIsInitramfs } from "./support/proc.ts";
+
+const PIVOT = rootIsInitramfs ? " — skipped: / is the initial ramfs here, which pivot_root refuses to leave" : "";
+const SKIP = !isRoot ? " (needs uid 0)" : PIVOT;
+const FIXTURE = join(import.meta.dir, "fixtures", "sandbox-monitor.ts");
+const SYSTEM: SandboxMount[] = [
+  { type: "ro-bind", source: "/usr", target: "/usr" },
+  { type: "symlink", target: "/bin", linkTo: "usr/bin" },
+  { type: "symlink", target: "/lib", linkTo: "usr/lib" },
+  ...(existsSync("/usr/lib64") ? [{ type: "symlink" as const, target: "/lib64", linkTo: "usr/lib64" }] : []),
+  { type: "proc", target: "/proc" },
+];
+
+interface Seen {
+  code: number;
+  execMapped: boolean;
+  imageMapped: boolean;
+}
+
+describe.skipIf(SKIP !== "")(`the sandbox's monitor${SKIP}`, () => {
+  test("holds no copy of Bun's memory: its mappings are its own image's, none of Bun's", async () => {
+    const p = sandbox(["/bin/sh", "-c", "echo up; exec sleep 600"], {
+      stdio: ["ignore", "pipe", "inherit"],
+      mounts: SYSTEM,
+    });
+    await (p.stdout as ReadableStream<Uint8Array>).getReader().read();
+    const maps = readFileSync(`/proc/${p.pid}/maps`, "utf8");
+    const rss = Number(/^VmRSS:\s*(\d+)/m.exec(readFileSync(`/proc/${p.pid}/status`, "utf8"))?.[1]);
+    const own = Number(/^VmRSS:\s*(\d+)/m.exec(readFileSync("/proc/self/status", "utf8"))?.[1]);
+    p.kill("SIGKILL");
+    expect(await p.exited).toBe(137);
+    const exe = realpathSync(process.execPath);
+    expect(maps.split("\n").filter((l) => l.endsWith(` ${exe}`))).toEqual([]);
+    expect(maps).toContain("bun-userns-monitor");
+    // What it has resident is its image, a small part of this process's.
+    expect(rss).toBeLessThan(own / 4);
+  });
+
+  test(
+    existsSync("/proc/sys/vm/memfd_noexec")
+      ? "under vm.memfd_noexec=2 (no memfd may run) the monitor is a fork of Bun and the sandbox still runs"
+      : "under vm.memfd_noexec=2 — skipped: no vm.memfd_noexec here (kernel before 6.3)",
+    () => {
+      if (!existsSync("/proc/sys/vm/memfd_noexec")) return;
+      // A pid namespace of its own: the setting is per pid namespace, the host's is untouched.
+      const script = `echo 2 > /proc/sys/vm/memfd_noexec && exec ${process.execPath} ${FIXTURE}`;
+      const r = Bun.spawnSync(["unshare", "-p", "-f", "--mount-proc", "sh", "-c", script], {
+        stdout: "pipe",
+        stderr: "pipe",
+      });
+      expect(r.stderr.toString()).toBe("");
+      const seen = JSON.parse(r.stdout.toString().trim()) as Seen;
+      expect(seen).toEqual({ code: 143, execMapped: true, imageMapped: false });
+    },
+  );
+
+  test("the same fixture without the setting sees the monitor's own image (the fallback test's control)", () => {
+    const r = Bun.spawnSync([process.execPath, FIXTURE], { stdout: "pipe", stderr: "pipe" });
+    expect(r.stderr.toString()).toBe("");
+    expect(JSON.parse(r.stdout.toString().trim()) as Seen).toEqual({ code: 143, execMapped: false, imageMapped: true });
+  });
+
+  test("a command named by /proc/self/exe runs Bun, as bwrap's runs bwrap (that command's monitor is a fork)", async () => {
+    const p = sandbox(["/proc/self/exe", "-e", "console.log('bun', typeof Bun)"], {
+      stdio: ["ignore", "pipe", "pipe"],
+      mounts: SYSTEM,
+    });
+    const [out, code] = await Promise.all([new Response(p.stdout).text(), p.exited]);
+    expect([code, out]).toEqual([0, "bun object\n"]);
+  });
+});
+
+describe.skipIf(SKIP !== "")(`the monitor and the init against the sandbox's root${SKIP}`, () => {
+  // A command of another host uid holding every capability of the sandbox's
+  // user namespace (CAP_SYS_PTRACE there among them), where the monitor and
+  // the init live. Their mm is sealed (non-dumpable) and belongs to the
+  // caller's user namespace, so neither /proc/PID/mem nor ptrace reaches it.
+  const spec = (ns: "pid" | "nopid") => ({
+    uid: 1000,
+    gid: 1000,
+    uidMap: "0:0:1,1000:1000:1",
+    gidMap: "0:0:1,1000:1000:1",
+    capabilities: { drop: [] as string[] },
+    namespaces: ns === "pid" ? (["user", "mnt", "pid"] as const) : (["user", "mnt"] as const),
+    stdio: ["ignore", "pipe", "pipe"] as const,
+    // Without a pid namespace the host's /proc shows the monitor (the command's parent).
+    mounts:
+      ns === "pid"
+        ? SYSTEM
+        : [...SYSTEM.filter((m) => m.type !== "proc"), { type: "bind" as const, source: "/proc", target: "/proc" }],
+  });
+  // "denied" if the open of mem fails, "opened" if it succeeds; maps likewise.
+  const probe = (pid: string) =>
+    `for f in mem maps; do if (exec 3</proc/${pid}/$f) 2>/dev/null; then echo "$f opened"; else echo "$f denied"; fi; done; ` +
+    `grep -q '^CapEff:.*ffffffff' /proc/self/status && echo caps`;
+
+  test("the monitor's memory (the command's parent, no pid namespace) cannot be opened", async () => {
+    const p = sandbox(["/bin/sh", "-c", probe("$PPID")], spec("nopid"));
+    const [out, code] = await Promise.all([new Response(p.stdout).text(), p.exited]);
+    expect([code, out]).toEqual([0, "mem denied\nmaps denied\ncaps\n"]);
+  });
+
+  test("the init's memory (pid 1, sharing the monitor's) cannot be opened", async () => {
+    const p = sandbox(["/bin/sh", "-c", probe("1")], spec("pid"));
+    const [out, code] = await Promise.all([new Response(p.stdout).text(), p.exited]);
+    expect([code, out]).toEqual([0, "mem denied\nmaps denied\ncaps\n"]);
+  });
+
+  test.skipIf(!existsSync("/usr/bin/strace"))("ptrace attach to the init fails (needs strace)", async () => {
+    const p = sandbox(["/bin/sh", "-c", "strace -p 1 -e trace=none 2>&1 | head -1; echo done"], spec("pid"));
+    const [out, code] = await Promise.all([new Response(p.stdout).text(), p.exited]);
+    expect(code).toBe(0);
+    expect(out).toContain("Operation not permitted");
+  });
+});
