@@ -13,10 +13,15 @@
  *     over. It enters nothing and changes no credential, so nothing of the
  *     sandbox can reach Bun's memory through it. Bun's thread sleeps until
  *     E exits (the gate word the kernel clears at its exit).
- *  C  the monitor: a real fork (its own copy of Bun's memory, sealed
- *     non-dumpable before anything else: only CAP_SYS_PTRACE over Bun's user
- *     namespace can read it). It resolves every bind source on the host
- *     with the caller's credentials, enters the user namespace, makes the
+ *  C  the monitor: its own image (monitor-image.c), exec'd before it does
+ *     anything: our code and the request block, mapped where they are in
+ *     Bun, nothing else of Bun's memory; a real fork of Bun where no image
+ *     can be built or run (its own copy of Bun's memory). Either way its mm
+ *     belongs to the caller's user namespace (exec and fork happen before
+ *     setns) and is sealed non-dumpable before anything else: only
+ *     CAP_SYS_PTRACE over Bun's user namespace can read it. It resolves
+ *     every bind source on the host with the caller's credentials, enters
+ *     the user namespace, makes the
  *     pid namespace, and stays outside the sandbox's mount namespace: when
  *     the sandbox ends it removes what the view had to create on the host,
  *     then exits with the command's status. Bun's handle is its pid; it
@@ -24,16 +29,17 @@
  *     that thread's exit reaches it as SIG_KILL_SANDBOX (PDEATHSIG), which
  *     it handles like a kill: the sandbox dies, the host is cleaned.
  *  X  the sandbox's first process (pid 1 with a pid namespace), CLONE_VM of
- *     the monitor (its copy of memory, not Bun's) and CLONE_FILES (what it
- *     records for the cleanup is the monitor's): it makes the other
+ *     the monitor (its image or copy, never Bun's memory) and CLONE_FILES
+ *     (what it records for the cleanup is the monitor's): it makes the other
  *     namespaces and the view. Then either it is the command (asPid1, or
  *     no pid namespace), or it starts the command Q and stays as a small
  *     init: it reaps, forwards signals to Q, and exits with Q's status.
  *  Q  the command, when there is an init: vfork'd by X, it takes the ids,
  *     drops capabilities, sets no_new_privs and seccomp, and execs.
  *
- * Failures are reported into a MAP_SHARED page every one of them can write
- * (step, errno, op index); the monitor then kills what it started, cleans
+ * Failures are reported into a MAP_SHARED page (a memfd's, which the exec'd
+ * monitor maps again) every one of them can write (step, errno, op index);
+ * the monitor then kills what it started, cleans
  * the host and exits, and Bun's thread reaps it before throwing.
  */
 #include "sandbox-abi.h"

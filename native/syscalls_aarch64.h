@@ -197,6 +197,16 @@ __asm__(".text\n"
 	"	.int 0xd4200000\n" /* brk #0 (never reached) */
 	".size bun_userns_clone_trampoline, . - bun_userns_clone_trampoline\n");
 
+/*
+ * The entry of the sandbox monitor's own image (monitor-image.c): execve
+ * leaves sp 16-aligned at argc, as a C function expects it on entry, and a
+ * function that never returns needs no link register: the C function
+ * itself is the entry.
+ */
+#define SB_IMAGE_ENTRY bun_userns_image_main
+#define SB_IMAGE_PAGE 65536UL /* the largest page size (64K kernels): segments and file offsets align to it */
+void bun_userns_image_main(void);
+
 /* kill(getpid(), SIGSTOP), again and again, registers only (x0, x1, x8). A
  * SIGCONT that arrives between the kill and its delivery discards the
  * pending SIGSTOP (job control), so one kill is not always a stop: stop

@@ -352,7 +352,7 @@ async function everything(): Promise<void> {
   // --- sandbox(): a command in a view of its own (test/bench/sandbox.ts) ---------------------
   if (process.geteuid?.() === 0) {
     try {
-      const x = await (await import("./sandbox.ts")).sandboxRows(quick ? 10 : 100, quick ? 2 : 10);
+      const x = await (await import("./sandbox.ts")).sandboxRows(quick ? 10 : 100, quick ? 2 : 10, quick ? 64 : 1024);
       for (const r of x.rows) rows.push({ name: r.name, ...r.s });
       targets.push(...x.targets);
       notes.push(...x.notes);

@@ -4,13 +4,17 @@
  * against `bwrap` with the same view as a whole command (skipped, saying
  * so, where bwrap is not installed), against a C floor doing the same
  * work with no JS (sandbox-floor.c), and the same bwrap command line run
- * by the package's bun-userns-bwrap, with a bare Bun start as its floor.
+ * by the package's bun-userns-bwrap, with a bare Bun start as its floor;
+ * and the in-process call again while the caller holds a large touched heap
+ * (its cost must not grow with the caller's memory).
  */
 import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type SandboxMount, sandbox } from "../../src/index.ts";
 import { type Summary, summarize } from "./stats.ts";
+
+const MIB = 1024 * 1024;
 
 const VIEW: SandboxMount[] = [
   { type: "ro-bind", source: "/usr", target: "/usr" },
@@ -77,7 +81,7 @@ function buildFloor(notes: string[]): string | null {
  * Rounds of ROUND runs each, alternating ours, bwrap's and the floor's, so
  * that a shared machine's load falls on the three alike.
  */
-export async function sandboxRows(n: number, warm = 10): Promise<SandboxRows> {
+export async function sandboxRows(n: number, warm = 10, heapMiB = 1024): Promise<SandboxRows> {
   const out: SandboxRows = { rows: [], targets: [], notes: [] };
   const WARM = warm;
   const ROUND = 10;
@@ -147,6 +151,33 @@ export async function sandboxRows(n: number, warm = 10): Promise<SandboxRows> {
     out.rows.push({ name: "C floor: the same namespaces, view, pivot and exec (sandbox-floor.c)", s: f });
     const ratio = s.medianUs / f.medianUs;
     out.targets.push({ what: "sandbox() / C floor median", value: ratio, limit: "<= 1.5", pass: ratio <= 1.5 });
+  }
+  // The same call from a caller holding HEAPMIB more of touched memory: the monitor is no copy of
+  // the caller's memory (an image of its own), so the cost must not grow with it.
+  if (heapMiB > 0) {
+    const held: Uint8Array[] = [];
+    for (let mb = 0; mb < heapMiB; mb += 256) {
+      const chunk = new Uint8Array(Math.min(256, heapMiB - mb) * MIB);
+      chunk.fill(1); // touch every page
+      held.push(chunk);
+    }
+    // The allocation's aftermath (concurrent GC, the kernel's LRU work) first, as run.ts's memory rows do.
+    Bun.gc(true);
+    await Bun.sleep(n >= 100 ? 2000 : 100);
+    for (let i = 0; i < WARM; i++) await oursOnce();
+    const big: number[] = [];
+    for (let i = 0; i < n; i++) big.push(await oursOnce());
+    const h = summarize(big);
+    out.rows.push({ name: `sandbox(['true'], typical view) + exit, ${heapMiB} MiB more caller memory`, s: h });
+    held.length = 0;
+    Bun.gc(true);
+    const ratio = h.medianUs / s.medianUs;
+    out.targets.push({
+      what: `sandbox() median with ${heapMiB} MiB more caller memory / without`,
+      value: ratio,
+      limit: "<= 1.2",
+      pass: ratio <= 1.2,
+    });
   }
   // bwrap's command line through this package, as a whole command (a Bun start is its floor).
   const cli = [process.execPath, join(import.meta.dir, "..", "..", "src", "cli-bwrap.ts")];
