@@ -29,14 +29,14 @@
  * MAP_FIXED_NOREPLACE, the others with MAP_FIXED, after the new stack was
  * set up. So segments are refused up front near Bun's own stack (a fresh
  * process's lands in the same randomised range) and if they overlap each
- * other. Anything else that fails the exec (vm.memfd_noexec=2 refuses the
- * memfd, a seccomp filter, no room) leaves the monitor dead before its
- * image ran: the entering child sees that (o->image still 0 at the pipe's
- * EOF) and forks the monitor as before.
+ * other; vm.memfd_noexec=2 refuses the memfd itself. Anything else that
+ * fails the exec (a seccomp filter, a security module, no room) leaves the
+ * monitor dead before its image ran: the entering child sees that
+ * (o->image still 0 at the pipe's EOF) and forks the monitor as before.
  *
  * TinyCC only (a gcc .so's segments are not one block, and their ends are
- * not known here) and only where an entry stub exists: elsewhere the
- * monitor is a fork.
+ * not known here); and not for a command named by a /proc "exe" link
+ * (sb_names_exe). Elsewhere the monitor is a fork.
  */
 
 #define MFD_NOEXEC_SEAL 8U /* Linux 6.3: the report page is never executed (allowed under vm.memfd_noexec=2) */
@@ -257,10 +257,11 @@ static s64 sb_image(struct sreq *r)
 	put_le(head + 52, ELF_HEADER, 2);
 	put_le(head + 54, ELF_PHDR, 2);
 	put_le(head + 56, 2, 2); /* e_phnum */
-	/* Our code (rwx: its data lives beside it), then the block (rw). */
-	sb_phdr(head + ELF_HEADER, 7, SB_IMAGE_PAGE, ca, cz - ca);
+	/* Our code (rwx: its data lives beside it) and the block (rw); in the
+	 * file in that order, in the table by address (as ELF asks). */
 	boff = SB_IMAGE_PAGE + (cz - ca);
-	sb_phdr(head + ELF_HEADER + ELF_PHDR, 6, boff, ba, bz - ba);
+	sb_phdr(head + ELF_HEADER + (ca < ba ? 0 : ELF_PHDR), 7, SB_IMAGE_PAGE, ca, cz - ca);
+	sb_phdr(head + ELF_HEADER + (ca < ba ? ELF_PHDR : 0), 6, boff, ba, bz - ba);
 	fd = sys2(SYS_memfd_create, (s64)"bun-userns-monitor", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
 	if (fd == -E_INVAL) fd = sys2(SYS_memfd_create, (s64)"bun-userns-monitor", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0) return fd;
