@@ -31,7 +31,8 @@
  *   ns.c         namespaces as fds and pinned files
  *   registry.c   what each thread's calls hold, readable after the thread is gone
  *   sandbox.c    sandbox(): the view (sandbox-view.c), the hardening, the init, the monitor
- *                (left out with -DBUN_USERNS_CORE: the loader's build for every other call)
+ *                (its own image: monitor-image.c; all left out with -DBUN_USERNS_CORE: the loader's
+ *                build for every other call)
  */
 #include "abi.h"
 

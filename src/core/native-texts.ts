@@ -8,6 +8,7 @@ import contract_c from "../../native/contract.c" with { type: "text" };
 import exec_c from "../../native/exec.c" with { type: "text" };
 import fail_c from "../../native/fail.c" with { type: "text" };
 import helper_c from "../../native/helper.c" with { type: "text" };
+import monitor_image_c from "../../native/monitor-image.c" with { type: "text" };
 import mount_c from "../../native/mount.c" with { type: "text" };
 import ns_c from "../../native/ns.c" with { type: "text" };
 import parent_c from "../../native/parent.c" with { type: "text" };
@@ -32,6 +33,7 @@ export const NATIVE_TEXTS: Readonly<Record<string, string>> = {
   "exec.c": exec_c,
   "fail.c": fail_c,
   "helper.c": helper_c,
+  "monitor-image.c": monitor_image_c,
   "mount.c": mount_c,
   "ns.c": ns_c,
   "parent.c": parent_c,
