@@ -2,7 +2,8 @@
 // a copy of Bun's memory; a fork of Bun when no image can run; and sealed
 // against the sandbox's processes either way.
 import { describe, expect, test } from "bun:test";
-import { existsSync, readFileSync, realpathSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type SandboxMount, sandbox } from "../src/index.ts";
 import { isRoot, rootIsInitramfs } from "./support/proc.ts";
@@ -22,7 +23,9 @@ interface Seen {
   code: number;
   execMapped: boolean;
   imageMapped: boolean;
+  children: number;
 }
+const GCC = Bun.which("gcc") ?? Bun.which("cc");
 
 describe.skipIf(SKIP !== "")(`the sandbox's monitor${SKIP}`, () => {
   test("holds no copy of Bun's memory: its mappings are its own image's, none of Bun's", async () => {
@@ -55,14 +58,47 @@ describe.skipIf(SKIP !== "")(`the sandbox's monitor${SKIP}`, () => {
       });
       expect(r.stderr.toString()).toBe("");
       const seen = JSON.parse(r.stdout.toString().trim()) as Seen;
-      expect(seen).toEqual({ code: 143, execMapped: true, imageMapped: false });
+      expect(seen).toEqual({ code: 143, execMapped: true, imageMapped: false, children: 0 });
+    },
+  );
+
+  test.skipIf(!GCC)(
+    `an exec of the image refused after it was built (execveat denied by seccomp): the monitor dead before its image ran is reaped, a fork runs the sandbox${GCC ? "" : " (needs gcc)"}`,
+    () => {
+      const dir = mkdtempSync(join(tmpdir(), "bun-userns-monitor-"));
+      try {
+        const deny = join(dir, "seccomp-deny");
+        const b = Bun.spawnSync([
+          GCC as string,
+          "-O2",
+          "-o",
+          deny,
+          join(import.meta.dir, "fixtures", "seccomp-deny.c"),
+        ]);
+        expect(b.stderr.toString()).toBe("");
+        const execveat = process.arch === "arm64" ? "281" : "322";
+        const r = Bun.spawnSync([deny, execveat, "1", "--", process.execPath, FIXTURE], {
+          stdout: "pipe",
+          stderr: "pipe",
+        });
+        expect(r.stderr.toString()).toBe("");
+        const seen = JSON.parse(r.stdout.toString().trim()) as Seen;
+        expect(seen).toEqual({ code: 143, execMapped: true, imageMapped: false, children: 0 });
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     },
   );
 
   test("the same fixture without the setting sees the monitor's own image (the fallback test's control)", () => {
     const r = Bun.spawnSync([process.execPath, FIXTURE], { stdout: "pipe", stderr: "pipe" });
     expect(r.stderr.toString()).toBe("");
-    expect(JSON.parse(r.stdout.toString().trim()) as Seen).toEqual({ code: 143, execMapped: false, imageMapped: true });
+    expect(JSON.parse(r.stdout.toString().trim()) as Seen).toEqual({
+      code: 143,
+      execMapped: false,
+      imageMapped: true,
+      children: 0,
+    });
   });
 
   test("a command named by /proc/self/exe runs Bun, as bwrap's runs bwrap (that command's monitor is a fork)", async () => {
