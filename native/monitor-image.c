@@ -12,7 +12,12 @@
  *    read-only data, data, bss and last the GOT. The end is the GOT's: it
  *    starts 8-aligned past _end (no TLS here) with three reserved words,
  *    and every entry after them points into our own code or data. A copy
- *    at the same addresses needs no relocation.
+ *    at the same addresses needs no relocation. Or, for a gcc .so
+ *    (BUN_USERNS_LIB), each of its PT_LOADs as ld.so mapped and relocated
+ *    it (its own ELF header, __ehdr_start, lists them); its PLT slots,
+ *    perhaps still bound lazily through ld.so, are written in the copy
+ *    with their symbols' addresses, and any other relocation must point
+ *    into the .so.
  *  - the request block (struct sreq and everything its offsets name), its
  *    header and tail; the stacks in it start as zeros (a hole of the memfd).
  *    What surrounds either in Bun's pages is zeros in the image.
@@ -34,9 +39,8 @@
  * monitor dead before its image ran: the entering child sees that
  * (o->image still 0 at the pipe's EOF) and forks the monitor as before.
  *
- * TinyCC only (a gcc .so's segments are not one block, and their ends are
- * not known here); and not for a command named by a /proc "exe" link
- * (sb_names_exe). Elsewhere the monitor is a fork.
+ * Not for a command named by a /proc "exe" link (sb_names_exe), nor on an
+ * arch without SB_IMAGE_ENTRY: there the monitor is a fork.
  */
 
 #define MFD_NOEXEC_SEAL 8U /* Linux 6.3: the report page is never executed (allowed under vm.memfd_noexec=2) */
@@ -81,15 +85,18 @@ static void sb_set_cloexec(struct sreq *r, s32 on)
 			sys3(SYS_fcntl, ops[i].fd, F_SETFD_, on ? FD_CLOEXEC_ : 0);
 }
 
-#if defined(__TINYC__) && defined(SB_IMAGE_ENTRY)
+#if defined(SB_IMAGE_ENTRY)
 
-extern char _end[]; /* TinyCC's: the end of our bss */
+#define SB_IMAGE_RANGES 8   /* our code's pieces to copy */
+#define SB_IMAGE_PATCHES 128 /* words of the copy to write (a .so's PLT slots) */
 
-/* Where our code and data start and end, and where Bun's stack is:
- * read once (the block TinyCC made never moves); 0 unknown, -1 unusable. */
-static s32 sb_image_state = 0;
-static u64 sb_image_lo = 1, sb_image_hi = 1, sb_image_stack = 1;
-
+/* Where our code and data start and end, what of it to copy and what to
+ * write over the copy, and where Bun's stack is: found once (our code
+ * never moves); state 0 unknown, 1 found, -1 unusable (the monitor forks). */
+static s32 sb_image_state, sb_image_nranges, sb_image_npatches;
+static u64 sb_image_lo, sb_image_hi, sb_image_stack;
+static u64 sb_image_range[2 * SB_IMAGE_RANGES];   /* [from, to) */
+static u64 sb_image_patch[2 * SB_IMAGE_PATCHES]; /* address, value */
 
 static u64 sb_hex(const char *s, s32 *i)
 {
@@ -133,7 +140,7 @@ static void sb_maps_line(const char *s, u64 addr, u64 *lo, u64 *hi, u64 *stack)
 		*stack = a;
 }
 
-/* Our code's start (its rwx mapping) and Bun's stack, from /proc/self/maps. */
+/* The rwx mapping holding ADDR (none for 0) and Bun's stack, from /proc/self/maps. */
 static s64 sb_maps(u64 addr, u64 *lo, u64 *hi, u64 *stack)
 {
 	char buf[4096];
@@ -166,14 +173,16 @@ static s64 sb_maps(u64 addr, u64 *lo, u64 *hi, u64 *stack)
 	return n < 0 ? n : 0;
 }
 
-/* Our code and data, [sb_image_lo, sb_image_hi), once: 0, or -1 (the monitor is a fork). */
-static s32 sb_image_region(void)
+#if defined(__TINYC__)
+
+extern char _end[]; /* TinyCC's: the end of our bss */
+
+/* TinyCC's block: [its rwx text mapping's start, the GOT's end), one range. */
+static s32 sb_code(void)
 {
 	u64 lo, hi, stack, got, *w;
 	s32 i;
-	if (sb_image_state) return sb_image_state > 0 ? 0 : -1;
-	sb_image_state = -1;
-	if (sb_maps((u64)&sb_image_region, &lo, &hi, &stack) < 0 || !lo || !stack) return -1;
+	if (sb_maps((u64)&sb_code, &lo, &hi, &stack) < 0 || !lo || !stack) return -1;
 	got = ((u64)_end + 7) & ~7UL;
 	if (got < hi || got - lo > SB_IMAGE_MAX) return -1;
 	/* The GOT: three reserved words, then addresses of our own functions
@@ -187,6 +196,103 @@ static s32 sb_image_region(void)
 	sb_image_lo = lo;
 	sb_image_hi = got + 8 * (u64)i;
 	sb_image_stack = stack;
+	sb_image_range[0] = sb_image_lo;
+	sb_image_range[1] = sb_image_hi;
+	sb_image_nranges = 1;
+	return 0;
+}
+
+#else
+
+/* The linker's: our .so's own ELF header (file offset 0, in its first PT_LOAD). */
+extern const u8 __ehdr_start[] __attribute__((visibility("hidden")));
+
+/* A .dynamic pointer: absolute once ld.so relocated it, else from BASE. */
+static u64 sb_dyn_ptr(u64 v, u64 base)
+{
+	if (v >= sb_image_lo && v < sb_image_hi) return v;
+	return v < sb_image_hi - sb_image_lo ? base + v : 0;
+}
+
+/* The relocations of one table: what ld.so applied must point into us; a
+ * PLT slot (perhaps still lazy, its resolver in ld.so) is written in the
+ * copy with its own symbol's address. -1 for anything else. */
+static s32 sb_relocs(u64 base, u64 table, u64 size, u64 symtab)
+{
+	u64 k, off, info, type, value;
+	const u8 *sym;
+	for (k = 0; k + 24 <= size; k += 24) {
+		off = *(const u64 *)(table + k);
+		info = *(const u64 *)(table + k + 8);
+		type = info & 0xffffffffUL;
+		if (type == SB_R_RELATIVE) continue;
+		if (type == SB_R_GLOB_DAT || type == SB_R_ABS64) {
+			value = *(const u64 *)(base + off);
+			if (value < sb_image_lo || value >= sb_image_hi) return -1;
+			continue;
+		}
+		if (type != SB_R_JUMP_SLOT || !symtab || sb_image_npatches == SB_IMAGE_PATCHES) return -1;
+		sym = (const u8 *)(symtab + 24 * (info >> 32));
+		if (*(const u16 *)(sym + 6) == 0) return -1; /* undefined: defined elsewhere, outside us */
+		sb_image_patch[2 * sb_image_npatches] = base + off;
+		sb_image_patch[2 * sb_image_npatches + 1] = base + *(const u64 *)(sym + 8);
+		sb_image_npatches++;
+	}
+	return 0;
+}
+
+/* A gcc .so (BUN_USERNS_LIB): each PT_LOAD as ld.so mapped and relocated it. */
+static s32 sb_code(void)
+{
+	const u8 *eh = __ehdr_start, *ph;
+	u64 phoff = *(const u64 *)(eh + 32), base = 0, dyn = 0, lo, hi, stack, a, z;
+	u64 tag, val, symtab = 0, rela = 0, relasz = 0, jmprel = 0, pltsz = 0;
+	s32 i, phnum = *(const u16 *)(eh + 56), loads = 0;
+	if (sb_maps(0, &lo, &hi, &stack) < 0 || !stack) return -1;
+	sb_image_lo = ~0UL;
+	sb_image_hi = 0;
+	for (i = 0; i < phnum; i++) {
+		ph = eh + phoff + ELF_PHDR * (u64)i;
+		if (*(const u32 *)ph == 2) dyn = *(const u64 *)(ph + 16); /* PT_DYNAMIC */
+		if (*(const u32 *)ph != 1) continue;                     /* PT_LOAD */
+		if (!loads) base = (u64)eh - *(const u64 *)(ph + 16) + *(const u64 *)(ph + 8);
+		if (loads == SB_IMAGE_RANGES) return -1;
+		a = base + *(const u64 *)(ph + 16);
+		z = a + *(const u64 *)(ph + 40);
+		sb_image_range[2 * loads] = a;
+		sb_image_range[2 * loads + 1] = z;
+		loads++;
+		if (a < sb_image_lo) sb_image_lo = a;
+		if (z > sb_image_hi) sb_image_hi = z;
+	}
+	if (!loads || !dyn || sb_image_hi - sb_image_lo > SB_IMAGE_MAX) return -1;
+	sb_image_nranges = loads;
+	for (dyn += base; (tag = *(const u64 *)dyn) != 0; dyn += 16) {
+		val = *(const u64 *)(dyn + 8);
+		if (tag == 6) symtab = sb_dyn_ptr(val, base);       /* DT_SYMTAB */
+		else if (tag == 7) rela = sb_dyn_ptr(val, base);    /* DT_RELA */
+		else if (tag == 8) relasz = val;                    /* DT_RELASZ */
+		else if (tag == 23) jmprel = sb_dyn_ptr(val, base); /* DT_JMPREL */
+		else if (tag == 2) pltsz = val;                     /* DT_PLTRELSZ */
+		else if (tag == 20 && val != 7) return -1;          /* DT_PLTREL: RELA only */
+		else if (tag == 19 || tag == 17) return -1;         /* DT_RELAENT / DT_REL: REL tables unread */
+	}
+	if ((relasz && (!rela || sb_relocs(base, rela, relasz, symtab) < 0)) ||
+	    (pltsz && (!jmprel || sb_relocs(base, jmprel, pltsz, symtab) < 0)))
+		return -1;
+	sb_image_stack = stack;
+	return 0;
+}
+
+#endif
+
+/* Our code and data, once: 0, or -1 (the monitor is a fork). */
+static s32 sb_image_region(void)
+{
+	if (sb_image_state) return sb_image_state > 0 ? 0 : -1;
+	sb_image_state = -1;
+	sb_image_nranges = sb_image_npatches = 0;
+	if (sb_code() < 0) return -1;
 	sb_image_state = 1;
 	return 0;
 }
@@ -235,6 +341,7 @@ static s64 sb_image(struct sreq *r)
 	u8 head[ELF_HEADER + 2 * ELF_PHDR];
 	u64 ca, cz, ba, bz, boff, tail, word = (u64)r;
 	s64 fd, rc;
+	s32 i;
 	if (r->report_fd < 0 || r->size < (u32)(SB_HEADER + r->stack_len) || sb_names_exe(r) || sb_image_region() < 0)
 		return -1;
 	ca = sb_page_down(sb_image_lo);
@@ -268,7 +375,11 @@ static s64 sb_image(struct sreq *r)
 	tail = SB_HEADER + (u64)r->stack_len;
 	rc = sys2(SYS_ftruncate, fd, (s64)(boff + (bz - ba)));
 	if (rc >= 0) rc = sb_pwrite(fd, head, sizeof head, 0);
-	if (rc >= 0) rc = sb_pwrite(fd, (void *)sb_image_lo, sb_image_hi - sb_image_lo, SB_IMAGE_PAGE + (sb_image_lo - ca));
+	for (i = 0; rc >= 0 && i < sb_image_nranges; i++)
+		rc = sb_pwrite(fd, (void *)sb_image_range[2 * i], sb_image_range[2 * i + 1] - sb_image_range[2 * i],
+			       SB_IMAGE_PAGE + (sb_image_range[2 * i] - ca));
+	for (i = 0; rc >= 0 && i < sb_image_npatches; i++)
+		rc = sb_pwrite(fd, &sb_image_patch[2 * i + 1], 8, SB_IMAGE_PAGE + (sb_image_patch[2 * i] - ca));
 	if (rc >= 0) rc = sb_pwrite(fd, &word, 8, SB_IMAGE_PAGE + ((u64)&sb_image_block - ca));
 	if (rc >= 0) rc = sb_pwrite(fd, r, SB_HEADER, boff + ((u64)r - ba));
 	if (rc >= 0) rc = sb_pwrite(fd, (char *)r + tail, r->size - tail, boff + ((u64)r - ba) + tail);

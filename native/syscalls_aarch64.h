@@ -205,6 +205,11 @@ __asm__(".text\n"
  */
 #define SB_IMAGE_ENTRY bun_userns_image_main
 #define SB_IMAGE_PAGE 65536UL /* the largest page size (64K kernels): segments and file offsets align to it */
+/* Relocation types a gcc .so (BUN_USERNS_LIB) of ours carries (elf.h's R_AARCH64_*). */
+#define SB_R_ABS64 257
+#define SB_R_GLOB_DAT 1025
+#define SB_R_JUMP_SLOT 1026
+#define SB_R_RELATIVE 1027
 void bun_userns_image_main(void);
 
 /* kill(getpid(), SIGSTOP), again and again, registers only (x0, x1, x8). A

@@ -155,6 +155,11 @@ __asm__(".text\n"
  */
 #define SB_IMAGE_ENTRY bun_userns_image_start
 #define SB_IMAGE_PAGE 4096UL /* the largest page size: segments and file offsets align to it */
+/* Relocation types a gcc .so (BUN_USERNS_LIB) of ours carries (elf.h's R_X86_64_*). */
+#define SB_R_ABS64 1
+#define SB_R_GLOB_DAT 6
+#define SB_R_JUMP_SLOT 7
+#define SB_R_RELATIVE 8
 void bun_userns_image_main(void);
 void bun_userns_image_start(void);
 __asm__(".text\n"

@@ -11,6 +11,7 @@ import { isRoot, rootIsInitramfs } from "./support/proc.ts";
 const PIVOT = rootIsInitramfs ? " — skipped: / is the initial ramfs here, which pivot_root refuses to leave" : "";
 const SKIP = !isRoot ? " (needs uid 0)" : PIVOT;
 const FIXTURE = join(import.meta.dir, "fixtures", "sandbox-monitor.ts");
+const NATIVE = join(import.meta.dir, "..", "native");
 const SYSTEM: SandboxMount[] = [
   { type: "ro-bind", source: "/usr", target: "/usr" },
   { type: "symlink", target: "/bin", linkTo: "usr/bin" },
@@ -84,6 +85,30 @@ describe.skipIf(SKIP !== "")(`the sandbox's monitor${SKIP}`, () => {
         expect(r.stderr.toString()).toBe("");
         const seen = JSON.parse(r.stdout.toString().trim()) as Seen;
         expect(seen).toEqual({ code: 143, execMapped: true, imageMapped: false, children: 0 });
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
+
+  test.skipIf(!GCC)(
+    `with a gcc library (BUN_USERNS_LIB) the monitor is its own image too${GCC ? "" : " (needs gcc)"}`,
+    () => {
+      const dir = mkdtempSync(join(tmpdir(), "bun-userns-monitor-"));
+      try {
+        const so = join(dir, "libuserns.so");
+        // docs/api.md's build line.
+        const flags = ["-O1", "-Wall", "-Werror", "-nostdlib", "-ffreestanding", "-fno-stack-protector", "-fPIC"];
+        const b = Bun.spawnSync([GCC as string, ...flags, "-shared", "-o", so, join(NATIVE, "userns.c")]);
+        expect(b.stderr.toString()).toBe("");
+        const r = Bun.spawnSync([process.execPath, FIXTURE], {
+          stdout: "pipe",
+          stderr: "pipe",
+          env: { ...process.env, BUN_USERNS_LIB: so },
+        });
+        expect(r.stderr.toString()).toBe("");
+        const seen = JSON.parse(r.stdout.toString().trim()) as Seen;
+        expect(seen).toEqual({ code: 143, execMapped: false, imageMapped: true, children: 0 });
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
