@@ -162,6 +162,7 @@ __asm__(".text\n"
 #define SB_R_RELATIVE 8
 void bun_userns_image_main(void);
 void bun_userns_image_start(void);
+#ifndef BUN_USERNS_CORE /* the core build has no sandbox(), so no bun_userns_image_main to call */
 __asm__(".text\n"
 	".globl bun_userns_image_start\n"
 	".type bun_userns_image_start, @function\n"
@@ -170,6 +171,7 @@ __asm__(".text\n"
 	"	andq $-16, %rsp\n"
 	"	call bun_userns_image_main\n"
 	"	hlt\n");
+#endif
 
 /* kill(getpid(), SIGSTOP), again and again, registers only. A SIGCONT that
  * arrives between the kill and its delivery discards the pending SIGSTOP

@@ -394,8 +394,9 @@ describe.skipIf(!isRoot || rootIsInitramfs)(`sandbox leaves nothing on the host 
     await (p.stdout as ReadableStream<Uint8Array>).getReader().read();
     const ours = [...pipesOf("self").keys()].filter((k) => !before.has(k));
     const monitors = pipesOf(p.pid);
-    // Our new pipes: the command's stdout and the exit pipe, whose other end is the monitor's.
-    const exitPipe = ours.filter((k) => monitors.has(k));
+    // Our new pipes: the command's stdout and the exit pipe, whose other end is the monitor's (above 2: the
+    // monitor closes its 0-2, the command's stdio, only once it hears the command runs, which "up" can precede).
+    const exitPipe = ours.filter((k) => (monitors.get(k) ?? -1) > 2);
     expect(exitPipe.length).toBe(1);
     // Not in the sandbox: neither its first process nor the command (sh exec'd sleep) hold it.
     const inside = [
