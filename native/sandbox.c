@@ -64,7 +64,6 @@
 #define SOCK_DGRAM_ 2
 #define P_ALL 0
 #define SB_CHECK_NS 10000000 /* how often a wait looks for a stop: 10 ms */
-#define F_SETFD_ 2
 #define F_OFD_SETLK 37
 #define F_RDLCK_ 0
 #define CLONE_NEWUSER_ 0x10000000
