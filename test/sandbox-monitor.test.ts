@@ -98,7 +98,7 @@ describe.skipIf(SKIP !== "")(`the sandbox's monitor${SKIP}`, () => {
       try {
         const so = join(dir, "libuserns.so");
         // docs/api.md's build line.
-        const flags = ["-O1", "-Wall", "-Werror", "-nostdlib", "-ffreestanding", "-fno-stack-protector", "-fPIC"];
+        const flags = ["-O2", "-Wall", "-Werror", "-nostdlib", "-ffreestanding", "-fno-stack-protector", "-fPIC"];
         const b = Bun.spawnSync([GCC as string, ...flags, "-shared", "-o", so, join(NATIVE, "userns.c")]);
         expect(b.stderr.toString()).toBe("");
         const r = Bun.spawnSync([process.execPath, FIXTURE], {
