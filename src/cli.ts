@@ -8,29 +8,10 @@
  * which costs more than Bun's whole start.
  */
 import { version } from "../package.json" with { type: "json" };
+import HELP_TEXT from "./cli-help.txt" with { type: "text" };
 
-const HELP = `Usage: bun-userns <command> [options]
-
-Commands:
-  run      run a command beside a parked helper in a new user namespace
-  exec     run a command inside new namespaces (like unshare(1))
-  enter    run a command inside a process's namespaces (like nsenter(1))
-  doctor   check what bun-userns needs on this machine
-  parse    validate a uid/gid mapping with the library's rules
-  mount    idmapped bind mount: bun-userns mount --map M SOURCE TARGET
-  umount   unmount: bun-userns umount [--lazy] TARGET
-  pin      pin namespaces to files: bun-userns pin -n --net=/run/netns/x
-  unpin    remove namespace pins: bun-userns unpin FILE...
-  bwrap    bubblewrap's command line over sandbox(): bun-userns bwrap --help
-
-Options:
-  -h, --help      show help (also: bun-userns <command> --help)
-  -V, --version   print the version
-
-Examples:
-  bun-userns run --map 0:1000:65536 --unshare mnt,net -- sh -c 'readlink /proc/$USERNS_PID/ns/user'
-  bun-userns doctor --path /var/lib/containers
-  bun-userns parse 0:1000:10,100:2000:5`;
+/** The help text: a file of its own, which the launcher also prints (without starting Bun). */
+const HELP = HELP_TEXT.replace(/\n$/, "");
 
 /** Each command's module, loaded when that command runs. */
 const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {

@@ -70,7 +70,8 @@ test("in a packed package (dist/ made at pack time) it runs dist/cli.js, and dis
   expect(r.out).toEqual([`${dir}/bun`, `${dir}/../bun-userns/dist/cli.js`, "exec", "--", "true"]);
   const b = run([join(dir, "bun-userns-bwrap"), "--help"], "/usr/bin:/bin");
   expect(b.out).toEqual([`${dir}/bun`, `${dir}/../bun-userns/dist/cli-bwrap.js`, "--help"]);
-  // The version and the help are src/cli.ts alone (nothing to gain from the bundle).
+  // The usage with no command is src/cli.ts alone (nothing to gain from the bundle); so are the version and the help
+  // when the package has no package.json or src/cli-help.txt to read them from (this one has neither).
   for (const a of [[], ["--version"], ["-V"], ["--help"], ["-h"], ["help"]])
     expect(run([join(dir, "bun-userns"), ...a], "/usr/bin:/bin").out).toEqual([
       `${dir}/bun`,
@@ -107,4 +108,29 @@ test("packages named src or bin in the project's node_modules (with a cli.ts, a 
     const file = name === "bun-userns" ? "cli.ts" : "cli-bwrap.ts";
     expect(r.out).toEqual([`${dir}/bun`, `${dir}/../bun-userns/src/${file}`, "--version"]);
   }
+});
+
+test("--version and --help need no Bun: package.json's version and src/cli-help.txt, as the CLI prints them", async () => {
+  // A package with no bun beside it and none on PATH: anything that needed Bun would exit 127.
+  const dir = binDir("nobun-info", false);
+  const pkg = join(dir, "..", "bun-userns");
+  const root = join(import.meta.dir, "..");
+  copyFileSync(join(root, "package.json"), join(pkg, "package.json"));
+  copyFileSync(join(root, "src", "cli-help.txt"), join(pkg, "src", "cli-help.txt"));
+  const cli = (args: string[]) =>
+    Bun.spawnSync([process.execPath, join(root, "src", "cli.ts"), ...args], { stdout: "pipe" }).stdout.toString();
+  for (const flag of ["--version", "-V"]) {
+    const r = Bun.spawnSync([join(dir, "bun-userns"), flag], { env: { PATH: "/usr/bin:/bin" }, stdout: "pipe" });
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout.toString()).toBe(cli([flag]));
+  }
+  for (const flag of ["--help", "-h", "help"]) {
+    const r = Bun.spawnSync([join(dir, "bun-userns"), flag], { env: { PATH: "/usr/bin:/bin" }, stdout: "pipe" });
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout.toString()).toBe(cli([flag]));
+  }
+  // Anything else still needs Bun.
+  expect(run([join(dir, "bun-userns"), "doctor"], "/usr/bin:/bin").code).toBe(127);
+  // bwrap's --version and --help are its own (the CLI's), through Bun.
+  expect(run([join(dir, "bun-userns-bwrap"), "--version"], "/usr/bin:/bin").code).toBe(127);
 });

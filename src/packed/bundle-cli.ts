@@ -19,7 +19,7 @@ if (process.argv[2] !== "--remove") {
   const files = [
     "package.json",
     ...readdirSync(join(ROOT, "src"), { recursive: true, encoding: "utf8" })
-      .filter((f) => f.endsWith(".ts") || f.endsWith(".json"))
+      .filter((f) => f.endsWith(".ts") || f.endsWith(".json") || f.endsWith(".txt"))
       .sort()
       .map((f) => `src/${f}`),
   ];

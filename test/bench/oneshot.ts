@@ -62,7 +62,7 @@ export function oneshotRows(runs: number): OneshotRows {
       { name: "bun-userns --version (packed)", argv: [PACKED, "--version"], limit: 1.1 },
       { name: "bun-userns --help (packed)", argv: [PACKED, "--help"], limit: 1.1 },
       { name: "bun-userns --version (checkout: src/)", argv: [BIN, "--version"] },
-      { name: "bun src/cli.ts --version (no launcher)", argv: [process.execPath, CLI, "--version"] },
+      { name: "bun src/cli.ts --version (Bun itself, no launcher)", argv: [process.execPath, CLI, "--version"] },
       {
         name: "bun -e 'await import(<an empty .ts file>)' (any import's floor)",
         argv: [process.execPath, "-e", `await import(${JSON.stringify(join(base, "empty.ts"))})`],
