@@ -117,20 +117,24 @@ test("--version and --help need no Bun: package.json's version and src/cli-help.
   const root = join(import.meta.dir, "..");
   copyFileSync(join(root, "package.json"), join(pkg, "package.json"));
   copyFileSync(join(root, "src", "cli-help.txt"), join(pkg, "src", "cli-help.txt"));
+  // A PATH with no bun (the machine's /usr/bin may hold one): only cat, which the refusal of other commands uses.
+  const PATH = join(base, "nobun-info-path");
+  mkdirSync(PATH);
+  symlinkSync(Bun.which("cat") as string, join(PATH, "cat"));
   const cli = (args: string[]) =>
     Bun.spawnSync([process.execPath, join(root, "src", "cli.ts"), ...args], { stdout: "pipe" }).stdout.toString();
   for (const flag of ["--version", "-V"]) {
-    const r = Bun.spawnSync([join(dir, "bun-userns"), flag], { env: { PATH: "/usr/bin:/bin" }, stdout: "pipe" });
+    const r = Bun.spawnSync([join(dir, "bun-userns"), flag], { env: { PATH }, stdout: "pipe" });
     expect(r.exitCode).toBe(0);
     expect(r.stdout.toString()).toBe(cli([flag]));
   }
   for (const flag of ["--help", "-h", "help"]) {
-    const r = Bun.spawnSync([join(dir, "bun-userns"), flag], { env: { PATH: "/usr/bin:/bin" }, stdout: "pipe" });
+    const r = Bun.spawnSync([join(dir, "bun-userns"), flag], { env: { PATH }, stdout: "pipe" });
     expect(r.exitCode).toBe(0);
     expect(r.stdout.toString()).toBe(cli([flag]));
   }
   // Anything else still needs Bun.
-  expect(run([join(dir, "bun-userns"), "doctor"], "/usr/bin:/bin").code).toBe(127);
+  expect(run([join(dir, "bun-userns"), "doctor"], PATH).code).toBe(127);
   // bwrap's --version and --help are its own (the CLI's), through Bun.
-  expect(run([join(dir, "bun-userns-bwrap"), "--version"], "/usr/bin:/bin").code).toBe(127);
+  expect(run([join(dir, "bun-userns-bwrap"), "--version"], PATH).code).toBe(127);
 });
