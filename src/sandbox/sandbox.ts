@@ -119,6 +119,19 @@ function checkFds(s: PlainSpec): void {
   }
 }
 
+/** A pipe (both ends recorded in this thread's registry), or the UsernsError of pipe2. */
+function pipeOrThrow(): { fds: [number, number]; recs: [number, number] } {
+  const p = processCodec.pipe();
+  if (typeof p === "number")
+    throw new UsernsError(`pipe2: ${errnoText(-p)}`, {
+      code: errnoName(-p),
+      errno: -p,
+      syscall: "pipe2",
+      step: "open",
+    });
+  return p;
+}
+
 /** Run argv in a sandbox described by spec (see SandboxSpec). */
 export function sandbox(argv: readonly string[], spec: SandboxSpec = {}): SandboxProcess {
   const s = checkSpec(argv, spec);
@@ -153,14 +166,7 @@ export function sandbox(argv: readonly string[], spec: SandboxSpec = {}): Sandbo
       if (sp === "ignore") childStdio[i] = -2;
       else if (typeof sp === "number") childStdio[i] = sp;
       else if (sp === "pipe") {
-        const p = processCodec.pipe();
-        if (typeof p === "number")
-          throw new UsernsError(`pipe2: ${errnoText(-p)}`, {
-            code: errnoName(-p),
-            errno: -p,
-            syscall: "pipe2",
-            step: "open",
-          });
+        const p = pipeOrThrow();
         const [parent, child] = i === 0 ? ([1, 0] as const) : ([0, 1] as const);
         ours.push(p.recs[parent]);
         theirs.push(p.recs[child]);
@@ -169,14 +175,7 @@ export function sandbox(argv: readonly string[], spec: SandboxSpec = {}): Sandbo
       }
     }
     // The exit pipe: the monitor alone keeps its write end (ours is closed below), so its EOF is the exit.
-    const ex = processCodec.pipe();
-    if (typeof ex === "number")
-      throw new UsernsError(`pipe2: ${errnoText(-ex)}`, {
-        code: errnoName(-ex),
-        errno: -ex,
-        syscall: "pipe2",
-        step: "open",
-      });
+    const ex = pipeOrThrow();
     ours.push(ex.recs[0]);
     theirs.push(ex.recs[1]);
     exitEnd = { fd: ex.fds[0], rec: ex.recs[0] };
