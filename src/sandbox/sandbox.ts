@@ -50,8 +50,8 @@ export interface SandboxProcess extends InsideProcess {
 /** The monitor's "end the sandbox, then clean up" (SIGRTMAX): what SIGKILL is turned into. */
 const SIG_KILL_SANDBOX = 64;
 
-/** Is / the initial ramfs (rootfs), which pivot_root refuses to leave? */
-function rootIsInitramfs(): boolean {
+/** Is / the initial ramfs (rootfs), which pivot_root refuses to leave (an initramfs-only VM)? */
+export function rootIsInitramfs(): boolean {
   try {
     const line = readFileSync("/proc/self/mountinfo", "utf8")
       .split("\n")

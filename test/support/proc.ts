@@ -2,6 +2,7 @@
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { rootIsInitramfs as sandboxRootIsInitramfs } from "../../src/sandbox/sandbox.ts";
 
 export const isRoot = process.getuid?.() === 0;
 export const ROOT_ONLY = "needs root (skipped: not running as uid 0)";
@@ -170,17 +171,8 @@ export function inNanosleep(pid: number): boolean {
   }
 }
 
-/** Is / the initial ramfs (rootfs), as in an initramfs-only VM? pivot_root refuses to leave it. */
-export const rootIsInitramfs = (() => {
-  try {
-    const line = readFileSync("/proc/self/mountinfo", "utf8")
-      .split("\n")
-      .find((l) => l.split(" ")[4] === "/");
-    return line !== undefined && line.split(" - ")[1]?.startsWith("rootfs ") === true;
-  } catch {
-    return false;
-  }
-})();
+/** Is / the initial ramfs (rootfs), as in an initramfs-only VM? pivot_root refuses to leave it (the library's test). */
+export const rootIsInitramfs = sandboxRootIsInitramfs();
 
 /**
  * HOME and TMPDIR for the processes a test runs as other uids: a fresh
