@@ -126,6 +126,22 @@ describe.skipIf(SKIP !== "")(`the sandbox's monitor${SKIP}`, () => {
     });
   });
 
+  test("a heap the application left full of non-zero bytes before the first sandbox() still gives the monitor its own image", () => {
+    // TinyCC's memory for our code is unzeroed heap: past the GOT's last entry lie whatever bytes were there.
+    const r = Bun.spawnSync([process.execPath, FIXTURE], {
+      stdout: "pipe",
+      stderr: "pipe",
+      env: { ...process.env, DIRTY_HEAP: "1" },
+    });
+    expect(r.stderr.toString()).toBe("");
+    expect(JSON.parse(r.stdout.toString().trim()) as Seen).toEqual({
+      code: 143,
+      execMapped: false,
+      imageMapped: true,
+      children: 0,
+    });
+  });
+
   test("a command named by /proc/self/exe runs Bun, as bwrap's runs bwrap (that command's monitor is a fork)", async () => {
     const p = sandbox(["/proc/self/exe", "-e", "console.log('bun', typeof Bun)"], {
       stdio: ["ignore", "pipe", "pipe"],
