@@ -20,7 +20,11 @@
  *    into the .so.
  *  - the request block (struct sreq and everything its offsets name), its
  *    header and tail; the stacks in it start as zeros (a hole of the memfd).
- *    What surrounds either in Bun's pages is zeros in the image.
+ *    What surrounds either in Bun's pages is zeros in the image. Inside
+ *    TinyCC's block, the alignment padding between its sections is what
+ *    Bun's heap held there (TinyCC mallocs the block and writes only its
+ *    sections): a few dozen bytes, copied as they are; the image is as
+ *    closed as Bun's memory (sealed, owned by the caller's namespace).
  * Its entry is SB_IMAGE_ENTRY (syscalls_*.h), which calls
  * bun_userns_image_main, which finds the block through sb_image_block:
  * that word is written into the image's copy of our data, never into Bun's.
@@ -111,8 +115,9 @@ static u64 sb_hex(const char *s, s32 *i)
 
 /* One line of /proc/self/maps ("lo-hi perms offset dev inode [path]"):
  * the mapping holding ADDR must be private, anonymous and rwx (TinyCC's
- * text); the main stack's start is noted. */
-static void sb_maps_line(const char *s, u64 addr, u64 *lo, u64 *hi, u64 *stack)
+ * text); the main stack's start is noted, and whether PROBE is in
+ * executable memory. */
+static void sb_maps_line(const char *s, u64 addr, u64 *lo, u64 *hi, u64 *stack, u64 probe, s32 *probe_x)
 {
 	s32 i = 0, f;
 	u64 a, b;
@@ -120,6 +125,7 @@ static void sb_maps_line(const char *s, u64 addr, u64 *lo, u64 *hi, u64 *stack)
 	if (s[i++] != '-') return;
 	b = sb_hex(s, &i);
 	if (s[i++] != ' ') return;
+	if (probe >= a && probe < b && s[i] && s[i + 1] && s[i + 2] == 'x') *probe_x = 1;
 	if (addr >= a && addr < b) {
 		/* rwxp, then offset, dev and inode 0, then no path */
 		if (s[i] != 'r' || s[i + 1] != 'w' || s[i + 2] != 'x' || s[i + 3] != 'p') return;
@@ -140,13 +146,15 @@ static void sb_maps_line(const char *s, u64 addr, u64 *lo, u64 *hi, u64 *stack)
 		*stack = a;
 }
 
-/* The rwx mapping holding ADDR (none for 0) and Bun's stack, from /proc/self/maps. */
-static s64 sb_maps(u64 addr, u64 *lo, u64 *hi, u64 *stack)
+/* The rwx mapping holding ADDR (none for 0), Bun's stack, and whether
+ * PROBE (0: none) is in executable memory, from /proc/self/maps. */
+static s64 sb_maps(u64 addr, u64 *lo, u64 *hi, u64 *stack, u64 probe, s32 *probe_x)
 {
 	char buf[4096];
 	s64 fd, n, have = 0, i, start;
 	s32 skipping = 0;
 	*lo = *hi = *stack = 0;
+	*probe_x = 0;
 	fd = sys4(SYS_openat, AT_FDCWD, (s64)"/proc/self/maps", O_RDONLY | O_CLOEXEC, 0);
 	if (fd < 0) return fd;
 	for (;;) {
@@ -156,7 +164,7 @@ static s64 sb_maps(u64 addr, u64 *lo, u64 *hi, u64 *stack)
 		for (start = 0, i = 0; i < have; i++) {
 			if (buf[i] != '\n') continue;
 			buf[i] = 0;
-			if (!skipping) sb_maps_line(buf + start, addr, lo, hi, stack);
+			if (!skipping) sb_maps_line(buf + start, addr, lo, hi, stack, probe, probe_x);
 			skipping = 0;
 			start = i + 1;
 		}
@@ -180,19 +188,24 @@ extern char _end[]; /* TinyCC's: the end of our bss */
 /* TinyCC's block: [its rwx text mapping's start, the GOT's end), one range. */
 static s32 sb_code(void)
 {
-	u64 lo, hi, stack, got, *w;
-	s32 i;
-	if (sb_maps((u64)&sb_code, &lo, &hi, &stack) < 0 || !lo || !stack) return -1;
+	u64 lo, hi, stack, got, a, z, top, *w;
+	s32 i, x;
+	if (sb_maps((u64)&sb_code, &lo, &hi, &stack, 0, &x) < 0 || !lo || !stack) return -1;
 	got = ((u64)_end + 7) & ~7UL;
 	if (got < hi || got - lo > SB_IMAGE_MAX) return -1;
 	/* The GOT: three reserved words, then addresses of our own functions
-	 * and data (_end's is the GOT's own start), then the zeros of the
-	 * block's unused end. Anything else (an entry TinyCC resolved into
-	 * Bun, such as the memset it calls for an initialised local) and the
-	 * monitor is a fork: its code would call outside the image. */
+	 * and data (_end's is the GOT's own start), then the block's unused
+	 * end, which TinyCC never wrote: its memory is malloc'd, so that end
+	 * holds whatever Bun's heap held there (zeros only in a fresh heap).
+	 * The first word that is none of ours ends the GOT, unless it points
+	 * into executable memory: an entry TinyCC resolved into Bun or libc
+	 * (the memset it calls for an initialised local), and the monitor is
+	 * a fork, its code would call outside the image. (Our code refers to
+	 * no data outside itself: -nostdlib, nothing to link it to.) */
 	w = (u64 *)got;
 	for (i = 3; i < 4096 && w[i] >= lo && w[i] <= got; i++) {}
-	if (i == 4096 || w[i] != 0) return -1;
+	if (i == 4096) return -1;
+	if (w[i] != 0 && (sb_maps(0, &a, &z, &top, w[i], &x) < 0 || x)) return -1;
 	sb_image_lo = lo;
 	sb_image_hi = got + 8 * (u64)i;
 	sb_image_stack = stack;
@@ -248,7 +261,8 @@ static s32 sb_code(void)
 	u64 phoff = *(const u64 *)(eh + 32), base = 0, dyn = 0, lo, hi, stack, a, z;
 	u64 tag, val, symtab = 0, rela = 0, relasz = 0, jmprel = 0, pltsz = 0;
 	s32 i, phnum = *(const u16 *)(eh + 56), loads = 0;
-	if (sb_maps(0, &lo, &hi, &stack) < 0 || !stack) return -1;
+	s32 x;
+	if (sb_maps(0, &lo, &hi, &stack, 0, &x) < 0 || !stack) return -1;
 	sb_image_lo = ~0UL;
 	sb_image_hi = 0;
 	for (i = 0; i < phnum; i++) {
