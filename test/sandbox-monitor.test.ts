@@ -2,7 +2,17 @@
 // a copy of Bun's memory; a fork of Bun when no image can run; and sealed
 // against the sandbox's processes either way.
 import { describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync } from "node:fs";
+import {
+  closeSync,
+  constants,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  writeSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type SandboxMount, sandbox } from "../src/index.ts";
@@ -187,6 +197,71 @@ describe.skipIf(SKIP !== "")(`the monitor and the init against the sandbox's roo
     const [out, code] = await Promise.all([new Response(p.stdout).text(), p.exited]);
     expect([code, out]).toEqual([0, "mem denied\nmaps denied\ncaps\n"]);
   });
+
+  // What of theirs a prober reaches: each line a success (nothing but "checked" when all is closed).
+  const reach = (pids: string) =>
+    `for p in ${pids}; do for f in mem environ exe; do (exec 3</proc/$p/$f) 2>/dev/null && echo "$p $f opened"; done; ` +
+    `readlink /proc/$p/exe >/dev/null 2>&1 && echo "$p exe read"; ` +
+    `ls /proc/$p/map_files >/dev/null 2>&1 && echo "$p map_files listed"; ` +
+    `for d in /proc/$p/fd/*; do readlink $d >/dev/null 2>&1 && echo "$d read"; (exec 3<$d) 2>/dev/null && echo "$d opened"; done; ` +
+    "done; echo checked";
+  const NSENTER = Bun.which("nsenter") && Bun.which("setpriv") ? "" : " (needs util-linux nsenter and setpriv)";
+
+  test.skipIf(NSENTER !== "")(
+    `before the command's exec (blockFd) and after it, the monitor's, the init's and the command's memory, image (exe, map_files) and fds are closed to a process entered into the sandbox and to another host uid${NSENTER}`,
+    async () => {
+      const path = join(tmpdir(), `bun-userns-block-${process.pid}`);
+      Bun.spawnSync(["mkfifo", path]);
+      const probe = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+      const w = openSync(path, constants.O_WRONLY);
+      const r = openSync(path, constants.O_RDONLY);
+      closeSync(probe);
+      rmSync(path);
+      const p = sandbox(["/bin/sh", "-c", "echo ran; exec sleep 600"], { ...spec("pid"), blockFd: r });
+      closeSync(r);
+      try {
+        const inside = () =>
+          Bun.spawnSync(["nsenter", "-t", String(p.sandboxPid), "-U", "-m", "-p", "/bin/sh", "-c", reach("1 2")], {
+            stdout: "pipe",
+          }).stdout.toString();
+        const hostPids = () =>
+          [
+            p.pid,
+            p.sandboxPid,
+            ...readFileSync(`/proc/${p.sandboxPid}/task/${p.sandboxPid}/children`, "utf8").trim().split(/\s+/),
+          ].join(" ");
+        const entered = (pids: string) =>
+          Bun.spawnSync(["nsenter", "-t", String(p.sandboxPid), "-U", "/bin/sh", "-c", reach(pids)], {
+            stdout: "pipe",
+          }).stdout.toString();
+        const foreign = (pids: string) =>
+          Bun.spawnSync(
+            ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", "/bin/sh", "-c", reach(pids)],
+            { stdout: "pipe" },
+          ).stdout.toString();
+        // Before the exec: the command (pid 2) is our code still, waiting on blockFd in the monitor's image.
+        const before = hostPids();
+        expect(before.split(" ").length).toBe(3);
+        expect(readFileSync(`/proc/${before.split(" ")[2]}/cmdline`, "utf8")).toBe("bun-userns-monitor\0");
+        expect([inside(), entered(before), foreign(before)]).toEqual(["checked\n", "checked\n", "checked\n"]);
+        writeSync(w, "x");
+        const reader = (p.stdout as ReadableStream<Uint8Array>).getReader();
+        expect(new TextDecoder().decode((await reader.read()).value)).toBe("ran\n");
+        // After: the command is sleep (its own mm, uid 1000 inside: not ours to defend), the init and monitor remain.
+        const after = `${p.pid} ${p.sandboxPid}`;
+        expect([inside().replace(/^2 .*\n|^\/proc\/2\/.*\n/gm, ""), entered(after), foreign(after)]).toEqual([
+          "checked\n",
+          "checked\n",
+          "checked\n",
+        ]);
+        reader.releaseLock();
+      } finally {
+        closeSync(w);
+        p.kill("SIGKILL");
+        await p.exited;
+      }
+    },
+  );
 
   test.skipIf(!existsSync("/usr/bin/strace"))("ptrace attach to the init fails (needs strace)", async () => {
     const p = sandbox(["/bin/sh", "-c", "strace -p 1 -e trace=none 2>&1 | head -1; echo done"], spec("pid"));
