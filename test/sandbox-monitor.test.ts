@@ -8,6 +8,7 @@ import {
   existsSync,
   mkdtempSync,
   openSync,
+  readdirSync,
   readFileSync,
   realpathSync,
   rmSync,
@@ -159,6 +160,60 @@ describe.skipIf(SKIP !== "")(`the sandbox's monitor${SKIP}`, () => {
     });
     const [out, code] = await Promise.all([new Response(p.stdout).text(), p.exited]);
     expect([code, out]).toEqual([0, "bun object\n"]);
+  });
+});
+
+describe.skipIf(SKIP !== "")(`descriptors across threads${SKIP}`, () => {
+  test("a sandbox started on another thread holds none of ours while its start runs: closing a running command's stdin is its EOF", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "bun-userns-held-"));
+    const fifo = join(dir, "fifo");
+    Bun.spawnSync(["mkfifo", fifo]);
+    const worker = new Worker(join(import.meta.dir, "fixtures", "held-sandbox-worker.ts"));
+    const messages: unknown[] = [];
+    let heard: () => void = () => {};
+    worker.onmessage = (e) => {
+      messages.push(e.data);
+      heard();
+    };
+    const next = () => new Promise<void>((res) => (heard = res));
+    // The command waits for EOF on its stdin, which our end (Bun's table) holds open.
+    const p = sandbox(["/bin/sh", "-c", "cat; echo eof"], {
+      stdio: ["pipe", "pipe", "inherit"],
+      mounts: SYSTEM,
+    });
+    let held = false;
+    try {
+      const started = next();
+      worker.postMessage({ dir });
+      await started;
+      // The Worker's start is held once its view waits in the FIFO's open (a reader there, no writer).
+      const deadline = Date.now() + 20_000;
+      const waiting = () =>
+        readdirSync("/proc").some((pid) => {
+          try {
+            return /^\d+$/.test(pid) && readFileSync(`/proc/${pid}/wchan`, "utf8") === "wait_for_partner";
+          } catch {
+            return false;
+          }
+        });
+      while (!waiting() && Date.now() < deadline) await Bun.sleep(5);
+      held = waiting();
+      expect(held).toBe(true);
+      await (p.stdin as WritableStream<Uint8Array>).close();
+      // EOF reaches the command while the other start is still held (the deadline only bounds a failure).
+      const out = await Promise.race([new Response(p.stdout).text(), Bun.sleep(5_000).then(() => "no eof")]);
+      expect(out).toBe("eof\n");
+      expect(await p.exited).toBe(0);
+    } finally {
+      p.kill("SIGKILL");
+      await p.exited;
+      // Release the held start: a writer opens (and closes) the FIFO.
+      const done = next();
+      if (held) closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK));
+      await Promise.race([done, Bun.sleep(10_000)]);
+      worker.terminate();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
