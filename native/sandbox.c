@@ -923,6 +923,12 @@ static void sb_entering_main(struct sreq *r)
 	/* stdio onto 0-2, as a command's (exec.c). */
 	rc = exec_stdio(r->stdio);
 	if (rc < 0) sb_fail(r, S_STDIO, rc, -1);
+	/* Our fd table is a copy of Bun's whole table, other threads' pipe
+	 * ends among them (a running command's stdin): held until the start
+	 * ends, which the view may hold up, they would keep those pipes open.
+	 * Only what the start needs stays. */
+	r->epipe[0] = r->epipe[1] = -1;
+	sb_keep_fds(r);
 	rc = sys2(SYS_pipe2, (s64)r->epipe, O_CLOEXEC);
 	if (rc < 0) sb_fail(r, S_PIPE, rc, -1);
 	sb_start_monitor(r);
