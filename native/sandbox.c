@@ -637,18 +637,27 @@ static void sb_abandon(struct sreq *r, s32 x, s32 status)
 	sys1(SYS_exit_group, status < 0 ? 1 : status);
 }
 
-/* Until the init says the command runs (or it died, or sits in a stop). */
+/* Until the init says the command runs (or it died, or sits in a stop, or
+ * Bun's thread is gone: its SIG_KILL_SANDBOX, blocked like every signal
+ * here, is looked for each time, or a view held up, a FIFO's open say,
+ * would keep us and the first process for good). */
 static int sb_wait_ready(struct sreq *r, s32 x)
 {
 	struct sout *o = sb_out(r);
 	struct ktimespec t;
 	u8 info[128];
+	u64 death = 1UL << (SIG_KILL_SANDBOX - 1);
 	for (;;) {
 		if (*(volatile s32 *)&o->ready) return 1;
 		t.sec = 0;
 		t.nsec = SB_CHECK_NS;
 		sys4(SYS_futex, (s64)&o->ready, FUTEX_WAIT, 0, (s64)&t);
 		if (*(volatile s32 *)&o->ready) return 1;
+		t.nsec = 0;
+		if (sys4(SB_rt_sigtimedwait, (s64)&death, (s64)info, (s64)&t, 8) == SIG_KILL_SANDBOX) {
+			if (o->step == S_NONE) fail(o, S_KILLED, -E_INTR);
+			return 0;
+		}
 		mem_zero(info, sizeof info);
 		if (sys5(SYS_waitid, P_PID, x, (s64)info, WEXITED | WSTOPPED | WNOHANG | WNOWAIT | WALL, 0) < 0) return 0;
 		if (SI_PID(info) == 0) continue;
