@@ -188,14 +188,26 @@ describe.skipIf(SKIP !== "")(`descriptors across threads${SKIP}`, () => {
       await started;
       // The Worker's start is held once its view waits in the FIFO's open (a reader there, no writer).
       const deadline = Date.now() + 20_000;
+      // Held: a process of that start (a child of one of our children: the monitor's first process) waits there.
+      const childrenOf = (pid: number) => {
+        try {
+          return readdirSync(`/proc/${pid}/task`).flatMap((t) =>
+            readFileSync(`/proc/${pid}/task/${t}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number),
+          );
+        } catch {
+          return [];
+        }
+      };
       const waiting = () =>
-        readdirSync("/proc").some((pid) => {
-          try {
-            return /^\d+$/.test(pid) && readFileSync(`/proc/${pid}/wchan`, "utf8") === "wait_for_partner";
-          } catch {
-            return false;
-          }
-        });
+        childrenOf(process.pid)
+          .flatMap(childrenOf)
+          .some((pid) => {
+            try {
+              return readFileSync(`/proc/${pid}/wchan`, "utf8") === "wait_for_partner";
+            } catch {
+              return false;
+            }
+          });
       while (!waiting() && Date.now() < deadline) await Bun.sleep(5);
       held = waiting();
       expect(held).toBe(true);
