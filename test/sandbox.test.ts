@@ -449,57 +449,63 @@ await p.exited;`,
 });
 
 describe.skipIf(!isRoot || rootIsInitramfs)(`a caller that dies during the start (needs uid 0)${PIVOT}`, () => {
-  test("SIGKILL of the caller while the view waits (a lock file's FIFO) leaves no monitor, no init and no mount point", async () => {
-    const d = hostDir();
-    Bun.spawnSync(["mkfifo", join(d, "fifo")]);
-    const script = join(base, "held-caller.ts");
-    writeFileSync(
-      script,
-      `import { sandbox } from ${JSON.stringify(join(import.meta.dir, "../src/index.ts"))};
-sandbox(["/bin/true"], {
+  test.each([
+    ["with a pid namespace (an init)", ""],
+    ["without one (the first process becomes the command)", `namespaces: ["user", "mnt"],`],
+  ])(
+    "SIGKILL of the caller while the view waits (a lock file's FIFO) leaves no monitor, no first process and no mount point: %s",
+    async (_, namespaces) => {
+      const d = hostDir();
+      Bun.spawnSync(["mkfifo", join(d, "fifo")]);
+      const script = join(base, "held-caller.ts");
+      writeFileSync(
+        script,
+        `import { sandbox } from ${JSON.stringify(join(import.meta.dir, "../src/index.ts"))};
+sandbox(["/bin/true"], {${namespaces}
   mounts: [{ type: "ro-bind", source: "/usr", target: "/usr" }, { type: "symlink", target: "/bin", linkTo: "usr/bin" },
     { type: "bind", source: ${JSON.stringify(d)}, target: "/w" }, { type: "tmpfs", target: "/w/m" }],
   lockFiles: ["/w/fifo"],
 });`,
-    );
-    const caller = Bun.spawn([process.execPath, script], { stdout: "ignore", stderr: "inherit" });
-    const childrenOf = (pid: number) => {
-      try {
-        return readdirSync(`/proc/${pid}/task`).flatMap((t) =>
-          readFileSync(`/proc/${pid}/task/${t}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number),
-        );
-      } catch {
-        return [];
+      );
+      const caller = Bun.spawn([process.execPath, script], { stdout: "ignore", stderr: "inherit" });
+      const childrenOf = (pid: number) => {
+        try {
+          return readdirSync(`/proc/${pid}/task`).flatMap((t) =>
+            readFileSync(`/proc/${pid}/task/${t}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number),
+          );
+        } catch {
+          return [];
+        }
+      };
+      const wchan = (pid: number) => {
+        try {
+          return readFileSync(`/proc/${pid}/wchan`, "utf8");
+        } catch {
+          return "";
+        }
+      };
+      // The view is built (its mount point made on the host) and the init waits in the FIFO's open.
+      let monitor = 0;
+      let init = 0;
+      for (let i = 0; i < 2000 && !(init > 0 && wchan(init) === "wait_for_partner"); i++) {
+        await Bun.sleep(10);
+        monitor = childrenOf(caller.pid).find((c) => wchan(c) !== "" && childrenOf(c).length > 0) ?? 0;
+        init = monitor > 0 ? (childrenOf(monitor)[0] ?? 0) : 0;
       }
-    };
-    const wchan = (pid: number) => {
-      try {
-        return readFileSync(`/proc/${pid}/wchan`, "utf8");
-      } catch {
-        return "";
-      }
-    };
-    // The view is built (its mount point made on the host) and the init waits in the FIFO's open.
-    let monitor = 0;
-    let init = 0;
-    for (let i = 0; i < 2000 && !(init > 0 && wchan(init) === "wait_for_partner"); i++) {
-      await Bun.sleep(10);
-      monitor = childrenOf(caller.pid).find((c) => wchan(c) !== "" && childrenOf(c).length > 0) ?? 0;
-      init = monitor > 0 ? (childrenOf(monitor)[0] ?? 0) : 0;
-    }
-    expect(wchan(init)).toBe("wait_for_partner");
-    expect(readdirSync(d).sort()).toEqual(["fifo", "m"]);
-    caller.kill("SIGKILL");
-    await caller.exited;
-    // Both end and the host is cleaned (the deadline only bounds a failure: a held monitor waits for good).
-    const gone = (pid: number) =>
-      !existsSync(`/proc/${pid}`) || readFileSync(`/proc/${pid}/stat`, "utf8").includes(") Z");
-    for (let i = 0; i < 1000 && !(gone(monitor) && gone(init)); i++) await Bun.sleep(10);
-    const left = [monitor, init].filter((pid) => !gone(pid));
-    for (const pid of left) process.kill(pid, "SIGKILL");
-    expect(left).toEqual([]);
-    expect(readdirSync(d).sort()).toEqual(["fifo"]);
-  });
+      expect(wchan(init)).toBe("wait_for_partner");
+      expect(readdirSync(d).sort()).toEqual(["fifo", "m"]);
+      caller.kill("SIGKILL");
+      await caller.exited;
+      // Both end and the host is cleaned (the deadline only bounds a failure: a held monitor waits for good).
+      const gone = (pid: number) =>
+        !existsSync(`/proc/${pid}`) || readFileSync(`/proc/${pid}/stat`, "utf8").includes(") Z");
+      for (let i = 0; i < 1000 && !(gone(monitor) && gone(init)); i++) await Bun.sleep(10);
+      const left = [monitor, init].filter((pid) => !gone(pid));
+      for (const pid of left) process.kill(pid, "SIGKILL");
+      expect(left).toEqual([]);
+      expect(readdirSync(d).sort()).toEqual(["fifo"]);
+    },
+  );
 });
 
 describe.skipIf(!isRoot || rootIsInitramfs)(`escape attempts (needs uid 0)${PIVOT}`, () => {
