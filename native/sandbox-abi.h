@@ -136,6 +136,8 @@ struct sout {
 	u64 ns_user;
 	s32 first_fd; /* pidns with "pid": the first process's pidfd, from the intermediate */
 	s32 image;    /* 1 once the monitor runs as its own image (monitor-image.c) */
+	s32 xgate;    /* futex: 1 until the first process exec'd (the command) or exited; the kernel clears it */
+	s32 pad;
 };
 
 /* Every step that can fail, with its syscall: part of the contract (the loader compares it whole). */

@@ -519,6 +519,9 @@ static void sb_first_main(struct sreq *r)
 	s64 rc, q;
 	s32 n, proc = -1;
 
+	/* The gate: the kernel clears it at our exec (the command's) or exit,
+	 * which the monitor waits for when there is no init to say "ready". */
+	sys1(SYS_set_tid_address, (s64)&o->xgate);
 	/* Our parent is the monitor: seen as 0 from a new pid namespace. */
 	rc = sys0(SYS_getppid);
 	if (sys2(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL) < 0 ||
@@ -637,22 +640,24 @@ static void sb_abandon(struct sreq *r, s32 x, s32 status)
 	sys1(SYS_exit_group, status < 0 ? 1 : status);
 }
 
-/* Until the init says the command runs (or it died, or sits in a stop, or
- * Bun's thread is gone: its SIG_KILL_SANDBOX, blocked like every signal
- * here, is looked for each time, or a view held up, a FIFO's open say,
- * would keep us and the first process for good). */
-static int sb_wait_ready(struct sreq *r, s32 x)
+/* Until WORD (in the report page) is no longer WAS: the init said the
+ * command runs (ready), or the first process exec'd or exited (its gate,
+ * cleared by the kernel). 0 if it died or sits in a stop first, or Bun's
+ * thread is gone: its SIG_KILL_SANDBOX, blocked like every signal here, is
+ * looked for each time, or a view held up (a FIFO's open, say) would keep
+ * us and the first process for good. */
+static int sb_wait_start(struct sreq *r, s32 x, s32 *word, s32 was)
 {
 	struct sout *o = sb_out(r);
 	struct ktimespec t;
 	u8 info[128];
 	u64 death = 1UL << (SIG_KILL_SANDBOX - 1);
 	for (;;) {
-		if (*(volatile s32 *)&o->ready) return 1;
+		if (*(volatile s32 *)word != was) return 1;
 		t.sec = 0;
 		t.nsec = SB_CHECK_NS;
-		sys4(SYS_futex, (s64)&o->ready, FUTEX_WAIT, 0, (s64)&t);
-		if (*(volatile s32 *)&o->ready) return 1;
+		sys4(SYS_futex, (s64)word, FUTEX_WAIT, was, (s64)&t);
+		if (*(volatile s32 *)word != was) return 1;
 		t.nsec = 0;
 		if (sys4(SB_rt_sigtimedwait, (s64)&death, (s64)info, (s64)&t, 8) == SIG_KILL_SANDBOX) {
 			if (o->step == S_NONE) fail(o, S_KILLED, -E_INTR);
@@ -661,6 +666,8 @@ static int sb_wait_ready(struct sreq *r, s32 x)
 		mem_zero(info, sizeof info);
 		if (sys5(SYS_waitid, P_PID, x, (s64)info, WEXITED | WSTOPPED | WNOHANG | WNOWAIT | WALL, 0) < 0) return 0;
 		if (SI_PID(info) == 0) continue;
+		/* It may have got there just before it exited. */
+		if (*(volatile s32 *)word != was) return 1;
 		if (SI_CODE(info) == CLD_STOPPED && o->step == S_NONE) fail(o, S_STOPPED, -E_INTR);
 		return 0;
 	}
@@ -714,13 +721,14 @@ static void sb_overlay_close(struct sreq *r, struct sop *op)
 }
 
 /* How the sandbox's first process is cloned: it shares our memory and fd
- * table; without an init or an early report we wait (CLONE_VFORK) until the
- * command it becomes has exec'd. */
+ * table. Not CLONE_VFORK, even where we wait for the command it becomes to
+ * exec: a vfork wait ends only for a fatal signal, and ours are blocked, so
+ * Bun's death would go unseen while the view is held up (sb_wait_start
+ * waits on its gate instead). */
 static u64 sb_first_flags(struct sreq *r)
 {
-	s32 init = (r->opts & SO_NEW_PID) && !(r->opts & SO_AS_PID1);
-	s32 early = r->block_fd >= 0 || r->userns_block_fd >= 0;
-	return CLONE_VM | CLONE_FILES | SIGCHLD_ | (init || early ? 0 : CLONE_VFORK);
+	(void)r;
+	return CLONE_VM | CLONE_FILES | SIGCHLD_;
 }
 
 /* The intermediate I (pidns with "pid"): setns left our children's pid
@@ -751,13 +759,14 @@ static s64 sb_first_below(struct sreq *r)
 	char path[64];
 	s64 i, x;
 	o->first_fd = -1;
+	o->xgate = 1;
 	/* I's stack: the lower half of the command's quarter (the command and
 	 * the nesting child run on its upper half, while I may still wait). */
 	i = bun_userns_clone_trampoline(CLONE_VM | CLONE_FILES | SIGCHLD_,
 					sb_stack_at(r, (s64)r->stack_len / 8), 0, r,
 					(void *)sb_intermediate_main);
 	if (i < 0) sb_fail(r, S_FORK, i, -1);
-	/* I exits once the first process is running (or has exec'd, as vfork waits). */
+	/* I exits once the first process is running. */
 	wait_retry(P_PID, i, info, WEXITED | WALL);
 	if (o->first_fd < 0) {
 		if (o->step == S_NONE) fail(o, S_FORK, -E_SRCH);
@@ -824,16 +833,17 @@ static void sb_monitor_main(struct sreq *r)
 			rc = sys1(SYS_unshare, CLONE_NEWPID);
 			if (rc < 0) sb_fail(r, S_UNSHARE, rc, -1);
 		}
+		o->xgate = 1;
 		x = bun_userns_clone_trampoline(sb_first_flags(r), sb_stack(r, 2), 0, r, (void *)sb_first_main);
 		if (x < 0) sb_fail(r, S_FORK, x, -1);
 	}
 	o->first = (s32)x; /* in the report page: our memory is a copy */
-	if (wait ? !sb_wait_ready(r, (s32)x) : o->step != S_NONE) {
+	if (wait ? !sb_wait_start(r, (s32)x, &o->ready, 0) : !sb_wait_start(r, (s32)x, &o->xgate, 1) || o->step != S_NONE) {
 		if (o->step == S_NONE) fail(o, S_KILLED, -E_INTR);
 		sb_abandon(r, (s32)x, -1);
 	}
-	/* vfork returned (no init): the command exec'd, or failed and said so
-	 * above. One that exits at once is reaped by the monitor's loop. */
+	/* No init: the command exec'd (its gate cleared), or failed and said
+	 * so above. One that exits at once is reaped by the monitor's loop. */
 	/* Started: let the entering child go (EOF), keep nothing but the records. */
 	for (i = 0; i < r->nops && !early; i++) {
 		if (ops[i].type == SOP_BIND && ops[i].src >= 0) sys1(SYS_close, ops[i].src);
