@@ -1058,8 +1058,13 @@ s32 bun_userns_sandbox(struct sreq *r)
 	for (i = 0; i < 6; i++) r->ns[i] = o->ns[i];
 	r->ns_user = o->ns_user;
 	if (r->step == S_NONE && (SI_CODE(info) != CLD_EXITED || SI_STATUS(info) != 0)) fail(r, S_KILLED, -E_INTR);
-	/* A monitor whose image never ran: our child (CLONE_PARENT), gone. */
-	if (r->dead > 0) exec_reap_pid(r->dead, info);
+	/* A monitor whose image never ran: our child (CLONE_PARENT), gone. The
+	 * entering child may have died before it forked another: then copy
+	 * still names this one, whose pid is free once reaped (never signalled). */
+	if (r->dead > 0) {
+		exec_reap_pid(r->dead, info);
+		if (r->copy == r->dead) r->copy = 0;
+	}
 	if (r->copy > 0) {
 		if (r->step != S_NONE) {
 			/* It cleans the host and exits by itself; told again in case it still waits. */
