@@ -164,7 +164,7 @@ describe.skipIf(SKIP !== "")(`the sandbox's monitor${SKIP}`, () => {
 });
 
 describe.skipIf(SKIP !== "")(`descriptors across threads${SKIP}`, () => {
-  test("a sandbox started on another thread holds none of ours while its start runs: closing a running command's stdin is its EOF", async () => {
+  test("a sandbox started on another thread holds none of ours while its start runs: closing the write end of a running command's stdin is its EOF", async () => {
     const dir = mkdtempSync(join(tmpdir(), "bun-userns-held-"));
     const fifo = join(dir, "fifo");
     Bun.spawnSync(["mkfifo", fifo]);
@@ -176,11 +176,18 @@ describe.skipIf(SKIP !== "")(`descriptors across threads${SKIP}`, () => {
       heard();
     };
     const next = () => new Promise<void>((res) => (heard = res));
-    // The command waits for EOF on its stdin, which our end (Bun's table) holds open.
+    // The command waits for EOF on its stdin: a pipe whose write end only Bun's table holds (ours, by number).
+    const stdin = join(dir, "stdin");
+    Bun.spawnSync(["mkfifo", stdin]);
+    const probe = openSync(stdin, constants.O_RDONLY | constants.O_NONBLOCK);
+    let w = openSync(stdin, constants.O_WRONLY);
+    const r = openSync(stdin, constants.O_RDONLY);
+    closeSync(probe);
     const p = sandbox(["/bin/sh", "-c", "cat; echo eof"], {
-      stdio: ["pipe", "pipe", "inherit"],
+      stdio: [r, "pipe", "inherit"],
       mounts: SYSTEM,
     });
+    closeSync(r);
     let held = false;
     try {
       const started = next();
@@ -211,12 +218,14 @@ describe.skipIf(SKIP !== "")(`descriptors across threads${SKIP}`, () => {
       while (!waiting() && Date.now() < deadline) await Bun.sleep(5);
       held = waiting();
       expect(held).toBe(true);
-      await (p.stdin as WritableStream<Uint8Array>).close();
+      closeSync(w);
+      w = -1;
       // EOF reaches the command while the other start is still held (the deadline only bounds a failure).
       const out = await Promise.race([new Response(p.stdout).text(), Bun.sleep(5_000).then(() => "no eof")]);
       expect(out).toBe("eof\n");
       expect(await p.exited).toBe(0);
     } finally {
+      if (w >= 0) closeSync(w);
       p.kill("SIGKILL");
       await p.exited;
       // Release the held start: a writer opens (and closes) the FIFO.
