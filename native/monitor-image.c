@@ -95,12 +95,28 @@ static void sb_set_cloexec(struct sreq *r, s32 on)
 #define SB_IMAGE_PATCHES 128 /* words of the copy to write (a .so's PLT slots) */
 
 /* Where our code and data start and end, what of it to copy and what to
- * write over the copy, and where Bun's stack is: found once (our code
- * never moves); state 0 unknown, 1 found, -1 unusable (the monitor forks). */
-static s32 sb_image_state, sb_image_nranges, sb_image_npatches;
-static u64 sb_image_lo, sb_image_hi, sb_image_stack;
-static u64 sb_image_range[2 * SB_IMAGE_RANGES];   /* [from, to) */
-static u64 sb_image_patch[2 * SB_IMAGE_PATCHES]; /* address, value */
+ * write over the copy, and where Bun's stack is. */
+struct sb_region {
+	s32 nranges, npatches;
+	u64 lo, hi, stack;
+	u64 range[2 * SB_IMAGE_RANGES];   /* [from, to) */
+	u64 patch[2 * SB_IMAGE_PATCHES]; /* address, value */
+};
+
+/* Found once (our code never moves); state 0 unknown, 1 found, -1
+ * unusable (the monitor forks). Found into a local copy and published
+ * whole before the state says so: a gcc library's statics are shared by
+ * every thread (TinyCC's are its own thread's compile), and two threads'
+ * first calls may find it at once (they write the same words). */
+static s32 sb_image_state;
+static struct sb_region sb_found;
+#if defined(__TINYC__)
+#define SB_STATE_LOAD() (*(volatile s32 *)&sb_image_state)
+#define SB_STATE_STORE(v) (*(volatile s32 *)&sb_image_state = (v))
+#else
+#define SB_STATE_LOAD() __atomic_load_n(&sb_image_state, __ATOMIC_ACQUIRE)
+#define SB_STATE_STORE(v) __atomic_store_n(&sb_image_state, (v), __ATOMIC_RELEASE)
+#endif
 
 static u64 sb_hex(const char *s, s32 *i)
 {
@@ -186,7 +202,7 @@ static s64 sb_maps(u64 addr, u64 *lo, u64 *hi, u64 *stack, u64 probe, s32 *probe
 extern char _end[]; /* TinyCC's: the end of our bss */
 
 /* TinyCC's block: [its rwx text mapping's start, the GOT's end), one range. */
-static s32 sb_code(void)
+static s32 sb_code(struct sb_region *g)
 {
 	u64 lo, hi, stack, got, a, z, top, *w;
 	s32 i, x;
@@ -206,12 +222,12 @@ static s32 sb_code(void)
 	for (i = 3; i < 4096 && w[i] >= lo && w[i] <= got; i++) {}
 	if (i == 4096) return -1;
 	if (w[i] != 0 && (sb_maps(0, &a, &z, &top, w[i], &x) < 0 || x)) return -1;
-	sb_image_lo = lo;
-	sb_image_hi = got + 8 * (u64)i;
-	sb_image_stack = stack;
-	sb_image_range[0] = sb_image_lo;
-	sb_image_range[1] = sb_image_hi;
-	sb_image_nranges = 1;
+	g->lo = lo;
+	g->hi = got + 8 * (u64)i;
+	g->stack = stack;
+	g->range[0] = g->lo;
+	g->range[1] = g->hi;
+	g->nranges = 1;
 	return 0;
 }
 
@@ -221,16 +237,16 @@ static s32 sb_code(void)
 extern const u8 __ehdr_start[] __attribute__((visibility("hidden")));
 
 /* A .dynamic pointer: absolute once ld.so relocated it, else from BASE. */
-static u64 sb_dyn_ptr(u64 v, u64 base)
+static u64 sb_dyn_ptr(struct sb_region *g, u64 v, u64 base)
 {
-	if (v >= sb_image_lo && v < sb_image_hi) return v;
-	return v < sb_image_hi - sb_image_lo ? base + v : 0;
+	if (v >= g->lo && v < g->hi) return v;
+	return v < g->hi - g->lo ? base + v : 0;
 }
 
 /* The relocations of one table: what ld.so applied must point into us; a
  * PLT slot (perhaps still lazy, its resolver in ld.so) is written in the
  * copy with its own symbol's address. -1 for anything else. */
-static s32 sb_relocs(u64 base, u64 table, u64 size, u64 symtab)
+static s32 sb_relocs(struct sb_region *g, u64 base, u64 table, u64 size, u64 symtab)
 {
 	u64 k, off, info, type, value;
 	const u8 *sym;
@@ -241,21 +257,21 @@ static s32 sb_relocs(u64 base, u64 table, u64 size, u64 symtab)
 		if (type == SB_R_RELATIVE) continue;
 		if (type == SB_R_GLOB_DAT || type == SB_R_ABS64) {
 			value = *(const u64 *)(base + off);
-			if (value < sb_image_lo || value >= sb_image_hi) return -1;
+			if (value < g->lo || value >= g->hi) return -1;
 			continue;
 		}
-		if (type != SB_R_JUMP_SLOT || !symtab || sb_image_npatches == SB_IMAGE_PATCHES) return -1;
+		if (type != SB_R_JUMP_SLOT || !symtab || g->npatches == SB_IMAGE_PATCHES) return -1;
 		sym = (const u8 *)(symtab + 24 * (info >> 32));
 		if (*(const u16 *)(sym + 6) == 0) return -1; /* undefined: defined elsewhere, outside us */
-		sb_image_patch[2 * sb_image_npatches] = base + off;
-		sb_image_patch[2 * sb_image_npatches + 1] = base + *(const u64 *)(sym + 8);
-		sb_image_npatches++;
+		g->patch[2 * g->npatches] = base + off;
+		g->patch[2 * g->npatches + 1] = base + *(const u64 *)(sym + 8);
+		g->npatches++;
 	}
 	return 0;
 }
 
 /* A gcc .so (BUN_USERNS_LIB): each PT_LOAD as ld.so mapped and relocated it. */
-static s32 sb_code(void)
+static s32 sb_code(struct sb_region *g)
 {
 	const u8 *eh = __ehdr_start, *ph;
 	u64 phoff = *(const u64 *)(eh + 32), base = 0, dyn = 0, lo, hi, stack, a, z;
@@ -263,8 +279,8 @@ static s32 sb_code(void)
 	s32 i, phnum = *(const u16 *)(eh + 56), loads = 0;
 	s32 x;
 	if (sb_maps(0, &lo, &hi, &stack, 0, &x) < 0 || !stack) return -1;
-	sb_image_lo = ~0UL;
-	sb_image_hi = 0;
+	g->lo = ~0UL;
+	g->hi = 0;
 	for (i = 0; i < phnum; i++) {
 		ph = eh + phoff + ELF_PHDR * (u64)i;
 		if (*(const u32 *)ph == 2) dyn = *(const u64 *)(ph + 16); /* PT_DYNAMIC */
@@ -273,28 +289,28 @@ static s32 sb_code(void)
 		if (loads == SB_IMAGE_RANGES) return -1;
 		a = base + *(const u64 *)(ph + 16);
 		z = a + *(const u64 *)(ph + 40);
-		sb_image_range[2 * loads] = a;
-		sb_image_range[2 * loads + 1] = z;
+		g->range[2 * loads] = a;
+		g->range[2 * loads + 1] = z;
 		loads++;
-		if (a < sb_image_lo) sb_image_lo = a;
-		if (z > sb_image_hi) sb_image_hi = z;
+		if (a < g->lo) g->lo = a;
+		if (z > g->hi) g->hi = z;
 	}
-	if (!loads || !dyn || sb_image_hi - sb_image_lo > SB_IMAGE_MAX) return -1;
-	sb_image_nranges = loads;
+	if (!loads || !dyn || g->hi - g->lo > SB_IMAGE_MAX) return -1;
+	g->nranges = loads;
 	for (dyn += base; (tag = *(const u64 *)dyn) != 0; dyn += 16) {
 		val = *(const u64 *)(dyn + 8);
-		if (tag == 6) symtab = sb_dyn_ptr(val, base);       /* DT_SYMTAB */
-		else if (tag == 7) rela = sb_dyn_ptr(val, base);    /* DT_RELA */
+		if (tag == 6) symtab = sb_dyn_ptr(g, val, base);       /* DT_SYMTAB */
+		else if (tag == 7) rela = sb_dyn_ptr(g, val, base);    /* DT_RELA */
 		else if (tag == 8) relasz = val;                    /* DT_RELASZ */
-		else if (tag == 23) jmprel = sb_dyn_ptr(val, base); /* DT_JMPREL */
+		else if (tag == 23) jmprel = sb_dyn_ptr(g, val, base); /* DT_JMPREL */
 		else if (tag == 2) pltsz = val;                     /* DT_PLTRELSZ */
 		else if (tag == 20 && val != 7) return -1;          /* DT_PLTREL: RELA only */
 		else if (tag == 19 || tag == 17) return -1;         /* DT_RELAENT / DT_REL: REL tables unread */
 	}
-	if ((relasz && (!rela || sb_relocs(base, rela, relasz, symtab) < 0)) ||
-	    (pltsz && (!jmprel || sb_relocs(base, jmprel, pltsz, symtab) < 0)))
+	if ((relasz && (!rela || sb_relocs(g, base, rela, relasz, symtab) < 0)) ||
+	    (pltsz && (!jmprel || sb_relocs(g, base, jmprel, pltsz, symtab) < 0)))
 		return -1;
-	sb_image_stack = stack;
+	g->stack = stack;
 	return 0;
 }
 
@@ -303,11 +319,16 @@ static s32 sb_code(void)
 /* Our code and data, once: 0, or -1 (the monitor is a fork). */
 static s32 sb_image_region(void)
 {
-	if (sb_image_state) return sb_image_state > 0 ? 0 : -1;
-	sb_image_state = -1;
-	sb_image_nranges = sb_image_npatches = 0;
-	if (sb_code() < 0) return -1;
-	sb_image_state = 1;
+	struct sb_region g;
+	u64 k;
+	if (SB_STATE_LOAD()) return SB_STATE_LOAD() > 0 ? 0 : -1;
+	mem_zero(&g, sizeof g);
+	if (sb_code(&g) < 0) {
+		SB_STATE_STORE(-1);
+		return -1;
+	}
+	for (k = 0; k < sizeof g / 8; k++) ((u64 *)&sb_found)[k] = ((u64 *)&g)[k];
+	SB_STATE_STORE(1);
 	return 0;
 }
 
@@ -358,12 +379,12 @@ static s64 sb_image(struct sreq *r)
 	s32 i;
 	if (r->report_fd < 0 || r->size < (u32)(SB_HEADER + r->stack_len) || sb_names_exe(r) || sb_image_region() < 0)
 		return -1;
-	ca = sb_page_down(sb_image_lo);
-	cz = sb_page_up(sb_image_hi);
+	ca = sb_page_down(sb_found.lo);
+	cz = sb_page_up(sb_found.hi);
 	ba = sb_page_down((u64)r);
 	bz = sb_page_up((u64)r + r->size);
 	/* Apart from each other, and from where a fresh stack may land. */
-	if (!(bz <= ca || ba >= cz) || cz + SB_IMAGE_STACK_ROOM > sb_image_stack || bz + SB_IMAGE_STACK_ROOM > sb_image_stack)
+	if (!(bz <= ca || ba >= cz) || cz + SB_IMAGE_STACK_ROOM > sb_found.stack || bz + SB_IMAGE_STACK_ROOM > sb_found.stack)
 		return -1;
 	mem_zero(head, sizeof head);
 	head[0] = 0x7f; head[1] = 'E'; head[2] = 'L'; head[3] = 'F';
@@ -389,11 +410,11 @@ static s64 sb_image(struct sreq *r)
 	tail = SB_HEADER + (u64)r->stack_len;
 	rc = sys2(SYS_ftruncate, fd, (s64)(boff + (bz - ba)));
 	if (rc >= 0) rc = sb_pwrite(fd, head, sizeof head, 0);
-	for (i = 0; rc >= 0 && i < sb_image_nranges; i++)
-		rc = sb_pwrite(fd, (void *)sb_image_range[2 * i], sb_image_range[2 * i + 1] - sb_image_range[2 * i],
-			       SB_IMAGE_PAGE + (sb_image_range[2 * i] - ca));
-	for (i = 0; rc >= 0 && i < sb_image_npatches; i++)
-		rc = sb_pwrite(fd, &sb_image_patch[2 * i + 1], 8, SB_IMAGE_PAGE + (sb_image_patch[2 * i] - ca));
+	for (i = 0; rc >= 0 && i < sb_found.nranges; i++)
+		rc = sb_pwrite(fd, (void *)sb_found.range[2 * i], sb_found.range[2 * i + 1] - sb_found.range[2 * i],
+			       SB_IMAGE_PAGE + (sb_found.range[2 * i] - ca));
+	for (i = 0; rc >= 0 && i < sb_found.npatches; i++)
+		rc = sb_pwrite(fd, &sb_found.patch[2 * i + 1], 8, SB_IMAGE_PAGE + (sb_found.patch[2 * i] - ca));
 	if (rc >= 0) rc = sb_pwrite(fd, &word, 8, SB_IMAGE_PAGE + ((u64)&sb_image_block - ca));
 	if (rc >= 0) rc = sb_pwrite(fd, r, SB_HEADER, boff + ((u64)r - ba));
 	if (rc >= 0) rc = sb_pwrite(fd, (char *)r + tail, r->size - tail, boff + ((u64)r - ba) + tail);
