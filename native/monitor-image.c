@@ -353,19 +353,6 @@ static s64 sb_pwrite(s64 fd, const void *p, u64 n, u64 off)
 	return rc < 0 ? rc : rc != (s64)n ? -E_INVAL : 0;
 }
 
-/* One PT_LOAD at PH: [va, va + len) from file offset OFF. */
-static void sb_phdr(u8 *ph, u32 flags, u64 off, u64 va, u64 len)
-{
-	put_le(ph, 1, 4); /* PT_LOAD */
-	put_le(ph + 4, flags, 4);
-	put_le(ph + 8, off, 8);
-	put_le(ph + 16, va, 8);
-	put_le(ph + 24, va, 8);
-	put_le(ph + 32, len, 8);
-	put_le(ph + 40, len, 8);
-	put_le(ph + 48, SB_IMAGE_PAGE, 8);
-}
-
 /*
  * The monitor's image for R, in a new sealed memfd (close-on-exec: execveat
  * runs it by fd, and nothing inherits it): its fd, or < 0 when there is
@@ -387,23 +374,12 @@ static s64 sb_image(struct sreq *r)
 	if (!(bz <= ca || ba >= cz) || cz + SB_IMAGE_STACK_ROOM > sb_found.stack || bz + SB_IMAGE_STACK_ROOM > sb_found.stack)
 		return -1;
 	mem_zero(head, sizeof head);
-	head[0] = 0x7f; head[1] = 'E'; head[2] = 'L'; head[3] = 'F';
-	head[4] = 2; /* ELFCLASS64 */
-	head[5] = 1; /* little-endian */
-	head[6] = 1; /* EV_CURRENT */
-	put_le(head + 16, 2, 2); /* ET_EXEC */
-	put_le(head + 18, PARK_MACHINE, 2);
-	put_le(head + 20, 1, 4);
-	put_le(head + 24, (u64)&SB_IMAGE_ENTRY, 8); /* e_entry */
-	put_le(head + 32, ELF_HEADER, 8); /* e_phoff */
-	put_le(head + 52, ELF_HEADER, 2);
-	put_le(head + 54, ELF_PHDR, 2);
-	put_le(head + 56, 2, 2); /* e_phnum */
+	elf_head(head, (u64)&SB_IMAGE_ENTRY, 2);
 	/* Our code (rwx: its data lives beside it) and the block (rw); in the
 	 * file in that order, in the table by address (as ELF asks). */
 	boff = SB_IMAGE_PAGE + (cz - ca);
-	sb_phdr(head + ELF_HEADER + (ca < ba ? 0 : ELF_PHDR), 7, SB_IMAGE_PAGE, ca, cz - ca);
-	sb_phdr(head + ELF_HEADER + (ca < ba ? ELF_PHDR : 0), 6, boff, ba, bz - ba);
+	elf_load(head + ELF_HEADER + (ca < ba ? 0 : ELF_PHDR), 7, SB_IMAGE_PAGE, ca, cz - ca, SB_IMAGE_PAGE);
+	elf_load(head + ELF_HEADER + (ca < ba ? ELF_PHDR : 0), 6, boff, ba, bz - ba, SB_IMAGE_PAGE);
 	fd = sys2(SYS_memfd_create, (s64)"bun-userns-monitor", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
 	if (fd == -E_INVAL) fd = sys2(SYS_memfd_create, (s64)"bun-userns-monitor", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0) return fd;

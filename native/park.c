@@ -46,31 +46,45 @@ static void put_le(u8 *p, u64 v, int bytes)
 	for (i = 0; i < bytes; i++) p[i] = (u8)(v >> (8 * i));
 }
 
+/* A static executable's ELF header (x86_64 or aarch64, little-endian, 64-bit) with PHNUM program headers after it. */
+static void elf_head(u8 *h, u64 entry, int phnum)
+{
+	h[0] = 0x7f; h[1] = 'E'; h[2] = 'L'; h[3] = 'F';
+	h[4] = 2; /* ELFCLASS64 */
+	h[5] = 1; /* little-endian */
+	h[6] = 1; /* EV_CURRENT */
+	put_le(h + 16, 2, 2); /* ET_EXEC */
+	put_le(h + 18, PARK_MACHINE, 2);
+	put_le(h + 20, 1, 4);
+	put_le(h + 24, entry, 8); /* e_entry */
+	put_le(h + 32, ELF_HEADER, 8); /* e_phoff */
+	put_le(h + 52, ELF_HEADER, 2); /* e_ehsize */
+	put_le(h + 54, ELF_PHDR, 2); /* e_phentsize */
+	put_le(h + 56, (u64)phnum, 2); /* e_phnum */
+}
+
+/* One PT_LOAD at PH: [va, va + len) from file offset OFF, FLAGS (PF_*), aligned to ALIGN. */
+static void elf_load(u8 *ph, u32 flags, u64 off, u64 va, u64 len, u64 align)
+{
+	put_le(ph, 1, 4); /* PT_LOAD */
+	put_le(ph + 4, flags, 4);
+	put_le(ph + 8, off, 8);
+	put_le(ph + 16, va, 8); /* p_vaddr */
+	put_le(ph + 24, va, 8); /* p_paddr */
+	put_le(ph + 32, len, 8); /* p_filesz */
+	put_le(ph + 40, len, 8); /* p_memsz */
+	put_le(ph + 48, align, 8);
+}
+
 /* The ELF: one header, one PT_LOAD of the whole file (R+X), then the code. */
 static s64 park_image_build(u8 *img)
 {
 	s64 size = ELF_HEADER + ELF_PHDR + (s64)sizeof park_code;
 	int i;
 	mem_zero(img, size);
-	img[0] = 0x7f; img[1] = 'E'; img[2] = 'L'; img[3] = 'F';
-	img[4] = 2; /* ELFCLASS64 */
-	img[5] = 1; /* little-endian */
-	img[6] = 1; /* EV_CURRENT */
-	put_le(img + 16, 2, 2); /* ET_EXEC */
-	put_le(img + 18, PARK_MACHINE, 2);
-	put_le(img + 20, 1, 4);
-	put_le(img + 24, PARK_BASE + ELF_HEADER + ELF_PHDR, 8); /* e_entry */
-	put_le(img + 32, ELF_HEADER, 8); /* e_phoff */
-	put_le(img + 52, ELF_HEADER, 2); /* e_ehsize */
-	put_le(img + 54, ELF_PHDR, 2); /* e_phentsize */
-	put_le(img + 56, 1, 2); /* e_phnum */
-	put_le(img + 64, 1, 4); /* PT_LOAD */
-	put_le(img + 68, 5, 4); /* PF_R | PF_X */
-	put_le(img + 80, PARK_BASE, 8); /* p_vaddr */
-	put_le(img + 88, PARK_BASE, 8); /* p_paddr */
-	put_le(img + 96, (u64)size, 8); /* p_filesz */
-	put_le(img + 104, (u64)size, 8); /* p_memsz */
-	put_le(img + 112, 0x10000, 8); /* p_align: 64 KiB suits 4K and 64K pages */
+	elf_head(img, PARK_BASE + ELF_HEADER + ELF_PHDR, 1);
+	/* PF_R | PF_X; 64 KiB alignment suits 4K and 64K pages. */
+	elf_load(img + ELF_HEADER, 5, 0, PARK_BASE, (u64)size, 0x10000);
 	for (i = 0; i < (int)sizeof park_code; i++) img[ELF_HEADER + ELF_PHDR + i] = park_code[i];
 	return size;
 }

@@ -10,7 +10,7 @@
  * Bun binary), once per thread and build: the core build (-DBUN_USERNS_CORE:
  * all of native/ but sandbox.c, which is a fifth of what TinyCC would
  * compile) serves every call until one needs sandbox(), which loads the full
- * build (the C keeps no state of its own, so the two can serve one thread
+ * build (neither keeps state the other needs, so the two can serve one thread
  * side by side). A thread that will call sandbox() says so first
  * (needSandbox), so that its one compile is the full build.
  * BUN_USERNS_LIB=/path/libuserns.so: dlopen a gcc build of the whole file
