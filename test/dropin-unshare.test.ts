@@ -276,7 +276,12 @@ describe.skipIf(!READY)(`exec side by side with util-linux unshare ${WHY}`, () =
   test("--kill-child=TERM: when the tool is killed, CMD gets SIGTERM", async () => {
     for (const tool of ["unshare", "exec"] as const) {
       const mark = join(base, `killed-${tool}`);
-      const cmd = ["sh", "-c", `trap 'echo TERM > ${mark}; exit 0' TERM; echo up; while :; do sleep 0.05; done`];
+      // Written aside and renamed: the mark exists only once its content does.
+      const cmd = [
+        "sh",
+        "-c",
+        `trap 'echo TERM > ${mark}.w; mv ${mark}.w ${mark}; exit 0' TERM; echo up; while :; do sleep 0.05; done`,
+      ];
       const argv =
         tool === "unshare"
           ? ["unshare", "--kill-child=TERM", ...cmd]

@@ -178,7 +178,7 @@ describe.skipIf(!isRoot)(`spawnInside unshare ${NEEDS_ROOT}`, () => {
     const mark = join(base, "term-seen");
     const script = `
       import { spawnInside } from ${JSON.stringify(join(import.meta.dir, "../src/index.ts"))};
-      const p = spawnInside(process.pid, ["sh", "-c", "trap 'echo TERM > ${mark}; exit 0' TERM; echo up; while :; do sleep 0.05; done"], { namespaces: [], killSignal: "SIGTERM", stdio: ["ignore", "pipe", "inherit"] });
+      const p = spawnInside(process.pid, ["sh", "-c", "trap 'echo TERM > ${mark}.w; mv ${mark}.w ${mark}; exit 0' TERM; echo up; while :; do sleep 0.05; done"], { namespaces: [], killSignal: "SIGTERM", stdio: ["ignore", "pipe", "inherit"] });
       const r = p.stdout.getReader(); await r.read(); process.exit(0);`;
     const r = Bun.spawnSync([process.execPath, "-e", script], { stdout: "inherit", stderr: "inherit" });
     expect(r.exitCode).toBe(0);

@@ -4,7 +4,7 @@
  * (helper + command inside + reap) against Bun.spawn of util-linux unshare.
  * The CLI end to end, against `unshare -r -n true` and bubblewrap, is in oneshot.ts.
  */
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CLONE_NEWNET, CLONE_NEWTIME, type Helper, spawnInside, startHelper } from "../../src/index.ts";
@@ -43,12 +43,16 @@ export async function execRows(n: number): Promise<ExecRows | { skipped: string 
   const cc = Bun.which("gcc") ?? Bun.which("cc");
   if (!cc) out.notes.push("exec floor skipped: no gcc/cc");
   else {
-    const exe = join(mkdtempSync(join(tmpdir(), "bun-userns-bench-exec-")), "exec-floor");
+    const dir = mkdtempSync(join(tmpdir(), "bun-userns-bench-exec-"));
+    const exe = join(dir, "exec-floor");
     const b = Bun.spawnSync([cc, "-O2", "-o", exe, join(import.meta.dir, "exec-floor.c")]);
-    if (b.exitCode !== 0) out.notes.push(`exec floor build failed: ${b.stderr.toString().trim()}`);
-    else {
+    if (b.exitCode !== 0) {
+      out.notes.push(`exec floor build failed: ${b.stderr.toString().trim()}`);
+      rmSync(dir, { recursive: true, force: true });
+    } else {
       const flags = 0x10000000 | 0x40000000; // CLONE_NEWUSER | CLONE_NEWNET
       const f = Bun.spawnSync([exe, String(h.pid), String(flags), String(n + WARM)]);
+      rmSync(dir, { recursive: true, force: true });
       const text = f.stdout.toString().trim();
       if (f.exitCode !== 0) out.notes.push(`exec floor failed: ${f.stderr.toString().trim()}`);
       else {

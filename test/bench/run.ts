@@ -7,7 +7,7 @@
  * `bun -e 0` and util-linux, and Go's re-exec method where Go is installed.
  * Prints a table and target lines, and writes the same as JSON.
  */
-import { closeSync, mkdirSync, openSync, writeFileSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, release } from "node:os";
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
@@ -69,6 +69,10 @@ async function everything(): Promise<void> {
   const floor = buildFloor();
   if ("skipped" in floor) notes.push(`C floor skipped: ${floor.skipped}`);
   const go = buildGo();
+  // The floor's and Go's build directories go when the run ends.
+  process.on("exit", () => {
+    for (const built of [floor, go]) if ("path" in built) rmSync(dirname(built.path), { recursive: true, force: true });
+  });
   if ("skipped" in go) notes.push(`Go re-exec skipped: ${go.skipped}`);
 
   await bunCycles(CLONE_NEWIPC, 20); // load + JIT outside the measurement

@@ -8,9 +8,9 @@
  * and the in-process call again while the caller holds a large touched heap
  * (its cost must not grow with the caller's memory).
  */
-import { existsSync, mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { type SandboxMount, sandbox } from "../../src/index.ts";
 import { type Summary, summarize } from "./stats.ts";
 
@@ -72,6 +72,7 @@ function buildFloor(notes: string[]): string | null {
   const b = Bun.spawnSync([cc, "-O2", "-o", exe, join(import.meta.dir, "sandbox-floor.c")]);
   if (b.exitCode !== 0) {
     notes.push(`sandbox floor build failed: ${b.stderr.toString().trim()}`);
+    rmSync(dirname(exe), { recursive: true, force: true });
     return null;
   }
   return exe;
@@ -133,6 +134,8 @@ export async function sandboxRows(n: number, warm = 10, heapMiB = 1024): Promise
         );
     }
   }
+  // The floor's build directory goes with the rounds that used it.
+  if (floorExe !== null) rmSync(dirname(floorExe), { recursive: true, force: true });
   const s = summarize(ours);
   out.rows.push({ name: "sandbox(['true'], typical view) + exit", s });
   if (bwrapOk && theirs.length) {
