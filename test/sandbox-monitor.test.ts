@@ -8,7 +8,6 @@ import {
   existsSync,
   mkdtempSync,
   openSync,
-  readdirSync,
   readFileSync,
   realpathSync,
   rmSync,
@@ -17,7 +16,7 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type SandboxMount, sandbox } from "../src/index.ts";
-import { isRoot, rootIsInitramfs } from "./support/proc.ts";
+import { childPids, fifoEnds, isRoot, rootIsInitramfs } from "./support/proc.ts";
 
 const PIVOT = rootIsInitramfs ? " — skipped: / is the initial ramfs here, which pivot_root refuses to leave" : "";
 const SKIP = !isRoot ? " (needs uid 0)" : PIVOT;
@@ -196,18 +195,9 @@ describe.skipIf(SKIP !== "")(`descriptors across threads${SKIP}`, () => {
       // The Worker's start is held once its view waits in the FIFO's open (a reader there, no writer).
       const deadline = Date.now() + 20_000;
       // Held: a process of that start (a child of one of our children: the monitor's first process) waits there.
-      const childrenOf = (pid: number) => {
-        try {
-          return readdirSync(`/proc/${pid}/task`).flatMap((t) =>
-            readFileSync(`/proc/${pid}/task/${t}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number),
-          );
-        } catch {
-          return [];
-        }
-      };
       const waiting = () =>
-        childrenOf(process.pid)
-          .flatMap(childrenOf)
+        childPids(process.pid)
+          .flatMap((pid) => childPids(pid))
           .some((pid) => {
             try {
               return readFileSync(`/proc/${pid}/wchan`, "utf8") === "wait_for_partner";
@@ -288,13 +278,7 @@ describe.skipIf(SKIP !== "")(`the monitor and the init against the sandbox's roo
   test.skipIf(NSENTER !== "")(
     `before the command's exec (blockFd) and after it, the monitor's, the init's and the command's memory, image (exe, map_files) and fds are closed to a process entered into the sandbox and to another host uid${NSENTER}`,
     async () => {
-      const path = join(tmpdir(), `bun-userns-block-${process.pid}`);
-      Bun.spawnSync(["mkfifo", path]);
-      const probe = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
-      const w = openSync(path, constants.O_WRONLY);
-      const r = openSync(path, constants.O_RDONLY);
-      closeSync(probe);
-      rmSync(path);
+      const { r, w } = fifoEnds(tmpdir());
       const p = sandbox(["/bin/sh", "-c", "echo ran; exec sleep 600"], { ...spec("pid"), blockFd: r });
       closeSync(r);
       try {

@@ -4,7 +4,6 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import {
   closeSync,
-  constants,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -29,7 +28,7 @@ import {
   seccompFilter,
   UsernsError,
 } from "../src/index.ts";
-import { isRoot, rootIsInitramfs } from "./support/proc.ts";
+import { fifoEnds, isRoot, rootIsInitramfs } from "./support/proc.ts";
 
 const PIVOT = rootIsInitramfs ? " — skipped: / is the initial ramfs here, which pivot_root refuses to leave" : "";
 const base = mkdtempSync(join(tmpdir(), "bun-userns-sandbox-opts-"));
@@ -64,17 +63,8 @@ async function finish(p: SandboxProcess) {
 
 const run = (script: string, spec: SandboxSpec = {}, extra: SandboxMount[] = []) => finish(start(script, spec, extra));
 
-/** A FIFO's two ends, both blocking (the reader opened while a writer exists). */
-function fifo(): { r: number; w: number } {
-  const path = join(base, `fifo${n++}`);
-  Bun.spawnSync(["mkfifo", path]);
-  const probe = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
-  const w = openSync(path, constants.O_WRONLY);
-  const r = openSync(path, constants.O_RDONLY);
-  closeSync(probe);
-  rmSync(path);
-  return { r, w };
-}
+/** A FIFO's two blocking ends (test/support/proc.ts). */
+const fifo = () => fifoEnds(base);
 
 /** overlayfs in this kernel (a module not loaded shows no entry). */
 const OVERLAY = readFileSync("/proc/filesystems", "utf8").includes("\toverlay\n");

@@ -17,7 +17,7 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type SandboxMount, type SandboxSpec, sandbox, seccompFilter, UsernsError } from "../src/index.ts";
-import { isRoot, rootIsInitramfs } from "./support/proc.ts";
+import { childPids, isRoot, rootIsInitramfs } from "./support/proc.ts";
 
 /** The machine's reason, if any: pivot_root cannot leave the initial ramfs. */
 const PIVOT = rootIsInitramfs ? " — skipped: / is the initial ramfs here, which pivot_root refuses to leave" : "";
@@ -468,15 +468,6 @@ sandbox(["/bin/true"], {${namespaces}
 });`,
       );
       const caller = Bun.spawn([process.execPath, script], { stdout: "ignore", stderr: "inherit" });
-      const childrenOf = (pid: number) => {
-        try {
-          return readdirSync(`/proc/${pid}/task`).flatMap((t) =>
-            readFileSync(`/proc/${pid}/task/${t}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number),
-          );
-        } catch {
-          return [];
-        }
-      };
       const wchan = (pid: number) => {
         try {
           return readFileSync(`/proc/${pid}/wchan`, "utf8");
@@ -489,8 +480,8 @@ sandbox(["/bin/true"], {${namespaces}
       let init = 0;
       for (let i = 0; i < 2000 && !(init > 0 && wchan(init) === "wait_for_partner"); i++) {
         await Bun.sleep(10);
-        monitor = childrenOf(caller.pid).find((c) => wchan(c) !== "" && childrenOf(c).length > 0) ?? 0;
-        init = monitor > 0 ? (childrenOf(monitor)[0] ?? 0) : 0;
+        monitor = childPids(caller.pid).find((c) => wchan(c) !== "" && childPids(c).length > 0) ?? 0;
+        init = monitor > 0 ? (childPids(monitor)[0] ?? 0) : 0;
       }
       expect(wchan(init)).toBe("wait_for_partner");
       expect(readdirSync(d).sort()).toEqual(["fifo", "m"]);

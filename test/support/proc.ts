@@ -1,5 +1,16 @@
 /** What the kernel says about this process: fds, children, zombies. */
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  closeSync,
+  constants,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { rootIsInitramfs as sandboxRootIsInitramfs } from "../../src/sandbox/sandbox.ts";
@@ -41,16 +52,35 @@ export function leakableFds(): string[] {
   return out;
 }
 
-/** Every child of every thread of this process. */
-export function childPids(): number[] {
+/** Every child of every thread of PID (this process by default); none once it is gone. */
+export function childPids(pid: number | "self" = "self"): number[] {
   const pids: number[] = [];
-  for (const tid of readdirSync("/proc/self/task")) {
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return pids;
+  }
+  for (const tid of tids) {
     try {
-      const text = readFileSync(`/proc/self/task/${tid}/children`, "utf8").trim();
+      const text = readFileSync(`/proc/${pid}/task/${tid}/children`, "utf8").trim();
       if (text) pids.push(...text.split(/\s+/).map(Number));
     } catch {}
   }
   return pids;
+}
+
+/** A FIFO's two ends, both blocking (the reader opened while a writer exists); its name in DIR is gone already. */
+export function fifoEnds(dir: string): { r: number; w: number } {
+  const path = mkdtempSync(join(dir, "fifo-"));
+  const fifo = join(path, "f");
+  Bun.spawnSync(["mkfifo", fifo]);
+  const probe = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+  const w = openSync(fifo, constants.O_WRONLY);
+  const r = openSync(fifo, constants.O_RDONLY);
+  closeSync(probe);
+  rmSync(path, { recursive: true, force: true });
+  return { r, w };
 }
 
 export function procState(pid: number): string | undefined {
