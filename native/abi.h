@@ -4,7 +4,7 @@
  * loader (src/core/native.ts) compares all of it at load (OP_ABI, rendered by
  * contract.c), so a stale BUN_USERNS_LIB build is refused instead of misread.
  */
-#define BUN_USERNS_ABI 12
+#define BUN_USERNS_ABI 13
 
 #define STR_(x) #x
 #define STR(x) STR_(x)
@@ -201,9 +201,9 @@ struct winsize_io { u16 rows; u16 cols; u16 xpixel; u16 ypixel; }; /* winsize */
  * size). contract.c asserts each against the C struct.
  */
 #define CONTRACT_BLOCKS(B)                                                               \
-	B(head, 8) B(req, 8272) B(xreq, 248) B(mount_req, 4144) B(target_req, 4128) B(pin_req, 4160)  \
+	B(head, 8) B(req, 8272) B(xreq, 264) B(mount_req, 4144) B(target_req, 4128) B(pin_req, 4160)  \
 	B(reg_header, 64) B(rec, 32) B(ns_query, 4128) B(fs_query, 4104) B(rec_args, 16)    \
-	B(pipe_out, 16) B(pty_out, 8) B(winsize_io, 8) B(sreq, 280) B(sop, 48) B(made, 280)
+	B(pipe_out, 16) B(pty_out, 8) B(winsize_io, 8) B(sreq, 288) B(sop, 48) B(made, 280)
 
 #define CONTRACT_FIELDS(F)                                                                     \
 	F(head, step, 0, 4) F(head, err, 4, 4)                                                     \
@@ -222,7 +222,7 @@ struct winsize_io { u16 rows; u16 cols; u16 xpixel; u16 ypixel; }; /* winsize */
 	F(xreq, report, 160, 8) F(xreq, fork_stack, 168, 8) F(xreq, not_default, 176, 8)            \
 	F(xreq, copy, 184, 4) F(xreq, ctty, 188, 4) F(xreq, unshare, 192, 4)                       \
 	F(xreq, kill_sig, 196, 4) F(xreq, root, 200, 8) F(xreq, proc_dir, 208, 8)                  \
-	F(xreq, time_off, 216, 32)                                                                 \
+	F(xreq, time_off, 216, 32) F(xreq, pass, 248, 8) F(xreq, npass, 256, 4)                    \
 	F(mount_req, step, 0, 4) F(mount_req, err, 4, 4) F(mount_req, owner, 8, 4)                 \
 	F(mount_req, userns_fd, 12, 4) F(mount_req, attr_set, 16, 8) F(mount_req, attr_clr, 24, 8)  \
 	F(mount_req, propagation, 32, 8) F(mount_req, recursive, 40, 4) F(mount_req, path, 48, 4096) \
@@ -260,6 +260,7 @@ struct winsize_io { u16 rows; u16 cols; u16 xpixel; u16 ypixel; }; /* winsize */
 	F(sreq, nlocks, 236, 4) F(sreq, locks, 240, 4) F(sreq, userns_block_fd, 244, 4)           \
 	F(sreq, ns_user, 248, 8) F(sreq, exit_fd, 256, 4) F(sreq, size, 260, 4)                   \
 	F(sreq, report_fd, 264, 4) F(sreq, image_fd, 268, 4) F(sreq, dead, 272, 4)                 \
+	F(sreq, npass, 276, 4) F(sreq, pass, 280, 4)                                               \
 	F(sop, type, 0, 4) F(sop, flags, 4, 4) F(sop, mode, 8, 4) F(sop, fd, 12, 4) F(sop, size, 16, 8) \
 	F(sop, source, 24, 4) F(sop, target, 28, 4) F(sop, data, 32, 4) F(sop, src, 36, 4)          \
 	F(made, dirfd, 0, 4) F(made, is_dir, 4, 4) F(made, ino, 8, 8) F(made, dev_major, 16, 4)     \

@@ -58,6 +58,7 @@
 #define CLOCK_BOOTTIME 7
 #define XFD_MAX 8
 #define F_DUPFD_CLOEXEC 1030
+#define F_SETFD_ 2
 #define FSOPEN_CLOEXEC 1
 #define FSMOUNT_CLOEXEC 1
 #define FSCONFIG_CMD_CREATE 6
@@ -108,7 +109,10 @@ struct xreq {
 	u64 root;             /* 200 in: chroot here once inside (then chdir to cwd, or /), or 0 */
 	u64 proc_dir;         /* 208 in: with XOPT_MOUNT_PROC, where (0: /proc) */
 	s64 time_off[4];      /* 216 in: with XOPT_TIME_OFFSETS: monotonic s, ns, boottime s, ns */
-	/* 248: the stack, then pointer tables and strings */
+	u64 pass;             /* 248 in: s32[npass], ascending, each > 2: the caller's fds the command keeps */
+	s32 npass;            /* 256 in */
+	s32 spare;            /* 260 */
+	/* 264: the stack, then pointer tables and strings */
 };
 
 struct ksigaction { u64 handler, flags, restorer, mask; };
@@ -403,15 +407,28 @@ static void exec_inner_main(struct xreq *r)
 }
 
 /*
- * Once inside, nothing of ours but 0-2: the fd table is our own copy (no
- * CLONE_FILES), so close_range closes nothing of Bun's. setns keeps our
- * credentials (our uid may not even be mapped in the entered user
- * namespace): the ids asked for are taken last, in exec_prepare, as are
- * the root and the directory (with the permissions of those ids' caller).
+ * Once inside, nothing of ours but 0-2 and the fds the caller passes: the
+ * fd table is our own copy (no CLONE_FILES), so close_range closes nothing
+ * of Bun's. A passed fd keeps its number and loses close-on-exec in this
+ * table only (Bun sets it on every fd it inherits, so without that the
+ * exec would close it). setns keeps our credentials (our uid may not even
+ * be mapped in the entered user namespace): the ids asked for are taken
+ * last, in exec_prepare, as are the root and the directory (with the
+ * permissions of those ids' caller).
  */
 static void exec_settle(struct xreq *r)
 {
-	s64 rc = sys3(SYS_close_range, 3, ~0U, 0);
+	const s32 *pass = (const s32 *)r->pass;
+	s64 rc = 0;
+	u32 lo = 3;
+	int i;
+	for (i = 0; i < r->npass && rc >= 0; i++) {
+		if ((u32)pass[i] < lo) { rc = -E_INVAL; break; } /* ascending, past 2: the codec's promise */
+		if ((u32)pass[i] > lo) rc = sys3(SYS_close_range, lo, (u32)pass[i] - 1, 0);
+		if (rc >= 0) rc = sys3(SYS_fcntl, pass[i], F_SETFD_, 0);
+		lo = (u32)pass[i] + 1;
+	}
+	if (rc >= 0) rc = sys3(SYS_close_range, lo, ~0U, 0);
 	if (rc < 0) xfail(r, X_CLOSE_RANGE, rc, 126);
 }
 
@@ -837,7 +854,7 @@ s32 bun_userns_exec(struct xreq *r)
 	 * (own mm), the command of a pid namespace below whichever forks it.
 	 * Each top is an ADDRESS rounded down to 16: the x86_64 psABI (3.2.2)
 	 * and AAPCS64 (SP mod 16 = 0) let compiled code assume a 16-aligned
-	 * stack at every call, and base is not (sizeof(struct xreq) is 248), so
+	 * stack at every call, and base need not be (sizeof(struct xreq) is 8-aligned), so
 	 * a rounded offset from it is not either. gcc -O2 stores 16-byte locals
 	 * with movaps, which faults (SIGSEGV) on a stack 8 off; arm64 faults on
 	 * any access through a misaligned sp (SCTLR_EL1.SA0). */

@@ -49,7 +49,6 @@
 
 #define MFD_NOEXEC_SEAL 8U /* Linux 6.3: the report page is never executed (allowed under vm.memfd_noexec=2) */
 #define MAP_SHARED_ 1
-#define F_SETFD_ 2
 #define FD_CLOEXEC_ 1
 #define SB_IMAGE_FDS 10 /* sb_fixed_fds' count */
 #define SB_IMAGE_STACK_ROOM (32UL << 30) /* a fresh stack's randomisation range, and more, below Bun's */
@@ -75,6 +74,12 @@ static s32 sb_fixed_fds(struct sreq *r, s32 *fds)
 	return SB_IMAGE_FDS;
 }
 
+/* The caller's fds the command keeps (ascending, each > 2). */
+static const s32 *sb_pass(struct sreq *r)
+{
+	return (const s32 *)((char *)r + r->pass);
+}
+
 /* FD_CLOEXEC set (or cleared) on every fd the monitor keeps, 0-2 too. */
 static void sb_set_cloexec(struct sreq *r, s32 on)
 {
@@ -87,6 +92,7 @@ static void sb_set_cloexec(struct sreq *r, s32 on)
 	for (i = 0; i < r->nops; i++)
 		if (ops[i].type == SOP_BIND && (ops[i].flags & SF_FD) && ops[i].fd > 2)
 			sys3(SYS_fcntl, ops[i].fd, F_SETFD_, on ? FD_CLOEXEC_ : 0);
+	for (i = 0; i < r->npass; i++) sys3(SYS_fcntl, sb_pass(r)[i], F_SETFD_, on ? FD_CLOEXEC_ : 0);
 }
 
 #if defined(SB_IMAGE_ENTRY)

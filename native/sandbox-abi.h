@@ -11,7 +11,7 @@
  * the op table, strings, file data, seccomp program and the records of
  * mount points made on the host, each at the offset the header names.
  */
-#define SB_HEADER 280
+#define SB_HEADER sizeof(struct sreq) /* the layout follows the struct, whatever its size */
 #define SB_STACK_MIN 65536
 
 /* Option bits and op types: their values are the contract's (CONTRACT_CONSTS in abi.h). opts: */
@@ -122,7 +122,9 @@ struct sreq {
 	s32 report_fd;    /* 264 the report page's memfd (the exec'd monitor maps it again), or -1 */
 	s32 image_fd;     /* 268 the monitor's image (a sealed memfd) while it is exec'd, or -1 */
 	s32 dead;         /* 272 a monitor whose image never ran (Bun reaps it), or 0 */
-	s32 spare;        /* 276 */
+	s32 npass;        /* 276 in */
+	u32 pass;         /* 280 in: offset of s32[npass], ascending, each > 2: the caller's fds the command keeps */
+	s32 spare;        /* 284 */
 };
 
 /* What every process of the start writes: the MAP_SHARED page. */

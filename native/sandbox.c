@@ -146,6 +146,31 @@ static void sb_block(s32 fd)
  * no_new_privs before seccomp (which needs it without CAP_SYS_ADMIN); the
  * filter last, so none of our own calls before exec is filtered.
  */
+/* The lowest fd from LO on that is passed to the command or among the N
+ * in MORE (-1 entries ignored), or -1: close_range runs between them. */
+static s32 sb_next_kept(struct sreq *r, s32 lo, const s32 *more, s32 n)
+{
+	const s32 *pass = sb_pass(r);
+	s32 i, next = -1;
+	for (i = 0; i < r->npass; i++)
+		if (pass[i] >= lo) {
+			next = pass[i];
+			break;
+		}
+	for (i = 0; i < n; i++)
+		if (more[i] >= lo && (next < 0 || more[i] < next)) next = more[i];
+	return next;
+}
+
+/* Is FD one the command keeps? */
+static int sb_passed(struct sreq *r, s32 fd)
+{
+	s32 i;
+	for (i = 0; i < r->npass; i++)
+		if (sb_pass(r)[i] == fd) return 1;
+	return 0;
+}
+
 static void sb_command(struct sreq *r)
 {
 	struct cap_header h;
@@ -155,7 +180,7 @@ static void sb_command(struct sreq *r)
 	u64 none = 0;
 	u8 *filt;
 	s64 rc;
-	s32 keep[2];
+	s32 keep[2], lo, next;
 	int c;
 
 	/* Checked from here, as the command would try: a new user namespace
@@ -209,19 +234,25 @@ static void sb_command(struct sreq *r)
 		sb_ready(r);
 		sb_block(r->block_fd);
 	}
-	/* Nothing of ours past 0-2 but what bwrap leaves its command:
-	 * usernsBlockFd (bwrap closes it only outside), and syncFd with asPid1
-	 * (with no init to hold it, the command does). UNSHARE first: the table
-	 * may still be the monitor's. The kept ones lose close-on-exec (Bun
-	 * sets it on the fds it inherits), in our own table only. */
-	keep[0] = r->userns_block_fd >= 3 ? r->userns_block_fd : 2;
-	keep[1] = (r->opts & SO_AS_PID1) && r->sync_fd >= 3 ? r->sync_fd : 2;
-	if (keep[0] > keep[1]) { c = keep[0]; keep[0] = keep[1]; keep[1] = c; }
-	rc = sys3(SYS_close_range, (u32)keep[1] + 1, ~0U, CLOSE_RANGE_UNSHARE);
-	if (rc >= 0 && keep[1] > keep[0] + 1) rc = sys3(SYS_close_range, (u32)keep[0] + 1, (u32)keep[1] - 1, 0);
-	if (rc >= 0 && keep[0] > 3) rc = sys3(SYS_close_range, 3, (u32)keep[0] - 1, 0);
-	for (c = 0; c < 2 && rc >= 0; c++)
-		if (keep[c] > 2) rc = sys3(SYS_fcntl, keep[c], F_SETFD_, 0);
+	/* Nothing of ours past 0-2 but the caller's passed fds and what bwrap
+	 * leaves its command: usernsBlockFd (bwrap closes it only outside),
+	 * and syncFd with asPid1 (with no init to hold it, the command does).
+	 * UNSHARE first: the table may still be the monitor's. The kept ones
+	 * lose close-on-exec (Bun sets it on the fds it inherits), in our own
+	 * table only. */
+	keep[0] = r->userns_block_fd >= 3 ? r->userns_block_fd : -1;
+	keep[1] = (r->opts & SO_AS_PID1) && r->sync_fd >= 3 ? r->sync_fd : -1;
+	rc = sys1(SYS_unshare, CLONE_FILES);
+	for (lo = 3; rc >= 0;) {
+		next = sb_next_kept(r, lo, keep, 2);
+		if (next < 0) {
+			rc = sys3(SYS_close_range, lo, ~0U, 0);
+			break;
+		}
+		if (next > lo) rc = sys3(SYS_close_range, lo, next - 1, 0);
+		if (rc >= 0) rc = sys3(SYS_fcntl, next, F_SETFD_, 0);
+		lo = next + 1;
+	}
 	if (rc < 0) sb_fail(r, S_CLOSE_RANGE, rc, -1);
 	rc = sys1(SYS_chdir, (s64)cwd);
 	if (rc < 0) sb_fail(r, S_CHDIR, rc, -1);
@@ -605,14 +636,15 @@ static void sb_cleanup(struct sreq *r, int started)
 	r->nmade = 0;
 }
 
-/* Close every fd but 0-2 and those the start still needs. */
+/* Close every fd but 0-2, those the start still needs and the ones passed
+ * to the command. */
 static void sb_keep_fds(struct sreq *r)
 {
 	struct sop *ops = (struct sop *)((char *)r + r->ops);
 	s32 fixed[SB_IMAGE_FDS], lo = 3, next, i, fd;
 	sb_fixed_fds(r, fixed);
 	for (;;) {
-		next = -1;
+		next = sb_next_kept(r, lo, fixed, 0);
 		for (i = -SB_IMAGE_FDS; i < r->nops; i++) {
 			fd = i < 0 ? fixed[i + SB_IMAGE_FDS] : (ops[i].type == SOP_BIND && (ops[i].flags & SF_FD)) ? ops[i].fd : -1;
 			if (fd >= lo && (next < 0 || fd < next)) next = fd;
@@ -825,7 +857,7 @@ static void sb_monitor_main(struct sreq *r)
 	/* setns changed our credentials, and commit_creds set the dumpable flag
 	 * to fs.suid_dumpable: seal again. */
 	sys2(SYS_prctl, PR_SET_DUMPABLE, 0);
-	sys1(SYS_close, r->helper_pidfd);
+	if (!sb_passed(r, r->helper_pidfd)) sys1(SYS_close, r->helper_pidfd); /* a passed one is the command's too */
 	if ((r->opts & SO_NEW_PID) && r->pidns >= 0) {
 		x = sb_first_below(r);
 	} else {
@@ -850,11 +882,14 @@ static void sb_monitor_main(struct sreq *r)
 		if (ops[i].type == SOP_OVERLAY) sb_overlay_close(r, &ops[i]);
 	}
 	sys1(SYS_close, r->epipe[1]);
-	/* Reported early, the first process may still be using our table. */
+	/* Reported early, the first process may still be using our table.
+	 * Else the command has its own copy of the passed fds: a pipe end the
+	 * command closes is then closed for good, as with bwrap. */
 	if (!early) {
 		sys1(SYS_close, 0);
 		sys1(SYS_close, 1);
 		sys1(SYS_close, 2);
+		for (i = 0; i < r->npass; i++) sys1(SYS_close, sb_pass(r)[i]);
 	}
 	sb_monitor(r, (s32)x);
 }

@@ -15,6 +15,7 @@ import { needSandbox } from "../sandbox/sandbox-codec.ts";
 import type { SandboxSpec } from "../sandbox/spec.ts";
 import { type BwrapArgs, BwrapError, parseBwrapArgs } from "./bwrap/options.ts";
 import { buildSpec, hostPathOf } from "./bwrap/spec.ts";
+import { inheritedFds } from "./inherited-fds.ts";
 
 /** The bwrap release whose option language this follows. */
 export const BWRAP_VERSION = "0.11.1";
@@ -147,6 +148,8 @@ function messageOf(e: unknown, a: BwrapArgs, spec: SandboxSpec): string {
 export async function runBwrap(name: string, args: readonly string[], self: string[]): Promise<number> {
   // Our parent as we start: --die-with-parent ties us to this one.
   const parent = process.ppid;
+  // Taken (and its variable removed) before anything reads the environment the command gets.
+  const inherited = inheritedFds();
   if (args.length === 0) {
     process.stderr.write(usageText(name));
     return 1;
@@ -174,7 +177,7 @@ export async function runBwrap(name: string, args: readonly string[], self: stri
   }
   let built: ReturnType<typeof buildSpec>;
   try {
-    built = buildSpec(a, process.cwd(), process.getuid?.() ?? 0, process.getgid?.() ?? 0);
+    built = buildSpec(a, process.cwd(), process.getuid?.() ?? 0, process.getgid?.() ?? 0, inherited);
   } catch (e) {
     if (!(e instanceof BwrapError)) throw e;
     say(a.levelPrefix, 3, e.message);

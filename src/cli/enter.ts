@@ -20,6 +20,7 @@ import {
   write,
 } from "./args.ts";
 import { idArg } from "./exec.ts";
+import { inheritedFds } from "./inherited-fds.ts";
 import type { PtyRelay } from "./pty.ts";
 import { checkTerminalOptions, finish, SignalRelay, TERMINAL_TABLE, terminalFor, terminalOptions } from "./relay.ts";
 
@@ -169,6 +170,8 @@ export async function cmdEnter(args: string[]): Promise<number> {
     const options: SpawnInsideOptions = {
       namespaces: names,
       namespaceFiles: files,
+      // The fds we were given, as nsenter(1)'s command gets them.
+      passFds: inheritedFds(),
       ...(uid !== undefined ? { uid } : keep && entersUser ? { uid: "keep" as const } : {}),
       ...(gid !== undefined ? { gid } : keep && entersUser ? { gid: "keep" as const } : {}),
       ...(v["no-fork"] ? { fork: false } : {}),

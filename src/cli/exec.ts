@@ -28,6 +28,7 @@ import {
   unshareList,
   write,
 } from "./args.ts";
+import { inheritedFds } from "./inherited-fds.ts";
 import { cliMaps, MAP_TABLE } from "./maps.ts";
 import type { PtyRelay } from "./pty.ts";
 import { checkTerminalOptions, finish, SignalRelay, TERMINAL_TABLE, terminalFor, terminalOptions } from "./relay.ts";
@@ -239,6 +240,8 @@ export async function cmdExec(args: string[]): Promise<number> {
       root: x.root,
       cwd,
       killSignal: x.killSignal,
+      // The fds we were given, as unshare(1)'s command gets them.
+      passFds: inheritedFds(),
       ...(x.env === undefined ? {} : { env: x.env }),
     };
     let target: Helper | number = process.pid;

@@ -22,6 +22,7 @@ import {
   unshareList,
   write,
 } from "./args.ts";
+import { inheritedFds } from "./inherited-fds.ts";
 import { cliMaps, MAP_TABLE } from "./maps.ts";
 
 export interface RunSpec {
@@ -45,9 +46,15 @@ class CommandStartError extends Error {
 }
 
 function startCommand(argv: string[], pid: number): Subprocess {
+  // The fds we were given, each at its own number (the slots between stay closed).
+  const stdio: ("inherit" | "ignore" | number)[] = ["inherit", "inherit", "inherit"];
+  for (const fd of inheritedFds()) {
+    while (stdio.length < fd) stdio.push("ignore");
+    stdio[fd] = fd;
+  }
   try {
     return Bun.spawn(argv, {
-      stdio: ["inherit", "inherit", "inherit"],
+      stdio: stdio as ["inherit", "inherit", "inherit"],
       env: { ...process.env, USERNS_PID: String(pid) },
     });
   } catch (e) {

@@ -8,7 +8,7 @@
  */
 
 /** BUN_USERNS_ABI of native/abi.h. */
-export const ABI_VERSION = 12;
+export const ABI_VERSION = 13;
 
 /** CONTRACT_OPS: the op numbers of the one bound symbol. */
 export const OPS = {
@@ -85,7 +85,7 @@ export const BLOCKS = {
     },
   },
   xreq: {
-    size: 248,
+    size: 264,
     fields: {
       step: [0, 4],
       err: [4, 4],
@@ -117,6 +117,8 @@ export const BLOCKS = {
       root: [200, 8],
       proc_dir: [208, 8],
       time_off: [216, 32],
+      pass: [248, 8],
+      npass: [256, 4],
     },
   },
   mount_req: {
@@ -231,7 +233,7 @@ export const BLOCKS = {
     },
   },
   sreq: {
-    size: 280,
+    size: 288,
     fields: {
       step: [0, 4],
       err: [4, 4],
@@ -284,6 +286,8 @@ export const BLOCKS = {
       report_fd: [264, 4],
       image_fd: [268, 4],
       dead: [272, 4],
+      npass: [276, 4],
+      pass: [280, 4],
     },
   },
   sop: {

@@ -65,6 +65,8 @@ export interface ExecSpec {
   gid: number;
   /** fd for 0, 1, 2: -1 keep ours, -2 /dev/null. */
   stdio: readonly [number, number, number];
+  /** The caller's fds (ascending, each > 2) the command keeps, at their numbers. */
+  passFds: readonly number[];
   argv: readonly string[];
   env: readonly string[];
   path: string | null;
@@ -104,6 +106,7 @@ export function execInside(spec: ExecSpec): ExecResult {
   // UTF-8 takes at most 3 bytes per UTF-16 unit, plus the NUL.
   let bound = tableAt + ptrCount * 8 + 8;
   for (const s of strings) bound += s.length * 3 + 1;
+  bound += 4 + 4 * spec.passFds.length;
   const bytes = requestBlock(bound);
   const v = xview as DataView;
   const base = xbase;
@@ -113,6 +116,13 @@ export function execInside(spec: ExecSpec): ExecResult {
     addr.push(base + cursor);
     cursor += encoder.encodeInto(s, bytes.subarray(cursor)).written;
     bytes[cursor++] = 0;
+  }
+  // The passed fds: an s32 array after the strings, 4-aligned.
+  cursor = (cursor + 3) & ~3;
+  const passAt = cursor;
+  for (const fd of spec.passFds) {
+    v.setInt32(cursor, fd, true);
+    cursor += 4;
   }
   let slot = tableAt;
   const put = (p: number) => {
@@ -166,6 +176,8 @@ export function execInside(spec: ExecSpec): ExecResult {
   [t?.monotonic[0], t?.monotonic[1], t?.boottime[0], t?.boottime[1]].forEach((x, i) => {
     v.setBigInt64(X("time_off") + 8 * i, BigInt(x ?? 0), true);
   });
+  v.setBigUint64(X("pass"), BigInt(base + passAt), true);
+  v.setInt32(X("npass"), spec.passFds.length, true);
   const rc = call(OPS.exec, base, reg, rec);
   const head = readHead(v, "xreq");
   const step = EXEC_STEPS[head.step] ?? "none";

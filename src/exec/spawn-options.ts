@@ -29,6 +29,7 @@ import {
   type ResolvedNamespaces,
   resolveNamespaces,
 } from "./namespaces.ts";
+import { checkPassFds } from "./pass-fds.ts";
 
 /** Each live helper's namespace links, read once (a parked helper cannot change them). */
 const links = new WeakMap<Helper, LinkCache>();
@@ -50,6 +51,12 @@ export interface SpawnInsideOptions {
   /** Namespaces to enter from files (e.g. a bind-mounted /run/netns/x) instead of from the pid. */
   readonly namespaceFiles?: Partial<Record<ExecNamespace, string>>;
   readonly stdio?: readonly [StdioSpec?, StdioSpec?, StdioSpec?];
+  /**
+   * Fds of ours (each > 2) the command also gets, at the same numbers (as
+   * Python's pass_fds); every other fd past 2 is closed in it. Bun marks the
+   * fds it inherits close-on-exec: this is how one of them reaches a command.
+   */
+  readonly passFds?: readonly number[];
   /** Default: process.env. */
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** chdir once inside (default: none, so entering a mount namespace starts at its root). */
@@ -130,6 +137,7 @@ const SPAWN_KEYS = [
   "namespaces",
   "namespaceFiles",
   "stdio",
+  "passFds",
   "env",
   "cwd",
   "signal",
@@ -173,6 +181,8 @@ export interface SpawnRequest {
   env: string[];
   cwd: string | null;
   stdio: [StdioSpec, StdioSpec, StdioSpec];
+  /** Sorted, no repeats, each > 2. */
+  passFds: number[];
   signal: AbortSignal | undefined;
   newPid: boolean;
   mountProc: boolean;
@@ -204,6 +214,7 @@ export function checkSpawnInside(helperOrPid: unknown, argv: unknown, options: u
   const env = checkEnv(o.env === undefined ? process.env : o.env);
   const cwd = o.cwd === undefined ? null : checkCwd(o.cwd);
   const stdio = checkStdio(o.stdio);
+  const passFds = checkPassFds(o.passFds, (m) => badValue(m));
   const signal = o.signal;
   if (signal !== undefined) validateAbortSignal(signal, "signal");
   const flag = (v: unknown, name: string): boolean => {
@@ -302,6 +313,7 @@ export function checkSpawnInside(helperOrPid: unknown, argv: unknown, options: u
     env,
     cwd,
     stdio,
+    passFds,
     signal,
     newPid,
     mountProc,

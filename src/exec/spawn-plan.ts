@@ -19,6 +19,7 @@ import { NAMESPACE_KINDS } from "../ns/kinds.ts";
 import { openChecked, openFromProcess, openPidfd } from "../ns/namespace-fd.ts";
 import { mapUid, ownUid, readUidMap } from "./host-uid.ts";
 import { type ExecNamespace, namespaceFlag, resolveNamespaces } from "./namespaces.ts";
+import { checkPassFdsOpen } from "./pass-fds.ts";
 import { runningCommands } from "./poller.ts";
 import { helperLinks, type SpawnInsideOptions, type SpawnRequest } from "./spawn-options.ts";
 import { isTerminal } from "./terminal.ts";
@@ -50,6 +51,8 @@ export interface SpawnPlan {
 export function planSpawn(req: SpawnRequest): SpawnPlan {
   const { signal, ns, pid, helperPidfd, stdio, ctty, newSession, ids } = req;
   signal?.throwIfAborted();
+  // Before anything of ours is opened: a passed fd must be the caller's, never one the plan makes.
+  checkPassFdsOpen(req.passFds, "spawnInside");
   // Each command is a process of ours until it enters: refused as helpers are under a small RLIMIT_NPROC.
   sweepIfDue();
   const crowded = nprocShortfall(effectiveCaps(), liveHelperCount() + runningCommands(), "spawnInside");

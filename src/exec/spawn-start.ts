@@ -24,6 +24,20 @@ export interface Started {
 export function startCommand(req: SpawnRequest, plan: SpawnPlan): Started {
   const { ns, fork, newPid, mountProc, ids, ctty, args, env, cwd } = req;
   const { pidfd, viaFds, privileged, fds, session, childStdio, opened, ours, theirs } = plan;
+  // A passed fd closed by another thread since it was checked, its number now one the plan opened.
+  const piped = childStdio.filter((_, i) => req.stdio[i] === "pipe");
+  const planned = new Set([...opened, ...piped, ...fds.map(([fd]) => fd), ...plan.parentEnds.map((e) => e?.fd ?? -1)]);
+  const reused = req.passFds.find((fd) => planned.has(fd));
+  if (reused !== undefined) {
+    for (const fd of opened) processCodec.close(fd);
+    for (const rec of [...theirs, ...ours]) registryCodec.recClose(rec);
+    throw new UsernsError(`spawnInside: passFds: ${reused} was closed while the command was being started`, {
+      code: "EBADF",
+      errno: 9,
+      syscall: "fstat",
+      step: "options",
+    });
+  }
   const r = execCodec.execInside({
     pidfd,
     nsFlags: viaFds ? 0 : ns.fromPid,
@@ -46,6 +60,7 @@ export function startCommand(req: SpawnRequest, plan: SpawnPlan): Started {
     newSession: session,
     ctty: ctty ?? -1,
     stdio: childStdio,
+    passFds: req.passFds,
     argv: args,
     env,
     path: envPath(env),

@@ -135,6 +135,7 @@ export function buildRequest(
         })(),
       )
     : 0;
+  const passAt = s.passFds.length ? heap.add(new Uint8Array(new Int32Array(s.passFds).buffer)) : 0;
   const madeMax = Math.min(MADE_MAX_LIMIT, 16 + n * 4);
   const madeAt = heap.zeros(madeMax * MADE_SIZE);
   if (heap.size > 2 ** 31) throw new RangeError("sandbox: the request is larger than 2 GiB");
@@ -221,6 +222,8 @@ export function buildRequest(
   v.setUint32(S("locks"), locksAt, true);
   v.setInt32(S("userns_block_fd"), s.usernsBlockFd, true);
   v.setInt32(S("exit_fd"), exitFd, true);
+  v.setInt32(S("npass"), s.passFds.length, true);
+  v.setUint32(S("pass"), passAt, true);
   return { bytes, view: v };
 }
 

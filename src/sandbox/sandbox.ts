@@ -103,6 +103,7 @@ function checkFds(s: PlainSpec): void {
     ...s.mounts.flatMap((m, i): [string, number][] =>
       m.kind === "bind" && m.fd >= 0 ? [[`mounts[${i}].fd`, m.fd]] : [],
     ),
+    ...s.passFds.map((fd, i): [string, number] => [`passFds[${i}]`, fd]),
   ];
   for (const [what, fd] of fds) {
     if (fd < 0) continue;
@@ -179,6 +180,17 @@ export function sandbox(argv: readonly string[], spec: SandboxSpec = {}): Sandbo
     ours.push(ex.recs[0]);
     theirs.push(ex.recs[1]);
     exitEnd = { fd: ex.fds[0], rec: ex.recs[0] };
+    // A passed fd closed by another thread since it was checked, its number now one of these.
+    const made = new Set([usernsFd, ...ex.fds, ...parentEnds.map((e) => e?.fd ?? -1)]);
+    for (let i = 0; i < 3; i++) if (s.stdio[i] === "pipe") made.add(childStdio[i] as number);
+    const reused = s.passFds.find((fd) => made.has(fd));
+    if (reused !== undefined)
+      throw new UsernsError(`sandbox: passFds: ${reused} was closed while the sandbox was being started`, {
+        code: "EBADF",
+        errno: 9,
+        syscall: "fstat",
+        step: "options",
+      });
     const block = buildRequest(s, helper === null ? s.userns : usernsFd, childStdio, path, ex.fds[1]);
     const { rc, rec } = sandboxCodec.sandboxStart(block.bytes);
     const r = readResult(block);

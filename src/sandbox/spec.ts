@@ -10,6 +10,7 @@ import { invalid } from "../core/errors.ts";
 import { describe, type IDMap, type IDMapInput, parseIDMapping } from "../core/idmap.ts";
 import { copyOptions } from "../core/options.ts";
 import { checkArgv, checkCwd, checkEnv } from "../exec/argv.ts";
+import { checkPassFds } from "../exec/pass-fds.ts";
 import { checkStdio, type StdioSpec } from "../exec/spawn-inside.ts";
 import { NAMESPACE_KINDS, type NamespaceKind } from "../ns/kinds.ts";
 import { autoMap } from "../rootless/subid.ts";
@@ -108,6 +109,12 @@ export interface SandboxSpec {
   readonly usernsBlockFd?: number;
   /** Held open (outside the sandbox, by its monitor) until the sandbox is over: EOF for who waits on the other end. */
   readonly syncFd?: number;
+  /**
+   * Fds of ours (each > 2) the command also gets, at the same numbers (as
+   * Python's pass_fds); every other fd past 2 is closed in it. Not one
+   * that another option names.
+   */
+  readonly passFds?: readonly number[];
   /** Paths inside the view a read lock is held on for the sandbox's life. */
   readonly lockFiles?: readonly string[];
   /** The command starts only if it cannot make a user namespace. */
@@ -144,6 +151,7 @@ const KEYS = [
   "blockFd",
   "usernsBlockFd",
   "syncFd",
+  "passFds",
   "lockFiles",
   "assertUsernsDisabled",
 ] as const;
@@ -237,6 +245,8 @@ export interface PlainSpec {
   blockFd: number;
   usernsBlockFd: number;
   syncFd: number;
+  /** Sorted, no repeats, each > 2. */
+  passFds: number[];
   lockFiles: string[];
   assertUsernsDisabled: boolean;
   stdio: [StdioSpec, StdioSpec, StdioSpec];
@@ -581,6 +591,21 @@ export function checkSpec(argv: unknown, spec: unknown): PlainSpec {
     throw fail(
       'capabilities "caller" needs uid 0 inside: a command of another uid keeps capabilities only as ambient ones',
     );
+  // A passed fd is the command's alone: the monitor closes its copy once the command runs, so it cannot
+  // also be an fd the sandbox waits on, holds or binds (a namespace fd, used only to start, can be both).
+  const passFds = checkPassFds(o.passFds, fail);
+  const blockFd = optFd(o.blockFd, "blockFd");
+  const syncFd = optFd(o.syncFd, "syncFd");
+  const named: [string, number][] = [
+    ["blockFd", blockFd],
+    ["usernsBlockFd", usernsBlockFd],
+    ["syncFd", syncFd],
+    ...mounts.flatMap((m, i): [string, number][] =>
+      m.kind === "bind" && m.fd >= 0 ? [[`mounts[${i}].fd`, m.fd]] : [],
+    ),
+  ];
+  for (const [what, fd] of named)
+    if (fd >= 0 && passFds.includes(fd)) throw fail(`passFds names fd ${fd}, which ${what} also names`);
   const mapper = o.mapper;
   if (mapper !== undefined && mapper !== "auto" && mapper !== "direct" && mapper !== "newuidmap")
     throw fail(`mapper must be "auto", "direct" or "newuidmap", got ${describe(mapper)}`);
@@ -616,9 +641,10 @@ export function checkSpec(argv: unknown, spec: unknown): PlainSpec {
     userns,
     userns2,
     pidns,
-    blockFd: optFd(o.blockFd, "blockFd"),
+    blockFd,
     usernsBlockFd,
-    syncFd: optFd(o.syncFd, "syncFd"),
+    syncFd,
+    passFds,
     lockFiles,
     assertUsernsDisabled: bool(o.assertUsernsDisabled, "assertUsernsDisabled", false),
     stdio: checkStdio(o.stdio),

@@ -55,6 +55,8 @@ export interface BwrapArgs {
   usernsBlockFd: number;
   infoFd: number;
   jsonStatusFd: number;
+  /** Every fd an option read its data from (--args, --file, --bind-data, --seccomp, …): bwrap closes them. */
+  readFds: number[];
   /** --seccomp FD: one program; --add-seccomp-fd FD: one each. */
   seccomp: Uint8Array[];
   seccompMode: "none" | "seccomp" | "add";
@@ -117,7 +119,8 @@ function sizeArg(s: string): number {
 }
 
 /** All bytes of FD, read once (the fd stays open: bwrap reads to its end). */
-function readFd(fd: number, what: string): Uint8Array {
+function readFd(a: BwrapArgs, fd: number, what: string): Uint8Array {
+  a.readFds.push(fd);
   try {
     return new Uint8Array(readFileSync(fd));
   } catch (e) {
@@ -157,6 +160,7 @@ export function emptyArgs(): BwrapArgs {
     usernsBlockFd: -1,
     infoFd: -1,
     jsonStatusFd: -1,
+    readFds: [],
     seccomp: [],
     seccompMode: "none",
     newSession: false,
@@ -228,7 +232,7 @@ function parseList(argv: string[], a: BwrapArgs, st: ParseState, inFile: boolean
       case "--args": {
         if (inFile) throw new BwrapError("--args not supported in arguments file");
         const [fd] = need(1, "--args takes an argument") as [string];
-        const data = readFd(fdArg(fd), "Can't read --args data");
+        const data = readFd(a, fdArg(fd), "Can't read --args data");
         const text = Buffer.from(data).toString("utf8");
         const words = text === "" ? [] : text.split("\0");
         if (text.endsWith("\0")) words.pop();
@@ -362,7 +366,7 @@ function parseList(argv: string[], a: BwrapArgs, st: ParseState, inFile: boolean
       case "--ro-bind-data": {
         const [fd, dest] = need(2, `${arg} takes two arguments`) as [string, string];
         const n = fdArg(fd);
-        const data = readFd(n, "Can't read data");
+        const data = readFd(a, n, "Can't read data");
         a.ops.push({ op: arg.slice(2) as "file", dest, data, perms: takePerms(arg === "--file" ? 0o666 : 0o600) });
         break;
       }
@@ -403,14 +407,14 @@ function parseList(argv: string[], a: BwrapArgs, st: ParseState, inFile: boolean
         const [v] = need(1, "--seccomp takes an argument") as [string];
         if (a.seccompMode === "add") throw new BwrapError("--seccomp cannot be combined with --add-seccomp-fd");
         once(a.seccompMode === "seccomp", "--seccomp");
-        a.seccomp = [readFd(fdArg(v), "Can't read seccomp data")];
+        a.seccomp = [readFd(a, fdArg(v), "Can't read seccomp data")];
         a.seccompMode = "seccomp";
         break;
       }
       case "--add-seccomp-fd": {
         const [v] = need(1, "--add-seccomp-fd takes an argument") as [string];
         if (a.seccompMode === "seccomp") throw new BwrapError("--add-seccomp-fd cannot be combined with --seccomp");
-        a.seccomp.push(readFd(fdArg(v), "Can't read seccomp data"));
+        a.seccomp.push(readFd(a, fdArg(v), "Can't read seccomp data"));
         a.seccompMode = "add";
         break;
       }

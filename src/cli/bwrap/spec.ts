@@ -103,7 +103,13 @@ export interface BuiltSpec {
 }
 
 /** Build the spec; CWD is the caller's directory, REALUID its uid. */
-export function buildSpec(a: BwrapArgs, cwd: string, realUid: number, realGid: number): BuiltSpec {
+export function buildSpec(
+  a: BwrapArgs,
+  cwd: string,
+  realUid: number,
+  realGid: number,
+  inherited: readonly number[] = [],
+): BuiltSpec {
   const u = a.unshare;
   if (a.usernsBlockFd !== -1 && !u.user) throw new BwrapError("--userns-block-fd requires --unshare-user");
   if (a.usernsBlockFd !== -1 && a.infoFd === -1) throw new BwrapError("--userns-block-fd requires --info-fd");
@@ -189,6 +195,20 @@ export function buildSpec(a: BwrapArgs, cwd: string, realUid: number, realGid: n
     spec.gidMap = "none";
   }
   if (a.syncFd !== -1) spec.syncFd = a.syncFd;
+  // The command gets every fd we were given, as bwrap's does, but those bwrap closes: the ones an option
+  // read data from, waits on, writes to or binds. --userns-block-fd's, and --sync-fd's with --as-pid-1, it
+  // keeps itself (sandbox() does too); --userns, --userns2 and --pidns fds stay the command's.
+  const closed = new Set([
+    ...a.readFds,
+    a.blockFd,
+    a.syncFd,
+    a.usernsBlockFd,
+    a.infoFd,
+    a.jsonStatusFd,
+    ...a.ops.flatMap((o) => (o.op === "bind-fd" || o.op === "ro-bind-fd" ? [o.fd] : [])),
+  ]);
+  const pass = inherited.filter((fd) => !closed.has(fd));
+  if (pass.length > 0) spec.passFds = pass;
   if (a.lockFiles.length > 0) spec.lockFiles = a.lockFiles.map((f) => normal(resolve("/", f)));
   if (a.assertUsernsDisabled) spec.assertUsernsDisabled = true;
   return { spec, namespaces: ns };
