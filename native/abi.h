@@ -317,7 +317,7 @@ struct winsize_io { u16 rows; u16 cols; u16 xpixel; u16 ypixel; }; /* winsize */
 	C(SETGROUPS_AUTO, 0) C(SETGROUPS_ALLOW, 1) C(SETGROUPS_DENY, 2)                             \
 	C(SO_NEW_PID, 1) C(SO_AS_PID1, 2) C(SO_NEW_SESSION, 4) C(SO_NET, 8) C(SO_IPC, 16)           \
 	C(SO_UTS, 32) C(SO_CGROUP, 64) C(SO_NO_USERNS, 128) C(SO_ASSERT_NO_USERNS, 256)            \
-	C(SO_CALLER_CAPS, 512)                                                                     \
+	C(SO_CALLER_CAPS, 512) C(SO_CALLER_MAPS, 1024)                                             \
 	C(SOP_BIND, 1) C(SOP_TMPFS, 2) C(SOP_PROC, 3) C(SOP_DEV, 4) C(SOP_MQUEUE, 5) C(SOP_DIR, 6)  \
 	C(SOP_FILE, 7) C(SOP_SYMLINK, 8) C(SOP_CHMOD, 9) C(SOP_REMOUNT_RO, 10) C(SOP_OVERLAY, 11)  \
 	C(SF_RO, 1) C(SF_DEV, 2) C(SF_TRY, 4) C(SF_FD, 8) C(SF_TMP, 16)

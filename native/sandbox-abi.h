@@ -25,6 +25,7 @@
 /* SO_NO_USERNS (128) no user namespace can be made inside */
 /* SO_ASSERT_NO_USERNS (256) the command starts only if it cannot make a user namespace */
 /* SO_CALLER_CAPS (512) the kept capabilities are effective and permitted only: nothing inheritable or ambient, as a new user namespace starts */
+/* SO_CALLER_MAPS (1024) the caller writes the maps while the first process waits on userns_block_fd */
 
 /* op types */
 /* SOP_BIND (1) */

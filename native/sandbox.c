@@ -572,8 +572,19 @@ static void sb_first_main(struct sreq *r)
 	/* usernsBlockFd: the namespaces exist (their ids are reported), the
 	 * start is over for Bun; the view waits for the fd. */
 	if (r->userns_block_fd >= 0) {
+		/* Maps the caller writes: /proc/<us>/uid_map must be the caller's
+		 * to open, and a non-dumpable process's /proc files are root's.
+		 * Dumpable for this wait alone (the flag is our mm's, the
+		 * monitor's too): nothing else is in these namespaces yet, and
+		 * who may then trace us, the caller's own uid, may trace Bun
+		 * itself. Sealed again before anything of the view runs. */
+		if (r->opts & SO_CALLER_MAPS) sys2(SYS_prctl, PR_SET_DUMPABLE, 1);
 		sb_ready(r);
 		sb_block(r->userns_block_fd);
+		if (r->opts & SO_CALLER_MAPS) {
+			rc = sys2(SYS_prctl, PR_SET_DUMPABLE, 0);
+			if (rc < 0) sb_fail(r, S_DUMPABLE, rc, -1);
+		}
 	}
 	/* disableNestedUserns works through the host's /proc once the view
 	 * is built: held while it is still visible. */

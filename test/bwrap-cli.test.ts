@@ -627,9 +627,8 @@ describe.skipIf(!RUNS || !BWRAP)(
       return { mine, theirs };
     };
 
-    test.skipIf(!isRoot)(
-      `as root: --userns-block-fd leaves the maps to the caller, who writes them into child-pid's /proc files from --info-fd${isRoot ? "" : " — skipped: needs root (the sandbox's first process has /proc files only root may write: its memory is a sealed copy of Bun's)"}`,
-      async () => {
+    for (const as of USERS)
+      test(`as ${as}: --userns-block-fd leaves the maps to the caller, who writes them into child-pid's /proc files from --info-fd`, async () => {
         for (const inside of ["0", "1000"]) {
           // The ids, the maps, and whether --userns-block-fd's and --info-fd's fds are still open in the command.
           const show =
@@ -644,13 +643,37 @@ describe.skipIf(!RUNS || !BWRAP)(
               "echo go >&7; exec 7>&- 8<&-",
               "wait $!; echo $?; rm -r $d",
             ].join("\n"),
-            "root",
+            as,
           );
           expect(mine).toEqual(theirs);
           expect(mine.out.split("\n").slice(0, 2)).toEqual([inside, inside]);
         }
-      },
-    );
+      });
+
+    // Not for root: root's /proc files are root's either way.
+    for (const as of USERS.filter((u) => u !== "root"))
+      test(`as ${as}: with --userns-block-fd the sandbox's init is the caller's to write only while it waits: sealed again after`, async () => {
+        // Owner of the init's /proc/PID/environ: the caller's uid while it waits for the maps, root's once sealed.
+        const mine = await sh(
+          [
+            `d=$(mktemp -d); mkfifo $d/info $d/block`,
+            `$B ${RUN} --unshare-pid --unshare-user --info-fd 6 --userns-block-fd 5 sleep 1 6>$d/info 5<$d/block &`,
+            `exec 8<$d/info 7>$d/block`,
+            `pid=$(sed -n 's/.*"child-pid": \\([0-9]*\\).*/\\1/p' <&8)`,
+            `stat -c %u /proc/$pid/environ`,
+            `echo "0 $(id -u) 1" > /proc/$pid/uid_map; echo deny > /proc/$pid/setgroups; echo "0 $(id -g) 1" > /proc/$pid/gid_map`,
+            "echo go >&7; exec 7>&- 8<&-",
+            // The init seals itself before it builds the view; the command (sleep) is running by then.
+            'while [ "$(stat -c %u /proc/$pid/environ)" != 0 ] && kill -0 $pid 2>/dev/null; do sleep 0.01; done',
+            "stat -c %u /proc/$pid/environ; wait $!; echo $?; rm -r $d",
+          ]
+            .join("\n")
+            .replaceAll("$B", '"$OURS"'),
+          { as },
+        );
+        const uid = as === "nobody" ? "65534" : String(process.getuid?.());
+        expect(mine.out).toBe(`${uid}\n0\n0\n`);
+      });
 
     for (const as of USERS) {
       test(`as ${as}: the capability sets the command gets (effective, permitted, inheritable, bounding, ambient)`, async () => {

@@ -25,6 +25,7 @@ const SO = {
   noUserns: CONSTS.SO_NO_USERNS,
   assertNoUserns: CONSTS.SO_ASSERT_NO_USERNS,
   callerCaps: CONSTS.SO_CALLER_CAPS,
+  callerMaps: CONSTS.SO_CALLER_MAPS,
 } as const;
 const SOP = {
   bind: CONSTS.SOP_BIND,
@@ -189,7 +190,8 @@ export function buildRequest(
     (ns.has("cgroup") ? SO.cgroup : 0) |
     (s.disableNestedUserns ? SO.noUserns : 0) |
     (s.assertUsernsDisabled ? SO.assertNoUserns : 0) |
-    (s.callerCaps ? SO.callerCaps : 0);
+    (s.callerCaps ? SO.callerCaps : 0) |
+    (s.uidMap === "none" || s.gidMap === "none" ? SO.callerMaps : 0);
   const S = (f: Parameters<typeof at<"sreq">>[1]) => at("sreq", f);
   v.setInt32(S("helper_pidfd"), usernsFd, true);
   v.setInt32(S("opts"), opts, true);
