@@ -282,5 +282,42 @@ describe.skipIf(!isRoot)(
         }
       },
     );
+
+    test.skipIf(!BWRAP || !UNSHARE || rootIsInitramfs)(
+      `bun-userns-bwrap: --userns's and --pidns's fds stay the command's, as with bwrap${BWRAP && UNSHARE ? PIVOT : " (needs bwrap and unshare)"}`,
+      async () => {
+        const bin = join(work, "bin-ns");
+        Bun.spawnSync(["mkdir", "-p", bin]);
+        symlinkSync(LAUNCHER, join(bin, "bun-userns-bwrap"));
+        // A process in a user namespace of its own (and a pid namespace below it), whose namespace files we open.
+        const holder = Bun.spawn(["unshare", "-U", "-r", "-p", "--fork", "sleep", "60"], {
+          stdio: ["ignore", "ignore", "ignore"],
+        });
+        try {
+          let pid = 0;
+          for (let i = 0; i < 200 && pid === 0; i++) {
+            await Bun.sleep(10);
+            const kids = readFileSync(`/proc/${holder.pid}/task/${holder.pid}/children`, "utf8").trim();
+            const child = Number(kids.split(" ")[0] || 0);
+            // The fork has exec'd sleep once its comm says so.
+            if (child && readFileSync(`/proc/${child}/comm`, "utf8").trim() === "sleep") pid = child;
+          }
+          expect(pid).toBeGreaterThan(0);
+          for (const [opts, fds] of [
+            ["--userns 7", `7</proc/${pid}/ns/user 9>/dev/null`],
+            ["--pidns 7", `7</proc/${pid}/ns/pid 9>/dev/null`],
+          ] as const) {
+            const line = (b: string) => `${b} --bind / / --tmpfs /tmp ${opts} sh -c '${LIST}'`;
+            const ours = sh(line(join(bin, "bun-userns-bwrap")), {}, fds);
+            const theirs = sh(line(BWRAP as string), {}, fds);
+            expect({ opts, ...ours }).toEqual({ opts, ...theirs });
+            expect({ opts, out: ours.out }).toEqual({ opts, out: "7 9\n" });
+          }
+        } finally {
+          holder.kill("SIGKILL");
+          await holder.exited;
+        }
+      },
+    );
   },
 );

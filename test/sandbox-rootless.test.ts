@@ -77,6 +77,8 @@ describe.skipIf(!isRoot || !tools || rootIsInitramfs)(
       expect(r.leftAuto).toEqual(["f"]);
       expect(r.overlay).toEqual({ out: "top\nwritten", err: "", code: 0 });
       expect(r.overlayUpper).toEqual(["b"]);
+      // The monitor and the init, after a start whose user namespace the monitor made: sealed.
+      expect(r.readable).toEqual([false, false]);
     }, 60000);
   },
 );

@@ -5,6 +5,7 @@
  * so no pointer is ever handled here.
  */
 import { at, BLOCKS, CONSTS, SANDBOX_STEPS as STEP_TABLE } from "../core/contract.ts";
+import type { OwnUserns } from "./own-userns.ts";
 import type { PlainMount, PlainSpec } from "./spec.ts";
 
 export const SB_HEADER = BLOCKS.sreq.size;
@@ -26,6 +27,7 @@ const SO = {
   assertNoUserns: CONSTS.SO_ASSERT_NO_USERNS,
   callerCaps: CONSTS.SO_CALLER_CAPS,
   callerMaps: CONSTS.SO_CALLER_MAPS,
+  ownUserns: CONSTS.SO_OWN_USERNS,
 } as const;
 const SOP = {
   bind: CONSTS.SOP_BIND,
@@ -78,6 +80,23 @@ class Heap {
   }
 }
 
+/**
+ * This thread's request block, reused: sandbox() is synchronous and its
+ * entering child, the one process that runs in Bun's memory, is gone when
+ * it returns (the monitor has the request in its own image, or its fork),
+ * so no process still reads the block. Everything but the stack is zeroed
+ * again and then written; the stack needs no zeros (the monitor's image
+ * has its own, a hole of the memfd), which spares 256 KB of zeroes a call.
+ */
+let spare: Uint8Array | undefined;
+function requestBlock(size: number): Uint8Array {
+  if (spare === undefined || spare.length < size) spare = new Uint8Array(Math.max(size, 2 * (SB_HEADER + SB_STACK)));
+  const b = spare.subarray(0, size);
+  b.fill(0, 0, SB_HEADER);
+  b.fill(0, SB_HEADER + SB_STACK);
+  return b;
+}
+
 export interface Block {
   bytes: Uint8Array;
   view: DataView;
@@ -90,6 +109,7 @@ export function buildRequest(
   stdio: readonly [number, number, number],
   path: string | null,
   exitFd: number,
+  own: OwnUserns | null = null,
 ): Block {
   const n = s.mounts.length;
   const fixed = SB_HEADER + SB_STACK;
@@ -136,18 +156,22 @@ export function buildRequest(
         })(),
       )
     : 0;
+  // SO_OWN_USERNS: the uid map's text, the gid map's right after it.
+  const uidBytes = own === null ? new Uint8Array(0) : encoder.encode(own.uidText);
+  const gidBytes = own === null ? new Uint8Array(0) : encoder.encode(own.gidText);
+  const mapsAt = own === null ? 0 : heap.add(new Uint8Array([...uidBytes, ...gidBytes]));
   const passAt = s.passFds.length ? heap.add(new Uint8Array(new Int32Array(s.passFds).buffer)) : 0;
   const madeMax = Math.min(MADE_MAX_LIMIT, 16 + n * 4);
   const madeAt = heap.zeros(madeMax * MADE_SIZE);
   if (heap.size > 2 ** 31) throw new RangeError("sandbox: the request is larger than 2 GiB");
 
-  const bytes = new Uint8Array(heap.size);
+  const bytes = requestBlock(heap.size);
   let cursor = fixed + n * SOP_SIZE;
   for (const p of heap.parts) {
     bytes.set(p, cursor);
     cursor += p.length;
   }
-  const v = new DataView(bytes.buffer);
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
   ops.forEach(({ m, source, target, data }, i) => {
     const o = fixed + i * SOP_SIZE;
     let flags = 0;
@@ -191,7 +215,8 @@ export function buildRequest(
     (s.disableNestedUserns ? SO.noUserns : 0) |
     (s.assertUsernsDisabled ? SO.assertNoUserns : 0) |
     (s.callerCaps ? SO.callerCaps : 0) |
-    (s.uidMap === "none" || s.gidMap === "none" ? SO.callerMaps : 0);
+    (s.uidMap === "none" || s.gidMap === "none" ? SO.callerMaps : 0) |
+    (own !== null ? SO.ownUserns : 0);
   const S = (f: Parameters<typeof at<"sreq">>[1]) => at("sreq", f);
   v.setInt32(S("helper_pidfd"), usernsFd, true);
   v.setInt32(S("opts"), opts, true);
@@ -226,6 +251,10 @@ export function buildRequest(
   v.setInt32(S("exit_fd"), exitFd, true);
   v.setInt32(S("npass"), s.passFds.length, true);
   v.setUint32(S("pass"), passAt, true);
+  v.setInt32(S("uid_len"), uidBytes.length, true);
+  v.setInt32(S("gid_len"), gidBytes.length, true);
+  v.setInt32(S("setgroups"), own?.setgroups ?? 0, true);
+  v.setUint32(S("maps"), mapsAt, true);
   return { bytes, view: v };
 }
 
