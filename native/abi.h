@@ -203,7 +203,7 @@ struct winsize_io { u16 rows; u16 cols; u16 xpixel; u16 ypixel; }; /* winsize */
 #define CONTRACT_BLOCKS(B)                                                               \
 	B(head, 8) B(req, 8272) B(xreq, 264) B(mount_req, 4144) B(target_req, 4128) B(pin_req, 4160)  \
 	B(reg_header, 64) B(rec, 32) B(ns_query, 4128) B(fs_query, 4104) B(rec_args, 16)    \
-	B(pipe_out, 16) B(pty_out, 8) B(winsize_io, 8) B(sreq, 304) B(sop, 48) B(made, 280)
+	B(pipe_out, 16) B(pty_out, 8) B(winsize_io, 8) B(sreq, 288) B(sop, 48) B(made, 280)
 
 #define CONTRACT_FIELDS(F)                                                                     \
 	F(head, step, 0, 4) F(head, err, 4, 4)                                                     \
@@ -260,8 +260,7 @@ struct winsize_io { u16 rows; u16 cols; u16 xpixel; u16 ypixel; }; /* winsize */
 	F(sreq, nlocks, 236, 4) F(sreq, locks, 240, 4) F(sreq, userns_block_fd, 244, 4)           \
 	F(sreq, ns_user, 248, 8) F(sreq, exit_fd, 256, 4) F(sreq, size, 260, 4)                   \
 	F(sreq, report_fd, 264, 4) F(sreq, image_fd, 268, 4) F(sreq, dead, 272, 4)                 \
-	F(sreq, npass, 276, 4) F(sreq, pass, 280, 4) F(sreq, uid_len, 284, 4)                      \
-	F(sreq, gid_len, 288, 4) F(sreq, setgroups, 292, 4) F(sreq, maps, 296, 4)                  \
+	F(sreq, npass, 276, 4) F(sreq, pass, 280, 4)                                               \
 	F(sop, type, 0, 4) F(sop, flags, 4, 4) F(sop, mode, 8, 4) F(sop, fd, 12, 4) F(sop, size, 16, 8) \
 	F(sop, source, 24, 4) F(sop, target, 28, 4) F(sop, data, 32, 4) F(sop, src, 36, 4)          \
 	F(made, dirfd, 0, 4) F(made, is_dir, 4, 4) F(made, ino, 8, 8) F(made, dev_major, 16, 4)     \
@@ -318,7 +317,7 @@ struct winsize_io { u16 rows; u16 cols; u16 xpixel; u16 ypixel; }; /* winsize */
 	C(SETGROUPS_AUTO, 0) C(SETGROUPS_ALLOW, 1) C(SETGROUPS_DENY, 2)                             \
 	C(SO_NEW_PID, 1) C(SO_AS_PID1, 2) C(SO_NEW_SESSION, 4) C(SO_NET, 8) C(SO_IPC, 16)           \
 	C(SO_UTS, 32) C(SO_CGROUP, 64) C(SO_NO_USERNS, 128) C(SO_ASSERT_NO_USERNS, 256)            \
-	C(SO_CALLER_CAPS, 512) C(SO_CALLER_MAPS, 1024) C(SO_OWN_USERNS, 2048)                      \
+	C(SO_CALLER_CAPS, 512) C(SO_CALLER_MAPS, 1024)                                             \
 	C(SOP_BIND, 1) C(SOP_TMPFS, 2) C(SOP_PROC, 3) C(SOP_DEV, 4) C(SOP_MQUEUE, 5) C(SOP_DIR, 6)  \
 	C(SOP_FILE, 7) C(SOP_SYMLINK, 8) C(SOP_CHMOD, 9) C(SOP_REMOUNT_RO, 10) C(SOP_OVERLAY, 11)  \
 	C(SF_RO, 1) C(SF_DEV, 2) C(SF_TRY, 4) C(SF_FD, 8) C(SF_TMP, 16)

@@ -26,7 +26,6 @@
 /* SO_ASSERT_NO_USERNS (256) the command starts only if it cannot make a user namespace */
 /* SO_CALLER_CAPS (512) the kept capabilities are effective and permitted only: nothing inheritable or ambient, as a new user namespace starts */
 /* SO_CALLER_MAPS (1024) the caller writes the maps while the first process waits on userns_block_fd */
-/* SO_OWN_USERNS (2048) the monitor makes the user namespace, and the entering child writes its maps (no helper) */
 
 /* op types */
 /* SOP_BIND (1) */
@@ -126,11 +125,7 @@ struct sreq {
 	s32 dead;         /* 272 a monitor whose image never ran (Bun reaps it), or 0 */
 	s32 npass;        /* 276 in */
 	u32 pass;         /* 280 in: offset of s32[npass], ascending, each > 2: the caller's fds the command keeps */
-	s32 uid_len;      /* 284 in: with SO_OWN_USERNS, bytes of the uid map text (0: left unwritten) */
-	s32 gid_len;      /* 288 in */
-	s32 setgroups;    /* 292 in: SETGROUPS_AUTO, _ALLOW or _DENY (spawn.c's rule) */
-	u32 maps;         /* 296 in: offset of the uid map text, the gid map text right after it */
-	s32 spare;        /* 300 */
+	s32 spare;        /* 284 */
 };
 
 /* What every process of the start writes: the MAP_SHARED page. */
@@ -145,7 +140,7 @@ struct sout {
 	s32 first_fd; /* pidns with "pid": the first process's pidfd, from the intermediate */
 	s32 image;    /* 1 once the monitor runs as its own image (monitor-image.c) */
 	s32 xgate;    /* futex: 1 until the first process exec'd (the command) or exited; the kernel clears it */
-	s32 mapped;   /* futex: with SO_OWN_USERNS, 1 once the entering child wrote the maps (or failed: step says) */
+	s32 pad;
 };
 
 /* Every step that can fail, with its syscall: part of the contract (the loader compares it whole). */
@@ -193,10 +188,7 @@ struct sout {
 	X(LOCK, "lock", "fcntl")                   \
 	X(USERNS_ENABLED, "userns_enabled", "unshare") \
 	X(NESTED_USERNS, "nested_userns", "unshare")   \
-	X(NESTED_MAPS, "nested_maps", "write")    \
-	X(UID_MAP, "uid_map", "write")           \
-	X(SETGROUPS, "setgroups", "write")       \
-	X(GID_MAP, "gid_map", "write")
+	X(NESTED_MAPS, "nested_maps", "write")
 
 #define SSTEP_ENUM(id, name, syscall) S_##id,
 enum sstep { SSTEPS(SSTEP_ENUM) S_COUNT };

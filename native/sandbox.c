@@ -2,17 +2,15 @@
  * sandbox(): a command in new namespaces with a filesystem view of its own,
  * hardened, with no setuid binary and no helper program.
  *
- * The user namespace is the monitor's own (SO_OWN_USERNS) where the
- * caller may write its maps directly (root, or one mapping only its own
- * ids): the monitor unshares it and E writes its maps. Otherwise (rootless
- * ranges through newuidmap, another owner) a parked helper (helper.c)
- * makes it and this file only enters it. Four processes, each for a reason (and two short-lived ones: I
+ * The user namespace (and its maps, rootless ranges through newuidmap
+ * included) is made by a parked helper (helper.c); this file only enters
+ * it. Four processes, each for a reason (and two short-lived ones: I
  * below, for pidns with "pid", and W, the parked maker of the user
  * namespace below the sandbox's, for disableNestedUserns):
  *
  *  E  the entering child, CLONE_VM of Bun's thread on the block's stack: it
- *     sets up stdio and forks the monitor, writes the maps of the monitor's
- *     own user namespace, then waits for the start to be over. It enters nothing and changes no credential, so nothing of the
+ *     sets up stdio and forks the monitor, then waits for the start to be
+ *     over. It enters nothing and changes no credential, so nothing of the
  *     sandbox can reach Bun's memory through it. Bun's thread sleeps until
  *     E exits (the gate word the kernel clears at its exit).
  *  C  the monitor: its own image (monitor-image.c), exec'd before it does
@@ -23,7 +21,7 @@
  *     setns) and is sealed non-dumpable before anything else: only
  *     CAP_SYS_PTRACE over Bun's user namespace can read it. It resolves
  *     every bind source on the host with the caller's credentials, enters
- *     (or makes) the user namespace, makes the
+ *     the user namespace, makes the
  *     pid namespace, and stays outside the sandbox's mount namespace: when
  *     the sandbox ends it removes what the view had to create on the host,
  *     then exits with the command's status. Bun's handle is its pid; it
@@ -71,7 +69,6 @@
 #define CLONE_NEWUSER_ 0x10000000
 #define CLONE_NEWPID_ 0x20000000
 #define E_PERM_ 1
-#define E_PIPE_ 32
 #define MAP_PRIVATE_ANON 0x22 /* MAP_PRIVATE | MAP_ANONYMOUS */
 
 /* struct flock (the same on x86_64 and arm64). */
@@ -828,49 +825,6 @@ static s64 sb_first_below(struct sreq *r)
 	return x;
 }
 
-/*
- * SO_OWN_USERNS: the user namespace made here, not by a helper (a caller
- * who may write its maps directly: root, or one mapping only its own
- * ids). A process may not write its own maps: the entering child, still
- * the caller in the caller's namespace, writes them from outside when we
- * say so (a byte on the pipe it reads) and says when it is done (mapped).
- * A caller that is not root opens our /proc files, which are root's while
- * we are sealed: dumpable for that moment alone. Nothing else is in the
- * namespace yet, and who may then trace us, the caller's own uid, may
- * trace Bun itself (not so with CAP_SYS_PTRACE, whose callers' Bun is
- * sealed: sandbox.ts takes the helper path for them). Our caller sealed us
- * again right after.
- */
-static void sb_own_userns(struct sreq *r)
-{
-	struct sout *o = sb_out(r);
-	struct ktimespec t;
-	u8 info[128];
-	u64 death = 1UL << (SIG_KILL_SANDBOX - 1);
-	char go = 'U';
-	s64 rc = sys0(SYS_geteuid);
-	s32 open_to_caller = rc != 0;
-	rc = sys1(SYS_unshare, CLONE_NEWUSER);
-	if (rc < 0) sb_fail(r, S_UNSHARE, rc, -1);
-	if (open_to_caller) {
-		rc = sys2(SYS_prctl, PR_SET_DUMPABLE, 1);
-		if (rc < 0) sb_fail(r, S_DUMPABLE, rc, -1);
-	}
-	if (sys3(SYS_write, r->epipe[1], (s64)&go, 1) != 1) sb_fail(r, S_PIPE, -E_PIPE_, -1);
-	while (!*(volatile s32 *)&o->mapped) {
-		t.sec = 0;
-		t.nsec = SB_CHECK_NS;
-		sys4(SYS_futex, (s64)&o->mapped, FUTEX_WAIT, 0, (s64)&t);
-		if (*(volatile s32 *)&o->mapped) break;
-		/* Bun's thread gone, or told us to end: the entering child may be too. */
-		t.nsec = 0;
-		if (sys4(SB_rt_sigtimedwait, (s64)&death, (s64)info, (s64)&t, 8) == SIG_KILL_SANDBOX)
-			sb_fail(r, S_KILLED, -E_INTR, -1);
-	}
-	/* A failed write is in the report already. */
-	if (o->step != S_NONE) sys1(SYS_exit_group, 126);
-}
-
 static void sb_monitor_main(struct sreq *r)
 {
 	struct sout *o = sb_out(r);
@@ -911,20 +865,14 @@ static void sb_monitor_main(struct sreq *r)
 	 * user namespace (one that namespace owns). It is where our children
 	 * go; with "pid" too, the sandbox's own is made below it. */
 	pidns_rc = r->pidns >= 0 ? sys2(SYS_setns, r->pidns, CLONE_NEWPID_) : 0;
-	if (r->opts & SO_OWN_USERNS) {
-		sb_own_userns(r);
-	} else {
-		rc = sys2(SYS_setns, r->helper_pidfd, CLONE_NEWUSER);
-		if (rc < 0) sb_fail(r, S_SETNS, rc, -1);
-	}
+	rc = sys2(SYS_setns, r->helper_pidfd, CLONE_NEWUSER);
+	if (rc < 0) sb_fail(r, S_SETNS, rc, -1);
 	if (pidns_rc == -E_PERM_) pidns_rc = sys2(SYS_setns, r->pidns, CLONE_NEWPID_);
 	if (pidns_rc < 0) sb_fail(r, S_SETNS, pidns_rc, -1);
-	/* setns or unshare changed our credentials, and commit_creds set the
-	 * dumpable flag to fs.suid_dumpable: seal again. */
-	rc = sys2(SYS_prctl, PR_SET_DUMPABLE, 0);
-	if (rc < 0) sb_fail(r, S_DUMPABLE, rc, -1);
-	if (r->helper_pidfd >= 0 && !sb_passed(r, r->helper_pidfd))
-		sys1(SYS_close, r->helper_pidfd); /* a passed one is the command's too */
+	/* setns changed our credentials, and commit_creds set the dumpable flag
+	 * to fs.suid_dumpable: seal again. */
+	sys2(SYS_prctl, PR_SET_DUMPABLE, 0);
+	if (!sb_passed(r, r->helper_pidfd)) sys1(SYS_close, r->helper_pidfd); /* a passed one is the command's too */
 	if ((r->opts & SO_NEW_PID) && r->pidns >= 0) {
 		x = sb_first_below(r);
 	} else {
@@ -1003,49 +951,6 @@ void bun_userns_image_main(void)
 
 /* ---- E: the entering child, in Bun's memory ---- */
 
-/* SO_OWN_USERNS: the monitor's maps, uid_map, setgroups, gid_map in
- * spawn.c's order and with its setgroups rule, written as the caller; a
- * failure goes into the report. */
-static void sb_write_own_maps(struct sreq *r)
-{
-	struct sout *o = sb_out(r);
-	const char *text = (const char *)r + r->maps;
-	s32 deny = r->setgroups == SETGROUPS_DENY;
-	s64 rc = r->uid_len ? write_proc_file(r->copy, "uid_map", text, r->uid_len) : 0;
-	if (rc < 0) {
-		if (o->step == S_NONE) fail(o, S_UID_MAP, rc);
-		return;
-	}
-	rc = write_proc_file(r->copy, "setgroups", deny ? "deny" : "allow", deny ? 4 : 5);
-	/* "allow" is refused under a parent whose setgroups is "deny": "deny" is all there is. */
-	if (rc == -E_PERM && r->setgroups == SETGROUPS_AUTO) rc = write_proc_file(r->copy, "setgroups", "deny", 4);
-	if (rc < 0 && rc != -2 /* ENOENT: kernel before 3.19 */) {
-		if (o->step == S_NONE) fail(o, S_SETGROUPS, rc);
-		return;
-	}
-	rc = r->gid_len ? write_proc_file(r->copy, "gid_map", text + r->uid_len, r->gid_len) : 0;
-	if (rc < 0 && o->step == S_NONE) fail(o, S_GID_MAP, rc);
-}
-
-/* Until the monitor's end of the pipe closes (EOF: the start is over, or
- * it died). With SO_OWN_USERNS it first writes a byte: its maps are ours
- * to write, then it is told. */
-static void sb_await_monitor(struct sreq *r)
-{
-	struct sout *o = sb_out(r);
-	char byte;
-	s64 n;
-	for (;;) {
-		n = sys3(SYS_read, r->epipe[0], (s64)&byte, 1);
-		if (n == -E_INTR) continue;
-		if (n != 1) return;
-		if (!(r->opts & SO_OWN_USERNS)) continue;
-		sb_write_own_maps(r);
-		*(volatile s32 *)&o->mapped = 1;
-		sys3(SYS_futex, (s64)&o->mapped, FUTEX_WAKE, 1);
-	}
-}
-
 /* The monitor: a child of Bun's process (CLONE_PARENT), no exit signal
  * (Bun reaps it by pidfd). Its own image when one can be built and run,
  * else a fork. Returns once the start is over (EOF on the pipe). */
@@ -1061,7 +966,7 @@ static void sb_start_monitor(struct sreq *r)
 		r->image_fd = -1;
 		if (rc < 0) sb_fail(r, S_CLONE, rc, -1);
 		sys1(SYS_close, r->epipe[1]);
-		sb_await_monitor(r);
+		sb_block(r->epipe[0]);
 		if (*(volatile s32 *)&o->image) return;
 		/* Its image never ran (the exec was refused, or a segment could
 		 * not be placed): it is gone, for Bun to reap; a fork instead. */
@@ -1074,7 +979,7 @@ static void sb_start_monitor(struct sreq *r)
 					 (void *)sb_monitor_main);
 	if (rc < 0) sb_fail(r, S_CLONE, rc, -1);
 	sys1(SYS_close, r->epipe[1]);
-	sb_await_monitor(r);
+	sb_block(r->epipe[0]);
 }
 
 static void sb_entering_main(struct sreq *r)

@@ -77,7 +77,7 @@ describe.skipIf(!isRoot || !tools || rootIsInitramfs)(
       expect(r.leftAuto).toEqual(["f"]);
       expect(r.overlay).toEqual({ out: "top\nwritten", err: "", code: 0 });
       expect(r.overlayUpper).toEqual(["b"]);
-      // The monitor and the init, after a start whose user namespace the monitor made: sealed.
+      // The monitor and the init of a started sandbox: sealed, though the caller is not root.
       expect(r.readable).toEqual([false, false]);
     }, 60000);
   },

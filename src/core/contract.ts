@@ -233,7 +233,7 @@ export const BLOCKS = {
     },
   },
   sreq: {
-    size: 304,
+    size: 288,
     fields: {
       step: [0, 4],
       err: [4, 4],
@@ -288,10 +288,6 @@ export const BLOCKS = {
       dead: [272, 4],
       npass: [276, 4],
       pass: [280, 4],
-      uid_len: [284, 4],
-      gid_len: [288, 4],
-      setgroups: [292, 4],
-      maps: [296, 4],
     },
   },
   sop: {
@@ -452,9 +448,6 @@ export const SANDBOX_STEPS = [
   ["userns_enabled", "unshare"],
   ["nested_userns", "unshare"],
   ["nested_maps", "write"],
-  ["uid_map", "write"],
-  ["setgroups", "write"],
-  ["gid_map", "write"],
 ] as const;
 
 /** PSTEPS: the kernel probe's steps (probe.c): the first call that failed; 0 is all work. */
@@ -528,7 +521,6 @@ export const CONSTS = {
   SO_ASSERT_NO_USERNS: 256,
   SO_CALLER_CAPS: 512,
   SO_CALLER_MAPS: 1024,
-  SO_OWN_USERNS: 2048,
   SOP_BIND: 1,
   SOP_TMPFS: 2,
   SOP_PROC: 3,

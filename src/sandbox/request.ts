@@ -5,7 +5,6 @@
  * so no pointer is ever handled here.
  */
 import { at, BLOCKS, CONSTS, SANDBOX_STEPS as STEP_TABLE } from "../core/contract.ts";
-import type { OwnUserns } from "./own-userns.ts";
 import type { PlainMount, PlainSpec } from "./spec.ts";
 
 export const SB_HEADER = BLOCKS.sreq.size;
@@ -27,7 +26,6 @@ const SO = {
   assertNoUserns: CONSTS.SO_ASSERT_NO_USERNS,
   callerCaps: CONSTS.SO_CALLER_CAPS,
   callerMaps: CONSTS.SO_CALLER_MAPS,
-  ownUserns: CONSTS.SO_OWN_USERNS,
 } as const;
 const SOP = {
   bind: CONSTS.SOP_BIND,
@@ -109,7 +107,6 @@ export function buildRequest(
   stdio: readonly [number, number, number],
   path: string | null,
   exitFd: number,
-  own: OwnUserns | null = null,
 ): Block {
   const n = s.mounts.length;
   const fixed = SB_HEADER + SB_STACK;
@@ -156,10 +153,6 @@ export function buildRequest(
         })(),
       )
     : 0;
-  // SO_OWN_USERNS: the uid map's text, the gid map's right after it.
-  const uidBytes = own === null ? new Uint8Array(0) : encoder.encode(own.uidText);
-  const gidBytes = own === null ? new Uint8Array(0) : encoder.encode(own.gidText);
-  const mapsAt = own === null ? 0 : heap.add(new Uint8Array([...uidBytes, ...gidBytes]));
   const passAt = s.passFds.length ? heap.add(new Uint8Array(new Int32Array(s.passFds).buffer)) : 0;
   const madeMax = Math.min(MADE_MAX_LIMIT, 16 + n * 4);
   const madeAt = heap.zeros(madeMax * MADE_SIZE);
@@ -215,8 +208,7 @@ export function buildRequest(
     (s.disableNestedUserns ? SO.noUserns : 0) |
     (s.assertUsernsDisabled ? SO.assertNoUserns : 0) |
     (s.callerCaps ? SO.callerCaps : 0) |
-    (s.uidMap === "none" || s.gidMap === "none" ? SO.callerMaps : 0) |
-    (own !== null ? SO.ownUserns : 0);
+    (s.uidMap === "none" || s.gidMap === "none" ? SO.callerMaps : 0);
   const S = (f: Parameters<typeof at<"sreq">>[1]) => at("sreq", f);
   v.setInt32(S("helper_pidfd"), usernsFd, true);
   v.setInt32(S("opts"), opts, true);
@@ -251,10 +243,6 @@ export function buildRequest(
   v.setInt32(S("exit_fd"), exitFd, true);
   v.setInt32(S("npass"), s.passFds.length, true);
   v.setUint32(S("pass"), passAt, true);
-  v.setInt32(S("uid_len"), uidBytes.length, true);
-  v.setInt32(S("gid_len"), gidBytes.length, true);
-  v.setInt32(S("setgroups"), own?.setgroups ?? 0, true);
-  v.setUint32(S("maps"), mapsAt, true);
   return { bytes, view: v };
 }
 

@@ -19,7 +19,6 @@ import * as registryCodec from "../core/registry-codec.ts";
 import { adoptCommand, type InsideProcess } from "../exec/spawn-inside.ts";
 import { openFromProcess } from "../ns/namespace-fd.ts";
 import { startHelper } from "../unshare.ts";
-import { ownUserns } from "./own-userns.ts";
 import { buildRequest, NS_ORDER, readResult, type SandboxStep } from "./request.ts";
 import * as sandboxCodec from "./sandbox-codec.ts";
 import { checkSpec, type PlainMount, type PlainSpec, type SandboxSpec } from "./spec.ts";
@@ -147,12 +146,9 @@ export function sandbox(argv: readonly string[], spec: SandboxSpec = {}): Sandbo
   const pathEntry = s.env.find((e) => e.startsWith("PATH="));
   const path =
     pathEntry === undefined ? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" : pathEntry.slice(5);
-  // The user namespace: the one given, one the monitor makes (own), or a helper's (its maps are the spec's).
-  const own = s.userns >= 0 ? null : ownUserns(s.uidMap, s.gidMap, s.mapper);
+  // The user namespace: the one given, or a helper's (its maps are the spec's).
   const helper =
-    s.userns >= 0 || own !== null
-      ? null
-      : startHelper(s.uidMap, s.gidMap, 0, s.mapper === undefined ? {} : { mapper: s.mapper });
+    s.userns >= 0 ? null : startHelper(s.uidMap, s.gidMap, 0, s.mapper === undefined ? {} : { mapper: s.mapper });
   const ours: number[] = [];
   const theirs: number[] = [];
   const parentEnds: ({ fd: number; rec: number } | undefined)[] = [undefined, undefined, undefined];
@@ -195,7 +191,7 @@ export function sandbox(argv: readonly string[], spec: SandboxSpec = {}): Sandbo
         syscall: "fstat",
         step: "options",
       });
-    const block = buildRequest(s, helper === null ? s.userns : usernsFd, childStdio, path, ex.fds[1], own);
+    const block = buildRequest(s, helper === null ? s.userns : usernsFd, childStdio, path, ex.fds[1]);
     const { rc, rec } = sandboxCodec.sandboxStart(block.bytes);
     const r = readResult(block);
     if (rc <= 0) {
