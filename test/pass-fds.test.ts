@@ -16,6 +16,7 @@ import {
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { sandbox, spawnInside, startHelper, UsernsError } from "../src/index.ts";
+import { thrown } from "./support/errors.ts";
 import { isRoot, rootIsInitramfs } from "./support/proc.ts";
 
 const work = mkdtempSync(join(tmpdir(), "bun-userns-pass-fds-test-"));
@@ -46,12 +47,7 @@ describe("passFds: bad input is refused before anything starts", () => {
         () => spawnInside(process.pid, ["true"], { namespaces: [], passFds } as never),
         () => sandbox(["true"], { passFds } as never),
       ]) {
-        let err: unknown;
-        try {
-          call();
-        } catch (e) {
-          err = e;
-        }
+        const err = thrown(call);
         expect(err).toBeInstanceOf(UsernsError);
         expect((err as UsernsError).code).toBe("EINVAL");
         expect((err as UsernsError).message).toContain("passFds");
@@ -66,12 +62,7 @@ describe("passFds: bad input is refused before anything starts", () => {
       () => spawnInside(process.pid, ["true"], { namespaces: [], passFds: [fd] }),
       () => sandbox(["true"], { passFds: [fd] }),
     ]) {
-      let err: unknown;
-      try {
-        call();
-      } catch (e) {
-        err = e;
-      }
+      const err = thrown(call);
       expect(err).toBeInstanceOf(UsernsError);
       expect({ ...(err as UsernsError) }).toMatchObject({ code: "EBADF", syscall: "fstat", step: "options" });
       expect((err as UsernsError).message).toContain(`${fd} is not an open file descriptor`);

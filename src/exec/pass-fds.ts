@@ -32,6 +32,17 @@ export function checkPassFds(value: unknown, fail: (message: string) => Error): 
   return [...out].sort((a, b) => a - b);
 }
 
+/**
+ * The first passed fd that is one of OURS (the fds a start opened itself):
+ * another thread closed the caller's fd since it was checked, and the start
+ * got its number. Nothing to look at (and nothing built) without passFds.
+ */
+export function passFdReused(fds: readonly number[], ours: () => Iterable<number>): number | undefined {
+  if (fds.length === 0) return undefined;
+  const made = new Set(ours());
+  return fds.find((fd) => made.has(fd));
+}
+
 /** Each fd open now, or a UsernsError naming the first that is not (before anything is started). */
 export function checkPassFdsOpen(fds: readonly number[], who: string): void {
   for (const fd of fds) {

@@ -9,6 +9,7 @@ import { errnoName, errnoText, UsernsError } from "../core/errors.ts";
 import * as processCodec from "../core/process-codec.ts";
 import * as registryCodec from "../core/registry-codec.ts";
 import * as execCodec from "./exec-codec.ts";
+import { passFdReused } from "./pass-fds.ts";
 import type { SpawnRequest } from "./spawn-options.ts";
 import type { SpawnPlan } from "./spawn-plan.ts";
 
@@ -25,9 +26,12 @@ export function startCommand(req: SpawnRequest, plan: SpawnPlan): Started {
   const { ns, fork, newPid, mountProc, ids, ctty, args, env, cwd } = req;
   const { pidfd, viaFds, privileged, fds, session, childStdio, opened, ours, theirs } = plan;
   // A passed fd closed by another thread since it was checked, its number now one the plan opened.
-  const piped = childStdio.filter((_, i) => req.stdio[i] === "pipe");
-  const planned = new Set([...opened, ...piped, ...fds.map(([fd]) => fd), ...plan.parentEnds.map((e) => e?.fd ?? -1)]);
-  const reused = req.passFds.find((fd) => planned.has(fd));
+  const reused = passFdReused(req.passFds, () => [
+    ...opened,
+    ...childStdio.filter((_, i) => req.stdio[i] === "pipe"),
+    ...fds.map(([fd]) => fd),
+    ...plan.parentEnds.map((e) => e?.fd ?? -1),
+  ]);
   if (reused !== undefined) {
     for (const fd of opened) processCodec.close(fd);
     for (const rec of [...theirs, ...ours]) registryCodec.recClose(rec);

@@ -16,6 +16,7 @@ import { SANDBOX_STEPS } from "../core/contract.ts";
 import { errnoName, errnoText, UsernsError } from "../core/errors.ts";
 import * as processCodec from "../core/process-codec.ts";
 import * as registryCodec from "../core/registry-codec.ts";
+import { passFdReused } from "../exec/pass-fds.ts";
 import { adoptCommand, type InsideProcess } from "../exec/spawn-inside.ts";
 import { openFromProcess } from "../ns/namespace-fd.ts";
 import { startHelper } from "../unshare.ts";
@@ -181,9 +182,12 @@ export function sandbox(argv: readonly string[], spec: SandboxSpec = {}): Sandbo
     theirs.push(ex.recs[1]);
     exitEnd = { fd: ex.fds[0], rec: ex.recs[0] };
     // A passed fd closed by another thread since it was checked, its number now one of these.
-    const made = new Set([usernsFd, ...ex.fds, ...parentEnds.map((e) => e?.fd ?? -1)]);
-    for (let i = 0; i < 3; i++) if (s.stdio[i] === "pipe") made.add(childStdio[i] as number);
-    const reused = s.passFds.find((fd) => made.has(fd));
+    const reused = passFdReused(s.passFds, () => [
+      usernsFd,
+      ...ex.fds,
+      ...parentEnds.map((e) => e?.fd ?? -1),
+      ...childStdio.filter((_, i) => s.stdio[i] === "pipe"),
+    ]);
     if (reused !== undefined)
       throw new UsernsError(`sandbox: passFds: ${reused} was closed while the sandbox was being started`, {
         code: "EBADF",
