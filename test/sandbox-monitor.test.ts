@@ -38,6 +38,18 @@ interface Seen {
 }
 const GCC = Bun.which("gcc") ?? Bun.which("cc");
 
+/** The fixture run here with ENV: what it saw (it wrote nothing to stderr). */
+const fixtureSeen = (env: Record<string, string> = {}): Seen => {
+  const r = Bun.spawnSync([process.execPath, FIXTURE], {
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { ...process.env, ...env },
+  });
+  expect(r.stderr.toString()).toBe("");
+  return JSON.parse(r.stdout.toString().trim()) as Seen;
+};
+const OWN_IMAGE: Seen = { code: 143, execMapped: false, imageMapped: true, children: 0 };
+
 describe.skipIf(SKIP !== "")(`the sandbox's monitor${SKIP}`, () => {
   test("holds no copy of Bun's memory: its mappings are its own image's, none of Bun's", async () => {
     const p = sandbox(["/bin/sh", "-c", "echo up; exec sleep 600"], {
@@ -111,14 +123,7 @@ describe.skipIf(SKIP !== "")(`the sandbox's monitor${SKIP}`, () => {
         const flags = ["-O2", "-Wall", "-Werror", "-nostdlib", "-ffreestanding", "-fno-stack-protector", "-fPIC"];
         const b = Bun.spawnSync([GCC as string, ...flags, "-shared", "-o", so, join(NATIVE, "userns.c")]);
         expect(b.stderr.toString()).toBe("");
-        const r = Bun.spawnSync([process.execPath, FIXTURE], {
-          stdout: "pipe",
-          stderr: "pipe",
-          env: { ...process.env, BUN_USERNS_LIB: so },
-        });
-        expect(r.stderr.toString()).toBe("");
-        const seen = JSON.parse(r.stdout.toString().trim()) as Seen;
-        expect(seen).toEqual({ code: 143, execMapped: false, imageMapped: true, children: 0 });
+        expect(fixtureSeen({ BUN_USERNS_LIB: so })).toEqual(OWN_IMAGE);
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
@@ -126,30 +131,12 @@ describe.skipIf(SKIP !== "")(`the sandbox's monitor${SKIP}`, () => {
   );
 
   test("the same fixture without the setting sees the monitor's own image (the fallback test's control)", () => {
-    const r = Bun.spawnSync([process.execPath, FIXTURE], { stdout: "pipe", stderr: "pipe" });
-    expect(r.stderr.toString()).toBe("");
-    expect(JSON.parse(r.stdout.toString().trim()) as Seen).toEqual({
-      code: 143,
-      execMapped: false,
-      imageMapped: true,
-      children: 0,
-    });
+    expect(fixtureSeen()).toEqual(OWN_IMAGE);
   });
 
   test("a heap the application left full of non-zero bytes before the first sandbox() still gives the monitor its own image", () => {
     // TinyCC's memory for our code is unzeroed heap: past the GOT's last entry lie whatever bytes were there.
-    const r = Bun.spawnSync([process.execPath, FIXTURE], {
-      stdout: "pipe",
-      stderr: "pipe",
-      env: { ...process.env, DIRTY_HEAP: "1" },
-    });
-    expect(r.stderr.toString()).toBe("");
-    expect(JSON.parse(r.stdout.toString().trim()) as Seen).toEqual({
-      code: 143,
-      execMapped: false,
-      imageMapped: true,
-      children: 0,
-    });
+    expect(fixtureSeen({ DIRTY_HEAP: "1" })).toEqual(OWN_IMAGE);
   });
 
   test("a command named by /proc/self/exe runs Bun, as bwrap's runs bwrap (that command's monitor is a fork)", async () => {
@@ -176,12 +163,9 @@ describe.skipIf(SKIP !== "")(`descriptors across threads${SKIP}`, () => {
     };
     const next = () => new Promise<void>((res) => (heard = res));
     // The command waits for EOF on its stdin: a pipe whose write end only Bun's table holds (ours, by number).
-    const stdin = join(dir, "stdin");
-    Bun.spawnSync(["mkfifo", stdin]);
-    const probe = openSync(stdin, constants.O_RDONLY | constants.O_NONBLOCK);
-    let w = openSync(stdin, constants.O_WRONLY);
-    const r = openSync(stdin, constants.O_RDONLY);
-    closeSync(probe);
+    const ends = fifoEnds(dir);
+    let w = ends.w;
+    const r = ends.r;
     const p = sandbox(["/bin/sh", "-c", "cat; echo eof"], {
       stdio: [r, "pipe", "inherit"],
       mounts: SYSTEM,
