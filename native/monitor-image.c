@@ -51,7 +51,11 @@
 #define MAP_SHARED_ 1
 #define FD_CLOEXEC_ 1
 #define SB_IMAGE_FDS 10 /* sb_fixed_fds' count */
-#define SB_IMAGE_STACK_ROOM (32UL << 30) /* a fresh stack's randomisation range, and more, below Bun's */
+/* Below a fresh stack's randomised top, what the kernel maps for it at
+ * the exec: its first 128 KiB, our two-word argv and envp, and the random
+ * sub-page alignment of its pointer; the room left is a margin. */
+#define SB_IMAGE_STACK_ROOM (1UL << 20)
+#define ADDR_NO_RANDOMIZE_ 0x0040000 /* personality(2): no address randomisation */
 #define SB_IMAGE_MAX (16UL << 20) /* our code and data: far less; more means the scan went wrong */
 
 /* The block's address, written into each image's copy (never read in Bun). */
@@ -104,7 +108,7 @@ static void sb_set_cloexec(struct sreq *r, s32 on)
  * write over the copy, and where Bun's stack is. */
 struct sb_region {
 	s32 nranges, npatches;
-	u64 lo, hi, stack;
+	u64 lo, hi, stack; /* stack: the end of Bun's main stack */
 	u64 range[2 * SB_IMAGE_RANGES];   /* [from, to) */
 	u64 patch[2 * SB_IMAGE_PATCHES]; /* address, value */
 };
@@ -137,8 +141,8 @@ static u64 sb_hex(const char *s, s32 *i)
 
 /* One line of /proc/self/maps ("lo-hi perms offset dev inode [path]"):
  * the mapping holding ADDR must be private, anonymous and rwx (TinyCC's
- * text); the main stack's start is noted, and whether PROBE is in
- * executable memory. */
+ * text); the main stack's end (its randomised top) is noted, and whether
+ * PROBE is in executable memory. */
 static void sb_maps_line(const char *s, u64 addr, u64 *lo, u64 *hi, u64 *stack, u64 probe, s32 *probe_x)
 {
 	s32 i = 0, f;
@@ -165,7 +169,7 @@ static void sb_maps_line(const char *s, u64 addr, u64 *lo, u64 *hi, u64 *stack, 
 	for (; s[i] == ' '; i++) {}
 	if (s[i] == '[' && s[i + 1] == 's' && s[i + 2] == 't' && s[i + 3] == 'a' && s[i + 4] == 'c' && s[i + 5] == 'k' &&
 	    s[i + 6] == ']')
-		*stack = a;
+		*stack = b;
 }
 
 /* The rwx mapping holding ADDR (none for 0), Bun's stack, and whether
@@ -351,6 +355,28 @@ static s32 sb_names_exe(struct sreq *r)
 }
 
 static u64 sb_page_down(u64 a) { return a & ~(SB_IMAGE_PAGE - 1); }
+
+/*
+ * The lowest address a fresh process's stack may use: its top is
+ * STACK_TOP less a random whole number of pages up to SB_STACK_RND
+ * (randomize_stack_top), and STACK_TOP, the same for Bun and for the
+ * monitor, is the power of two just above every stack (2^47 less a page
+ * on x86_64, 2^VA_BITS on arm64): the one above Bun's stack's end, which
+ * lies within SB_STACK_RND of it. Every mapping of Bun's mmap area lies
+ * below this (the kernel keeps that area's base a random gap plus
+ * SB_STACK_RND plus the stack's rlimit and guard below STACK_TOP), so an
+ * image of it fits a fresh process whatever both randomisations drew.
+ */
+static u64 sb_stack_floor(u64 stack_end)
+{
+	u64 top = 1UL << 30, rnd = SB_STACK_RND;
+	while (top < stack_end && top < (1UL << 62)) top <<= 1;
+	/* ADDR_NO_RANDOMIZE (setarch -R, gdb's default), which the exec keeps:
+	 * the fresh stack's top is STACK_TOP itself, and Bun's mmap area lies
+	 * just below its own (a fixed 128 MiB gap). */
+	if (sys1(SYS_personality, 0xffffffffL) & ADDR_NO_RANDOMIZE_) rnd = 0;
+	return top - SB_IMAGE_PAGE - rnd - SB_IMAGE_STACK_ROOM;
+}
 static u64 sb_page_up(u64 a) { return (a + SB_IMAGE_PAGE - 1) & ~(SB_IMAGE_PAGE - 1); }
 
 static s64 sb_pwrite(s64 fd, const void *p, u64 n, u64 off)
@@ -367,7 +393,7 @@ static s64 sb_pwrite(s64 fd, const void *p, u64 n, u64 off)
 static s64 sb_image(struct sreq *r)
 {
 	u8 head[ELF_HEADER + 2 * ELF_PHDR];
-	u64 ca, cz, ba, bz, boff, tail, word = (u64)r;
+	u64 ca, cz, ba, bz, boff, tail, floor, word = (u64)r;
 	s64 fd, rc;
 	s32 i;
 	if (r->report_fd < 0 || r->size < (u32)(SB_HEADER + r->stack_len) || sb_names_exe(r) || sb_image_region() < 0)
@@ -376,9 +402,9 @@ static s64 sb_image(struct sreq *r)
 	cz = sb_page_up(sb_found.hi);
 	ba = sb_page_down((u64)r);
 	bz = sb_page_up((u64)r + r->size);
-	/* Apart from each other, and from where a fresh stack may land. */
-	if (!(bz <= ca || ba >= cz) || cz + SB_IMAGE_STACK_ROOM > sb_found.stack || bz + SB_IMAGE_STACK_ROOM > sb_found.stack)
-		return -1;
+	/* Apart from each other, and below where a fresh stack may land. */
+	floor = sb_stack_floor(sb_found.stack);
+	if (!(bz <= ca || ba >= cz) || cz > floor || bz > floor) return -1;
 	mem_zero(head, sizeof head);
 	elf_head(head, (u64)&SB_IMAGE_ENTRY, 2);
 	/* Our code (rwx: its data lives beside it) and the block (rw); in the

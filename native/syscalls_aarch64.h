@@ -54,6 +54,7 @@
 #define SYS_sched_setaffinity 122
 #define SYS_getcpu 168
 #define SYS_prlimit64 261
+#define SYS_personality 92
 #define SYS_mount 40
 #define SYS_futex 98
 #define SYS_exit_group 94
@@ -204,6 +205,8 @@ __asm__(".text\n"
  * itself is the entry.
  */
 #define SB_IMAGE_ENTRY bun_userns_image_main
+/* How far below STACK_TOP the kernel may put a new process's stack (STACK_RND_MASK: 0x3ffff 4 KiB pages, or as many bytes in larger pages). */
+#define SB_STACK_RND (1UL << 30)
 #define SB_IMAGE_PAGE 65536UL /* the largest page size (64K kernels): segments and file offsets align to it */
 /* Relocation types a gcc .so (BUN_USERNS_LIB) of ours carries (elf.h's R_AARCH64_*). */
 #define SB_R_ABS64 257

@@ -28,6 +28,7 @@
 #define SYS_sched_setaffinity 203
 #define SYS_getcpu 309
 #define SYS_prlimit64 302
+#define SYS_personality 135
 #define SYS_mount 165
 #define SYS_futex 202
 #define SYS_exit_group 231
@@ -154,6 +155,8 @@ __asm__(".text\n"
  * bun_userns_image_main never returns.
  */
 #define SB_IMAGE_ENTRY bun_userns_image_start
+/* How far below STACK_TOP the kernel may put a new process's stack (STACK_RND_MASK: 0x3fffff pages of 4 KiB). */
+#define SB_STACK_RND (16UL << 30)
 #define SB_IMAGE_PAGE 4096UL /* the largest page size: segments and file offsets align to it */
 /* Relocation types a gcc .so (BUN_USERNS_LIB) of ours carries (elf.h's R_X86_64_*). */
 #define SB_R_ABS64 1
