@@ -11,5 +11,8 @@ if (import.meta.main) {
   // The launcher (bin/bun-userns) passes the path it was invoked as; it is not the command's to see.
   const name = process.env.BUN_USERNS_BWRAP_NAME || script;
   delete process.env.BUN_USERNS_BWRAP_NAME;
-  process.exitCode = await runBwrap(name, process.argv.slice(2), [script]);
+  // No top-level await: the package's bytecode bundle of this file is CommonJS (src/packed/bundle-cli.ts).
+  runBwrap(name, process.argv.slice(2), [script]).then((code) => {
+    process.exitCode = code;
+  });
 }

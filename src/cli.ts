@@ -55,4 +55,8 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-if (import.meta.main) process.exitCode = await main(process.argv.slice(2));
+// No top-level await: the package's bytecode bundle of this file is CommonJS (src/packed/bundle-cli.ts).
+if (import.meta.main)
+  main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });

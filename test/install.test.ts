@@ -160,6 +160,8 @@ describe.skipIf(!isRoot || !npm)(
       const list = Bun.spawnSync(["tar", "-tzf", pack()], { stdout: "pipe" }).stdout.toString().split("\n");
       expect(list).toContain("package/dist/cli.js");
       expect(list).toContain("package/dist/cli-bwrap.js");
+      expect(list).toContain("package/dist/cli-bytecode.js.jsc");
+      expect(list).toContain("package/dist/cli-bwrap-bytecode.js.jsc");
       expect(list).toContain("package/src/cli.ts");
       expect(list.some((f) => f.startsWith("package/dist/") && f.includes("native-texts"))).toBe(false);
       expect(existsSync(join(ROOT_DIR, "dist"))).toBe(false);

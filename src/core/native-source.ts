@@ -13,25 +13,49 @@ import { UsernsError } from "./errors.ts";
 
 /** Defined (as true) only by src/packed/bundle-cli.ts's build of dist/: that bundle sits in the package's dist/. */
 declare const BUN_USERNS_PACKAGE_BUNDLE: boolean | undefined;
+/** Defined (as true) for the package's bytecode bundle (CommonJS), whose own paths are the building machine's. */
+declare const BUN_USERNS_CJS_BUNDLE: boolean | undefined;
 const packageBundle = typeof BUN_USERNS_PACKAGE_BUNDLE !== "undefined" && BUN_USERNS_PACKAGE_BUNDLE === true;
+const cjsBundle = typeof BUN_USERNS_CJS_BUNDLE !== "undefined" && BUN_USERNS_CJS_BUNDLE === true;
 
 export const SOURCE_PATH = packageBundle
   ? `${import.meta.dir}/../native/userns.c`.replace(/\/dist\/\.\.\//, "/")
   : `${import.meta.dir}/../../native/userns.c`.replace(/\/src\/core\/\.\.\/\.\.\//, "/");
 
+/** dist/ as the package's bytecode bundle (CommonJS) runs from it: its entry says (setBundleDir). */
+let bundleDir: string | undefined;
+
+/**
+ * For the package's bytecode bundle (src/packed/bytecode.ts): the dist/ it
+ * runs from. In a CommonJS bundle, Bun fixes import.meta.dir and __dirname
+ * at build time, to where the build ran.
+ */
+export function setBundleDir(dir: string): void {
+  bundleDir = dir;
+}
+
+/** native/userns.c beside the code; none for a bytecode bundle not told where it runs (never a path fixed at its build). */
+function sourcePath(): string | undefined {
+  if (bundleDir !== undefined) return `${bundleDir.replace(/\/dist$/, "")}/native/userns.c`;
+  return cjsBundle ? undefined : SOURCE_PATH;
+}
+
 /** native/ is where this module's file (a checkout's src/core/, or the package bundle in dist/) expects it. */
 function beside(): boolean {
-  return (packageBundle || import.meta.path.endsWith("/src/core/native-source.ts")) && existsSync(SOURCE_PATH);
+  const path = sourcePath();
+  return (
+    path !== undefined && (packageBundle || import.meta.path.endsWith("/src/core/native-source.ts")) && existsSync(path)
+  );
 }
 
 /** What errors and nativeInfo() name: the file, or the bundle's copy. */
 export function sourceName(): string {
-  return beside() ? SOURCE_PATH : "native/userns.c (carried by the bundle)";
+  return beside() ? (sourcePath() as string) : "native/userns.c (carried by the bundle)";
 }
 
 /** Runs `compile` on a path to native/userns.c; a bundle's copy exists only during the call. */
 export function withSource<T>(compile: (path: string) => T): T {
-  if (beside()) return compile(SOURCE_PATH);
+  if (beside()) return compile(sourcePath() as string);
   // Only a bundle comes here: node:os and node:path load for it alone.
   const { NATIVE_TEXTS } = require("./native-texts.ts") as typeof import("./native-texts.ts");
   const { tmpdir } = require("node:os") as typeof import("node:os");

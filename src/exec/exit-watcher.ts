@@ -15,10 +15,13 @@
  *
  * Main thread only: a Worker that used spawnInside could end while its
  * watcher sits in epoll_pwait, which cannot be interrupted. Workers, a
- * watcher that failed to start, or BUN_USERNS_EXIT_WATCHER=0 use the timer
- * alone.
+ * watcher that failed to start, the CLI's bytecode bundle, or
+ * BUN_USERNS_EXIT_WATCHER=0 use the timer alone.
  */
 import * as processCodec from "../core/process-codec.ts";
+
+/** Defined (as true) for the package's bytecode build of the CLI: its import.meta.url is where the build ran. */
+declare const BUN_USERNS_CJS_BUNDLE: boolean | undefined;
 
 type State = "off" | "starting" | "ready" | "unavailable";
 let state: State = "off";
@@ -28,7 +31,9 @@ let notices = 0;
 
 function start(): void {
   state = "unavailable";
-  if (!Bun.isMainThread || process.env.BUN_USERNS_EXIT_WATCHER === "0") return;
+  // The bytecode bundle holds no Worker file, and its import.meta.url names the machine that built it.
+  if (typeof BUN_USERNS_CJS_BUNDLE !== "undefined" || !Bun.isMainThread || process.env.BUN_USERNS_EXIT_WATCHER === "0")
+    return;
   const fd = processCodec.watchOpen();
   if (fd < 0) return;
   let worker: Worker;
