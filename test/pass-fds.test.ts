@@ -82,6 +82,25 @@ describe("passFds: bad input is refused before anything starts", () => {
     }
   });
 
+  test("a passed fd closed by code the call runs (its signal's throwIfAborted) is refused, never handed on as one the start opened", () => {
+    // The first fds the call would open next take that number: the helper's pidfd, the registry's memfd.
+    for (const call of ["spawnInside", "sandbox"] as const) {
+      const fd = openSync(data, "r");
+      const signal = new AbortController().signal;
+      Object.defineProperty(signal, "throwIfAborted", { value: () => closeSync(fd) });
+      const err = thrown(() =>
+        call === "sandbox"
+          ? sandbox(["true"], { passFds: [fd], signal })
+          : spawnInside(process.pid, ["true"], { namespaces: [], passFds: [fd], signal }),
+      );
+      expect({ call, err: err instanceof UsernsError ? { ...err } : err }).toMatchObject({
+        call,
+        err: { code: "EBADF", syscall: "fstat", step: "options" },
+      });
+      expect((err as UsernsError).message).toContain(`${fd} is not an open file descriptor`);
+    }
+  });
+
   test("a Proxy list is read once: what was checked is what is passed", () => {
     const fd = openSync(data, "r");
     try {

@@ -27,6 +27,7 @@ export function startCommand(req: SpawnRequest, plan: SpawnPlan): Started {
   const { pidfd, viaFds, privileged, fds, session, childStdio, opened, ours, theirs } = plan;
   // A passed fd closed by another thread since it was checked, its number now one the plan opened.
   const reused = passFdReused(req.passFds, () => [
+    registryCodec.registry(), // made after the check at a thread's first call
     ...opened,
     ...childStdio.filter((_, i) => req.stdio[i] === "pipe"),
     ...fds.map(([fd]) => fd),

@@ -137,9 +137,11 @@ function pipeOrThrow(): { fds: [number, number]; recs: [number, number] } {
 /** Run argv in a sandbox described by spec (see SandboxSpec). */
 export function sandbox(argv: readonly string[], spec: SandboxSpec = {}): SandboxProcess {
   const s = checkSpec(argv, spec);
+  // The caller's code (a signal of its own making may run some) runs before the fds are checked: a passed fd
+  // it closes is refused here, not handed to the command under the number of one the start opens next.
+  s.signal?.throwIfAborted();
   checkSources(s.mounts);
   checkFds(s);
-  s.signal?.throwIfAborted();
   // Its helper's call comes first: have that load the build with sandbox's C (one compile, not two).
   sandboxCodec.needSandbox();
   registryCodec.ensureRegistry();
@@ -183,6 +185,8 @@ export function sandbox(argv: readonly string[], spec: SandboxSpec = {}): Sandbo
     exitEnd = { fd: ex.fds[0], rec: ex.recs[0] };
     // A passed fd closed by another thread since it was checked, its number now one of these.
     const reused = passFdReused(s.passFds, () => [
+      registryCodec.registry(),
+      helper?.pidfd ?? -1,
       usernsFd,
       ...ex.fds,
       ...parentEnds.map((e) => e?.fd ?? -1),
