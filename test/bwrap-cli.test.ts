@@ -675,6 +675,57 @@ describe.skipIf(!RUNS || !BWRAP)(
         expect(mine.out).toBe(`${uid}\n0\n0\n`);
       });
 
+    // The dumpable window is nobody's: only root can watch it from other uids and other user namespaces.
+    test.skipIf(!USERS.includes("nobody"))(
+      `as nobody: while the sandbox waits on --userns-block-fd (dumpable), only the caller's uid in the caller's own user namespace reaches its first process: not that uid in a user namespace of its own or in another sandbox, not another uid${USERS.includes("nobody") ? "" : " (skipped: needs root and setpriv)"}`,
+      async () => {
+        const d = mkdtempSync(join(work, "window-"));
+        chmodSync(d, 0o777);
+        for (const f of ["info", "block", "go"]) Bun.spawnSync(["mkfifo", "-m", "666", join(d, f)]);
+        // What of the process a prober reaches: each line a success, "checked" at the end.
+        const reach = (pid: string) =>
+          `for f in mem environ exe fd/0 fd/1; do (exec 3</proc/${pid}/$f) 2>/dev/null && echo "$f opened"; done; ` +
+          `readlink /proc/${pid}/exe >/dev/null 2>&1 && echo "exe read"; ` +
+          `for m in /proc/${pid}/map_files/*; do (exec 3<$m) 2>/dev/null && echo "map_files opened"; break; done; ` +
+          "echo checked";
+        const caller = sh(
+          [
+            `$B ${RUN} --unshare-pid --unshare-user --info-fd 6 --userns-block-fd 5 true 6>${d}/info 5<${d}/block &`,
+            `exec 8<${d}/info 7>${d}/block`,
+            `pid=$(sed -n 's/.*"child-pid": \\([0-9]*\\).*/\\1/p' <&8)`,
+            `echo $pid > ${d}/pid.tmp && mv ${d}/pid.tmp ${d}/pid`,
+            // The caller itself, while it waits: the window is real (its stdout, a pipe of root's, is root's to open).
+            `sh -c ${q(reach("$0"))} $pid`,
+            `read go <${d}/go`,
+            `echo "0 $(id -u) 1" > /proc/$pid/uid_map; echo deny > /proc/$pid/setgroups; echo "0 $(id -g) 1" > /proc/$pid/gid_map`,
+            "echo go >&7; exec 7>&- 8<&-",
+            "wait $!; echo $?",
+          ]
+            .join("\n")
+            .replaceAll("$B", '"$OURS"'),
+          { as: "nobody" },
+        );
+        try {
+          const pidFile = join(d, "pid");
+          for (let i = 0; i < 1000 && !existsSync(pidFile); i++) await Bun.sleep(10);
+          const pid = readFileSync(pidFile, "utf8").trim();
+          const probe = reach(pid);
+          const otherUid = [SETPRIV as string, "--reuid=65533", "--regid=65533", "--clear-groups", "sh", "-c", probe];
+          expect({
+            ownUserns: (await sh(`unshare -U -r sh -c ${q(probe)}`, { as: "nobody" })).out,
+            otherSandbox: (await sh(`"$OURS" --bind / / --unshare-user --uid 0 sh -c ${q(probe)}`, { as: "nobody" }))
+              .out,
+            otherUid: Bun.spawnSync(otherUid).stdout.toString(),
+          }).toEqual({ ownUserns: "checked\n", otherSandbox: "checked\n", otherUid: "checked\n" });
+        } finally {
+          writeFileSync(join(d, "go"), "go\n");
+        }
+        const done = await caller;
+        expect(done.out).toBe("mem opened\nenviron opened\nexe opened\nfd/0 opened\nexe read\nchecked\n0\n");
+        rmSync(d, { recursive: true, force: true });
+      },
+    );
+
     for (const as of USERS) {
       test(`as ${as}: the capability sets the command gets (effective, permitted, inheritable, bounding, ambient)`, async () => {
         for (const opt of [
