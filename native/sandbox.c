@@ -171,6 +171,16 @@ static int sb_passed(struct sreq *r, s32 fd)
 	return 0;
 }
 
+/* The command's fds (0-2 and the passed ones) closed in this table, once
+ * the command holds its own copy: a pipe end the command closes is then
+ * closed for good, as with bwrap. */
+static void sb_drop_command_fds(struct sreq *r)
+{
+	s32 i;
+	for (i = 0; i < 3; i++) sys1(SYS_close, i);
+	for (i = 0; i < r->npass; i++) sys1(SYS_close, sb_pass(r)[i]);
+}
+
 static void sb_command(struct sreq *r)
 {
 	struct cap_header h;
@@ -616,6 +626,11 @@ static void sb_first_main(struct sreq *r)
 	q = bun_userns_clone_trampoline(CLONE_VM | CLONE_VFORK | SIGCHLD_, sb_stack(r, 1), 0, r, (void *)sb_command_main);
 	if (q < 0) sb_fail(r, S_FORK, q, -1);
 	if (o->step != S_NONE) sys1(SYS_exit_group, 126);
+	/* The command has its own table (a copy at the clone; the vfork ended
+	 * at its exec). Its fds go from the one we share with the monitor,
+	 * which keeps its records there: a start reported before the command
+	 * ran (blockFd, usernsBlockFd) leaves the monitor past its own closing. */
+	sb_drop_command_fds(r);
 	/* An init holds nothing: our own fd table, emptied (the monitor's stays). */
 	rc = sys1(SYS_unshare, CLONE_FILES);
 	if (rc >= 0) rc = sys3(SYS_close_range, 0, ~0U, 0);
@@ -716,14 +731,25 @@ static int sb_wait_start(struct sreq *r, s32 x, s32 *word, s32 was)
 	}
 }
 
-static void sb_monitor(struct sreq *r, s32 x)
+/* HELD: the command's fds are still in our table, shared with the first
+ * process until it becomes the command: dropped once its exec (which gives
+ * it a table of its own) or exit clears its gate, looked at every
+ * SB_CHECK_NS meanwhile. */
+static void sb_monitor(struct sreq *r, s32 x, s32 held)
 {
+	struct ktimespec t;
 	u8 info[128];
 	u64 all = ~0UL;
 	s64 sig;
 	for (;;) {
+		if (held && *(volatile s32 *)&sb_out(r)->xgate == 0) {
+			sb_drop_command_fds(r);
+			held = 0;
+		}
+		t.sec = 0;
+		t.nsec = SB_CHECK_NS;
 		mem_zero(info, sizeof info);
-		sig = sys4(SB_rt_sigtimedwait, (s64)&all, (s64)info, 0, 8);
+		sig = sys4(SB_rt_sigtimedwait, (s64)&all, (s64)info, held ? (s64)&t : 0, 8);
 		if (sig == SIGCHLD_) {
 			mem_zero(info, sizeof info);
 			if (sys5(SYS_waitid, P_PID, x, (s64)info, WEXITED | WNOHANG | WALL, 0) >= 0 && SI_PID(info) == x) {
@@ -897,16 +923,12 @@ static void sb_monitor_main(struct sreq *r)
 		if (ops[i].type == SOP_OVERLAY) sb_overlay_close(r, &ops[i]);
 	}
 	sys1(SYS_close, r->epipe[1]);
-	/* Reported early, the first process may still be using our table.
-	 * Else the command has its own copy of the passed fds: a pipe end the
-	 * command closes is then closed for good, as with bwrap. */
-	if (!early) {
-		sys1(SYS_close, 0);
-		sys1(SYS_close, 1);
-		sys1(SYS_close, 2);
-		for (i = 0; i < r->npass; i++) sys1(SYS_close, sb_pass(r)[i]);
-	}
-	sb_monitor(r, (s32)x);
+	/* The command has its own copy of its fds (the init dropped ours from
+	 * the table it shares with us, before its "ready"). Reported early
+	 * without an init, the first process may still be using our table:
+	 * they go at its exec (sb_monitor). */
+	if (!early) sb_drop_command_fds(r);
+	sb_monitor(r, (s32)x, early && !init);
 }
 
 /* ---- C exec'd: the monitor as its own image (monitor-image.c) ---- */

@@ -177,7 +177,8 @@ describe.skipIf(!isRoot || rootIsInitramfs)(
       const seen = JSON.parse(out.trim()) as Record<string, unknown>;
       // The command holds both at their numbers, reads the file; only it holds the FIFO's write end.
       expect(seen).toMatchObject({ read: "the data", holders: ["sleep"], code: 137 });
-      expect(seen.listed).toBe([seen.file, seen.w].sort((x, y) => Number(x) - Number(y)).join(" "));
+      const named = [seen.file, seen.w, ...(seen.kept === undefined ? [] : [seen.kept])];
+      expect(seen.listed).toBe(named.sort((x, y) => Number(x) - Number(y)).join(" "));
     };
 
     test("with an init: the command has them; the monitor and the init hold none once it runs", () => {
@@ -195,6 +196,18 @@ describe.skipIf(!isRoot || rootIsInitramfs)(
       expect(r.stderr.toString()).toBe("");
       expectProbe(r.stdout.toString());
     });
+
+    for (const early of ["blockFd", "usernsBlockFd"])
+      for (const asPid1 of [false, true])
+        test(`${asPid1 ? "as pid 1" : "with an init"}, the start reported before the command runs (${early}): the monitor and the init hold none once it runs either`, () => {
+          const r = Bun.spawnSync([process.execPath, PROBE, data], {
+            stdout: "pipe",
+            stderr: "pipe",
+            env: { ...process.env, EARLY: early, ...(asPid1 ? { AS_PID1: "1" } : {}) },
+          });
+          expect(r.stderr.toString()).toBe("");
+          expectProbe(r.stdout.toString());
+        });
 
     const NOEXEC = existsSync("/proc/sys/vm/memfd_noexec") ? "" : " (needs vm.memfd_noexec: kernel 6.3 or later)";
     test.skipIf(NOEXEC !== "")(`with the monitor a fork of Bun (vm.memfd_noexec=2): the same${NOEXEC}`, () => {
@@ -246,6 +259,36 @@ describe.skipIf(!isRoot)(
 
     test("run: the callback command gets them too", () => {
       expect(sh(`${LAUNCHER} run -r -- sh -c ${SHOW}`)).toMatchObject({ out: "7 9\nthe data\n0\n", code: 0 });
+    });
+
+    test("once the command runs, the CLI holds none of the fds it passed: a pipe end the command closes reads EOF at once, as with unshare, nsenter and bwrap", () => {
+      // The command closes fd 7 (a pipe), then waits for its reader to say it saw EOF: held anywhere else, it never does.
+      const eof = (cmd: string) => {
+        const line = `${cmd} sh -c 'exec 7>&-; cat "$D/f" > "$D/out"' 7>&1 >/dev/null | { cat >/dev/null; echo eof > "$D/f"; }`;
+        return sh(
+          [
+            "exec 9</dev/null; export D=$(mktemp -d); mkfifo $D/f",
+            `timeout 20 sh -c '${line.replaceAll("'", "'\\''")}'`,
+            "cat $D/out; rm -r $D",
+          ].join("\n"),
+          {},
+          "",
+        );
+      };
+      const cases: [string, string | undefined][] = [
+        [`${LAUNCHER} exec -r --`, UNSHARE ? "unshare -r --" : undefined],
+        [`${LAUNCHER} enter -t $$ -m --`, NSENTER ? "nsenter -t $$ -m --" : undefined],
+        [`${LAUNCHER} run -r --`, undefined],
+        ...["", "--block-fd 9", "--unshare-pid --as-pid-1"].map((o): [string, string | undefined] => [
+          `${LAUNCHER} bwrap --bind / / ${o}`,
+          BWRAP && !rootIsInitramfs ? `${BWRAP} --bind / / ${o}` : undefined,
+        ]),
+      ];
+      for (const [ours, theirs] of cases) {
+        if (ours.includes(" bwrap ") && rootIsInitramfs) continue;
+        expect({ ours, ...eof(ours) }).toEqual({ ours, out: "eof\n", err: "", code: 0 });
+        if (theirs) expect({ theirs, ...eof(theirs) }).toEqual({ theirs, out: "eof\n", err: "", code: 0 });
+      }
     });
 
     test("a list made for another process is ignored, and never reaches the command's environment", () => {

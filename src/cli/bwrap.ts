@@ -15,7 +15,7 @@ import { needSandbox } from "../sandbox/sandbox-codec.ts";
 import type { SandboxSpec } from "../sandbox/spec.ts";
 import { type BwrapArgs, BwrapError, parseBwrapArgs } from "./bwrap/options.ts";
 import { buildSpec, hostPathOf } from "./bwrap/spec.ts";
-import { inheritedFds } from "./inherited-fds.ts";
+import { dropInheritedFds, inheritedFds } from "./inherited-fds.ts";
 
 /** The bwrap release whose option language this follows. */
 export const BWRAP_VERSION = "0.11.1";
@@ -204,6 +204,8 @@ export async function runBwrap(name: string, args: readonly string[], self: stri
     say(a.levelPrefix, 3, messageOf(e, a, built.spec as SandboxSpec));
     return 1;
   }
+  // The command's fds are its own now (an option's fd, such as --json-status-fd's, stays ours).
+  dropInheritedFds(built.spec.passFds ?? []);
   if (a.infoFd !== -1 || a.jsonStatusFd !== -1) {
     const info = infoOf(proc, built.namespaces);
     if (a.infoFd !== -1) {

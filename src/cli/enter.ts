@@ -20,7 +20,7 @@ import {
   write,
 } from "./args.ts";
 import { idArg } from "./exec.ts";
-import { inheritedFds } from "./inherited-fds.ts";
+import { dropInheritedFds, inheritedFds } from "./inherited-fds.ts";
 import type { PtyRelay } from "./pty.ts";
 import { checkTerminalOptions, finish, SignalRelay, TERMINAL_TABLE, terminalFor, terminalOptions } from "./relay.ts";
 
@@ -184,6 +184,7 @@ export async function cmdEnter(args: string[]): Promise<number> {
     const at = pid ?? process.pid;
     pty = await terminalFor(v, () => runsAsOtherUid(at, options));
     cmd = spawnInside(at, p.rest, { ...options, ...terminalOptions(v, pty) });
+    dropInheritedFds();
   } catch (e) {
     pty?.restore();
     relay[Symbol.dispose]();

@@ -28,7 +28,7 @@ import {
   unshareList,
   write,
 } from "./args.ts";
-import { inheritedFds } from "./inherited-fds.ts";
+import { dropInheritedFds, inheritedFds } from "./inherited-fds.ts";
 import { cliMaps, MAP_TABLE } from "./maps.ts";
 import type { PtyRelay } from "./pty.ts";
 import { checkTerminalOptions, finish, SignalRelay, TERMINAL_TABLE, terminalFor, terminalOptions } from "./relay.ts";
@@ -291,6 +291,7 @@ export async function cmdExec(args: string[]): Promise<number> {
     const t = target;
     pty = await terminalFor(p.values, () => runsAsOtherUid(t, options));
     const cmd = spawnInside(target, p.rest, { ...options, ...terminalOptions(p.values, pty) });
+    dropInheritedFds();
     // CMD holds the namespaces now; the helper's (or holder's) job is done.
     helper?.release();
     helper = undefined;

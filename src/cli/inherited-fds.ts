@@ -8,7 +8,7 @@
  * command must not see it. Started without the launcher (bun src/cli.ts),
  * a command gets no fd past 2.
  */
-import { fstatSync } from "node:fs";
+import { closeSync, fstatSync } from "node:fs";
 
 const VAR = "BUN_USERNS_INHERITED_FDS";
 
@@ -32,4 +32,22 @@ export function inheritedFds(): number[] {
     }
   }
   return taken;
+}
+
+/**
+ * Once the command holds its own copies: ours of those passed (all taken,
+ * or FDS) are closed, so that a pipe end the command closes is closed for
+ * good (its reader sees EOF), as when unshare and nsenter exec the command,
+ * and as bwrap closes its own. None is taken again: their numbers may be
+ * Bun's own from now on.
+ */
+export function dropInheritedFds(fds: readonly number[] = taken ?? []): void {
+  for (const fd of fds) {
+    try {
+      closeSync(fd);
+    } catch {
+      // Closed already: nothing to drop.
+    }
+  }
+  taken = [];
 }

@@ -22,7 +22,7 @@ import {
   unshareList,
   write,
 } from "./args.ts";
-import { inheritedFds } from "./inherited-fds.ts";
+import { dropInheritedFds, inheritedFds } from "./inherited-fds.ts";
 import { cliMaps, MAP_TABLE } from "./maps.ts";
 
 export interface RunSpec {
@@ -98,6 +98,7 @@ export async function runCommand(spec: RunSpec): Promise<number> {
         // signals us must meet a handler, never the default action.
         for (const [sig, fn] of handlers) process.on(sig, fn);
         child = startCommand(argv, pid);
+        dropInheritedFds();
         await child.exited;
         exitCode = child.exitCode;
         signal = signalName(child.signalCode);
