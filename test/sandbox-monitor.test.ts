@@ -85,6 +85,29 @@ describe.skipIf(SKIP !== "")(`the sandbox's monitor${SKIP}`, () => {
     },
   );
 
+  test.skipIf(NOEXEC !== "")(
+    `under vm.memfd_noexec=2, disableNestedUserns (whose namespace's maker must run the park program) is refused at its step with a hint naming the setting${NOEXEC}`,
+    () => {
+      const code = `
+        import { sandbox } from ${JSON.stringify(join(import.meta.dir, "..", "src", "index.ts"))};
+        try {
+          await sandbox(["/bin/true"], { disableNestedUserns: true, mounts: ${JSON.stringify(SYSTEM.filter((m) => m.type !== "proc"))} }).exited;
+          console.log("started");
+        } catch (e) {
+          console.log(JSON.stringify({ code: e.code, step: e.step, hint: e.hint }));
+        }`;
+      const script = `echo 2 > /proc/sys/vm/memfd_noexec && exec ${process.execPath} -e '${code}'`;
+      const r = Bun.spawnSync(["unshare", "-p", "-f", "--mount-proc", "sh", "-c", script], {
+        stdout: "pipe",
+        stderr: "pipe",
+      });
+      expect(r.stderr.toString()).toBe("");
+      const seen = JSON.parse(r.stdout.toString().trim()) as { code: string; step: string; hint: string };
+      expect([seen.code, seen.step]).toEqual(["EACCES", "nested_userns"]);
+      expect(seen.hint).toStartWith("vm.memfd_noexec is 2");
+    },
+  );
+
   test.skipIf(!GCC)(
     `an exec of the image refused after it was built (execveat denied by seccomp): the monitor dead before its image ran is reaped, a fork runs the sandbox${GCC ? "" : " (needs gcc)"}`,
     () => {
