@@ -2,7 +2,7 @@
  * SpawnInside's exit watcher — a Worker blocked in epoll_pwait on
  * the commands' pidfds that reports exits at once (src/exec/exit-watcher.ts); the timer alone
  * where it does not run. Each case runs in a fresh process: the watcher
- * starts at a process's first command.
+ * starts at a thread's second command.
  */
 import { expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
@@ -30,6 +30,15 @@ test("on the main thread the watcher reports exits: every code right, no pidfd l
   expect(r.out.notices).toBeGreaterThan(0);
   expect(r.out.notices).toBeLessThanOrEqual(120);
   expect(r.out.pidfds).toBe(0);
+});
+
+test("one command starts no watcher; a second starts it, and from then on even a command that ends at once is reported by it", async () => {
+  const r = await check(["20", "--short"]);
+  expect(r.err).toBe("");
+  expect(r.code).toBe(0);
+  expect([r.out.afterOne, r.out.state, r.out.pidfds]).toEqual(["off", "ready", 0]);
+  // At least one of the twenty exits was the watcher's to report (the timer may reap one first).
+  expect(r.out.shortNotices).toBeGreaterThan(0);
 });
 
 test("BUN_USERNS_EXIT_WATCHER=0: no watcher, the timer alone reaps everything", async () => {

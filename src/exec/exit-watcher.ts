@@ -64,6 +64,16 @@ function start(): void {
 }
 
 /**
+ * Start the watcher (its Worker, in the background) before any command
+ * needs it: the poller asks at a thread's second command, so that a program
+ * that runs several has exits reported at once, while a one-shot run of a
+ * single command (the CLI's) never pays for the Worker.
+ */
+export function startExitWatcher(): void {
+  if (state === "off") start();
+}
+
+/**
  * Watch one more command's pidfd; `notify` runs on this thread after any
  * command exited. False if it cannot (not the main thread, not started):
  * then the timer alone sees that exit.

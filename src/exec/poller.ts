@@ -3,15 +3,16 @@
  * without blocking (waitid WNOHANG through the registry), woken by the exit
  * watcher (exit-watcher.ts) the moment a command exits and otherwise by the
  * timer: 1 ms for the first 10 ms after a start or an exit, backing off to
- * 20 ms; with the watcher reporting every exit, only a 50 ms safety net. A
- * command joins the watcher's set only once it outlives those first 10 ms. The
+ * 20 ms; with the watcher reporting every exit, only a 50 ms safety net. The
+ * watcher starts at a thread's second command; until it runs, a command
+ * joins its set only once it outlives those first 10 ms, after that at once. The
  * poller, not the handle, owns each pidfd, so a dropped handle cannot leave
  * a zombie.
  */
 import { CONSTS } from "../core/contract.ts";
 import { errnoName, errnoText, UsernsError } from "../core/errors.ts";
 import * as registryCodec from "../core/registry-codec.ts";
-import { exitWatcherReady, watchExit } from "./exit-watcher.ts";
+import { exitWatcherReady, startExitWatcher, watchExit } from "./exit-watcher.ts";
 
 export interface Running {
   /** The command's pidfd (it stays open until the reap). */
@@ -39,6 +40,8 @@ let delay = 1;
  */
 let eagerUntil = 0;
 const EAGER_MS = 10;
+/** Commands this thread has started. */
+let watchedEver = 0;
 /** Commands the exit watcher does not report: only the timer sees them end. */
 let unwatched = 0;
 /** The timer's period when the watcher reports every exit: a safety net that also keeps the loop alive. */
@@ -101,16 +104,20 @@ function tick(): void {
 }
 
 /**
- * Reap R once it exits (its promise settles then). A new command is polled
- * by the timer alone through the eager period; only one still running after
- * it goes to the exit watcher, whose Worker (and its own compile of the C) a
- * short command, such as a one-shot CLI's, never pays for.
+ * Reap R once it exits (its promise settles then). Until the exit watcher
+ * runs, a new command is polled by the timer alone through the eager period,
+ * and only one still running after it goes to the watcher, whose Worker (and
+ * its own compile of the C) a thread that runs a single command, such as the
+ * one-shot CLI, never pays for.
  */
 export function watch(r: Running): void {
   running.add(r);
-  r.watched = false;
-  r.watchAt = performance.now() + EAGER_MS;
-  unwatched++;
+  // A thread's second command starts the watcher; once it runs, every command joins it at once, so that
+  // even a short one's exit is reported, not found by the next 1 ms poll.
+  if (++watchedEver === 2) startExitWatcher();
+  r.watched = exitWatcherReady() && watchExit(r.pidfd, tick);
+  r.watchAt = r.watched ? Number.POSITIVE_INFINITY : performance.now() + EAGER_MS;
+  if (!r.watched) unwatched++;
   delay = 1;
   eagerUntil = performance.now() + EAGER_MS;
   arm();
