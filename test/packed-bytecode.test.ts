@@ -3,7 +3,17 @@
 // other, and the bytecode bundle, whose own paths are fixed at its build,
 // compiles only the C beside the dist/ it runs from.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { isRoot } from "./support/proc.ts";
@@ -31,8 +41,8 @@ function run(argv: string[]) {
   return { code: r.exitCode, out: r.stdout.toString(), err: r.stderr.toString() };
 }
 
-/** ARGS run by bun on the packed ENTRY under strace: its output and the files it opened. */
-function traced(entry: string, args: string[]) {
+/** ARGS run by bun on the packed ENTRY under strace (through AS, a command that execs bun): its output and the files it opened. */
+function traced(entry: string, args: string[], as: string[] = []) {
   const log = join(base, "openat.log");
   const r = run([
     STRACE as string,
@@ -42,6 +52,7 @@ function traced(entry: string, args: string[]) {
     "trace=openat",
     "-o",
     log,
+    ...as,
     process.execPath,
     join(pkg, "dist", entry),
     ...args,
@@ -84,6 +95,20 @@ describe.skipIf(!STRACE)(`which bundle runs${STRACE ? "" : " (needs strace)"}`, 
     }
   });
 });
+
+describe.skipIf(!STRACE || !isRoot)(
+  `a package this uid cannot write${STRACE && isRoot ? "" : " (needs strace, and root to run as another uid)"}`,
+  () => {
+    test("run by a uid that may only read its files (a package root installed), the packed entry still runs its bytecode", () => {
+      // The package stays root's, readable by all, as a global install leaves it.
+      chmodSync(base, 0o755);
+      const nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"];
+      const cli = traced("cli.js", ["parse", "0:1000:1"], nobody);
+      expect([cli.code, cli.out]).toEqual([0, "0 1000 1\n"]);
+      expect(cli.opened).toContain(join(pkg, "dist", "cli-bytecode.js.jsc"));
+    });
+  },
+);
 
 describe.skipIf(!isRoot)("the bytecode bundle's C (needs root: exec -r)", () => {
   /** C files where the package was built (native/, and where a bundle in src/core/ would look): compiling one fails, naming the plant. */

@@ -18,6 +18,19 @@ export function sourceHash(bytes: Uint8Array): string {
   return Bun.hash.wyhash(bytes).toString(16);
 }
 
+/**
+ * A file's bytes, mapped. Bun.mmap opens the file for writing too, which a
+ * uid that may only read it (a package root installed, a read-only mount)
+ * is refused: read it then.
+ */
+function bytesOf(path: string): Uint8Array {
+  try {
+    return Bun.mmap(path);
+  } catch {
+    return (import.meta.require("node:fs") as typeof import("node:fs")).readFileSync(path);
+  }
+}
+
 /** True when every recorded file hashes as at the build. */
 export function bundleIsFresh(): boolean {
   if (typeof BUN_USERNS_SOURCES !== "string") return false;
@@ -25,7 +38,7 @@ export function bundleIsFresh(): boolean {
   for (const [path, hash] of sources) {
     let bytes: Uint8Array;
     try {
-      bytes = Bun.mmap(`${PACKAGE_ROOT}/${path}`);
+      bytes = bytesOf(`${PACKAGE_ROOT}/${path}`);
     } catch {
       return false;
     }
