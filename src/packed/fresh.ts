@@ -18,17 +18,22 @@ export function sourceHash(bytes: Uint8Array): string {
   return Bun.hash.wyhash(bytes).toString(16);
 }
 
+/** Once one map was refused, the package is read-only to us: every file is read. */
+let readOnly = false;
+
 /**
  * A file's bytes, mapped. Bun.mmap opens the file for writing too, which a
  * uid that may only read it (a package root installed, a read-only mount)
- * is refused: read it then.
+ * is refused: read it then, and read the rest without trying to map them.
  */
 function bytesOf(path: string): Uint8Array {
-  try {
-    return Bun.mmap(path);
-  } catch {
-    return (import.meta.require("node:fs") as typeof import("node:fs")).readFileSync(path);
-  }
+  if (!readOnly)
+    try {
+      return Bun.mmap(path);
+    } catch {
+      readOnly = true;
+    }
+  return (import.meta.require("node:fs") as typeof import("node:fs")).readFileSync(path);
 }
 
 /** True when every recorded file hashes as at the build. */
