@@ -53,7 +53,8 @@
 #define SB_IMAGE_FDS 10 /* sb_fixed_fds' count */
 /* Below a fresh stack's randomised top, what the kernel maps for it at
  * the exec: its first 128 KiB, our two-word argv and envp, and the random
- * sub-page alignment of its pointer; the room left is a margin. */
+ * alignment of its pointer (up to 8 KiB on x86_64, a page on arm64); the
+ * room left is a margin. */
 #define SB_IMAGE_STACK_ROOM (1UL << 20)
 #define ADDR_NO_RANDOMIZE_ 0x0040000 /* personality(2): no address randomisation */
 #define SB_IMAGE_MAX (16UL << 20) /* our code and data: far less; more means the scan went wrong */
@@ -373,7 +374,7 @@ static u64 sb_stack_floor(u64 stack_end)
 	while (top < stack_end && top < (1UL << 62)) top <<= 1;
 	/* ADDR_NO_RANDOMIZE (setarch -R, gdb's default), which the exec keeps:
 	 * the fresh stack's top is STACK_TOP itself, and Bun's mmap area lies
-	 * just below its own (a fixed 128 MiB gap). */
+	 * below its own by the stack's rlimit and guard, at least 128 MiB. */
 	if (sys1(SYS_personality, 0xffffffffL) & ADDR_NO_RANDOMIZE_) rnd = 0;
 	return top - SB_IMAGE_PAGE - rnd - SB_IMAGE_STACK_ROOM;
 }
