@@ -35,10 +35,16 @@ function refusalCause(syscall: string): string | undefined {
   return undefined;
 }
 
+/** Why executing a memfd was refused, as this machine says it (the park program runs from one). */
+export function memfdExecRefused(): string {
+  return readSysctl("vm.memfd_noexec") === "2"
+    ? "vm.memfd_noexec is 2, which forbids executing any memfd"
+    : "executing a memfd was refused (vm.memfd_noexec, or a security module)";
+}
+
 export function startHint(step: NativeStep, errno: number, setgroups: string, map: string): string | undefined {
   if ((step === "park_image" || step === "park_exec") && errno === EACCES) {
-    const noexec = readSysctl("vm.memfd_noexec");
-    return `${noexec === "2" ? "vm.memfd_noexec is 2, which forbids executing any memfd" : "executing a memfd was refused (vm.memfd_noexec, or a security module)"}: a caller without CAP_SYS_PTRACE has its helper exec a tiny park program from a sealed memfd, so the helper never shares Bun's memory with the namespace's processes; set vm.memfd_noexec to 0 or 1, or run with CAP_SYS_PTRACE (its helpers then seal Bun's memory instead)`;
+    return `${memfdExecRefused()}: a caller without CAP_SYS_PTRACE has its helper exec a tiny park program from a sealed memfd, so the helper never shares Bun's memory with the namespace's processes; set vm.memfd_noexec to 0 or 1, or run with CAP_SYS_PTRACE (its helpers then seal Bun's memory instead)`;
   }
   if (step === "clone" && errno === EAGAIN) {
     return "the kernel refused a new process: RLIMIT_NPROC (ulimit -u) or kernel.threads-max / pid_max is reached for this user; helpers count as processes of their owner while they live";

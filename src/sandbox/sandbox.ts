@@ -16,7 +16,7 @@ import { SANDBOX_STEPS } from "../core/contract.ts";
 import { errnoName, errnoText, UsernsError } from "../core/errors.ts";
 import * as processCodec from "../core/process-codec.ts";
 import * as registryCodec from "../core/registry-codec.ts";
-import { readSysctl } from "../core/start-hints.ts";
+import { memfdExecRefused } from "../core/start-hints.ts";
 import { passFdReused } from "../exec/pass-fds.ts";
 import { adoptCommand, type InsideProcess } from "../exec/spawn-inside.ts";
 import { openFromProcess } from "../ns/namespace-fd.ts";
@@ -70,8 +70,7 @@ export function rootIsInitramfs(): boolean {
  * memfd, which vm.memfd_noexec=2 (or a security module) forbids.
  */
 function nestedUsernsHint(): string {
-  const noexec = readSysctl("vm.memfd_noexec");
-  return `${noexec === "2" ? "vm.memfd_noexec is 2, which forbids executing any memfd" : "executing a memfd was refused (vm.memfd_noexec, or a security module)"}: disableNestedUserns makes its user namespace in a process that then runs a tiny park program from a sealed memfd, so that nothing inside the sandbox can reach Bun's memory through it; set vm.memfd_noexec to 0 or 1, or leave disableNestedUserns off`;
+  return `${memfdExecRefused()}: disableNestedUserns makes its user namespace in a process that then runs a tiny park program from a sealed memfd, so that nothing inside the sandbox can reach Bun's memory through it; set vm.memfd_noexec to 0 or 1, or leave disableNestedUserns off`;
 }
 
 /** The syscall that fails at each of the sandbox's steps (the contract's table). */
